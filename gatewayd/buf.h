@@ -1,0 +1,31 @@
+/* A byte buffer with a consumed front and a free tail.
+ *
+ * Invariants: start <= end <= cap; bytes [start, end) are unread data.
+ * The owner frees it with buf_free(); data is NULL until the first append. */
+#ifndef GW_BUF_H
+#define GW_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t start;
+	size_t end;
+	size_t cap;
+};
+
+static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
+static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
+
+/* Make room for at least n bytes after end; returns the writable tail or NULL. */
+char *buf_reserve(struct buf *b, size_t n);
+/* n bytes were written into the tail returned by buf_reserve(). */
+void buf_commit(struct buf *b, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drop n bytes from the front. */
+void buf_consume(struct buf *b, size_t n);
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,533 @@
+#include "gatewayd/config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct check {
+	const char *file;
+	char base_dir[PATH_MAX]; /* relative paths in the file are relative to it */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct check *c, const char *where, const char *fmt, ...)
+{
+	int n = snprintf(c->err, c->errlen, "%s: %s: ", c->file, where);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Every key of obj must be in allowed: a misspelt key is an error, not a default. */
+static int check_keys(struct check *c, json_t *obj, const char *where, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		const char *const *a = allowed;
+		while (*a && strcmp(*a, key) != 0)
+			a++;
+		if (!*a)
+			return fail(c, where, "unknown key \"%s\"", key);
+	}
+	return 0;
+}
+
+static int want_object(struct check *c, json_t *v, const char *where)
+{
+	return json_is_object(v) ? 0 : fail(c, where, "must be an object");
+}
+
+static int get_string(struct check *c, json_t *obj, const char *key, const char *where,
+                      char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return fail(c, where, "\"%s\" must be a string", key);
+	free(*out);
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : fail(c, where, "out of memory");
+}
+
+static int get_seconds(struct check *c, json_t *obj, const char *key, const char *where,
+                       double *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 86400)
+		return fail(c, where, "\"%s\" must be a number of seconds in (0, 86400]", key);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int get_int(struct check *c, json_t *obj, const char *key, const char *where, int *out,
+                   int min, int max)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return fail(c, where, "\"%s\" must be an integer in [%d, %d]", key, min, max);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+/* A size: an integer of bytes, or a string with a K, M or G suffix ("100M"). */
+static int get_size(struct check *c, json_t *obj, const char *key, const char *where,
+                    uint64_t *out, uint64_t min, uint64_t max)
+{
+	json_t *v = json_object_get(obj, key);
+	uint64_t n;
+	if (!v)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		n = (uint64_t)json_integer_value(v);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(s, &end, 10);
+		uint64_t mul = 1;
+		if (*end == 'K' || *end == 'k')
+			mul = 1ULL << 10;
+		else if (*end == 'M' || *end == 'm')
+			mul = 1ULL << 20;
+		else if (*end == 'G' || *end == 'g')
+			mul = 1ULL << 30;
+		if (mul != 1)
+			end++;
+		if (errno || end == s || *end || s[0] == '-' || x > UINT64_MAX / mul)
+			return fail(c, where, "\"%s\": \"%s\" is not a size (bytes, or a number with K, M or G)",
+			            key, s);
+		n = x * mul;
+	} else {
+		return fail(c, where, "\"%s\" must be a size (bytes, or a string like \"10M\")", key);
+	}
+	if (n < min || n > max)
+		return fail(c, where, "\"%s\" must be between %llu and %llu bytes", key,
+		            (unsigned long long)min, (unsigned long long)max);
+	*out = n;
+	return 0;
+}
+
+static int get_bool(struct check *c, json_t *obj, const char *key, const char *where, bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(c, where, "\"%s\" must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* A directory named in the file: relative to the file's own directory, resolved. */
+static int get_dir(struct check *c, json_t *obj, const char *key, const char *where,
+                   char **out, bool required)
+{
+	json_t *v = json_object_get(obj, key);
+	char joined[PATH_MAX * 2], real[PATH_MAX];
+	struct stat st;
+	if (!v)
+		return required ? fail(c, where, "\"%s\" is required", key) : 0;
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return fail(c, where, "\"%s\" must be a non-empty string", key);
+	const char *p = json_string_value(v);
+	if (p[0] == '/')
+		snprintf(joined, sizeof joined, "%s", p);
+	else
+		snprintf(joined, sizeof joined, "%s/%s", c->base_dir, p);
+	if (!realpath(joined, real) || stat(real, &st) < 0)
+		return fail(c, where, "%s: no such directory \"%s\"", key, p);
+	if (!S_ISDIR(st.st_mode))
+		return fail(c, where, "%s: \"%s\" is not a directory", key, p);
+	free(*out);
+	*out = strdup(real);
+	return *out ? 0 : fail(c, where, "out of memory");
+}
+
+static int get_string_list(struct check *c, json_t *obj, const char *key, const char *where,
+                           char ***out, size_t *n)
+{
+	json_t *v = json_object_get(obj, key), *item;
+	size_t i;
+	if (!v)
+		return 0;
+	if (!json_is_array(v))
+		return fail(c, where, "\"%s\" must be an array of strings", key);
+	char **list = calloc(json_array_size(v) + 1, sizeof *list);
+	if (!list)
+		return fail(c, where, "out of memory");
+	json_array_foreach(v, i, item) {
+		if (!json_is_string(item) || !(list[i] = strdup(json_string_value(item)))) {
+			for (size_t j = 0; j < i; j++)
+				free(list[j]);
+			free(list);
+			return fail(c, where, "%s[%zu] must be a string", key, i);
+		}
+	}
+	*out = list;
+	*n = json_array_size(v);
+	return 0;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080". */
+static int parse_address(struct check *c, const char *where, const char *s, struct listen_cfg *l)
+{
+	const char *colon, *host = s;
+	size_t hostlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return fail(c, where, "\"%s\" is not host:port", s);
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return fail(c, where, "\"%s\" is not host:port", s);
+		hostlen = (size_t)(colon - s);
+	}
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+		return fail(c, where, "\"%s\": bad port", s);
+	l->host = strndup(host, hostlen);
+	l->port = strdup(colon + 1);
+	return l->host && l->port ? 0 : fail(c, where, "out of memory");
+}
+
+static int load_listen(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *arr = json_object_get(root, "listen"), *item;
+	size_t i;
+	if (!arr)
+		return fail(c, "listen", "is required");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return fail(c, "listen", "must be a non-empty array");
+	cfg->listen = calloc(json_array_size(arr), sizeof *cfg->listen);
+	if (!cfg->listen)
+		return fail(c, "listen", "out of memory");
+	json_array_foreach(arr, i, item) {
+		char where[64];
+		snprintf(where, sizeof where, "listen[%zu]", i);
+		static const char *const keys[] = {"http", NULL};
+		if (want_object(c, item, where) || check_keys(c, item, where, keys))
+			return -1;
+		json_t *http = json_object_get(item, "http");
+		if (!json_is_string(http))
+			return fail(c, where, "must be {\"http\": \"host:port\"}");
+		cfg->listen[i].proto = LISTEN_HTTP;
+		cfg->nlisten = i + 1;
+		if (parse_address(c, where, json_string_value(http), &cfg->listen[i]))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_cfg *cgi)
+{
+	static const char *const keys[] = {"root", "timeout", "kill_grace", "max_children",
+	                                   "queue", "queue_timeout", "pass_authorization",
+	                                   "env", NULL};
+	cgi->timeout = 30;
+	cgi->kill_grace = 2;
+	cgi->max_children = 64;
+	cgi->queue = 256;
+	cgi->queue_timeout = 10;
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_dir(c, obj, "root", where, &cgi->root, true) ||
+	    get_seconds(c, obj, "timeout", where, &cgi->timeout) ||
+	    get_seconds(c, obj, "kill_grace", where, &cgi->kill_grace) ||
+	    get_int(c, obj, "max_children", where, &cgi->max_children, 1, 100000) ||
+	    get_int(c, obj, "queue", where, &cgi->queue, 0, 1000000) ||
+	    get_seconds(c, obj, "queue_timeout", where, &cgi->queue_timeout) ||
+	    get_bool(c, obj, "pass_authorization", where, &cgi->pass_authorization))
+		return -1;
+	json_t *env = json_object_get(obj, "env");
+	if (env) {
+		const char *k;
+		json_t *v;
+		char w[300];
+		snprintf(w, sizeof w, "%s.env", where);
+		if (!json_is_object(env))
+			return fail(c, w, "must be an object of strings");
+		cgi->env = calloc(json_object_size(env) + 1, sizeof *cgi->env);
+		if (!cgi->env)
+			return fail(c, w, "out of memory");
+		json_object_foreach(env, k, v) {
+			if (!json_is_string(v) || !k[0] || strchr(k, '='))
+				return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
+			if (asprintf(&cgi->env[cgi->nenv], "%s=%s", k, json_string_value(v)) < 0)
+				return fail(c, w, "out of memory");
+			cgi->nenv++;
+		}
+	}
+	return 0;
+}
+
+static int load_static(struct check *c, json_t *obj, const char *where, struct static_cfg *st)
+{
+	static const char *const keys[] = {"root", "index", NULL};
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_dir(c, obj, "root", where, &st->root, true) ||
+	    get_string_list(c, obj, "index", where, &st->index, &st->nindex))
+		return -1;
+	if (!json_object_get(obj, "index")) {
+		st->index = calloc(2, sizeof *st->index);
+		if (!st->index || !(st->index[0] = strdup("index.html")))
+			return fail(c, where, "out of memory");
+		st->nindex = 1;
+	}
+	return 0;
+}
+
+static int parse_match(struct check *c, const char *where, struct route_cfg *r)
+{
+	const char *m = r->match;
+	size_t n = strlen(m);
+	if (m[0] == '*' && m[1] == '.' && n > 2 && !strchr(m + 1, '/')) {
+		r->match_kind = MATCH_SUFFIX;
+		r->match_text = m + 1;
+	} else if (m[0] == '=' && m[1] == '/') {
+		r->match_kind = MATCH_EXACT;
+		r->match_text = m + 1;
+	} else if (m[0] == '/') {
+		r->match_kind = MATCH_PREFIX;
+		r->match_text = m;
+	} else {
+		return fail(c, where, "match \"%s\": use \"/prefix/\", \"=/exact\" or \"*.ext\"", m);
+	}
+	return 0;
+}
+
+static int load_routes(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *arr = json_object_get(root, "routes"), *item;
+	size_t i;
+	if (!arr)
+		return fail(c, "routes", "is required");
+	if (!json_is_array(arr))
+		return fail(c, "routes", "must be an array");
+	cfg->routes = calloc(json_array_size(arr) + 1, sizeof *cfg->routes);
+	if (!cfg->routes)
+		return fail(c, "routes", "out of memory");
+	json_array_foreach(arr, i, item) {
+		static const char *const keys[] = {"match", "cgi", "static", "max_body", NULL};
+		char where[64], sub[80];
+		struct route_cfg *r = &cfg->routes[i];
+		snprintf(where, sizeof where, "routes[%zu]", i);
+		cfg->nroutes = i + 1;
+		r->max_body = cfg->limits.body;
+		if (want_object(c, item, where) || check_keys(c, item, where, keys) ||
+		    get_string(c, item, "match", where, &r->match) ||
+		    get_size(c, item, "max_body", where, &r->max_body, 0, UINT64_MAX / 2))
+			return -1;
+		if (!r->match)
+			return fail(c, where, "\"match\" is required");
+		if (parse_match(c, where, r))
+			return -1;
+		json_t *cgi = json_object_get(item, "cgi"), *st = json_object_get(item, "static");
+		if (!!cgi + !!st != 1)
+			return fail(c, where, "needs exactly one handler: \"cgi\" or \"static\"");
+		if (cgi) {
+			r->kind = ROUTE_CGI;
+			snprintf(sub, sizeof sub, "%s.cgi", where);
+			if (load_cgi(c, cgi, sub, &r->cgi))
+				return -1;
+		} else {
+			r->kind = ROUTE_STATIC;
+			snprintf(sub, sizeof sub, "%s.static", where);
+			if (load_static(c, st, sub, &r->stat))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int load_limits(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"request_line", "header_size", "headers", "body",
+	                                   "body_memory", "connections", NULL};
+	json_t *obj = json_object_get(root, "limits");
+	uint64_t line = cfg->limits.request_line, head = cfg->limits.head,
+		 mem = cfg->limits.body_memory, conns = cfg->max_connections;
+	int headers = (int)cfg->limits.headers;
+	if (!obj)
+		return 0;
+	if (want_object(c, obj, "limits") || check_keys(c, obj, "limits", keys) ||
+	    get_size(c, obj, "request_line", "limits", &line, 64, 1 << 20) ||
+	    get_size(c, obj, "header_size", "limits", &head, 256, 1 << 20) ||
+	    get_int(c, obj, "headers", "limits", &headers, 1, 10000) ||
+	    get_size(c, obj, "body", "limits", &cfg->limits.body, 0, UINT64_MAX / 2) ||
+	    get_size(c, obj, "body_memory", "limits", &mem, 0, 1 << 30) ||
+	    get_size(c, obj, "connections", "limits", &conns, 1, 1 << 24))
+		return -1;
+	cfg->limits.request_line = line;
+	cfg->limits.head = head;
+	cfg->limits.headers = (size_t)headers;
+	cfg->limits.body_memory = mem;
+	cfg->max_connections = conns;
+	return 0;
+}
+
+static int load_timeouts(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"header", "body", "keepalive", "send", "shutdown", NULL};
+	json_t *obj = json_object_get(root, "timeouts");
+	if (!obj)
+		return 0;
+	return want_object(c, obj, "timeouts") || check_keys(c, obj, "timeouts", keys) ||
+	       get_seconds(c, obj, "header", "timeouts", &cfg->timeouts.header) ||
+	       get_seconds(c, obj, "body", "timeouts", &cfg->timeouts.body) ||
+	       get_seconds(c, obj, "keepalive", "timeouts", &cfg->timeouts.keepalive) ||
+	       get_seconds(c, obj, "send", "timeouts", &cfg->timeouts.send) ||
+	       get_seconds(c, obj, "shutdown", "timeouts", &cfg->timeouts.shutdown) ? -1 : 0;
+}
+
+static int load_log(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"error", "access", "level", NULL};
+	json_t *obj = json_object_get(root, "log");
+	char *level = NULL;
+	if (!obj)
+		return 0;
+	if (want_object(c, obj, "log") || check_keys(c, obj, "log", keys) ||
+	    get_string(c, obj, "error", "log", &cfg->error_log) ||
+	    get_string(c, obj, "access", "log", &cfg->access_log) ||
+	    get_string(c, obj, "level", "log", &level))
+		return -1;
+	if (level && log_level_parse(level, &cfg->log_level) < 0) {
+		fail(c, "log.level", "\"%s\": use error, warn, info or debug", level);
+		free(level);
+		return -1;
+	}
+	free(level);
+	return 0;
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->limits.request_line = 8192;
+	cfg->limits.head = 16384;
+	cfg->limits.headers = 100;
+	cfg->limits.body = 1ULL << 30;
+	cfg->limits.body_memory = 1 << 20;
+	cfg->max_connections = 4096;
+	cfg->timeouts.header = 10;
+	cfg->timeouts.body = 30;
+	cfg->timeouts.keepalive = 15;
+	cfg->timeouts.send = 30;
+	cfg->timeouts.shutdown = 10;
+	cfg->max_redirects = 10;
+	cfg->log_level = LOG_INFO;
+}
+
+static int load_root(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"listen", "routes", "server_name", "document_root",
+	                                   "log", "limits", "timeouts", "temp_dir", NULL};
+	if (!json_is_object(root))
+		return fail(c, "(top)", "must be an object");
+	set_defaults(cfg);
+	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
+	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) ||
+	    load_listen(c, root, cfg) || load_routes(c, root, cfg) ||
+	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
+	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
+	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))
+		return -1;
+	if (!cfg->server_name && !(cfg->server_name = strdup("localhost")))
+		return fail(c, "server_name", "out of memory");
+	if (!cfg->temp_dir && !(cfg->temp_dir = strdup("/tmp")))
+		return fail(c, "temp_dir", "out of memory");
+	if (!cfg->document_root) {
+		/* DOCUMENT_ROOT defaults to the first static root, as a web server's docroot. */
+		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
+			if (cfg->routes[i].kind == ROUTE_STATIC)
+				cfg->document_root = strdup(cfg->routes[i].stat.root);
+		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
+			cfg->document_root = strdup(cfg->routes[i].cgi.root);
+	}
+	return 0;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct check c = {.file = path, .err = err, .errlen = errlen};
+	json_error_t jerr;
+	char real[PATH_MAX];
+
+	if (!realpath(path, real)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	snprintf(c.base_dir, sizeof c.base_dir, "%s", real);
+	char *slash = strrchr(c.base_dir, '/');
+	if (slash)
+		*(slash == c.base_dir ? slash + 1 : slash) = '\0';
+
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	struct config *cfg = calloc(1, sizeof *cfg);
+	if (!cfg || !(cfg->path = strdup(real)) || load_root(&c, root, cfg) < 0) {
+		if (!cfg)
+			snprintf(err, errlen, "%s: out of memory", path);
+		config_free(cfg);
+		json_decref(root);
+		return NULL;
+	}
+	json_decref(root);
+	return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		free(cfg->listen[i].host);
+		free(cfg->listen[i].port);
+	}
+	free(cfg->listen);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct route_cfg *r = &cfg->routes[i];
+		free(r->match);
+		free(r->cgi.root);
+		free_list(r->cgi.env, r->cgi.nenv);
+		free(r->stat.root);
+		free_list(r->stat.index, r->stat.nindex);
+	}
+	free(cfg->routes);
+	free(cfg->path);
+	free(cfg->server_name);
+	free(cfg->document_root);
+	free(cfg->error_log);
+	free(cfg->access_log);
+	free(cfg->temp_dir);
+	free(cfg);
+}

@@ -1,0 +1,88 @@
+/* The JSON configuration: parsed with jansson, checked completely, then frozen.
+ * Syntax errors name file:line:column; meaning errors name the JSON path. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatewayd/log.h"
+
+enum listen_proto { LISTEN_HTTP };
+
+struct listen_cfg {
+	enum listen_proto proto;
+	char *host; /* numeric address */
+	char *port;
+};
+
+enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
+enum route_kind { ROUTE_CGI, ROUTE_STATIC };
+
+struct cgi_cfg {
+	char *root;        /* absolute, resolved */
+	double timeout;    /* seconds until SIGTERM to the script's group */
+	double kill_grace; /* seconds from SIGTERM to SIGKILL */
+	int max_children;
+	int queue;         /* waiting requests past max_children */
+	double queue_timeout;
+	bool pass_authorization;
+	char **env;        /* "NAME=value" added to every script's environment */
+	size_t nenv;
+};
+
+struct static_cfg {
+	char *root;
+	char **index;
+	size_t nindex;
+};
+
+struct route_cfg {
+	char *match;            /* as written */
+	enum match_kind match_kind;
+	const char *match_text; /* the prefix, exact path or suffix */
+	enum route_kind kind;
+	uint64_t max_body;
+	struct cgi_cfg cgi;
+	struct static_cfg stat;
+	void *state; /* the handler's runtime state for this route (not config) */
+};
+
+struct config {
+	char *path;
+	struct listen_cfg *listen;
+	size_t nlisten;
+	struct route_cfg *routes;
+	size_t nroutes;
+	char *server_name;
+	char *document_root;
+	char *error_log;   /* "-": stderr */
+	char *access_log;  /* NULL: none */
+	enum log_level log_level;
+	size_t max_connections;
+	struct {
+		size_t request_line;
+		size_t head;
+		size_t headers;
+		uint64_t body;          /* default for routes */
+		size_t body_memory;     /* a chunked body past this spools to a file */
+	} limits;
+	struct {
+		double header;
+		double body;
+		double keepalive;
+		double send;
+		double shutdown;
+	} timeouts;
+	int max_redirects;
+	char *temp_dir;
+};
+
+/* Load and check path. On failure returns NULL and writes one line, e.g.
+ * "etc/gw.json:3:14: ..." or "etc/gw.json: routes[1].cgi.root: no such directory ...",
+ * into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,916 @@
+#include "gatewayd/http_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/log.h"
+#include "gatewayd/request.h"
+#include "gatewayd/server.h"
+#include "protocols/http1.h"
+
+#define LINGER_SECONDS 2.0
+#define LINGER_MAX_BYTES (1 << 20)
+
+enum conn_state {
+	CONN_HEAD,       /* waiting for (the rest of) a request head */
+	CONN_SPOOL,      /* de-chunking a body before the handler starts */
+	CONN_ACTIVE,     /* a handler has the request; body may still stream in */
+	CONN_LINGER,     /* response sent, write side shut: draining until close */
+};
+
+struct http_conn {
+	int fd;
+	ev_io rio;
+	ev_io wio;
+	ev_timer timer;
+	enum conn_state state;
+	struct buf in;
+	struct buf out;
+	bool reading;
+	bool peer_closed;
+	unsigned requests;
+
+	struct request *req;
+	int minor;
+	bool keep_alive;
+	bool head_only;
+	enum http1_body_kind body_kind;
+	uint64_t body_left;          /* Content-Length bytes still to come */
+	uint64_t body_total;         /* chunked: decoded so far */
+	uint64_t body_max;
+	struct http1_chunked chunked;
+	struct buf spool_mem;
+	int spool_fd;
+
+	bool feeding;
+	bool feed_again;
+
+	bool resp_chunked;
+	bool resp_no_body;
+	long long resp_left;         /* identity framing: bytes still owed, -1 if none */
+	bool resp_done;              /* the handler ended the request */
+	bool resp_above_high;
+	unsigned long long resp_bytes;
+
+	ev_tstamp idle_since;        /* keep-alive: since the last response */
+	ev_tstamp head_start;        /* first byte of the current head */
+	ev_tstamp last_read;
+	ev_tstamp last_write;
+	ev_tstamp linger_start;
+	size_t linger_bytes;
+
+	char *request_line;
+	char *referer;
+	char *user_agent;
+	char remote_addr[INET6_ADDRSTRLEN];
+	unsigned remote_port;
+	char local_addr[INET6_ADDRSTRLEN];
+	unsigned local_port;
+
+	struct http_conn *prev, *next;
+};
+
+static struct http_conn *conns;
+
+static void conn_process_input(struct http_conn *c);
+static void conn_close(struct http_conn *c);
+static void conn_schedule_timer(struct http_conn *c);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static struct http_conn *conn_of(struct request *r)
+{
+	return r->front_ctx;
+}
+
+static void conn_set_reading(struct http_conn *c, bool on)
+{
+	if (on == c->reading || c->peer_closed)
+		return;
+	c->reading = on;
+	if (on)
+		ev_io_start(gw->loop, &c->rio);
+	else
+		ev_io_stop(gw->loop, &c->rio);
+}
+
+static void conn_want_write(struct http_conn *c)
+{
+	if (!ev_is_active(&c->wio))
+		ev_io_start(gw->loop, &c->wio);
+}
+
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len, unsigned *port)
+{
+	out[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, out, (socklen_t)len);
+		*port = ntohs(s->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)len);
+		*port = ntohs(s->sin6_port);
+	}
+}
+
+static char *strndup_view(struct http1_str s)
+{
+	return s.p ? strndup(s.p, s.len) : NULL;
+}
+
+static bool body_pending(const struct http_conn *c)
+{
+	if (c->state == CONN_SPOOL)
+		return true;
+	return c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0;
+}
+
+/* ---- request life ----------------------------------------------------- */
+
+static void conn_log_access(struct http_conn *c)
+{
+	struct request *r = c->req;
+	struct access_entry e = {
+		.remote_addr = c->remote_addr,
+		.request_line = c->request_line,
+		.status = r->status,
+		.bytes_sent = c->resp_bytes,
+		.referer = c->referer,
+		.user_agent = c->user_agent,
+		.seconds = ev_now(gw->loop) - r->started,
+		.rid = r->id,
+	};
+	log_access(&e);
+}
+
+static void conn_clear_request(struct http_conn *c)
+{
+	request_free(c->req);
+	c->req = NULL;
+	free(c->request_line);
+	free(c->referer);
+	free(c->user_agent);
+	c->request_line = c->referer = c->user_agent = NULL;
+	buf_free(&c->spool_mem);
+	if (c->spool_fd >= 0)
+		close(c->spool_fd);
+	c->spool_fd = -1;
+	c->resp_done = false;
+	c->resp_above_high = false;
+	c->resp_bytes = 0;
+	c->body_kind = HTTP1_BODY_NONE;
+	c->body_left = 0;
+}
+
+/* The client is gone or timed out: the handler lets go, the connection closes. */
+static void conn_abort(struct http_conn *c, const char *why)
+{
+	struct request *r = c->req;
+	if (r && !c->resp_done) {
+		log_info(r->id, "%s; request aborted", why);
+		if (!r->status)
+			r->status = 499;
+		if (r->handler)
+			r->handler->abort(r);
+		conn_log_access(c);
+	}
+	conn_close(c);
+}
+
+static void conn_start_linger(struct http_conn *c)
+{
+	if (c->peer_closed || shutdown(c->fd, SHUT_WR) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = CONN_LINGER;
+	c->linger_start = ev_now(gw->loop);
+	buf_reset(&c->in);
+	conn_set_reading(c, true);
+	conn_schedule_timer(c);
+}
+
+/* The response is out: log, free the request, and serve the next one or close. */
+static void conn_finish_request(struct http_conn *c)
+{
+	conn_log_access(c);
+	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->peer_closed;
+	conn_clear_request(c);
+	c->requests++;
+	if (!reusable) {
+		conn_start_linger(c);
+		return;
+	}
+	c->state = CONN_HEAD;
+	c->idle_since = ev_now(gw->loop);
+	c->head_start = 0;
+	conn_set_reading(c, true);
+	conn_schedule_timer(c);
+	conn_process_input(c);
+}
+
+/* ---- the front end's side of the request (front_ops) -------------------- */
+
+static bool header_is(const struct http1_header *h, const char *name)
+{
+	return h->name.len == strlen(name) && strncasecmp(h->name.p, name, h->name.len) == 0;
+}
+
+static bool is_hop_by_hop(const struct http1_header *h)
+{
+	return header_is(h, "Connection") || header_is(h, "Keep-Alive") ||
+	       header_is(h, "Transfer-Encoding") || header_is(h, "Content-Length") ||
+	       header_is(h, "Upgrade") || header_is(h, "Proxy-Connection") || header_is(h, "TE") ||
+	       header_is(h, "Trailer");
+}
+
+static long long content_length_of(const struct response_head *h)
+{
+	if (h->content_length >= 0)
+		return h->content_length;
+	for (size_t i = 0; i < h->num_headers; i++) {
+		const struct http1_header *f = &h->headers[i];
+		if (!header_is(f, "Content-Length") || f->value.len == 0 || f->value.len > 18)
+			continue;
+		long long n = 0;
+		for (size_t k = 0; k < f->value.len; k++) {
+			char ch = f->value.p[k];
+			if (ch < '0' || ch > '9')
+				return -1;
+			n = n * 10 + (ch - '0');
+		}
+		return n;
+	}
+	return -1;
+}
+
+static void front_send_head(struct request *r, const struct response_head *h)
+{
+	struct http_conn *c = conn_of(r);
+	struct buf *o = &c->out;
+	bool has_date = false, has_server = false;
+	long long cl = content_length_of(h);
+
+	r->head_sent = true;
+	r->status = h->status;
+	c->resp_no_body = c->head_only || h->status < 200 || h->status == 204 || h->status == 304;
+	c->resp_chunked = false;
+	c->resp_left = -1;
+	if (c->resp_no_body) {
+		/* nothing follows */
+	} else if (cl >= 0) {
+		c->resp_left = cl;
+	} else if (c->minor >= 1) {
+		c->resp_chunked = true;
+	} else {
+		c->keep_alive = false; /* HTTP/1.0: the end of the body is the close */
+	}
+	if (gw->stopping)
+		c->keep_alive = false;
+
+	buf_printf(o, "HTTP/1.1 %d %s\r\n", h->status,
+	           h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
+	for (size_t i = 0; i < h->num_headers; i++) {
+		const struct http1_header *f = &h->headers[i];
+		if (is_hop_by_hop(f))
+			continue;
+		has_date |= header_is(f, "Date");
+		has_server |= header_is(f, "Server");
+		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p, (int)f->value.len,
+		           f->value.p);
+	}
+	if (!has_date) {
+		char date[40];
+		http1_format_date(date, (time_t)ev_now(gw->loop));
+		buf_printf(o, "Date: %s\r\n", date);
+	}
+	if (!has_server)
+		buf_printf(o, "Server: %s\r\n", GW_SERVER_SOFTWARE);
+	if (cl >= 0 && h->status >= 200 && h->status != 204 && h->status != 304)
+		buf_printf(o, "Content-Length: %lld\r\n", cl);
+	if (c->resp_chunked)
+		buf_printf(o, "Transfer-Encoding: chunked\r\n");
+	if (!c->keep_alive)
+		buf_printf(o, "Connection: close\r\n");
+	else if (c->minor == 0)
+		buf_printf(o, "Connection: keep-alive\r\n");
+	buf_append(o, "\r\n", 2);
+	conn_want_write(c);
+}
+
+static void front_send_body(struct request *r, const char *p, size_t n)
+{
+	struct http_conn *c = conn_of(r);
+	if (c->resp_no_body || n == 0)
+		return;
+	if (c->resp_left >= 0) {
+		if ((long long)n > c->resp_left) {
+			log_warn(r->id, "response body longer than its Content-Length; cut at %lld",
+			         (long long)c->resp_bytes + c->resp_left);
+			n = (size_t)c->resp_left;
+			c->keep_alive = false;
+		}
+		c->resp_left -= (long long)n;
+	}
+	if (c->resp_chunked) {
+		char hdr[24];
+		size_t hl = http1_chunk_header(hdr, n);
+		buf_append(&c->out, hdr, hl);
+		buf_append(&c->out, p, n);
+		buf_append(&c->out, "\r\n", 2);
+	} else {
+		buf_append(&c->out, p, n);
+	}
+	c->resp_bytes += n;
+	if (buf_len(&c->out) >= REQUEST_HIGH_WATER)
+		c->resp_above_high = true;
+	conn_want_write(c);
+}
+
+static void front_send_raw(struct request *r, const char *p, size_t n)
+{
+	struct http_conn *c = conn_of(r);
+	r->head_sent = true;
+	c->keep_alive = false;
+	c->resp_no_body = false;
+	c->resp_chunked = false;
+	c->resp_left = -1;
+	buf_append(&c->out, p, n);
+	c->resp_bytes += n;
+	if (buf_len(&c->out) >= REQUEST_HIGH_WATER)
+		c->resp_above_high = true;
+	conn_want_write(c);
+}
+
+static void front_send_end(struct request *r, bool complete)
+{
+	struct http_conn *c = conn_of(r);
+	if (!complete || c->resp_left > 0) {
+		if (c->resp_left > 0)
+			log_warn(r->id, "response body %lld bytes short of its Content-Length",
+			         c->resp_left);
+		c->keep_alive = false;
+		c->resp_chunked = false; /* no last-chunk: the client sees the cut */
+	}
+	if (c->resp_chunked)
+		buf_append(&c->out, "0\r\n\r\n", 5);
+	c->resp_done = true;
+	/* Finishing happens in the write callback, never inside the handler's call. */
+	conn_want_write(c);
+}
+
+static size_t front_backlog(struct request *r)
+{
+	return buf_len(&conn_of(r)->out);
+}
+
+static void conn_feed_body(struct http_conn *c);
+
+static void front_body_more(struct request *r)
+{
+	struct http_conn *c = conn_of(r);
+	conn_feed_body(c);
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
+		conn_set_reading(c, true);
+}
+
+static const struct front_ops http_front = {
+	.send_head = front_send_head,
+	.send_body = front_send_body,
+	.send_raw = front_send_raw,
+	.send_end = front_send_end,
+	.backlog = front_backlog,
+	.body_more = front_body_more,
+};
+
+/* ---- reading requests ------------------------------------------------- */
+
+/* Answer a request that never reached a handler, and close after it. */
+static void conn_reject(struct http_conn *c, int status, const char *why)
+{
+	if (!c->req) {
+		c->req = request_new(&http_front, c);
+		if (!c->req) {
+			conn_close(c);
+			return;
+		}
+	}
+	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
+	c->keep_alive = false;
+	c->state = CONN_ACTIVE;
+	c->body_kind = HTTP1_BODY_NONE;
+	conn_set_reading(c, false);
+	request_error(c->req, status, NULL);
+}
+
+/* Move Content-Length body bytes from the input buffer to the request. The
+ * handler may take bytes inside body(), which asks for more: the guard turns
+ * that re-entry into another turn of this loop. */
+static void conn_feed_body(struct http_conn *c)
+{
+	struct request *r = c->req;
+	if (c->feeding) {
+		c->feed_again = true;
+		return;
+	}
+	c->feeding = true;
+	do {
+		c->feed_again = false;
+		if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH ||
+		    r->body_complete)
+			break;
+		size_t n = buf_len(&c->in);
+		if (n > c->body_left)
+			n = (size_t)c->body_left;
+		if (c->resp_done) {
+			/* Nobody wants the rest: drop it to reach the end of the request. */
+			buf_consume(&c->in, n);
+			c->body_left -= n;
+			break;
+		}
+		size_t have = buf_len(&r->body);
+		size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
+		if (n > room)
+			n = room;
+		if (n > 0) {
+			buf_append(&r->body, buf_head(&c->in), n);
+			buf_consume(&c->in, n);
+			c->body_left -= n;
+		}
+		if (c->body_left == 0)
+			r->body_complete = true;
+		if (n > 0 || r->body_complete)
+			r->handler->body(r);
+	} while (c->feed_again);
+	c->feeding = false;
+	if (c->req && !c->req->body_complete && buf_len(&c->req->body) >= REQUEST_HIGH_WATER)
+		conn_set_reading(c, false);
+}
+
+static int spool_write(struct http_conn *c, const char *p, size_t n)
+{
+	if (c->spool_fd < 0 && buf_len(&c->spool_mem) + n <= gw->cfg->limits.body_memory)
+		return buf_append(&c->spool_mem, p, n);
+	if (c->spool_fd < 0) {
+		c->spool_fd = open(gw->cfg->temp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (c->spool_fd < 0) {
+			log_error(c->req->id, "cannot spool the request body in %s: %s",
+			          gw->cfg->temp_dir, strerror(errno));
+			return -1;
+		}
+		const char *mp = buf_head(&c->spool_mem);
+		size_t ml = buf_len(&c->spool_mem);
+		while (ml > 0) {
+			ssize_t w = write(c->spool_fd, mp, ml);
+			if (w < 0) {
+				log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
+				return -1;
+			}
+			mp += w;
+			ml -= (size_t)w;
+		}
+		buf_free(&c->spool_mem);
+	}
+	while (n > 0) {
+		ssize_t w = write(c->spool_fd, p, n);
+		if (w < 0) {
+			log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* De-chunk into the spool; once the last chunk is in, start the handler with
+ * CONTENT_LENGTH known, as CGI needs it. */
+static void conn_spool_body(struct http_conn *c)
+{
+	struct request *r = c->req;
+	while (buf_len(&c->in) > 0 && !c->chunked.done) {
+		const char *data;
+		size_t dlen;
+		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->in), buf_len(&c->in),
+		                                    &data, &dlen);
+		if (used < 0) {
+			conn_reject(c, 400, "malformed chunked body");
+			return;
+		}
+		c->body_total += dlen;
+		if (c->body_total > c->body_max) {
+			conn_reject(c, 413, "chunked body over the route's max_body");
+			return;
+		}
+		if (dlen && spool_write(c, data, dlen) < 0) {
+			conn_reject(c, 500, "cannot spool the body");
+			return;
+		}
+		buf_consume(&c->in, (size_t)used);
+		if (used == 0)
+			break;
+	}
+	if (!c->chunked.done)
+		return;
+	char len[32];
+	snprintf(len, sizeof len, "%llu", (unsigned long long)c->body_total);
+	cgi_env_set(&r->env, "CONTENT_LENGTH", len);
+	r->content_length = (long long)c->body_total;
+	if (c->spool_fd >= 0) {
+		request_use_spool(r, c->spool_fd, (off_t)c->body_total);
+		c->spool_fd = -1; /* the request owns it now */
+	} else {
+		r->body = c->spool_mem;
+		memset(&c->spool_mem, 0, sizeof c->spool_mem);
+		r->body_complete = true;
+	}
+	c->body_kind = HTTP1_BODY_NONE;
+	c->state = CONN_ACTIVE;
+	conn_schedule_timer(c);
+	request_start(r);
+}
+
+/* Extract the path of an absolute-form target (http://host/path?q). */
+static struct http1_str target_path(const struct http1_request *h)
+{
+	struct http1_str p = h->path;
+	if (p.len && p.p[0] != '/') {
+		const char *s = memchr(p.p, ':', p.len);
+		if (s && (size_t)(s - p.p) + 3 <= p.len && s[1] == '/' && s[2] == '/') {
+			const char *end = p.p + p.len;
+			const char *slash = memchr(s + 3, '/', (size_t)(end - s - 3));
+			p.p = slash ? slash : "/";
+			p.len = slash ? (size_t)(end - slash) : 1;
+		}
+	}
+	return p;
+}
+
+static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
+{
+	struct request *r = request_new(&http_front, c);
+	if (!r) {
+		conn_close(c);
+		return;
+	}
+	c->req = r;
+	r->started = c->head_start ? c->head_start : ev_now(gw->loop);
+	c->minor = h->minor_version;
+	c->keep_alive = h->keep_alive;
+	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+	c->body_kind = h->body_kind;
+	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
+	c->body_total = 0;
+	memset(&c->chunked, 0, sizeof c->chunked);
+
+	/* The head is a view into c->in: copy what outlives it before consuming. */
+	const char *eol = memchr(h->method.p, '\n', head_len);
+	size_t rl = eol ? (size_t)(eol - h->method.p) : 0;
+	if (rl && h->method.p[rl - 1] == '\r')
+		rl--;
+	c->request_line = strndup(h->method.p, rl);
+	const struct http1_header *f = http1_find_header(h, "Referer");
+	c->referer = f ? strndup_view(f->value) : NULL;
+	f = http1_find_header(h, "User-Agent");
+	c->user_agent = f ? strndup_view(f->value) : NULL;
+
+	struct cgi_http_input in = {
+		.req = h,
+		.remote_addr = c->remote_addr,
+		.remote_port = c->remote_port,
+		.server_addr = c->local_addr,
+		.server_port = c->local_port,
+		.server_name = gw->cfg->server_name,
+		.server_software = GW_SERVER_SOFTWARE,
+		.request_id = r->id,
+		.content_length = h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
+	};
+	int status = 0;
+	const char *why = NULL;
+	struct http1_str path = target_path(h);
+	bool expect = h->expect_continue;
+	if (cgi_env_from_http(&r->env, &in) < 0) {
+		status = 500, why = "out of memory";
+	} else if (h->path.len == 1 && h->path.p[0] == '*') {
+		status = 400, why = "asterisk-form target";
+	} else if ((status = request_set_path(r, path.p, path.len)) != 0) {
+		why = "malformed path (bad escape, NUL or above the root)";
+	}
+	buf_consume(&c->in, head_len);
+	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	r->query = cgi_env_get(&r->env, "QUERY_STRING");
+	r->content_length = in.content_length;
+	if (status) {
+		conn_reject(c, status, why);
+		return;
+	}
+	if ((status = request_route(r)) != 0) {
+		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED)
+			c->keep_alive = false;
+		c->state = CONN_ACTIVE;
+		c->body_kind = HTTP1_BODY_NONE;
+		request_error(r, status, NULL);
+		return;
+	}
+	c->body_max = r->route->max_body;
+	if (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > c->body_max) {
+		conn_reject(c, 413, "Content-Length over the route's max_body");
+		return;
+	}
+	bool has_body = c->body_kind == HTTP1_BODY_CHUNKED ||
+	                (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0);
+	if (expect && has_body && c->minor >= 1) {
+		buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_want_write(c);
+	}
+	if (c->body_kind == HTTP1_BODY_CHUNKED) {
+		c->state = CONN_SPOOL;
+		c->spool_fd = -1;
+		conn_schedule_timer(c);
+		return;
+	}
+	if (!has_body) {
+		r->body_complete = true;
+		c->body_kind = HTTP1_BODY_NONE;
+	}
+	c->state = CONN_ACTIVE;
+	conn_schedule_timer(c);
+	request_start(r);
+}
+
+static const struct http1_limits *conn_limits(void)
+{
+	static struct http1_limits lim;
+	lim.max_request_line = gw->cfg->limits.request_line;
+	lim.max_head = gw->cfg->limits.head;
+	lim.max_headers = gw->cfg->limits.headers;
+	return &lim;
+}
+
+static void conn_process_input(struct http_conn *c)
+{
+	for (;;) {
+		switch (c->state) {
+		case CONN_HEAD: {
+			if (buf_len(&c->in) == 0)
+				return;
+			struct http1_header headers[gw->cfg->limits.headers];
+			struct http1_request h;
+			if (!c->head_start) {
+				c->head_start = ev_now(gw->loop);
+				conn_schedule_timer(c);
+			}
+			ssize_t n = http1_parse_request(buf_head(&c->in), buf_len(&c->in), &h, headers,
+			                                conn_limits());
+			if (n == HTTP1_INCOMPLETE)
+				return;
+			if (n < 0) {
+				conn_reject(c, h.error_status ? h.error_status : 400,
+				            h.error_reason ? h.error_reason : "malformed request");
+				return;
+			}
+			conn_begin_request(c, &h, (size_t)n);
+			if (c->state == CONN_HEAD)
+				return; /* closed or reset */
+			continue; /* body bytes may have come with the head */
+		}
+		case CONN_SPOOL:
+			conn_spool_body(c);
+			return;
+		case CONN_ACTIVE:
+			conn_feed_body(c);
+			/* Pipelined requests wait in c->in; don't buffer without bound. */
+			if (c->req && c->req->body_complete && buf_len(&c->in) >= gw->cfg->limits.head)
+				conn_set_reading(c, false);
+			return;
+		case CONN_LINGER:
+			buf_reset(&c->in);
+			return;
+		}
+	}
+}
+
+static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *c = w->data;
+	char *dst = buf_reserve(&c->in, 16384);
+	if (!dst) {
+		conn_abort(c, "out of memory");
+		return;
+	}
+	ssize_t n = read(c->fd, dst, 16384);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->peer_closed = true;
+		ev_io_stop(loop, &c->rio);
+		c->reading = false;
+		if (c->state == CONN_LINGER || (c->state == CONN_HEAD && !c->req)) {
+			conn_close(c);
+			return;
+		}
+		/* The client may close as soon as it has the whole answer it was told
+		 * to expect: the script finishes undisturbed, then the connection closes. */
+		if (c->req && (c->resp_done || (c->req->head_sent && c->resp_left == 0)))
+			return;
+		conn_abort(c, n < 0 ? "client connection failed" : "client closed the connection");
+		return;
+	}
+	buf_commit(&c->in, (size_t)n);
+	c->last_read = ev_now(loop);
+	if (c->state == CONN_LINGER) {
+		c->linger_bytes += (size_t)n;
+		buf_reset(&c->in);
+		if (c->linger_bytes > LINGER_MAX_BYTES)
+			conn_close(c);
+		return;
+	}
+	conn_process_input(c);
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *c = w->data;
+	while (buf_len(&c->out) > 0) {
+		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			c->peer_closed = true;
+			conn_abort(c, errno == EPIPE || errno == ECONNRESET ? "client went away"
+			                                                      : "write to client failed");
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+		c->last_write = ev_now(loop);
+	}
+	if (buf_len(&c->out) == 0)
+		ev_io_stop(loop, &c->wio);
+	if (c->req && c->resp_done && buf_len(&c->out) == 0) {
+		conn_finish_request(c);
+		return;
+	}
+	if (c->req && c->resp_above_high && buf_len(&c->out) < REQUEST_LOW_WATER) {
+		c->resp_above_high = false;
+		if (c->req->handler && c->req->handler->drained)
+			c->req->handler->drained(c->req);
+	}
+}
+
+/* ---- timeouts: timestamps, one timer per connection re-armed lazily ---- */
+
+/* When the connection's current wait expires; 0 if it has none (the handler
+ * times its own work). */
+static ev_tstamp conn_deadline(struct http_conn *c, int *status)
+{
+	struct config *cfg = gw->cfg;
+	*status = 0;
+	if (buf_len(&c->out) > 0)
+		return (c->last_write > 0 ? c->last_write : ev_now(gw->loop)) + cfg->timeouts.send;
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->head_start) {
+			*status = 408;
+			return c->head_start + cfg->timeouts.header;
+		}
+		return c->idle_since + (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
+	case CONN_SPOOL:
+		*status = 408;
+		return c->last_read + cfg->timeouts.body;
+	case CONN_ACTIVE:
+		if (c->req && !c->req->body_complete && c->reading && !c->resp_done) {
+			*status = 408;
+			return c->last_read + cfg->timeouts.body;
+		}
+		return 0;
+	case CONN_LINGER:
+		return c->linger_start + LINGER_SECONDS;
+	}
+	return 0;
+}
+
+static void conn_schedule_timer(struct http_conn *c)
+{
+	int status;
+	ev_tstamp d = conn_deadline(c, &status);
+	ev_timer_stop(gw->loop, &c->timer);
+	if (d == 0)
+		return;
+	ev_tstamp after = d - ev_now(gw->loop);
+	ev_timer_set(&c->timer, after > 0.001 ? after : 0.001, 0);
+	ev_timer_start(gw->loop, &c->timer);
+}
+
+static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *c = w->data;
+	int status;
+	ev_tstamp d = conn_deadline(c, &status);
+	if (d == 0)
+		return;
+	if (d > ev_now(loop)) {
+		conn_schedule_timer(c);
+		return;
+	}
+	if (c->state == CONN_HEAD && !c->head_start) {
+		conn_close(c); /* idle keep-alive connection: close quietly */
+		return;
+	}
+	if (status == 408 && !(c->req && c->req->head_sent)) {
+		if (c->req && c->req->handler && !c->resp_done)
+			c->req->handler->abort(c->req);
+		if (c->req)
+			c->req->handler = NULL;
+		conn_reject(c, 408, c->state == CONN_HEAD ? "request head too slow"
+		                                           : "request body too slow");
+		conn_schedule_timer(c);
+		return;
+	}
+	conn_abort(c, c->state == CONN_LINGER ? "linger time over" : "send timeout");
+}
+
+/* ---- connection life -------------------------------------------------- */
+
+void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
+{
+	struct http_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->fd = fd;
+	c->spool_fd = -1;
+	c->state = CONN_HEAD;
+	c->idle_since = ev_now(gw->loop);
+	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
+	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
+	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
+	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
+	ev_init(&c->timer, conn_on_timer);
+	c->rio.data = c->wio.data = c->timer.data = c;
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	gw->nconns++;
+	conn_set_reading(c, true);
+	conn_schedule_timer(c);
+}
+
+static void conn_close(struct http_conn *c)
+{
+	ev_io_stop(gw->loop, &c->rio);
+	ev_io_stop(gw->loop, &c->wio);
+	ev_timer_stop(gw->loop, &c->timer);
+	close(c->fd);
+	conn_clear_request(c);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+	gw->nconns--;
+	server_conn_closed();
+	server_check_stopped();
+}
+
+void http_conn_shutdown_all(void)
+{
+	struct http_conn *c = conns, *next;
+	for (; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_HEAD && !c->req && buf_len(&c->in) == 0)
+			conn_close(c);
+		else
+			c->keep_alive = false;
+	}
+}
+
+void http_conn_abort_all(void)
+{
+	struct http_conn *c = conns, *next;
+	for (; c; c = next) {
+		next = c->next;
+		conn_abort(c, "shutting down");
+	}
+}

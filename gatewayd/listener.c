@@ -1,0 +1,133 @@
+#include "gatewayd/listener.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gatewayd/http_conn.h"
+#include "gatewayd/log.h"
+#include "gatewayd/server.h"
+
+static ev_timer resume_timer;
+static bool paused_for_fds;
+
+static int listen_on(const struct listen_cfg *l)
+{
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
+	                         .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai;
+	int err = getaddrinfo(l->host, l->port, &hints, &ai);
+	if (err) {
+		log_error(NULL, "listen %s:%s: %s", l->host, l->port, gai_strerror(err));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		log_error(NULL, "listen %s:%s: %s", l->host, l->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
+
+int listeners_open(struct config *cfg)
+{
+	gw->listeners = calloc(cfg->nlisten, sizeof *gw->listeners);
+	if (!gw->listeners)
+		return -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &gw->listeners[i];
+		l->cfg = &cfg->listen[i];
+		l->fd = listen_on(l->cfg);
+		if (l->fd < 0)
+			return -1;
+		gw->nlisteners = i + 1;
+		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
+		l->w.data = l;
+		log_info(NULL, "listening for http on %s:%s", l->cfg->host, l->cfg->port);
+	}
+	return 0;
+}
+
+void listeners_start(void)
+{
+	if (gw->stopping)
+		return;
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		ev_io_start(gw->loop, &gw->listeners[i].w);
+}
+
+void listeners_stop(void)
+{
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		ev_io_stop(gw->loop, &gw->listeners[i].w);
+}
+
+void listeners_close(void)
+{
+	listeners_stop();
+	ev_timer_stop(gw->loop, &resume_timer);
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		close(gw->listeners[i].fd);
+	free(gw->listeners);
+	gw->listeners = NULL;
+	gw->nlisteners = 0;
+}
+
+static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	paused_for_fds = false;
+	if (gw->nconns < gw->max_conns)
+		listeners_start();
+}
+
+/* Out of descriptors: stop accepting for a second rather than spin on EMFILE. */
+static void pause_for_fds(int err)
+{
+	if (!paused_for_fds)
+		log_warn(NULL, "accept: %s; pausing new connections for 1 s", strerror(err));
+	paused_for_fds = true;
+	listeners_stop();
+	ev_timer_init(&resume_timer, on_resume, 1.0, 0);
+	ev_timer_start(gw->loop, &resume_timer);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	for (int i = 0; i < 64; i++) {
+		if (gw->nconns >= gw->max_conns) {
+			/* Resumed by server_conn_closed() when one closes. */
+			listeners_stop();
+			return;
+		}
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof peer, llen = sizeof local;
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_for_fds(errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn(NULL, "accept: %s", strerror(errno));
+			return;
+		}
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof local);
+		http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
+	}
+}
+
+void server_conn_closed(void)
+{
+	if (!paused_for_fds && gw->nconns + 1 == gw->max_conns)
+		listeners_start();
+}

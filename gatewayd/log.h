@@ -1,0 +1,37 @@
+/* Error log (level, request id, message) and access log (combined + time). */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* path "-" or NULL: stderr. Returns 0 or -1 with errno set. */
+int log_open_error(const char *path, enum log_level level);
+int log_open_access(const char *path); /* NULL: no access log; "-": stderr */
+void log_reopen(void);
+void log_close(void);
+int log_level_parse(const char *name, enum log_level *out);
+
+/* rid: the request id, or NULL for lines that belong to no request. */
+void log_msg(enum log_level level, const char *rid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsg(enum log_level level, const char *rid, const char *fmt, va_list ap);
+#define log_error(rid, ...) log_msg(LOG_ERROR, rid, __VA_ARGS__)
+#define log_warn(rid, ...) log_msg(LOG_WARN, rid, __VA_ARGS__)
+#define log_info(rid, ...) log_msg(LOG_INFO, rid, __VA_ARGS__)
+#define log_debug(rid, ...) log_msg(LOG_DEBUG, rid, __VA_ARGS__)
+
+struct access_entry {
+	const char *remote_addr;
+	const char *request_line; /* as received, may be NULL */
+	int status;
+	unsigned long long bytes_sent; /* body bytes */
+	const char *referer;
+	const char *user_agent;
+	double seconds;
+	const char *rid;
+};
+void log_access(const struct access_entry *e);
+
+#endif

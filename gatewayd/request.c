@@ -1,0 +1,250 @@
+#include "gatewayd/request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gatewayd/log.h"
+#include "gatewayd/router.h"
+#include "gatewayd/server.h"
+
+struct request *request_new(const struct front_ops *front, void *front_ctx)
+{
+	struct request *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	cgi_env_init(&r->env);
+	r->front = front;
+	r->front_ctx = front_ctx;
+	r->content_length = -1;
+	r->spool_fd = -1;
+	r->started = ev_now(gw->loop);
+	server_next_request_id(r->id);
+	return r;
+}
+
+void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	cgi_env_free(&r->env);
+	free(r->path);
+	r->path = NULL;
+	buf_free(&r->body);
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
+	free(r);
+}
+
+int request_route(struct request *r)
+{
+	r->route = router_match(gw->cfg, r->path, &r->route_prefix);
+	if (!r->route) {
+		log_info(r->id, "no route for \"%s\"", r->path);
+		return 404;
+	}
+	return 0;
+}
+
+void request_start(struct request *r)
+{
+	r->handler = r->route->kind == ROUTE_CGI ? &handler_cgi : &handler_static;
+	r->handler->start(r);
+}
+
+void request_dispatch(struct request *r)
+{
+	int status = request_route(r);
+	if (status) {
+		request_error(r, status, NULL);
+		return;
+	}
+	request_start(r);
+}
+
+static const char *error_detail(int status)
+{
+	switch (status) {
+	case 400: return "The request could not be understood.";
+	case 403: return "You are not allowed to run this.";
+	case 404: return "Nothing here.";
+	case 408: return "The request took too long to arrive.";
+	case 413: return "The request body is larger than this server accepts here.";
+	case 414: return "The request line is too long.";
+	case 431: return "The request's header fields are too large.";
+	case 502: return "The program behind this address failed; the error log has the reason.";
+	case 503: return "Every worker is busy; try again shortly.";
+	case 504: return "The program behind this address took too long.";
+	default: return "";
+	}
+}
+
+void request_error(struct request *r, int status, const char *extra_header)
+{
+	char body[512];
+	struct http1_header hdrs[2];
+	size_t n = 0;
+
+	r->status = status;
+	if (r->head_sent) {
+		r->front->send_end(r, false);
+		return;
+	}
+	int len = snprintf(body, sizeof body,
+	                   "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+	                   "<body><h1>%d %s</h1>\n<p>%s</p>\n<p><small>request %s</small></p>\n"
+	                   "</body></html>\n",
+	                   status, http1_reason(status), status, http1_reason(status),
+	                   error_detail(status), r->id);
+	hdrs[n].name = (struct http1_str){"Content-Type", 12};
+	hdrs[n++].value = (struct http1_str){"text/html; charset=utf-8", 24};
+	if (extra_header) {
+		const char *colon = strchr(extra_header, ':');
+		if (colon) {
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			hdrs[n].name = (struct http1_str){extra_header, (size_t)(colon - extra_header)};
+			hdrs[n++].value = (struct http1_str){v, strlen(v)};
+		}
+	}
+	struct response_head h = {
+		.status = status, .headers = hdrs, .num_headers = n, .content_length = len,
+	};
+	r->front->send_head(r, &h);
+	r->front->send_body(r, body, (size_t)len);
+	r->front->send_end(r, true);
+}
+
+/* Remove dot segments and empty segments from a decoded absolute path, in place.
+ * Returns -1 when ".." climbs above the root. */
+static int normalize_path(char *p)
+{
+	char *out = p, *in = p;
+	if (*in != '/')
+		return -1;
+	while (*in) {
+		while (*in == '/')
+			in++;
+		char *seg = in;
+		while (*in && *in != '/')
+			in++;
+		size_t len = (size_t)(in - seg);
+		if (len == 0)
+			break;
+		if (len == 1 && seg[0] == '.')
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			if (out == p)
+				return -1;
+			while (out > p && *--out != '/')
+				;
+			continue;
+		}
+		*out++ = '/';
+		memmove(out, seg, len);
+		out += len;
+	}
+	/* A trailing slash is meaningful (a directory): keep it. */
+	if (out == p || (in > p && in[-1] == '/' && out[-1] != '/'))
+		*out++ = '/';
+	*out = '\0';
+	return 0;
+}
+
+int request_set_path(struct request *r, const char *path, size_t len)
+{
+	char *decoded = malloc(len + 2);
+	if (!decoded)
+		return 500;
+	if (cgi_url_decode(decoded, path, len) < 0 || normalize_path(decoded) < 0) {
+		free(decoded);
+		return 400;
+	}
+	free(r->path);
+	r->path = decoded;
+	return 0;
+}
+
+int request_internal_redirect(struct request *r, const char *location)
+{
+	if (++r->redirects > gw->cfg->max_redirects) {
+		log_error(r->id, "more than %d local redirects, last to \"%s\"",
+		          gw->cfg->max_redirects, location);
+		return -1;
+	}
+	const char *q = strchr(location, '?');
+	size_t plen = q ? (size_t)(q - location) : strlen(location);
+	if (request_set_path(r, location, plen) != 0) {
+		log_error(r->id, "local redirect to a malformed path \"%s\"", location);
+		return -1;
+	}
+	/* The original body is gone: a redirected request is a GET without one. */
+	cgi_env_set(&r->env, "REQUEST_METHOD", "GET");
+	cgi_env_set(&r->env, "REQUEST_URI", location);
+	cgi_env_set(&r->env, "QUERY_STRING", q ? q + 1 : "");
+	cgi_env_unset(&r->env, "CONTENT_LENGTH");
+	cgi_env_unset(&r->env, "CONTENT_TYPE");
+	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	r->query = cgi_env_get(&r->env, "QUERY_STRING");
+	r->content_length = -1;
+	buf_reset(&r->body);
+	r->body_complete = true;
+	r->handler = NULL;
+	r->handler_ctx = NULL;
+	log_debug(r->id, "local redirect to \"%s\"", location);
+	request_dispatch(r);
+	return 0;
+}
+
+/* Refill r->body from the spool file, up to the high-water mark. */
+static void refill_from_spool(struct request *r)
+{
+	while (r->spool_off < r->spool_size && buf_len(&r->body) < REQUEST_LOW_WATER) {
+		size_t want = 64 * 1024;
+		if ((off_t)want > r->spool_size - r->spool_off)
+			want = (size_t)(r->spool_size - r->spool_off);
+		char *dst = buf_reserve(&r->body, want);
+		if (!dst)
+			return;
+		ssize_t n = pread(r->spool_fd, dst, want, r->spool_off);
+		if (n <= 0) {
+			log_error(r->id, "reading the spooled body: %s", n < 0 ? strerror(errno) : "short file");
+			r->spool_off = r->spool_size;
+			break;
+		}
+		buf_commit(&r->body, (size_t)n);
+		r->spool_off += n;
+	}
+	r->body_complete = r->spool_off >= r->spool_size;
+}
+
+void request_body_taken(struct request *r, size_t n)
+{
+	buf_consume(&r->body, n);
+	if (r->spool_fd >= 0) {
+		if (buf_len(&r->body) < REQUEST_LOW_WATER && r->spool_off < r->spool_size) {
+			refill_from_spool(r);
+			r->handler->body(r);
+		}
+		return;
+	}
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_LOW_WATER)
+		r->front->body_more(r);
+}
+
+void request_use_spool(struct request *r, int fd, off_t size)
+{
+	r->spool_fd = fd;
+	r->spool_size = size;
+	r->spool_off = 0;
+	refill_from_spool(r);
+}
+
+int request_map_path(const struct request *r, const char *root, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s", root, r->path + r->route_prefix);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}

@@ -1,0 +1,128 @@
+/* The internal request: CGI meta-variables plus a body stream, the one shape
+ * every front end produces and every handler consumes (DESIGN.md, "The flow").
+ *
+ * Ownership: the front end allocates and frees a request. The handler owns
+ * handler_ctx and ends every request exactly once with front->send_end() (or
+ * request_error()); after that call it must not touch the request, which the
+ * front end may free at any later moment. front->abort goes the other way: the
+ * front end tells the handler to let go (client gone, timeout) and the handler
+ * never calls the front end again for it. */
+#ifndef GW_REQUEST_H
+#define GW_REQUEST_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gatewayd/buf.h"
+#include "gatewayd/config.h"
+#include "protocols/cgi.h"
+
+/* Above this many bytes queued, a producer pauses (request body or response). */
+#define REQUEST_HIGH_WATER (256 * 1024)
+#define REQUEST_LOW_WATER (64 * 1024)
+
+struct request;
+
+struct response_head {
+	int status;
+	const char *reason;                  /* NULL: the standard phrase */
+	const struct http1_header *headers;  /* views; Status and hop-by-hop fields excluded */
+	size_t num_headers;
+	long long content_length;            /* -1: unknown (the front end frames it) */
+};
+
+struct front_ops {
+	void (*send_head)(struct request *r, const struct response_head *h);
+	void (*send_body)(struct request *r, const char *p, size_t n);
+	/* NPH: bytes go to the client as they are; the connection closes after. */
+	void (*send_raw)(struct request *r, const char *p, size_t n);
+	/* complete false: the response was cut short; the client must see it fail. */
+	void (*send_end)(struct request *r, bool complete);
+	/* Response bytes queued and not yet written. */
+	size_t (*backlog)(struct request *r);
+	/* The handler took body bytes: the front end may read more from its peer. */
+	void (*body_more)(struct request *r);
+};
+
+struct handler_ops {
+	const char *name;
+	void (*start)(struct request *r);
+	/* Body bytes arrived in r->body, or r->body_complete became true. */
+	void (*body)(struct request *r);
+	/* The front end's backlog fell below REQUEST_LOW_WATER. */
+	void (*drained)(struct request *r);
+	/* Let go of the request: free what belongs to it, stop any child. */
+	void (*abort)(struct request *r);
+};
+
+struct request {
+	char id[24];
+	struct cgi_env env;
+	char *path;                  /* decoded, dot segments removed, no query */
+	const char *query;           /* points into env's QUERY_STRING value */
+	const char *method;          /* points into env's REQUEST_METHOD value */
+	struct route_cfg *route;
+	size_t route_prefix;         /* bytes of path the route's match took (the mount) */
+	int redirects;
+
+	long long content_length;    /* -1: no body */
+	struct buf body;             /* body bytes the handler has not taken yet */
+	bool body_complete;
+	int spool_fd;                /* >= 0: the body continues in this file */
+	off_t spool_size;
+	off_t spool_off;
+
+	const struct front_ops *front;
+	void *front_ctx;
+	bool head_sent;
+	int status;                  /* answered status, for the access log */
+
+	const struct handler_ops *handler;
+	void *handler_ctx;
+
+	ev_tstamp started;
+};
+
+struct request *request_new(const struct front_ops *front, void *front_ctx);
+/* The front end frees a request after send_end or after handler->abort. */
+void request_free(struct request *r);
+
+/* Match the route for r->path. Returns 0, or the status to answer (404). */
+int request_route(struct request *r);
+/* Start the routed handler. */
+void request_start(struct request *r);
+/* Route and start: what a front end calls once the head is in. */
+void request_dispatch(struct request *r);
+
+/* Answer status with a short HTML page and end the request. extra: more header
+ * lines ("Retry-After: 5\r\n"-free form: "Retry-After: 5"), or NULL. */
+void request_error(struct request *r, int status, const char *extra_header);
+
+/* Re-dispatch r as a GET of location (a local path with optional query), as
+ * RFC 3875 §6.2.2 says: the body is dropped. Returns 0, or -1 when the
+ * redirect cap is reached (the caller answers 500). */
+int request_internal_redirect(struct request *r, const char *location);
+
+/* Set r->path from a raw (percent-encoded) path: decoded, dot segments removed.
+ * Returns 0, or 400 for a malformed escape, a NUL or a climb above the root. */
+int request_set_path(struct request *r, const char *path, size_t len);
+
+/* The body is complete in fd (size bytes, read from offset 0): hand it out from there. */
+void request_use_spool(struct request *r, int fd, off_t size);
+
+/* The handler consumed n bytes from the front of r->body. */
+void request_body_taken(struct request *r, size_t n);
+
+/* root + r->path less the route's mount, into out. -1 when it does not fit. */
+int request_map_path(const struct request *r, const char *root, char *out, size_t outlen);
+
+extern const struct handler_ops handler_cgi;
+extern const struct handler_ops handler_static;
+
+/* CGI children still alive (also after their requests ended), for shutdown. */
+size_t cgi_children_alive(void);
+void cgi_kill_all(int sig);
+
+#endif

@@ -1,0 +1,35 @@
+#include "gatewayd/router.h"
+
+#include <string.h>
+
+static bool route_matches(const struct route_cfg *r, const char *path, size_t len,
+                          size_t *prefix_len)
+{
+	size_t n = strlen(r->match_text);
+	switch (r->match_kind) {
+	case MATCH_EXACT:
+		*prefix_len = 0;
+		return len == n && memcmp(path, r->match_text, n) == 0;
+	case MATCH_SUFFIX:
+		*prefix_len = 0;
+		return len >= n && memcmp(path + len - n, r->match_text, n) == 0;
+	case MATCH_PREFIX:
+		if (len < n || memcmp(path, r->match_text, n) != 0)
+			return false;
+		/* "/app" is a whole segment: it takes "/app" and "/app/x", not "/apple". */
+		if (r->match_text[n - 1] != '/' && len > n && path[n] != '/')
+			return false;
+		*prefix_len = r->match_text[n - 1] == '/' ? n - 1 : n;
+		return true;
+	}
+	return false;
+}
+
+struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len)
+{
+	size_t len = strlen(path);
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (route_matches(&cfg->routes[i], path, len, prefix_len))
+			return &cfg->routes[i];
+	return NULL;
+}

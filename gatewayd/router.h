@@ -1,0 +1,11 @@
+/* Routes are tried in the order the config lists them; the first match wins. */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include "gatewayd/config.h"
+
+/* The route for a decoded path, or NULL. *prefix_len: how much of the path the
+ * route's match consumed (the mount point, for SCRIPT_NAME). */
+struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
+
+#endif

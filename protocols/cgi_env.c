@@ -1,0 +1,517 @@
+/* CGI/1.1 request side: the meta-variables (RFC 3875 §4.1) and the ISINDEX
+ * command line (§4.4). */
+#include "protocols/cgi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* What cgi_env_envp() gives for an env that holds nothing yet. */
+static char *const empty_envp[] = { NULL };
+
+/* ---- the ordered set ---------------------------------------------------- */
+
+void cgi_env_init(struct cgi_env *env)
+{
+	memset(env, 0, sizeof *env);
+}
+
+void cgi_env_free(struct cgi_env *env)
+{
+	for (size_t i = 0; i < env->count; i++)
+		free(env->vars[i]);
+	free(env->vars);
+	cgi_env_init(env);
+}
+
+/* Index of the var called name[0..name_len), or env->count if none. */
+static size_t env_find(const struct cgi_env *env, const char *name, size_t name_len)
+{
+	for (size_t i = 0; i < env->count; i++) {
+		const char *var = env->vars[i];
+		if (strncmp(var, name, name_len) == 0 && var[name_len] == '=')
+			return i;
+	}
+	return env->count;
+}
+
+/* Room for one more var and the NULL after it. */
+static int env_reserve(struct cgi_env *env)
+{
+	if (env->count + 2 <= env->cap)
+		return 0;
+	size_t cap = env->cap ? env->cap * 2 : 32;
+	char **vars = realloc(env->vars, cap * sizeof *vars);
+	if (!vars)
+		return -1;
+	env->vars = vars;
+	env->cap = cap;
+	return 0;
+}
+
+static char *make_var(const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	char *var = malloc(name_len + 1 + value_len + 1);
+	if (!var)
+		return NULL;
+	memcpy(var, name, name_len);
+	var[name_len] = '=';
+	if (value_len)
+		memcpy(var + name_len + 1, value, value_len);
+	var[name_len + 1 + value_len] = '\0';
+	return var;
+}
+
+int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_t value_len)
+{
+	size_t name_len = strlen(name);
+	if (name_len == 0 || memchr(name, '=', name_len))
+		return -1;
+	if (value_len && memchr(value, '\0', value_len))
+		return -1;
+	char *var = make_var(name, name_len, value, value_len);
+	if (!var)
+		return -1;
+
+	size_t i = env_find(env, name, name_len);
+	if (i < env->count) {
+		env->bytes -= strlen(env->vars[i]);
+		free(env->vars[i]);
+		env->vars[i] = var;
+	} else {
+		if (env_reserve(env) < 0) {
+			free(var);
+			return -1;
+		}
+		env->vars[env->count++] = var;
+		env->vars[env->count] = NULL;
+	}
+	env->bytes += name_len + 1 + value_len;
+	return 0;
+}
+
+int cgi_env_set(struct cgi_env *env, const char *name, const char *value)
+{
+	return cgi_env_setn(env, name, value, strlen(value));
+}
+
+void cgi_env_unset(struct cgi_env *env, const char *name)
+{
+	size_t i = env_find(env, name, strlen(name));
+	if (i == env->count)
+		return;
+	env->bytes -= strlen(env->vars[i]);
+	free(env->vars[i]);
+	/* the NULL terminator moves down with the rest */
+	memmove(&env->vars[i], &env->vars[i + 1], (env->count - i) * sizeof *env->vars);
+	env->count--;
+}
+
+const char *cgi_env_get(const struct cgi_env *env, const char *name)
+{
+	size_t name_len = strlen(name);
+	size_t i = env_find(env, name, name_len);
+	return i < env->count ? env->vars[i] + name_len + 1 : NULL;
+}
+
+char *const *cgi_env_envp(const struct cgi_env *env)
+{
+	return env->vars ? env->vars : empty_envp;
+}
+
+/* ---- from an HTTP request ----------------------------------------------- */
+
+static int env_set_str(struct cgi_env *env, const char *name, struct http1_str s)
+{
+	return cgi_env_setn(env, name, s.p, s.len);
+}
+
+static int env_set_number(struct cgi_env *env, const char *name, unsigned long long n)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof buf, "%llu", n);
+	return cgi_env_setn(env, name, buf, (size_t)len);
+}
+
+/* Set name only when value is given. */
+static int env_set_optional(struct cgi_env *env, const char *name, const char *value)
+{
+	return value ? cgi_env_set(env, name, value) : 0;
+}
+
+static bool str_is(struct http1_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
+
+static bool str_eq_nocase(struct http1_str a, struct http1_str b)
+{
+	return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
+}
+
+static const struct http1_header *find_header(const struct http1_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->num_headers; i++) {
+		if (str_is(req->headers[i].name, name))
+			return &req->headers[i];
+	}
+	return NULL;
+}
+
+/* Host without its port: "name:80" -> "name", "[v6]:80" -> "[v6]". */
+static struct http1_str host_without_port(struct http1_str host)
+{
+	if (host.len == 0)
+		return host;
+	if (host.p[0] == '[') {
+		const char *bracket = memchr(host.p, ']', host.len);
+		if (bracket)
+			host.len = (size_t)(bracket - host.p) + 1;
+		return host;
+	}
+	const char *colon = memchr(host.p, ':', host.len);
+	if (colon)
+		host.len = (size_t)(colon - host.p);
+	return host;
+}
+
+static int set_server_name(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	struct http1_str name = host_without_port(in->req->host);
+	if (name.len > 0)
+		return env_set_str(env, "SERVER_NAME", name);
+	if (in->server_name)
+		return cgi_env_set(env, "SERVER_NAME", in->server_name);
+	return cgi_env_set(env, "SERVER_NAME", in->server_addr ? in->server_addr : "");
+}
+
+static int set_server_vars(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	const char *software = in->server_software ? in->server_software : "gatewayd";
+	const char *protocol = in->req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+
+	if (cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1") < 0 ||
+	    cgi_env_set(env, "SERVER_SOFTWARE", software) < 0 ||
+	    set_server_name(env, in) < 0 ||
+	    env_set_optional(env, "SERVER_ADDR", in->server_addr) < 0 ||
+	    env_set_number(env, "SERVER_PORT", in->server_port) < 0 ||
+	    cgi_env_set(env, "SERVER_PROTOCOL", protocol) < 0 ||
+	    env_set_optional(env, "HTTPS", in->https ? "on" : NULL) < 0 ||
+	    env_set_optional(env, "GATEWAY_REQUEST_ID", in->request_id) < 0)
+		return -1;
+	return 0;
+}
+
+static int set_client_vars(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	const char *addr = in->remote_addr ? in->remote_addr : "";
+
+	/* REMOTE_HOST: no reverse DNS, RFC 3875 §4.1.9 allows the address */
+	if (cgi_env_set(env, "REMOTE_ADDR", addr) < 0 ||
+	    cgi_env_set(env, "REMOTE_HOST", addr) < 0 ||
+	    env_set_number(env, "REMOTE_PORT", in->remote_port) < 0 ||
+	    env_set_optional(env, "AUTH_TYPE", in->auth_type) < 0 ||
+	    env_set_optional(env, "REMOTE_USER", in->auth_user) < 0)
+		return -1;
+	return 0;
+}
+
+static int set_request_vars(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	const struct http1_request *req = in->req;
+	const struct http1_header *content_type = find_header(req, "Content-Type");
+	struct http1_str query = req->query.p ? req->query : (struct http1_str){ "", 0 };
+
+	if (env_set_str(env, "REQUEST_METHOD", req->method) < 0 ||
+	    env_set_str(env, "REQUEST_URI", req->target) < 0 ||
+	    env_set_str(env, "QUERY_STRING", query) < 0)
+		return -1;
+	if (in->content_length >= 0 &&
+	    env_set_number(env, "CONTENT_LENGTH", (unsigned long long)in->content_length) < 0)
+		return -1;
+	if (content_type && env_set_str(env, "CONTENT_TYPE", content_type->value) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- HTTP_* ------------------------------------------------------------- */
+
+/* Fields that never become HTTP_*: they have their own variables, belong to
+ * this hop only, or (Proxy) would be read as a proxy setting (httpoxy). */
+static const char *const withheld_fields[] = {
+	"Content-Length", "Content-Type",
+	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+	"Transfer-Encoding", "Upgrade",
+	"Proxy",
+};
+
+/* Only letters, digits and '-': "X_Foo" or "X.Foo" would map onto the same
+ * HTTP_X_FOO as "X-Foo" and could spoof it. */
+static bool field_name_mappable(struct http1_str name)
+{
+	if (name.len == 0)
+		return false;
+	for (size_t i = 0; i < name.len; i++) {
+		unsigned char c = (unsigned char)name.p[i];
+		bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9');
+		if (!alnum && c != '-')
+			return false;
+	}
+	return true;
+}
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Does the comma-separated list in value hold name (case-insensitively)? */
+static bool list_has_token(struct http1_str value, struct http1_str name)
+{
+	const char *p = value.p, *end = value.p + value.len;
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma ? comma : end;
+		struct http1_str token;
+		while (p < stop && is_ows(*p))
+			p++;
+		token.p = p;
+		while (stop > p && is_ows(stop[-1]))
+			stop--;
+		token.len = (size_t)(stop - p);
+		if (str_eq_nocase(token, name))
+			return true;
+		p = comma ? comma + 1 : end;
+	}
+	return false;
+}
+
+static bool nominated_by_connection(const struct http1_request *req, struct http1_str name)
+{
+	for (size_t i = 0; i < req->num_headers; i++) {
+		const struct http1_header *h = &req->headers[i];
+		if (str_is(h->name, "Connection") && list_has_token(h->value, name))
+			return true;
+	}
+	return false;
+}
+
+static bool field_passed(const struct cgi_http_input *in, struct http1_str name)
+{
+	if (!field_name_mappable(name))
+		return false;
+	for (size_t i = 0; i < sizeof withheld_fields / sizeof *withheld_fields; i++) {
+		if (str_is(name, withheld_fields[i]))
+			return false;
+	}
+	/* Apache's CGIPassAuth covers both credentials fields */
+	if (str_is(name, "Authorization") || str_is(name, "Proxy-Authorization"))
+		return in->pass_authorization;
+	return !nominated_by_connection(in->req, name);
+}
+
+static bool seen_before(const struct http1_request *req, size_t index)
+{
+	for (size_t i = 0; i < index; i++) {
+		if (str_eq_nocase(req->headers[i].name, req->headers[index].name))
+			return true;
+	}
+	return false;
+}
+
+/* "HTTP_" + name upper-cased with '-' as '_'. */
+static char *http_var_name(struct http1_str name)
+{
+	char *var = malloc(5 + name.len + 1);
+	if (!var)
+		return NULL;
+	memcpy(var, "HTTP_", 5);
+	for (size_t i = 0; i < name.len; i++) {
+		char c = name.p[i];
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (c == '-')
+			c = '_';
+		var[5 + i] = c;
+	}
+	var[5 + name.len] = '\0';
+	return var;
+}
+
+/* The values of every field called like headers[first], in order, joined with sep. */
+static char *joined_values(const struct http1_request *req, size_t first, const char *sep,
+			   size_t *len_out)
+{
+	struct http1_str name = req->headers[first].name;
+	size_t sep_len = strlen(sep), len = 0;
+	bool any = false;
+
+	for (size_t i = first; i < req->num_headers; i++) {
+		if (!str_eq_nocase(req->headers[i].name, name))
+			continue;
+		len += (any ? sep_len : 0) + req->headers[i].value.len;
+		any = true;
+	}
+	char *value = malloc(len + 1);
+	if (!value)
+		return NULL;
+	char *out = value;
+	any = false;
+	for (size_t i = first; i < req->num_headers; i++) {
+		struct http1_str v = req->headers[i].value;
+		if (!str_eq_nocase(req->headers[i].name, name))
+			continue;
+		if (any) {
+			memcpy(out, sep, sep_len);
+			out += sep_len;
+		}
+		if (v.len)
+			memcpy(out, v.p, v.len);
+		out += v.len;
+		any = true;
+	}
+	*out = '\0';
+	*len_out = len;
+	return value;
+}
+
+static int set_http_var(struct cgi_env *env, const struct http1_request *req, size_t first)
+{
+	struct http1_str name = req->headers[first].name;
+	/* RFC 6265 §5.4: a user agent sends one Cookie, its pairs joined with "; " */
+	const char *sep = str_is(name, "Cookie") ? "; " : ", ";
+	size_t value_len = 0;
+	char *var = http_var_name(name);
+	char *value = joined_values(req, first, sep, &value_len);
+	int rc = -1;
+
+	if (var && value)
+		rc = cgi_env_setn(env, var, value, value_len);
+	free(var);
+	free(value);
+	return rc;
+}
+
+static int set_header_vars(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	const struct http1_request *req = in->req;
+
+	for (size_t i = 0; i < req->num_headers; i++) {
+		if (!field_passed(in, req->headers[i].name) || seen_before(req, i))
+			continue;
+		if (set_http_var(env, req, i) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int cgi_env_from_http(struct cgi_env *env, const struct cgi_http_input *in)
+{
+	if (set_server_vars(env, in) < 0 ||
+	    set_client_vars(env, in) < 0 ||
+	    set_request_vars(env, in) < 0 ||
+	    set_header_vars(env, in) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- URL decoding and the ISINDEX command line -------------------------- */
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+ssize_t cgi_url_decode(char *dst, const char *src, size_t len)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (c == '%') {
+			if (len - i < 3)
+				return -1;
+			int hi = hex_value((unsigned char)src[i + 1]);
+			int lo = hex_value((unsigned char)src[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0')
+			return -1;
+		dst[out++] = (char)c;
+	}
+	dst[out] = '\0';
+	return (ssize_t)out;
+}
+
+void cgi_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+static size_t count_words(const char *query, size_t len)
+{
+	size_t words = 1;
+	for (size_t i = 0; i < len; i++)
+		words += query[i] == '+';
+	return words;
+}
+
+static char *decode_word(const char *word, size_t len)
+{
+	char *out = malloc(len + 1);
+	if (out && cgi_url_decode(out, word, len) < 0) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+int cgi_isindex_argv(const char *query, size_t len, const char *argv0, char ***argv_out,
+		     int max_args)
+{
+	*argv_out = NULL;
+	if (len == 0 || memchr(query, '=', len))
+		return 0;
+
+	/* §4.4: a list the server cannot build whole is not built at all */
+	size_t words = count_words(query, len);
+	if (max_args < 0 || words > (size_t)max_args)
+		return -1;
+	char **argv = calloc(words + 2, sizeof *argv);
+	if (!argv)
+		return -1;
+	argv[0] = strdup(argv0);
+	if (!argv[0])
+		goto fail;
+
+	const char *p = query, *end = query + len;
+	for (size_t n = 1; n <= words; n++) {
+		const char *plus = memchr(p, '+', (size_t)(end - p));
+		const char *stop = plus ? plus : end;
+		argv[n] = decode_word(p, (size_t)(stop - p));
+		if (!argv[n])
+			goto fail;
+		p = plus ? plus + 1 : end;
+	}
+	*argv_out = argv;
+	return (int)words;
+fail:
+	cgi_argv_free(argv);
+	return -1;
+}

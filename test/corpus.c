@@ -1,0 +1,39 @@
+#include "test/corpus.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *corpus_path(const char *rel)
+{
+	static char path[4096];
+	const char *src = getenv("GW_SRCDIR");
+	snprintf(path, sizeof path, "%s/test/corpora/%s", src ? src : ".", rel);
+	return path;
+}
+
+json_t *corpus_json(const char *rel)
+{
+	json_error_t err;
+	json_t *j = json_load_file(corpus_path(rel), 0, &err);
+	if (!j)
+		cr_assert_fail("cannot load %s: %s:%d: %s", rel, err.source, err.line, err.text);
+	return j;
+}
+
+char *corpus_file(const char *rel, size_t *len)
+{
+	FILE *f = fopen(corpus_path(rel), "rb");
+	if (!f)
+		cr_assert_fail("cannot open %s", corpus_path(rel));
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
