@@ -27,6 +27,10 @@ pid_t spawn_process(const struct spawn_spec *spec)
 			err = posix_spawn_file_actions_addopen(&fa, i, "/dev/null",
 			                                       i == 0 ? O_RDONLY : O_WRONLY, 0);
 	}
+	/* Everything is close-on-exec already; this also covers descriptors a
+	 * library opened without it. */
+	if (err == 0)
+		err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	if (err == 0 && spec->cwd)
 		err = posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
 

@@ -1,0 +1,158 @@
+/* gatewayd/config.c: every error names where it is; defaults are sane. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/config.h"
+
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+static char dir[64];
+static char err[1024];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/gwcfg.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	char sub[128];
+	snprintf(sub, sizeof sub, "%s/scripts", dir);
+	mkdir(sub, 0755);
+	snprintf(sub, sizeof sub, "%s/htdocs", dir);
+	mkdir(sub, 0755);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	if (__lsan_do_recoverable_leak_check)
+		cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked");
+}
+
+static struct config *load(const char *json)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/gw.json", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(json, f);
+	fclose(f);
+	err[0] = '\0';
+	return config_load(path, err, sizeof err);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+#define GOOD_ROUTES "\"routes\": [{\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"scripts\"}}," \
+	"{\"match\": \"/\", \"static\": {\"root\": \"htdocs\"}}]"
+
+Test(config, minimal_valid_with_defaults)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->nlisten, 1);
+	cr_assert_str_eq(c->listen[0].host, "127.0.0.1");
+	cr_assert_str_eq(c->listen[0].port, "8080");
+	cr_assert_eq(c->nroutes, 2);
+	cr_assert_eq(c->routes[0].kind, ROUTE_CGI);
+	cr_assert_eq(c->routes[0].match_kind, MATCH_PREFIX);
+	/* Relative roots are relative to the config file's directory. */
+	char want[128];
+	snprintf(want, sizeof want, "%s/scripts", dir);
+	char real[4096];
+	cr_assert_not_null(realpath(want, real));
+	cr_assert_str_eq(c->routes[0].cgi.root, real);
+	cr_assert_eq(c->routes[0].cgi.timeout, 30);
+	cr_assert_eq(c->limits.headers, 100);
+	cr_assert_eq(c->routes[1].stat.nindex, 1);
+	cr_assert_str_eq(c->routes[1].stat.index[0], "index.html");
+	/* DOCUMENT_ROOT defaults to the first static root. */
+	snprintf(want, sizeof want, "%s/htdocs", dir);
+	cr_assert_not_null(realpath(want, real));
+	cr_assert_str_eq(c->document_root, real);
+	config_free(c);
+}
+
+Test(config, ipv6_listen_and_sizes)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"[::1]:0\"}], \"limits\": {\"body\": \"10M\","
+	                        " \"header_size\": 2048}, " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->listen[0].host, "::1");
+	cr_assert_eq(c->limits.body, 10u << 20);
+	cr_assert_eq(c->limits.head, 2048);
+	cr_assert_eq(c->routes[0].max_body, 10u << 20, "routes inherit limits.body");
+	config_free(c);
+}
+
+Test(config, match_kinds)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"routes\": ["
+	                        "{\"match\": \"*.php\", \"cgi\": {\"root\": \"scripts\"}},"
+	                        "{\"match\": \"=/exact\", \"cgi\": {\"root\": \"scripts\"}},"
+	                        "{\"match\": \"/app\", \"static\": {\"root\": \"htdocs\"}}]}");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->routes[0].match_kind, MATCH_SUFFIX);
+	cr_assert_str_eq(c->routes[0].match_text, ".php");
+	cr_assert_eq(c->routes[1].match_kind, MATCH_EXACT);
+	cr_assert_str_eq(c->routes[1].match_text, "/exact");
+	cr_assert_eq(c->routes[2].match_kind, MATCH_PREFIX);
+	config_free(c);
+}
+
+struct bad_case {
+	const char *json;
+	const char *expect; /* substring of the error */
+};
+
+static const struct bad_case bad_cases[] = {
+	{"{\"listen\": [{\"http\": \"127.0.0.1:8080\"}],\n \"routes\": [,]}", ":2:"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], " GOOD_ROUTES ", \"lisen\": 1}",
+	 "(top): unknown key \"lisen\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], \"routes\": [{\"match\": \"/\", "
+	 "\"cgi\": {\"roots\": \"scripts\"}}]}", "routes[0].cgi: unknown key \"roots\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], \"routes\": [{\"match\": \"/\", "
+	 "\"static\": {\"root\": \"htdocs\"}}, {\"match\": \"/x/\", \"cgi\": {\"root\": \"nope\"}}]}",
+	 "routes[1].cgi: root: no such directory \"nope\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1\"}], " GOOD_ROUTES "}", "listen[0]: \"127.0.0.1\" is not host:port"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:99999\"}], " GOOD_ROUTES "}", "listen[0]: \"127.0.0.1:99999\": bad port"},
+	{"{\"listen\": [], " GOOD_ROUTES "}", "listen: must be a non-empty array"},
+	{"{" GOOD_ROUTES "}", "listen: is required"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"body\": \"12Q\"}, " GOOD_ROUTES "}",
+	 "limits: \"body\": \"12Q\" is not a size"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"timeouts\": {\"header\": -1}, " GOOD_ROUTES "}",
+	 "timeouts: \"header\" must be a number of seconds"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"routes\": [{\"match\": \"/\"}]}",
+	 "routes[0]: needs exactly one handler"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"routes\": [{\"match\": \"x\", \"static\": {\"root\": \"htdocs\"}}]}",
+	 "routes[0]: match \"x\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"routes\": [{\"match\": \"/\", \"cgi\": {\"root\": \"scripts\", \"max_children\": 0}}]}",
+	 "routes[0].cgi: \"max_children\" must be an integer"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"log\": {\"level\": \"loud\"}, " GOOD_ROUTES "}",
+	 "log.level: \"loud\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"listen\": [], " GOOD_ROUTES "}", "duplicate"},
+	{"[1, 2]", "(top): must be an object"},
+};
+
+Test(config, every_error_says_where)
+{
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		struct config *c = load(bad_cases[i].json);
+		cr_expect_null(c, "case %zu accepted", i);
+		config_free(c);
+		cr_expect(strstr(err, bad_cases[i].expect), "case %zu: \"%s\" lacks \"%s\"", i, err,
+		          bad_cases[i].expect);
+		cr_expect(strstr(err, "/gw.json"), "case %zu: no file name in \"%s\"", i, err);
+	}
+}
+
+Test(config, missing_file)
+{
+	struct config *c = config_load("/nonexistent/gw.json", err, sizeof err);
+	cr_assert_null(c);
+	cr_assert(strstr(err, "/nonexistent/gw.json: No such file"), "%s", err);
+}

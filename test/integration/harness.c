@@ -1,0 +1,549 @@
+#include "test/integration/harness.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *gw_srcdir(void)
+{
+	const char *s = getenv("GW_SRCDIR");
+	return s ? s : ".";
+}
+
+const char *gw_builddir(void)
+{
+	const char *s = getenv("GW_BUILDDIR");
+	return s ? s : ".";
+}
+
+const char *gw_binary(void)
+{
+	static char path[4096];
+	snprintf(path, sizeof path, "%s/gatewayd/gatewayd", gw_builddir());
+	return path;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Replace every @NAME@ of the table in text; malloc'd result. */
+static char *expand(const char *text, const char *const *pairs)
+{
+	size_t cap = strlen(text) * 2 + 4096, n = 0;
+	char *out = malloc(cap);
+	cr_assert_not_null(out);
+	for (const char *p = text; *p;) {
+		const char *const *kv = pairs;
+		for (; *kv; kv += 2)
+			if (strncmp(p, kv[0], strlen(kv[0])) == 0)
+				break;
+		const char *piece = *kv ? kv[1] : p;
+		size_t plen = *kv ? strlen(kv[1]) : 1;
+		if (n + plen + 1 > cap) {
+			cap = (n + plen + 1) * 2;
+			out = realloc(out, cap);
+			cr_assert_not_null(out);
+		}
+		memcpy(out + n, piece, plen);
+		n += plen;
+		p += *kv ? strlen(kv[0]) : 1;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+void gw_write_config(struct gw_proc *g, const char *json)
+{
+	if (!g->dir[0]) {
+		snprintf(g->dir, sizeof g->dir, "/tmp/gwtest.XXXXXX");
+		cr_assert_not_null(mkdtemp(g->dir));
+		g->port = free_port();
+	}
+	snprintf(g->config, sizeof g->config, "%s/gatewayd.json", g->dir);
+	snprintf(g->error_log, sizeof g->error_log, "%s/error.log", g->dir);
+	snprintf(g->access_log, sizeof g->access_log, "%s/access.log", g->dir);
+	char port[16], fix[4096];
+	snprintf(port, sizeof port, "%d", g->port);
+	snprintf(fix, sizeof fix, "%s/test/fixtures", gw_srcdir());
+	const char *pairs[] = {"@PORT@", port, "@DIR@", g->dir, "@SRC@", gw_srcdir(),
+	                       "@FIX@", fix, "@BUILD@", gw_builddir(), NULL};
+	char *text = expand(json, pairs);
+	if (!strstr(text, "\"log\"")) {
+		/* Add a log section pointing into the temp dir. */
+		char *brace = strchr(text, '{');
+		cr_assert_not_null(brace);
+		char *with = NULL;
+		cr_assert(asprintf(&with, "%.*s{\"log\": {\"error\": \"%s\", \"access\": \"%s\", "
+		                   "\"level\": \"debug\"},%s",
+		                   (int)(brace - text), text, g->error_log, g->access_log,
+		                   brace + 1) > 0);
+		free(text);
+		text = with;
+	}
+	FILE *f = fopen(g->config, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(text);
+}
+
+void gw_start(struct gw_proc *g, const char *json)
+{
+	gw_write_config(g, json);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(g->error_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(gw_binary(), "gatewayd", "-c", g->config, (char *)NULL);
+		_exit(127);
+	}
+	g->pid = pid;
+	double until = now() + 5;
+	while (now() < until) {
+		int fd = gw_connect(g->port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			char *log = gw_read_file(g->error_log);
+			cr_assert_fail("gatewayd exited at start: %s", log ? log : "(no log)");
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("gatewayd did not listen on port %d within 5 s", g->port);
+}
+
+int gw_stop(struct gw_proc *g, double timeout)
+{
+	int st;
+	if (g->pid <= 0)
+		return -1;
+	kill(g->pid, SIGTERM);
+	double until = now() + timeout;
+	while (now() < until) {
+		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+			g->pid = 0;
+			return st;
+		}
+		usleep(10000);
+	}
+	kill(g->pid, SIGKILL);
+	waitpid(g->pid, &st, 0);
+	g->pid = 0;
+	return -1;
+}
+
+void gw_cleanup(struct gw_proc *g)
+{
+	if (g->pid > 0)
+		gw_stop(g, 5);
+	if (g->dir[0] && strncmp(g->dir, "/tmp/gwtest.", 12) == 0) {
+		char cmd[400];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", g->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", g->dir);
+	}
+	g->dir[0] = '\0';
+}
+
+int gw_run(char *const args[], char **out)
+{
+	int p[2];
+	cr_assert(pipe(p) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char *argv[32];
+		int n = 0;
+		argv[n++] = (char *)"gatewayd";
+		for (int i = 0; args[i] && n < 31; i++)
+			argv[n++] = args[i];
+		argv[n] = NULL;
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		execv(gw_binary(), argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t len;
+	*out = gw_read_all(p[0], 10, &len);
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int gw_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void gw_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read into *buf (growing) until close or the deadline; returns false on timeout. */
+static bool read_more(int fd, char **buf, size_t *len, size_t *cap, double deadline)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	double left = deadline - now();
+	if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+		return false;
+	if (*cap - *len < 65537) {
+		*cap = (*cap + 65537) * 2;
+		*buf = realloc(*buf, *cap);
+		cr_assert_not_null(*buf);
+	}
+	ssize_t n = recv(fd, *buf + *len, *cap - *len - 1, 0);
+	if (n <= 0)
+		return false;
+	*len += (size_t)n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+char *gw_read_all(int fd, double timeout, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	cr_assert_not_null(buf);
+	buf[0] = '\0';
+	double deadline = now() + timeout;
+	while (read_more(fd, &buf, &n, &cap, deadline))
+		;
+	*len = n;
+	return buf;
+}
+
+char *gw_exchange(int port, const char *raw, size_t rawlen, double timeout, size_t *len)
+{
+	int fd = gw_connect(port);
+	cr_assert(fd >= 0, "connect to %d", port);
+	gw_send_all(fd, raw, rawlen);
+	char *out = gw_read_all(fd, timeout, len);
+	close(fd);
+	return out;
+}
+
+/* A per-fd read buffer, so several responses can be read from one connection. */
+static struct {
+	int fd;
+	char *data;
+	size_t len;
+	size_t cap;
+} pending;
+
+static bool fill(int fd, size_t want, double deadline, bool *closed)
+{
+	if (pending.fd != fd) {
+		free(pending.data);
+		pending.data = NULL;
+		pending.len = pending.cap = 0;
+		pending.fd = fd;
+	}
+	while (pending.len < want) {
+		if (!read_more(fd, &pending.data, &pending.len, &pending.cap, deadline)) {
+			*closed = true;
+			return false;
+		}
+	}
+	return true;
+}
+
+static void take(size_t n)
+{
+	memmove(pending.data, pending.data + n, pending.len - n);
+	pending.len -= n;
+	pending.data[pending.len] = '\0';
+}
+
+int gw_read_response(int fd, bool head_request, double timeout, struct gw_response *resp)
+{
+	double deadline = now() + timeout;
+	bool closed = false;
+	char *end;
+	memset(resp, 0, sizeof *resp);
+	for (;;) {
+		if (pending.fd == fd && pending.data && (end = strstr(pending.data, "\r\n\r\n")))
+			break;
+		if (!fill(fd, (pending.fd == fd ? pending.len : 0) + 1, deadline, &closed))
+			return -1;
+	}
+	size_t hlen = (size_t)(end - pending.data) + 4;
+	resp->head = strndup(pending.data, hlen - 2);
+	take(hlen);
+	if (sscanf(resp->head, "HTTP/1.%*d %d", &resp->status) != 1)
+		return -1;
+	if (resp->status == 100) {
+		gw_response_free(resp);
+		return gw_read_response(fd, head_request, deadline - now(), resp);
+	}
+	char *cl = gw_header(resp, "Content-Length");
+	char *te = gw_header(resp, "Transfer-Encoding");
+	size_t cap = 1024, n = 0;
+	resp->body = malloc(cap);
+	if (head_request || resp->status == 204 || resp->status == 304) {
+		/* no body */
+	} else if (te && strcasecmp(te, "chunked") == 0) {
+		resp->chunked = true;
+		for (;;) {
+			char *eol;
+			while (!(eol = pending.data ? strstr(pending.data, "\r\n") : NULL))
+				if (!fill(fd, pending.len + 1, deadline, &closed))
+					goto bad;
+			size_t size = strtoul(pending.data, NULL, 16);
+			take((size_t)(eol - pending.data) + 2);
+			if (!fill(fd, size + 2, deadline, &closed))
+				goto bad;
+			if (n + size + 1 > cap) {
+				cap = (n + size + 1) * 2;
+				resp->body = realloc(resp->body, cap);
+			}
+			memcpy(resp->body + n, pending.data, size);
+			n += size;
+			take(size + 2);
+			if (size == 0)
+				break;
+		}
+	} else if (cl) {
+		size_t size = strtoul(cl, NULL, 10);
+		if (!fill(fd, size, deadline, &closed))
+			goto bad;
+		cap = size + 1;
+		resp->body = realloc(resp->body, cap);
+		memcpy(resp->body, pending.data, size);
+		n = size;
+		take(size);
+	} else {
+		while (fill(fd, pending.len + 1, deadline, &closed))
+			;
+		cap = pending.len + 1;
+		resp->body = realloc(resp->body, cap);
+		memcpy(resp->body, pending.data, pending.len);
+		n = pending.len;
+		take(pending.len);
+		resp->closed = true;
+	}
+	resp->body[n] = '\0';
+	resp->body_len = n;
+	free(cl);
+	free(te);
+	return 0;
+bad:
+	free(cl);
+	free(te);
+	return -1;
+}
+
+int gw_request(int port, const char *raw, struct gw_response *resp)
+{
+	int fd = gw_connect(port);
+	if (fd < 0)
+		return -1;
+	gw_send_all(fd, raw, strlen(raw));
+	int rc = gw_read_response(fd, strncmp(raw, "HEAD ", 5) == 0, 30, resp);
+	close(fd);
+	pending.fd = -1;
+	return rc;
+}
+
+char *gw_header(const struct gw_response *resp, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = resp->head; p && *p;) {
+		const char *eol = strstr(p, "\r\n");
+		if (!eol)
+			eol = p + strlen(p);
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			return strndup(v, (size_t)(eol - v));
+		}
+		p = *eol ? eol + 2 : eol;
+	}
+	return NULL;
+}
+
+void gw_response_free(struct gw_response *resp)
+{
+	free(resp->head);
+	free(resp->body);
+	resp->head = resp->body = NULL;
+}
+
+int gw_count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *close_paren = strrchr(buf, ')');
+	return close_paren && close_paren[1] == ' ' ? close_paren[2] : 0;
+}
+
+int gw_count_children(pid_t pid, int *zombies)
+{
+	char path[64];
+	int n = 0, z = 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	char *list = gw_read_file(path);
+	for (char *p = list; p && *p;) {
+		char *end;
+		long child = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		n++;
+		if (proc_state((pid_t)child) == 'Z')
+			z++;
+		p = end;
+	}
+	free(list);
+	if (zombies)
+		*zombies = z;
+	return n;
+}
+
+bool gw_pid_alive(pid_t pid)
+{
+	char st = proc_state(pid);
+	return st != 0 && st != 'Z' && st != 'X';
+}
+
+bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout)
+{
+	double until = now() + timeout;
+	do {
+		if (pred(arg))
+			return true;
+		usleep(20000);
+	} while (now() < until);
+	return pred(arg);
+}
+
+char *gw_read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	size_t r;
+	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += r;
+		if (cap - n < 2) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	return buf;
+}
+
+struct log_probe {
+	const char *path;
+	const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+	struct log_probe *p = arg;
+	char *text = gw_read_file(p->path);
+	bool found = text && strstr(text, p->needle);
+	free(text);
+	return found;
+}
+
+bool gw_log_contains(const char *path, const char *needle, double timeout)
+{
+	struct log_probe p = {path, needle};
+	return gw_wait_until(log_has, &p, timeout);
+}
+
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+void gw_assert_no_leaks(void)
+{
+	free(pending.data);
+	pending.data = NULL;
+	pending.len = pending.cap = 0;
+	pending.fd = -1;
+	if (__lsan_do_recoverable_leak_check)
+		cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked in the test");
+}
