@@ -379,7 +379,7 @@ static int load_limits(struct check *c, json_t *root, struct config *cfg)
 	if (want_object(c, obj, "limits") || check_keys(c, obj, "limits", keys) ||
 	    get_size(c, obj, "request_line", "limits", &line, 64, 1 << 20) ||
 	    get_size(c, obj, "header_size", "limits", &head, 256, 1 << 20) ||
-	    get_int(c, obj, "headers", "limits", &headers, 1, 10000) ||
+	    get_int(c, obj, "headers", "limits", &headers, 1, 1000) ||
 	    get_size(c, obj, "body", "limits", &cfg->limits.body, 0, UINT64_MAX / 2) ||
 	    get_size(c, obj, "body_memory", "limits", &mem, 0, 1 << 30) ||
 	    get_size(c, obj, "connections", "limits", &conns, 1, 1 << 24))

@@ -172,6 +172,10 @@ static int script_env(struct request *r, const struct script_match *m)
 	} else {
 		cgi_env_unset(env, "PATH_TRANSLATED");
 	}
+	if (!r->route->cgi.pass_authorization) {
+		cgi_env_unset(env, "HTTP_AUTHORIZATION");
+		cgi_env_unset(env, "HTTP_PROXY_AUTHORIZATION");
+	}
 	/* php-cgi refuses to run without it (cgi.force_redirect). */
 	rc |= cgi_env_set(env, "REDIRECT_STATUS", "200");
 	bool has_path = false;

@@ -52,6 +52,7 @@ struct http_conn {
 
 	bool feeding;
 	bool feed_again;
+	bool reject_pending; /* a malformed request: its rest may still arrive */
 
 	bool resp_chunked;
 	bool resp_no_body;
@@ -166,6 +167,7 @@ static void conn_clear_request(struct http_conn *c)
 		close(c->spool_fd);
 	c->spool_fd = -1;
 	c->resp_done = false;
+	c->reject_pending = false;
 	c->resp_above_high = false;
 	c->resp_bytes = 0;
 	c->body_kind = HTTP1_BODY_NONE;
@@ -187,8 +189,15 @@ static void conn_abort(struct http_conn *c, const char *why)
 	conn_close(c);
 }
 
-static void conn_start_linger(struct http_conn *c)
+/* Close after a response. If the client may still be sending (an unread body,
+ * pipelined bytes), closing at once could reset the connection and destroy the
+ * response in flight: shut the write side and drain for a moment first. */
+static void conn_start_linger(struct http_conn *c, bool unread)
 {
+	if (!unread) {
+		conn_close(c);
+		return;
+	}
 	if (c->peer_closed || shutdown(c->fd, SHUT_WR) < 0) {
 		conn_close(c);
 		return;
@@ -204,11 +213,13 @@ static void conn_start_linger(struct http_conn *c)
 static void conn_finish_request(struct http_conn *c)
 {
 	conn_log_access(c);
-	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->peer_closed;
+	bool unread = body_pending(c) || c->reject_pending || buf_len(&c->in) > 0;
+	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->peer_closed &&
+	                !c->reject_pending;
 	conn_clear_request(c);
 	c->requests++;
 	if (!reusable) {
-		conn_start_linger(c);
+		conn_start_linger(c, unread);
 		return;
 	}
 	c->state = CONN_HEAD;
@@ -407,6 +418,7 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 	}
 	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
 	c->keep_alive = false;
+	c->reject_pending = true;
 	c->state = CONN_ACTIVE;
 	c->body_kind = HTTP1_BODY_NONE;
 	conn_set_reading(c, false);
@@ -593,6 +605,9 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		.server_name = gw->cfg->server_name,
 		.server_software = GW_SERVER_SOFTWARE,
 		.request_id = r->id,
+		/* Kept in the internal request; each handler withholds it unless its
+		 * route allows (the route is not known yet). */
+		.pass_authorization = true,
 		.content_length = h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
 	};
 	int status = 0;
@@ -615,8 +630,10 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		return;
 	}
 	if ((status = request_route(r)) != 0) {
-		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED)
+		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
 			c->keep_alive = false;
+			c->reject_pending = true; /* the unread body may still be arriving */
+		}
 		c->state = CONN_ACTIVE;
 		c->body_kind = HTTP1_BODY_NONE;
 		request_error(r, status, NULL);

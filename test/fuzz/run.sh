@@ -1,0 +1,32 @@
+#!/bin/sh
+# Build the codec fuzz targets with clang's libFuzzer and run each for a
+# bounded time (FUZZ_SECONDS, default 20), seeded from the HTTP corpora.
+set -eu
+cd "$(dirname "$0")/../.."
+secs=${FUZZ_SECONDS:-20}
+out=${FUZZ_OUT:-/tmp/gatewayd-fuzz}
+mkdir -p "$out"
+command -v clang >/dev/null || { echo "fuzz: clang not installed"; exit 1; }
+flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined"
+clang $flags test/fuzz/fuzz_http1.c protocols/http1.c -o "$out/fuzz_http1"
+clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c \
+	-o "$out/fuzz_cgi_response"
+mkdir -p "$out/seed_http1" "$out/seed_cgi"
+cp test/corpora/gunicorn-requests/valid/*.raw test/corpora/gunicorn-requests/invalid/*.raw \
+	test/corpora/picohttpparser-cases/request/*.raw test/corpora/picohttpparser-cases/chunked/*.raw \
+	"$out/seed_http1/" 2>/dev/null || true
+printf 'Status: 404 Not Found\nContent-Type: text/plain\n\nbody' > "$out/seed_cgi/1"
+printf 'Location: /x?y\r\n\r\n' > "$out/seed_cgi/2"
+for t in http1 cgi_response; do
+	seed=$out/seed_http1
+	[ "$t" = cgi_response ] && seed=$out/seed_cgi
+	echo "fuzz_$t: ${secs}s"
+	"$out/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=0 \
+		-artifact_prefix="$out/$t-" "$seed" >"$out/$t.log" 2>&1 || {
+		tail -n 40 "$out/$t.log"
+		echo "fuzz_$t found a failure"
+		exit 1
+	}
+	grep -E '^#[0-9]+ *DONE' "$out/$t.log" | tail -n 1 || true
+done
+echo "fuzz: no failure"
