@@ -1,5 +1,7 @@
 #include "gatewayd/config.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -101,6 +103,7 @@ static int get_size(struct check *c, json_t *obj, const char *key, const char *w
 		errno = 0;
 		unsigned long long x = strtoull(s, &end, 10);
 		uint64_t mul = 1;
+		bool no_digits = end == s;
 		if (*end == 'K' || *end == 'k')
 			mul = 1ULL << 10;
 		else if (*end == 'M' || *end == 'm')
@@ -109,7 +112,7 @@ static int get_size(struct check *c, json_t *obj, const char *key, const char *w
 			mul = 1ULL << 30;
 		if (mul != 1)
 			end++;
-		if (errno || end == s || *end || s[0] == '-' || x > UINT64_MAX / mul)
+		if (errno || no_digits || *end || s[0] == '-' || x > UINT64_MAX / mul)
 			return fail(c, where, "\"%s\": \"%s\" is not a size (bytes, or a number with K, M or G)",
 			            key, s);
 		n = x * mul;
@@ -150,10 +153,12 @@ static int get_dir(struct check *c, json_t *obj, const char *key, const char *wh
 		snprintf(joined, sizeof joined, "%s", p);
 	else
 		snprintf(joined, sizeof joined, "%s/%s", c->base_dir, p);
+	char at[256];
+	snprintf(at, sizeof at, "%s.%s", where, key);
 	if (!realpath(joined, real) || stat(real, &st) < 0)
-		return fail(c, where, "%s: no such directory \"%s\"", key, p);
+		return fail(c, at, "no such directory \"%s\"", p);
 	if (!S_ISDIR(st.st_mode))
-		return fail(c, where, "%s: \"%s\" is not a directory", key, p);
+		return fail(c, at, "\"%s\" is not a directory", p);
 	free(*out);
 	*out = strdup(real);
 	return *out ? 0 : fail(c, where, "out of memory");
@@ -209,6 +214,13 @@ static int parse_address(struct check *c, const char *where, const char *s, stru
 			return fail(c, where, "\"%s\" is not host:port", s);
 		hostlen = (size_t)(colon - s);
 	}
+	char hostbuf[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	snprintf(hostbuf, sizeof hostbuf, "%.*s", (int)hostlen, host);
+	if (hostlen >= sizeof hostbuf ||
+	    inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, hostbuf, addr) != 1)
+		return fail(c, where, "\"%s\": the host must be a numeric %s address", s,
+		            s[0] == '[' ? "IPv6" : "IPv4");
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end || port < 0 || port > 65535)
@@ -520,6 +532,7 @@ void config_free(struct config *cfg)
 		free(r->cgi.root);
 		free_list(r->cgi.env, r->cgi.nenv);
 		free(r->stat.root);
+		free(r->state);
 		free_list(r->stat.index, r->stat.nindex);
 	}
 	free(cfg->routes);

@@ -416,6 +416,12 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 			return;
 		}
 	}
+	if (!c->request_line) {
+		/* Log the request line when one arrived whole, as other servers do. */
+		const char *p = buf_head(&c->in), *eol = memchr(p, '\n', buf_len(&c->in));
+		if (eol && (size_t)(eol - p) <= gw->cfg->limits.request_line)
+			c->request_line = strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
+	}
 	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
 	c->keep_alive = false;
 	c->reject_pending = true;
@@ -469,6 +475,23 @@ static void conn_feed_body(struct http_conn *c)
 		conn_set_reading(c, false);
 }
 
+static int spool_file_write(struct http_conn *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(c->spool_fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* In memory up to limits.body_memory, then all of it in an unnamed temp file. */
 static int spool_write(struct http_conn *c, const char *p, size_t n)
 {
 	if (c->spool_fd < 0 && buf_len(&c->spool_mem) + n <= gw->cfg->limits.body_memory)
@@ -480,29 +503,11 @@ static int spool_write(struct http_conn *c, const char *p, size_t n)
 			          gw->cfg->temp_dir, strerror(errno));
 			return -1;
 		}
-		const char *mp = buf_head(&c->spool_mem);
-		size_t ml = buf_len(&c->spool_mem);
-		while (ml > 0) {
-			ssize_t w = write(c->spool_fd, mp, ml);
-			if (w < 0) {
-				log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
-				return -1;
-			}
-			mp += w;
-			ml -= (size_t)w;
-		}
+		if (spool_file_write(c, buf_head(&c->spool_mem), buf_len(&c->spool_mem)) < 0)
+			return -1;
 		buf_free(&c->spool_mem);
 	}
-	while (n > 0) {
-		ssize_t w = write(c->spool_fd, p, n);
-		if (w < 0) {
-			log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return spool_file_write(c, p, n);
 }
 
 /* De-chunk into the spool; once the last chunk is in, start the handler with

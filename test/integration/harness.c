@@ -248,7 +248,7 @@ static bool read_more(int fd, char **buf, size_t *len, size_t *cap, double deadl
 		*buf = realloc(*buf, *cap);
 		cr_assert_not_null(*buf);
 	}
-	ssize_t n = recv(fd, *buf + *len, *cap - *len - 1, 0);
+	ssize_t n = read(fd, *buf + *len, *cap - *len - 1);
 	if (n <= 0)
 		return false;
 	*len += (size_t)n;
