@@ -557,22 +557,6 @@ static void conn_spool_body(struct http_conn *c)
 	request_start(r);
 }
 
-/* Extract the path of an absolute-form target (http://host/path?q). */
-static struct http1_str target_path(const struct http1_request *h)
-{
-	struct http1_str p = h->path;
-	if (p.len && p.p[0] != '/') {
-		const char *s = memchr(p.p, ':', p.len);
-		if (s && (size_t)(s - p.p) + 3 <= p.len && s[1] == '/' && s[2] == '/') {
-			const char *end = p.p + p.len;
-			const char *slash = memchr(s + 3, '/', (size_t)(end - s - 3));
-			p.p = slash ? slash : "/";
-			p.len = slash ? (size_t)(end - slash) : 1;
-		}
-	}
-	return p;
-}
-
 static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
 {
 	struct request *r = request_new(&http_front, c);
@@ -617,13 +601,12 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	};
 	int status = 0;
 	const char *why = NULL;
-	struct http1_str path = target_path(h);
 	bool expect = h->expect_continue;
 	if (cgi_env_from_http(&r->env, &in) < 0) {
 		status = 500, why = "out of memory";
 	} else if (h->path.len == 1 && h->path.p[0] == '*') {
 		status = 400, why = "asterisk-form target";
-	} else if ((status = request_set_path(r, path.p, path.len)) != 0) {
+	} else if ((status = request_set_path(r, h->path.p, h->path.len)) != 0) {
 		why = "malformed path (bad escape, NUL or above the root)";
 	}
 	buf_consume(&c->in, head_len);

@@ -53,15 +53,16 @@ struct http1_request {
 	/* framing derived from the headers */
 	enum http1_body_kind body_kind;
 	uint64_t content_length;
-	bool keep_alive;      /* after this request: 1.1 unless "close", 1.0 only with "keep-alive" */
-	bool expect_continue; /* Expect: 100-continue */
+	bool keep_alive;      /* after this request: 1.1 unless "close", 1.0 only with
+	                         "keep-alive" (Connection tokens, any case) */
+	bool expect_continue; /* Expect: 100-continue (any case); never for HTTP/1.0 */
 	/* Host header value, p == NULL if absent; for an absolute-form target its
 	 * authority instead (RFC 9112 §3.2.2) */
 	struct http1_str host;
 
 	/* when the parser returns HTTP1_ERROR */
 	int error_status;         /* 400, 414, 431, 501 (unknown transfer coding), 505 */
-	const char *error_reason; /* static text for the log, e.g. "obs-fold in header" */
+	const char *error_reason; /* static text for the log, e.g. "missing Host field" */
 };
 
 /* Parse a request head at buf[0..len). lim is required; headers has
@@ -71,7 +72,9 @@ struct http1_request {
  * when it is complete, HTTP1_INCOMPLETE when more bytes are needed (and no limit
  * is exceeded yet), HTTP1_ERROR with req->error_status and req->error_reason set.
  * Only buf[0..max_head) is ever read. A prefix of some input gives either
- * HTTP1_INCOMPLETE or the same answer as the whole input.
+ * HTTP1_INCOMPLETE or the same answer as the whole input. Limits (414, 431) and
+ * the request line are checked as soon as the bytes are there; field lines once
+ * the head is complete.
  * Leading empty lines before the request line are skipped (RFC 9112 §2.2); they
  * count towards max_head and the returned length.
  * A line may end in CRLF or a bare LF; a bare CR anywhere is an error.
@@ -95,7 +98,7 @@ const struct http1_header *http1_find_header(const struct http1_request *req, co
 struct http1_chunked {
 	int state;           /* private */
 	uint64_t remaining;  /* private: bytes left in the current chunk */
-	size_t line_bytes;   /* private: bytes of the current size/trailer line */
+	size_t line_bytes;   /* private: bytes of the current chunk-size line */
 	size_t trailer_bytes; /* private: total trailer bytes seen */
 	size_t max_trailer;  /* set by the caller before the first call; 0 means 8192 */
 	bool done;           /* set once the last chunk and the trailer section are consumed */

@@ -12,9 +12,9 @@ clang $flags test/fuzz/fuzz_http1.c protocols/http1.c -o "$out/fuzz_http1"
 clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c \
 	-o "$out/fuzz_cgi_response"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
-cp test/corpora/gunicorn-requests/valid/*.raw test/corpora/gunicorn-requests/invalid/*.raw \
-	test/corpora/picohttpparser-cases/request/*.raw test/corpora/picohttpparser-cases/chunked/*.raw \
-	"$out/seed_http1/" 2>/dev/null || true
+for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
+	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"
+done
 printf 'Status: 404 Not Found\nContent-Type: text/plain\n\nbody' > "$out/seed_cgi/1"
 printf 'Location: /x?y\r\n\r\n' > "$out/seed_cgi/2"
 for t in http1 cgi_response; do
