@@ -17,14 +17,6 @@ static ssize_t fail(struct cgi_response *resp, const char *reason)
 	return CGI_ERROR;
 }
 
-/* tchar (RFC 9110 §5.6.2) */
-static bool is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static bool is_ows(char c)
 {
 	return c == ' ' || c == '\t';
@@ -43,7 +35,7 @@ static ssize_t check_name(struct cgi_response *resp, struct http1_str name)
 	if (is_ows(name.p[name.len - 1]))
 		return fail(resp, "whitespace before colon");
 	for (size_t i = 0; i < name.len; i++) {
-		if (!is_tchar((unsigned char)name.p[i]))
+		if (!http1_is_tchar((unsigned char)name.p[i]))
 			return fail(resp, "field name is not a token");
 	}
 	return 0;
