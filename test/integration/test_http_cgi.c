@@ -1,0 +1,1690 @@
+/* The cgi mode end to end: the real gatewayd binary, real sockets, and the
+ * fixture scripts of test/fixtures/cgi-bin (one job each, named after it) and
+ * test/fixtures/cgi/go (Go's test.cgi, for the go-cgi-fcgi-cases corpus).
+ *
+ * Every test stops its daemon and checks that it exited 0 (under ASan a leak
+ * makes that fail), and ends with gw_assert_no_leaks(). A test that fails half
+ * way leaves its daemon to teardown(), which kills it. */
+#include "test/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct gw_proc G; /* the test's daemon; teardown() stops it whatever happened */
+
+static void teardown(void)
+{
+	gw_cleanup(&G);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void dump_log(const struct gw_proc *g)
+{
+	char *log = gw_read_file(g->error_log);
+	size_t n = log ? strlen(log) : 0;
+	cr_log_warn("error log of gatewayd (last 4000 bytes):\n%s", log ? log + (n > 4000 ? n - 4000 : 0) : "(none)");
+	free(log);
+}
+
+/* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */
+static void stop_ok(struct gw_proc *g)
+{
+	int st = gw_stop(g, 10);
+	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (!ok)
+		dump_log(g);
+	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
+	gw_cleanup(g);
+}
+
+/* One request on a new connection; the response must come. */
+static void must_request(const char *raw, struct gw_response *r)
+{
+	int rc = gw_request(G.port, raw, r);
+	if (rc != 0)
+		dump_log(&G);
+	cr_assert_eq(rc, 0, "no complete response to: %.80s", raw);
+}
+
+/* The rest of the line that starts with prefix in text (at its start or after
+ * a '\n'), without the line end; malloc'd, or NULL. */
+static char *field(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *p = text; p && *p;) {
+		if (strncmp(p, prefix, n) == 0) {
+			const char *v = p + n;
+			return strndup(v, strcspn(v, "\r\n"));
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+/* Assert that the line prefix+... exists in text and holds exactly want. */
+#define expect_field(text, prefix, want)                                                        \
+	do {                                                                                    \
+		char *got_ = field((text), (prefix));                                           \
+		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: got \"%s\", want \"%s\"",      \
+		          (prefix), got_ ? got_ : "(absent)", (want));                          \
+		free(got_);                                                                     \
+	} while (0)
+
+#define expect_no_field(text, prefix)                                                           \
+	do {                                                                                    \
+		char *got_ = field((text), (prefix));                                           \
+		cr_expect(got_ == NULL, "%s must be absent, got \"%s\"", (prefix), got_);        \
+		free(got_);                                                                     \
+	} while (0)
+
+/* The request id an error page carries ("request <16 hex>"); malloc'd or NULL. */
+static char *page_rid(const char *body)
+{
+	const char *p = body ? strstr(body, "request ") : NULL;
+	if (!p)
+		return NULL;
+	p += 8;
+	size_t n = strspn(p, "0123456789abcdef");
+	return n == 16 ? strndup(p, n) : NULL;
+}
+
+/* A line of the log holding both a and b (polled up to timeout s); malloc'd or NULL. */
+static char *log_line_with(const char *path, const char *a, const char *b, double timeout)
+{
+	double until = now() + timeout;
+	do {
+		char *text = gw_read_file(path);
+		for (char *line = text, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			if (strstr(line, a) && (!b || strstr(line, b))) {
+				char *found = strdup(line);
+				free(text);
+				return found;
+			}
+			if (!next)
+				break;
+		}
+		free(text);
+		usleep(20000);
+	} while (now() < until);
+	return NULL;
+}
+
+/* Does the log have a line with "req=<rid>:" and needle? */
+static bool log_has_rid(const char *path, const char *rid, const char *needle, double timeout)
+{
+	char tag[40];
+	snprintf(tag, sizeof tag, "req=%s:", rid);
+	char *line = log_line_with(path, tag, needle, timeout);
+	free(line);
+	return line != NULL;
+}
+
+/* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
+static pid_t wait_pidfile(const char *path, double timeout)
+{
+	double until = now() + timeout;
+	do {
+		char *text = gw_read_file(path);
+		long pid = text ? strtol(text, NULL, 10) : 0;
+		free(text);
+		if (pid > 0)
+			return (pid_t)pid;
+		usleep(20000);
+	} while (now() < until);
+	return 0;
+}
+
+static bool pid_gone(void *arg)
+{
+	return !gw_pid_alive(*(pid_t *)arg);
+}
+
+static bool wait_gone(pid_t pid, double timeout)
+{
+	return gw_wait_until(pid_gone, &pid, timeout);
+}
+
+/* The daemon's fd count once it stopped changing (10 equal samples, 20 ms apart). */
+static int settled_fds(pid_t pid)
+{
+	int last = -1, same = 0;
+	double until = now() + 3;
+	while (now() < until) {
+		int n = gw_count_fds(pid);
+		if (n == last && ++same >= 10)
+			return n;
+		if (n != last)
+			same = 0;
+		last = n;
+		usleep(20000);
+	}
+	return last;
+}
+
+struct fd_probe {
+	pid_t pid;
+	int want;
+};
+
+static bool fds_are(void *arg)
+{
+	struct fd_probe *p = arg;
+	return gw_count_fds(p->pid) == p->want;
+}
+
+static bool no_children(void *arg)
+{
+	int zombies;
+	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
+}
+
+static bool socket_closed(int fd, double timeout)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+	if (poll(&p, 1, (int)(timeout * 1000)) <= 0)
+		return false;
+	return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof a;
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	if (a.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+static int connect6(int port)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+	                         .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* realpath of SRC/rel, in a static buffer per call site's copy. */
+static void src_real(const char *rel, char out[PATH_MAX])
+{
+	char joined[PATH_MAX * 2];
+	snprintf(joined, sizeof joined, "%s/%s", gw_srcdir(), rel);
+	cr_assert_not_null(realpath(joined, out), "realpath %s", joined);
+}
+
+/* ---- request bodies, sent while the response is read (full duplex) ------- */
+
+/* The body byte at offset i: depends on both bytes of i's low 16 bits and on
+ * the MiB, so a dropped, doubled or shifted block shows in the checksum. */
+static void gen_bytes(char *buf, uint64_t off, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = off + k;
+		buf[k] = (char)((i >> 8) * 31 + (i & 0xff) * 7 + (i >> 20) * 13 + 1);
+	}
+}
+
+/* The stream mem[0..mem_len) then gen_len generated bytes, into buf. */
+static size_t stream_fill(char *buf, size_t cap, uint64_t pos, const char *mem, size_t mem_len,
+                          uint64_t gen_len)
+{
+	size_t n = 0;
+	if (pos < mem_len) {
+		n = mem_len - (size_t)pos < cap ? mem_len - (size_t)pos : cap;
+		memcpy(buf, mem + pos, n);
+	}
+	uint64_t gpos = pos + n - mem_len;
+	if (n < cap && gpos < gen_len) {
+		size_t g = gen_len - gpos < cap - n ? (size_t)(gen_len - gpos) : cap - n;
+		gen_bytes(buf + n, gpos, g);
+		n += g;
+	}
+	return n;
+}
+
+/* Send mem then gen_len generated bytes on fd while reading all the server
+ * sends, until it closes or timeout s pass. A server that stops reading is not
+ * an error here: the answer decides. Returns the bytes read (malloc'd). */
+static char *duplex(int fd, const char *mem, size_t mem_len, uint64_t gen_len, double timeout,
+                    size_t *out_len, uint64_t *sent_out)
+{
+	cr_assert(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+	size_t cap = 1 << 20, n = 0;
+	char *out = malloc(cap);
+	static char chunk[256 * 1024];
+	size_t chunk_len = 0, chunk_off = 0;
+	uint64_t total = mem_len + gen_len, sent = 0;
+	bool sending = total > 0;
+	double deadline = now() + timeout;
+	cr_assert_not_null(out);
+	out[0] = '\0';
+	for (;;) {
+		double left = deadline - now();
+		if (left <= 0)
+			break;
+		struct pollfd p = {.fd = fd, .events = POLLIN | (sending ? POLLOUT : 0)};
+		int pr = poll(&p, 1, (int)(left * 1000) + 1);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			break;
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (cap - n < 65537) {
+				cap *= 2;
+				out = realloc(out, cap);
+				cr_assert_not_null(out);
+			}
+			ssize_t r = recv(fd, out + n, cap - n - 1, 0);
+			if (r > 0) {
+				n += (size_t)r;
+				out[n] = '\0';
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				break;
+			}
+		}
+		if (sending && (p.revents & POLLOUT)) {
+			if (chunk_off == chunk_len) {
+				chunk_len = stream_fill(chunk, sizeof chunk, sent, mem, mem_len, gen_len);
+				chunk_off = 0;
+			}
+			ssize_t w = send(fd, chunk + chunk_off, chunk_len - chunk_off, MSG_NOSIGNAL);
+			if (w > 0) {
+				chunk_off += (size_t)w;
+				sent += (uint64_t)w;
+				sending = sent < total;
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				sending = false; /* the server closed: its answer decides */
+			}
+		}
+	}
+	*out_len = n;
+	if (sent_out)
+		*sent_out = sent;
+	return out;
+}
+
+/* Split a whole response read to the close: head, de-chunked body. 0 or -1. */
+static int parse_raw(const char *raw, size_t len, struct gw_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	const char *end = memmem(raw, len, "\r\n\r\n", 4);
+	if (!end)
+		return -1;
+	resp->head = strndup(raw, (size_t)(end - raw) + 2);
+	if (sscanf(resp->head, "HTTP/1.%*d %d", &resp->status) != 1)
+		return -1;
+	const char *b = end + 4;
+	size_t blen = len - (size_t)(b - raw), n = 0;
+	resp->body = malloc(blen + 1);
+	char *te = gw_header(resp, "Transfer-Encoding"), *cl = gw_header(resp, "Content-Length");
+	int rc = 0;
+	if (te && strcasecmp(te, "chunked") == 0) {
+		resp->chunked = true;
+		const char *p = b, *stop = b + blen;
+		for (;;) {
+			char *eol;
+			unsigned long size = strtoul(p, &eol, 16);
+			const char *crlf = memmem(p, (size_t)(stop - p), "\r\n", 2);
+			if (!crlf || (size_t)(stop - crlf) < 2 + size + 2) {
+				rc = -1;
+				break;
+			}
+			memcpy(resp->body + n, crlf + 2, size);
+			n += size;
+			p = crlf + 2 + size + 2;
+			if (size == 0)
+				break;
+		}
+	} else if (cl) {
+		size_t want = strtoul(cl, NULL, 10);
+		if (want > blen)
+			rc = -1;
+		else
+			memcpy(resp->body, b, n = want);
+	} else {
+		memcpy(resp->body, b, n = blen);
+		resp->closed = true;
+	}
+	resp->body[n] = '\0';
+	resp->body_len = n;
+	free(te);
+	free(cl);
+	return rc;
+}
+
+/* sha256 (hex) of mem then gen_len generated bytes, by sha256sum. */
+static void sha256_of(const char *mem, size_t mem_len, uint64_t gen_len, char out[65])
+{
+	char cmd[512], path[400];
+	snprintf(path, sizeof path, "%s/expected.sum", G.dir);
+	snprintf(cmd, sizeof cmd, "sha256sum > '%s'", path);
+	FILE *p = popen(cmd, "w");
+	cr_assert_not_null(p);
+	static char buf[256 * 1024];
+	for (uint64_t pos = 0; pos < mem_len + gen_len;) {
+		size_t n = stream_fill(buf, sizeof buf, pos, mem, mem_len, gen_len);
+		cr_assert_eq(fwrite(buf, 1, n, p), n);
+		pos += n;
+	}
+	cr_assert_eq(pclose(p), 0);
+	char *sum = gw_read_file(path);
+	cr_assert(sum && strlen(sum) >= 64);
+	memcpy(out, sum, 64);
+	out[64] = '\0';
+	free(sum);
+}
+
+/* ---- 1. the meta-variables ----------------------------------------------- */
+
+#define ENV_CONFIG                                                                              \
+	"{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                        \
+	" \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":5}}," \
+	"  {\"match\":\"/auth-cgi/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":5,"         \
+	"    \"pass_authorization\":true}},"                                                    \
+	"  {\"match\":\"/\",\"static\":{\"root\":\"@SRC@/examples/htdocs\"}}],"                  \
+	" \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":3}}"
+
+/* What a script may find in its environment: RFC 3875 4.1, the extensions
+ * gatewayd documents, PATH, and HTTP_*. Anything else leaked from the daemon. */
+static const char *const allowed_vars[] = {
+	"AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
+	"PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",
+	"REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
+	"SERVER_PROTOCOL", "SERVER_SOFTWARE",
+	"REQUEST_URI", "SCRIPT_FILENAME", "DOCUMENT_ROOT", "REMOTE_PORT", "GATEWAY_REQUEST_ID",
+	"SERVER_ADDR", "HTTPS", "REDIRECT_STATUS", "PATH", NULL,
+};
+
+static void expect_only_allowed_vars(const char *body)
+{
+	int count = 0;
+	for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, "env:", 4) != 0)
+			continue;
+		count++;
+		size_t n = strcspn(p + 4, "=\n");
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)n, p + 4);
+		bool ok = strncmp(name, "HTTP_", 5) == 0;
+		for (const char *const *a = allowed_vars; !ok && *a; a++)
+			ok = strcmp(*a, name) == 0;
+		cr_expect(ok, "the script's environment holds %s: not built from scratch", name);
+	}
+	cr_expect_gt(count, 15, "the env dumper printed only %d variables", count);
+}
+
+Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	char scripts[PATH_MAX], docroot[PATH_MAX], want[PATH_MAX * 2], portstr[16];
+
+	/* In the daemon's environment, so it would leak into an inherited one. */
+	cr_assert_eq(setenv("GW_SECRET_TEST", "1", 1), 0);
+	gw_start(&G, ENV_CONFIG);
+	src_real("test/fixtures/cgi-bin", scripts);
+	src_real("examples/htdocs", docroot);
+	snprintf(portstr, sizeof portstr, "%d", G.port);
+
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	int my_port = local_port(fd);
+	const char *req =
+		"POST /cgi-bin/sub/env.pl/a/b%20c?x=1&y=%20 HTTP/1.1\r\n"
+		"Host: example.test:8080\r\n"
+		"User-Agent: gw-test/1\r\n"
+		"Content-Type: text/plain\r\n"
+		"Content-Length: 5\r\n"
+		"X-Dup: one\r\n"
+		"Accept: text/plain\r\n"
+		"X-Dup: two\r\n"
+		"Proxy: http://evil.example:3128/\r\n"
+		"Authorization: Basic dXNlcjpwYXNz\r\n"
+		"Proxy-Authorization: Basic cHJveHk6cGFzcw==\r\n"
+		"X-Real: genuine\r\n"
+		"X_Real: spoofed\r\n"
+		"X_Only_Underscore: dropped\r\n"
+		"Connection: close\r\n"
+		"\r\n"
+		"hello";
+	gw_send_all(fd, req, strlen(req));
+	cr_assert_eq(gw_read_response(fd, false, 10, &r), 0);
+	close(fd);
+	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+	const char *b = r.body;
+
+	/* RFC 3875 4.1.1-4.1.17 */
+	expect_no_field(b, "env:AUTH_TYPE="); /* nobody authenticated: unset (4.1.1) */
+	expect_field(b, "env:CONTENT_LENGTH=", "5");
+	expect_field(b, "env:CONTENT_TYPE=", "text/plain");
+	expect_field(b, "env:GATEWAY_INTERFACE=", "CGI/1.1");
+	expect_field(b, "env:PATH_INFO=", "/a/b c");
+	snprintf(want, sizeof want, "%s/a/b c", docroot);
+	expect_field(b, "env:PATH_TRANSLATED=", want);
+	expect_field(b, "env:QUERY_STRING=", "x=1&y=%20");
+	expect_field(b, "env:REMOTE_ADDR=", "127.0.0.1");
+	expect_field(b, "env:REMOTE_HOST=", "127.0.0.1"); /* no DNS: the address (4.1.9) */
+	expect_no_field(b, "env:REMOTE_IDENT=");
+	expect_no_field(b, "env:REMOTE_USER=");
+	expect_field(b, "env:REQUEST_METHOD=", "POST");
+	expect_field(b, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
+	expect_field(b, "env:SERVER_NAME=", "example.test");
+	expect_field(b, "env:SERVER_PORT=", portstr);
+	expect_field(b, "env:SERVER_PROTOCOL=", "HTTP/1.1");
+	char *server = gw_header(&r, "Server");
+	cr_assert_not_null(server);
+	cr_expect(strncmp(server, "gatewayd", 8) == 0, "Server: %s", server);
+	expect_field(b, "env:SERVER_SOFTWARE=", server);
+	free(server);
+	/* the extensions */
+	expect_field(b, "env:REQUEST_URI=", "/cgi-bin/sub/env.pl/a/b%20c?x=1&y=%20");
+	snprintf(want, sizeof want, "%s/sub/env.pl", scripts);
+	expect_field(b, "env:SCRIPT_FILENAME=", want);
+	expect_field(b, "env:DOCUMENT_ROOT=", docroot);
+	snprintf(want, sizeof want, "%d", my_port);
+	expect_field(b, "env:REMOTE_PORT=", want);
+	expect_field(b, "env:SERVER_ADDR=", "127.0.0.1");
+	/* 4.1.18: HTTP_*, duplicates merged, httpoxy, credentials withheld, '_' names dropped */
+	expect_field(b, "env:HTTP_HOST=", "example.test:8080");
+	expect_field(b, "env:HTTP_USER_AGENT=", "gw-test/1");
+	expect_field(b, "env:HTTP_ACCEPT=", "text/plain");
+	expect_field(b, "env:HTTP_X_DUP=", "one, two");
+	expect_field(b, "env:HTTP_X_REAL=", "genuine");
+	expect_no_field(b, "env:HTTP_X_ONLY_UNDERSCORE=");
+	expect_no_field(b, "env:HTTP_PROXY=");
+	expect_no_field(b, "env:HTTP_AUTHORIZATION=");
+	expect_no_field(b, "env:HTTP_PROXY_AUTHORIZATION=");
+	expect_no_field(b, "env:HTTP_CONTENT_LENGTH=");
+	expect_no_field(b, "env:HTTP_CONTENT_TYPE=");
+	expect_no_field(b, "env:HTTP_CONNECTION=");
+	/* from scratch, cwd, the body */
+	expect_no_field(b, "env:GW_SECRET_TEST=");
+	expect_only_allowed_vars(b);
+	snprintf(want, sizeof want, "%s/sub", scripts);
+	expect_field(b, "cwd:", want);
+	expect_field(b, "argc:", "0");
+	expect_field(b, "stdin-bytes:", "5");
+
+	/* The request id: 16 hex digits, in the error log (the script's stderr
+	 * line) and at the end of the access log line. */
+	char *rid = field(b, "env:GATEWAY_REQUEST_ID=");
+	cr_assert_not_null(rid);
+	cr_assert_eq(strlen(rid), 16);
+	cr_assert_eq(strspn(rid, "0123456789abcdef"), 16, "GATEWAY_REQUEST_ID=%s", rid);
+	cr_expect(log_has_rid(G.error_log, rid, "env.pl ran", 3),
+	          "the error log has no line req=%s: ... env.pl ran", rid);
+	char tail[40];
+	snprintf(tail, sizeof tail, " %s", rid);
+	char *acc = log_line_with(G.access_log, "POST /cgi-bin/sub/env.pl/a/b%20c", tail, 3);
+	cr_expect_not_null(acc, "the access log has no line for the request with id %s", rid);
+	cr_expect(acc && strlen(acc) > strlen(tail) && strcmp(acc + strlen(acc) - strlen(tail), tail) == 0,
+	          "access log line: %s", acc);
+	free(acc);
+	gw_response_free(&r);
+
+	/* No query, no path info, HTTP/1.0: QUERY_STRING is still set, empty. */
+	must_request("GET /cgi-bin/sub/env.pl HTTP/1.0\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200);
+	expect_field(r.body, "env:QUERY_STRING=", "");
+	expect_field(r.body, "env:PATH_INFO=", "");
+	expect_no_field(r.body, "env:PATH_TRANSLATED=");
+	expect_no_field(r.body, "env:CONTENT_LENGTH=");
+	expect_field(r.body, "env:SERVER_PROTOCOL=", "HTTP/1.0");
+	expect_field(r.body, "env:REQUEST_METHOD=", "GET");
+	expect_field(r.body, "env:SERVER_NAME=", "localhost"); /* no Host: server_name */
+	char *rid2 = field(r.body, "env:GATEWAY_REQUEST_ID=");
+	cr_expect(rid2 && strcmp(rid2, rid) != 0, "a second request has its own id");
+	expect_field(r.body, "stdin-bytes:", "0");
+	free(rid2);
+	free(rid);
+	gw_response_free(&r);
+
+	stop_ok(&G);
+	unsetenv("GW_SECRET_TEST");
+	gw_assert_no_leaks();
+}
+
+/* The route's pass_authorization passes the credentials (Apache's CGIPassAuth). */
+Test(cgi_env, pass_authorization, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, ENV_CONFIG);
+	must_request("GET /auth-cgi/sub/env.pl HTTP/1.1\r\nHost: t\r\n"
+	             "Authorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200);
+	expect_field(r.body, "env:SCRIPT_NAME=", "/auth-cgi/sub/env.pl");
+	expect_field(r.body, "env:HTTP_AUTHORIZATION=", "Basic dXNlcjpwYXNz");
+	expect_no_field(r.body, "env:AUTH_TYPE=");
+	gw_response_free(&r);
+	/* ...and only on that route. */
+	must_request("GET /cgi-bin/sub/env.pl HTTP/1.1\r\nHost: t\r\n"
+	             "Authorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200);
+	expect_no_field(r.body, "env:HTTP_AUTHORIZATION=");
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 2. go-cgi-fcgi-cases end to end -------------------------------------- */
+
+/* Where gatewayd answers differently from Go's net/http/cgi host on purpose.
+ * case "" = every case. ours: the value we check instead (@...@ expanded per
+ * request), or NULL when the key is checked another way (see the reason). */
+struct go_diff {
+	const char *case_prefix;
+	const char *key;
+	const char *ours;
+	const char *reason;
+};
+
+static const struct go_diff go_diffs[] = {
+	{"", "env-SERVER_SOFTWARE", "@SOFTWARE@",
+	 "Go's host says \"go\"; ours names gatewayd and its version (= the Server header)"},
+	{"", "env-REMOTE_ADDR", "@PEER@",
+	 "Go's test fakes the peer (1.2.3.4, [2000::3000]); ours is the real loopback peer"},
+	{"", "env-REMOTE_HOST", "@PEER@", "as REMOTE_ADDR: no reverse DNS, the address (4.1.9)"},
+	{"", "env-REMOTE_PORT", "@PEER_PORT@",
+	 "Go's fake peer port (1234, 12345); ours is the client socket's real port"},
+	{"", "env-SERVER_PORT", "@PORT@",
+	 "Go takes it from the Host header (default 80); RFC 3875 4.1.15 and ours: the port "
+	 "the request came in on, the listener's"},
+};
+
+/* Whole cases gatewayd answers differently, and what is checked instead. */
+static const struct {
+	const char *case_prefix;
+	const char *reason;
+} go_case_notes[] = {
+	{"TestPathInfoNoRoot",
+	 "Go mounts one program at the server root (SCRIPT_NAME \"\", PATH_INFO = the whole path); "
+	 "gatewayd maps URLs to files under a root directory, like Apache's ScriptAlias, so /bar "
+	 "names a file that does not exist: checked: 404 and no script run"},
+	{"TestCGIPostChunked",
+	 "Go refuses a chunked body with 400; gatewayd de-chunks it and sets CONTENT_LENGTH "
+	 "(the issue asks for that): checked: 200, CONTENT_LENGTH=15, param-postfoo=postbar"},
+	{"TestInternalRedirect",
+	 "Go's test checks its base handler saw /foo; here /foo is another script (foo links to "
+	 "test.cgi): checked: 200 (no 3xx), and it saw SCRIPT_NAME=/foo, REQUEST_URI=/foo, GET"},
+	{"TestHandlerStderr",
+	 "checked: the stderr line is in the error log with the request's id, not in the body"},
+	{"TestCopyError",
+	 "checked: after 5000 body bytes the client closes; the script (X-CGI-Pid) is killed "
+	 "within 3 s"},
+};
+
+static const char *go_case_note(const char *name)
+{
+	for (size_t i = 0; i < sizeof go_case_notes / sizeof *go_case_notes; i++)
+		if (strncmp(name, go_case_notes[i].case_prefix, strlen(go_case_notes[i].case_prefix)) == 0)
+			return go_case_notes[i].reason;
+	return NULL;
+}
+
+static const struct go_diff *go_diff_for(const char *name, const char *key)
+{
+	for (size_t i = 0; i < sizeof go_diffs / sizeof *go_diffs; i++)
+		if (strncmp(name, go_diffs[i].case_prefix, strlen(go_diffs[i].case_prefix)) == 0 &&
+		    strcmp(key, go_diffs[i].key) == 0)
+			return &go_diffs[i];
+	return NULL;
+}
+
+/* "key=value" lines of test.cgi's body ("env-X", "param-y", "test"). */
+static char *go_value(const char *body, const char *key)
+{
+	char prefix[256];
+	snprintf(prefix, sizeof prefix, "%s=", key);
+	return field(body, prefix);
+}
+
+#define GO_CONFIG                                                                               \
+	"{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"},{\"http\":\"[::1]:@PORT@\"}],"            \
+	" \"routes\":[{\"match\":\"/\",\"cgi\":{\"root\":\"@FIX@/cgi/go\",\"timeout\":10}}],"    \
+	" \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":3}}"
+
+static void go_run_case(json_t *c, const char *goroot, int *checked)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	const char *raw = json_string_value(json_object_get(c, "request"));
+	json_t *remote = json_object_get(c, "remote_addr");
+	int want_status = (int)json_integer_value(json_object_get(c, "expect_status"));
+	const char *note = go_case_note(name);
+	bool v6 = remote && strchr(json_string_value(remote), '[');
+	struct gw_response r;
+	cr_assert(name && raw);
+	if (note)
+		cr_log_info("%s: %s", name, note);
+
+	int fd = v6 ? connect6(G.port) : gw_connect(G.port);
+	cr_assert(fd >= 0, "%s: connect", name);
+	int my_port = local_port(fd);
+	gw_send_all(fd, raw, strlen(raw));
+	bool head_only_then_close = strncmp(name, "TestCopyError", 13) == 0;
+	if (head_only_then_close) {
+		/* Read the head and 5000 body bytes, then hang up. */
+		char buf[16384];
+		size_t n = 0;
+		double until = now() + 10;
+		char *end = NULL;
+		while (now() < until && n < sizeof buf - 1) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			if (poll(&p, 1, 1000) <= 0)
+				continue;
+			ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+			buf[n] = '\0';
+			end = strstr(buf, "\r\n\r\n");
+			if (end && n - (size_t)(end + 4 - buf) >= 5000)
+				break;
+		}
+		cr_assert_not_null(end, "%s: no response head", name);
+		cr_assert(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "%s: %.40s", name, buf);
+		char *pidh = strcasestr(buf, "\r\nX-CGI-Pid: ");
+		cr_assert_not_null(pidh, "%s: no X-CGI-Pid", name);
+		pid_t pid = (pid_t)strtol(pidh + 13, NULL, 10);
+		cr_assert_gt(pid, 0);
+		close(fd);
+		cr_expect(wait_gone(pid, 3), "%s: the script (pid %d) still runs 3 s after the client left",
+		          name, (int)pid);
+		(*checked)++;
+		return;
+	}
+	cr_assert_eq(gw_read_response(fd, false, 15, &r), 0, "%s: no response", name);
+	close(fd);
+
+	if (strncmp(name, "TestPathInfoNoRoot", 18) == 0) {
+		cr_expect_eq(r.status, 404, "%s: status %d", name, r.status);
+		(*checked)++;
+		gw_response_free(&r);
+		return;
+	}
+	if (strncmp(name, "TestCGIPostChunked", 18) == 0) {
+		cr_expect_eq(r.status, 200, "%s: status %d", name, r.status);
+		char *v = go_value(r.body, "env-CONTENT_LENGTH");
+		cr_expect(v && strcmp(v, "15") == 0, "%s: CONTENT_LENGTH %s", name, v);
+		free(v);
+		v = go_value(r.body, "param-postfoo");
+		cr_expect(v && strcmp(v, "postbar") == 0, "%s: param-postfoo %s", name, v);
+		free(v);
+		(*checked)++;
+		gw_response_free(&r);
+		return;
+	}
+	cr_expect_eq(r.status, want_status, "%s: status %d, want %d", name, r.status, want_status);
+
+	/* expect_headers */
+	const char *hname;
+	json_t *hval;
+	json_object_foreach(json_object_get(c, "expect_headers"), hname, hval) {
+		char *got = gw_header(&r, hname);
+		cr_expect(got && strcmp(got, json_string_value(hval)) == 0, "%s: header %s: %s, want %s",
+		          name, hname, got, json_string_value(hval));
+		free(got);
+		(*checked)++;
+	}
+
+	/* expect: every key, through the differences table */
+	char script[PATH_MAX * 2], *script_name = go_value(r.body, "env-SCRIPT_NAME");
+	snprintf(script, sizeof script, "%s%s", goroot, script_name ? script_name : "");
+	free(script_name);
+	char *software = gw_header(&r, "Server");
+	const char *key;
+	json_t *val;
+	json_object_foreach(json_object_get(c, "expect"), key, val) {
+		const char *want = json_string_value(val);
+		char buf[PATH_MAX * 2];
+		const struct go_diff *d = go_diff_for(name, key);
+		if (d) {
+			if (strcmp(d->ours, "@SOFTWARE@") == 0)
+				snprintf(buf, sizeof buf, "%s", software ? software : "(no Server header)");
+			else if (strcmp(d->ours, "@PEER@") == 0)
+				snprintf(buf, sizeof buf, "%s", v6 ? "::1" : "127.0.0.1");
+			else if (strcmp(d->ours, "@PEER_PORT@") == 0)
+				snprintf(buf, sizeof buf, "%d", my_port);
+			else if (strcmp(d->ours, "@PORT@") == 0)
+				snprintf(buf, sizeof buf, "%d", G.port);
+			cr_log_info("%s: %s: corpus \"%s\", ours \"%s\": %s", name, key, want, buf, d->reason);
+			want = buf;
+		} else if (strcmp(want, "<path of the CGI program>") == 0) {
+			want = script; /* the placeholder, not a difference */
+		}
+		char *got = go_value(r.body, key);
+		cr_expect(got && strcmp(got, want) == 0, "%s: %s = \"%s\", want \"%s\"", name, key,
+		          got ? got : "(absent)", want);
+		free(got);
+		(*checked)++;
+	}
+	size_t i;
+	json_array_foreach(json_object_get(c, "expect_absent"), i, val) {
+		char *got = go_value(r.body, json_string_value(val));
+		cr_expect_null(got, "%s: %s must be absent, is \"%s\"", name, json_string_value(val), got);
+		free(got);
+		(*checked)++;
+	}
+	if (strncmp(name, "TestInternalRedirect", 20) == 0) {
+		char *v = go_value(r.body, "env-SCRIPT_NAME");
+		cr_expect(v && strcmp(v, "/foo") == 0, "%s: SCRIPT_NAME %s", name, v);
+		free(v);
+		v = go_value(r.body, "env-REQUEST_URI");
+		cr_expect(v && strcmp(v, "/foo") == 0, "%s: REQUEST_URI %s", name, v);
+		free(v);
+		v = go_value(r.body, "env-REQUEST_METHOD");
+		cr_expect(v && strcmp(v, "GET") == 0, "%s: REQUEST_METHOD %s", name, v);
+		free(v);
+		(*checked)++;
+	}
+	if (strncmp(name, "TestHandlerStderr", 17) == 0) {
+		char *rid = go_value(r.body, "env-GATEWAY_REQUEST_ID");
+		cr_assert_not_null(rid, "%s: no request id", name);
+		cr_expect(log_has_rid(G.error_log, rid, "Hello, stderr!", 3),
+		          "%s: no error log line req=%s: ... Hello, stderr!", name, rid);
+		cr_expect_null(strstr(r.body, "Hello, stderr!"), "%s: stderr went into the body", name);
+		free(rid);
+		(*checked)++;
+	}
+	if (r.status == 200) {
+		/* cwd is the script's directory, for every case that ran one */
+		char *cwd = go_value(r.body, "cwd");
+		cr_expect(cwd && strcmp(cwd, goroot) == 0, "%s: cwd %s", name, cwd);
+		free(cwd);
+	}
+	free(software);
+	gw_response_free(&r);
+}
+
+Test(cgi_corpus, go_cgi_host_cases, .fini = teardown, .timeout = 40)
+{
+	char path[PATH_MAX], goroot[PATH_MAX];
+	json_error_t err;
+	snprintf(path, sizeof path, "%s/test/corpora/go-cgi-fcgi-cases/cgi_host_cases.json",
+	         gw_srcdir());
+	json_t *root = json_load_file(path, 0, &err);
+	cr_assert_not_null(root, "%s:%d: %s", path, err.line, err.text);
+	src_real("test/fixtures/cgi/go", goroot);
+	gw_start(&G, GO_CONFIG);
+
+	json_t *cases = json_object_get(root, "cases"), *c;
+	size_t i;
+	int checked = 0;
+	cr_assert_eq(json_array_size(cases), 13, "the corpus changed: %zu cases", json_array_size(cases));
+	json_array_foreach(cases, i, c)
+		go_run_case(c, goroot, &checked);
+	cr_expect_gt(checked, 60, "only %d expectations checked", checked);
+	json_decref(root);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 3. full duplex ----------------------------------------------------- */
+
+#define DUPLEX_CONFIG                                                                           \
+	"{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                        \
+	" \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":50}},"\
+	"   {\"match\":\"/go/\",\"cgi\":{\"root\":\"@FIX@/cgi/go\",\"timeout\":50}}],"       \
+	" \"limits\":{\"body\":\"200M\"},"                                                      \
+	" \"timeouts\":{\"header\":5,\"body\":10,\"keepalive\":2,\"shutdown\":3}}"
+
+static void post_generated(const char *path, uint64_t len, double timeout, struct gw_response *r,
+                           uint64_t *sent)
+{
+	char head[512];
+	int hl = snprintf(head, sizeof head,
+	                  "POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+	                  "Content-Length: %llu\r\nConnection: close\r\n\r\n",
+	                  path, (unsigned long long)len);
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	size_t n;
+	char *raw = duplex(fd, head, (size_t)hl, len, timeout, &n, sent);
+	close(fd);
+	int rc = parse_raw(raw, n, r);
+	if (rc != 0)
+		dump_log(&G);
+	cr_assert_eq(rc, 0, "POST %s: incomplete response (%zu bytes): %.200s", path, n, raw);
+	free(raw);
+}
+
+Test(cgi_duplex, post_100_mib_checksum, .fini = teardown, .timeout = 60)
+{
+	const uint64_t len = 100ULL << 20;
+	char want[65], expect[128];
+	struct gw_response r;
+	uint64_t sent;
+	gw_start(&G, DUPLEX_CONFIG);
+	sha256_of(NULL, 0, len, want);
+	post_generated("/cgi-bin/sha256.sh", len, 50, &r, &sent);
+	cr_assert_eq(sent, len + strlen("POST /cgi-bin/sha256.sh HTTP/1.1\r\nHost: t\r\n"
+	                                "Content-Type: application/octet-stream\r\n"
+	                                "Content-Length: 104857600\r\nConnection: close\r\n\r\n"));
+	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+	snprintf(expect, sizeof expect, "104857600 %s\n", want);
+	cr_expect_str_eq(r.body, expect);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_duplex, writes_before_reading, .fini = teardown, .timeout = 30)
+{
+	const uint64_t len = 1 << 20;
+	char want[65];
+	struct gw_response r;
+	gw_start(&G, DUPLEX_CONFIG);
+	sha256_of(NULL, 0, len, want);
+	post_generated("/cgi-bin/write-first.sh", len, 20, &r, NULL);
+	cr_assert_eq(r.status, 200, "status %d", r.status);
+	cr_assert_eq(r.body_len, (1 << 20) + 1 + 64 + 1, "body of %zu bytes", r.body_len);
+	cr_expect_eq(strspn(r.body, "x"), 1 << 20);
+	cr_expect(memcmp(r.body + (1 << 20) + 1, want, 64) == 0, "the script saw another body: %.64s",
+	          r.body + (1 << 20) + 1);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_duplex, never_reads_body, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	char *want = NULL;
+	size_t wlen = 0;
+	FILE *m = open_memstream(&want, &wlen);
+	for (int i = 0; i < 1000; i++)
+		fprintf(m, "line %d of an answer that does not wait for its body\n", i);
+	fclose(m);
+	gw_start(&G, DUPLEX_CONFIG);
+	/* 1 MiB: far more than a pipe holds */
+	post_generated("/cgi-bin/no-read.sh", 1 << 20, 20, &r, NULL);
+	cr_assert_eq(r.status, 200, "status %d", r.status);
+	cr_expect_eq(r.body_len, wlen, "body of %zu bytes, want %zu", r.body_len, wlen);
+	cr_expect(r.body_len == wlen && memcmp(r.body, want, wlen) == 0, "the answer was cut or changed");
+	gw_response_free(&r);
+	free(want);
+	/* The daemon is fine afterwards. */
+	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* A 17 MiB answer streams through to a client that reads it all. */
+Test(cgi_duplex, large_response, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, DUPLEX_CONFIG);
+	must_request("GET /go/test.cgi?bigresponse=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200);
+	cr_expect(r.chunked);
+	cr_assert_eq(r.body_len, (size_t)17 * 1024 * 1026, "%zu bytes", r.body_len);
+	size_t bad = 0;
+	for (size_t line = 0; line < 17 * 1024; line++) {
+		const char *p = r.body + line * 1026;
+		bad += strspn(p, "A") != 1024 || p[1024] != '\r' || p[1025] != '\n';
+	}
+	cr_expect_eq(bad, 0, "%zu damaged lines", bad);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 4. chunked request bodies ------------------------------------------- */
+
+/* A chunked request for sha256.sh carrying len generated bytes in odd chunk sizes. */
+static char *chunked_request(uint64_t len, size_t *out_len)
+{
+	static const size_t sizes[] = {1, 7, 4093, 65537, 333, 12345, 2, 30000, 99};
+	char *req = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&req, &n);
+	fprintf(m, "POST /cgi-bin/sha256.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	           "Connection: close\r\n\r\n");
+	char *buf = malloc(65537);
+	uint64_t off = 0;
+	for (size_t k = 0; off < len; k++) {
+		size_t s = sizes[k % (sizeof sizes / sizeof *sizes)];
+		if (s > len - off)
+			s = (size_t)(len - off);
+		gen_bytes(buf, off, s);
+		fprintf(m, k % 2 ? "%zx\r\n" : "%zX\r\n", s);
+		fwrite(buf, 1, s, m);
+		fputs("\r\n", m);
+		off += s;
+	}
+	fputs("0\r\n\r\n", m);
+	fclose(m);
+	free(buf);
+	*out_len = n;
+	return req;
+}
+
+Test(cgi_chunked, dechunked_with_content_length, .fini = teardown, .timeout = 30)
+{
+	/* body_memory 4096: the small body stays in memory, the large one spools to a file */
+	static const uint64_t lens[] = {3000, 600 * 1024 + 17};
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10}}],"
+	             " \"limits\":{\"body_memory\":4096},"
+	             " \"timeouts\":{\"header\":2,\"body\":5,\"keepalive\":2,\"shutdown\":3}}");
+	struct gw_response r;
+	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r); /* warm up */
+	gw_response_free(&r);
+	int fds_before = settled_fds(G.pid);
+	for (size_t k = 0; k < 2; k++) {
+		char want[65], expect[128];
+		size_t rlen, n;
+		char *req = chunked_request(lens[k], &rlen);
+		sha256_of(NULL, 0, lens[k], want);
+		int fd = gw_connect(G.port);
+		cr_assert(fd >= 0);
+		char *raw = duplex(fd, req, rlen, 0, 20, &n, NULL);
+		close(fd);
+		cr_assert_eq(parse_raw(raw, n, &r), 0, "incomplete response: %.200s", raw);
+		cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+		snprintf(expect, sizeof expect, "%llu %s\n", (unsigned long long)lens[k], want);
+		cr_expect_str_eq(r.body, expect, "chunked body of %llu bytes", (unsigned long long)lens[k]);
+		gw_response_free(&r);
+		free(raw);
+		free(req);
+	}
+	/* The spool file is closed once the request is over. */
+	struct fd_probe probe = {G.pid, fds_before};
+	cr_expect(gw_wait_until(fds_are, &probe, 5), "gatewayd holds %d fds, %d before the bodies",
+	          gw_count_fds(G.pid), fds_before);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 5. the response ---------------------------------------------------- */
+
+#define CGI_CONFIG                                                                              \
+	"{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                        \
+	" \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"  \
+	"   \"kill_grace\":1}}],"                                                               \
+	" \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":3}}"
+
+Test(cgi_response, status_header, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+	must_request("GET /cgi-bin/status.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	cr_expect_eq(r.status, 418);
+	cr_expect(strncmp(r.head, "HTTP/1.1 418 I'm a teapot\r\n", 27) == 0, "status line: %.40s", r.head);
+	cr_expect_null(strcasestr(r.head, "\r\nStatus:"), "the Status field must not go out");
+	cr_expect_str_eq(r.body, "short and stout\n");
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_response, local_redirect_is_a_get, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+	must_request("POST /cgi-bin/redirect.sh?orig=1 HTTP/1.1\r\nHost: t\r\n"
+	             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
+	             "Connection: close\r\n\r\na=1", &r);
+	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+	char *loc = gw_header(&r, "Location");
+	cr_expect_null(loc, "a local redirect is not shown to the client: Location: %s", loc);
+	free(loc);
+	expect_field(r.body, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
+	expect_field(r.body, "env:REQUEST_METHOD=", "GET");
+	expect_field(r.body, "env:QUERY_STRING=", "redirected=yes");
+	expect_field(r.body, "env:REQUEST_URI=", "/cgi-bin/sub/env.pl?redirected=yes");
+	expect_no_field(r.body, "env:CONTENT_LENGTH=");
+	expect_no_field(r.body, "env:CONTENT_TYPE=");
+	expect_field(r.body, "stdin-bytes:", "0");
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_response, redirect_loop_capped, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	char req[600], runs[400];
+	gw_start(&G, CGI_CONFIG);
+	snprintf(runs, sizeof runs, "%s/loop-runs", G.dir);
+	snprintf(req, sizeof req, "GET /cgi-bin/loop.sh?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	         runs);
+	must_request(req, &r);
+	cr_assert_eq(r.status, 500, "status %d", r.status);
+	char *rid = page_rid(r.body);
+	cr_assert_not_null(rid, "no request id in the error page");
+	cr_expect(log_has_rid(G.error_log, rid, "more than 10 local redirects", 3),
+	          "the error log does not say why (req=%s)", rid);
+	/* The first run and 10 redirects, no more. */
+	char *text = gw_read_file(runs);
+	int n = 0;
+	for (char *p = text; p && (p = strstr(p, "run\n")); p += 4)
+		n++;
+	cr_expect_eq(n, 11, "loop.sh ran %d times", n);
+	free(text);
+	free(rid);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_response, client_redirect_302, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+	must_request("GET /cgi-bin/client-redirect.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	cr_expect_eq(r.status, 302);
+	char *loc = gw_header(&r, "Location");
+	cr_expect(loc && strcmp(loc, "http://example.com/elsewhere?x=1") == 0, "Location: %s", loc);
+	free(loc);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_response, nph_passed_through_raw, .fini = teardown, .timeout = 30)
+{
+	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Nph: raw\r\n"
+	                           "connection: close\r\n\r\nraw body from nph\n";
+	size_t n;
+	gw_start(&G, CGI_CONFIG);
+	const char *req = "GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: t\r\n\r\n";
+	char *raw = gw_exchange(G.port, req, strlen(req), 10, &n);
+	cr_expect_eq(n, strlen(want), "got %zu bytes: %s", n, raw);
+	cr_expect_str_eq(raw, want, "NPH output must pass unchanged");
+	free(raw);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(cgi_response, no_length_chunked_or_close, .fini = teardown, .timeout = 30)
+{
+	static const char want[] = "first piece\nsecond piece\nthird piece\n";
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+
+	/* HTTP/1.1: chunked, and the connection stays usable */
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	const char *req11 = "GET /cgi-bin/nolength.sh HTTP/1.1\r\nHost: t\r\n\r\n";
+	for (int k = 0; k < 2; k++) {
+		gw_send_all(fd, req11, strlen(req11));
+		cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "response %d on one connection", k);
+		cr_expect_eq(r.status, 200);
+		cr_expect(r.chunked, "HTTP/1.1 without a length must be chunked: %s", r.head);
+		char *cl = gw_header(&r, "Content-Length");
+		cr_expect_null(cl);
+		free(cl);
+		cr_expect_str_eq(r.body, want);
+		gw_response_free(&r);
+	}
+	close(fd);
+
+	/* HTTP/1.0: no framing, the close ends the body */
+	fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	const char *req10 = "GET /cgi-bin/nolength.sh HTTP/1.0\r\n\r\n";
+	gw_send_all(fd, req10, strlen(req10));
+	size_t n;
+	char *raw = gw_read_all(fd, 10, &n);
+	close(fd);
+	cr_assert_eq(parse_raw(raw, n, &r), 0, "%s", raw);
+	cr_expect_eq(r.status, 200);
+	cr_expect(!r.chunked && r.closed, "HTTP/1.0: %s", r.head);
+	char *cl = gw_header(&r, "Content-Length");
+	cr_expect_null(cl);
+	free(cl);
+	cr_expect_str_eq(r.body, want);
+	gw_response_free(&r);
+	free(raw);
+
+	/* HTTP/1.0 asking for keep-alive: without a length the close still ends it */
+	fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	req10 = "GET /cgi-bin/nolength.sh HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	gw_send_all(fd, req10, strlen(req10));
+	raw = gw_read_all(fd, 10, &n);
+	close(fd);
+	cr_assert_eq(parse_raw(raw, n, &r), 0, "%s", raw);
+	cr_expect(!r.chunked && r.closed, "HTTP/1.0 keep-alive: %s", r.head);
+	cr_expect_str_eq(r.body, want);
+	gw_response_free(&r);
+	free(raw);
+
+	/* HEAD: the head only, and the connection goes on */
+	fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	const char *head = "HEAD /cgi-bin/nolength.sh HTTP/1.1\r\nHost: t\r\n\r\n";
+	gw_send_all(fd, head, strlen(head));
+	cr_assert_eq(gw_read_response(fd, true, 10, &r), 0);
+	cr_expect_eq(r.status, 200);
+	gw_response_free(&r);
+	gw_send_all(fd, req11, strlen(req11));
+	cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "no answer after a HEAD");
+	cr_expect_eq(r.status, 200, "after a HEAD: %d (a body was sent for the HEAD?)", r.status);
+	cr_expect_str_eq(r.body, want);
+	gw_response_free(&r);
+	close(fd);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* Pipelined requests, a body among them, answered in order on one connection. */
+Test(cgi_response, pipelined_keepalive, .fini = teardown, .timeout = 30)
+{
+	static const char reqs[] =
+		"GET /cgi-bin/argv.sh?one HTTP/1.1\r\nHost: t\r\n\r\n"
+		"POST /cgi-bin/sha256.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"
+		"GET /cgi-bin/nolength.sh HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /cgi-bin/argv.sh?four HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	static const char *const want[] = {
+		"argc=1\n[one]\n",
+		"11 b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9\n",
+		"first piece\nsecond piece\nthird piece\n",
+		"argc=1\n[four]\n",
+	};
+	gw_start(&G, CGI_CONFIG);
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	gw_send_all(fd, reqs, strlen(reqs));
+	for (int k = 0; k < 4; k++) {
+		struct gw_response r;
+		cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "pipelined response %d", k);
+		cr_expect_eq(r.status, 200, "response %d: %d", k, r.status);
+		cr_expect_str_eq(r.body, want[k], "response %d", k);
+		gw_response_free(&r);
+	}
+	cr_expect(socket_closed(fd, 3), "Connection: close was not honoured");
+	close(fd);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* 502 with the request id, and a log line about it that says why. */
+static void expect_502(const char *script, const char *why)
+{
+	struct gw_response r;
+	char req[256];
+	snprintf(req, sizeof req, "GET /cgi-bin/%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", script);
+	must_request(req, &r);
+	cr_expect_eq(r.status, 502, "%s: status %d", script, r.status);
+	char *rid = page_rid(r.body);
+	cr_expect_not_null(rid, "%s: no request id in the error page", script);
+	if (rid)
+		cr_expect(log_has_rid(G.error_log, rid, why, 3), "%s: no log line req=%s: ...%s", script,
+		          rid, why);
+	free(rid);
+	gw_response_free(&r);
+}
+
+Test(cgi_response, bad_scripts_502, .fini = teardown, .timeout = 30)
+{
+	gw_start(&G, CGI_CONFIG);
+	expect_502("malformed.sh", "malformed header: ");
+	/* ...and the line names the reason after the colon */
+	char *line = log_line_with(G.error_log, "malformed header: ", NULL, 1);
+	cr_assert_not_null(line);
+	const char *why = strstr(line, "malformed header: ") + 18;
+	cr_expect(strlen(why) > 3, "no reason given: %s", line);
+	free(line);
+	expect_502("silent.sh", "produced no output");
+	expect_502("crash.sh", "killed by signal 11");
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 6. stderr ------------------------------------------------------------ */
+
+Test(cgi_stderr, lines_in_error_log_with_request_id, .fini = teardown, .timeout = 30)
+{
+	gw_start(&G, CGI_CONFIG);
+	char *rids[2];
+	for (int k = 0; k < 2; k++) {
+		struct gw_response r;
+		must_request("GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+		cr_assert_eq(r.status, 200);
+		cr_expect_null(strstr(r.body, "stderr line"), "stderr went into the body");
+		rids[k] = field(r.body, "");
+		cr_assert(rids[k] && strlen(rids[k]) == 16, "request id: %s", rids[k]);
+		gw_response_free(&r);
+	}
+	cr_expect_str_neq(rids[0], rids[1]);
+	for (int k = 0; k < 2; k++) {
+		cr_expect(log_has_rid(G.error_log, rids[k], "stderr line one from stderr.sh", 3),
+		          "line one not logged with req=%s", rids[k]);
+		cr_expect(log_has_rid(G.error_log, rids[k], "stderr line two from stderr.sh", 3),
+		          "line two not logged with req=%s", rids[k]);
+		free(rids[k]);
+	}
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 7. timeouts ------------------------------------------------------------ */
+
+Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
+{
+	char pa[400], pb[400], ca[420], cb[420], req[1024];
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":1,"
+	             "   \"kill_grace\":1}}],"
+	             " \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":3}}");
+	snprintf(pa, sizeof pa, "%s/slow.pid", G.dir);
+	snprintf(pb, sizeof pb, "%s/stubborn.pid", G.dir);
+	snprintf(ca, sizeof ca, "%s.child", pa);
+	snprintf(cb, sizeof cb, "%s.child", pb);
+
+	/* Both at once: sleep.sh dies of SIGTERM, ignore-term.sh needs SIGKILL. */
+	int fa = gw_connect(G.port), fb = gw_connect(G.port);
+	cr_assert(fa >= 0 && fb >= 0);
+	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pa);
+	gw_send_all(fa, req, strlen(req));
+	snprintf(req, sizeof req, "GET /cgi-bin/ignore-term.sh?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pb);
+	gw_send_all(fb, req, strlen(req));
+	pid_t a = wait_pidfile(pa, 5), b = wait_pidfile(pb, 5);
+	pid_t a2 = wait_pidfile(ca, 1), b2 = wait_pidfile(cb, 1);
+	cr_assert(a > 0 && b > 0 && a2 > 0 && b2 > 0, "the scripts did not start");
+
+	struct gw_response r;
+	double t0 = now();
+	cr_assert_eq(gw_read_response(fa, false, 10, &r), 0);
+	cr_expect_eq(r.status, 504);
+	char *rid_a = page_rid(r.body);
+	gw_response_free(&r);
+	cr_assert_eq(gw_read_response(fb, false, 10, &r), 0);
+	cr_expect_eq(r.status, 504);
+	char *rid_b = page_rid(r.body);
+	gw_response_free(&r);
+	close(fa);
+	close(fb);
+	cr_expect_lt(now() - t0, 3, "the 504s took %.1f s with a 1 s timeout", now() - t0);
+	cr_assert(rid_a && rid_b);
+	cr_expect(log_has_rid(G.error_log, rid_a, "ran over its 1.0 s timeout", 2));
+
+	/* SIGTERM to the group: the script and its grandchild go at once. */
+	cr_expect(wait_gone(a, 2), "sleep.sh (pid %d) outlived its timeout", (int)a);
+	cr_expect(wait_gone(a2, 2), "sleep.sh's grandchild (pid %d) outlived its timeout", (int)a2);
+	/* SIGTERM ignored: SIGKILL after kill_grace, grandchild included. */
+	cr_expect(wait_gone(b, 4), "ignore-term.sh (pid %d) survived SIGKILL", (int)b);
+	cr_expect(wait_gone(b2, 4), "ignore-term.sh's grandchild (pid %d) survived", (int)b2);
+	cr_expect(log_has_rid(G.error_log, rid_b, "ignored SIGTERM for 1.0 s: SIGKILL", 2),
+	          "no SIGKILL log line for req=%s", rid_b);
+	free(rid_a);
+	free(rid_b);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 8. client disconnect ------------------------------------------------------- */
+
+Test(cgi_disconnect, client_gone_script_killed, .fini = teardown, .timeout = 30)
+{
+	char pidfile[400], childfile[420], req[1024];
+	gw_start(&G, CGI_CONFIG);
+	snprintf(pidfile, sizeof pidfile, "%s/gone.pid", G.dir);
+	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
+	gw_send_all(fd, req, strlen(req));
+	pid_t pid = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	cr_assert(pid > 0 && child > 0, "sleep.sh did not start");
+	close(fd);
+	cr_expect(wait_gone(pid, 3), "the script (pid %d) still runs 3 s after its client left", (int)pid);
+	cr_expect(wait_gone(child, 3), "its grandchild (pid %d) still runs", (int)child);
+	/* ...and the daemon still answers. */
+	struct gw_response r;
+	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 9. the concurrency limit ----------------------------------------------- */
+
+Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 30)
+{
+	char pidfile[400], req[1024];
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/one/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"
+	             "   \"max_children\":1,\"queue\":1,\"queue_timeout\":1}}],"
+	             " \"timeouts\":{\"header\":5,\"body\":2,\"keepalive\":2,\"shutdown\":3}}");
+	snprintf(pidfile, sizeof pidfile, "%s/busy.pid", G.dir);
+	int fa = gw_connect(G.port);
+	cr_assert(fa >= 0);
+	snprintf(req, sizeof req, "GET /one/sleep.sh?3+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pidfile);
+	gw_send_all(fa, req, strlen(req));
+	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+
+	/* Two more: one waits in the queue (then times out), one finds it full. */
+	int fb = gw_connect(G.port), fc = gw_connect(G.port);
+	cr_assert(fb >= 0 && fc >= 0);
+	const char *quick = "GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	double t0 = now();
+	gw_send_all(fb, quick, strlen(quick));
+	gw_send_all(fc, quick, strlen(quick));
+	struct pollfd p[2] = {{.fd = fb, .events = POLLIN}, {.fd = fc, .events = POLLIN}};
+	double when[2] = {0, 0};
+	for (int k = 0; k < 100 && (!when[0] || !when[1]); k++) {
+		if (poll(p, 2, 50) < 0)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (!when[i] && (p[i].revents & POLLIN)) {
+				when[i] = now() - t0;
+				p[i].events = 0;
+			}
+	}
+	cr_assert(when[0] > 0 && when[1] > 0, "no answer within 5 s");
+	int fds[2] = {fb, fc};
+	for (int i = 0; i < 2; i++) {
+		struct gw_response r;
+		cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0);
+		cr_expect_eq(r.status, 503, "status %d", r.status);
+		char *ra = gw_header(&r, "Retry-After");
+		cr_expect_not_null(ra, "503 without Retry-After");
+		free(ra);
+		gw_response_free(&r);
+		close(fds[i]);
+	}
+	double fast = when[0] < when[1] ? when[0] : when[1];
+	double slow = when[0] < when[1] ? when[1] : when[0];
+	cr_expect_lt(fast, 0.8, "the full queue answered after %.2f s", fast);
+	cr_expect(slow >= 0.9 && slow < 2.5, "the queued request answered after %.2f s (queue_timeout 1)",
+	          slow);
+	cr_expect(gw_log_contains(G.error_log, "running and 1 waiting: 503", 2));
+	cr_expect(gw_log_contains(G.error_log, "no cgi slot within 1.0 s", 2));
+
+	/* A client that leaves while queued: its place is given up cleanly. */
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	gw_send_all(fd, quick, strlen(quick));
+	close(fd);
+
+	/* The running one is not disturbed. */
+	struct gw_response r;
+	cr_assert_eq(gw_read_response(fa, false, 10, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "slept 3\n");
+	gw_response_free(&r);
+	close(fa);
+	/* The slot is free again. */
+	must_request("GET /one/argv.sh?again HTTP/1.0\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "argc=1\n[again]\n");
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 10. ISINDEX ---------------------------------------------------------------- */
+
+Test(cgi_isindex, query_becomes_argv, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+	must_request("GET /cgi-bin/argv.sh?foo+bar%21 HTTP/1.0\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "argc=2\n[foo]\n[bar!]\n");
+	gw_response_free(&r);
+	must_request("GET /cgi-bin/argv.sh?foo=bar+baz HTTP/1.0\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "argc=0\n", "a query with '=' is not ISINDEX");
+	gw_response_free(&r);
+	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
+	cr_expect_str_eq(r.body, "argc=0\n");
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 11. scripts that cannot run ------------------------------------------------- */
+
+Test(cgi_resolve, missing_not_executable_escaping_directory, .fini = teardown, .timeout = 30)
+{
+	char root[400], path[500], target[PATH_MAX];
+	/* A root of the test's own, with a symlink out of it and one inside it. */
+	gw_write_config(&G, "{}");
+	snprintf(root, sizeof root, "%s/root", G.dir);
+	cr_assert_eq(mkdir(root, 0755), 0);
+	snprintf(path, sizeof path, "%s/real.sh", root);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ninside\\n'\n", f);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/inside.sh", root);
+	cr_assert_eq(symlink("real.sh", path), 0);
+	src_real("test/fixtures/cgi-bin/argv.sh", target); /* executable, outside this root */
+	snprintf(path, sizeof path, "%s/escape.sh", root);
+	cr_assert_eq(symlink(target, path), 0);
+
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\"}},"
+	             "   {\"match\":\"/own/\",\"cgi\":{\"root\":\"@DIR@/root\"}}],"
+	             " \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":3}}");
+	static const struct {
+		const char *path;
+		int status;
+		const char *log;
+	} cases[] = {
+		{"/cgi-bin/nope.sh", 404, "no script"},
+		{"/cgi-bin/nope/deeper.sh", 404, "no script"},
+		{"/cgi-bin/not-executable.sh", 403, "is not executable"},
+		{"/own/escape.sh", 404, "resolves outside the cgi root"},
+		{"/cgi-bin/sub/", 403, "is a directory"},
+		{"/cgi-bin/sub", 403, "is a directory"},
+		{"/own/inside.sh", 200, NULL},
+		{"/own/real.sh", 200, NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct gw_response r;
+		char req[256];
+		snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", cases[i].path);
+		must_request(req, &r);
+		cr_expect_eq(r.status, cases[i].status, "%s: status %d, want %d", cases[i].path, r.status,
+		             cases[i].status);
+		if (cases[i].log) {
+			char *rid = page_rid(r.body);
+			cr_expect(rid && log_has_rid(G.error_log, rid, cases[i].log, 2),
+			          "%s: no log line \"%s\" for req=%s", cases[i].path, cases[i].log, rid);
+			free(rid);
+		} else {
+			cr_expect_str_eq(r.body, "inside\n");
+		}
+		gw_response_free(&r);
+	}
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 12. load: no zombie, no child, no descriptor left ----------------------------- */
+
+Test(cgi_load, sequential_and_concurrent_leave_nothing, .fini = teardown, .timeout = 60)
+{
+	struct gw_response r;
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/ex/\",\"cgi\":{\"root\":\"@BUILD@/examples/cgi-bin\","
+	             "   \"timeout\":20,\"max_children\":64,\"queue\":64,\"queue_timeout\":20}}],"
+	             " \"timeouts\":{\"header\":5,\"body\":5,\"keepalive\":5,\"shutdown\":3}}");
+	must_request("GET /ex/hello.cgi HTTP/1.0\r\n\r\n", &r); /* warm up */
+	cr_assert_eq(r.status, 200);
+	gw_response_free(&r);
+	int fds_before = settled_fds(G.pid);
+	cr_assert_gt(fds_before, 0);
+
+	/* 1000 sequential: 800 on one keep-alive connection, 200 on new ones */
+	const char *ka = "GET /ex/hello.cgi?ka HTTP/1.1\r\nHost: t\r\n\r\n";
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	for (int i = 0; i < 800; i++) {
+		gw_send_all(fd, ka, strlen(ka));
+		cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "keep-alive request %d", i);
+		cr_assert_eq(r.status, 200, "keep-alive request %d: %d", i, r.status);
+		cr_assert(strncmp(r.body, "Hello from C", 12) == 0, "request %d: %s", i, r.body);
+		gw_response_free(&r);
+	}
+	close(fd);
+	for (int i = 0; i < 200; i++) {
+		must_request("GET /ex/hello.cgi?new HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+		cr_assert_eq(r.status, 200, "request %d on a new connection: %d", i, r.status);
+		gw_response_free(&r);
+	}
+
+	/* 64 at once: all connected, all sent, then all read */
+	int conns[64];
+	const char *req = "GET /ex/hello.cgi?concurrent HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	for (int i = 0; i < 64; i++) {
+		conns[i] = gw_connect(G.port);
+		cr_assert(conns[i] >= 0, "connection %d", i);
+	}
+	for (int i = 0; i < 64; i++)
+		gw_send_all(conns[i], req, strlen(req));
+	int ok = 0;
+	for (int i = 0; i < 64; i++) {
+		if (gw_read_response(conns[i], false, 20, &r) == 0 && r.status == 200 &&
+		    strncmp(r.body, "Hello from C", 12) == 0)
+			ok++;
+		gw_response_free(&r);
+		close(conns[i]);
+	}
+	cr_expect_eq(ok, 64, "%d of 64 concurrent requests answered 200", ok);
+
+	/* Nothing left: children reaped, descriptors back to where they were. */
+	pid_t pid = G.pid;
+	cr_expect(gw_wait_until(no_children, &pid, 5), "gatewayd still has %d children",
+	          gw_count_children(pid, NULL));
+	int zombies = -1;
+	cr_expect_eq(gw_count_children(pid, &zombies), 0);
+	cr_expect_eq(zombies, 0, "%d zombies", zombies);
+	struct fd_probe probe = {pid, fds_before};
+	cr_expect(gw_wait_until(fds_are, &probe, 5), "gatewayd holds %d fds, %d before the load",
+	          gw_count_fds(pid), fds_before);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 13. SIGTERM with a request in flight ---------------------------------------- */
+
+Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
+{
+	char pidfile[400], childfile[420], req[1024];
+	gw_start(&G, CGI_CONFIG);
+	snprintf(pidfile, sizeof pidfile, "%s/inflight.pid", G.dir);
+	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
+	gw_send_all(fd, req, strlen(req));
+	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
+
+	cr_assert_eq(kill(G.pid, SIGTERM), 0);
+	struct gw_response r;
+	cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "the in-flight request got no answer");
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "slept 1\n");
+	char *conn = gw_header(&r, "Connection");
+	cr_expect(conn && strcasecmp(conn, "close") == 0, "a stopping server closes: Connection: %s", conn);
+	free(conn);
+	gw_response_free(&r);
+	cr_expect(socket_closed(fd, 3), "the connection was not closed after the answer");
+	close(fd);
+
+	/* It exits by itself, 0, with no child behind. (Not gw_stop: a second
+	 * SIGTERM would mean "stop now".) */
+	int st = -1;
+	pid_t got = 0;
+	for (int k = 0; k < 250 && got == 0; k++) {
+		got = waitpid(G.pid, &st, WNOHANG);
+		if (got == 0)
+			usleep(20000);
+	}
+	bool exited = got > 0 && got == G.pid;
+	if (exited)
+		G.pid = 0; /* reaped: nothing left for teardown to stop */
+	else
+		dump_log(&G);
+	cr_assert(exited, "gatewayd did not exit within 5 s of SIGTERM");
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
+	cr_expect(!gw_pid_alive(script) && !gw_pid_alive(child), "a script process outlived gatewayd");
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* A script slower than the shutdown deadline is killed, and gatewayd still exits 0. */
+Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
+{
+	char pidfile[400], childfile[420], req[1024];
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":20,"
+	             "   \"kill_grace\":1}}],"
+	             " \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":1}}");
+	snprintf(pidfile, sizeof pidfile, "%s/slow.pid", G.dir);
+	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
+	gw_send_all(fd, req, strlen(req));
+	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
+
+	/* One SIGTERM and a wait (not gw_stop: a second SIGTERM means "stop now"). */
+	double t0 = now();
+	cr_assert_eq(kill(G.pid, SIGTERM), 0);
+	int st = -1;
+	pid_t got = 0;
+	for (int k = 0; k < 300 && got == 0; k++) {
+		got = waitpid(G.pid, &st, WNOHANG);
+		if (got == 0)
+			usleep(20000);
+	}
+	bool exited = got > 0 && got == G.pid;
+	if (exited)
+		G.pid = 0;
+	else
+		dump_log(&G);
+	cr_assert(exited, "gatewayd did not exit within 6 s of SIGTERM (shutdown deadline 1 s)");
+	cr_expect_lt(now() - t0, 4, "exit took %.1f s", now() - t0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
+	cr_expect(wait_gone(script, 2) && wait_gone(child, 2), "the script outlived gatewayd");
+	cr_expect(socket_closed(fd, 2), "the client's connection was left open");
+	close(fd);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
