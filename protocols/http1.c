@@ -552,7 +552,7 @@ ssize_t http1_parse_request(const char *buf, size_t len, struct http1_request *r
                             struct http1_header *headers, const struct http1_limits *lim)
 {
 	struct head_state st = { .req = req, .lim = lim };
-	const char *p = NULL, *lf, *end;
+	const char *p = NULL, *lf, *end = NULL;
 	ssize_t head_len, rc;
 
 	memset(req, 0, sizeof *req);
