@@ -755,8 +755,8 @@ static void cgi_abort(struct request *r)
 		return;
 	job_detach(j);
 	if (j->state == JOB_QUEUED) {
-		/* Leave it in the queue without a request: job_run() frees it. Simpler:
-		 * its queue timer still runs and frees it, or a slot does first. */
+		/* It stays queued without a request: whichever comes first, its queue
+		 * timer or a free slot (job_run), frees it. */
 		return;
 	}
 	job_stop_io(j);
