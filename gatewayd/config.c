@@ -196,6 +196,21 @@ static void free_list(char **list, size_t n)
 	free(list);
 }
 
+/* A file mode as an octal string, "0660". */
+static int get_mode(struct check *c, json_t *obj, const char *where, int *out)
+{
+	json_t *v = json_object_get(obj, "mode");
+	if (!v)
+		return 0;
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	char *end;
+	long m = strtol(s, &end, 8);
+	if (!*s || *end || m < 0 || m > 0777)
+		return fail(c, where, "\"mode\" must be an octal string like \"0660\"");
+	*out = (int)m;
+	return 0;
+}
+
 /* "127.0.0.1:8080" or "[::1]:8080". */
 static int parse_address(struct check *c, const char *where, const char *s, struct listen_cfg *l)
 {
@@ -244,16 +259,37 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	json_array_foreach(arr, i, item) {
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
-		static const char *const keys[] = {"http", NULL};
+		static const char *const keys[] = {"http", "fastcgi", "owner", "group", "mode",
+		                                   "stderr", NULL};
+		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
-		json_t *http = json_object_get(item, "http");
-		if (!json_is_string(http))
-			return fail(c, where, "must be {\"http\": \"host:port\"}");
-		cfg->listen[i].proto = LISTEN_HTTP;
+		json_t *http = json_object_get(item, "http"), *fcgi = json_object_get(item, "fastcgi");
+		json_t *addr = http ? http : fcgi;
+		if (!!http + !!fcgi != 1 || !json_is_string(addr))
+			return fail(c, where, "must name one protocol: {\"http\": \"host:port\"} or "
+			                      "{\"fastcgi\": \"host:port\" or \"unix:/path\"}");
+		l->proto = http ? LISTEN_HTTP : LISTEN_FASTCGI;
+		l->mode = -1;
 		cfg->nlisten = i + 1;
-		if (parse_address(c, where, json_string_value(http), &cfg->listen[i]))
+		const char *a = json_string_value(addr);
+		if (strncmp(a, "unix:", 5) == 0) {
+			if (a[5] != '/')
+				return fail(c, where, "\"%s\": a unix socket needs an absolute path", a);
+			if (!(l->unix_path = strdup(a + 5)))
+				return fail(c, where, "out of memory");
+		} else if (parse_address(c, where, a, l)) {
 			return -1;
+		}
+		if (get_string(c, item, "owner", where, &l->owner) ||
+		    get_string(c, item, "group", where, &l->group) ||
+		    get_bool(c, item, "stderr", where, &l->fcgi_stderr) ||
+		    get_mode(c, item, where, &l->mode))
+			return -1;
+		if (!l->unix_path && (l->owner || l->group || l->mode >= 0))
+			return fail(c, where, "owner, group and mode apply to unix sockets only");
+		if (l->proto != LISTEN_FASTCGI && json_object_get(item, "stderr"))
+			return fail(c, where, "\"stderr\" applies to fastcgi listeners only");
 	}
 	return 0;
 }
@@ -524,6 +560,9 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		free(cfg->listen[i].host);
 		free(cfg->listen[i].port);
+		free(cfg->listen[i].unix_path);
+		free(cfg->listen[i].owner);
+		free(cfg->listen[i].group);
 	}
 	free(cfg->listen);
 	for (size_t i = 0; i < cfg->nroutes; i++) {

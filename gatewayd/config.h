@@ -9,12 +9,17 @@
 
 #include "gatewayd/log.h"
 
-enum listen_proto { LISTEN_HTTP };
+enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI };
 
 struct listen_cfg {
 	enum listen_proto proto;
-	char *host; /* numeric address */
+	char *host;      /* numeric address; NULL for a unix socket */
 	char *port;
+	char *unix_path; /* "unix:/path" */
+	char *owner;     /* unix socket: chown to this user and group, chmod to mode */
+	char *group;
+	int mode;        /* -1: leave as created */
+	bool fcgi_stderr; /* FastCGI: also send script stderr as FCGI_STDERR */
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };

@@ -153,8 +153,8 @@ static int script_check(struct request *r, const char *file)
 	return 0;
 }
 
-/* The script's variables, on top of what the front end set. */
-static int script_env(struct request *r, const struct script_match *m)
+/* Where the script is, found by walking the path: SCRIPT_NAME and the rest. */
+static int script_location_env(struct request *r, const struct script_match *m)
 {
 	struct cgi_env *env = &r->env;
 	const char *path_info = r->path + m->script_name_len;
@@ -172,6 +172,15 @@ static int script_env(struct request *r, const struct script_match *m)
 	} else {
 		cgi_env_unset(env, "PATH_TRANSLATED");
 	}
+	return rc ? 500 : 0;
+}
+
+/* What every script gets from its route, however it was found. */
+static int script_route_env(struct request *r)
+{
+	struct cgi_env *env = &r->env;
+	int rc = 0;
+
 	if (!r->route->cgi.pass_authorization) {
 		cgi_env_unset(env, "HTTP_AUTHORIZATION");
 		cgi_env_unset(env, "HTTP_PROXY_AUTHORIZATION");
@@ -245,6 +254,10 @@ static void flush_stderr_line(struct cgi_job *j)
 	if (buf_len(&j->errline) == 0)
 		return;
 	log_warn(j->rid, "%s: %.*s", j->script, (int)buf_len(&j->errline), buf_head(&j->errline));
+	if (j->r && j->r->front->send_stderr) {
+		buf_append(&j->errline, "\n", 1);
+		j->r->front->send_stderr(j->r, buf_head(&j->errline), buf_len(&j->errline));
+	}
 	buf_reset(&j->errline);
 }
 
@@ -323,6 +336,8 @@ static void job_maybe_finish(struct cgi_job *j)
 				          buf_head(&j->head));
 			job_fail(j, 502, NULL);
 		} else {
+			int st = j->wait_status;
+			r->app_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			job_detach(j);
 			r->front->send_end(r, true);
 		}
@@ -683,11 +698,19 @@ static void job_run(struct cgi_job *j)
 static void cgi_start(struct request *r)
 {
 	struct script_match m;
-	int status = script_find(r, &m);
+	int status = 0;
+	if (r->script_filename) {
+		/* A web server named the script (FastCGI): its variables stand as sent. */
+		snprintf(m.file, sizeof m.file, "%s", r->script_filename);
+	} else {
+		status = script_find(r, &m);
+		if (!status)
+			status = script_location_env(r, &m);
+	}
 	if (!status)
 		status = script_check(r, m.file);
 	if (!status)
-		status = script_env(r, &m);
+		status = script_route_env(r);
 	if (status) {
 		request_error(r, status, NULL);
 		return;

@@ -14,6 +14,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
+#include "gatewayd/spool.h"
 #include "protocols/http1.h"
 
 #define LINGER_SECONDS 2.0
@@ -44,11 +45,9 @@ struct http_conn {
 	bool head_only;
 	enum http1_body_kind body_kind;
 	uint64_t body_left;          /* Content-Length bytes still to come */
-	uint64_t body_total;         /* chunked: decoded so far */
 	uint64_t body_max;
 	struct http1_chunked chunked;
-	struct buf spool_mem;
-	int spool_fd;
+	struct spool spool;          /* a chunked body, de-chunked */
 
 	bool feeding;
 	bool feed_again;
@@ -162,10 +161,7 @@ static void conn_clear_request(struct http_conn *c)
 	free(c->referer);
 	free(c->user_agent);
 	c->request_line = c->referer = c->user_agent = NULL;
-	buf_free(&c->spool_mem);
-	if (c->spool_fd >= 0)
-		close(c->spool_fd);
-	c->spool_fd = -1;
+	spool_free(&c->spool);
 	c->resp_done = false;
 	c->reject_pending = false;
 	c->resp_above_high = false;
@@ -475,41 +471,6 @@ static void conn_feed_body(struct http_conn *c)
 		conn_set_reading(c, false);
 }
 
-static int spool_file_write(struct http_conn *c, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(c->spool_fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			log_error(c->req->id, "writing the spooled body: %s", strerror(errno));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* In memory up to limits.body_memory, then all of it in an unnamed temp file. */
-static int spool_write(struct http_conn *c, const char *p, size_t n)
-{
-	if (c->spool_fd < 0 && buf_len(&c->spool_mem) + n <= gw->cfg->limits.body_memory)
-		return buf_append(&c->spool_mem, p, n);
-	if (c->spool_fd < 0) {
-		c->spool_fd = open(gw->cfg->temp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (c->spool_fd < 0) {
-			log_error(c->req->id, "cannot spool the request body in %s: %s",
-			          gw->cfg->temp_dir, strerror(errno));
-			return -1;
-		}
-		if (spool_file_write(c, buf_head(&c->spool_mem), buf_len(&c->spool_mem)) < 0)
-			return -1;
-		buf_free(&c->spool_mem);
-	}
-	return spool_file_write(c, p, n);
-}
-
 /* De-chunk into the spool; once the last chunk is in, start the handler with
  * CONTENT_LENGTH known, as CGI needs it. */
 static void conn_spool_body(struct http_conn *c)
@@ -524,12 +485,11 @@ static void conn_spool_body(struct http_conn *c)
 			conn_reject(c, 400, "malformed chunked body");
 			return;
 		}
-		c->body_total += dlen;
-		if (c->body_total > c->body_max) {
+		if (c->spool.size + dlen > c->body_max) {
 			conn_reject(c, 413, "chunked body over the route's max_body");
 			return;
 		}
-		if (dlen && spool_write(c, data, dlen) < 0) {
+		if (dlen && spool_write(&c->spool, data, dlen, r->id) < 0) {
 			conn_reject(c, 500, "cannot spool the body");
 			return;
 		}
@@ -539,18 +499,7 @@ static void conn_spool_body(struct http_conn *c)
 	}
 	if (!c->chunked.done)
 		return;
-	char len[32];
-	snprintf(len, sizeof len, "%llu", (unsigned long long)c->body_total);
-	cgi_env_set(&r->env, "CONTENT_LENGTH", len);
-	r->content_length = (long long)c->body_total;
-	if (c->spool_fd >= 0) {
-		request_use_spool(r, c->spool_fd, (off_t)c->body_total);
-		c->spool_fd = -1; /* the request owns it now */
-	} else {
-		r->body = c->spool_mem;
-		memset(&c->spool_mem, 0, sizeof c->spool_mem);
-		r->body_complete = true;
-	}
+	spool_hand_to(&c->spool, r);
 	c->body_kind = HTTP1_BODY_NONE;
 	c->state = CONN_ACTIVE;
 	conn_schedule_timer(c);
@@ -571,7 +520,6 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
 	c->body_kind = h->body_kind;
 	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
-	c->body_total = 0;
 	memset(&c->chunked, 0, sizeof c->chunked);
 
 	/* The head is a view into c->in: copy what outlives it before consuming. */
@@ -640,7 +588,6 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	}
 	if (c->body_kind == HTTP1_BODY_CHUNKED) {
 		c->state = CONN_SPOOL;
-		c->spool_fd = -1;
 		conn_schedule_timer(c);
 		return;
 	}
@@ -860,7 +807,7 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->fd = fd;
-	c->spool_fd = -1;
+	spool_init(&c->spool);
 	c->state = CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);

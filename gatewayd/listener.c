@@ -1,12 +1,17 @@
 #include "gatewayd/listener.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gatewayd/fcgi_conn.h"
 #include "gatewayd/http_conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/server.h"
@@ -14,8 +19,58 @@
 static ev_timer resume_timer;
 static bool paused_for_fds;
 
+/* A unix socket: a stale file from an earlier run is replaced, then the
+ * socket gets the configured owner, group and mode. */
+static int listen_unix(const struct listen_cfg *l)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(l->unix_path) >= sizeof sa.sun_path) {
+		log_error(NULL, "listen unix:%s: path too long", l->unix_path);
+		return -1;
+	}
+	strcpy(sa.sun_path, l->unix_path);
+	struct stat st;
+	if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(l->unix_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	if (l->owner) {
+		struct passwd *pw = getpwnam(l->owner);
+		if (!pw) {
+			log_error(NULL, "listen unix:%s: no user \"%s\"", l->unix_path, l->owner);
+			close(fd);
+			return -1;
+		}
+		uid = pw->pw_uid;
+	}
+	if (l->group) {
+		struct group *gr = getgrnam(l->group);
+		if (!gr) {
+			log_error(NULL, "listen unix:%s: no group \"%s\"", l->unix_path, l->group);
+			close(fd);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((l->owner || l->group) && chown(l->unix_path, uid, gid) < 0)
+		goto fail;
+	if (l->mode >= 0 && chmod(l->unix_path, (mode_t)l->mode) < 0)
+		goto fail;
+	return fd;
+fail:
+	log_error(NULL, "listen unix:%s: %s", l->unix_path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 static int listen_on(const struct listen_cfg *l)
 {
+	if (l->unix_path)
+		return listen_unix(l);
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
 	                         .ai_socktype = SOCK_STREAM};
 	struct addrinfo *ai;
@@ -53,7 +108,11 @@ int listeners_open(struct config *cfg)
 		gw->nlisteners = i + 1;
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
-		log_info(NULL, "listening for http on %s:%s", l->cfg->host, l->cfg->port);
+		const char *proto = l->cfg->proto == LISTEN_HTTP ? "http" : "fastcgi";
+		if (l->cfg->unix_path)
+			log_info(NULL, "listening for %s on unix:%s", proto, l->cfg->unix_path);
+		else
+			log_info(NULL, "listening for %s on %s:%s", proto, l->cfg->host, l->cfg->port);
 	}
 	return 0;
 }
@@ -76,8 +135,11 @@ void listeners_close(void)
 {
 	listeners_stop();
 	ev_timer_stop(gw->loop, &resume_timer);
-	for (size_t i = 0; i < gw->nlisteners; i++)
+	for (size_t i = 0; i < gw->nlisteners; i++) {
 		close(gw->listeners[i].fd);
+		if (gw->listeners[i].cfg->unix_path)
+			unlink(gw->listeners[i].cfg->unix_path);
+	}
 	free(gw->listeners);
 	gw->listeners = NULL;
 	gw->nlisteners = 0;
@@ -122,7 +184,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
-		http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
+		if (l->cfg->proto == LISTEN_FASTCGI)
+			fcgi_conn_start(fd, l->cfg);
+		else
+			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
 	}
 }
 

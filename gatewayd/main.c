@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gatewayd/config.h"
+#include "gatewayd/fcgi_conn.h"
 #include "gatewayd/http_conn.h"
 #include "gatewayd/listener.h"
 #include "gatewayd/log.h"
@@ -55,6 +56,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu child(ren)",
 		         gw->nconns, cgi_children_alive());
 		http_conn_abort_all();
+		fcgi_conn_abort_all();
 		cgi_kill_all(SIGKILL);
 		ev_timer_set(w, KILL_WAIT_SECONDS, 0);
 		ev_timer_start(loop, w);
@@ -80,6 +82,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	gw->stopping = true;
 	listeners_stop();
 	http_conn_shutdown_all();
+	fcgi_conn_shutdown_all();
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);
 	ev_timer_start(loop, &stop_timer);
 	server_check_stopped();

@@ -1,6 +1,7 @@
 #include "gatewayd/request.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ void request_free(struct request *r)
 	cgi_env_free(&r->env);
 	free(r->path);
 	r->path = NULL;
+	free(r->script_filename);
+	r->script_filename = NULL;
 	buf_free(&r->body);
 	if (r->spool_fd >= 0)
 		close(r->spool_fd);
@@ -46,6 +49,23 @@ int request_route(struct request *r)
 		return 404;
 	}
 	return 0;
+}
+
+int request_route_script(struct request *r, const char *script_filename)
+{
+	char real[PATH_MAX];
+	if (!realpath(script_filename, real)) {
+		log_info(r->id, "no script %s: %s", script_filename, strerror(errno));
+		return errno == EACCES ? 403 : 404;
+	}
+	r->route = router_match_script(gw->cfg, real);
+	if (!r->route) {
+		log_warn(r->id, "%s is outside every cgi root: refused", script_filename);
+		return 403;
+	}
+	free(r->script_filename);
+	r->script_filename = strdup(real);
+	return r->script_filename ? 0 : 500;
 }
 
 void request_start(struct request *r)
@@ -190,6 +210,8 @@ int request_internal_redirect(struct request *r, const char *location)
 	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
 	r->query = cgi_env_get(&r->env, "QUERY_STRING");
 	r->content_length = -1;
+	free(r->script_filename); /* a redirect names a URL path, not a file */
+	r->script_filename = NULL;
 	buf_reset(&r->body);
 	r->body_complete = true;
 	r->handler = NULL;

@@ -40,6 +40,9 @@ struct front_ops {
 	void (*send_raw)(struct request *r, const char *p, size_t n);
 	/* complete false: the response was cut short; the client must see it fail. */
 	void (*send_end)(struct request *r, bool complete);
+	/* A line the script wrote to stderr (already in the error log); NULL: the
+	 * front end has nowhere else to put it. */
+	void (*send_stderr)(struct request *r, const char *p, size_t n);
 	/* Response bytes queued and not yet written. */
 	size_t (*backlog)(struct request *r);
 	/* The handler took body bytes: the front end may read more from its peer. */
@@ -65,6 +68,10 @@ struct request {
 	const char *method;          /* points into env's REQUEST_METHOD value */
 	struct route_cfg *route;
 	size_t route_prefix;         /* bytes of path the route's match took (the mount) */
+	/* The script a web server named (FastCGI SCRIPT_FILENAME), resolved; NULL
+	 * when the script is found by walking path under the route's root. */
+	char *script_filename;
+	int app_status;              /* the script's exit status, for FastCGI END_REQUEST */
 	int redirects;
 
 	long long content_length;    /* -1: no body */
@@ -93,6 +100,9 @@ void request_free(struct request *r);
 int request_route(struct request *r);
 /* Start the routed handler. */
 void request_start(struct request *r);
+/* Route a request whose script file is known: to the first cgi route whose
+ * root holds it. Returns 0, 404 (no such file) or 403 (outside every root). */
+int request_route_script(struct request *r, const char *script_filename);
 /* Route and start: what a front end calls once the head is in. */
 void request_dispatch(struct request *r);
 

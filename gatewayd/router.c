@@ -33,3 +33,14 @@ struct route_cfg *router_match(struct config *cfg, const char *path, size_t *pre
 			return &cfg->routes[i];
 	return NULL;
 }
+
+struct route_cfg *router_match_script(struct config *cfg, const char *real)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct route_cfg *r = &cfg->routes[i];
+		size_t n = r->kind == ROUTE_CGI ? strlen(r->cgi.root) : 0;
+		if (n && strncmp(real, r->cgi.root, n) == 0 && real[n] == '/')
+			return r;
+	}
+	return NULL;
+}

@@ -8,4 +8,7 @@
  * route's match consumed (the mount point, for SCRIPT_NAME). */
 struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
 
+/* The first cgi route whose root holds the resolved path real, or NULL. */
+struct route_cfg *router_match_script(struct config *cfg, const char *real);
+
 #endif

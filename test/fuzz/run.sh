@@ -11,15 +11,35 @@ flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined"
 clang $flags test/fuzz/fuzz_http1.c protocols/http1.c -o "$out/fuzz_http1"
 clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c protocols/http1.c \
 	-o "$out/fuzz_cgi_response"
+clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c -o "$out/fuzz_fastcgi"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
 for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
 	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"
 done
 printf 'Status: 404 Not Found\nContent-Type: text/plain\n\nbody' > "$out/seed_cgi/1"
 printf 'Location: /x?y\r\n\r\n' > "$out/seed_cgi/2"
-for t in http1 cgi_response; do
+# FastCGI: the record sequences of the Go vectors, hex to bytes (octal for sh's printf)
+mkdir -p "$out/seed_fastcgi"
+grep -o '"[a-z_]*_hex": *"[0-9a-f]*"' test/corpora/go-cgi-fcgi-cases/fcgi_vectors.json |
+	sed 's/.*"\([0-9a-f]*\)"$/\1/' | awk '{
+		o = ""
+		for (i = 1; i < length($0); i += 2) {
+			hi = index("0123456789abcdef", substr($0, i, 1)) - 1
+			lo = index("0123456789abcdef", substr($0, i + 1, 1)) - 1
+			o = o sprintf("\\%03o", hi * 16 + lo)
+		}
+		print o
+	}' | {
+	n=0
+	while read -r oct; do
+		n=$((n + 1))
+		printf "$oct" > "$out/seed_fastcgi/$n"
+	done
+}
+for t in http1 cgi_response fastcgi; do
 	seed=$out/seed_http1
 	[ "$t" = cgi_response ] && seed=$out/seed_cgi
+	[ "$t" = fastcgi ] && seed=$out/seed_fastcgi
 	echo "fuzz_$t: ${secs}s"
 	"$out/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=0 \
 		-artifact_prefix="$out/$t-" "$seed" >"$out/$t.log" 2>&1 || {

@@ -1,0 +1,96 @@
+# Shared by the bench/*.sh scripts: a work dir, background processes started
+# as process-group leaders and stopped as groups, and wrk measurements that
+# count only 2xx answers.
+set -eu
+
+bench_init() { # $1: seconds per measurement
+	secs=$1
+	top=$PWD
+	hello=$top/examples/cgi-bin/hello.cgi
+	[ -x "$hello" ] || { echo "build first: make" >&2; exit 1; }
+	need=""
+	for p in nginx-light fcgiwrap wrk; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
+	done
+	if [ -n "$need" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
+	fi
+	work=$(mktemp -d /tmp/gwbench.XXXXXX)
+	pids=""
+	trap bench_cleanup EXIT INT TERM
+	mkdir -p "$work/cgi-bin"
+	cp "$hello" "$work/cgi-bin/hello.cgi"
+	cat > "$work/count.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local bad = e.connect + e.read + e.write + e.timeout + e.status
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f\n",
+    summary.requests - e.status, bad, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+LUA
+}
+
+bench_cleanup() {
+	for p in $pids; do kill -TERM -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+	sleep 0.3
+	rm -rf "$work"
+}
+
+# Run a command in the background as its own process group.
+start_bg() {
+	setsid "$@" &
+	pids="$pids $!"
+	last_pid=$!
+}
+
+start_fcgiwrap() { # 16 workers, so its pool is never the limit at c=16
+	start_bg fcgiwrap -c 16 -s "unix:$work/fcgiwrap.sock"
+}
+
+# nginx serving port $1 with a /cgi-bin/ location whose fastcgi_pass is $2.
+# $3: extra lines for the http block (an upstream, say).
+start_nginx() {
+	cat > "$work/nginx-$1.conf" <<CONF
+user root;
+worker_processes 1;
+daemon off;
+pid $work/nginx-$1.pid;
+error_log $work/nginx-$1-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    $3
+    server {
+        listen 127.0.0.1:$1;
+        location /cgi-bin/ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $work\$fastcgi_script_name;
+            fastcgi_pass $2;
+            $4
+        }
+    }
+}
+CONF
+	start_bg nginx -c "$work/nginx-$1.conf" -p "$work"
+}
+
+wait_for() { # url: up to 5 s
+	for _ in $(seq 50); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "not answering: $1" >&2
+	exit 1
+}
+
+measure() { # $1 label, $2 url, $3 concurrency; prints a line, sets $rps
+	threads=$3
+	[ "$threads" -gt 2 ] && threads=2
+	out=$(wrk -t"$threads" -c"$3" -d"${secs}s" -s "$work/count.lua" "$2" 2>&1 | grep RESULT)
+	set -- "$1" "$3" $out
+	rps=$(awk -v n="$4" -v d="$6" 'BEGIN { printf "%.0f", n / d }')
+	printf '%-26s c=%-3s %8s req/s  p50 %7s ms  p99 %7s ms  max %7s ms  errors %s\n' \
+		"$1" "$2" "$rps" "$7" "$8" "$9" "$5"
+}
+
+ratio() { # $1 label, $2 a, $3 b
+	awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%s: %.2fx\n", l, a / b }'
+}
