@@ -446,10 +446,10 @@ Test(front, cli_bad_listen_address)
 		free(out);
 	}
 	char *out;
-	int rc = check_config_text("{\"listen\":[{\"fastcgi\":\"127.0.0.1:9000\"}]," ROUTE_OK "}",
+	int rc = check_config_text("{\"listen\":[{\"gopher\":\"127.0.0.1:9000\"}]," ROUTE_OK "}",
 	                           &out);
 	cr_expect_eq(rc, 1, "unknown listener kind: exit %d: %s", rc, out);
-	cr_expect(strstr(out, "listen[0]") && strstr(out, "fastcgi"), "%s", out);
+	cr_expect(strstr(out, "listen[0]") && strstr(out, "gopher"), "%s", out);
 	free(out);
 	/* A good one passes, so the failures above are about the address. */
 	rc = check_config_text("{\"listen\":[{\"http\":\"127.0.0.1:8080\"},{\"http\":\"[::1]:8080\"}],"
