@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +384,8 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 	if (!cfg->routes)
 		return fail(c, "routes", "out of memory");
 	json_array_foreach(arr, i, item) {
-		static const char *const keys[] = {"match", "cgi", "static", "max_body", NULL};
+		static const char *const keys[] = {"match", "cgi", "static", "pool", "root",
+		                                   "max_body", NULL};
 		char where[64], sub[80];
 		struct route_cfg *r = &cfg->routes[i];
 		snprintf(where, sizeof where, "routes[%zu]", i);
@@ -397,9 +400,24 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 		if (parse_match(c, where, r))
 			return -1;
 		json_t *cgi = json_object_get(item, "cgi"), *st = json_object_get(item, "static");
-		if (!!cgi + !!st != 1)
-			return fail(c, where, "needs exactly one handler: \"cgi\" or \"static\"");
-		if (cgi) {
+		json_t *pool = json_object_get(item, "pool");
+		if (!!cgi + !!st + !!pool != 1)
+			return fail(c, where, "needs exactly one handler: \"cgi\", \"static\" or \"pool\"");
+		if (!pool && json_object_get(item, "root"))
+			return fail(c, where, "\"root\" goes with \"pool\" (cgi and static have their own)");
+		if (pool) {
+			r->kind = ROUTE_POOL;
+			if (!json_is_string(pool))
+				return fail(c, where, "\"pool\" must name a pool");
+			for (size_t k = 0; k < cfg->npools && !r->pool; k++)
+				if (strcmp(cfg->pools[k].name, json_string_value(pool)) == 0)
+					r->pool = &cfg->pools[k];
+			snprintf(sub, sizeof sub, "%s.pool", where);
+			if (!r->pool)
+				return fail(c, sub, "no pool named \"%s\"", json_string_value(pool));
+			if (get_dir(c, item, "root", where, &r->pool_root, false))
+				return -1;
+		} else if (cgi) {
 			r->kind = ROUTE_CGI;
 			snprintf(sub, sizeof sub, "%s.cgi", where);
 			if (load_cgi(c, cgi, sub, &r->cgi))
@@ -412,6 +430,203 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 		}
 	}
 	return 0;
+}
+
+static int parse_signal(const char *name)
+{
+	static const struct { const char *name; int sig; } sigs[] = {
+		{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"KILL", SIGKILL},
+	};
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			return sigs[i].sig;
+	return -1;
+}
+
+/* command[0]: a path (relative to the config file), or a name looked up in PATH. */
+static int resolve_command(struct check *c, const char *where, char **cmd)
+{
+	char path[PATH_MAX * 2], real[PATH_MAX];
+	if (strchr(*cmd, '/')) {
+		if ((*cmd)[0] == '/')
+			snprintf(path, sizeof path, "%s", *cmd);
+		else
+			snprintf(path, sizeof path, "%s/%s", c->base_dir, *cmd);
+		if (strlen(path) >= PATH_MAX || !realpath(path, real) || access(real, X_OK) < 0)
+			return fail(c, where, "command \"%s\" is not an executable file", *cmd);
+	} else {
+		const char *dirs = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		const char *d = dirs;
+		real[0] = '\0';
+		while (*d && !real[0]) {
+			size_t n = strcspn(d, ":");
+			snprintf(path, sizeof path, "%.*s/%s", (int)n, d, *cmd);
+			if (strlen(path) < sizeof real && access(path, X_OK) == 0)
+				memcpy(real, path, strlen(path) + 1);
+			d += n + (d[n] == ':');
+		}
+		if (!real[0])
+			return fail(c, where, "command \"%s\" not found in PATH", *cmd);
+	}
+	free(*cmd);
+	*cmd = strdup(real);
+	return *cmd ? 0 : fail(c, where, "out of memory");
+}
+
+static int load_processes(struct check *c, json_t *obj, const char *where, struct pool_cfg *p)
+{
+	json_t *v = json_object_get(obj, "processes");
+	char at[200];
+	snprintf(at, sizeof at, "%s.processes", where);
+	p->mode = POOL_STATIC;
+	p->processes = 2;
+	if (!v)
+		return 0;
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 1 || json_integer_value(v) > 4096)
+			return fail(c, at, "must be between 1 and 4096");
+		p->processes = (int)json_integer_value(v);
+		return 0;
+	}
+	static const char *const keys[] = {"mode", "start", "min_spare", "max_spare", "max",
+	                                   "idle_timeout", NULL};
+	char *mode = NULL;
+	if (want_object(c, v, at) || check_keys(c, v, at, keys) ||
+	    get_string(c, v, "mode", at, &mode))
+		return -1;
+	if (!mode || (strcmp(mode, "dynamic") && strcmp(mode, "ondemand") && strcmp(mode, "static"))) {
+		free(mode);
+		return fail(c, at, "\"mode\" must be \"static\", \"dynamic\" or \"ondemand\"");
+	}
+	p->mode = !strcmp(mode, "dynamic") ? POOL_DYNAMIC : !strcmp(mode, "ondemand") ? POOL_ONDEMAND
+	                                                                            : POOL_STATIC;
+	free(mode);
+	p->max_processes = 8;
+	p->min_spare = 1;
+	p->max_spare = 3;
+	p->idle_timeout = 10;
+	p->processes = p->mode == POOL_ONDEMAND ? 0 : 2;
+	if (get_int(c, v, "start", at, &p->processes, 0, 4096) ||
+	    get_int(c, v, "min_spare", at, &p->min_spare, 0, 4096) ||
+	    get_int(c, v, "max_spare", at, &p->max_spare, 1, 4096) ||
+	    get_int(c, v, "max", at, &p->max_processes, 1, 4096) ||
+	    get_seconds(c, v, "idle_timeout", at, &p->idle_timeout))
+		return -1;
+	if (p->mode == POOL_STATIC)
+		p->max_processes = p->processes;
+	if (p->min_spare > p->max_spare || p->processes > p->max_processes)
+		return fail(c, at, "needs min_spare <= max_spare and start <= max");
+	return 0;
+}
+
+static int load_pool(struct check *c, const char *name, json_t *obj, struct pool_cfg *p)
+{
+	static const char *const keys[] = {"protocol", "command", "env", "cwd", "user", "group",
+	                                   "processes", "max_requests", "request_timeout", "queue",
+	                                   "queue_timeout", "stop_signal", "addresses",
+	                                   "connections", NULL};
+	char where[160], *proto = NULL, *sig = NULL;
+	int max_requests = 0;
+	snprintf(where, sizeof where, "pools.%s", name);
+	if (!(p->name = strdup(name)))
+		return fail(c, where, "out of memory");
+	p->request_timeout = 60;
+	p->queue = 256;
+	p->queue_timeout = 10;
+	p->stop_signal = SIGTERM;
+	p->connections = 8;
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_string(c, obj, "protocol", where, &proto))
+		return -1;
+	if (!proto || (strcmp(proto, "fastcgi") && strcmp(proto, "uwsgi"))) {
+		free(proto);
+		return fail(c, where, "\"protocol\" must be \"fastcgi\" or \"uwsgi\"");
+	}
+	p->protocol = strcmp(proto, "fastcgi") == 0 ? POOL_FASTCGI : POOL_UWSGI;
+	free(proto);
+	if (get_string_list(c, obj, "command", where, &p->command, &p->ncommand) ||
+	    get_string_list(c, obj, "addresses", where, &p->addresses, &p->naddresses) ||
+	    get_dir(c, obj, "cwd", where, &p->cwd, false) ||
+	    get_string(c, obj, "user", where, &p->user) ||
+	    get_string(c, obj, "group", where, &p->group) ||
+	    load_processes(c, obj, where, p) ||
+	    get_int(c, obj, "max_requests", where, &max_requests, 0, INT_MAX) ||
+	    get_seconds(c, obj, "request_timeout", where, &p->request_timeout) ||
+	    get_int(c, obj, "queue", where, &p->queue, 0, 1000000) ||
+	    get_seconds(c, obj, "queue_timeout", where, &p->queue_timeout) ||
+	    get_int(c, obj, "connections", where, &p->connections, 1, 4096) ||
+	    get_string(c, obj, "stop_signal", where, &sig))
+		return -1;
+	p->max_requests = (unsigned)max_requests;
+	if (sig) {
+		p->stop_signal = parse_signal(sig);
+		free(sig);
+		if (p->stop_signal < 0)
+			return fail(c, where, "\"stop_signal\": use TERM, INT, QUIT, HUP, USR1 or USR2");
+	}
+	if (!!p->ncommand == !!p->naddresses)
+		return fail(c, where, "needs either \"command\" (workers gatewayd runs) or "
+		                      "\"addresses\" (workers something else runs)");
+	if (p->ncommand && resolve_command(c, where, &p->command[0]))
+		return -1;
+	json_t *env = json_object_get(obj, "env");
+	if (env) {
+		const char *k;
+		json_t *v;
+		char w[200];
+		snprintf(w, sizeof w, "%s.env", where);
+		if (!json_is_object(env))
+			return fail(c, w, "must be an object of strings");
+		p->env = calloc(json_object_size(env) + 1, sizeof *p->env);
+		if (!p->env)
+			return fail(c, w, "out of memory");
+		json_object_foreach(env, k, v) {
+			if (!json_is_string(v) || !k[0] || strchr(k, '='))
+				return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
+			if (asprintf(&p->env[p->nenv], "%s=%s", k, json_string_value(v)) < 0)
+				return fail(c, w, "out of memory");
+			p->nenv++;
+		}
+	}
+	return 0;
+}
+
+static int load_pools(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *obj = json_object_get(root, "pools"), *v;
+	const char *name;
+	if (!obj)
+		return 0;
+	if (!json_is_object(obj))
+		return fail(c, "pools", "must be an object of named pools");
+	cfg->pools = calloc(json_object_size(obj) + 1, sizeof *cfg->pools);
+	if (!cfg->pools)
+		return fail(c, "pools", "out of memory");
+	json_object_foreach(obj, name, v) {
+		if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                             "0123456789_-") != strlen(name))
+			return fail(c, "pools", "pool name \"%s\": use letters, digits, '_' and '-'", name);
+		cfg->npools++;
+		if (load_pool(c, name, v, &cfg->pools[cfg->npools - 1]))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_status(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"enabled", "loopback_only", NULL};
+	json_t *obj = json_object_get(root, "status");
+	cfg->status.enabled = true;
+	cfg->status.loopback_only = true;
+	if (!obj)
+		return 0;
+	return want_object(c, obj, "status") || check_keys(c, obj, "status", keys) ||
+	       get_bool(c, obj, "enabled", "status", &cfg->status.enabled) ||
+	       get_bool(c, obj, "loopback_only", "status", &cfg->status.loopback_only) ? -1 : 0;
 }
 
 static int load_limits(struct check *c, json_t *root, struct config *cfg)
@@ -494,14 +709,16 @@ static void set_defaults(struct config *cfg)
 
 static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"listen", "routes", "server_name", "document_root",
-	                                   "log", "limits", "timeouts", "temp_dir", NULL};
+	static const char *const keys[] = {"listen", "routes", "pools", "server_name",
+	                                   "document_root", "log", "limits", "timeouts",
+	                                   "temp_dir", "status", NULL};
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);
 	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
 	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) ||
-	    load_listen(c, root, cfg) || load_routes(c, root, cfg) ||
+	    load_listen(c, root, cfg) || load_pools(c, root, cfg) ||
+	    load_routes(c, root, cfg) || load_status(c, root, cfg) ||
 	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
 	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
 	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))
@@ -516,7 +733,10 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 			if (cfg->routes[i].kind == ROUTE_STATIC)
 				cfg->document_root = strdup(cfg->routes[i].stat.root);
 		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
-			cfg->document_root = strdup(cfg->routes[i].cgi.root);
+			if (cfg->routes[i].kind == ROUTE_CGI)
+				cfg->document_root = strdup(cfg->routes[i].cgi.root);
+		if (!cfg->document_root)
+			cfg->document_root = strdup(c->base_dir);
 	}
 	return 0;
 }
@@ -571,10 +791,22 @@ void config_free(struct config *cfg)
 		free(r->cgi.root);
 		free_list(r->cgi.env, r->cgi.nenv);
 		free(r->stat.root);
+		free(r->pool_root);
 		free(r->state);
 		free_list(r->stat.index, r->stat.nindex);
 	}
 	free(cfg->routes);
+	for (size_t i = 0; i < cfg->npools; i++) {
+		struct pool_cfg *p = &cfg->pools[i];
+		free(p->name);
+		free_list(p->command, p->ncommand);
+		free_list(p->env, p->nenv);
+		free_list(p->addresses, p->naddresses);
+		free(p->cwd);
+		free(p->user);
+		free(p->group);
+	}
+	free(cfg->pools);
 	free(cfg->path);
 	free(cfg->server_name);
 	free(cfg->document_root);

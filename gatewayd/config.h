@@ -23,7 +23,37 @@ struct listen_cfg {
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
-enum route_kind { ROUTE_CGI, ROUTE_STATIC };
+enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL };
+
+enum pool_protocol { POOL_FASTCGI, POOL_UWSGI };
+enum pool_mode { POOL_STATIC, POOL_DYNAMIC, POOL_ONDEMAND };
+
+struct pool_cfg {
+	char *name;
+	enum pool_protocol protocol;
+	char **command;      /* argv; command[0] resolved to a path; NULL for external */
+	size_t ncommand;
+	char **env;          /* "NAME=value": the whole environment of a worker */
+	size_t nenv;
+	char *cwd;
+	char *user;
+	char *group;
+	enum pool_mode mode;
+	int processes;       /* static: the count; dynamic: how many at start */
+	int min_spare;
+	int max_spare;
+	int max_processes;
+	double idle_timeout; /* ondemand: an idle worker stops after this */
+	unsigned max_requests; /* 0: never recycled */
+	double request_timeout;
+	int queue;
+	double queue_timeout;
+	int stop_signal;
+	char **addresses;    /* external pool: "host:port" or "unix:/path"; nothing spawned */
+	size_t naddresses;
+	int connections;     /* external pool: connections per address */
+	void *state;         /* runtime (struct pool), not config */
+};
 
 struct cgi_cfg {
 	char *root;        /* absolute, resolved */
@@ -51,6 +81,8 @@ struct route_cfg {
 	uint64_t max_body;
 	struct cgi_cfg cgi;
 	struct static_cfg stat;
+	struct pool_cfg *pool;  /* ROUTE_POOL */
+	char *pool_root;        /* ROUTE_POOL: scripts' directory (SCRIPT_FILENAME), or NULL */
 	void *state; /* the handler's runtime state for this route (not config) */
 };
 
@@ -60,6 +92,12 @@ struct config {
 	size_t nlisten;
 	struct route_cfg *routes;
 	size_t nroutes;
+	struct pool_cfg *pools;
+	size_t npools;
+	struct {
+		bool enabled;
+		bool loopback_only; /* GET /_gatewayd/status from loopback clients only */
+	} status;
 	char *server_name;
 	char *document_root;
 	char *error_log;   /* "-": stderr */

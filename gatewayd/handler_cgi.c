@@ -16,13 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gatewayd/cgi_output.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/script.h"
 #include "gatewayd/server.h"
 #include "spawner/spawn.h"
 
-#define CGI_MAX_HEAD (64 * 1024)
-#define CGI_MAX_HEADERS 100
 #define CGI_MAX_ARGS 64
 #define CGI_READ_CHUNK (64 * 1024)
 #define CGI_STDERR_LINE 4096
@@ -43,7 +43,7 @@ struct cgi_job {
 	enum job_state state;
 	char rid[24]; /* the job may outlive r and still logs */
 	char *script;
-	bool nph;
+	struct cgi_output out;
 
 	pid_t pid;
 	int in_fd, out_fd, err_fd;
@@ -51,9 +51,7 @@ struct cgi_job {
 	ev_child child_w;
 	ev_timer timer; /* queue deadline, run timeout, then the SIGKILL grace */
 
-	struct buf head;    /* the header block as it arrives */
 	struct buf errline; /* a stderr line not yet ended */
-	bool head_done;
 	bool out_paused;
 	bool pumping;
 	bool exited;
@@ -92,47 +90,6 @@ static struct cgi_route_state *route_state(struct route_cfg *route)
 
 /* ---- resolving the script ------------------------------------------- */
 
-struct script_match {
-	char file[PATH_MAX];
-	size_t script_name_len; /* of r->path: SCRIPT_NAME, the rest is PATH_INFO */
-};
-
-/* Walk r->path below the route's root to the first regular file: that is the
- * script, the rest of the path is PATH_INFO. Returns 0 or an HTTP status. */
-static int script_find(struct request *r, struct script_match *m)
-{
-	const char *root = r->route->cgi.root;
-	const char *rest = r->path + r->route_prefix;
-	size_t flen = (size_t)snprintf(m->file, sizeof m->file, "%s", root);
-	struct stat st;
-
-	while (*rest == '/') {
-		const char *seg = rest + 1;
-		const char *end = strchrnul(seg, '/');
-		if (end == seg)
-			break;
-		if (flen + 1 + (size_t)(end - seg) >= sizeof m->file)
-			return 414;
-		m->file[flen++] = '/';
-		memcpy(m->file + flen, seg, (size_t)(end - seg));
-		flen += (size_t)(end - seg);
-		m->file[flen] = '\0';
-		if (stat(m->file, &st) < 0) {
-			log_info(r->id, "no script %s: %s", m->file, strerror(errno));
-			return errno == EACCES ? 403 : 404;
-		}
-		if (S_ISREG(st.st_mode)) {
-			m->script_name_len = (size_t)(end - r->path);
-			return 0;
-		}
-		if (!S_ISDIR(st.st_mode))
-			return 403;
-		rest = end;
-	}
-	log_info(r->id, "%s is a directory, not a script", m->file);
-	return 403;
-}
-
 static bool inside(const char *root, const char *path)
 {
 	size_t n = strlen(root);
@@ -151,28 +108,6 @@ static int script_check(struct request *r, const char *file)
 		return 403;
 	}
 	return 0;
-}
-
-/* Where the script is, found by walking the path: SCRIPT_NAME and the rest. */
-static int script_location_env(struct request *r, const struct script_match *m)
-{
-	struct cgi_env *env = &r->env;
-	const char *path_info = r->path + m->script_name_len;
-	const char *docroot = gw->cfg->document_root;
-	int rc = 0;
-
-	rc |= cgi_env_setn(env, "SCRIPT_NAME", r->path, m->script_name_len);
-	rc |= cgi_env_set(env, "PATH_INFO", path_info);
-	rc |= cgi_env_set(env, "SCRIPT_FILENAME", m->file);
-	rc |= cgi_env_set(env, "DOCUMENT_ROOT", docroot);
-	if (*path_info) {
-		char translated[PATH_MAX * 2];
-		snprintf(translated, sizeof translated, "%s%s", docroot, path_info);
-		rc |= cgi_env_set(env, "PATH_TRANSLATED", translated);
-	} else {
-		cgi_env_unset(env, "PATH_TRANSLATED");
-	}
-	return rc ? 500 : 0;
 }
 
 /* What every script gets from its route, however it was found. */
@@ -314,7 +249,7 @@ static void job_free(struct cgi_job *j)
 		if (j->next)
 			j->next->prev = j->prev;
 	}
-	buf_free(&j->head);
+	cgi_output_free(&j->out);
 	buf_free(&j->errline);
 	free(j->script);
 	free(j);
@@ -327,13 +262,8 @@ static void job_maybe_finish(struct cgi_job *j)
 		return;
 	struct request *r = j->r;
 	if (r) {
-		if (!j->head_done) {
-			if (buf_len(&j->head) == 0)
-				log_error(j->rid, "%s produced no output", j->script);
-			else
-				log_error(j->rid, "%s ended inside its header block: %.*s", j->script,
-				          (int)(buf_len(&j->head) > 200 ? 200 : buf_len(&j->head)),
-				          buf_head(&j->head));
+		if (!j->out.head_done) {
+			cgi_output_log_incomplete(&j->out, j->rid);
 			job_fail(j, 502, NULL);
 		} else {
 			int st = j->wait_status;
@@ -482,68 +412,23 @@ static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- stdout: the response ------------------------------------------- */
 
-static int nph_status(const char *p, size_t n)
-{
-	if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
-		const char *sp = memchr(p, ' ', n);
-		if (sp && (size_t)(sp - p) + 4 <= n)
-			return atoi(sp + 1);
-	}
-	return 200;
-}
-
-/* The header block is in: redirect, or send the head and what followed it. */
-static void handle_head(struct cgi_job *j, size_t head_len, struct cgi_response *resp)
+/* Returns false when the job let go of its request. */
+static bool take_output(struct cgi_job *j, const char *p, size_t n)
 {
 	struct request *r = j->r;
-	if (resp->local_redirect) {
-		char *loc = strndup(resp->location.p, resp->location.len);
-		/* RFC 3875 §6.2.2: the server answers as if the client asked for loc. */
+	char *location = NULL;
+	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
+	case CGI_OUT_MORE:
+		return true;
+	case CGI_OUT_REDIRECT:
 		job_detach(j);
 		job_stop_io(j);
-		if (!loc || request_internal_redirect(r, loc) < 0)
+		if (!location || request_internal_redirect(r, location) < 0)
 			request_error(r, 500, NULL);
-		free(loc);
-		return;
-	}
-	char reason[128] = "";
-	if (resp->reason.len)
-		snprintf(reason, sizeof reason, "%.*s", (int)resp->reason.len, resp->reason.p);
-	struct response_head h = {
-		.status = resp->status,
-		.reason = reason[0] ? reason : NULL,
-		.headers = resp->headers,
-		.num_headers = resp->num_headers,
-		.content_length = -1,
-	};
-	r->front->send_head(r, &h);
-	if (buf_len(&j->head) > head_len)
-		r->front->send_body(r, buf_head(&j->head) + head_len, buf_len(&j->head) - head_len);
-	buf_free(&j->head);
-}
-
-/* Returns false when the job let go of its request. */
-static bool read_head(struct cgi_job *j, const char *p, size_t n)
-{
-	if (buf_append(&j->head, p, n) < 0) {
-		job_fail(j, 500, NULL);
+		free(location);
 		return false;
-	}
-	struct http1_header headers[CGI_MAX_HEADERS];
-	struct cgi_response resp;
-	ssize_t used = cgi_response_parse(buf_head(&j->head), buf_len(&j->head), &resp, headers,
-	                                  CGI_MAX_HEADERS);
-	if (used == CGI_INCOMPLETE) {
-		if (buf_len(&j->head) <= CGI_MAX_HEAD)
-			return true;
-		log_error(j->rid, "%s: header block over %d bytes", j->script, CGI_MAX_HEAD);
-	} else if (used < 0) {
-		log_error(j->rid, "%s printed a malformed header: %s", j->script,
-		          resp.error_reason ? resp.error_reason : "unparsable");
-	} else {
-		j->head_done = true;
-		handle_head(j, (size_t)used, &resp);
-		return j->r != NULL;
+	case CGI_OUT_BAD:
+		break;
 	}
 	job_stop_io(j);
 	job_fail(j, 502, NULL);
@@ -581,17 +466,8 @@ static void on_stdout(struct ev_loop *loop, ev_io *w, int revents)
 			job_maybe_finish(j);
 			return;
 		}
-		if (j->nph) {
-			if (!r->head_sent)
-				r->status = nph_status(chunk, (size_t)n);
-			j->head_done = true;
-			r->front->send_raw(r, chunk, (size_t)n);
-		} else if (!j->head_done) {
-			if (!read_head(j, chunk, (size_t)n))
-				break;
-		} else {
-			r->front->send_body(r, chunk, (size_t)n);
-		}
+		if (!take_output(j, chunk, (size_t)n))
+			break;
 	}
 	if (!j->r)
 		job_maybe_free(j);
@@ -703,7 +579,7 @@ static void cgi_start(struct request *r)
 		/* A web server named the script (FastCGI): its variables stand as sent. */
 		snprintf(m.file, sizeof m.file, "%s", r->script_filename);
 	} else {
-		status = script_find(r, &m);
+		status = script_find(r, r->route->cgi.root, &m);
 		if (!status)
 			status = script_location_env(r, &m);
 	}
@@ -723,7 +599,8 @@ static void cgi_start(struct request *r)
 		return;
 	}
 	const char *base = strrchr(m.file, '/');
-	j->nph = base && strncmp(base + 1, "nph-", 4) == 0;
+	j->out.nph = base && strncmp(base + 1, "nph-", 4) == 0;
+	j->out.who = j->script;
 	j->r = r;
 	j->route = r->route;
 	j->rs = rs;

@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 pid_t spawn_process(const struct spawn_spec *spec)
@@ -93,4 +96,84 @@ int spawn_reserve_stdio(void)
 		}
 	}
 	return 0;
+}
+
+/* The child half of spawn_worker, between vfork and exec: only system calls,
+ * no allocation, no stdio. Reports an errno through the pipe and exits. */
+static void worker_child(const struct worker_spec *spec, pid_t parent, int report)
+{
+	sigset_t none;
+	int err = 0;
+
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setpgid(0, 0);
+	/* Die with the daemon; if it is already gone, go now. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	int null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(spec->listen_fd, 0) < 0 || dup2(null, 1) < 0 ||
+	    dup2(spec->err_fd >= 0 ? spec->err_fd : null, 2) < 0)
+		goto fail;
+	if (spec->cwd && chdir(spec->cwd) < 0)
+		goto fail;
+	if (spec->gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(spec->gid) < 0))
+		goto fail;
+	if (spec->uid != (uid_t)-1 && setuid(spec->uid) < 0)
+		goto fail;
+	if (report > 3)
+		close_range(3, (unsigned)report - 1, 0);
+	close_range((unsigned)report + 1, ~0U, 0);
+	execve(spec->path, spec->argv, spec->envp);
+fail:
+	err = errno;
+	if (write(report, &err, sizeof err) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+pid_t spawn_worker(const struct worker_spec *spec)
+{
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t parent = getpid();
+	sigset_t all, old_mask;
+	/* No handler of the daemon may run in the child, which shares its memory
+	 * until exec: block everything across vfork; the child resets and unblocks. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old_mask);
+	pid_t pid = vfork();
+	if (pid == 0) {
+		close(report[0]);
+		/* report[1] is close-on-exec: a successful exec closes it unwritten. */
+		int keep = report[1];
+		if (keep < 3) {
+			keep = fcntl(keep, F_DUPFD_CLOEXEC, 3);
+			if (keep < 0)
+				_exit(127);
+		}
+		struct worker_spec copy = *spec;
+		worker_child(&copy, parent, keep);
+	}
+	int err = errno;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	close(report[1]);
+	if (pid < 0) {
+		close(report[0]);
+		return -err;
+	}
+	int child_err = 0;
+	ssize_t n;
+	do
+		n = read(report[0], &child_err, sizeof child_err);
+	while (n < 0 && errno == EINTR);
+	close(report[0]);
+	if (n == sizeof child_err) {
+		waitpid(pid, NULL, 0);
+		return -child_err;
+	}
+	return pid;
 }

@@ -33,3 +33,18 @@ int spawn_pipe(int fds[2], int parent_end);
 int spawn_reserve_stdio(void);
 
 #endif
+
+/* A long-lived worker: like spawn_process, plus fd 0 is its listening socket
+ * (FCGI_LISTENSOCK_FILENO), it may run as another user, and it dies with the
+ * daemon (PR_SET_PDEATHSIG), even when the daemon is SIGKILLed. */
+struct worker_spec {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;   /* NULL: the daemon's */
+	int listen_fd;     /* becomes fd 0 */
+	int err_fd;        /* becomes fd 2 (-1: /dev/null); fd 1 is /dev/null */
+	uid_t uid;         /* (uid_t)-1: unchanged */
+	gid_t gid;         /* (gid_t)-1: unchanged */
+};
+pid_t spawn_worker(const struct worker_spec *spec);

@@ -1,0 +1,64 @@
+#include "gatewayd/script.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gatewayd/log.h"
+#include "gatewayd/request.h"
+#include "gatewayd/server.h"
+
+int script_find(struct request *r, const char *root, struct script_match *m)
+{
+	const char *rest = r->path + r->route_prefix;
+	size_t flen = (size_t)snprintf(m->file, sizeof m->file, "%s", root);
+	struct stat st;
+
+	while (*rest == '/') {
+		const char *seg = rest + 1;
+		const char *end = strchrnul(seg, '/');
+		if (end == seg)
+			break;
+		if (flen + 1 + (size_t)(end - seg) >= sizeof m->file)
+			return 414;
+		m->file[flen++] = '/';
+		memcpy(m->file + flen, seg, (size_t)(end - seg));
+		flen += (size_t)(end - seg);
+		m->file[flen] = '\0';
+		if (stat(m->file, &st) < 0) {
+			log_info(r->id, "no script %s: %s", m->file, strerror(errno));
+			return errno == EACCES ? 403 : 404;
+		}
+		if (S_ISREG(st.st_mode)) {
+			m->script_name_len = (size_t)(end - r->path);
+			return 0;
+		}
+		if (!S_ISDIR(st.st_mode))
+			return 403;
+		rest = end;
+	}
+	log_info(r->id, "%s is a directory, not a script", m->file);
+	return 403;
+}
+
+int script_location_env(struct request *r, const struct script_match *m)
+{
+	struct cgi_env *env = &r->env;
+	const char *path_info = r->path + m->script_name_len;
+	const char *docroot = gw->cfg->document_root;
+	int rc = 0;
+
+	rc |= cgi_env_setn(env, "SCRIPT_NAME", r->path, m->script_name_len);
+	rc |= cgi_env_set(env, "PATH_INFO", path_info);
+	rc |= cgi_env_set(env, "SCRIPT_FILENAME", m->file);
+	rc |= cgi_env_set(env, "DOCUMENT_ROOT", docroot);
+	if (*path_info) {
+		char translated[PATH_MAX * 2];
+		snprintf(translated, sizeof translated, "%s%s", docroot, path_info);
+		rc |= cgi_env_set(env, "PATH_TRANSLATED", translated);
+	} else {
+		cgi_env_unset(env, "PATH_TRANSLATED");
+	}
+	return rc ? 500 : 0;
+}

@@ -1,0 +1,507 @@
+#include "spawner/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawner/spawn.h"
+
+#define YOUNG_SECONDS 2.0      /* a worker dying sooner counts toward back-off */
+#define BACKOFF_FIRST 0.25
+#define BACKOFF_MAX 30.0
+#define STOP_GRACE 5.0
+#define SLOT_RETRY 5.0         /* an external address that failed is retried after */
+#define MAINTAIN_EVERY 1.0
+
+#define LOG(p, level, ...) ((p)->hooks->log(level, __VA_ARGS__))
+
+static const char *state_names[] = {"starting", "idle", "busy", "draining", "dead"};
+
+const char *worker_state_name(enum worker_state s)
+{
+	return s < WORKER_NSTATES ? state_names[s] : "?";
+}
+
+static void maintain_soon(struct pool *p, double after);
+
+static void set_state(struct pool *p, struct worker *w, enum worker_state s)
+{
+	p->count[w->state]--;
+	w->state = s;
+	p->count[s]++;
+	w->state_since = ev_now(p->loop);
+}
+
+static struct worker *worker_new(struct pool *p, enum worker_state s)
+{
+	struct worker *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->pool = p;
+	w->slot = p->next_slot++;
+	w->state = s;
+	w->err_fd = -1;
+	w->started_at = w->state_since = ev_now(p->loop);
+	p->count[s]++;
+	struct worker **pp = &p->workers;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = w;
+	return w;
+}
+
+static void worker_unlink(struct pool *p, struct worker *w)
+{
+	struct worker **pp = &p->workers;
+	while (*pp && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = w->next;
+	p->count[w->state]--;
+}
+
+static void flush_errline(struct worker *w)
+{
+	if (w->errlen == 0)
+		return;
+	LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen, w->errline);
+	w->errlen = 0;
+}
+
+static void read_worker_stderr(struct worker *w)
+{
+	char chunk[1024];
+	for (;;) {
+		ssize_t n = read(w->err_fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			flush_errline(w);
+			ev_io_stop(w->pool->loop, &w->err_w);
+			close(w->err_fd);
+			w->err_fd = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (chunk[i] == '\n' || w->errlen == sizeof w->errline)
+				flush_errline(w);
+			if (chunk[i] != '\n' && chunk[i] != '\r')
+				w->errline[w->errlen++] = chunk[i];
+		}
+	}
+}
+
+static void on_worker_stderr(struct ev_loop *loop, ev_io *io, int revents)
+{
+	read_worker_stderr(io->data);
+}
+
+static void worker_free(struct pool *p, struct worker *w)
+{
+	ev_timer_stop(p->loop, &w->timer);
+	ev_child_stop(p->loop, &w->child_w);
+	if (w->err_fd >= 0) {
+		read_worker_stderr(w);
+		if (w->err_fd >= 0) {
+			ev_io_stop(p->loop, &w->err_w);
+			close(w->err_fd);
+		}
+	}
+	if (w->pid && strncmp(w->address, "unix:", 5) == 0)
+		unlink(w->address + 5);
+	worker_unlink(p, w);
+	free(w);
+}
+
+/* ---- stopping ---------------------------------------------------------- */
+
+static void on_worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+	struct pool *p = w->pool;
+	if (!w->pid) {
+		/* An external slot's rest is over: back in service. */
+		if (w->state == WORKER_DEAD) {
+			set_state(p, w, WORKER_IDLE);
+			p->hooks->idle(p, w);
+		}
+		return;
+	}
+	if (w->state == WORKER_STARTING) {
+		LOG(p, 1, "%s#%u (pid %d) not accepting after %.0f s: killed", p->set.name, w->slot,
+		    (int)w->pid, p->set.start_timeout);
+		pool_kill(p, w, NULL);
+		return;
+	}
+	LOG(p, 1, "%s#%u (pid %d) still running %.0f s after the stop signal: SIGKILL",
+	    p->set.name, w->slot, (int)w->pid, STOP_GRACE);
+	w->kill_requested = true;
+	spawn_signal_group(w->pid, SIGKILL);
+}
+
+static void stop_worker(struct pool *p, struct worker *w, const char *why)
+{
+	if (!w->pid) {
+		set_state(p, w, WORKER_DEAD);
+		return;
+	}
+	if (w->state == WORKER_DRAINING)
+		return;
+	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
+	set_state(p, w, WORKER_DRAINING);
+	spawn_signal_group(w->pid, p->set.stop_signal);
+	ev_timer_stop(p->loop, &w->timer);
+	ev_timer_set(&w->timer, STOP_GRACE, 0);
+	ev_timer_start(p->loop, &w->timer);
+}
+
+void pool_kill(struct pool *p, struct worker *w, const char *why)
+{
+	if (!w->pid) {
+		pool_slot_failed(p, w);
+		return;
+	}
+	if (why)
+		LOG(p, 1, "%s#%u (pid %d) killed: %s", p->set.name, w->slot, (int)w->pid, why);
+	w->kill_requested = true;
+	if (w->state != WORKER_DEAD)
+		set_state(p, w, WORKER_DRAINING);
+	spawn_signal_group(w->pid, SIGKILL);
+}
+
+/* ---- spawning ---------------------------------------------------------- */
+
+static void on_worker_exit(struct ev_loop *loop, ev_child *c, int revents)
+{
+	struct worker *w = c->data;
+	struct pool *p = w->pool;
+	int st = c->rstatus;
+	ev_tstamp lived = ev_now(loop) - w->started_at;
+	bool expected = w->kill_requested || w->state == WORKER_DRAINING;
+
+	ev_child_stop(loop, c);
+	if (!expected) {
+		p->crashes++;
+		if (WIFSIGNALED(st))
+			LOG(p, 0, "%s#%u (pid %d) killed by signal %d (%s) after %.1f s", p->set.name,
+			    w->slot, (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)), lived);
+		else
+			LOG(p, 0, "%s#%u (pid %d) exited with status %d after %.1f s", p->set.name,
+			    w->slot, (int)w->pid, WEXITSTATUS(st), lived);
+		if (lived < YOUNG_SECONDS) {
+			p->backoff = p->backoff ? p->backoff * 2 : BACKOFF_FIRST;
+			if (p->backoff > BACKOFF_MAX)
+				p->backoff = BACKOFF_MAX;
+			p->next_spawn_at = ev_now(loop) + p->backoff;
+			LOG(p, 1, "%s: worker died young; next spawn in %.2f s", p->set.name, p->backoff);
+		}
+	} else {
+		LOG(p, 3, "%s#%u (pid %d) exited", p->set.name, w->slot, (int)w->pid);
+	}
+	if (lived >= YOUNG_SECONDS && !expected)
+		p->backoff = 0;
+	set_state(p, w, WORKER_DEAD);
+	p->hooks->exited(p, w, st);
+	worker_free(p, w);
+	maintain_soon(p, 0);
+}
+
+static int bind_worker_socket(struct pool *p, struct worker *w)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s-%u.sock", p->set.socket_dir,
+	                 p->set.name, w->slot);
+	if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
+		LOG(p, 0, "%s: socket path under %s too long", p->set.name, p->set.socket_dir);
+		return -1;
+	}
+	unlink(sa.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+		LOG(p, 0, "%s: worker socket %s: %s", p->set.name, sa.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	snprintf(w->address, sizeof w->address, "unix:%s", sa.sun_path);
+	return fd;
+}
+
+static int spawn_one(struct pool *p)
+{
+	struct worker *w = worker_new(p, WORKER_STARTING);
+	int err[2] = {-1, -1};
+	if (!w)
+		return -1;
+	int fd = bind_worker_socket(p, w);
+	if (fd < 0 || spawn_pipe(err, 0) < 0) {
+		if (fd >= 0)
+			close(fd);
+		worker_free(p, w);
+		return -1;
+	}
+	struct worker_spec spec = {
+		.path = p->set.argv[0], .argv = p->set.argv, .envp = p->set.envp, .cwd = p->set.cwd,
+		.listen_fd = fd, .err_fd = err[1], .uid = p->set.uid, .gid = p->set.gid,
+	};
+	pid_t pid = spawn_worker(&spec);
+	close(fd);
+	close(err[1]);
+	p->spawns++;
+	if (pid < 0) {
+		LOG(p, 0, "%s: cannot start %s: %s", p->set.name, p->set.argv[0], strerror((int)-pid));
+		close(err[0]);
+		p->crashes++;
+		p->backoff = p->backoff ? p->backoff * 2 : BACKOFF_FIRST;
+		if (p->backoff > BACKOFF_MAX)
+			p->backoff = BACKOFF_MAX;
+		p->next_spawn_at = ev_now(p->loop) + p->backoff;
+		worker_free(p, w);
+		return -1;
+	}
+	w->pid = pid;
+	w->err_fd = err[0];
+	ev_io_init(&w->err_w, on_worker_stderr, w->err_fd, EV_READ);
+	w->err_w.data = w;
+	ev_io_start(p->loop, &w->err_w);
+	ev_child_init(&w->child_w, on_worker_exit, pid, 0);
+	w->child_w.data = w;
+	ev_child_start(p->loop, &w->child_w);
+	ev_init(&w->timer, on_worker_timer);
+	w->timer.data = w;
+	ev_timer_set(&w->timer, p->set.start_timeout, 0);
+	ev_timer_start(p->loop, &w->timer);
+	LOG(p, 3, "%s#%u started, pid %d, on %s", p->set.name, w->slot, (int)pid, w->address);
+	p->hooks->spawned(p, w);
+	return 0;
+}
+
+/* ---- sizing ------------------------------------------------------------ */
+
+static unsigned live(const struct pool *p)
+{
+	return p->count[WORKER_STARTING] + p->count[WORKER_IDLE] + p->count[WORKER_BUSY];
+}
+
+/* How many more workers the pool wants now (negative: idle ones to stop). */
+static int wanted(const struct pool *p)
+{
+	int alive = (int)live(p);
+	int spare = (int)(p->count[WORKER_STARTING] + p->count[WORKER_IDLE]);
+	int want = 0;
+	switch (p->set.sizing) {
+	case POOL_SIZE_STATIC:
+		want = p->set.start - alive;
+		break;
+	case POOL_SIZE_DYNAMIC:
+		if (alive < p->set.start)
+			want = p->set.start - alive;
+		else if (spare < p->set.min_spare || (int)p->waiting > spare)
+			want = (p->set.min_spare > (int)p->waiting ? p->set.min_spare : (int)p->waiting) - spare;
+		else if (spare > p->set.max_spare)
+			want = p->set.max_spare - spare;
+		break;
+	case POOL_SIZE_ONDEMAND:
+		want = (int)p->waiting - spare;
+		if (want < 0)
+			want = 0;
+		break;
+	}
+	if (want > 0 && alive + want > p->set.max)
+		want = p->set.max - alive;
+	return want;
+}
+
+static void maintain(struct pool *p)
+{
+	if (p->draining || !p->set.argv)
+		return;
+	ev_tstamp now = ev_now(p->loop);
+	int want = wanted(p);
+	if (want > 0 && now < p->next_spawn_at) {
+		maintain_soon(p, p->next_spawn_at - now);
+		return;
+	}
+	/* While backing off, one at a time: a crash loop never forks in a burst. */
+	if (want > 0 && p->backoff > 0)
+		want = 1;
+	for (int i = 0; i < want; i++)
+		if (spawn_one(p) < 0)
+			break;
+	if (want < 0) {
+		for (struct worker *w = p->workers; w && want < 0; w = w->next) {
+			if (w->state == WORKER_IDLE) {
+				stop_worker(p, w, "more spare workers than max_spare");
+				want++;
+			}
+		}
+	}
+	if (p->set.sizing == POOL_SIZE_ONDEMAND) {
+		for (struct worker *w = p->workers; w; w = w->next)
+			if (w->state == WORKER_IDLE && now - w->state_since >= p->set.idle_timeout)
+				stop_worker(p, w, "idle past idle_timeout");
+	}
+	maintain_soon(p, MAINTAIN_EVERY);
+}
+
+static void on_maintain(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	maintain(t->data);
+}
+
+static void maintain_soon(struct pool *p, double after)
+{
+	if (p->draining)
+		return;
+	ev_tstamp at = ev_now(p->loop) + after;
+	if (ev_is_active(&p->maintain) && ev_now(p->loop) + ev_timer_remaining(p->loop, &p->maintain) <= at)
+		return;
+	ev_timer_stop(p->loop, &p->maintain);
+	ev_timer_set(&p->maintain, after > 0.001 ? after : 0.001, 0);
+	ev_timer_start(p->loop, &p->maintain);
+}
+
+/* ---- the dispatcher's side -------------------------------------------- */
+
+int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings *set,
+               const struct pool_hooks *hooks, void *owner)
+{
+	memset(p, 0, sizeof *p);
+	p->set = *set;
+	p->hooks = hooks;
+	p->owner = owner;
+	p->loop = loop;
+	ev_init(&p->maintain, on_maintain);
+	p->maintain.data = p;
+	if (!set->argv) {
+		for (char *const *a = set->addresses; a && *a; a++) {
+			for (int i = 0; i < set->connections; i++) {
+				struct worker *w = worker_new(p, WORKER_IDLE);
+				if (!w)
+					return -1;
+				snprintf(w->address, sizeof w->address, "%s", *a);
+				ev_init(&w->timer, on_worker_timer);
+				w->timer.data = w;
+			}
+		}
+		return 0;
+	}
+	for (int i = 0; i < set->start; i++)
+		if (spawn_one(p) < 0)
+			return -1;
+	maintain_soon(p, MAINTAIN_EVERY);
+	return 0;
+}
+
+struct worker *pool_take_idle(struct pool *p, void *job)
+{
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->state == WORKER_IDLE) {
+			set_state(p, w, WORKER_BUSY);
+			w->job = job;
+			if (p->set.sizing == POOL_SIZE_DYNAMIC)
+				maintain_soon(p, 0);
+			return w;
+		}
+	}
+	return NULL;
+}
+
+void pool_release(struct pool *p, struct worker *w)
+{
+	w->job = NULL;
+	w->requests++;
+	p->served++;
+	if (w->state != WORKER_BUSY)
+		return;
+	if (p->draining) {
+		stop_worker(p, w, "pool draining");
+		return;
+	}
+	if (w->pid && p->set.max_requests && w->requests >= p->set.max_requests) {
+		char why[64];
+		snprintf(why, sizeof why, "recycled after %lu requests", w->requests);
+		stop_worker(p, w, why);
+		maintain_soon(p, 0);
+		return;
+	}
+	set_state(p, w, WORKER_IDLE);
+	p->hooks->idle(p, w);
+}
+
+void pool_worker_ready(struct pool *p, struct worker *w)
+{
+	if (w->state != WORKER_STARTING)
+		return;
+	ev_timer_stop(p->loop, &w->timer);
+	set_state(p, w, WORKER_IDLE);
+	p->hooks->idle(p, w);
+}
+
+void pool_slot_failed(struct pool *p, struct worker *w)
+{
+	LOG(p, 1, "%s: %s failed: out of service for %.0f s", p->set.name, w->address, SLOT_RETRY);
+	for (struct worker *s = p->workers; s; s = s->next) {
+		if (strcmp(s->address, w->address) != 0 || s->state == WORKER_DEAD)
+			continue;
+		if (s != w && s->state == WORKER_BUSY)
+			continue; /* it finds out for itself */
+		s->job = NULL;
+		set_state(p, s, WORKER_DEAD);
+		ev_timer_stop(p->loop, &s->timer);
+		ev_timer_set(&s->timer, SLOT_RETRY, 0);
+		ev_timer_start(p->loop, &s->timer);
+	}
+}
+
+void pool_demand(struct pool *p)
+{
+	if (p->set.sizing != POOL_SIZE_STATIC)
+		maintain_soon(p, 0);
+}
+
+void pool_drain(struct pool *p)
+{
+	p->draining = true;
+	ev_timer_stop(p->loop, &p->maintain);
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->state == WORKER_IDLE || w->state == WORKER_STARTING)
+			stop_worker(p, w, "pool draining");
+		else if (!w->pid && w->state == WORKER_DEAD)
+			ev_timer_stop(p->loop, &w->timer);
+	}
+}
+
+unsigned pool_alive(const struct pool *p)
+{
+	unsigned n = 0;
+	for (const struct worker *w = p->workers; w; w = w->next)
+		n += w->pid ? w->state != WORKER_DEAD : w->state == WORKER_BUSY;
+	return n;
+}
+
+void pool_kill_all(struct pool *p)
+{
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->pid && w->state != WORKER_DEAD) {
+			w->kill_requested = true;
+			spawn_signal_group(w->pid, SIGKILL);
+		}
+	}
+}
+
+void pool_free(struct pool *p)
+{
+	ev_timer_stop(p->loop, &p->maintain);
+	while (p->workers)
+		worker_free(p, p->workers);
+}
