@@ -23,7 +23,7 @@ struct listen_cfg {
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
-enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL };
+enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL, ROUTE_STATUS };
 
 enum pool_protocol { POOL_FASTCGI, POOL_UWSGI };
 enum pool_mode { POOL_STATIC, POOL_DYNAMIC, POOL_ONDEMAND };

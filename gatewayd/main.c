@@ -17,6 +17,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
+#include "gatewayd/upstream.h"
 #include "spawner/spawn.h"
 
 #define KILL_WAIT_SECONDS 5.0
@@ -53,11 +54,12 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	if (!stop_forced) {
 		stop_forced = true;
-		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu child(ren)",
-		         gw->nconns, cgi_children_alive());
+		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
+		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
 		http_conn_abort_all();
 		fcgi_conn_abort_all();
 		cgi_kill_all(SIGKILL);
+		pools_kill();
 		ev_timer_set(w, KILL_WAIT_SECONDS, 0);
 		ev_timer_start(loop, w);
 		server_check_stopped();
@@ -83,6 +85,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	listeners_stop();
 	http_conn_shutdown_all();
 	fcgi_conn_shutdown_all();
+	pools_drain();
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);
 	ev_timer_start(loop, &stop_timer);
 	server_check_stopped();
@@ -161,8 +164,11 @@ int main(int argc, char **argv)
 	if (getrandom(&gw->id_prefix, sizeof gw->id_prefix, 0) != sizeof gw->id_prefix)
 		gw->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	gw->max_conns = connections_allowed(cfg->max_connections);
-	if (listeners_open(cfg) < 0)
+	if (listeners_open(cfg) < 0 || pools_start(cfg) < 0) {
+		pools_kill();
+		pools_free();
 		return 1;
+	}
 
 	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
 	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
@@ -181,6 +187,8 @@ int main(int argc, char **argv)
 	log_info(NULL, "stopped");
 	ev_timer_stop(gw->loop, &stop_timer);
 	listeners_close();
+	pools_kill();
+	pools_free();
 	config_free(cfg);
 	gw->cfg = NULL;
 	log_close();

@@ -43,6 +43,11 @@ void request_free(struct request *r)
 
 int request_route(struct request *r)
 {
+	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
+	if (gw->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
+		r->route = &status_route;
+		return 0;
+	}
 	r->route = router_match(gw->cfg, r->path, &r->route_prefix);
 	if (!r->route) {
 		log_info(r->id, "no route for \"%s\"", r->path);
@@ -70,7 +75,13 @@ int request_route_script(struct request *r, const char *script_filename)
 
 void request_start(struct request *r)
 {
-	r->handler = r->route->kind == ROUTE_CGI ? &handler_cgi : &handler_static;
+	static const struct handler_ops *const handlers[] = {
+		[ROUTE_CGI] = &handler_cgi,
+		[ROUTE_STATIC] = &handler_static,
+		[ROUTE_POOL] = &handler_pool,
+		[ROUTE_STATUS] = &handler_status,
+	};
+	r->handler = handlers[r->route->kind];
 	r->handler->start(r);
 }
 

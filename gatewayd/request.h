@@ -130,6 +130,10 @@ int request_map_path(const struct request *r, const char *root, char *out, size_
 
 extern const struct handler_ops handler_cgi;
 extern const struct handler_ops handler_static;
+extern const struct handler_ops handler_pool;
+extern const struct handler_ops handler_status;
+
+#define STATUS_PATH "/_gatewayd/status"
 
 /* CGI children still alive (also after their requests ended), for shutdown. */
 size_t cgi_children_alive(void);

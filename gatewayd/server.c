@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "gatewayd/request.h"
+#include "gatewayd/upstream.h"
 
 static struct server the_server;
 struct server *gw = &the_server;
@@ -14,6 +15,6 @@ void server_next_request_id(char *out)
 
 void server_check_stopped(void)
 {
-	if (gw->stopping && gw->nconns == 0 && cgi_children_alive() == 0)
+	if (gw->stopping && gw->nconns == 0 && cgi_children_alive() == 0 && pools_alive() == 0)
 		ev_break(gw->loop, EVBREAK_ALL);
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ static struct worker *worker_new(struct pool *p, enum worker_state s)
 	w->slot = p->next_slot++;
 	w->state = s;
 	w->err_fd = -1;
+	w->listen_fd = -1;
+	w->probe_fd = -1;
 	w->started_at = w->state_since = ev_now(p->loop);
 	p->count[s]++;
 	struct worker **pp = &p->workers;
@@ -105,9 +108,20 @@ static void on_worker_stderr(struct ev_loop *loop, ev_io *io, int revents)
 	read_worker_stderr(io->data);
 }
 
+static void probe_stop(struct pool *p, struct worker *w)
+{
+	ev_timer_stop(p->loop, &w->probe_w);
+	if (w->probe_fd >= 0)
+		close(w->probe_fd);
+	w->probe_fd = -1;
+}
+
 static void worker_free(struct pool *p, struct worker *w)
 {
 	ev_timer_stop(p->loop, &w->timer);
+	probe_stop(p, w);
+	if (w->listen_fd >= 0)
+		close(w->listen_fd);
 	ev_child_stop(p->loop, &w->child_w);
 	if (w->err_fd >= 0) {
 		read_worker_stderr(w);
@@ -236,6 +250,42 @@ static int bind_worker_socket(struct pool *p, struct worker *w)
 	return fd;
 }
 
+static void set_ready(struct pool *p, struct worker *w)
+{
+	if (w->state != WORKER_STARTING)
+		return;
+	probe_stop(p, w);
+	ev_timer_stop(p->loop, &w->timer);
+	set_state(p, w, WORKER_IDLE);
+	LOG(p, 3, "%s#%u (pid %d) accepting", p->set.name, w->slot, (int)w->pid);
+	p->hooks->idle(p, w);
+}
+
+/* Ready is "its socket accepts": the probe connection sits in the listening
+ * socket's queue (readable) until the worker accepts it. */
+static void on_probe(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+	struct pollfd pfd = {.fd = w->listen_fd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) == 0)
+		set_ready(w->pool, w);
+}
+
+static void probe_start(struct pool *p, struct worker *w)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", w->address + 5);
+	w->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (w->probe_fd < 0 || connect(w->probe_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		LOG(p, 1, "%s#%u: probe connect: %s", p->set.name, w->slot, strerror(errno));
+		probe_stop(p, w);
+		return; /* the start timeout decides */
+	}
+	ev_timer_init(&w->probe_w, on_probe, 0.002, 0.01);
+	w->probe_w.data = w;
+	ev_timer_start(p->loop, &w->probe_w);
+}
+
 static int spawn_one(struct pool *p)
 {
 	struct worker *w = worker_new(p, WORKER_STARTING);
@@ -254,7 +304,7 @@ static int spawn_one(struct pool *p)
 		.listen_fd = fd, .err_fd = err[1], .uid = p->set.uid, .gid = p->set.gid,
 	};
 	pid_t pid = spawn_worker(&spec);
-	close(fd);
+	w->listen_fd = fd; /* kept (close-on-exec) to see the worker accept */
 	close(err[1]);
 	p->spawns++;
 	if (pid < 0) {
@@ -281,7 +331,7 @@ static int spawn_one(struct pool *p)
 	ev_timer_set(&w->timer, p->set.start_timeout, 0);
 	ev_timer_start(p->loop, &w->timer);
 	LOG(p, 3, "%s#%u started, pid %d, on %s", p->set.name, w->slot, (int)pid, w->address);
-	p->hooks->spawned(p, w);
+	probe_start(p, w);
 	return 0;
 }
 
@@ -434,15 +484,6 @@ void pool_release(struct pool *p, struct worker *w)
 		maintain_soon(p, 0);
 		return;
 	}
-	set_state(p, w, WORKER_IDLE);
-	p->hooks->idle(p, w);
-}
-
-void pool_worker_ready(struct pool *p, struct worker *w)
-{
-	if (w->state != WORKER_STARTING)
-		return;
-	ev_timer_stop(p->loop, &w->timer);
 	set_state(p, w, WORKER_IDLE);
 	p->hooks->idle(p, w);
 }

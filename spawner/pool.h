@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 enum worker_state {
-	WORKER_STARTING, /* spawned; not yet seen accepting */
+	WORKER_STARTING, /* spawned; not yet seen accepting (a probe connection waits) */
 	WORKER_IDLE,
 	WORKER_BUSY,
 	WORKER_DRAINING, /* told to stop (recycled, idle too long, reload); exit awaited */
@@ -31,8 +31,6 @@ struct worker;
 struct pool_hooks {
 	/* level: 0 error, 1 warn, 2 info, 3 debug. */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-	/* A worker was spawned: probe its socket, then call pool_worker_ready(). */
-	void (*spawned)(struct pool *p, struct worker *w);
 	/* A worker is idle (ready, or done with a request): a waiting request may take it. */
 	void (*idle)(struct pool *p, struct worker *w);
 	/* A worker's process is gone. w->job is what it held (NULL if none). */
@@ -71,6 +69,9 @@ struct worker {
 	ev_tstamp state_since;
 	ev_child child_w;
 	ev_timer timer;        /* start timeout, or the grace after the stop signal */
+	int listen_fd;         /* the worker's listening socket, kept to watch it accept */
+	int probe_fd;          /* a connection waiting to be accepted: readiness */
+	ev_timer probe_w;
 	int err_fd;            /* the worker's stderr, logged line by line */
 	ev_io err_w;
 	char errline[512];
@@ -106,8 +107,6 @@ int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings 
 struct worker *pool_take_idle(struct pool *p, void *job);
 /* The job is done with w: idle again, or recycled after max_requests. */
 void pool_release(struct pool *p, struct worker *w);
-/* The dispatcher saw w accept: STARTING -> IDLE. */
-void pool_worker_ready(struct pool *p, struct worker *w);
 /* Kill w's process group now (timeout, protocol failure); it is replaced. */
 void pool_kill(struct pool *p, struct worker *w, const char *why);
 /* An external slot failed to connect: out of service for a while. */

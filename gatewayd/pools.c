@@ -1,0 +1,303 @@
+/* The pools of a config: started with the daemon, drained at its stop, and
+ * reported at GET /_gatewayd/status. */
+#include "gatewayd/pools.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/log.h"
+#include "gatewayd/request.h"
+#include "gatewayd/server.h"
+
+struct pool_rt *pool_runtimes;
+static char socket_dir[256];
+
+static void hook_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg((enum log_level)level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void hook_idle(struct pool *p, struct worker *w)
+{
+	struct pool_rt *rt = p->owner;
+	if (rt->qhead)
+		ev_idle_start(gw->loop, &rt->dispatch);
+}
+
+static const struct pool_hooks hooks = {
+	.log = hook_log,
+	.idle = hook_idle,
+	.exited = upstream_worker_exited,
+};
+
+static int resolve_ids(const struct pool_cfg *pc, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (pc->user) {
+		struct passwd *pw = getpwnam(pc->user);
+		if (!pw) {
+			log_error(NULL, "pool %s: no user \"%s\"", pc->name, pc->user);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (pc->group) {
+		struct group *gr = getgrnam(pc->group);
+		if (!gr) {
+			log_error(NULL, "pool %s: no group \"%s\"", pc->name, pc->group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	if ((*uid != (uid_t)-1 || *gid != (gid_t)-1) && geteuid() != 0) {
+		log_error(NULL, "pool %s: user/group need gatewayd started as root", pc->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int start_one(struct pool_cfg *pc)
+{
+	struct pool_rt *rt = calloc(1, sizeof *rt);
+	if (!rt)
+		return -1;
+	rt->cfg = pc;
+	rt->proto = &upstream_fastcgi;
+	pc->state = rt;
+	rt->next = pool_runtimes;
+	pool_runtimes = rt;
+	ev_idle_init(&rt->dispatch, upstream_dispatch);
+	rt->dispatch.data = rt;
+	if (pc->protocol != POOL_FASTCGI) {
+		log_error(NULL, "pool %s: protocol uwsgi is not available yet", pc->name);
+		return -1;
+	}
+	/* The workers' environment: the pool's env only, nothing inherited. */
+	rt->envp = calloc(pc->nenv + 1, sizeof *rt->envp);
+	if (!rt->envp)
+		return -1;
+	for (size_t i = 0; i < pc->nenv; i++)
+		rt->envp[i] = pc->env[i];
+	struct pool_settings set = {
+		.name = pc->name,
+		.argv = pc->ncommand ? pc->command : NULL,
+		.envp = rt->envp,
+		.cwd = pc->cwd,
+		.sizing = pc->mode == POOL_DYNAMIC ? POOL_SIZE_DYNAMIC
+		          : pc->mode == POOL_ONDEMAND ? POOL_SIZE_ONDEMAND : POOL_SIZE_STATIC,
+		.start = pc->processes,
+		.min_spare = pc->min_spare,
+		.max_spare = pc->max_spare,
+		.max = pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
+		.idle_timeout = pc->idle_timeout,
+		.max_requests = pc->max_requests,
+		.stop_signal = pc->stop_signal,
+		.start_timeout = 30,
+		.addresses = pc->addresses,
+		.connections = pc->connections,
+		.socket_dir = socket_dir,
+	};
+	if (resolve_ids(pc, &set.uid, &set.gid) < 0)
+		return -1;
+	if (pool_start(&rt->pool, gw->loop, &set, &hooks, rt) < 0)
+		return -1;
+	log_info(NULL, "pool %s: %s, %s", pc->name, pc->ncommand ? pc->command[0] : "external",
+	         pc->ncommand ? "started" : "addresses only");
+	return 0;
+}
+
+int pools_start(struct config *cfg)
+{
+	if (cfg->npools == 0)
+		return 0;
+	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir, (int)getpid());
+	if (!mkdtemp(socket_dir)) {
+		log_error(NULL, "cannot make the worker socket directory under %s: %s", cfg->temp_dir,
+		          strerror(errno));
+		return -1;
+	}
+	/* Workers running as another user must reach their sockets. */
+	chmod(socket_dir, 0711);
+	for (size_t i = 0; i < cfg->npools; i++)
+		if (start_one(&cfg->pools[i]) < 0)
+			return -1;
+	return 0;
+}
+
+void pools_drain(void)
+{
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		pool_drain(&rt->pool);
+}
+
+void pools_kill(void)
+{
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		pool_kill_all(&rt->pool);
+}
+
+size_t pools_alive(void)
+{
+	size_t n = 0;
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		n += rt->pool.set.argv ? pool_alive(&rt->pool) : 0;
+	return n;
+}
+
+void pools_free(void)
+{
+	while (pool_runtimes) {
+		struct pool_rt *rt = pool_runtimes;
+		pool_runtimes = rt->next;
+		ev_idle_stop(gw->loop, &rt->dispatch);
+		pool_free(&rt->pool);
+		rt->cfg->state = NULL;
+		free(rt->envp);
+		free(rt);
+	}
+	if (socket_dir[0]) {
+		rmdir(socket_dir);
+		socket_dir[0] = '\0';
+	}
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+static long rss_kib(pid_t pid)
+{
+	char path[64];
+	long pages = 0, resident = 0;
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static const char *mode_name(const struct pool_cfg *pc)
+{
+	if (pc->naddresses)
+		return "external";
+	return pc->mode == POOL_DYNAMIC ? "dynamic" : pc->mode == POOL_ONDEMAND ? "ondemand" : "static";
+}
+
+static json_t *pool_json(const struct pool_rt *rt)
+{
+	const struct pool *p = &rt->pool;
+	const struct pool_cfg *pc = rt->cfg;
+	ev_tstamp now = ev_now(gw->loop);
+	json_t *states = json_object(), *workers = json_array();
+	for (int s = 0; s < WORKER_NSTATES; s++)
+		json_object_set_new(states, worker_state_name((enum worker_state)s), json_integer(p->count[s]));
+	for (const struct worker *w = p->workers; w; w = w->next) {
+		const char *uri = upstream_job_uri(w);
+		json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:f, s:f}", "slot", (int)w->slot, "state",
+		                      worker_state_name(w->state), "address", w->address, "requests",
+		                      (json_int_t)w->requests, "running_seconds", now - w->started_at,
+		                      "state_seconds", now - w->state_since);
+		if (w->pid) {
+			json_object_set_new(o, "pid", json_integer(w->pid));
+			json_object_set_new(o, "rss_kib", json_integer(rss_kib(w->pid)));
+		}
+		json_object_set_new(o, "current_uri", uri ? json_string(uri) : json_null());
+		json_array_append_new(workers, o);
+	}
+	json_t *limits = json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode",
+	                           mode_name(pc), "start", pc->processes, "max",
+	                           pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
+	                           "min_spare", pc->min_spare, "max_spare", pc->max_spare,
+	                           "max_requests", (json_int_t)pc->max_requests, "request_timeout",
+	                           pc->request_timeout, "queue", pc->queue, "queue_timeout",
+	                           pc->queue_timeout);
+	return json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	                 "name", pc->name, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
+	                 "limits", limits, "processes", states, "queue_length", (int)rt->queued,
+	                 "requests_served", (json_int_t)p->served, "errors", (json_int_t)rt->errors,
+	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,
+	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p->spawns,
+	                 "crashes", (json_int_t)p->crashes, "workers", workers);
+}
+
+char *pools_status_json(void)
+{
+	json_t *pools = json_array();
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		json_array_insert_new(pools, 0, pool_json(rt));
+	json_t *root = json_pack("{s:s, s:i, s:I, s:I, s:o}", "server", GW_SERVER_SOFTWARE, "pid",
+	                         (int)getpid(), "connections", (json_int_t)gw->nconns, "requests",
+	                         (json_int_t)gw->requests, "pools", pools);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	return text;
+}
+
+char *pools_status_prometheus(void)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "# HELP gatewayd_connections Open client connections.\n"
+	           "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n", gw->nconns);
+	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"
+	           "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
+	        (unsigned long long)gw->requests);
+	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
+	           "# TYPE gatewayd_pool_processes gauge\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (int s = 0; s < WORKER_NSTATES; s++)
+			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n", rt->cfg->name,
+			        worker_state_name((enum worker_state)s), rt->pool.count[s]);
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"queue_length", "gauge", "Requests waiting for a worker."},
+		{"requests_served_total", "counter", "Requests workers finished."},
+		{"errors_total", "counter", "Requests answered 502."},
+		{"timeouts_total", "counter", "Requests answered 504."},
+		{"rejected_total", "counter", "Requests answered 503."},
+		{"spawns_total", "counter", "Workers started."},
+		{"crashes_total", "counter", "Workers that exited unasked."},
+	};
+	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
+		        series[i].help, series[i].name, series[i].type);
+		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+			unsigned long long v[] = {rt->queued, rt->pool.served, rt->errors, rt->timeouts,
+			                          rt->rejected, rt->pool.spawns, rt->pool.crashes};
+			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
+		}
+	}
+	fprintf(f, "# HELP gatewayd_worker_requests_total Requests a worker served.\n"
+	           "# TYPE gatewayd_worker_requests_total counter\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (const struct worker *w = rt->pool.workers; w; w = w->next)
+			fprintf(f, "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
+			        rt->cfg->name, w->slot, (int)w->pid, w->requests);
+	fprintf(f, "# HELP gatewayd_worker_rss_bytes Resident memory of a worker.\n"
+	           "# TYPE gatewayd_worker_rss_bytes gauge\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (const struct worker *w = rt->pool.workers; w; w = w->next)
+			if (w->pid)
+				fprintf(f, "gatewayd_worker_rss_bytes{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %ld\n",
+				        rt->cfg->name, w->slot, (int)w->pid, rss_kib(w->pid) * 1024);
+	fclose(f);
+	return out;
+}

@@ -1,0 +1,37 @@
+/* The dispatcher's side of a pool: the spawner's pool, the protocol, the
+ * queue of requests waiting for a worker, counters. Shared by the upstream
+ * engine (upstream.c) and the pool runtime (pools.c). */
+#ifndef GW_POOLS_H
+#define GW_POOLS_H
+
+#include <ev.h>
+
+#include "gatewayd/config.h"
+#include "gatewayd/upstream.h"
+#include "spawner/pool.h"
+
+struct pool_rt {
+	struct pool_cfg *cfg;
+	struct pool pool;
+	const struct upstream_proto *proto;
+	char **envp;                 /* the workers' environment */
+	struct upstream_job *qhead;  /* requests waiting for a worker, oldest first */
+	struct upstream_job *qtail;
+	unsigned queued;
+	ev_idle dispatch;            /* hands idle workers to waiting requests, outside callbacks */
+	unsigned long errors;        /* 502s */
+	unsigned long timeouts;      /* 504s */
+	unsigned long rejected;      /* 503s */
+	unsigned long retries;
+	struct pool_rt *next;
+};
+
+extern struct pool_rt *pool_runtimes;
+
+/* upstream.c */
+void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
+void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents);
+/* The request URI a worker serves now, for status; NULL if idle. */
+const char *upstream_job_uri(const struct worker *w);
+
+#endif

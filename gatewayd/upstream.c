@@ -1,0 +1,701 @@
+/* The upstream engine and the pool handler. A job is one request on its way
+ * to a worker: queued, then running on a worker's connection. */
+#include "gatewayd/upstream.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gatewayd/cgi_output.h"
+#include "gatewayd/log.h"
+#include "gatewayd/pools.h"
+#include "gatewayd/request.h"
+#include "gatewayd/script.h"
+#include "gatewayd/server.h"
+#include "spawner/spawn.h"
+
+#define MAX_ATTEMPTS 3
+#define READ_CHUNK (64 * 1024)
+
+enum job_state { JOB_QUEUED, JOB_RUNNING };
+
+struct upstream_conn {
+	int fd;
+	ev_io rio;
+	ev_io wio;
+	struct buf in;
+	struct buf out;
+	struct worker *w;
+	struct upstream_job *job; /* NULL: idle, kept alive for the worker's next request */
+	bool connecting;
+	bool wrote_any;           /* a byte of the current job reached the socket */
+	bool reading;
+	bool *closed;             /* set by conn_close: the reader's guard */
+};
+
+struct upstream_job {
+	struct request *r;  /* NULL once let go */
+	struct pool_rt *rt;
+	enum job_state state;
+	struct worker *w;
+	struct upstream_conn *conn;
+	struct cgi_output out;
+	struct buf errline;
+	ev_timer timer;     /* queue deadline, then request_timeout */
+	int attempts;
+	bool body_ended;
+	bool got_any;       /* a response byte arrived */
+	char who[200];      /* "php#3 (pid 123)" */
+	struct upstream_job *qnext;
+};
+
+static void conn_close(struct upstream_conn *c);
+static void conn_want_write(struct upstream_conn *c);
+static void job_try_assign(struct upstream_job *j);
+
+/* ---- connections ------------------------------------------------------- */
+
+static int connect_address(const char *address)
+{
+	int fd;
+	if (strncmp(address, "unix:", 5) == 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", address + 5);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS &&
+		    errno != EAGAIN) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		return fd;
+	}
+	char host[128];
+	snprintf(host, sizeof host, "%s", address);
+	char *colon = strrchr(host, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = '\0';
+	char *h = host;
+	if (h[0] == '[') {
+		h++;
+		h[strlen(h) - 1] = '\0';
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai;
+	if (getaddrinfo(h, colon + 1, &hints, &ai) != 0)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		fd = -e;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents);
+
+static struct upstream_conn *conn_open(struct worker *w)
+{
+	int fd = connect_address(w->address);
+	if (fd < 0) {
+		log_warn(NULL, "%s#%u: connect %s: %s", w->pool->set.name, w->slot, w->address,
+		         strerror(-fd));
+		return NULL;
+	}
+	struct upstream_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->w = w;
+	c->connecting = true;
+	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
+	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	w->conn = c;
+	conn_want_write(c);
+	return c;
+}
+
+static void conn_set_reading(struct upstream_conn *c, bool on)
+{
+	if (on == c->reading)
+		return;
+	c->reading = on;
+	if (on)
+		ev_io_start(gw->loop, &c->rio);
+	else
+		ev_io_stop(gw->loop, &c->rio);
+}
+
+static void conn_want_write(struct upstream_conn *c)
+{
+	if (!ev_is_active(&c->wio))
+		ev_io_start(gw->loop, &c->wio);
+}
+
+static void conn_close(struct upstream_conn *c)
+{
+	if (c->closed)
+		*c->closed = true;
+	ev_io_stop(gw->loop, &c->rio);
+	ev_io_stop(gw->loop, &c->wio);
+	close(c->fd);
+	if (c->w && c->w->conn == c)
+		c->w->conn = NULL;
+	if (c->job && c->job->conn == c)
+		c->job->conn = NULL;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void job_free(struct upstream_job *j)
+{
+	ev_timer_stop(gw->loop, &j->timer);
+	cgi_output_free(&j->out);
+	buf_free(&j->errline);
+	free(j);
+}
+
+/* The request goes its own way: what happens to the job now is only cleanup. */
+static void job_detach(struct upstream_job *j)
+{
+	if (j->r)
+		j->r->handler_ctx = NULL;
+	j->r = NULL;
+}
+
+static void queue_remove(struct pool_rt *rt, struct upstream_job *j)
+{
+	struct upstream_job **pp = &rt->qhead, *prev = NULL;
+	while (*pp && *pp != j) {
+		prev = *pp;
+		pp = &(*pp)->qnext;
+	}
+	if (!*pp)
+		return;
+	*pp = j->qnext;
+	if (rt->qtail == j)
+		rt->qtail = prev;
+	rt->queued--;
+	rt->pool.waiting = rt->queued;
+	j->qnext = NULL;
+}
+
+/* The job is over: give the worker back (its kept-alive connection with it,
+ * when keep is set and the connection is clean), free the job. */
+static void job_finish(struct upstream_job *j, bool keep)
+{
+	struct worker *w = j->w;
+	struct upstream_conn *c = j->conn;
+	if (c) {
+		c->job = NULL;
+		if (!keep || buf_len(&c->in) > 0 || buf_len(&c->out) > 0)
+			conn_close(c);
+		else
+			conn_set_reading(c, true); /* notice if the worker closes it while idle */
+	}
+	j->conn = NULL;
+	if (w) {
+		j->w = NULL;
+		if (w->job == j)
+			pool_release(&j->rt->pool, w);
+	}
+	job_free(j);
+}
+
+/* Answer status (or cut the response) and end the job. */
+static void job_fail(struct upstream_job *j, int status, const char *extra)
+{
+	struct request *r = j->r;
+	if (r) {
+		job_detach(j);
+		if (r->head_sent)
+			r->front->send_end(r, false);
+		else
+			request_error(r, status, extra);
+	}
+}
+
+static void flush_errline(struct upstream_job *j)
+{
+	if (buf_len(&j->errline) == 0)
+		return;
+	log_warn(j->r ? j->r->id : NULL, "%s: %.*s", j->who, (int)buf_len(&j->errline),
+	         buf_head(&j->errline));
+	if (j->r && j->r->front->send_stderr) {
+		buf_append(&j->errline, "\n", 1);
+		j->r->front->send_stderr(j->r, buf_head(&j->errline), buf_len(&j->errline));
+	}
+	buf_reset(&j->errline);
+}
+
+static void upstream_stderr(struct upstream_job *j, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n')
+			flush_errline(j);
+		else if (p[i] != '\r' && buf_len(&j->errline) < 4096)
+			buf_append(&j->errline, &p[i], 1);
+	}
+}
+
+static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
+{
+	struct request *r = j->r;
+	char *location = NULL;
+	j->got_any = true;
+	if (!r)
+		return false;
+	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
+	case CGI_OUT_MORE:
+		return true;
+	case CGI_OUT_REDIRECT:
+		job_detach(j);
+		job_finish(j, false);
+		if (!location || request_internal_redirect(r, location) < 0)
+			request_error(r, 500, NULL);
+		free(location);
+		return false;
+	case CGI_OUT_BAD:
+		break;
+	}
+	j->rt->errors++;
+	job_fail(j, 502, NULL);
+	job_finish(j, false);
+	return false;
+}
+
+static void upstream_end(struct upstream_job *j, int app_status)
+{
+	struct request *r = j->r;
+	flush_errline(j);
+	if (r) {
+		if (!j->out.head_done) {
+			cgi_output_log_incomplete(&j->out, r->id);
+			j->rt->errors++;
+			job_fail(j, 502, NULL);
+		} else {
+			r->app_status = app_status;
+			job_detach(j);
+			r->front->send_end(r, true);
+		}
+	}
+	job_finish(j, true);
+}
+
+/* Push request bytes into the connection while it has room. */
+static void job_pump_body(struct upstream_job *j)
+{
+	struct request *r = j->r;
+	struct upstream_conn *c = j->conn;
+	if (!r || !c || j->body_ended)
+		return;
+	while (buf_len(&r->body) > 0 && buf_len(&c->out) < REQUEST_HIGH_WATER) {
+		size_t n = buf_len(&r->body);
+		if (n > 32768)
+			n = 32768;
+		j->rt->proto->encode_body(j, &c->out, buf_head(&r->body), n);
+		request_body_taken(r, n);
+		if (!j->r || j->conn != c)
+			return;
+	}
+	if (r->body_complete && buf_len(&r->body) == 0) {
+		j->rt->proto->encode_body(j, &c->out, NULL, 0);
+		j->body_ended = true;
+	}
+	conn_want_write(c);
+}
+
+static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct upstream_job *j = t->data;
+	struct pool_rt *rt = j->rt;
+	if (j->state == JOB_QUEUED) {
+		queue_remove(rt, j);
+		rt->rejected++;
+		log_warn(j->r ? j->r->id : NULL, "pool %s: no worker within %.1f s (%u busy, %u queued): 503",
+		         rt->cfg->name, rt->cfg->queue_timeout, rt->pool.count[WORKER_BUSY], rt->queued);
+		job_fail(j, 503, "Retry-After: 1");
+		job_free(j);
+		return;
+	}
+	rt->timeouts++;
+	log_error(j->r ? j->r->id : NULL, "%s ran over request_timeout (%.1f s): 504, killing it",
+	          j->who, rt->cfg->request_timeout);
+	job_fail(j, 504, NULL);
+	struct worker *w = j->w;
+	if (j->conn)
+		conn_close(j->conn);
+	j->w = NULL;
+	if (w) {
+		w->job = NULL;
+		pool_kill(&rt->pool, w, "request_timeout"); /* replaced once it is gone */
+	}
+	job_free(j);
+}
+
+static void job_start_on(struct upstream_job *j, struct worker *w)
+{
+	struct request *r = j->r;
+	j->state = JOB_RUNNING;
+	j->w = w;
+	j->attempts++;
+	j->got_any = false;
+	if (w->pid)
+		snprintf(j->who, sizeof j->who, "%s#%u (pid %d)", w->pool->set.name, w->slot, (int)w->pid);
+	else
+		snprintf(j->who, sizeof j->who, "%s#%u (%s)", w->pool->set.name, w->slot, w->address);
+	j->out.who = j->who;
+	struct upstream_conn *c = w->conn;
+	if (!c)
+		c = conn_open(w);
+	if (!c) {
+		/* Nothing was sent: the next worker may do. */
+		w->job = NULL;
+		j->w = NULL;
+		pool_kill(&j->rt->pool, w, "connect failed");
+		j->rt->retries++;
+		job_try_assign(j);
+		return;
+	}
+	c->job = j;
+	c->wrote_any = false;
+	j->conn = c;
+	if (j->rt->proto->encode_head(j, &c->out) < 0) {
+		job_fail(j, 431, NULL);
+		job_finish(j, false);
+		return;
+	}
+	job_pump_body(j);
+	conn_set_reading(c, true);
+	ev_timer_stop(gw->loop, &j->timer);
+	ev_timer_set(&j->timer, j->rt->cfg->request_timeout, 0);
+	ev_timer_start(gw->loop, &j->timer);
+	log_debug(r ? r->id : NULL, "to %s", j->who);
+}
+
+/* A worker, or a place in the queue, or 503. */
+static void job_try_assign(struct upstream_job *j)
+{
+	struct pool_rt *rt = j->rt;
+	if (!j->r) {
+		job_free(j);
+		return;
+	}
+	if (j->attempts >= MAX_ATTEMPTS) {
+		rt->errors++;
+		log_error(j->r->id, "pool %s: %d workers failed to take the request: 502", rt->cfg->name,
+		          j->attempts);
+		job_fail(j, 502, NULL);
+		job_free(j);
+		return;
+	}
+	struct worker *w = pool_take_idle(&rt->pool, j);
+	if (w) {
+		job_start_on(j, w);
+		return;
+	}
+	if ((int)rt->queued >= rt->cfg->queue) {
+		rt->rejected++;
+		log_warn(j->r->id, "pool %s: %u busy and %u queued: 503", rt->cfg->name,
+		         rt->pool.count[WORKER_BUSY], rt->queued);
+		job_fail(j, 503, "Retry-After: 1");
+		job_free(j);
+		return;
+	}
+	j->state = JOB_QUEUED;
+	if (rt->qtail)
+		rt->qtail->qnext = j;
+	else
+		rt->qhead = j;
+	rt->qtail = j;
+	rt->queued++;
+	rt->pool.waiting = rt->queued;
+	pool_demand(&rt->pool);
+	if (!ev_is_active(&j->timer)) {
+		ev_timer_set(&j->timer, rt->cfg->queue_timeout, 0);
+		ev_timer_start(gw->loop, &j->timer);
+	}
+}
+
+/* The connection failed under a job: retry elsewhere when nothing was sent
+ * or received, else 502. */
+static void job_conn_failed(struct upstream_job *j, const char *why)
+{
+	struct pool_rt *rt = j->rt;
+	struct worker *w = j->w;
+	bool retry = !j->got_any && !j->conn->wrote_any && j->r;
+	conn_close(j->conn);
+	j->conn = NULL;
+	j->w = NULL;
+	if (w)
+		w->job = NULL;
+	if (retry) {
+		log_warn(j->r->id, "%s: %s before the request was sent: trying another worker", j->who, why);
+		if (w)
+			pool_kill(&rt->pool, w, why);
+		rt->retries++;
+		ev_timer_stop(gw->loop, &j->timer);
+		job_try_assign(j);
+		return;
+	}
+	if (j->r) {
+		log_error(j->r->id, "%s: %s in mid-request: 502", j->who, why);
+		rt->errors++;
+		job_fail(j, 502, NULL);
+	}
+	if (w && w->state == WORKER_BUSY)
+		pool_release(&rt->pool, w);
+	job_free(j);
+}
+
+/* ---- connection events -------------------------------------------------- */
+
+static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct upstream_conn *c = io->data;
+	char *dst = buf_reserve(&c->in, READ_CHUNK);
+	ssize_t n = dst ? read(c->fd, dst, READ_CHUNK) : -1;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	struct upstream_job *j = c->job;
+	if (!j) {
+		conn_close(c); /* the worker closed its idle connection (or said something unasked) */
+		return;
+	}
+	if (n <= 0) {
+		job_conn_failed(j, n == 0 ? "connection closed" : strerror(errno));
+		return;
+	}
+	buf_commit(&c->in, (size_t)n);
+	bool closed = false;
+	c->closed = &closed;
+	while (buf_len(&c->in) > 0) {
+		struct upstream_event ev = {.type = UPSTREAM_NONE};
+		ssize_t used = j->rt->proto->decode(j, buf_head(&c->in), buf_len(&c->in), &ev);
+		if (used < 0) {
+			log_error(j->r ? j->r->id : NULL, "%s: malformed %s response", j->who,
+			          j->rt->proto->name);
+			j->rt->errors++;
+			job_fail(j, 502, NULL);
+			job_finish(j, false);
+			return;
+		}
+		if (used == 0)
+			break;
+		/* Consumed first: the views stay valid, and a job that ends on this
+		 * event leaves a clean connection to keep. */
+		buf_consume(&c->in, (size_t)used);
+		if (ev.type == UPSTREAM_OUTPUT)
+			upstream_output(j, ev.data, ev.len);
+		else if (ev.type == UPSTREAM_STDERR)
+			upstream_stderr(j, ev.data, ev.len);
+		else if (ev.type == UPSTREAM_END)
+			upstream_end(j, ev.app_status);
+		if (closed)
+			return;
+		if (c->job != j) {
+			c->closed = NULL;
+			return; /* the job ended; c is idle, kept for the next one */
+		}
+	}
+	c->closed = NULL;
+	/* Backpressure: a slow client pauses reading from the worker. */
+	if (j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER)
+		conn_set_reading(c, false);
+}
+
+static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct upstream_conn *c = io->data;
+	if (c->connecting) {
+		int err = 0;
+		socklen_t len = sizeof err;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		c->connecting = false;
+		if (err) {
+			errno = err;
+			if (c->job)
+				job_conn_failed(c->job, strerror(err));
+			else
+				conn_close(c);
+			return;
+		}
+	}
+	while (buf_len(&c->out) > 0) {
+		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			int e = errno;
+			if (c->job)
+				job_conn_failed(c->job, strerror(e));
+			else
+				conn_close(c);
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+		c->wrote_any = true;
+	}
+	ev_io_stop(loop, &c->wio);
+	if (c->job)
+		job_pump_body(c->job);
+}
+
+/* ---- pool hooks --------------------------------------------------------- */
+
+void upstream_worker_exited(struct pool *p, struct worker *w, int st)
+{
+	struct pool_rt *rt = p->owner;
+	struct upstream_job *j = w->job;
+	if (w->conn) {
+		struct upstream_conn *c = w->conn;
+		c->w = NULL;
+		c->job = NULL;
+		conn_close(c);
+	}
+	if (!j)
+		return;
+	w->job = NULL;
+	j->w = NULL;
+	j->conn = NULL;
+	if (j->r) {
+		if (WIFSIGNALED(st))
+			log_error(j->r->id, "%s died of signal %d while serving this request: 502", j->who,
+			          WTERMSIG(st));
+		else
+			log_error(j->r->id, "%s exited (status %d) while serving this request: 502", j->who,
+			          WEXITSTATUS(st));
+		rt->errors++;
+		job_fail(j, 502, NULL);
+	}
+	job_free(j);
+}
+
+/* Idle workers meet waiting requests here, outside any other callback. */
+void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents)
+{
+	struct pool_rt *rt = idle->data;
+	ev_idle_stop(loop, idle);
+	while (rt->qhead && rt->pool.count[WORKER_IDLE] > 0) {
+		struct upstream_job *j = rt->qhead;
+		queue_remove(rt, j);
+		ev_timer_stop(loop, &j->timer);
+		job_try_assign(j);
+	}
+}
+
+struct request *upstream_job_request(struct upstream_job *j)
+{
+	return j->r;
+}
+
+const char *upstream_job_uri(const struct worker *w)
+{
+	const struct upstream_job *j = w->job;
+	return j && j->r ? cgi_env_get(&j->r->env, "REQUEST_URI") : NULL;
+}
+
+/* ---- the pool handler ------------------------------------------------- */
+
+static int pool_env(struct request *r)
+{
+	struct cgi_env *env = &r->env;
+	int rc = 0;
+	if (r->route->pool_root) {
+		struct script_match m;
+		int st = script_find(r, r->route->pool_root, &m);
+		if (st)
+			return st;
+		if ((st = script_location_env(r, &m)) != 0)
+			return st;
+	} else if (!r->script_filename) {
+		/* The application is the mount point; the rest of the path is PATH_INFO. */
+		size_t mount = r->route->match_kind == MATCH_PREFIX ? r->route_prefix : strlen(r->path);
+		rc |= cgi_env_setn(env, "SCRIPT_NAME", r->path, mount);
+		rc |= cgi_env_set(env, "PATH_INFO", r->path + mount);
+		rc |= cgi_env_set(env, "DOCUMENT_ROOT", gw->cfg->document_root);
+	}
+	/* php-cgi refuses to run without it (cgi.force_redirect). */
+	rc |= cgi_env_set(env, "REDIRECT_STATUS", "200");
+	return rc ? 500 : 0;
+}
+
+static void pool_handler_start(struct request *r)
+{
+	struct pool_rt *rt = r->route->pool->state;
+	int st = pool_env(r);
+	if (st) {
+		request_error(r, st, NULL);
+		return;
+	}
+	struct upstream_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		request_error(r, 500, NULL);
+		return;
+	}
+	j->r = r;
+	j->rt = rt;
+	ev_init(&j->timer, on_job_timer);
+	j->timer.data = j;
+	r->handler_ctx = j;
+	job_try_assign(j);
+}
+
+static void pool_handler_body(struct request *r)
+{
+	struct upstream_job *j = r->handler_ctx;
+	if (j && j->state == JOB_RUNNING)
+		job_pump_body(j);
+}
+
+static void pool_handler_drained(struct request *r)
+{
+	struct upstream_job *j = r->handler_ctx;
+	if (j && j->conn)
+		conn_set_reading(j->conn, true);
+}
+
+static void pool_handler_abort(struct request *r)
+{
+	struct upstream_job *j = r->handler_ctx;
+	if (!j)
+		return;
+	job_detach(j);
+	if (j->state == JOB_QUEUED) {
+		queue_remove(j->rt, j);
+		job_free(j);
+		return;
+	}
+	/* Closing the connection tells the worker; it is free again once it is
+	 * done, and a request given to it before then waits in its backlog. */
+	job_finish(j, false);
+}
+
+const struct handler_ops handler_pool = {
+	.name = "pool",
+	.start = pool_handler_start,
+	.body = pool_handler_body,
+	.drained = pool_handler_drained,
+	.abort = pool_handler_abort,
+};
