@@ -579,7 +579,7 @@ static void cgi_start(struct request *r)
 		/* A web server named the script (FastCGI): its variables stand as sent. */
 		snprintf(m.file, sizeof m.file, "%s", r->script_filename);
 	} else {
-		status = script_find(r, r->route->cgi.root, &m);
+		status = script_find(r, r->route->cgi.root, NULL, &m);
 		if (!status)
 			status = script_location_env(r, &m);
 	}

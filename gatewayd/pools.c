@@ -38,6 +38,7 @@ static void hook_idle(struct pool *p, struct worker *w)
 static const struct pool_hooks hooks = {
 	.log = hook_log,
 	.idle = hook_idle,
+	.stopping = upstream_worker_stopping,
 	.exited = upstream_worker_exited,
 };
 

@@ -29,6 +29,7 @@ struct pool_rt {
 extern struct pool_rt *pool_runtimes;
 
 /* upstream.c */
+void upstream_worker_stopping(struct pool *p, struct worker *w);
 void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
 void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents);
 /* The request URI a worker serves now, for status; NULL if idle. */

@@ -57,6 +57,14 @@ struct upstream_job {
 };
 
 static void conn_close(struct upstream_conn *c);
+
+/* The worker record is freed right after the exit hook: look at the stop
+ * condition once the pool is done with it. */
+static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	server_check_stopped();
+}
+static ev_prepare stop_check = {.cb = on_stop_check};
 static void conn_want_write(struct upstream_conn *c);
 static void job_try_assign(struct upstream_job *j);
 
@@ -564,10 +572,19 @@ static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents)
 
 /* ---- pool hooks --------------------------------------------------------- */
 
+void upstream_worker_stopping(struct pool *p, struct worker *w)
+{
+	struct upstream_conn *c = w->conn;
+	if (c && !c->job)
+		conn_close(c);
+}
+
 void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 {
 	struct pool_rt *rt = p->owner;
 	struct upstream_job *j = w->job;
+	if (gw->stopping)
+		ev_feed_event(gw->loop, &stop_check, EV_CUSTOM);
 	if (w->conn) {
 		struct upstream_conn *c = w->conn;
 		c->w = NULL;
@@ -623,8 +640,9 @@ static int pool_env(struct request *r)
 	struct cgi_env *env = &r->env;
 	int rc = 0;
 	if (r->route->pool_root) {
+		static const char *const index[] = {"index.php", "index.html", NULL};
 		struct script_match m;
-		int st = script_find(r, r->route->pool_root, &m);
+		int st = script_find(r, r->route->pool_root, index, &m);
 		if (st)
 			return st;
 		if ((st = script_location_env(r, &m)) != 0)

@@ -171,8 +171,22 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 	if (w->state == WORKER_DRAINING)
 		return;
 	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
+	bool idle = w->state == WORKER_IDLE || w->state == WORKER_STARTING;
+	p->hooks->stopping(p, w);
 	set_state(p, w, WORKER_DRAINING);
 	spawn_signal_group(w->pid, p->set.stop_signal);
+	if (idle) {
+		/* Many workers (php-cgi) only note the signal and go back to accept():
+		 * a connection wakes them to see it. */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", w->address + 5);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+				LOG(p, 3, "%s#%u: wake-up connect: %s", p->set.name, w->slot, strerror(errno));
+			close(fd);
+		}
+	}
 	ev_timer_stop(p->loop, &w->timer);
 	ev_timer_set(&w->timer, STOP_GRACE, 0);
 	ev_timer_start(p->loop, &w->timer);

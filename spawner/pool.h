@@ -33,6 +33,9 @@ struct pool_hooks {
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 	/* A worker is idle (ready, or done with a request): a waiting request may take it. */
 	void (*idle)(struct pool *p, struct worker *w);
+	/* A worker is about to be told to stop: drop any idle connection to it
+	 * (a worker blocked reading a kept-alive connection cannot see a signal). */
+	void (*stopping)(struct pool *p, struct worker *w);
 	/* A worker's process is gone. w->job is what it held (NULL if none). */
 	void (*exited)(struct pool *p, struct worker *w, int wait_status);
 };
