@@ -770,7 +770,20 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	json_decref(root);
+	cfg->refs = 1;
 	return cfg;
+}
+
+struct config *config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void config_unref(struct config *cfg)
+{
+	if (cfg && --cfg->refs == 0)
+		config_free(cfg);
 }
 
 void config_free(struct config *cfg)

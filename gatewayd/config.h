@@ -87,6 +87,7 @@ struct route_cfg {
 };
 
 struct config {
+	int refs;  /* gw->cfg holds one; so does each request, cgi job and pool using it */
 	char *path;
 	struct listen_cfg *listen;
 	size_t nlisten;
@@ -127,5 +128,8 @@ struct config {
  * into err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* A reload keeps the old generation alive while anything still uses it. */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
 
 #endif

@@ -49,7 +49,7 @@ struct fcgi_conn {
 	ev_io rio;
 	ev_io wio;
 	ev_timer timer;
-	const struct listen_cfg *lc;
+	bool send_stderr;           /* the listener's "stderr": a reload may free the listener */
 	struct buf in;
 	struct fcgi_req *reqs;
 	size_t nreqs;
@@ -232,7 +232,7 @@ static void front_send_raw(struct request *r, const char *p, size_t n)
 static void front_send_stderr(struct request *r, const char *p, size_t n)
 {
 	struct fcgi_req *fr = freq_of(r);
-	if (fr->conn->lc->fcgi_stderr)
+	if (fr->conn->send_stderr)
 		queue_stream(fr, FCGI_STDERR, p, n);
 }
 
@@ -833,7 +833,7 @@ void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 	if (!lc->unix_path)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->fd = fd;
-	c->lc = lc;
+	c->send_stderr = lc->fcgi_stderr;
 	c->mgmt.conn = c;
 	c->last_read = ev_now(gw->loop);
 	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);

@@ -38,6 +38,7 @@ struct cgi_route_state {
 
 struct cgi_job {
 	struct request *r; /* NULL once the request was let go */
+	struct config *cfg; /* route and rs live in it: held until the child is reaped */
 	struct route_cfg *route;
 	struct cgi_route_state *rs;
 	enum job_state state;
@@ -252,6 +253,7 @@ static void job_free(struct cgi_job *j)
 	cgi_output_free(&j->out);
 	buf_free(&j->errline);
 	free(j->script);
+	config_unref(j->cfg);
 	free(j);
 }
 
@@ -602,6 +604,7 @@ static void cgi_start(struct request *r)
 	j->out.nph = base && strncmp(base + 1, "nph-", 4) == 0;
 	j->out.who = j->script;
 	j->r = r;
+	j->cfg = config_ref(r->cfg);
 	j->route = r->route;
 	j->rs = rs;
 	j->in_fd = j->out_fd = j->err_fd = -1;

@@ -196,3 +196,66 @@ void server_conn_closed(void)
 	if (!paused_for_fds && gw->nconns + 1 == gw->max_conns)
 		listeners_start();
 }
+
+static bool same_listen(const struct listen_cfg *a, const struct listen_cfg *b)
+{
+	if (a->proto != b->proto || !a->unix_path != !b->unix_path)
+		return false;
+	if (a->unix_path)
+		return strcmp(a->unix_path, b->unix_path) == 0;
+	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+int listeners_reload(struct config *cfg)
+{
+	struct listener *fresh = calloc(cfg->nlisten, sizeof *fresh);
+	if (!fresh)
+		return -1;
+	bool *kept = calloc(gw->nlisteners + 1, sizeof *kept);
+	if (!kept) {
+		free(fresh);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &fresh[i];
+		l->cfg = &cfg->listen[i];
+		l->fd = -1;
+		for (size_t k = 0; k < gw->nlisteners && l->fd < 0; k++) {
+			if (!kept[k] && same_listen(gw->listeners[k].cfg, l->cfg)) {
+				kept[k] = true;
+				l->fd = gw->listeners[k].fd;
+			}
+		}
+		if (l->fd < 0 && (l->fd = listen_on(l->cfg)) < 0) {
+			log_error(NULL, "reload: cannot listen on a new address; keeping the running config");
+			for (size_t k = 0; k < i; k++) {
+				bool old = false;
+				for (size_t m = 0; m < gw->nlisteners; m++)
+					old |= gw->listeners[m].fd == fresh[k].fd;
+				if (!old)
+					close(fresh[k].fd);
+			}
+			free(fresh);
+			free(kept);
+			return -1;
+		}
+	}
+	listeners_stop();
+	for (size_t k = 0; k < gw->nlisteners; k++) {
+		if (!kept[k]) {
+			close(gw->listeners[k].fd);
+			if (gw->listeners[k].cfg->unix_path)
+				unlink(gw->listeners[k].cfg->unix_path);
+		}
+	}
+	free(kept);
+	free(gw->listeners);
+	gw->listeners = fresh;
+	gw->nlisteners = cfg->nlisten;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		ev_io_init(&fresh[i].w, on_accept, fresh[i].fd, EV_READ);
+		fresh[i].w.data = &fresh[i];
+	}
+	listeners_start();
+	return 0;
+}

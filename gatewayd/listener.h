@@ -17,5 +17,8 @@ int listeners_open(struct config *cfg);
 void listeners_start(void);
 void listeners_stop(void);
 void listeners_close(void);
+/* SIGHUP: keep the sockets cfg still lists, open the new ones, close the
+ * rest. -1 (and nothing changed) when a new one cannot be opened. */
+int listeners_reload(struct config *cfg);
 
 #endif

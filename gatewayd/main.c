@@ -46,7 +46,8 @@ static void usage(FILE *out)
 	        "  -t       check the configuration and exit (0: valid, 1: not)\n"
 	        "  -V       print the version and exit\n"
 	        "  -h       this help\n"
-	        "Signals: TERM/INT stop gracefully (twice: at once), USR1 reopens the logs.\n",
+	        "Signals: TERM/INT stop gracefully (twice: at once), HUP reloads the config,\n"
+	        "USR1 reopens the logs.\n",
 	        default_config());
 }
 
@@ -97,9 +98,34 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info(NULL, "logs reopened");
 }
 
+static size_t connections_allowed(size_t wanted);
+
+/* SIGHUP: read the config again. New requests use the new one; requests in
+ * flight finish on the one they started with; unchanged pools keep their
+ * workers, changed and removed ones drain. Any error keeps the running config. */
 static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_warn(NULL, "SIGHUP: reload is not supported yet; restart to apply a new config");
+	char err[1024];
+	if (gw->stopping)
+		return;
+	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
+	if (!cfg) {
+		log_error(NULL, "reload: %s; keeping the running config", err);
+		return;
+	}
+	if (listeners_reload(cfg) < 0) {
+		config_unref(cfg);
+		return;
+	}
+	struct config *old = gw->cfg;
+	gw->cfg = cfg;
+	if (pools_reload(cfg) < 0)
+		log_error(NULL, "reload: the new pools could not all start");
+	if (log_open_error(cfg->error_log, cfg->log_level) < 0 || log_open_access(cfg->access_log) < 0)
+		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
+	gw->max_conns = connections_allowed(cfg->max_connections);
+	config_unref(old);
+	log_info(NULL, "reloaded %s", cfg->path);
 }
 
 /* Each connection may hold a socket, three pipes and a spool file. */
@@ -189,7 +215,7 @@ int main(int argc, char **argv)
 	listeners_close();
 	pools_kill();
 	pools_free();
-	config_free(cfg);
+	config_unref(gw->cfg);
 	gw->cfg = NULL;
 	log_close();
 	ev_loop_destroy(gw->loop);

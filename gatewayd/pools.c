@@ -70,12 +70,40 @@ static int resolve_ids(const struct pool_cfg *pc, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-static int start_one(struct pool_cfg *pc)
+static unsigned generations;
+
+static void rt_free(struct pool_rt *rt)
+{
+	ev_idle_stop(gw->loop, &rt->dispatch);
+	pool_free(&rt->pool);
+	if (rt->cfg->state == rt)
+		rt->cfg->state = NULL;
+	free(rt->envp);
+	config_unref(rt->gen);
+	free(rt);
+}
+
+static int build_envp(struct pool_rt *rt, struct pool_cfg *pc)
+{
+	char **envp = calloc(pc->nenv + 1, sizeof *envp);
+	if (!envp)
+		return -1;
+	for (size_t i = 0; i < pc->nenv; i++)
+		envp[i] = pc->env[i];
+	free(rt->envp);
+	rt->envp = envp;
+	return 0;
+}
+
+static int start_one(struct config *cfg, struct pool_cfg *pc)
 {
 	struct pool_rt *rt = calloc(1, sizeof *rt);
 	if (!rt)
 		return -1;
 	rt->cfg = pc;
+	rt->gen = config_ref(cfg);
+	rt->generation = generations++;
+	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
 	rt->proto = &upstream_fastcgi;
 	pc->state = rt;
 	rt->next = pool_runtimes;
@@ -87,13 +115,11 @@ static int start_one(struct pool_cfg *pc)
 		return -1;
 	}
 	/* The workers' environment: the pool's env only, nothing inherited. */
-	rt->envp = calloc(pc->nenv + 1, sizeof *rt->envp);
-	if (!rt->envp)
+	if (build_envp(rt, pc) < 0)
 		return -1;
-	for (size_t i = 0; i < pc->nenv; i++)
-		rt->envp[i] = pc->env[i];
 	struct pool_settings set = {
 		.name = pc->name,
+		.socket_name = rt->name_gen,
 		.argv = pc->ncommand ? pc->command : NULL,
 		.envp = rt->envp,
 		.cwd = pc->cwd,
@@ -120,22 +146,154 @@ static int start_one(struct pool_cfg *pc)
 	return 0;
 }
 
-int pools_start(struct config *cfg)
+static int make_socket_dir(struct config *cfg)
 {
-	if (cfg->npools == 0)
+	if (socket_dir[0] || cfg->npools == 0)
 		return 0;
 	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir, (int)getpid());
 	if (!mkdtemp(socket_dir)) {
 		log_error(NULL, "cannot make the worker socket directory under %s: %s", cfg->temp_dir,
 		          strerror(errno));
+		socket_dir[0] = '\0';
 		return -1;
 	}
 	/* Workers running as another user must reach their sockets. */
 	chmod(socket_dir, 0711);
+	return 0;
+}
+
+int pools_start(struct config *cfg)
+{
+	if (make_socket_dir(cfg) < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->npools; i++)
-		if (start_one(&cfg->pools[i]) < 0)
+		if (start_one(cfg, &cfg->pools[i]) < 0)
 			return -1;
 	return 0;
+}
+
+static bool same_list(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would the new settings start the workers any differently? Timeouts and
+ * the queue are read per request, so they change in place. */
+static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
+{
+	return a->protocol == b->protocol && same_list(a->command, a->ncommand, b->command, b->ncommand) &&
+	       same_list(a->env, a->nenv, b->env, b->nenv) && same_str(a->cwd, b->cwd) &&
+	       same_str(a->user, b->user) && same_str(a->group, b->group) && a->mode == b->mode &&
+	       a->processes == b->processes && a->min_spare == b->min_spare &&
+	       a->max_spare == b->max_spare && a->max_processes == b->max_processes &&
+	       a->idle_timeout == b->idle_timeout && a->max_requests == b->max_requests &&
+	       a->stop_signal == b->stop_signal &&
+	       same_list(a->addresses, a->naddresses, b->addresses, b->naddresses) &&
+	       a->connections == b->connections;
+}
+
+/* Hand a running pool to the new generation's config. */
+static int adopt(struct pool_rt *rt, struct config *cfg, struct pool_cfg *pc)
+{
+	if (build_envp(rt, pc) < 0)
+		return -1;
+	rt->cfg = pc;
+	pc->state = rt;
+	config_unref(rt->gen);
+	rt->gen = config_ref(cfg);
+	rt->pool.set.name = pc->name;
+	rt->pool.set.argv = pc->ncommand ? pc->command : NULL;
+	rt->pool.set.envp = rt->envp;
+	rt->pool.set.cwd = pc->cwd;
+	rt->pool.set.addresses = pc->addresses;
+	return 0;
+}
+
+static ev_timer collect_timer;
+
+static void on_collect(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	pools_collect();
+}
+
+int pools_reload(struct config *cfg)
+{
+	struct pool_rt *old = pool_runtimes;
+	pool_runtimes = NULL;
+	if (make_socket_dir(cfg) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		struct pool_cfg *pc = &cfg->pools[i];
+		struct pool_rt **pp = &old, *rt = NULL;
+		for (; *pp; pp = &(*pp)->next) {
+			if (!(*pp)->retired && strcmp((*pp)->cfg->name, pc->name) == 0 &&
+			    same_workers((*pp)->cfg, pc)) {
+				rt = *pp;
+				*pp = rt->next;
+				break;
+			}
+		}
+		if (rt) {
+			adopt(rt, cfg, pc);
+			rt->next = pool_runtimes;
+			pool_runtimes = rt;
+			log_info(NULL, "reload: pool %s unchanged, its workers stay", pc->name);
+		} else if (!pc->state) {
+			log_info(NULL, "reload: pool %s %s", pc->name, "starts");
+			if (start_one(cfg, pc) < 0)
+				log_error(NULL, "reload: pool %s failed to start", pc->name);
+		}
+	}
+	/* What is left of the old generation drains and is freed when empty. */
+	while (old) {
+		struct pool_rt *rt = old;
+		old = rt->next;
+		if (!rt->retired)
+			log_info(NULL, "reload: pool %s (old settings) drains", rt->cfg->name);
+		rt->retired = true;
+		/* Requests waiting for this pool wait for its successor instead. */
+		for (struct pool_rt *n = pool_runtimes; n && rt->qhead; n = n->next)
+			if (!n->retired && strcmp(n->cfg->name, rt->cfg->name) == 0)
+				upstream_requeue(rt, n);
+		pool_drain(&rt->pool);
+		rt->next = pool_runtimes;
+		pool_runtimes = rt;
+	}
+	if (!ev_is_active(&collect_timer)) {
+		ev_timer_init(&collect_timer, on_collect, 1.0, 1.0);
+		ev_timer_start(gw->loop, &collect_timer);
+	}
+	pools_collect();
+	return 0;
+}
+
+void pools_collect(void)
+{
+	bool retired_left = false;
+	for (struct pool_rt **pp = &pool_runtimes; *pp;) {
+		struct pool_rt *rt = *pp;
+		if (rt->retired && rt->jobs == 0 && pool_alive(&rt->pool) == 0) {
+			*pp = rt->next;
+			log_debug(NULL, "pool %s (generation %u) drained and freed", rt->cfg->name,
+			          rt->generation);
+			rt_free(rt);
+			continue;
+		}
+		retired_left |= rt->retired;
+		pp = &rt->next;
+	}
+	if (!retired_left)
+		ev_timer_stop(gw->loop, &collect_timer);
 }
 
 void pools_drain(void)
@@ -160,14 +318,11 @@ size_t pools_alive(void)
 
 void pools_free(void)
 {
+	ev_timer_stop(gw->loop, &collect_timer);
 	while (pool_runtimes) {
 		struct pool_rt *rt = pool_runtimes;
 		pool_runtimes = rt->next;
-		ev_idle_stop(gw->loop, &rt->dispatch);
-		pool_free(&rt->pool);
-		rt->cfg->state = NULL;
-		free(rt->envp);
-		free(rt);
+		rt_free(rt);
 	}
 	if (socket_dir[0]) {
 		rmdir(socket_dir);
@@ -226,8 +381,8 @@ static json_t *pool_json(const struct pool_rt *rt)
 	                           "max_requests", (json_int_t)pc->max_requests, "request_timeout",
 	                           pc->request_timeout, "queue", pc->queue, "queue_timeout",
 	                           pc->queue_timeout);
-	return json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-	                 "name", pc->name, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
+	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	                 "name", pc->name, "retired", rt->retired, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
 	                 "limits", limits, "processes", states, "queue_length", (int)rt->queued,
 	                 "requests_served", (json_int_t)p->served, "errors", (json_int_t)rt->errors,
 	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,

@@ -12,6 +12,11 @@
 
 struct pool_rt {
 	struct pool_cfg *cfg;
+	struct config *gen;          /* the generation cfg lives in (a reference) */
+	unsigned generation;         /* in worker socket names: unique across reloads */
+	char name_gen[96];           /* "name.generation", the socket name prefix */
+	unsigned jobs;               /* jobs that point here, queued or running */
+	bool retired;                /* replaced by a reload: draining, freed when empty */
 	struct pool pool;
 	const struct upstream_proto *proto;
 	char **envp;                 /* the workers' environment */
@@ -28,11 +33,16 @@ struct pool_rt {
 
 extern struct pool_rt *pool_runtimes;
 
+/* Free retired pools that have no worker and no job left. */
+void pools_collect(void);
+
 /* upstream.c */
 void upstream_worker_stopping(struct pool *p, struct worker *w);
 void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
 void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents);
 /* The request URI a worker serves now, for status; NULL if idle. */
 const char *upstream_job_uri(const struct worker *w);
+/* Move the requests waiting in from's queue to the end of to's. */
+void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 
 #endif

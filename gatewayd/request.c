@@ -22,6 +22,7 @@ struct request *request_new(const struct front_ops *front, void *front_ctx)
 	r->content_length = -1;
 	r->spool_fd = -1;
 	r->started = ev_now(gw->loop);
+	r->cfg = config_ref(gw->cfg);
 	server_next_request_id(r->id);
 	return r;
 }
@@ -38,17 +39,18 @@ void request_free(struct request *r)
 	buf_free(&r->body);
 	if (r->spool_fd >= 0)
 		close(r->spool_fd);
+	config_unref(r->cfg);
 	free(r);
 }
 
 int request_route(struct request *r)
 {
 	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
-	if (gw->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
+	if (r->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
 		r->route = &status_route;
 		return 0;
 	}
-	r->route = router_match(gw->cfg, r->path, &r->route_prefix);
+	r->route = router_match(r->cfg, r->path, &r->route_prefix);
 	if (!r->route) {
 		log_info(r->id, "no route for \"%s\"", r->path);
 		return 404;
@@ -63,7 +65,7 @@ int request_route_script(struct request *r, const char *script_filename)
 		log_info(r->id, "no script %s: %s", script_filename, strerror(errno));
 		return errno == EACCES ? 403 : 404;
 	}
-	r->route = router_match_script(gw->cfg, real);
+	r->route = router_match_script(r->cfg, real);
 	if (!r->route) {
 		log_warn(r->id, "%s is outside every cgi root: refused", script_filename);
 		return 403;

@@ -62,6 +62,7 @@ struct handler_ops {
 
 struct request {
 	char id[24];
+	struct config *cfg;          /* the generation it was routed in (a reference) */
 	struct cgi_env env;
 	char *path;                  /* decoded, dot segments removed, no query */
 	const char *query;           /* points into env's QUERY_STRING value */

@@ -176,6 +176,7 @@ static void conn_close(struct upstream_conn *c)
 
 static void job_free(struct upstream_job *j)
 {
+	j->rt->jobs--;
 	ev_timer_stop(gw->loop, &j->timer);
 	cgi_output_free(&j->out);
 	buf_free(&j->errline);
@@ -627,6 +628,27 @@ struct request *upstream_job_request(struct upstream_job *j)
 	return j->r;
 }
 
+void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
+{
+	while (from->qhead) {
+		struct upstream_job *j = from->qhead;
+		queue_remove(from, j);
+		from->jobs--;
+		to->jobs++;
+		j->rt = to;
+		if (to->qtail)
+			to->qtail->qnext = j;
+		else
+			to->qhead = j;
+		to->qtail = j;
+		to->queued++;
+		to->pool.waiting = to->queued;
+	}
+	pool_demand(&to->pool);
+	if (to->pool.count[WORKER_IDLE])
+		ev_idle_start(gw->loop, &to->dispatch);
+}
+
 const char *upstream_job_uri(const struct worker *w)
 {
 	const struct upstream_job *j = w->job;
@@ -674,6 +696,7 @@ static void pool_handler_start(struct request *r)
 	}
 	j->r = r;
 	j->rt = rt;
+	rt->jobs++;
 	ev_init(&j->timer, on_job_timer);
 	j->timer.data = j;
 	r->handler_ctx = j;

@@ -41,6 +41,9 @@ struct request *upstream_job_request(struct upstream_job *j);
 
 /* Start every pool of cfg. -1 with a logged reason. */
 int pools_start(struct config *cfg);
+/* SIGHUP: pools of cfg whose worker settings did not change keep their
+ * workers; the others start; pools no longer wanted drain. */
+int pools_reload(struct config *cfg);
 /* Shutdown: stop idle workers now, busy ones after their request. */
 void pools_drain(void);
 /* Shutdown deadline: kill every worker. */

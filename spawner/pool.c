@@ -247,7 +247,7 @@ static int bind_worker_socket(struct pool *p, struct worker *w)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s-%u.sock", p->set.socket_dir,
-	                 p->set.name, w->slot);
+	                 p->set.socket_name ? p->set.socket_name : p->set.name, w->slot);
 	if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
 		LOG(p, 0, "%s: socket path under %s too long", p->set.name, p->set.socket_dir);
 		return -1;

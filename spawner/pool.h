@@ -42,6 +42,7 @@ struct pool_hooks {
 
 struct pool_settings {
 	const char *name;
+	const char *socket_name; /* the socket file prefix: unique across reloads */
 	char *const *argv;     /* NULL: an external pool (addresses, nothing spawned) */
 	char *const *envp;
 	const char *cwd;
