@@ -751,8 +751,11 @@ static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
 		ssize_t n = write(c->fd, buf_head(out), c->writing_left);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			if (!ev_is_active(&c->wio))
+				ev_io_start(loop, &c->wio);
 			break;
+		}
 		if (n < 0) {
 			for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
 				req_abort(fr, "writing to the web server failed");
@@ -770,10 +773,11 @@ static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
 	conn_after_write(c);
 }
 
+/* Write optimistically (see http_conn.c): arm the watcher only when full. */
 static void conn_want_write(struct fcgi_conn *c)
 {
 	if (!ev_is_active(&c->wio))
-		ev_io_start(gw->loop, &c->wio);
+		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
 }
 
 /* ---- timeouts ---------------------------------------------------------- */

@@ -32,7 +32,7 @@ static void hook_idle(struct pool *p, struct worker *w)
 {
 	struct pool_rt *rt = p->owner;
 	if (rt->qhead)
-		ev_idle_start(gw->loop, &rt->dispatch);
+		ev_prepare_start(gw->loop, &rt->dispatch);
 }
 
 static const struct pool_hooks hooks = {
@@ -74,7 +74,7 @@ static unsigned generations;
 
 static void rt_free(struct pool_rt *rt)
 {
-	ev_idle_stop(gw->loop, &rt->dispatch);
+	ev_prepare_stop(gw->loop, &rt->dispatch);
 	pool_free(&rt->pool);
 	if (rt->cfg->state == rt)
 		rt->cfg->state = NULL;
@@ -108,7 +108,7 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 	pc->state = rt;
 	rt->next = pool_runtimes;
 	pool_runtimes = rt;
-	ev_idle_init(&rt->dispatch, upstream_dispatch);
+	ev_prepare_init(&rt->dispatch, upstream_dispatch);
 	rt->dispatch.data = rt;
 	if (pc->protocol != POOL_FASTCGI) {
 		log_error(NULL, "pool %s: protocol uwsgi is not available yet", pc->name);

@@ -23,7 +23,7 @@ struct pool_rt {
 	struct upstream_job *qhead;  /* requests waiting for a worker, oldest first */
 	struct upstream_job *qtail;
 	unsigned queued;
-	ev_idle dispatch;            /* hands idle workers to waiting requests, outside callbacks */
+	ev_prepare dispatch;         /* hands idle workers to waiting requests, outside callbacks */
 	unsigned long errors;        /* 502s */
 	unsigned long timeouts;      /* 504s */
 	unsigned long rejected;      /* 503s */
@@ -39,7 +39,7 @@ void pools_collect(void);
 /* upstream.c */
 void upstream_worker_stopping(struct pool *p, struct worker *w);
 void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
-void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents);
+void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
 /* The request URI a worker serves now, for status; NULL if idle. */
 const char *upstream_job_uri(const struct worker *w);
 /* Move the requests waiting in from's queue to the end of to's. */

@@ -150,10 +150,16 @@ static void conn_set_reading(struct upstream_conn *c, bool on)
 		ev_io_stop(gw->loop, &c->rio);
 }
 
+/* Write optimistically (see http_conn.c); arm the watcher only when full or
+ * while a connect is in progress. */
 static void conn_want_write(struct upstream_conn *c)
 {
-	if (!ev_is_active(&c->wio))
-		ev_io_start(gw->loop, &c->wio);
+	if (c->connecting) {
+		if (!ev_is_active(&c->wio))
+			ev_io_start(gw->loop, &c->wio);
+	} else if (!ev_is_active(&c->wio)) {
+		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
+	}
 }
 
 static void conn_close(struct upstream_conn *c)
@@ -553,8 +559,11 @@ static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents)
 		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			if (!ev_is_active(&c->wio))
+				ev_io_start(loop, &c->wio);
 			return;
+		}
 		if (n < 0) {
 			int e = errno;
 			if (c->job)
@@ -611,10 +620,10 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 }
 
 /* Idle workers meet waiting requests here, outside any other callback. */
-void upstream_dispatch(struct ev_loop *loop, ev_idle *idle, int revents)
+void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	struct pool_rt *rt = idle->data;
-	ev_idle_stop(loop, idle);
+	struct pool_rt *rt = w->data;
+	ev_prepare_stop(loop, w);
 	while (rt->qhead && rt->pool.count[WORKER_IDLE] > 0) {
 		struct upstream_job *j = rt->qhead;
 		queue_remove(rt, j);
@@ -646,7 +655,7 @@ void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
 	}
 	pool_demand(&to->pool);
 	if (to->pool.count[WORKER_IDLE])
-		ev_idle_start(gw->loop, &to->dispatch);
+		ev_prepare_start(gw->loop, &to->dispatch);
 }
 
 const char *upstream_job_uri(const struct worker *w)
