@@ -17,6 +17,10 @@
 #define FCGI_MAX_REQS_PER_CONN 64
 #define FCGI_PARAMS_MAX (64 * 1024)
 #define FCGI_STDOUT_RECORD (32 * 1024)
+/* STDIN a handler has no room for is parked (memory, then the spool file) up to
+ * this much per request, so requests multiplexed behind it are still read;
+ * past it the connection stops reading (backpressure). */
+#define FCGI_PARK_MAX (16u << 20)
 
 enum freq_phase {
 	FREQ_PARAMS,  /* collecting FCGI_PARAMS */
@@ -40,6 +44,8 @@ struct fcgi_req {
 	unsigned long long bytes_sent; /* response body bytes, for the access log */
 	long long stdin_left; /* CONTENT_LENGTH bytes still expected */
 	struct spool spool;
+	struct spool overflow; /* STDIN the handler has no room for, while other
+	                        * requests share the connection: they must not stall */
 	struct buf out;       /* encoded records of this request, not yet written */
 	struct fcgi_req *next;
 };
@@ -58,6 +64,7 @@ struct fcgi_conn {
 	size_t writing_left;
 	struct fcgi_req *rr;        /* round robin: the next request to write from */
 	bool keep_conn;
+	bool had_request;           /* without KEEP_CONN, close once requests are done */
 	bool reading;
 	bool closing;               /* close once the output is written */
 	ev_tstamp last_read;
@@ -69,6 +76,8 @@ static struct fcgi_conn *conns;
 
 static void conn_close(struct fcgi_conn *c);
 static void conn_want_write(struct fcgi_conn *c);
+static void conn_kick(struct fcgi_conn *c);
+static void conn_after_write(struct fcgi_conn *c);
 static void conn_schedule_timer(struct fcgi_conn *c);
 
 /* ---- output ------------------------------------------------------------ */
@@ -152,6 +161,7 @@ static void req_free(struct fcgi_req *fr)
 	buf_free(&fr->params);
 	buf_free(&fr->out);
 	spool_free(&fr->spool);
+	spool_free(&fr->overflow);
 	free(fr);
 }
 
@@ -168,6 +178,20 @@ static void req_abort(struct fcgi_req *fr, const char *why)
 		req_log_access(fr);
 	}
 	fr->handler_done = true;
+	conn_kick(fr->conn);
+}
+
+static void conn_set_reading(struct fcgi_conn *c, bool on);
+
+/* A request no longer takes body bytes: records queued behind its body must be
+ * read again. Processing happens from the read callback, not inside the
+ * handler's call that got us here. */
+static void conn_kick(struct fcgi_conn *c)
+{
+	if (c->closing)
+		return;
+	conn_set_reading(c, true);
+	ev_feed_event(gw->loop, &c->rio, EV_READ);
 }
 
 /* ---- front_ops: the handler's response as FCGI_STDOUT ----------------- */
@@ -241,6 +265,7 @@ static void front_send_end(struct request *r, bool complete)
 	struct fcgi_req *fr = freq_of(r);
 	fr->handler_done = true;
 	req_log_access(fr);
+	conn_kick(fr->conn);
 	if (!complete) {
 		/* FastCGI has no way to say "cut short" but to drop the connection
 		 * before END_REQUEST: the web server then fails the response. */
@@ -272,14 +297,30 @@ static void conn_set_reading(struct fcgi_conn *c, bool on)
 
 static void conn_process_input(struct fcgi_conn *c);
 
+/* Move overflowed STDIN back into the request's body as the handler takes it. */
+static void refill_from_overflow(struct fcgi_req *fr)
+{
+	struct request *r = fr->r;
+	while (spool_pending(&fr->overflow) > 0 && buf_len(&r->body) < REQUEST_HIGH_WATER) {
+		char *dst = buf_reserve(&r->body, 65536);
+		if (!dst)
+			return;
+		size_t n = spool_read(&fr->overflow, dst, 65536);
+		if (n == 0)
+			break;
+		buf_commit(&r->body, n);
+	}
+	if (fr->stdin_done && spool_pending(&fr->overflow) == 0)
+		r->body_complete = true;
+}
+
 static void front_body_more(struct request *r)
 {
 	struct fcgi_req *fr = freq_of(r);
 	struct fcgi_conn *c = fr->conn;
-	if (!c->reading && buf_len(&r->body) < REQUEST_LOW_WATER) {
-		conn_set_reading(c, true);
-		conn_process_input(c); /* records left in the input buffer */
-	}
+	refill_from_overflow(fr);
+	if (!c->reading && buf_len(&r->body) < REQUEST_LOW_WATER)
+		conn_kick(c);
 }
 
 static const struct front_ops fcgi_front = {
@@ -356,6 +397,17 @@ static int req_route(struct fcgi_req *fr)
 	char url[4096], file[8192];
 
 	if (sf && proxy_fcgi_path(sf, url, sizeof url)) {
+		/* "proxy:fcgi://host:port//srv/x.sh" (SetHandler, FPM style) names a
+		 * file; "proxy:fcgi://host:port/cgi-bin/x.sh" (ProxyPass) a URL path. */
+		if (url[0] == '/' && url[1] == '/') {
+			int st = request_set_path(r, uri ? uri : url + 1,
+			                          uri ? strcspn(uri, "?") : strlen(url + 1));
+			if (st)
+				return st;
+			if ((st = request_route_script(r, url + 1)) == 0)
+				cgi_env_set(env, "SCRIPT_FILENAME", url + 1);
+			return st;
+		}
 		int st = request_set_path(r, url, strlen(url));
 		return st ? st : request_route(r);
 	}
@@ -458,7 +510,7 @@ static void req_stdin(struct fcgi_req *fr, const uint8_t *p, size_t n)
 			if (fr->stdin_left > 0)
 				log_warn(r->id, "STDIN ended %lld bytes short of CONTENT_LENGTH",
 				         fr->stdin_left);
-			r->body_complete = true;
+			r->body_complete = spool_pending(&fr->overflow) == 0;
 			r->handler->body(r);
 		}
 		return;
@@ -478,8 +530,14 @@ static void req_stdin(struct fcgi_req *fr, const uint8_t *p, size_t n)
 		log_warn(r->id, "STDIN longer than CONTENT_LENGTH: the excess is dropped");
 		n = (size_t)fr->stdin_left;
 	}
-	buf_append(&r->body, p, n);
 	fr->stdin_left -= (long long)n;
+	if (spool_pending(&fr->overflow) > 0 || buf_len(&r->body) >= REQUEST_HIGH_WATER) {
+		/* Park it: requests behind this one on the connection must not wait. */
+		if (spool_write(&fr->overflow, (const char *)p, n, r->id) < 0)
+			req_abort(fr, "cannot park the request body");
+		return;
+	}
+	buf_append(&r->body, p, n);
 	if (fr->stdin_left == 0)
 		r->body_complete = true;
 	r->handler->body(r);
@@ -500,6 +558,7 @@ static void on_begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 		return;
 	}
 	c->keep_conn = b.flags & FCGI_KEEP_CONN;
+	c->had_request = true;
 	if (b.role != FCGI_RESPONDER) {
 		log_info(NULL, "FastCGI: role %u for request id %u: only the responder role is served",
 		         b.role, rec->request_id);
@@ -520,6 +579,7 @@ static void on_begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 	fr->id = rec->request_id;
 	fr->phase = FREQ_PARAMS;
 	spool_init(&fr->spool);
+	spool_init(&fr->overflow);
 	fr->next = c->reqs;
 	c->reqs = fr;
 	c->nreqs++;
@@ -646,7 +706,8 @@ static void conn_process_input(struct fcgi_conn *c)
 		/* Backpressure: a request whose body the handler has not taken yet
 		 * holds the rest of the input until body_more(). */
 		if (busy && rec.type == FCGI_STDIN && busy->started && !busy->handler_done &&
-		    buf_len(&busy->r->body) >= REQUEST_HIGH_WATER) {
+		    buf_len(&busy->r->body) >= REQUEST_HIGH_WATER &&
+		    spool_pending(&busy->overflow) >= FCGI_PARK_MAX) {
 			conn_set_reading(c, false);
 			return;
 		}
@@ -666,13 +727,20 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	ssize_t n = read(c->fd, dst, 65536 + 16);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (buf_len(&c->in) > 0)
+			conn_process_input(c); /* a kick: records already buffered */
 		return;
+	}
 	if (n <= 0) {
-		/* The web server hung up: every request on this connection is over. */
+		/* The web server hung up (or only shut its side, as cgi-fcgi does):
+		 * requests still running are over; answers already queued go out. */
+		ev_io_stop(loop, &c->rio);
+		c->reading = false;
+		c->closing = true;
 		for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
 			req_abort(fr, "the web server closed the FastCGI connection");
-		conn_close(c);
+		conn_after_write(c);
 		return;
 	}
 	buf_commit(&c->in, (size_t)n);
@@ -719,14 +787,15 @@ static void conn_after_write(struct fcgi_conn *c)
 		}
 	}
 	bool idle = !c->reqs && buf_len(&c->mgmt.out) == 0;
-	if (idle && (c->closing || !c->keep_conn || gw->stopping) && !c->writing) {
+	bool done = c->closing || (c->had_request && !c->keep_conn) || gw->stopping;
+	if (idle && done && !c->writing) {
 		conn_close(c);
 		return;
 	}
 	if (c->closing && !c->writing) {
 		bool pending = buf_len(&c->mgmt.out) > 0;
 		for (fr = c->reqs; fr && !pending; fr = fr->next)
-			pending = buf_len(&fr->out) > 0 && fr->phase != FREQ_ENDED;
+			pending = buf_len(&fr->out) > 0;
 		if (!pending) {
 			for (fr = c->reqs; fr; fr = fr->next)
 				req_abort(fr, "FastCGI connection closing");

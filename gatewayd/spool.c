@@ -69,6 +69,22 @@ void spool_hand_to(struct spool *s, struct request *r)
 	s->size = 0;
 }
 
+size_t spool_read(struct spool *s, char *dst, size_t cap)
+{
+	size_t n = 0;
+	if (s->fd < 0) {
+		n = buf_len(&s->mem) < cap ? buf_len(&s->mem) : cap;
+		memcpy(dst, buf_head(&s->mem), n);
+		buf_consume(&s->mem, n);
+	} else {
+		uint64_t left = s->size - s->read;
+		ssize_t r = pread(s->fd, dst, left < cap ? (size_t)left : cap, (off_t)s->read);
+		n = r > 0 ? (size_t)r : 0;
+	}
+	s->read += n;
+	return n;
+}
+
 void spool_free(struct spool *s)
 {
 	buf_free(&s->mem);
@@ -76,4 +92,5 @@ void spool_free(struct spool *s)
 		close(s->fd);
 	s->fd = -1;
 	s->size = 0;
+	s->read = 0;
 }
