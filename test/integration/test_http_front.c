@@ -311,12 +311,54 @@ Test(front, cli_help)
 	gw_assert_no_leaks();
 }
 
+/* The shipped config names the built hello.fcgi as ../examples/hello.fcgi: in
+ * an out-of-tree build (make distcheck) it is in the build tree, so a copy
+ * with that one path (and the others made absolute) is checked instead. */
+static char *shipped_config_for_this_build(void)
+{
+	char *cfg = path_in(gw_srcdir(), "etc/gatewayd.json");
+	char real_src[4096], real_build[4096];
+	if (!realpath(gw_srcdir(), real_src) || !realpath(gw_builddir(), real_build) ||
+	    strcmp(real_src, real_build) == 0)
+		return cfg;
+	char *text = gw_read_file(cfg);
+	cr_assert_not_null(text, "cannot read %s", cfg);
+	struct buf_out {
+		char *p;
+		size_t n;
+	} out = {0};
+	FILE *f = open_memstream(&out.p, &out.n);
+	for (const char *p = text; *p;) {
+		if (strncmp(p, "\"../examples/hello.fcgi\"", 25) == 0) {
+			fprintf(f, "\"%s/examples/hello.fcgi\"", real_build);
+			p += 25;
+		} else if (strncmp(p, "\"../examples/", 13) == 0) {
+			fprintf(f, "\"%s/examples/", real_src);
+			p += 13;
+		} else {
+			fputc(*p++, f);
+		}
+	}
+	fclose(f);
+	static char copy[] = "/tmp/gwshipped.XXXXXX";
+	int fd = mkstemp(copy);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, out.p, out.n), (ssize_t)out.n);
+	close(fd);
+	free(out.p);
+	free(text);
+	free(cfg);
+	return strdup(copy);
+}
+
 Test(front, cli_check_shipped_config)
 {
-	char *cfg = path_in(gw_srcdir(), "etc/gatewayd.json"), *out;
+	char *cfg = shipped_config_for_this_build(), *out;
 	int rc = run_gatewayd((const char *const[]){"-t", "-c", cfg, NULL}, &out);
 	cr_expect_eq(rc, 0, "-t on %s: exit %d: %s", cfg, rc, out);
 	cr_expect(strstr(out, "test is successful"), "-t: %s", out);
+	if (strncmp(cfg, "/tmp/gwshipped.", 15) == 0)
+		unlink(cfg);
 	free(out);
 	free(cfg);
 	gw_assert_no_leaks();
