@@ -25,7 +25,6 @@
 
 #define CGI_MAX_ARGS 64
 #define CGI_READ_CHUNK (64 * 1024)
-#define CGI_STDERR_LINE 4096
 #define CGI_DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 enum job_state { JOB_QUEUED, JOB_RUNNING };
@@ -172,29 +171,14 @@ static void job_kill(struct cgi_job *j)
 	ev_timer_start(gw->loop, &j->timer);
 }
 
-/* Answer and let go: status before the head was sent, else cut the response. */
+/* Answer and let go (request_error cuts a response whose head is out). */
 static void job_fail(struct cgi_job *j, int status, const char *extra)
 {
 	struct request *r = j->r;
 	if (!r)
 		return;
 	job_detach(j);
-	if (r->head_sent)
-		r->front->send_end(r, false);
-	else
-		request_error(r, status, extra);
-}
-
-static void flush_stderr_line(struct cgi_job *j)
-{
-	if (buf_len(&j->errline) == 0)
-		return;
-	log_warn(j->rid, "%s: %.*s", j->script, (int)buf_len(&j->errline), buf_head(&j->errline));
-	if (j->r && j->r->front->send_stderr) {
-		buf_append(&j->errline, "\n", 1);
-		j->r->front->send_stderr(j->r, buf_head(&j->errline), buf_len(&j->errline));
-	}
-	buf_reset(&j->errline);
+	request_error(r, status, extra);
 }
 
 static void read_stderr(struct cgi_job *j)
@@ -207,21 +191,13 @@ static void read_stderr(struct cgi_job *j)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			flush_stderr_line(j);
+			request_stderr_flush(j->r, j->rid, j->script, &j->errline);
 			ev_io_stop(gw->loop, &j->err_w);
 			close(j->err_fd);
 			j->err_fd = -1;
 			return;
 		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n') {
-				flush_stderr_line(j);
-			} else if (chunk[i] != '\r') {
-				buf_append(&j->errline, &chunk[i], 1);
-				if (buf_len(&j->errline) >= CGI_STDERR_LINE)
-					flush_stderr_line(j);
-			}
-		}
+		request_stderr_feed(j->r, j->rid, j->script, &j->errline, chunk, (size_t)n);
 	}
 }
 
@@ -237,7 +213,7 @@ static void job_free(struct cgi_job *j)
 	if (j->err_fd >= 0) {
 		read_stderr(j);
 		if (j->err_fd >= 0) {
-			flush_stderr_line(j);
+			request_stderr_flush(j->r, j->rid, j->script, &j->errline);
 			ev_io_stop(gw->loop, &j->err_w);
 			close(j->err_fd);
 		}

@@ -234,6 +234,34 @@ int request_internal_redirect(struct request *r, const char *location)
 	return 0;
 }
 
+#define STDERR_LINE_MAX 4096
+
+void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line)
+{
+	if (buf_len(line) == 0)
+		return;
+	log_warn(rid, "%s: %.*s", who, (int)buf_len(line), buf_head(line));
+	if (r && r->front->send_stderr) {
+		buf_append(line, "\n", 1);
+		r->front->send_stderr(r, buf_head(line), buf_len(line));
+	}
+	buf_reset(line);
+}
+
+void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
+                         const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			request_stderr_flush(r, rid, who, line);
+		} else if (p[i] != '\r') {
+			buf_append(line, &p[i], 1);
+			if (buf_len(line) >= STDERR_LINE_MAX)
+				request_stderr_flush(r, rid, who, line);
+		}
+	}
+}
+
 /* Refill r->body from the spool file, up to the high-water mark. */
 static void refill_from_spool(struct request *r)
 {

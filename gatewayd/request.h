@@ -123,6 +123,14 @@ int request_set_path(struct request *r, const char *path, size_t len);
 /* The body is complete in fd (size bytes, read from offset 0): hand it out from there. */
 void request_use_spool(struct request *r, int fd, off_t size);
 
+/* A program's stderr, line by line: each whole line goes to the error log
+ * with rid (the request may already be gone: r NULL) and to the front end's
+ * send_stderr. line holds a line not yet ended; lines are cut at 4 KiB.
+ * request_stderr_flush() emits what is left at the end. */
+void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
+                         const char *p, size_t n);
+void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line);
+
 /* The handler consumed n bytes from the front of r->body. */
 void request_body_taken(struct request *r, size_t n);
 

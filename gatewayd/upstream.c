@@ -236,39 +236,13 @@ static void job_finish(struct upstream_job *j, bool keep)
 	job_free(j);
 }
 
-/* Answer status (or cut the response) and end the job. */
+/* Answer status and let go (request_error cuts a response whose head is out). */
 static void job_fail(struct upstream_job *j, int status, const char *extra)
 {
 	struct request *r = j->r;
 	if (r) {
 		job_detach(j);
-		if (r->head_sent)
-			r->front->send_end(r, false);
-		else
-			request_error(r, status, extra);
-	}
-}
-
-static void flush_errline(struct upstream_job *j)
-{
-	if (buf_len(&j->errline) == 0)
-		return;
-	log_warn(j->r ? j->r->id : NULL, "%s: %.*s", j->who, (int)buf_len(&j->errline),
-	         buf_head(&j->errline));
-	if (j->r && j->r->front->send_stderr) {
-		buf_append(&j->errline, "\n", 1);
-		j->r->front->send_stderr(j->r, buf_head(&j->errline), buf_len(&j->errline));
-	}
-	buf_reset(&j->errline);
-}
-
-static void upstream_stderr(struct upstream_job *j, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n')
-			flush_errline(j);
-		else if (p[i] != '\r' && buf_len(&j->errline) < 4096)
-			buf_append(&j->errline, &p[i], 1);
+		request_error(r, status, extra);
 	}
 }
 
@@ -301,7 +275,7 @@ static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 static void upstream_end(struct upstream_job *j, int app_status)
 {
 	struct request *r = j->r;
-	flush_errline(j);
+	request_stderr_flush(r, r ? r->id : NULL, j->who, &j->errline);
 	if (r) {
 		if (!j->out.head_done) {
 			cgi_output_log_incomplete(&j->out, r->id);
@@ -522,7 +496,8 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 		if (ev.type == UPSTREAM_OUTPUT)
 			upstream_output(j, ev.data, ev.len);
 		else if (ev.type == UPSTREAM_STDERR)
-			upstream_stderr(j, ev.data, ev.len);
+			request_stderr_feed(j->r, j->r ? j->r->id : NULL, j->who, &j->errline, ev.data,
+			                    ev.len);
 		else if (ev.type == UPSTREAM_END)
 			upstream_end(j, ev.app_status);
 		if (closed)

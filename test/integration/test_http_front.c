@@ -328,13 +328,14 @@ static char *shipped_config_for_this_build(void)
 		size_t n;
 	} out = {0};
 	FILE *f = open_memstream(&out.p, &out.n);
+	static const char built[] = "\"../examples/hello.fcgi\"", shipped[] = "\"../examples/";
 	for (const char *p = text; *p;) {
-		if (strncmp(p, "\"../examples/hello.fcgi\"", 25) == 0) {
+		if (strncmp(p, built, strlen(built)) == 0) {
 			fprintf(f, "\"%s/examples/hello.fcgi\"", real_build);
-			p += 25;
-		} else if (strncmp(p, "\"../examples/", 13) == 0) {
+			p += strlen(built);
+		} else if (strncmp(p, shipped, strlen(shipped)) == 0) {
 			fprintf(f, "\"%s/examples/", real_src);
-			p += 13;
+			p += strlen(shipped);
 		} else {
 			fputc(*p++, f);
 		}
