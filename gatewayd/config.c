@@ -261,17 +261,18 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	json_array_foreach(arr, i, item) {
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
-		static const char *const keys[] = {"http", "fastcgi", "owner", "group", "mode",
+		static const char *const keys[] = {"http", "fastcgi", "uwsgi", "owner", "group", "mode",
 		                                   "stderr", NULL};
 		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
 		json_t *http = json_object_get(item, "http"), *fcgi = json_object_get(item, "fastcgi");
-		json_t *addr = http ? http : fcgi;
-		if (!!http + !!fcgi != 1 || !json_is_string(addr))
-			return fail(c, where, "must name one protocol: {\"http\": \"host:port\"} or "
-			                      "{\"fastcgi\": \"host:port\" or \"unix:/path\"}");
-		l->proto = http ? LISTEN_HTTP : LISTEN_FASTCGI;
+		json_t *uwsgi = json_object_get(item, "uwsgi");
+		json_t *addr = http ? http : fcgi ? fcgi : uwsgi;
+		if (!!http + !!fcgi + !!uwsgi != 1 || !json_is_string(addr))
+			return fail(c, where, "must name one protocol: {\"http\" | \"fastcgi\" | "
+			                      "\"uwsgi\": \"host:port\" or \"unix:/path\"}");
+		l->proto = http ? LISTEN_HTTP : fcgi ? LISTEN_FASTCGI : LISTEN_UWSGI;
 		l->mode = -1;
 		cfg->nlisten = i + 1;
 		const char *a = json_string_value(addr);

@@ -9,7 +9,7 @@
 
 #include "gatewayd/log.h"
 
-enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI };
+enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI };
 
 struct listen_cfg {
 	enum listen_proto proto;

@@ -124,24 +124,7 @@ static struct fcgi_req *req_find(struct fcgi_conn *c, uint16_t id)
 
 static void req_log_access(struct fcgi_req *fr)
 {
-	struct request *r = fr->r;
-	char line[2048];
-	const char *method = cgi_env_get(&r->env, "REQUEST_METHOD");
-	const char *uri = cgi_env_get(&r->env, "REQUEST_URI");
-	const char *proto = cgi_env_get(&r->env, "SERVER_PROTOCOL");
-	snprintf(line, sizeof line, "%s %s %s", method ? method : "-", uri ? uri : "-",
-	         proto ? proto : "-");
-	struct access_entry e = {
-		.remote_addr = cgi_env_get(&r->env, "REMOTE_ADDR"),
-		.request_line = line,
-		.status = r->status,
-		.bytes_sent = fr->bytes_sent,
-		.referer = cgi_env_get(&r->env, "HTTP_REFERER"),
-		.user_agent = cgi_env_get(&r->env, "HTTP_USER_AGENT"),
-		.seconds = ev_now(gw->loop) - r->started,
-		.rid = r->id,
-	};
-	log_access(&e);
+	request_log_access(fr->r, fr->bytes_sent);
 }
 
 static void req_free(struct fcgi_req *fr)
@@ -369,66 +352,6 @@ static int params_to_env(struct fcgi_req *fr)
 	return 0;
 }
 
-/* Apache's SCRIPT_FILENAME with ProxyPass: "proxy:fcgi://host:port/url/path?query".
- * Returns the URL path part (into out) or NULL when it is not that form. */
-static const char *proxy_fcgi_path(const char *sf, char *out, size_t cap)
-{
-	if (strncmp(sf, "proxy:fcgi://", 13) != 0)
-		return NULL;
-	const char *path = strchr(sf + 13, '/');
-	if (!path)
-		path = "/";
-	size_t n = strcspn(path, "?");
-	snprintf(out, cap, "%.*s", (int)n, path);
-	return out;
-}
-
-/* Decide which script runs: the SCRIPT_FILENAME a web server names, else
- * DOCUMENT_ROOT + SCRIPT_NAME, else the URL path walked like HTTP. */
-static int req_route(struct fcgi_req *fr)
-{
-	struct request *r = fr->r;
-	struct cgi_env *env = &r->env;
-	const char *sf = cgi_env_get(env, "SCRIPT_FILENAME");
-	const char *uri = cgi_env_get(env, "REQUEST_URI");
-	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
-	const char *pi = cgi_env_get(env, "PATH_INFO");
-	const char *dr = cgi_env_get(env, "DOCUMENT_ROOT");
-	char url[4096], file[8192];
-
-	if (sf && proxy_fcgi_path(sf, url, sizeof url)) {
-		/* "proxy:fcgi://host:port//srv/x.sh" (SetHandler, FPM style) names a
-		 * file; "proxy:fcgi://host:port/cgi-bin/x.sh" (ProxyPass) a URL path. */
-		if (url[0] == '/' && url[1] == '/') {
-			int st = request_set_path(r, uri ? uri : url + 1,
-			                          uri ? strcspn(uri, "?") : strlen(url + 1));
-			if (st)
-				return st;
-			if ((st = request_route_script(r, url + 1)) == 0)
-				cgi_env_set(env, "SCRIPT_FILENAME", url + 1);
-			return st;
-		}
-		int st = request_set_path(r, url, strlen(url));
-		return st ? st : request_route(r);
-	}
-	if (uri) {
-		size_t n = strcspn(uri, "?");
-		if (request_set_path(r, uri, n) != 0)
-			return 400;
-	} else {
-		snprintf(url, sizeof url, "%s%s", sn ? sn : "", pi ? pi : "");
-		if (request_set_path(r, url[0] ? url : "/", url[0] ? strlen(url) : 1) != 0)
-			return 400;
-	}
-	if (sf && sf[0] == '/')
-		return request_route_script(r, sf);
-	if (dr && sn) {
-		snprintf(file, sizeof file, "%s%s", dr, sn);
-		return request_route_script(r, file);
-	}
-	return request_route(r);
-}
-
 static void req_start_handler(struct fcgi_req *fr)
 {
 	fr->started = true;
@@ -444,45 +367,15 @@ static void req_params_done(struct fcgi_req *fr)
 		req_fail(fr, 400, "malformed FastCGI name-value pair");
 		return;
 	}
-	/* nginx's fastcgi_params send empty CONTENT_LENGTH/TYPE for bodiless requests. */
-	const char *ct = cgi_env_get(&r->env, "CONTENT_TYPE");
-	if (ct && !ct[0])
-		cgi_env_unset(&r->env, "CONTENT_TYPE");
-	const char *cl = cgi_env_get(&r->env, "CONTENT_LENGTH");
-	if (cl && !cl[0]) {
-		cgi_env_unset(&r->env, "CONTENT_LENGTH");
-		cl = NULL;
-	}
-	if (!cgi_env_get(&r->env, "REQUEST_METHOD"))
-		cgi_env_set(&r->env, "REQUEST_METHOD", "GET");
-	if (!cgi_env_get(&r->env, "QUERY_STRING"))
-		cgi_env_set(&r->env, "QUERY_STRING", "");
-	if (!cgi_env_get(&r->env, "GATEWAY_INTERFACE"))
-		cgi_env_set(&r->env, "GATEWAY_INTERFACE", "CGI/1.1");
-	cgi_env_set(&r->env, "GATEWAY_REQUEST_ID", r->id);
-	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
-	r->query = cgi_env_get(&r->env, "QUERY_STRING");
-
-	int status = req_route(fr);
+	long long cl;
+	const char *why;
+	int status = request_from_cgi_vars(r, &cl, &why);
 	if (status) {
-		req_fail(fr, status, "no script for this request");
+		req_fail(fr, status, why);
 		return;
 	}
-	if (cl) {
-		char *end;
-		long long n = strtoll(cl, &end, 10);
-		if (*end || n < 0) {
-			req_fail(fr, 400, "malformed CONTENT_LENGTH param");
-			return;
-		}
-		if ((uint64_t)n > r->route->max_body) {
-			req_fail(fr, 413, "CONTENT_LENGTH over the route's max_body");
-			return;
-		}
-		r->content_length = n;
-		fr->stdin_left = n;
-		if (n == 0)
-			r->body_complete = true;
+	if (cl >= 0) {
+		fr->stdin_left = cl;
 		req_start_handler(fr);
 		return;
 	}

@@ -13,6 +13,7 @@
 
 #include "gatewayd/fcgi_conn.h"
 #include "gatewayd/http_conn.h"
+#include "gatewayd/uwsgi_conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/server.h"
 
@@ -108,7 +109,8 @@ int listeners_open(struct config *cfg)
 		gw->nlisteners = i + 1;
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
-		const char *proto = l->cfg->proto == LISTEN_HTTP ? "http" : "fastcgi";
+		static const char *const protos[] = {"http", "fastcgi", "uwsgi"};
+		const char *proto = protos[l->cfg->proto];
 		if (l->cfg->unix_path)
 			log_info(NULL, "listening for %s on unix:%s", proto, l->cfg->unix_path);
 		else
@@ -186,6 +188,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			memset(&local, 0, sizeof local);
 		if (l->cfg->proto == LISTEN_FASTCGI)
 			fcgi_conn_start(fd, l->cfg);
+		else if (l->cfg->proto == LISTEN_UWSGI)
+			uwsgi_conn_start(fd, l->cfg);
 		else
 			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
 	}

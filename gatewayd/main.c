@@ -13,6 +13,7 @@
 #include "gatewayd/config.h"
 #include "gatewayd/fcgi_conn.h"
 #include "gatewayd/http_conn.h"
+#include "gatewayd/uwsgi_conn.h"
 #include "gatewayd/listener.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
@@ -59,6 +60,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
 		http_conn_abort_all();
 		fcgi_conn_abort_all();
+		uwsgi_conn_abort_all();
 		cgi_kill_all(SIGKILL);
 		pools_kill();
 		ev_timer_set(w, KILL_WAIT_SECONDS, 0);
@@ -86,6 +88,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	listeners_stop();
 	http_conn_shutdown_all();
 	fcgi_conn_shutdown_all();
+	uwsgi_conn_shutdown_all();
 	pools_drain();
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);
 	ev_timer_start(loop, &stop_timer);

@@ -104,16 +104,12 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 	rt->gen = config_ref(cfg);
 	rt->generation = generations++;
 	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
-	rt->proto = &upstream_fastcgi;
+	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
 	pc->state = rt;
 	rt->next = pool_runtimes;
 	pool_runtimes = rt;
 	ev_prepare_init(&rt->dispatch, upstream_dispatch);
 	rt->dispatch.data = rt;
-	if (pc->protocol != POOL_FASTCGI) {
-		log_error(NULL, "pool %s: protocol uwsgi is not available yet", pc->name);
-		return -1;
-	}
 	/* The workers' environment: the pool's env only, nothing inherited. */
 	if (build_envp(rt, pc) < 0)
 		return -1;

@@ -75,6 +75,113 @@ int request_route_script(struct request *r, const char *script_filename)
 	return r->script_filename ? 0 : 500;
 }
 
+/* Apache's SCRIPT_FILENAME with ProxyPass: "proxy:fcgi://host:port/url/path?query".
+ * Returns the URL path part (into out) or NULL when it is not that form. */
+static const char *proxy_fcgi_path(const char *sf, char *out, size_t cap)
+{
+	if (strncmp(sf, "proxy:fcgi://", 13) != 0)
+		return NULL;
+	const char *path = strchr(sf + 13, '/');
+	if (!path)
+		path = "/";
+	size_t n = strcspn(path, "?");
+	snprintf(out, cap, "%.*s", (int)n, path);
+	return out;
+}
+
+/* Decide which script runs: the SCRIPT_FILENAME a web server names, else
+ * DOCUMENT_ROOT + SCRIPT_NAME, else the URL path walked like HTTP. */
+static int route_cgi_vars(struct request *r)
+{
+	struct cgi_env *env = &r->env;
+	const char *sf = cgi_env_get(env, "SCRIPT_FILENAME");
+	const char *uri = cgi_env_get(env, "REQUEST_URI");
+	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
+	const char *pi = cgi_env_get(env, "PATH_INFO");
+	const char *dr = cgi_env_get(env, "DOCUMENT_ROOT");
+	char url[4096], file[8192];
+
+	if (sf && proxy_fcgi_path(sf, url, sizeof url)) {
+		/* "proxy:fcgi://host:port//srv/x.sh" (SetHandler, FPM style) names a
+		 * file; "proxy:fcgi://host:port/cgi-bin/x.sh" (ProxyPass) a URL path. */
+		if (url[0] == '/' && url[1] == '/') {
+			int st = request_set_path(r, uri ? uri : url + 1,
+			                          uri ? strcspn(uri, "?") : strlen(url + 1));
+			if (st)
+				return st;
+			if ((st = request_route_script(r, url + 1)) == 0)
+				cgi_env_set(env, "SCRIPT_FILENAME", url + 1);
+			return st;
+		}
+		int st = request_set_path(r, url, strlen(url));
+		return st ? st : request_route(r);
+	}
+	if (uri) {
+		size_t n = strcspn(uri, "?");
+		if (request_set_path(r, uri, n) != 0)
+			return 400;
+	} else {
+		snprintf(url, sizeof url, "%s%s", sn ? sn : "", pi ? pi : "");
+		if (request_set_path(r, url[0] ? url : "/", url[0] ? strlen(url) : 1) != 0)
+			return 400;
+	}
+	if (sf && sf[0] == '/')
+		return request_route_script(r, sf);
+	if (dr && sn) {
+		snprintf(file, sizeof file, "%s%s", dr, sn);
+		return request_route_script(r, file);
+	}
+	return request_route(r);
+}
+
+int request_from_cgi_vars(struct request *r, long long *content_length, const char **why)
+{
+	struct cgi_env *env = &r->env;
+	*content_length = -1;
+	*why = NULL;
+	/* nginx's fastcgi_params and uwsgi_params send empty CONTENT_LENGTH and
+	 * CONTENT_TYPE for bodiless requests. */
+	const char *ct = cgi_env_get(env, "CONTENT_TYPE");
+	if (ct && !ct[0])
+		cgi_env_unset(env, "CONTENT_TYPE");
+	const char *cl = cgi_env_get(env, "CONTENT_LENGTH");
+	if (cl && !cl[0]) {
+		cgi_env_unset(env, "CONTENT_LENGTH");
+		cl = NULL;
+	}
+	if (!cgi_env_get(env, "REQUEST_METHOD"))
+		cgi_env_set(env, "REQUEST_METHOD", "GET");
+	if (!cgi_env_get(env, "QUERY_STRING"))
+		cgi_env_set(env, "QUERY_STRING", "");
+	if (!cgi_env_get(env, "GATEWAY_INTERFACE"))
+		cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1");
+	cgi_env_set(env, "GATEWAY_REQUEST_ID", r->id);
+	r->method = cgi_env_get(env, "REQUEST_METHOD");
+	r->query = cgi_env_get(env, "QUERY_STRING");
+
+	int status = route_cgi_vars(r);
+	if (status) {
+		*why = "no script for this request";
+		return status;
+	}
+	if (cl) {
+		char *end;
+		long long n = strtoll(cl, &end, 10);
+		if (*end || n < 0) {
+			*why = "malformed CONTENT_LENGTH";
+			return 400;
+		}
+		if ((uint64_t)n > r->route->max_body) {
+			*why = "CONTENT_LENGTH over the route's max_body";
+			return 413;
+		}
+		r->content_length = n;
+		r->body_complete = n == 0;
+		*content_length = n;
+	}
+	return 0;
+}
+
 void request_start(struct request *r)
 {
 	static const struct handler_ops *const handlers[] = {
@@ -232,6 +339,27 @@ int request_internal_redirect(struct request *r, const char *location)
 	log_debug(r->id, "local redirect to \"%s\"", location);
 	request_dispatch(r);
 	return 0;
+}
+
+void request_log_access(struct request *r, unsigned long long bytes_sent)
+{
+	char line[2048];
+	const char *method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	const char *uri = cgi_env_get(&r->env, "REQUEST_URI");
+	const char *proto = cgi_env_get(&r->env, "SERVER_PROTOCOL");
+	snprintf(line, sizeof line, "%s %s %s", method ? method : "-", uri ? uri : "-",
+	         proto ? proto : "-");
+	struct access_entry e = {
+		.remote_addr = cgi_env_get(&r->env, "REMOTE_ADDR"),
+		.request_line = line,
+		.status = r->status,
+		.bytes_sent = bytes_sent,
+		.referer = cgi_env_get(&r->env, "HTTP_REFERER"),
+		.user_agent = cgi_env_get(&r->env, "HTTP_USER_AGENT"),
+		.seconds = ev_now(gw->loop) - r->started,
+		.rid = r->id,
+	};
+	log_access(&e);
 }
 
 #define STDERR_LINE_MAX 4096

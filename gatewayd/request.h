@@ -104,6 +104,12 @@ void request_start(struct request *r);
 /* Route a request whose script file is known: to the first cgi route whose
  * root holds it. Returns 0, 404 (no such file) or 403 (outside every root). */
 int request_route_script(struct request *r, const char *script_filename);
+/* For requests that arrive as CGI variables (FastCGI, uwsgi): fill the
+ * defaults, drop empty CONTENT_* (nginx sends them), pick the script the web
+ * server names (SCRIPT_FILENAME, Apache's proxy:fcgi:// form, DOCUMENT_ROOT +
+ * SCRIPT_NAME) or route the URL path, and read CONTENT_LENGTH (-1: none).
+ * Returns 0, or an HTTP status with *why for the log. */
+int request_from_cgi_vars(struct request *r, long long *content_length, const char **why);
 /* Route and start: what a front end calls once the head is in. */
 void request_dispatch(struct request *r);
 
@@ -130,6 +136,10 @@ void request_use_spool(struct request *r, int fd, off_t size);
 void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
                          const char *p, size_t n);
 void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line);
+
+/* An access log line for a request that came as CGI variables (FastCGI,
+ * uwsgi): the request line is rebuilt from them. */
+void request_log_access(struct request *r, unsigned long long bytes_sent);
 
 /* The handler consumed n bytes from the front of r->body. */
 void request_body_taken(struct request *r, size_t n);

@@ -50,6 +50,7 @@ struct upstream_job {
 	struct buf errline;
 	ev_timer timer;     /* queue deadline, then request_timeout */
 	int attempts;
+	int proto_state;    /* the protocol decoder's */
 	bool body_ended;
 	bool got_any;       /* a response byte arrived */
 	char who[200];      /* "php#3 (pid 123)" */
@@ -222,7 +223,10 @@ static void job_finish(struct upstream_job *j, bool keep)
 	struct upstream_conn *c = j->conn;
 	if (c) {
 		c->job = NULL;
-		if (!keep || buf_len(&c->in) > 0 || buf_len(&c->out) > 0)
+		/* External workers (php-fpm) serve one connection at a time: a kept one
+		 * would hold the worker while other slots wait in its backlog. */
+		if (!keep || j->rt->proto->ends_at_close || !w || !w->pid || buf_len(&c->in) > 0 ||
+		    buf_len(&c->out) > 0)
 			conn_close(c);
 		else
 			conn_set_reading(c, true); /* notice if the worker closes it while idle */
@@ -252,7 +256,7 @@ static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 	char *location = NULL;
 	j->got_any = true;
 	if (!r)
-		return false;
+		return true; /* the client left: the worker finishes, its answer is dropped */
 	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
 	case CGI_OUT_MORE:
 		return true;
@@ -310,7 +314,8 @@ static void job_pump_body(struct upstream_job *j)
 		j->rt->proto->encode_body(j, &c->out, NULL, 0);
 		j->body_ended = true;
 	}
-	conn_want_write(c);
+	if (buf_len(&c->out) > 0)
+		conn_want_write(c);
 }
 
 static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -334,9 +339,11 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	if (j->conn)
 		conn_close(j->conn);
 	j->w = NULL;
-	if (w) {
+	if (w && w->pid) {
 		w->job = NULL;
 		pool_kill(&rt->pool, w, "request_timeout"); /* replaced once it is gone */
+	} else if (w) {
+		pool_release(&rt->pool, w); /* a slow request is not a dead address */
 	}
 	job_free(j);
 }
@@ -345,6 +352,7 @@ static void job_start_on(struct upstream_job *j, struct worker *w)
 {
 	struct request *r = j->r;
 	j->state = JOB_RUNNING;
+	j->proto_state = 0;
 	j->w = w;
 	j->attempts++;
 	j->got_any = false;
@@ -468,6 +476,14 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 	struct upstream_job *j = c->job;
 	if (!j) {
 		conn_close(c); /* the worker closed its idle connection (or said something unasked) */
+		return;
+	}
+	if (n == 0 && j->rt->proto->ends_at_close && j->got_any) {
+		/* The worker closed: that is the end of its answer. Anything the
+		 * decoder still holds (a partial status line) is passed on first. */
+		if (buf_len(&c->in) > 0 && !upstream_output(j, buf_head(&c->in), buf_len(&c->in)))
+			return;
+		upstream_end(j, 0);
 		return;
 	}
 	if (n <= 0) {
@@ -612,6 +628,16 @@ struct request *upstream_job_request(struct upstream_job *j)
 	return j->r;
 }
 
+bool upstream_job_keeps_connection(struct upstream_job *j)
+{
+	return j->w && j->w->pid;
+}
+
+int *upstream_job_proto_state(struct upstream_job *j)
+{
+	return &j->proto_state;
+}
+
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
 {
 	while (from->qhead) {
@@ -712,9 +738,19 @@ static void pool_handler_abort(struct request *r)
 		job_free(j);
 		return;
 	}
-	/* Closing the connection tells the worker; it is free again once it is
-	 * done, and a request given to it before then waits in its backlog. */
-	job_finish(j, false);
+	if (j->rt->proto->ends_at_close || !j->conn) {
+		/* uwsgi: closing is the only way to say it; the worker notices on write. */
+		job_finish(j, false);
+		return;
+	}
+	/* FastCGI: the worker stays busy (and timed) until its END_REQUEST, so no
+	 * request waits behind abandoned work; its body ends here, short. */
+	if (!j->body_ended) {
+		j->rt->proto->encode_body(j, &j->conn->out, NULL, 0);
+		j->body_ended = true;
+		conn_want_write(j->conn);
+	}
+	conn_set_reading(j->conn, true);
 }
 
 const struct handler_ops handler_pool = {

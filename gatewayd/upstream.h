@@ -25,6 +25,9 @@ struct upstream_event {
 
 struct upstream_proto {
 	const char *name;
+	/* The response ends when the worker closes the connection (uwsgi); the
+	 * connection is then never kept for another request. */
+	bool ends_at_close;
 	/* The request's meta-variables, framed, into out. 0, or -1 (too large: 431). */
 	int (*encode_head)(struct upstream_job *j, struct buf *out);
 	/* Body bytes framed into out; n == 0 ends the body. */
@@ -35,9 +38,14 @@ struct upstream_proto {
 };
 
 extern const struct upstream_proto upstream_fastcgi;
+extern const struct upstream_proto upstream_uwsgi;
 
 /* The request a job carries (NULL once let go): what a protocol encodes. */
 struct request *upstream_job_request(struct upstream_job *j);
+/* May the connection stay open for the worker's next request? */
+bool upstream_job_keeps_connection(struct upstream_job *j);
+/* A word of per-job state for the protocol's decoder, 0 at each request. */
+int *upstream_job_proto_state(struct upstream_job *j);
 
 /* Start every pool of cfg. -1 with a logged reason. */
 int pools_start(struct config *cfg);

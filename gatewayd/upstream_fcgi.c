@@ -26,7 +26,8 @@ static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 	struct request *r = upstream_job_request(j);
 	struct buf pairs = {0};
 	uint8_t begin[16];
-	fcgi_begin_request_encode(begin, FCGI_CLIENT_ID, FCGI_RESPONDER, FCGI_KEEP_CONN);
+	fcgi_begin_request_encode(begin, FCGI_CLIENT_ID, FCGI_RESPONDER,
+	                          upstream_job_keeps_connection(j) ? FCGI_KEEP_CONN : 0);
 	buf_append(out, begin, sizeof begin);
 	for (size_t i = 0; i < r->env.count; i++) {
 		const char *kv = r->env.vars[i];

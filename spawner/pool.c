@@ -487,7 +487,7 @@ void pool_release(struct pool *p, struct worker *w)
 	p->served++;
 	if (w->state != WORKER_BUSY)
 		return;
-	if (p->draining) {
+	if (p->draining && p->waiting == 0) {
 		stop_worker(p, w, "pool draining");
 		return;
 	}

@@ -1,0 +1,1868 @@
+/* Persistent worker pools end to end (issue 4, item 7): the real gatewayd
+ * binary with real worker processes -- examples/hello.fcgi (libfcgi C),
+ * php-cgi, and the Perl FCGI fixtures of test/fixtures/pools (worker.pl: pid
+ * and request count, "?hang", "?sleep=S"; crash-at-start.pl: exits at once).
+ *
+ * Every test stops its daemon with SIGTERM and checks that it exited 0 (under
+ * ASan a leak makes that fail) unless the test killed it, and ends with
+ * gw_assert_no_leaks(). A test that fails half way leaves its daemon (and any
+ * external worker it started) to teardown(). Every wait is bounded. */
+#include "test/integration/harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the daemon ----------------------------------------------------------- */
+
+static struct gw_proc G;   /* the test's daemon */
+static pid_t external_pid; /* an external worker the test started (spawn-fcgi) */
+
+static void teardown(void)
+{
+	if (external_pid > 0) {
+		kill(external_pid, SIGKILL);
+		waitpid(external_pid, NULL, 0);
+		external_pid = 0;
+	}
+	gw_cleanup(&G);
+}
+
+TestSuite(pools, .fini = teardown, .timeout = 45);
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void dump_log(const struct gw_proc *g)
+{
+	char *log = gw_read_file(g->error_log);
+	size_t n = log ? strlen(log) : 0;
+	cr_log_warn("error log of gatewayd (last 6000 bytes):\n%s",
+	            log ? log + (n > 6000 ? n - 6000 : 0) : "(none)");
+	free(log);
+}
+
+/* SIGTERM; the daemon must exit 0. Then remove its directory. */
+static void stop_ok(struct gw_proc *g)
+{
+	int st = gw_stop(g, 15);
+	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (!ok)
+		dump_log(g);
+	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
+	gw_cleanup(g);
+}
+
+/* Wait (bounded) for the daemon to exit by itself; its wait status, or -1. */
+static int wait_exit(struct gw_proc *g, double timeout)
+{
+	int st;
+	double until = now() + timeout;
+	while (now() < until) {
+		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+			g->pid = 0;
+			return st;
+		}
+		sleep_s(0.01);
+	}
+	return -1;
+}
+
+/* Every config: the HTTP listener, and worker sockets in the test's own
+ * directory (removed with it, even after a kill -9). */
+#define BASE "\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}], \"temp_dir\": \"@DIR@\", "
+#define HELLO_CMD "\"protocol\": \"fastcgi\", \"command\": [\"@BUILD@/examples/hello.fcgi\"], " \
+	"\"stop_signal\": \"USR1\""
+#define PERL_CMD "\"protocol\": \"fastcgi\", \"command\": [\"@FIX@/pools/worker.pl\"]"
+#define PHP_CMD "\"protocol\": \"fastcgi\", \"command\": [\"php-cgi\"], " \
+	"\"env\": {\"PHP_FCGI_CHILDREN\": \"0\", \"PHP_FCGI_MAX_REQUESTS\": \"0\", " \
+	"\"PATH\": \"/usr/local/bin:/usr/bin:/bin\"}"
+
+/* ---- an HTTP client of our own: thread-safe, several connections at once -- */
+
+struct client {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+struct resp {
+	int status;
+	char *head;
+	char *body;
+	size_t body_len;
+	bool closed;    /* the server said Connection: close, or closed */
+	double took;    /* seconds from the request to the whole response */
+};
+
+static void resp_free(struct resp *r)
+{
+	free(r->head);
+	free(r->body);
+	r->head = r->body = NULL;
+}
+
+static int cl_open(struct client *c, int port)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = gw_connect(port);
+	return c->fd >= 0 ? 0 : -1;
+}
+
+static void cl_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+}
+
+static bool cl_fill(struct client *c, double deadline)
+{
+	if (c->cap - c->len < 8193) {
+		size_t cap = c->cap * 2 + 16384;
+		char *b = realloc(c->buf, cap);
+		if (!b)
+			return false;
+		c->buf = b;
+		c->cap = cap;
+	}
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	double left = deadline - now();
+	if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+		return false;
+	ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+	if (n <= 0)
+		return false;
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	return true;
+}
+
+static void cl_take(struct client *c, size_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+	c->buf[c->len] = '\0';
+}
+
+/* A header's value in head (case-insensitive), malloc'd, or NULL. */
+static char *hdr(const char *head, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = head ? strstr(head, "\r\n") : NULL; p && *p;) {
+		p += 2;
+		const char *eol = strstr(p, "\r\n");
+		if (!eol)
+			eol = p + strlen(p);
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ')
+				v++;
+			return strndup(v, (size_t)(eol - v));
+		}
+		p = eol;
+	}
+	return NULL;
+}
+
+static bool body_append(struct resp *r, const char *p, size_t n)
+{
+	char *b = realloc(r->body, r->body_len + n + 1);
+	if (!b)
+		return false;
+	r->body = b;
+	memcpy(b + r->body_len, p, n);
+	r->body_len += n;
+	b[r->body_len] = '\0';
+	return true;
+}
+
+/* One response from c (Content-Length, chunked or to the close): 0, or -1 on
+ * a timeout, a close before the end, or a malformed answer. */
+static int cl_read(struct client *c, struct resp *r, double timeout)
+{
+	double deadline = now() + timeout;
+	char *end;
+	memset(r, 0, sizeof *r);
+	r->body = calloc(1, 1);
+	while (!c->buf || !(end = strstr(c->buf, "\r\n\r\n")))
+		if (!cl_fill(c, deadline))
+			return -1;
+	size_t hlen = (size_t)(end - c->buf) + 4;
+	r->head = strndup(c->buf, hlen - 2);
+	cl_take(c, hlen);
+	if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+		return -1;
+	char *te = hdr(r->head, "Transfer-Encoding"), *cl = hdr(r->head, "Content-Length");
+	char *conn = hdr(r->head, "Connection");
+	int rc = 0;
+	r->closed = conn && strcasecmp(conn, "close") == 0;
+	if (te && strcasecmp(te, "chunked") == 0) {
+		for (;;) {
+			char *eol;
+			while (!(eol = strstr(c->buf, "\r\n")))
+				if (!cl_fill(c, deadline))
+					goto bad;
+			size_t size = strtoul(c->buf, NULL, 16);
+			cl_take(c, (size_t)(eol - c->buf) + 2);
+			while (c->len < size + 2)
+				if (!cl_fill(c, deadline))
+					goto bad;
+			if (!body_append(r, c->buf, size))
+				goto bad;
+			cl_take(c, size + 2);
+			if (size == 0)
+				break;
+		}
+	} else if (cl) {
+		size_t size = strtoul(cl, NULL, 10);
+		while (c->len < size)
+			if (!cl_fill(c, deadline))
+				goto bad;
+		if (!body_append(r, c->buf, size))
+			goto bad;
+		cl_take(c, size);
+	} else {
+		while (cl_fill(c, deadline))
+			;
+		body_append(r, c->buf ? c->buf : "", c->len);
+		cl_take(c, c->len);
+		r->closed = true;
+	}
+	goto out;
+bad:
+	rc = -1;
+out:
+	free(te);
+	free(cl);
+	free(conn);
+	return rc;
+}
+
+static void cl_send_request(struct client *c, const char *method, const char *target,
+                            const char *body, bool keep_alive)
+{
+	char *req = NULL;
+	size_t blen = body ? strlen(body) : 0;
+	int n = body ? asprintf(&req, "%s %s HTTP/1.1\r\nHost: test\r\n%sContent-Type: "
+	                        "application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+	                        method, target, keep_alive ? "" : "Connection: close\r\n", blen, body)
+	             : asprintf(&req, "%s %s HTTP/1.1\r\nHost: test\r\n%s\r\n", method, target,
+	                        keep_alive ? "" : "Connection: close\r\n");
+	if (n > 0)
+		gw_send_all(c->fd, req, (size_t)n);
+	free(req);
+}
+
+/* One request on a new connection: 0 and *r, or -1 (no complete answer). */
+static int http(int port, const char *method, const char *target, const char *body,
+                struct resp *r, double timeout)
+{
+	struct client c;
+	double t0 = now();
+	memset(r, 0, sizeof *r);
+	if (cl_open(&c, port) < 0)
+		return -1;
+	cl_send_request(&c, method, target, body, false);
+	int rc = cl_read(&c, r, timeout);
+	r->took = now() - t0;
+	cl_close(&c);
+	return rc;
+}
+
+static int get(const char *target, struct resp *r)
+{
+	return http(G.port, "GET", target, NULL, r, 10);
+}
+
+/* GET that must answer status; returns the response for more checks. */
+static void must_get(const char *target, int status, struct resp *r)
+{
+	int rc = get(target, r);
+	if (rc != 0 || r->status != status)
+		dump_log(&G);
+	cr_assert_eq(rc, 0, "no complete response to GET %s", target);
+	cr_assert_eq(r->status, status, "GET %s: status %d, wanted %d; body: %s", target, r->status,
+	             status, r->body);
+}
+
+/* A request in a thread of its own, for requests that must overlap. */
+struct async {
+	pthread_t t;
+	int port;
+	char target[256];
+	int rc;
+	struct resp r;
+	double started;
+};
+
+static void *async_run(void *arg)
+{
+	struct async *a = arg;
+	a->started = now();
+	a->rc = http(a->port, "GET", a->target, NULL, &a->r, 30);
+	return NULL;
+}
+
+static void async_start(struct async *a, const char *target)
+{
+	memset(a, 0, sizeof *a);
+	a->port = G.port;
+	snprintf(a->target, sizeof a->target, "%s", target);
+	cr_assert_eq(pthread_create(&a->t, NULL, async_run, a), 0);
+}
+
+static void async_join(struct async *a)
+{
+	pthread_join(a->t, NULL);
+}
+
+/* The number after prefix in text ("perl pid " -> the pid), or -1. */
+static long num_after(const char *text, const char *prefix)
+{
+	const char *p = text ? strstr(text, prefix) : NULL;
+	return p ? strtol(p + strlen(prefix), NULL, 10) : -1;
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+static json_t *status(void)
+{
+	struct resp r;
+	int rc = http(G.port, "GET", "/_gatewayd/status", NULL, &r, 5);
+	cr_assert_eq(rc, 0, "no answer from /_gatewayd/status");
+	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
+	json_error_t err;
+	json_t *j = json_loads(r.body, 0, &err);
+	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
+	resp_free(&r);
+	return j;
+}
+
+/* The live (not retired by a reload) pool of that name in a status document. */
+static json_t *pool_of(json_t *st, const char *name)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(st, "pools"), i, p) {
+		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 &&
+		    !json_is_true(json_object_get(p, "retired")))
+			return p;
+	}
+	cr_assert_fail("no pool \"%s\" in the status", name);
+	return NULL;
+}
+
+static long long ival(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
+	return json_integer_value(v);
+}
+
+static long long pcount(json_t *pool, const char *state)
+{
+	return ival(json_object_get(pool, "processes"), state);
+}
+
+/* Pids of the pool's workers (in state, or any but dead when state is NULL). */
+static int worker_pids(json_t *pool, const char *state, pid_t *out, int max)
+{
+	size_t i;
+	json_t *w;
+	int n = 0;
+	json_array_foreach(json_object_get(pool, "workers"), i, w) {
+		const char *s = json_string_value(json_object_get(w, "state"));
+		json_t *pid = json_object_get(w, "pid");
+		if (!json_is_integer(pid) || (state ? strcmp(s, state) != 0 : strcmp(s, "dead") == 0))
+			continue;
+		if (n < max)
+			out[n] = (pid_t)json_integer_value(pid);
+		n++;
+	}
+	return n;
+}
+
+/* One pool's counts in one status snapshot. */
+static long long pool_stat(const char *pool, const char *key)
+{
+	json_t *st = status();
+	long long v = ival(pool_of(st, pool), key);
+	json_decref(st);
+	return v;
+}
+
+static long long pool_state(const char *pool, const char *state)
+{
+	json_t *st = status();
+	long long v = pcount(pool_of(st, pool), state);
+	json_decref(st);
+	return v;
+}
+
+struct state_probe {
+	const char *pool;
+	const char *state;
+	long long n;
+};
+
+static bool state_is(void *arg)
+{
+	struct state_probe *p = arg;
+	return pool_state(p->pool, p->state) == p->n;
+}
+
+/* Wait (bounded) until the pool has n workers in state. */
+static void wait_state(const char *pool, const char *state, long long n, double timeout)
+{
+	struct state_probe p = {pool, state, n};
+	bool ok = gw_wait_until(state_is, &p, timeout);
+	if (!ok)
+		dump_log(&G);
+	cr_assert(ok, "pool %s: never %lld %s within %.1f s (now %lld)", pool, n, state, timeout,
+	          pool_state(pool, state));
+}
+
+struct pids_probe {
+	const pid_t *pids;
+	int n;
+};
+
+static bool all_dead(void *arg)
+{
+	struct pids_probe *p = arg;
+	for (int i = 0; i < p->n; i++)
+		if (gw_pid_alive(p->pids[i]))
+			return false;
+	return true;
+}
+
+static bool pids_dead_within(const pid_t *pids, int n, double timeout)
+{
+	struct pids_probe p = {pids, n};
+	return gw_wait_until(all_dead, &p, timeout);
+}
+
+static bool contains_pid(const pid_t *pids, int n, pid_t pid)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+struct busy_probe {
+	const char *pool;
+	const char *uri_part;
+	pid_t pid;
+};
+
+/* A busy worker of the pool whose current_uri contains uri_part: its pid. */
+static bool find_busy(void *arg)
+{
+	struct busy_probe *b = arg;
+	json_t *st = status(), *w;
+	size_t i;
+	json_array_foreach(json_object_get(pool_of(st, b->pool), "workers"), i, w) {
+		const char *s = json_string_value(json_object_get(w, "state"));
+		const char *uri = json_string_value(json_object_get(w, "current_uri"));
+		if (strcmp(s, "busy") == 0 && uri && strstr(uri, b->uri_part)) {
+			b->pid = (pid_t)json_integer_value(json_object_get(w, "pid"));
+			break;
+		}
+	}
+	json_decref(st);
+	return b->pid > 0;
+}
+
+static pid_t busy_pid(const char *pool, const char *uri_part)
+{
+	struct busy_probe b = {pool, uri_part, 0};
+	bool ok = gw_wait_until(find_busy, &b, 5);
+	if (!ok)
+		dump_log(&G);
+	cr_assert(ok, "pool %s: no busy worker serving %s", pool, uri_part);
+	return b.pid;
+}
+
+/* ---- 1. normal traffic ---------------------------------------------------- */
+
+Test(pools, normal_traffic_is_served_by_persistent_workers)
+{
+	gw_start(&G, "{" BASE "\"pools\": {"
+	             "\"hello\": {" HELLO_CMD ", \"processes\": 2},"
+	             "\"php\": {" PHP_CMD ", \"processes\": 1},"
+	             "\"perl\": {" PERL_CMD ", \"processes\": 2}},"
+	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"},"
+	             "{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"
+	             "{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("hello", "idle", 2, 5);
+	wait_state("php", "idle", 1, 5);
+	wait_state("perl", "idle", 2, 5);
+	json_t *st = status();
+	pid_t hello_pids[2], php_pids[1], perl_pids[2];
+	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, hello_pids, 2), 2);
+	cr_assert_eq(worker_pids(pool_of(st, "php"), NULL, php_pids, 1), 1);
+	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, perl_pids, 2), 2);
+	json_decref(st);
+
+	/* hello.fcgi: each answer names a worker of the pool; one process serves
+	 * several requests, counting up. */
+	struct resp r;
+	long last_count[2] = {0, 0};
+	bool repeated = false;
+	for (int i = 0; i < 6; i++) {
+		must_get(i % 2 ? "/hello?n=1" : "/hello", 200, &r);
+		long pid = num_after(r.body, "Hello from C, pid ");
+		long count = num_after(r.body, "request ");
+		cr_assert(contains_pid(hello_pids, 2, (pid_t)pid), "hello: pid %ld is no worker: %s",
+		          pid, r.body);
+		int k = pid == hello_pids[0] ? 0 : 1;
+		cr_assert_eq(count, last_count[k] + 1, "hello: worker %ld's count went %ld -> %ld", pid,
+		             last_count[k], count);
+		repeated |= count >= 2;
+		last_count[k] = count;
+		if (i % 2)
+			cr_assert(strstr(r.body, "query: n=1"), "hello lost the query: %s", r.body);
+		resp_free(&r);
+	}
+	cr_assert(repeated, "no hello worker served a second request");
+
+	/* php-cgi: GET with a query, POST with a body, PATH_INFO, a directory's
+	 * index.php; one interpreter process throughout. */
+	must_get("/php/info.php?a=1&b=two", 200, &r);
+	cr_assert_eq(num_after(r.body, "php pid "), php_pids[0], "php: %s", r.body);
+	cr_assert(strstr(r.body, "method=GET\n") && strstr(r.body, "get[a]=1\n") &&
+	          strstr(r.body, "get[b]=two\n") && strstr(r.body, "SCRIPT_NAME=/php/info.php\n"),
+	          "php GET: %s", r.body);
+	resp_free(&r);
+	int rc = http(G.port, "POST", "/php/info.php", "hello=world", &r, 30);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(r.status, 200, "php POST: %d %s", r.status, r.body);
+	cr_assert(strstr(r.body, "method=POST\n") &&
+	          strstr(r.body, "body bytes=11 md5=9df8ae61707d4fabedbde18b4f7d2566 "),
+	          "php POST: %s", r.body);
+	cr_assert_eq(num_after(r.body, "php pid "), php_pids[0], "php: %s", r.body);
+	resp_free(&r);
+	must_get("/php/info.php/extra/path", 200, &r);
+	cr_assert(strstr(r.body, "PATH_INFO=/extra/path\n") &&
+	          strstr(r.body, "SCRIPT_NAME=/php/info.php\n"), "php PATH_INFO: %s", r.body);
+	resp_free(&r);
+	must_get("/php/dir/", 200, &r);
+	cr_assert(strstr(r.body, "dir index, pid "), "php index.php: %s", r.body);
+	cr_assert_eq(num_after(r.body, "dir index, pid "), php_pids[0], "php: %s", r.body);
+	resp_free(&r);
+
+	/* Perl FCGI: PATH_INFO under the mount, the count goes up. */
+	long perl_first = -1;
+	for (int i = 0; i < 3; i++) {
+		must_get("/perl/app/x?q=3", 200, &r);
+		long pid = num_after(r.body, "perl pid ");
+		cr_assert(contains_pid(perl_pids, 2, (pid_t)pid), "perl: %s", r.body);
+		cr_assert(strstr(r.body, "PATH_INFO=/app/x\n") && strstr(r.body, "query: q=3\n"),
+		          "perl: %s", r.body);
+		if (i == 0)
+			perl_first = pid;
+		else if (pid == perl_first)
+			cr_assert_gt(num_after(r.body, " request "), 1, "perl count: %s", r.body);
+		resp_free(&r);
+	}
+
+	/* Status: served counts per pool, and per worker adding up to them. */
+	st = status();
+	struct {
+		const char *name;
+		long long served;
+	} want[] = {{"hello", 6}, {"php", 4}, {"perl", 3}};
+	for (size_t k = 0; k < 3; k++) {
+		json_t *p = pool_of(st, want[k].name), *w;
+		size_t i;
+		long long sum = 0;
+		cr_assert_eq(ival(p, "requests_served"), want[k].served, "%s requests_served",
+		             want[k].name);
+		json_array_foreach(json_object_get(p, "workers"), i, w)
+			sum += ival(w, "requests");
+		cr_assert_eq(sum, want[k].served, "%s: workers' requests add up to %lld", want[k].name,
+		             sum);
+		cr_assert_eq(ival(p, "errors"), 0);
+		cr_assert_eq(ival(p, "crashes"), 0);
+	}
+	/* The hello workers' own counts agree with what they told the clients. */
+	json_t *w;
+	size_t i;
+	json_array_foreach(json_object_get(pool_of(st, "hello"), "workers"), i, w) {
+		pid_t pid = (pid_t)ival(w, "pid");
+		cr_assert_eq(ival(w, "requests"), last_count[pid == hello_pids[0] ? 0 : 1],
+		             "hello worker %d", (int)pid);
+	}
+	json_decref(st);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 1b. bodies both ways, bigger than any buffer, and a slow upload ------- */
+
+static unsigned long crc32_of(const unsigned char *p, size_t n)
+{
+	unsigned long crc = 0xffffffffUL;
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320UL & (0UL - (crc & 1)));
+	}
+	return crc ^ 0xffffffffUL;
+}
+
+/* POST len bytes of body to target in pieces of piece bytes, pause seconds
+ * apart; the response, or -1. Sends are bounded (SO_SNDTIMEO): a daemon that
+ * stops reading cannot hang the test. */
+static int post_pieces(const char *target, const char *body, size_t len, size_t piece,
+                       double pause, struct resp *r)
+{
+	struct client c;
+	memset(r, 0, sizeof *r);
+	if (cl_open(&c, G.port) < 0)
+		return -1;
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	char head[512];
+	int n = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	                 "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
+	                 target, len);
+	double t0 = now();
+	gw_send_all(c.fd, head, (size_t)n);
+	for (size_t off = 0; off < len; off += piece) {
+		if (off && pause > 0)
+			sleep_s(pause);
+		gw_send_all(c.fd, body + off, len - off < piece ? len - off : piece);
+	}
+	int rc = cl_read(&c, r, 5);
+	r->took = now() - t0;
+	cl_close(&c);
+	return rc;
+}
+
+Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
+{
+	gw_start(&G, "{" BASE "\"pools\": {"
+	             "\"php\": {" PHP_CMD ", \"processes\": 1},"
+	             "\"perl\": {" PERL_CMD ", \"processes\": 1}},"
+	             "\"routes\": [{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"
+	             "{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("php", "idle", 1, 5);
+	wait_state("perl", "idle", 1, 5);
+	/* 5 MB out of a worker. */
+	struct resp r;
+	int rc = http(G.port, "GET", "/perl/big?big=5000000", NULL, &r, 10);
+	cr_assert_eq(rc, 0, "no complete 5 MB response");
+	cr_assert_eq(r.status, 200);
+	const char *xs = strstr(r.body, "body bytes=0\n");
+	cr_assert_not_null(xs, "%.200s", r.body);
+	xs += strlen("body bytes=0\n");
+	cr_assert_eq(r.body_len - (size_t)(xs - r.body), 5000000, "%zu bytes of the 5 MB body",
+	             r.body_len - (size_t)(xs - r.body));
+	resp_free(&r);
+
+	/* 2 MB into php-cgi, sent as fast as the socket takes it: what arrives is
+	 * what was sent. */
+	size_t len = 2000000;
+	char *body = malloc(len + 1);
+	cr_assert_not_null(body);
+	for (size_t i = 0; i < len; i++)
+		body[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+	body[len] = '\0';
+	rc = post_pieces("/php/info.php", body, len, len, 0, &r);
+	if (rc != 0)
+		dump_log(&G);
+	cr_assert_eq(rc, 0, "no answer to a 2 MB POST");
+	cr_assert_eq(r.status, 200, "2 MB POST: %d %s", r.status, r.body);
+	char want[96];
+	snprintf(want, sizeof want, "body bytes=%zu md5=", len);
+	cr_assert(strstr(r.body, want), "%s", r.body);
+	cr_assert_eq((unsigned long)num_after(r.body, " crc32="), crc32_of((unsigned char *)body, len),
+	             "the body php-cgi got differs from the one sent: %s", r.body);
+	resp_free(&r);
+	free(body);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* A client uploads in two pieces with a pause between (any slow client, or a
+ * body larger than one read): the worker gets the whole body, and the daemon
+ * goes on serving everyone else meanwhile. */
+Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	struct client c;
+	cr_assert_eq(cl_open(&c, G.port), 0);
+	const char *head = "POST /perl/upload HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	                   "Content-Length: 20\r\n\r\n0123456789";
+	gw_send_all(c.fd, head, strlen(head));
+	busy_pid("perl", "/perl/upload");
+	sleep_s(0.3);
+	/* Meanwhile, the daemon answers others. */
+	struct resp r;
+	int rc = http(G.port, "GET", "/perl/other", NULL, &r, 5);
+	if (rc != 0 || r.status != 200)
+		dump_log(&G);
+	cr_assert_eq(rc, 0, "the daemon stopped answering while a request body was on its way");
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
+	gw_send_all(c.fd, "abcdefghij", 10);
+	rc = cl_read(&c, &r, 5);
+	cl_close(&c);
+	cr_assert_eq(rc, 0, "no answer to the slow upload");
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.body, "body bytes=20\n"), "%s", r.body);
+	resp_free(&r);
+	/* A body in 5 pieces, 0.1 s apart. */
+	rc = post_pieces("/perl/pieces", "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN", 50, 10,
+	                 0.1, &r);
+	cr_assert_eq(rc, 0, "no answer to a body sent in pieces");
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.body, "body bytes=50\n"), "%s", r.body);
+	resp_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 2. kill -9 a busy worker --------------------------------------------- */
+
+Test(pools, a_worker_killed_mid_request_costs_that_request_only)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	long long spawns0 = pool_stat("perl", "spawns");
+	cr_assert_eq(spawns0, 2);
+
+	struct async victim, other;
+	async_start(&victim, "/perl/victim?hang");
+	pid_t pid = busy_pid("perl", "/perl/victim");
+	/* The other worker serves meanwhile, and has a request in flight when
+	 * its neighbour dies. */
+	struct resp r;
+	must_get("/perl/before", 200, &r);
+	cr_assert_neq(num_after(r.body, "perl pid "), pid);
+	resp_free(&r);
+	async_start(&other, "/perl/other?sleep=1");
+	pid_t other_pid = busy_pid("perl", "/perl/other");
+	cr_assert_neq(other_pid, pid);
+
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	async_join(&victim);
+	cr_assert_eq(victim.rc, 0, "no answer to the killed worker's request");
+	cr_assert_eq(victim.r.status, 502, "the killed worker's request: %d", victim.r.status);
+	async_join(&other);
+	cr_assert_eq(other.rc, 0);
+	cr_assert_eq(other.r.status, 200, "the neighbour's request: %d %s", other.r.status,
+	             other.r.body);
+	cr_assert_eq(num_after(other.r.body, "perl pid "), other_pid);
+	resp_free(&victim.r);
+	resp_free(&other.r);
+
+	/* Replaced: two live workers again, the dead pid not among them. */
+	wait_state("perl", "idle", 2, 5);
+	json_t *st = status();
+	json_t *p = pool_of(st, "perl");
+	pid_t pids[4];
+	cr_assert_eq(worker_pids(p, NULL, pids, 4), 2);
+	cr_assert(!contains_pid(pids, 2, pid), "the killed worker %d is still listed", (int)pid);
+	cr_assert(contains_pid(pids, 2, other_pid));
+	cr_assert_eq(ival(p, "spawns"), spawns0 + 1);
+	cr_assert_eq(ival(p, "crashes"), 1);
+	cr_assert_eq(ival(p, "errors"), 1);
+	json_decref(st);
+	cr_assert(gw_log_contains(G.error_log, "killed by signal 9", 2));
+	for (int i = 0; i < 4; i++) {
+		must_get("/perl/after", 200, &r);
+		cr_assert_neq(num_after(r.body, "perl pid "), pid);
+		resp_free(&r);
+	}
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* A client gives up on a request its worker is still working on. That worker
+ * is not idle: the next request goes to a free one, and request_timeout still
+ * reaches the abandoned work (the worker killed and replaced). */
+Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2,"
+	             " \"request_timeout\": 2}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	struct client c;
+	cr_assert_eq(cl_open(&c, G.port), 0);
+	cl_send_request(&c, "GET", "/perl/abandoned?hang", NULL, false);
+	pid_t hung = busy_pid("perl", "/perl/abandoned");
+	double t0 = now();
+	cl_close(&c);
+	sleep_s(0.2);
+	struct resp r;
+	int rc = http(G.port, "GET", "/perl/next", NULL, &r, 5);
+	if (rc != 0 || r.status != 200 || r.took > 1)
+		dump_log(&G);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(r.status, 200, "the next request, with a worker idle: %d after %.2f s", r.status,
+	             r.took);
+	cr_assert_lt(r.took, 1.0, "the next request waited %.2f s with a worker idle", r.took);
+	cr_assert_neq(num_after(r.body, "perl pid "), hung, "given to the worker still on the "
+	              "abandoned request");
+	resp_free(&r);
+	cr_assert(pids_dead_within(&hung, 1, 2 + 2.5 - (now() - t0)),
+	          "the abandoned hung worker %d outlived request_timeout (2 s)", (int)hung);
+	wait_state("perl", "idle", 2, 5);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 3. a crash loop backs off ------------------------------------------- */
+
+Test(pools, a_worker_that_exits_at_start_backs_off)
+{
+	gw_start(&G, "{" BASE "\"pools\": {"
+	             "\"crashy\": {\"protocol\": \"fastcgi\", \"command\": [\"@FIX@/pools/crash-at-start.pl\"],"
+	             " \"processes\": 1, \"queue\": 4, \"queue_timeout\": 1},"
+	             "\"hello\": {" HELLO_CMD ", \"processes\": 1}},"
+	             "\"routes\": [{\"match\": \"=/crash\", \"pool\": \"crashy\"},"
+	             "{\"match\": \"=/hello\", \"pool\": \"hello\"}]}");
+	double t0 = now();
+	/* A request meanwhile waits out the queue deadline, then 503; the other
+	 * pool answers at once. */
+	struct async waiting;
+	async_start(&waiting, "/crash");
+	struct resp r;
+	for (int i = 0; i < 3; i++) {
+		must_get("/hello", 200, &r);
+		cr_assert_lt(r.took, 0.8, "the healthy pool took %.2f s", r.took);
+		resp_free(&r);
+	}
+	async_join(&waiting);
+	cr_assert_eq(waiting.rc, 0);
+	cr_assert_eq(waiting.r.status, 503, "a request to the crashing pool: %d", waiting.r.status);
+	cr_assert(waiting.r.took > 0.8 && waiting.r.took < 3.0,
+	          "503 after %.2f s, the queue deadline is 1 s", waiting.r.took);
+	char *retry = hdr(waiting.r.head, "Retry-After");
+	cr_assert_not_null(retry, "503 without Retry-After: %s", waiting.r.head);
+	free(retry);
+	resp_free(&waiting.r);
+
+	/* Four seconds of a crash loop: a handful of spawns, not hundreds. */
+	double left = 4.0 - (now() - t0);
+	if (left > 0)
+		sleep_s(left);
+	json_t *st = status();
+	json_t *p = pool_of(st, "crashy");
+	long long spawns = ival(p, "spawns"), crashes = ival(p, "crashes");
+	cr_assert(spawns >= 3 && spawns <= 8, "%lld spawns in 4 s of a crash loop", spawns);
+	cr_assert_geq(crashes, spawns - 1, "%lld crashes for %lld spawns", crashes, spawns);
+	cr_assert_geq(ival(p, "rejected"), 1);
+	json_decref(st);
+
+	/* The log shows the back-off, each delay longer than the one before. */
+	char *log = gw_read_file(G.error_log);
+	cr_assert_not_null(log);
+	double delays[64];
+	int n = 0;
+	for (const char *q = log; (q = strstr(q, "crashy: worker died young; next spawn in ")) && n < 64;) {
+		q += strlen("crashy: worker died young; next spawn in ");
+		delays[n++] = strtod(q, NULL);
+	}
+	free(log);
+	cr_assert_geq(n, 3, "%d back-off lines in the log", n);
+	for (int i = 1; i < n; i++)
+		cr_assert(delays[i] > delays[i - 1] || delays[i] >= 30,
+		          "back-off did not grow: %.2f s then %.2f s", delays[i - 1], delays[i]);
+
+	/* The daemon is fine: the other pool, and status, answer. */
+	must_get("/hello", 200, &r);
+	resp_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 4. a hanging worker: 504, killed, replaced ---------------------------- */
+
+Test(pools, a_hanging_worker_times_out_and_is_replaced)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 1,"
+	             " \"request_timeout\": 1}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 1, 5);
+	json_t *st = status();
+	pid_t old;
+	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, &old, 1), 1);
+	json_decref(st);
+
+	struct resp r;
+	must_get("/perl/stuck?hang", 504, &r);
+	cr_assert(r.took > 0.8 && r.took < 3.0, "504 after %.2f s, request_timeout is 1 s", r.took);
+	resp_free(&r);
+	cr_assert(pids_dead_within(&old, 1, 3), "the hung worker %d was not killed", (int)old);
+
+	wait_state("perl", "idle", 1, 5);
+	st = status();
+	json_t *p = pool_of(st, "perl");
+	pid_t fresh;
+	cr_assert_eq(worker_pids(p, NULL, &fresh, 1), 1);
+	cr_assert_neq(fresh, old);
+	cr_assert_eq(ival(p, "timeouts"), 1);
+	cr_assert_eq(ival(p, "spawns"), 2);
+	json_decref(st);
+	must_get("/perl/next", 200, &r);
+	cr_assert_eq(num_after(r.body, "perl pid "), fresh, "%s", r.body);
+	cr_assert(strstr(r.body, " request 1\n"), "%s", r.body);
+	resp_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 5. saturation: the queue and its deadline ----------------------------- */
+
+Test(pools, saturation_gives_503_with_retry_after)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2,"
+	             " \"queue\": 1, \"queue_timeout\": 1}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	struct async slow[2], queued;
+	async_start(&slow[0], "/perl/slow?sleep=2.5");
+	async_start(&slow[1], "/perl/slow?sleep=2.5");
+	wait_state("perl", "busy", 2, 5);
+	async_start(&queued, "/perl/queued");
+	double t = now();
+	while (pool_stat("perl", "queue_length") != 1 && now() - t < 3)
+		sleep_s(0.02);
+	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the third request is not queued");
+
+	/* Beyond the queue: 503 at once. */
+	struct resp r;
+	must_get("/perl/beyond", 503, &r);
+	cr_assert_lt(r.took, 0.5, "a request beyond the queue waited %.2f s", r.took);
+	char *retry = hdr(r.head, "Retry-After");
+	cr_assert_not_null(retry, "503 without Retry-After");
+	free(retry);
+	resp_free(&r);
+
+	/* Queued: 503 at the deadline, while both workers are still busy. */
+	async_join(&queued);
+	cr_assert_eq(queued.rc, 0);
+	cr_assert_eq(queued.r.status, 503, "the queued request: %d %s", queued.r.status,
+	             queued.r.body);
+	cr_assert(queued.r.took > 0.8 && queued.r.took < 2.0, "queued 503 after %.2f s",
+	          queued.r.took);
+	retry = hdr(queued.r.head, "Retry-After");
+	cr_assert_not_null(retry, "503 without Retry-After");
+	free(retry);
+	resp_free(&queued.r);
+
+	for (int i = 0; i < 2; i++) {
+		async_join(&slow[i]);
+		cr_assert_eq(slow[i].rc, 0);
+		cr_assert_eq(slow[i].r.status, 200, "a slow request: %d", slow[i].r.status);
+		resp_free(&slow[i].r);
+	}
+	cr_assert_eq(pool_stat("perl", "rejected"), 2);
+	cr_assert_eq(pool_stat("perl", "queue_length"), 0);
+	must_get("/perl/after", 200, &r);
+	resp_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 6. 10,000 requests with max_requests 100 ------------------------------ */
+
+#define LOAD_THREADS 4
+#define LOAD_REQUESTS 10000
+
+struct loader {
+	pthread_t t;
+	int port;
+	const char *target;
+	int count;        /* requests to make; 0: until stop_at */
+	double stop_at;
+	int ok, failed, reconnects;
+	char first_failure[256];
+};
+
+/* Requests over a kept-alive connection, a new one when the server closes it. */
+static void *load_run(void *arg)
+{
+	struct loader *l = arg;
+	struct client c = {.fd = -1};
+	for (int i = 0; l->count ? i < l->count : now() < l->stop_at; i++) {
+		if (c.fd < 0 && cl_open(&c, l->port) < 0) {
+			l->failed++;
+			snprintf(l->first_failure, sizeof l->first_failure, "connect: %s", strerror(errno));
+			continue;
+		}
+		struct resp r;
+		cl_send_request(&c, "GET", l->target, NULL, true);
+		int rc = cl_read(&c, &r, 10);
+		if (rc == 0 && r.status == 200 && strstr(r.body, "Hello from C, pid ")) {
+			l->ok++;
+		} else {
+			if (!l->failed)
+				snprintf(l->first_failure, sizeof l->first_failure, "request %d: rc %d status %d %.100s",
+				         i, rc, r.status, r.body ? r.body : "");
+			l->failed++;
+			r.closed = true;
+		}
+		if (r.closed) {
+			cl_close(&c);
+			l->reconnects++;
+		}
+		resp_free(&r);
+	}
+	cl_close(&c);
+	return NULL;
+}
+
+static bool fds_at_most(void *arg)
+{
+	int *limit = arg;
+	int n = gw_count_fds(G.pid);
+	return n >= 0 && n <= *limit;
+}
+
+static bool children_settled(void *arg)
+{
+	int *want = arg, z;
+	return gw_count_children(G.pid, &z) == *want && z == 0;
+}
+
+Test(pools, ten_thousand_requests_recycled_every_hundred)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"hello\": {" HELLO_CMD ", \"processes\": 2,"
+	             " \"max_requests\": 100}},"
+	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}]}");
+	wait_state("hello", "idle", 2, 5);
+	int baseline = gw_count_fds(G.pid);
+	cr_assert_gt(baseline, 0);
+
+	double t0 = now();
+	struct loader l[LOAD_THREADS];
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l[i] = (struct loader){.port = G.port, .target = "/hello", .count = LOAD_REQUESTS / LOAD_THREADS};
+		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		pthread_join(l[i].t, NULL);
+		ok += l[i].ok;
+		failed += l[i].failed;
+		if (l[i].failed)
+			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
+	}
+	double took = now() - t0;
+	cr_log_info("%d requests in %.2f s (%.0f/s)", ok + failed, took, (ok + failed) / took);
+	if (failed)
+		dump_log(&G);
+	cr_assert_eq(failed, 0, "%d of %d requests failed", failed, LOAD_REQUESTS);
+	cr_assert_eq(ok, LOAD_REQUESTS);
+
+	wait_state("hello", "idle", 2, 5);
+	json_t *st = status();
+	json_t *p = pool_of(st, "hello"), *w;
+	cr_assert_eq(ival(p, "requests_served"), LOAD_REQUESTS);
+	long long spawns = ival(p, "spawns");
+	cr_assert(spawns >= 100 && spawns <= 102, "%lld spawns for %d requests at 100 each", spawns,
+	          LOAD_REQUESTS);
+	cr_assert_eq(ival(p, "crashes"), 0);
+	cr_assert_eq(ival(p, "errors"), 0);
+	size_t i;
+	json_array_foreach(json_object_get(p, "workers"), i, w)
+		cr_assert_lt(ival(w, "requests"), 100, "a worker past max_requests");
+	json_decref(st);
+
+	/* No leak: the descriptors back to where they were (plus at most one
+	 * kept-alive connection per worker), and no zombie. */
+	int limit = baseline + 2;
+	bool fds_ok = gw_wait_until(fds_at_most, &limit, 3);
+	cr_assert(fds_ok, "gatewayd has %d descriptors, %d before the load", gw_count_fds(G.pid),
+	          baseline);
+	int want_children = 2;
+	bool kids_ok = gw_wait_until(children_settled, &want_children, 6);
+	int z, kids = gw_count_children(G.pid, &z);
+	cr_assert(kids_ok, "gatewayd has %d children (%d zombies), wanted 2 workers", kids, z);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 7. kill -9 gatewayd: no worker survives ------------------------------- */
+
+Test(pools, workers_die_with_a_killed_gatewayd)
+{
+	gw_start(&G, "{" BASE "\"pools\": {"
+	             "\"hello\": {" HELLO_CMD ", \"processes\": 2},"
+	             "\"perl\": {" PERL_CMD ", \"processes\": 2},"
+	             "\"php\": {" PHP_CMD ", \"processes\": 1}},"
+	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"},"
+	             "{\"match\": \"/perl/\", \"pool\": \"perl\"},"
+	             "{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"}]}");
+	wait_state("hello", "idle", 2, 5);
+	wait_state("perl", "idle", 2, 5);
+	wait_state("php", "idle", 1, 5);
+	/* One worker busy on a request that never ends. */
+	struct client c;
+	cr_assert_eq(cl_open(&c, G.port), 0);
+	cl_send_request(&c, "GET", "/perl/forever?hang", NULL, false);
+	busy_pid("perl", "/perl/forever");
+
+	json_t *st = status();
+	pid_t pids[8];
+	int n = 0;
+	n += worker_pids(pool_of(st, "hello"), NULL, pids + n, 8 - n);
+	n += worker_pids(pool_of(st, "perl"), NULL, pids + n, 8 - n);
+	n += worker_pids(pool_of(st, "php"), NULL, pids + n, 8 - n);
+	json_decref(st);
+	cr_assert_eq(n, 5);
+	for (int i = 0; i < n; i++)
+		cr_assert(gw_pid_alive(pids[i]));
+
+	cr_assert_eq(kill(G.pid, SIGKILL), 0);
+	int ws;
+	cr_assert_eq(waitpid(G.pid, &ws, 0), G.pid);
+	G.pid = 0;
+	double t0 = now();
+	bool gone = pids_dead_within(pids, n, 2.0);
+	for (int i = 0; i < n && !gone; i++)
+		if (gw_pid_alive(pids[i]))
+			cr_log_error("worker %d alive %.1f s after gatewayd was killed", (int)pids[i],
+			             now() - t0);
+	cr_assert(gone, "workers outlived a SIGKILLed gatewayd by 2 s");
+	cl_close(&c);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 8. SIGTERM with a request in flight ------------------------------------ */
+
+Test(pools, sigterm_lets_the_request_in_flight_finish)
+{
+	gw_start(&G, "{" BASE "\"pools\": {"
+	             "\"perl\": {" PERL_CMD ", \"processes\": 2},"
+	             "\"hello\": {" HELLO_CMD ", \"processes\": 1}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"},"
+	             "{\"match\": \"=/hello\", \"pool\": \"hello\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	wait_state("hello", "idle", 1, 5);
+	json_t *st = status();
+	pid_t pids[3];
+	int n = worker_pids(pool_of(st, "perl"), NULL, pids, 2);
+	n += worker_pids(pool_of(st, "hello"), NULL, pids + n, 1);
+	json_decref(st);
+	cr_assert_eq(n, 3);
+
+	struct async inflight;
+	async_start(&inflight, "/perl/inflight?sleep=1.5");
+	busy_pid("perl", "/perl/inflight");
+	cr_assert_eq(kill(G.pid, SIGTERM), 0);
+	async_join(&inflight);
+	cr_assert_eq(inflight.rc, 0, "the request in flight got no complete answer");
+	cr_assert_eq(inflight.r.status, 200, "the request in flight: %d %s", inflight.r.status,
+	             inflight.r.body);
+	cr_assert(strstr(inflight.r.body, "perl pid "), "%s", inflight.r.body);
+	resp_free(&inflight.r);
+
+	int ws = wait_exit(&G, 10);
+	if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+		dump_log(&G);
+	cr_assert(ws != -1, "gatewayd still running 10 s after SIGTERM");
+	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "gatewayd exit status %d", ws);
+	cr_assert(pids_dead_within(pids, n, 1.0), "a worker outlived gatewayd's orderly stop");
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* SIGTERM with one request running and one queued behind it: both are
+ * requests the daemon accepted, and a drain finishes them, promptly. */
+Test(pools, sigterm_serves_the_queued_request_too)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 1,"
+	             " \"queue_timeout\": 5}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 1, 5);
+	struct async running, queued;
+	async_start(&running, "/perl/running?sleep=1");
+	busy_pid("perl", "/perl/running");
+	async_start(&queued, "/perl/queued");
+	double t = now();
+	while (pool_stat("perl", "queue_length") != 1 && now() - t < 3)
+		sleep_s(0.02);
+	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the second request is not queued");
+	double t0 = now();
+	cr_assert_eq(kill(G.pid, SIGTERM), 0);
+	async_join(&running);
+	async_join(&queued);
+	int ws = wait_exit(&G, 15);
+	double took = now() - t0;
+	if (queued.r.status != 200 || took > 4)
+		dump_log(&G);
+	cr_assert_eq(running.rc, 0);
+	cr_assert_eq(running.r.status, 200, "the running request: %d", running.r.status);
+	cr_assert_eq(queued.rc, 0, "the queued request got no answer");
+	cr_assert_eq(queued.r.status, 200, "the queued request: %d after %.2f s", queued.r.status,
+	             queued.r.took);
+	resp_free(&running.r);
+	resp_free(&queued.r);
+	cr_assert(ws != -1, "gatewayd still running 15 s after SIGTERM");
+	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "gatewayd exit status %d", ws);
+	cr_assert_lt(took, 4.0, "the stop took %.1f s for 1 s of work", took);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 9. sizing: ondemand and dynamic ---------------------------------------- */
+
+Test(pools, ondemand_starts_on_request_and_stops_when_idle)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\":"
+	             " {\"mode\": \"ondemand\", \"max\": 2, \"idle_timeout\": 1}}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	sleep_s(0.3);
+	json_t *st = status();
+	json_t *p = pool_of(st, "perl");
+	cr_assert_eq(json_array_size(json_object_get(p, "workers")), 0, "ondemand started workers");
+	cr_assert_eq(ival(p, "spawns"), 0);
+	cr_assert_eq(pcount(p, "idle") + pcount(p, "starting"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "limits"), "mode")),
+	                 "ondemand");
+	json_decref(st);
+	int z;
+	cr_assert_eq(gw_count_children(G.pid, &z), 0);
+
+	struct resp r;
+	must_get("/perl/first", 200, &r);
+	pid_t pid = (pid_t)num_after(r.body, "perl pid ");
+	cr_assert_gt(pid, 0, "%s", r.body);
+	resp_free(&r);
+	st = status();
+	p = pool_of(st, "perl");
+	cr_assert_eq(ival(p, "spawns"), 1);
+	pid_t listed;
+	cr_assert_eq(worker_pids(p, NULL, &listed, 1), 1);
+	cr_assert_eq(listed, pid);
+	json_decref(st);
+	cr_assert(gw_pid_alive(pid), "the worker went before idle_timeout");
+
+	/* idle_timeout 1 s: gone within a few seconds, and the pool empty. */
+	cr_assert(pids_dead_within(&pid, 1, 4), "the idle ondemand worker %d still runs", (int)pid);
+	wait_state("perl", "idle", 0, 2);
+	st = status();
+	cr_assert_eq(json_array_size(json_object_get(pool_of(st, "perl"), "workers")), 0);
+	json_decref(st);
+
+	/* And the next request starts another. */
+	must_get("/perl/second", 200, &r);
+	cr_assert_neq(num_after(r.body, "perl pid "), pid);
+	cr_assert(strstr(r.body, " request 1\n"), "%s", r.body);
+	resp_free(&r);
+	cr_assert_eq(pool_stat("perl", "spawns"), 2);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
+{
+	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\":"
+	             " {\"mode\": \"dynamic\", \"start\": 2, \"min_spare\": 1, \"max_spare\": 2,"
+	             " \"max\": 4}}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	struct async a[4];
+	for (int i = 0; i < 4; i++)
+		async_start(&a[i], "/perl/slow?sleep=2");
+	/* Watch it while the four run: never more than four live workers. */
+	long long most_live = 0, most_busy = 0;
+	double until = now() + 6;
+	bool done = false;
+	while (!done && now() < until) {
+		json_t *st = status();
+		json_t *p = pool_of(st, "perl");
+		long long live = pcount(p, "starting") + pcount(p, "idle") + pcount(p, "busy");
+		long long busy = pcount(p, "busy");
+		json_decref(st);
+		cr_assert_leq(live, 4, "%lld live workers, max is 4", live);
+		most_live = live > most_live ? live : most_live;
+		most_busy = busy > most_busy ? busy : most_busy;
+		done = most_busy == 4 && busy == 0;
+		sleep_s(0.05);
+	}
+	pid_t served_by[4];
+	for (int i = 0; i < 4; i++) {
+		async_join(&a[i]);
+		cr_assert_eq(a[i].rc, 0);
+		cr_assert_eq(a[i].r.status, 200, "slow request %d: %d %s", i, a[i].r.status, a[i].r.body);
+		served_by[i] = (pid_t)num_after(a[i].r.body, "perl pid ");
+		resp_free(&a[i].r);
+	}
+	cr_assert_eq(most_busy, 4, "the pool never ran four requests at once (most %lld)", most_busy);
+	cr_assert_eq(most_live, 4);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < i; k++)
+			cr_assert_neq(served_by[i], served_by[k], "two overlapping requests on one worker");
+	cr_assert_leq(pool_stat("perl", "spawns"), 4);
+
+	/* Afterwards: back to max_spare idle workers, the others gone. */
+	wait_state("perl", "idle", 2, 5);
+	wait_state("perl", "draining", 0, 7);
+	int want_children = 2;
+	cr_assert(gw_wait_until(children_settled, &want_children, 3), "gatewayd has %d children",
+	          gw_count_children(G.pid, NULL));
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 10. an external pool ------------------------------------------------- */
+
+static int free_tcp_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static bool port_accepts(void *arg)
+{
+	int fd = gw_connect(*(int *)arg);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+Test(pools, an_external_pool_skips_a_dead_address)
+{
+	int live = free_tcp_port(), dead = free_tcp_port();
+	char hello[4200], port_arg[16];
+	snprintf(hello, sizeof hello, "%s/examples/hello.fcgi", gw_builddir());
+	snprintf(port_arg, sizeof port_arg, "%d", live);
+	/* spawn-fcgi -n: binds the port and execs hello.fcgi in this very process. */
+	external_pid = fork();
+	cr_assert_geq(external_pid, 0);
+	if (external_pid == 0) {
+		execl("/usr/bin/spawn-fcgi", "spawn-fcgi", "-n", "-p", port_arg, "-a", "127.0.0.1",
+		      "-F", "1", "--", hello, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(gw_wait_until(port_accepts, &live, 5), "spawn-fcgi is not listening on %d", live);
+
+	char cfg[2048];
+	/* The dead address first: the first request tries it, and goes on. */
+	snprintf(cfg, sizeof cfg, "{" BASE "\"pools\": {\"ext\": {\"protocol\": \"fastcgi\","
+	         " \"addresses\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"], \"connections\": 1}},"
+	         "\"routes\": [{\"match\": \"=/ext\", \"pool\": \"ext\"}]}", dead, live);
+	gw_start(&G, cfg);
+	struct resp r;
+	for (int i = 0; i < 10; i++) {
+		must_get("/ext", 200, &r);
+		cr_assert_eq(num_after(r.body, "Hello from C, pid "), external_pid, "%s", r.body);
+		cr_assert_eq(num_after(r.body, "request "), i + 1, "%s", r.body);
+		resp_free(&r);
+	}
+	char needle[64];
+	snprintf(needle, sizeof needle, "127.0.0.1:%d failed", dead);
+	cr_assert(gw_log_contains(G.error_log, needle, 1), "no log line about the dead address");
+
+	json_t *st = status();
+	json_t *p = pool_of(st, "ext"), *w;
+	size_t i;
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "limits"), "mode")),
+	                 "external");
+	cr_assert_eq(ival(p, "spawns"), 0);
+	cr_assert_eq(ival(p, "requests_served"), 10);
+	cr_assert_geq(ival(p, "retries"), 1);
+	cr_assert_eq(json_array_size(json_object_get(p, "workers")), 2);
+	char dead_addr[32], live_addr[32];
+	snprintf(dead_addr, sizeof dead_addr, "127.0.0.1:%d", dead);
+	snprintf(live_addr, sizeof live_addr, "127.0.0.1:%d", live);
+	json_array_foreach(json_object_get(p, "workers"), i, w) {
+		const char *addr = json_string_value(json_object_get(w, "address"));
+		const char *state = json_string_value(json_object_get(w, "state"));
+		cr_assert_null(json_object_get(w, "pid"), "an external slot with a pid");
+		if (strcmp(addr, dead_addr) == 0) {
+			cr_assert_str_eq(state, "dead", "the dead address is %s", state);
+			cr_assert_eq(ival(w, "requests"), 0);
+		} else {
+			cr_assert_str_eq(addr, live_addr);
+			cr_assert_eq(ival(w, "requests"), 10);
+		}
+	}
+	json_decref(st);
+	stop_ok(&G);
+	/* Nothing spawned, so nothing of the external worker's was touched. */
+	cr_assert(gw_pid_alive(external_pid), "gatewayd's stop killed the external worker");
+	kill(external_pid, SIGKILL);
+	waitpid(external_pid, NULL, 0);
+	external_pid = 0;
+	gw_assert_no_leaks();
+}
+
+/* An external address served by one single-threaded process (spawn-fcgi -F 1,
+ * or php-fpm with fewer children than "connections"), under concurrent
+ * requests. The worker serves one connection at a time; requests beyond it
+ * wait in its listen backlog and are served in turn. Nothing may hold the
+ * process to an idle connection meanwhile. */
+Test(pools, an_external_worker_serves_concurrent_requests_in_turn)
+{
+	int live = free_tcp_port();
+	char worker[4200], port_arg[16];
+	snprintf(worker, sizeof worker, "%s/test/fixtures/pools/worker.pl", gw_srcdir());
+	snprintf(port_arg, sizeof port_arg, "%d", live);
+	external_pid = fork();
+	cr_assert_geq(external_pid, 0);
+	if (external_pid == 0) {
+		execl("/usr/bin/spawn-fcgi", "spawn-fcgi", "-n", "-p", port_arg, "-a", "127.0.0.1",
+		      "-F", "1", "--", worker, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(gw_wait_until(port_accepts, &live, 5), "spawn-fcgi is not listening on %d", live);
+	char cfg[2048];
+	/* "connections" left at its default: more slots than the address has processes. */
+	snprintf(cfg, sizeof cfg, "{" BASE "\"pools\": {\"ext\": {\"protocol\": \"fastcgi\","
+	         " \"addresses\": [\"127.0.0.1:%d\"], \"request_timeout\": 3}},"
+	         "\"routes\": [{\"match\": \"/ext/\", \"pool\": \"ext\"}]}", live);
+	gw_start(&G, cfg);
+	struct resp r;
+	must_get("/ext/first", 200, &r);
+	resp_free(&r);
+
+	struct async a[3];
+	for (int i = 0; i < 3; i++)
+		async_start(&a[i], "/ext/concurrent?sleep=0.3");
+	int bad = 0;
+	for (int i = 0; i < 3; i++) {
+		async_join(&a[i]);
+		if (a[i].rc != 0 || a[i].r.status != 200 || a[i].r.took > 2.5) {
+			cr_log_error("concurrent request %d: rc %d, status %d after %.2f s", i, a[i].rc,
+			             a[i].r.status, a[i].r.took);
+			bad++;
+		}
+		resp_free(&a[i].r);
+	}
+	if (bad)
+		dump_log(&G);
+	cr_assert_eq(bad, 0, "%d of 3 concurrent requests to a one-process external worker failed "
+	             "or waited past 2.5 s (the worker serves each in 0.3 s)", bad);
+	/* And the address is still in service. */
+	must_get("/ext/after", 200, &r);
+	cr_assert_lt(r.took, 1.0, "a request after them took %.2f s", r.took);
+	resp_free(&r);
+	stop_ok(&G);
+	kill(external_pid, SIGKILL);
+	waitpid(external_pid, NULL, 0);
+	external_pid = 0;
+	gw_assert_no_leaks();
+}
+
+/* ---- 11. status ------------------------------------------------------------ */
+
+/* A local IPv4 address other than loopback, or false. */
+static bool non_loopback_address(char *out, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	bool found = false;
+	if (getifaddrs(&ifs) < 0)
+		return false;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		if ((ntohl(a.s_addr) >> 24) == 127)
+			continue;
+		found = inet_ntop(AF_INET, &a, out, (socklen_t)len) != NULL;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* GET /_gatewayd/status from address:port (so from that source address). */
+static int status_from(const char *address, int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	cr_assert(fd >= 0);
+	cr_assert_eq(inet_pton(AF_INET, address, &a.sin_addr), 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	struct client c = {.fd = fd};
+	struct resp r;
+	cl_send_request(&c, "GET", "/_gatewayd/status", NULL, false);
+	int status = cl_read(&c, &r, 10) == 0 ? r.status : -1;
+	resp_free(&r);
+	cl_close(&c);
+	return status;
+}
+
+Test(pools, status_reports_pools_as_json_and_prometheus)
+{
+	gw_start(&G, "{\"listen\": [{\"http\": \"0.0.0.0:@PORT@\"}], \"temp_dir\": \"@DIR@\","
+	             "\"pools\": {\"st\": {" HELLO_CMD ", \"processes\": 3, \"max_requests\": 50,"
+	             " \"request_timeout\": 7, \"queue\": 5, \"queue_timeout\": 2}},"
+	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"st\"}]}");
+	wait_state("st", "idle", 3, 5);
+	struct resp r;
+	must_get("/hello", 200, &r);
+	resp_free(&r);
+
+	json_t *st = status();
+	cr_assert_eq(ival(st, "pid"), G.pid);
+	cr_assert(json_is_string(json_object_get(st, "server")));
+	cr_assert_eq(json_array_size(json_object_get(st, "pools")), 1);
+	json_t *p = pool_of(st, "st"), *lim = json_object_get(p, "limits");
+	cr_assert_str_eq(json_string_value(json_object_get(p, "protocol")), "fastcgi");
+	cr_assert_str_eq(json_string_value(json_object_get(lim, "mode")), "static");
+	cr_assert_eq(ival(lim, "start"), 3);
+	cr_assert_eq(ival(lim, "max"), 3);
+	cr_assert_eq(ival(lim, "max_requests"), 50);
+	cr_assert_eq(ival(lim, "queue"), 5);
+	cr_assert_float_eq(json_number_value(json_object_get(lim, "request_timeout")), 7.0, 1e-9);
+	cr_assert_float_eq(json_number_value(json_object_get(lim, "queue_timeout")), 2.0, 1e-9);
+	static const char *const states[] = {"starting", "idle", "busy", "draining", "dead"};
+	long long total = 0;
+	for (int s = 0; s < 5; s++)
+		total += pcount(p, states[s]);
+	cr_assert_eq(total, 3);
+	cr_assert_eq(pcount(p, "idle"), 3);
+	static const char *const counters[] = {"queue_length", "errors", "timeouts", "rejected",
+	                                       "crashes"};
+	for (int k = 0; k < 5; k++)
+		cr_assert_eq(ival(p, counters[k]), 0, "%s", counters[k]);
+	cr_assert_eq(ival(p, "requests_served"), 1);
+	cr_assert_eq(ival(p, "spawns"), 3);
+	json_t *workers = json_object_get(p, "workers"), *w;
+	cr_assert_eq(json_array_size(workers), 3);
+	size_t i;
+	long long sum = 0;
+	json_array_foreach(workers, i, w) {
+		pid_t pid = (pid_t)ival(w, "pid");
+		cr_assert(gw_pid_alive(pid), "worker %d is not running", (int)pid);
+		cr_assert_geq(ival(w, "slot"), 0);
+		cr_assert_str_eq(json_string_value(json_object_get(w, "state")), "idle");
+		cr_assert(json_is_null(json_object_get(w, "current_uri")));
+		cr_assert_gt(ival(w, "rss_kib"), 0);
+		json_t *rs = json_object_get(w, "running_seconds");
+		cr_assert(json_is_number(rs) && json_number_value(rs) >= 0 &&
+		          json_number_value(rs) < 30);
+		sum += ival(w, "requests");
+	}
+	cr_assert_eq(sum, 1);
+	json_decref(st);
+
+	/* Prometheus text: the same numbers. */
+	must_get("/_gatewayd/status?format=prometheus", 200, &r);
+	char *type = hdr(r.head, "Content-Type");
+	cr_assert(type && strncmp(type, "text/plain", 10) == 0, "Content-Type %s", type);
+	free(type);
+	cr_assert(strstr(r.body, "gatewayd_pool_processes{pool=\"st\",state=\"idle\"} 3\n"), "%s",
+	          r.body);
+	cr_assert(strstr(r.body, "gatewayd_pool_processes{pool=\"st\",state=\"busy\"} 0\n"));
+	cr_assert(strstr(r.body, "gatewayd_pool_requests_served_total{pool=\"st\"} 1\n"), "%s",
+	          r.body);
+	cr_assert(strstr(r.body, "gatewayd_pool_spawns_total{pool=\"st\"} 3\n"));
+	cr_assert(strstr(r.body, "# TYPE gatewayd_pool_processes gauge\n"));
+	resp_free(&r);
+
+	/* loopback_only is the default: a client on another local address gets 403
+	 * (when this host has one; loopback-only hosts cannot tell). */
+	char addr[INET_ADDRSTRLEN];
+	if (non_loopback_address(addr, sizeof addr)) {
+		int s = status_from(addr, G.port);
+		cr_assert_eq(s, 403, "status from %s (not loopback): %d", addr, s);
+	} else {
+		cr_log_warn("no non-loopback IPv4 address here: the 403 case is not exercised");
+	}
+	stop_ok(&G);
+
+	/* loopback_only false lets that client in; enabled false: no status at all. */
+	if (non_loopback_address(addr, sizeof addr)) {
+		gw_start(&G, "{\"listen\": [{\"http\": \"0.0.0.0:@PORT@\"}], \"temp_dir\": \"@DIR@\","
+		             "\"status\": {\"loopback_only\": false}, \"routes\": []}");
+		cr_assert_eq(status_from(addr, G.port), 200);
+		stop_ok(&G);
+	}
+	gw_start(&G, "{" BASE "\"status\": {\"enabled\": false},"
+	             "\"pools\": {\"st\": {" HELLO_CMD ", \"processes\": 1}},"
+	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"st\"}]}");
+	must_get("/_gatewayd/status", 404, &r);
+	resp_free(&r);
+	must_get("/_gatewayd/status?format=prometheus", 404, &r);
+	resp_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 12. SIGHUP under load ------------------------------------------------- */
+
+#define RELOAD_POOLS(perl) "\"pools\": {" \
+	"\"hello\": {" HELLO_CMD ", \"processes\": 2}," \
+	"\"perl\": {" PERL_CMD ", " perl "}},"
+#define RELOAD_BEFORE "{" BASE RELOAD_POOLS("\"processes\": 2") \
+	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}," \
+	"{\"match\": \"/perl/\", \"pool\": \"perl\"}]}"
+/* perl changed (processes, max_requests), hello as it was, a route added. */
+#define RELOAD_AFTER "{" BASE RELOAD_POOLS("\"processes\": 3, \"max_requests\": 5000") \
+	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}," \
+	"{\"match\": \"=/hello2\", \"pool\": \"hello\"}," \
+	"{\"match\": \"/perl/\", \"pool\": \"perl\"}]}"
+/* perl changed again. */
+#define RELOAD_AGAIN "{" BASE RELOAD_POOLS("\"processes\": 1, \"max_requests\": 4000") \
+	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}," \
+	"{\"match\": \"=/hello2\", \"pool\": \"hello\"}," \
+	"{\"match\": \"/perl/\", \"pool\": \"perl\"}]}"
+
+struct reload_loader {
+	pthread_t t;
+	int port;
+	const char *target;
+	const char *expect;
+	double stop_at;
+	int ok, failed;
+	char first_failure[256];
+};
+
+/* A new connection per request: any failure is the server's, none a race
+ * with a kept-alive connection closing. */
+static void *reload_load_run(void *arg)
+{
+	struct reload_loader *l = arg;
+	for (int i = 0; i < 100000 && now() < l->stop_at; i++) {
+		struct resp r;
+		int rc = http(l->port, "GET", l->target, NULL, &r, 10);
+		if (rc == 0 && r.status == 200 && strstr(r.body, l->expect)) {
+			l->ok++;
+		} else {
+			if (!l->failed)
+				snprintf(l->first_failure, sizeof l->first_failure, "%s #%d: rc %d status %d %.100s",
+				         l->target, i, rc, r.status, r.body ? r.body : "");
+			l->failed++;
+		}
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* Three clients for seconds: hello (fast), and two on perl with a little
+ * sleep each, so that two workers are busy and requests queue at any moment. */
+static void reload_load_start(struct reload_loader *l, double seconds)
+{
+	double until = now() + seconds;
+	l[0] = (struct reload_loader){.port = G.port, .target = "/hello",
+	                              .expect = "Hello from C, pid ", .stop_at = until};
+	l[1] = (struct reload_loader){.port = G.port, .target = "/perl/load?sleep=0.03",
+	                              .expect = "perl pid ", .stop_at = until};
+	l[2] = (struct reload_loader){.port = G.port, .target = "/perl/load?sleep=0.05",
+	                              .expect = "perl pid ", .stop_at = until};
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&l[i].t, NULL, reload_load_run, &l[i]), 0);
+}
+
+static int reload_load_join(struct reload_loader *l, int *ok)
+{
+	int failed = 0;
+	*ok = 0;
+	for (int i = 0; i < 3; i++) {
+		pthread_join(l[i].t, NULL);
+		*ok += l[i].ok;
+		failed += l[i].failed;
+		if (l[i].failed)
+			cr_log_error("client %s: %d failed, first: %s", l[i].target, l[i].failed,
+			             l[i].first_failure);
+	}
+	if (failed)
+		dump_log(&G);
+	return failed;
+}
+
+static int live_pool_count(void)
+{
+	json_t *st = status(), *p;
+	size_t i;
+	int n = 0;
+	json_array_foreach(json_object_get(st, "pools"), i, p)
+		n++;
+	json_decref(st);
+	return n;
+}
+
+static bool no_retired_pool(void *arg)
+{
+	return live_pool_count() == *(int *)arg;
+}
+
+Test(pools, sighup_under_load_fails_no_request)
+{
+	gw_start(&G, RELOAD_BEFORE);
+	wait_state("hello", "idle", 2, 5);
+	wait_state("perl", "idle", 2, 5);
+	json_t *st = status();
+	pid_t old_hello[2], old_perl[2];
+	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, old_hello, 2), 2);
+	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, old_perl, 2), 2);
+	json_decref(st);
+	struct resp r;
+	must_get("/hello2", 404, &r);
+	resp_free(&r);
+
+	struct reload_loader l[3];
+	reload_load_start(l, 3.0);
+	/* A long request on the pool about to change: in flight across the reload. */
+	struct async longer;
+	async_start(&longer, "/perl/long?sleep=1.5");
+	pid_t long_pid = busy_pid("perl", "/perl/long");
+	sleep_s(0.5);
+	gw_write_config(&G, RELOAD_AFTER);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	int ok, failed = reload_load_join(l, &ok);
+	async_join(&longer);
+	cr_assert_eq(failed, 0, "%d of %d requests failed across the reload", failed, ok + failed);
+	cr_assert_gt(ok, 30, "only %d requests in 3 s", ok);
+	cr_assert_eq(longer.rc, 0, "the request in flight across the reload got no answer");
+	cr_assert_eq(longer.r.status, 200, "the request in flight across the reload: %d %s",
+	             longer.r.status, longer.r.body);
+	cr_assert_eq(num_after(longer.r.body, "perl pid "), long_pid, "%s", longer.r.body);
+	resp_free(&longer.r);
+
+	/* The new config is in force: the new route, and the changed pool's
+	 * workers are new processes, the old ones gone. */
+	must_get("/hello2", 200, &r);
+	resp_free(&r);
+	wait_state("perl", "idle", 3, 5);
+	st = status();
+	json_t *p = pool_of(st, "perl");
+	pid_t new_perl[3];
+	cr_assert_eq(worker_pids(p, NULL, new_perl, 3), 3);
+	cr_assert_eq(ival(json_object_get(p, "limits"), "max_requests"), 5000);
+	for (int i = 0; i < 3; i++)
+		cr_assert(!contains_pid(old_perl, 2, new_perl[i]),
+		          "perl worker %d survived a change of its pool", (int)new_perl[i]);
+	/* The unchanged pool kept its workers. */
+	pid_t hello_now[2];
+	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, hello_now, 2), 2);
+	for (int i = 0; i < 2; i++)
+		cr_assert(contains_pid(old_hello, 2, hello_now[i]),
+		          "the unchanged hello pool's workers were replaced");
+	json_decref(st);
+	cr_assert(pids_dead_within(old_perl, 2, 7), "the old perl workers did not exit");
+	int pools = 2;
+	cr_assert(gw_wait_until(no_retired_pool, &pools, 3), "the drained pool is still listed");
+	for (int i = 0; i < 3; i++) {
+		must_get("/perl/after", 200, &r);
+		cr_assert(contains_pid(new_perl, 3, (pid_t)num_after(r.body, "perl pid ")), "%s",
+		          r.body);
+		resp_free(&r);
+	}
+	int children = 5;
+	cr_assert(gw_wait_until(children_settled, &children, 3), "gatewayd has %d children, wanted 5",
+	          gw_count_children(G.pid, NULL));
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
+{
+	gw_start(&G, RELOAD_BEFORE);
+	wait_state("hello", "idle", 2, 5);
+	wait_state("perl", "idle", 2, 5);
+	json_t *st = status();
+	pid_t old_perl[2];
+	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, old_perl, 2), 2);
+	json_decref(st);
+
+	struct reload_loader l[3];
+	reload_load_start(l, 3.0);
+	struct async longer;
+	async_start(&longer, "/perl/long?sleep=1.5");
+	pid_t long_pid = busy_pid("perl", "/perl/long");
+	sleep_s(0.3);
+	/* Two reloads 0.3 s apart (the first generation still draining at the
+	 * second), then a config that does not load: the running one stays. */
+	gw_write_config(&G, RELOAD_AFTER);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	sleep_s(0.3);
+	gw_write_config(&G, RELOAD_AGAIN);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	sleep_s(0.5);
+	FILE *f = fopen(G.config, "w");
+	cr_assert_not_null(f);
+	fputs("{\"listen\": [", f);
+	fclose(f);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	int ok, failed = reload_load_join(l, &ok);
+	async_join(&longer);
+	cr_assert_eq(failed, 0, "%d of %d requests failed across the reloads", failed, ok + failed);
+	cr_assert_gt(ok, 30, "only %d requests in 3 s", ok);
+	cr_assert_eq(longer.rc, 0, "the request in flight across the reloads got no answer");
+	cr_assert_eq(longer.r.status, 200, "the request in flight across the reloads: %d %s",
+	             longer.r.status, longer.r.body);
+	cr_assert_eq(num_after(longer.r.body, "perl pid "), long_pid, "%s", longer.r.body);
+	resp_free(&longer.r);
+	cr_assert(gw_log_contains(G.error_log, "keeping the running config", 2),
+	          "no word in the log about the config that did not load");
+
+	/* The last good config is in force; every older generation drained. */
+	struct resp r;
+	must_get("/hello2", 200, &r);
+	resp_free(&r);
+	wait_state("perl", "idle", 1, 5);
+	st = status();
+	json_t *p = pool_of(st, "perl");
+	cr_assert_eq(ival(json_object_get(p, "limits"), "max_requests"), 4000);
+	pid_t now_perl;
+	cr_assert_eq(worker_pids(p, NULL, &now_perl, 1), 1);
+	cr_assert(!contains_pid(old_perl, 2, now_perl));
+	json_decref(st);
+	cr_assert(pids_dead_within(old_perl, 2, 7), "the first perl workers did not exit");
+	int pools = 2;
+	cr_assert(gw_wait_until(no_retired_pool, &pools, 7), "drained pools are still listed (%d)",
+	          live_pool_count());
+	int children = 3;
+	cr_assert(gw_wait_until(children_settled, &children, 3), "gatewayd has %d children, wanted 3",
+	          gw_count_children(G.pid, NULL));
+	must_get("/perl/after", 200, &r);
+	cr_assert_eq(num_after(r.body, "perl pid "), now_perl, "%s", r.body);
+	resp_free(&r);
+	/* Put a good config back so nothing else trips on the broken file. */
+	gw_write_config(&G, RELOAD_AGAIN);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
