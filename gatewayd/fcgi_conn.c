@@ -584,8 +584,8 @@ static void conn_process_input(struct fcgi_conn *c)
 			if (fcgi_looks_like_http((const uint8_t *)buf_head(&c->in), buf_len(&c->in)))
 				log_warn(NULL, "FastCGI port received HTTP (\"%.*s\"): point HTTP clients "
 				         "at an http listener; closing",
-				         (int)strcspn(buf_head(&c->in), "\r\n") > 60 ? 60
-				         : (int)strcspn(buf_head(&c->in), "\r\n"), buf_head(&c->in));
+				         (int)log_line_len(buf_head(&c->in), buf_len(&c->in), 60),
+				         buf_head(&c->in));
 			else
 				log_warn(NULL, "FastCGI: record with version %u, not 1: closing the connection",
 				         rec.version);

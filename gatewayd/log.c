@@ -129,6 +129,14 @@ void log_msg(enum log_level level, const char *rid, const char *fmt, ...)
 	va_end(ap);
 }
 
+size_t log_line_len(const char *p, size_t n, size_t max)
+{
+	size_t i = 0;
+	while (i < n && i < max && p[i] != '\r' && p[i] != '\n')
+		i++;
+	return i;
+}
+
 /* Quote a value for the access log: '"' and '\' and control bytes escaped. */
 static size_t quote(char *out, size_t cap, const char *s)
 {

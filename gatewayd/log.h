@@ -22,6 +22,10 @@ void log_vmsg(enum log_level level, const char *rid, const char *fmt, va_list ap
 #define log_info(rid, ...) log_msg(LOG_INFO, rid, __VA_ARGS__)
 #define log_debug(rid, ...) log_msg(LOG_DEBUG, rid, __VA_ARGS__)
 
+/* How much of p[0..n) to quote in a log line: up to its first line end, at
+ * most max bytes (buffers hold no NUL terminator). */
+size_t log_line_len(const char *p, size_t n, size_t max);
+
 struct access_entry {
 	const char *remote_addr;
 	const char *request_line; /* as received, may be NULL */

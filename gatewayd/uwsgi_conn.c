@@ -247,14 +247,14 @@ static void conn_process_input(struct uwsgi_conn *c)
 	size_t n = buf_len(&c->in);
 	if (n >= 4 && uwsgi_looks_like_http(p, n)) {
 		log_warn(NULL, "uwsgi port received HTTP (\"%.*s\"): point HTTP clients at an http "
-		         "listener; closing", (int)(strcspn((const char *)p, "\r\n") > 60 ? 60
-		                                      : strcspn((const char *)p, "\r\n")), p);
+		         "listener; closing", (int)log_line_len((const char *)p, n, 60), p);
 		conn_close(c);
 		return;
 	}
 	struct uwsgi_header hdr;
 	ssize_t used = uwsgi_packet_decode(p, n, &hdr);
-	if (used == UWSGI_INCOMPLETE)
+	/* A packet that is not modifier1 0 is refused now, not after its datasize. */
+	if (used == UWSGI_INCOMPLETE && (n < UWSGI_HEADER_LEN || hdr.modifier1 == 0))
 		return;
 	if (used < 0 || hdr.modifier1 != 0) {
 		log_warn(NULL, "uwsgi packet with modifier1 %u (only 0, WSGI/CGI variables, is "

@@ -12,6 +12,7 @@ clang $flags test/fuzz/fuzz_http1.c protocols/http1.c -o "$out/fuzz_http1"
 clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c protocols/http1.c \
 	-o "$out/fuzz_cgi_response"
 clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c -o "$out/fuzz_fastcgi"
+clang $flags test/fuzz/fuzz_uwsgi.c protocols/uwsgi.c -o "$out/fuzz_uwsgi"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
 for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
 	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"
@@ -36,10 +37,16 @@ grep -o '"[a-z_]*_hex": *"[0-9a-f]*"' test/corpora/go-cgi-fcgi-cases/fcgi_vector
 		printf "$oct" > "$out/seed_fastcgi/$n"
 	done
 }
-for t in http1 cgi_response fastcgi; do
+# uwsgi: two vars, an empty packet then a GET, and HTTP sent instead
+mkdir -p "$out/seed_uwsgi"
+printf '\000\015\000\000\002\000AB\002\000cd\001\000E\000\000' > "$out/seed_uwsgi/1"
+printf '\000\000\000\000\000\025\000\000\016\000REQUEST_METHOD\003\000GET' > "$out/seed_uwsgi/2"
+printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > "$out/seed_uwsgi/3"
+for t in http1 cgi_response fastcgi uwsgi; do
 	seed=$out/seed_http1
 	[ "$t" = cgi_response ] && seed=$out/seed_cgi
 	[ "$t" = fastcgi ] && seed=$out/seed_fastcgi
+	[ "$t" = uwsgi ] && seed=$out/seed_uwsgi
 	echo "fuzz_$t: ${secs}s"
 	"$out/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=0 \
 		-artifact_prefix="$out/$t-" "$seed" >"$out/$t.log" 2>&1 || {
