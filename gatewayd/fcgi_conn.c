@@ -817,14 +817,18 @@ void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 
 static void conn_close(struct fcgi_conn *c)
 {
-	ev_io_stop(gw->loop, &c->rio);
-	ev_io_stop(gw->loop, &c->wio);
-	ev_timer_stop(gw->loop, &c->timer);
-	close(c->fd);
+	/* Aborting requests may kick the connection (feed a read event): with
+	 * closing set it does not, and stopping the watchers after the aborts
+	 * clears anything still pending for memory about to be freed. */
+	c->closing = true;
 	while (c->reqs) {
 		req_abort(c->reqs, "FastCGI connection closed");
 		req_free(c->reqs);
 	}
+	ev_io_stop(gw->loop, &c->rio);
+	ev_io_stop(gw->loop, &c->wio);
+	ev_timer_stop(gw->loop, &c->timer);
+	close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->mgmt.out);
 	if (c->prev)

@@ -2277,3 +2277,52 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
 	bytes_free(&b);
 	stop_raw_ok();
 }
+
+/* A web server that resets the connection while gatewayd writes to it (nginx
+ * dropping kept-alive connections when its clients go): the script dies and
+ * the daemon serves on. Once a use-after-free: aborting the requests fed a
+ * read event to the connection being freed. */
+Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teardown, .timeout = 30)
+{
+	gw_start_raw();
+	for (int round = 0; round < 3; round++) {
+		int fd = raw_connect(G.port);
+		char pidfile[400];
+		snprintf(pidfile, sizeof pidfile, "%s/reset%d.pid", G.dir, round);
+		const char *kv[] = {"SCRIPT_FILENAME", fx("fastcgi/fcgi-bin/stream.sh"),
+		                    "REQUEST_METHOD", "GET", "QUERY_STRING", pidfile, NULL};
+		struct bytes b = {0};
+		request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
+		send_bytes(fd, &b);
+		pid_t pid = wait_pidfile(pidfile, 5);
+		cr_assert(pid > 0, "stream.sh did not start");
+		/* Leave the output unread so gatewayd's writes pile up; then end the
+		 * connection badly: a record with version 2 (gatewayd closes it with
+		 * the request in flight), or a reset. */
+		usleep(300000);
+		if (round == 1) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		} else {
+			b.n = 0;
+			rec(&b, 2, FCGI_STDIN, 1, NULL, 0, 0);
+			send_bytes(fd, &b);
+			usleep(200000);
+		}
+		close(fd);
+		cr_expect(wait_gone(pid, 5), "round %d: the reset left script %d running", round, (int)pid);
+		bytes_free(&b);
+	}
+	/* Still serving. */
+	int fd = raw_connect(G.port);
+	struct bytes b = {0};
+	request(&b, 1, FCGI_KEEP_CONN, env_get(), NULL);
+	send_bytes(fd, &b);
+	uint16_t ids[] = {1};
+	replies_free();
+	cr_expect_eq(collect(fd, ids, 1, 10), 0, "no answer after the resets");
+	expect_env_answer(1);
+	close(fd);
+	bytes_free(&b);
+	stop_raw_ok();
+}
