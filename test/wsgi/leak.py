@@ -1,0 +1,27 @@
+"""An application that leaks memory on purpose: every request appends 1 MiB
+("?kib=N" for another amount) to a global list, and says how much it holds
+and the process's RSS. For max_requests (or an RSS limit) to recycle."""
+import os
+
+_hoard = []
+
+
+def _rss_kib():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def application(environ, start_response):
+    kib = 1024
+    for part in environ.get("QUERY_STRING", "").split("&"):
+        if part.startswith("kib="):
+            kib = int(part[4:])
+    _hoard.append(bytearray(os.urandom(16)) * (kib * 64))  # touched, so it counts in RSS
+    body = ("pid %d holds %d blocks, rss %d KiB\n" % (os.getpid(), len(_hoard),
+                                                      _rss_kib())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
