@@ -24,6 +24,7 @@ start_nginx 18081 "unix:$work/fcgiwrap.sock" "" ""
 wait_for http://127.0.0.1:18080/cgi-bin/hello.cgi
 wait_for http://127.0.0.1:18081/cgi-bin/hello.cgi
 
+check_started
 echo "bench cgi: $(nproc) cores, ${secs}s per run, keep-alive client connections (wrk), hello.cgi (C)"
 for c in 1 16; do
 	measure "gatewayd (http)" http://127.0.0.1:18080/cgi-bin/hello.cgi "$c"; gw=$rps

@@ -25,6 +25,7 @@ wait_for http://127.0.0.1:18082/cgi-bin/hello.cgi
 wait_for http://127.0.0.1:18083/cgi-bin/hello.cgi
 wait_for http://127.0.0.1:18084/cgi-bin/hello.cgi
 
+check_started
 echo "bench fastcgi: $(nproc) cores, ${secs}s per run, keep-alive client connections (wrk),"
 echo "  nginx keeps its FastCGI connections to gatewayd alive (fastcgi_keep_conn on); hello.cgi (C)"
 for c in 1 16; do

@@ -81,6 +81,14 @@ wait_for() { # url: up to 5 s
 	exit 1
 }
 
+# Every process this run started must still be alive: a port held by a leftover
+# server would otherwise be measured in its place.
+check_started() {
+	for p in $pids; do
+		kill -0 "$p" 2>/dev/null || { echo "a server of this run exited (port in use?)" >&2; exit 1; }
+	done
+}
+
 measure() { # $1 label, $2 url, $3 concurrency; prints a line, sets $rps
 	threads=$3
 	[ "$threads" -gt 2 ] && threads=2

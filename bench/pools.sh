@@ -81,6 +81,7 @@ wait_for http://127.0.0.1:18090/php/hello.php
 wait_for http://127.0.0.1:18091/fcgi/hello
 wait_for http://127.0.0.1:18091/php/hello.php
 
+check_started
 echo "bench pools: $(nproc) cores, ${secs}s per run, c=$conc, keep-alive client connections (wrk), 2 workers each"
 measure "gatewayd -> hello.fcgi" http://127.0.0.1:18090/fcgi/hello "$conc"; gf=$rps
 measure "nginx -> spawn-fcgi" http://127.0.0.1:18091/fcgi/hello "$conc"; sf=$rps

@@ -13,7 +13,7 @@ pid_t spawn_process(const struct spawn_spec *spec)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
+	sigset_t none, dfl;
 	pid_t pid = -1;
 	int err;
 
@@ -37,8 +37,12 @@ pid_t spawn_process(const struct spawn_spec *spec)
 	if (err == 0 && spec->cwd)
 		err = posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
 
+	/* exec resets caught signals by itself; only ignored ones survive it, and
+	 * the daemon ignores just SIGPIPE. Naming every signal here would cost the
+	 * child ~64 sigaction calls while the daemon waits in vfork. */
 	sigemptyset(&none);
-	sigfillset(&all);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
 	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 	if (spec->new_process_group) {
 		flags |= POSIX_SPAWN_SETPGROUP;
@@ -48,7 +52,7 @@ pid_t spawn_process(const struct spawn_spec *spec)
 	if (err == 0)
 		err = posix_spawnattr_setsigmask(&attr, &none);
 	if (err == 0)
-		err = posix_spawnattr_setsigdefault(&attr, &all);
+		err = posix_spawnattr_setsigdefault(&attr, &dfl);
 	if (err == 0)
 		err = posix_spawnattr_setflags(&attr, flags);
 	if (err == 0)
