@@ -328,13 +328,15 @@ static char *shipped_config_for_this_build(void)
 		size_t n;
 	} out = {0};
 	FILE *f = open_memstream(&out.p, &out.n);
-	static const char built[] = "\"../examples/hello.fcgi\"", shipped[] = "\"../examples/";
+	/* The built worker is in the build tree; every other relative path
+	 * (examples, the WSGI worker) is in the source tree. */
+	static const char built[] = "\"../examples/hello.fcgi\"", shipped[] = "\"../";
 	for (const char *p = text; *p;) {
 		if (strncmp(p, built, strlen(built)) == 0) {
 			fprintf(f, "\"%s/examples/hello.fcgi\"", real_build);
 			p += strlen(built);
 		} else if (strncmp(p, shipped, strlen(shipped)) == 0) {
-			fprintf(f, "\"%s/examples/", real_src);
+			fprintf(f, "\"%s/", real_src);
 			p += strlen(shipped);
 		} else {
 			fputc(*p++, f);
