@@ -71,17 +71,22 @@ static void job_try_assign(struct upstream_job *j);
 
 /* ---- connections ------------------------------------------------------- */
 
-static int connect_address(const char *address)
+/* A non-blocking socket connected, or connecting (*done false), to address;
+ * -errno on failure. A unix socket connects at once when the worker's backlog
+ * has room: then no readiness wait is needed before the first write. */
+static int connect_address(const char *address, bool *done)
 {
 	int fd;
+	*done = false;
 	if (strncmp(address, "unix:", 5) == 0) {
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", address + 5);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS &&
-		    errno != EAGAIN) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			*done = true;
+		else if (errno != EINPROGRESS && errno != EAGAIN) {
 			int e = errno;
 			close(fd);
 			return -e;
@@ -104,7 +109,11 @@ static int connect_address(const char *address)
 	if (getaddrinfo(h, colon + 1, &hints, &ai) != 0)
 		return -EINVAL;
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+	if (fd < 0)
+		fd = -errno;
+	else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		*done = true;
+	else if (errno != EINPROGRESS) {
 		int e = errno;
 		close(fd);
 		fd = -e;
@@ -118,7 +127,8 @@ static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents);
 
 static struct upstream_conn *conn_open(struct worker *w)
 {
-	int fd = connect_address(w->address);
+	bool connected;
+	int fd = connect_address(w->address, &connected);
 	if (fd < 0) {
 		log_warn(NULL, "%s#%u: connect %s: %s", w->pool->set.name, w->slot, w->address,
 		         strerror(-fd));
@@ -131,7 +141,7 @@ static struct upstream_conn *conn_open(struct worker *w)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->connecting = true;
+	c->connecting = !connected;
 	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
 	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
 	c->rio.data = c->wio.data = c;
@@ -527,6 +537,11 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 	/* Backpressure: a slow client pauses reading from the worker. */
 	if (j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER)
 		conn_set_reading(c, false);
+	/* A worker that ends its answer by closing has usually closed already
+	 * when a short read comes: look for the end now rather than after
+	 * another trip through epoll (which also re-arms the hung-up fd). */
+	else if (n < READ_CHUNK && j->rt->proto->ends_at_close)
+		ev_feed_event(loop, &c->rio, EV_READ);
 }
 
 static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents)
