@@ -211,6 +211,7 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	}
 	if (!has_length && h->content_length >= 0)
 		buf_printf(&head, "Content-Length: %lld\r\n", h->content_length);
+	request_put_server_timing(r, &head);
 	buf_append(&head, "\r\n", 2);
 	queue_stream(fr, FCGI_STDOUT, buf_head(&head), buf_len(&head));
 	buf_free(&head);

@@ -520,7 +520,9 @@ static void job_run(struct cgi_job *j)
 	}
 	j->state = JOB_RUNNING;
 	j->spawned_at = ev_now(gw->loop);
+	ev_tstamp t0 = ev_time();
 	int rc = spawn_script(j);
+	request_timing_app(r, t0);
 	if (rc < 0) {
 		j->state = JOB_QUEUED; /* not in the live list */
 		job_fail(j, rc == -EACCES ? 403 : 502, NULL);
@@ -601,6 +603,7 @@ static void cgi_start(struct request *r)
 		return;
 	}
 	j->state = JOB_QUEUED;
+	request_timing_queued(r);
 	if (rs->queue_tail)
 		rs->queue_tail->qnext = j;
 	else

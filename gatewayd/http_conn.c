@@ -305,6 +305,7 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	}
 	if (!has_server)
 		buf_printf(o, "Server: %s\r\n", GW_SERVER_SOFTWARE);
+	request_put_server_timing(r, o);
 	if (cl >= 0 && h->status >= 200 && h->status != 204 && h->status != 304)
 		buf_printf(o, "Content-Length: %lld\r\n", cl);
 	if (c->resp_chunked)

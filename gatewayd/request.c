@@ -22,9 +22,37 @@ struct request *request_new(const struct front_ops *front, void *front_ctx)
 	r->content_length = -1;
 	r->spool_fd = -1;
 	r->started = ev_now(gw->loop);
+	r->timing.start = ev_time();
 	r->cfg = config_ref(gw->cfg);
 	server_next_request_id(r->id);
 	return r;
+}
+
+void request_timing_queued(struct request *r)
+{
+	r->timing.queued_at = ev_time();
+}
+
+void request_timing_app(struct request *r, ev_tstamp began)
+{
+	ev_tstamp now = ev_time();
+	if (r->timing.queued_at > 0) {
+		r->timing.queue += began - r->timing.queued_at;
+		r->timing.queued_at = 0;
+	}
+	r->timing.spawn += now - began;
+	r->timing.app_at = now;
+}
+
+void request_put_server_timing(const struct request *r, struct buf *o)
+{
+	ev_tstamp now = ev_time();
+	const struct request_timing *t = &r->timing;
+	double queue = t->queue + (t->queued_at > 0 ? now - t->queued_at : 0);
+	double app = t->app_at > 0 ? now - t->app_at : 0;
+	double total = now - t->start;
+	buf_printf(o, "Server-Timing: spawn;dur=%.3f, queue;dur=%.3f, app;dur=%.3f, total;dur=%.3f\r\n",
+	           t->spawn * 1e3, queue * 1e3, app * 1e3, total > 0 ? total * 1e3 : 0);
 }
 
 void request_free(struct request *r)

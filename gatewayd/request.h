@@ -60,6 +60,16 @@ struct handler_ops {
 	void (*abort)(struct request *r);
 };
 
+/* Where a request's time goes, for the Server-Timing header (seconds, all
+ * from ev_time(): ev_now() is per loop turn, and drifts from ev_time()). */
+struct request_timing {
+	ev_tstamp start;      /* the request was complete enough to dispatch */
+	ev_tstamp queued_at;  /* > 0: waiting for a CGI slot or a pool worker since */
+	double queue;
+	double spawn;         /* creating the process that runs it (CGI) */
+	ev_tstamp app_at;     /* > 0: handed to the application then */
+};
+
 struct request {
 	char id[24];
 	struct config *cfg;          /* the generation it was routed in (a reference) */
@@ -91,6 +101,7 @@ struct request {
 	void *handler_ctx;
 
 	ev_tstamp started;
+	struct request_timing timing;
 };
 
 struct request *request_new(const struct front_ops *front, void *front_ctx);
@@ -140,6 +151,16 @@ void request_stderr_flush(struct request *r, const char *rid, const char *who, s
 /* An access log line for a request that came as CGI variables (FastCGI,
  * uwsgi): the request line is rebuilt from them. */
 void request_log_access(struct request *r, unsigned long long bytes_sent);
+
+/* The request waits for a CGI slot or a pool worker. */
+void request_timing_queued(struct request *r);
+/* The request goes to the application now. began: when its turn came (the
+ * queue wait ends there); for CGI the time from then to now is the spawn. */
+void request_timing_app(struct request *r, ev_tstamp began);
+/* Append "Server-Timing: spawn;dur=…, queue;dur=…, app;dur=…, total;dur=…"
+ * (milliseconds, up to now) and CRLF: every front end puts it on every
+ * response head, so a browser shows where the time of one request went. */
+void request_put_server_timing(const struct request *r, struct buf *o);
 
 /* The handler consumed n bytes from the front of r->body. */
 void request_body_taken(struct request *r, size_t n);

@@ -386,6 +386,8 @@ static void job_start_on(struct upstream_job *j, struct worker *w)
 	c->job = j;
 	c->wrote_any = false;
 	j->conn = c;
+	if (r)
+		request_timing_app(r, ev_time());
 	if (j->rt->proto->encode_head(j, &c->out) < 0) {
 		job_fail(j, 431, NULL);
 		job_finish(j, false);
@@ -429,6 +431,7 @@ static void job_try_assign(struct upstream_job *j)
 		return;
 	}
 	j->state = JOB_QUEUED;
+	request_timing_queued(j->r);
 	if (rt->qtail)
 		rt->qtail->qnext = j;
 	else

@@ -96,6 +96,7 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	}
 	if (!has_length && h->content_length >= 0)
 		buf_printf(&c->out, "Content-Length: %lld\r\n", h->content_length);
+	request_put_server_timing(r, &c->out);
 	buf_append(&c->out, "\r\n", 2);
 	conn_want_write(c);
 }

@@ -1116,6 +1116,24 @@ Test(nginx, environment_same_as_fcgiwrap, .fini = teardown, .timeout = 40)
 	const char *target = "/cgi-bin/sub/env.pl/extra/path?a=1&b=two%20words";
 	char *a = env_request(port, "gatewayd", "GET", target, NULL);
 	char *b = env_request(port, "fcgiwrap", "GET", target, NULL);
+
+	/* gatewayd's Server-Timing reaches nginx's client; fcgiwrap sends none. */
+	for (int i = 0; i < 2; i++) {
+		char req[300];
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nX-Backend: %s\r\n"
+		         "Connection: close\r\n\r\n", target, i ? "fcgiwrap" : "gatewayd");
+		struct gw_response r;
+		cr_assert_eq(gw_request(port, req, &r), 0);
+		char *timing = gw_header(&r, "Server-Timing");
+		double spawn = 0;
+		if (i == 0)
+			cr_expect(timing && sscanf(timing, "spawn;dur=%lf", &spawn) == 1 && spawn > 0,
+			          "through nginx: Server-Timing %s", timing ? timing : "missing");
+		else
+			cr_expect_null(timing, "fcgiwrap: Server-Timing %s", timing);
+		free(timing);
+		gw_response_free(&r);
+	}
 	/* X-Backend picked gatewayd, then fcgiwrap (libfcgi sets FCGI_ROLE). */
 	char *rid = field(a, "env:GATEWAY_REQUEST_ID="), *role = field(b, "env:FCGI_ROLE=");
 	cr_assert(rid && role, "the X-Backend switch did not pick gatewayd, then fcgiwrap");
@@ -2087,7 +2105,7 @@ Test(raw, stdin_without_content_length, .fini = teardown, .timeout = 30)
 	int fd = raw_connect(G.port);
 	char *body = make_body(70000), sha[65], want[100];
 	sha256_hex(body, strlen(body), sha);
-	snprintf(want, sizeof want, "Content-Type: text/plain\r\n\r\n70000 %s\n", sha);
+	snprintf(want, sizeof want, "\r\n\r\n70000 %s\n", sha);
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sha256.sh"), "REQUEST_METHOD", "POST",
 	                    NULL};
 	struct bytes b = {0};
@@ -2097,7 +2115,8 @@ Test(raw, stdin_without_content_length, .fini = teardown, .timeout = 30)
 	send_bytes(fd, &b);
 	uint16_t ids[] = {1};
 	cr_assert_eq(collect(fd, ids, 1, 10), 0);
-	cr_expect(strstr((const char *)R[1].out.p, want) != NULL,
+	cr_expect(strstr((const char *)R[1].out.p, want) != NULL &&
+	              strncmp((const char *)R[1].out.p, "Status: 200 OK\r\nContent-Type: text/plain\r\n", 42) == 0,
 	          "STDIN without CONTENT_LENGTH: the script saw %s", R[1].out.p);
 	close(fd);
 	free(body);

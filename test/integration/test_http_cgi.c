@@ -1688,3 +1688,82 @@ Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 	gw_cleanup(&G);
 	gw_assert_no_leaks();
 }
+
+/* ---- 12. Server-Timing -------------------------------------------------------- */
+
+struct server_timing {
+	double spawn, queue, app, total;
+};
+
+/* Parse "spawn;dur=A, queue;dur=B, app;dur=C, total;dur=D" from resp. */
+static bool server_timing_of(const struct gw_response *resp, struct server_timing *t)
+{
+	char *v = gw_header(resp, "Server-Timing");
+	if (!v)
+		return false;
+	int n = sscanf(v, "spawn;dur=%lf, queue;dur=%lf, app;dur=%lf, total;dur=%lf", &t->spawn,
+	               &t->queue, &t->app, &t->total);
+	if (n != 4)
+		cr_log_warn("Server-Timing: %s", v);
+	free(v);
+	return n == 4;
+}
+
+Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, .timeout = 30)
+{
+	char pidfile[400], req[1024];
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":[{\"match\":\"/one/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"
+	             "   \"max_children\":1,\"queue\":4,\"queue_timeout\":5}},"
+	             "  {\"match\":\"/\",\"static\":{\"root\":\"@FIX@/front/htdocs\"}}]}");
+	struct server_timing t;
+	struct gw_response r;
+
+	/* A CGI script: a process was created, the script took its time. */
+	must_request("GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	cr_assert(server_timing_of(&r, &t), "no well-formed Server-Timing on a CGI response");
+	cr_expect_gt(t.spawn, 0, "spawn %.3f ms", t.spawn);
+	cr_expect_gt(t.app, 0, "app %.3f ms", t.app);
+	cr_expect_eq(t.queue, 0, "queue %.3f ms with a free slot", t.queue);
+	cr_expect_geq(t.total + 0.001, t.spawn + t.app, "total %.3f < spawn %.3f + app %.3f", t.total,
+	              t.spawn, t.app);
+	gw_response_free(&r);
+
+	/* The only slot is busy for 1 s: the next request's wait shows as queue. */
+	snprintf(pidfile, sizeof pidfile, "%s/busy.pid", G.dir);
+	int fa = gw_connect(G.port);
+	cr_assert(fa >= 0);
+	snprintf(req, sizeof req, "GET /one/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	         pidfile);
+	gw_send_all(fa, req, strlen(req));
+	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+	must_request("GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	cr_assert(server_timing_of(&r, &t));
+	cr_expect(t.queue > 300 && t.queue < 3000, "queue %.3f ms behind a 1 s script", t.queue);
+	cr_expect_geq(t.total + 0.001, t.queue + t.spawn + t.app, "total %.3f < queue %.3f + spawn %.3f + app %.3f",
+	              t.total, t.queue, t.spawn, t.app);
+	gw_response_free(&r);
+	cr_assert_eq(gw_read_response(fa, false, 5, &r), 0);
+	cr_assert(server_timing_of(&r, &t));
+	cr_expect(t.app > 500, "app %.3f ms for a script that slept 1 s", t.app);
+	gw_response_free(&r);
+	close(fa);
+
+	/* A static file and a 404: nothing spawned, no application. */
+	const char *paths[] = {"/index.html", "/no-such-file"};
+	const int statuses[] = {200, 404};
+	for (int i = 0; i < 2; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", paths[i]);
+		must_request(req, &r);
+		cr_expect_eq(r.status, statuses[i], "%s: %d", paths[i], r.status);
+		cr_assert(server_timing_of(&r, &t), "no Server-Timing on %s", paths[i]);
+		cr_expect(t.spawn == 0 && t.app == 0 && t.queue == 0, "%s: spawn %.3f app %.3f queue %.3f",
+		          paths[i], t.spawn, t.app, t.queue);
+		cr_expect_geq(t.total, 0);
+		gw_response_free(&r);
+	}
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}

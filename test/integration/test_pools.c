@@ -624,6 +624,17 @@ Test(pools, normal_traffic_is_served_by_persistent_workers)
 		             "hello worker %d", (int)pid);
 	}
 	json_decref(st);
+
+	/* Server-Timing: a pooled request creates no process and waits for no one. */
+	must_get("/hello", 200, &r);
+	const char *st_line = strcasestr(r.head, "\nServer-Timing: ");
+	double spawn = -1, queue = -1, app = -1, total = -1;
+	cr_assert(st_line && sscanf(st_line, "\nServer-Timing: spawn;dur=%lf, queue;dur=%lf, app;dur=%lf, "
+	                            "total;dur=%lf", &spawn, &queue, &app, &total) == 4,
+	          "no well-formed Server-Timing from a pool: %s", r.head);
+	cr_expect(spawn == 0 && queue == 0 && app > 0 && total >= app,
+	          "spawn %.3f queue %.3f app %.3f total %.3f", spawn, queue, app, total);
+	resp_free(&r);
 	stop_ok(&G);
 	gw_assert_no_leaks();
 }
