@@ -358,7 +358,7 @@ static json_t *pool_json(const struct pool_rt *rt)
 	for (int s = 0; s < WORKER_NSTATES; s++)
 		json_object_set_new(states, worker_state_name((enum worker_state)s), json_integer(p->count[s]));
 	for (const struct worker *w = p->workers; w; w = w->next) {
-		const char *uri = upstream_job_uri(w);
+		const char *uri = upstream_job_uri(w->job), *next = upstream_job_uri(w->next_job);
 		json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:f, s:f}", "slot", (int)w->slot, "state",
 		                      worker_state_name(w->state), "address", w->address, "requests",
 		                      (json_int_t)w->requests, "running_seconds", now - w->started_at,
@@ -368,6 +368,7 @@ static json_t *pool_json(const struct pool_rt *rt)
 			json_object_set_new(o, "rss_kib", json_integer(rss_kib(w->pid)));
 		}
 		json_object_set_new(o, "current_uri", uri ? json_string(uri) : json_null());
+		json_object_set_new(o, "next_uri", next ? json_string(next) : json_null());
 		json_array_append_new(workers, o);
 	}
 	json_t *limits = json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode",

@@ -40,8 +40,8 @@ void pools_collect(void);
 void upstream_worker_stopping(struct pool *p, struct worker *w);
 void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
-/* The request URI a worker serves now, for status; NULL if idle. */
-const char *upstream_job_uri(const struct worker *w);
+/* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
+const char *upstream_job_uri(const void *job);
 /* Move the requests waiting in from's queue to the end of to's. */
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 

@@ -53,6 +53,7 @@ struct upstream_job {
 	int proto_state;    /* the protocol decoder's */
 	bool body_ended;
 	bool got_any;       /* a response byte arrived */
+	bool behind;        /* sent to a busy worker: waits in its backlog (w->next_job) */
 	char who[200];      /* "php#3 (pid 123)" */
 	struct upstream_job *qnext;
 };
@@ -68,6 +69,8 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 static ev_prepare stop_check = {.cb = on_stop_check};
 static void conn_want_write(struct upstream_conn *c);
 static void job_try_assign(struct upstream_job *j);
+static void backlog_fill(struct pool_rt *rt);
+static void queue_push_front(struct pool_rt *rt, struct upstream_job *j);
 
 /* ---- connections ------------------------------------------------------- */
 
@@ -125,7 +128,8 @@ static int connect_address(const char *address, bool *done)
 static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents);
 
-static struct upstream_conn *conn_open(struct worker *w)
+/* primary: the worker's connection (w->conn); else one for its next job. */
+static struct upstream_conn *conn_open(struct worker *w, bool primary)
 {
 	bool connected;
 	int fd = connect_address(w->address, &connected);
@@ -145,7 +149,8 @@ static struct upstream_conn *conn_open(struct worker *w)
 	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
 	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
 	c->rio.data = c->wio.data = c;
-	w->conn = c;
+	if (primary)
+		w->conn = c;
 	conn_want_write(c);
 	return c;
 }
@@ -225,6 +230,35 @@ static void queue_remove(struct pool_rt *rt, struct upstream_job *j)
 	j->qnext = NULL;
 }
 
+/* The worker is done with the job before j: j is the worker's now, and its
+ * request_timeout starts; the worker has room for another behind it. */
+static void job_promote(struct upstream_job *j)
+{
+	struct pool_rt *rt = j->rt;
+	j->behind = false;
+	if (j->conn && !j->w->conn)
+		j->w->conn = j->conn;
+	if (j->r)
+		request_timing_app(j->r, ev_time());
+	ev_timer_stop(gw->loop, &j->timer);
+	ev_timer_set(&j->timer, rt->cfg->request_timeout, 0);
+	ev_timer_start(gw->loop, &j->timer);
+	if (rt->qhead)
+		ev_prepare_start(gw->loop, &rt->dispatch);
+}
+
+/* Methods a worker may see twice (RFC 9110 §9.2.2): only these are sent to
+ * another worker when the one they waited behind died, since it may have
+ * started them in the moment before. */
+static bool request_idempotent(const struct request *r)
+{
+	static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
+		if (r->method && strcmp(r->method, safe[i]) == 0)
+			return true;
+	return false;
+}
+
 /* The job is over: give the worker back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 static void job_finish(struct upstream_job *j, bool keep)
@@ -244,8 +278,13 @@ static void job_finish(struct upstream_job *j, bool keep)
 	j->conn = NULL;
 	if (w) {
 		j->w = NULL;
-		if (w->job == j)
+		if (w->job == j) {
 			pool_release(&j->rt->pool, w);
+			if (w->job)
+				job_promote(w->job);
+		} else if (w->next_job == j) {
+			pool_drop_next(&j->rt->pool, w, true); /* it finished first: events came in that order */
+		}
 	}
 	job_free(j);
 }
@@ -358,7 +397,9 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	job_free(j);
 }
 
-static void job_start_on(struct upstream_job *j, struct worker *w)
+/* Send j to w: w's own job, or (behind) the one after the job w serves.
+ * false: behind, and w could not be reached; j is as it was, to queue again. */
+static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 {
 	struct request *r = j->r;
 	j->state = JOB_RUNNING;
@@ -371,9 +412,16 @@ static void job_start_on(struct upstream_job *j, struct worker *w)
 	else
 		snprintf(j->who, sizeof j->who, "%s#%u (%s)", w->pool->set.name, w->slot, w->address);
 	j->out.who = j->who;
-	struct upstream_conn *c = w->conn;
+	struct upstream_conn *c = behind ? NULL : w->conn;
 	if (!c)
-		c = conn_open(w);
+		c = conn_open(w, !behind);
+	if (!c && behind) {
+		pool_drop_next(&j->rt->pool, w, false);
+		j->w = NULL;
+		j->attempts--;
+		j->state = JOB_QUEUED;
+		return false;
+	}
 	if (!c) {
 		/* Nothing was sent: the next worker may do. */
 		w->job = NULL;
@@ -381,24 +429,28 @@ static void job_start_on(struct upstream_job *j, struct worker *w)
 		pool_kill(&j->rt->pool, w, "connect failed");
 		j->rt->retries++;
 		job_try_assign(j);
-		return;
+		return true;
 	}
 	c->job = j;
 	c->wrote_any = false;
 	j->conn = c;
-	if (r)
-		request_timing_app(r, ev_time());
+	j->behind = behind;
 	if (j->rt->proto->encode_head(j, &c->out) < 0) {
 		job_fail(j, 431, NULL);
 		job_finish(j, false);
-		return;
+		return true;
 	}
 	job_pump_body(j);
 	conn_set_reading(c, true);
 	ev_timer_stop(gw->loop, &j->timer);
-	ev_timer_set(&j->timer, j->rt->cfg->request_timeout, 0);
-	ev_timer_start(gw->loop, &j->timer);
-	log_debug(r ? r->id : NULL, "to %s", j->who);
+	if (!behind) {
+		if (r)
+			request_timing_app(r, ev_time());
+		ev_timer_set(&j->timer, j->rt->cfg->request_timeout, 0);
+		ev_timer_start(gw->loop, &j->timer);
+	}
+	log_debug(r ? r->id : NULL, "to %s%s", j->who, behind ? ", behind its current request" : "");
+	return true;
 }
 
 /* A worker, or a place in the queue, or 503. */
@@ -419,7 +471,7 @@ static void job_try_assign(struct upstream_job *j)
 	}
 	struct worker *w = pool_take_idle(&rt->pool, j);
 	if (w) {
-		job_start_on(j, w);
+		job_start_on(j, w, false);
 		return;
 	}
 	if ((int)rt->queued >= rt->cfg->queue) {
@@ -444,6 +496,44 @@ static void job_try_assign(struct upstream_job *j)
 		ev_timer_set(&j->timer, rt->cfg->queue_timeout, 0);
 		ev_timer_start(gw->loop, &j->timer);
 	}
+	backlog_fill(rt);
+}
+
+static void queue_push_front(struct pool_rt *rt, struct upstream_job *j)
+{
+	j->state = JOB_QUEUED;
+	j->qnext = rt->qhead;
+	rt->qhead = j;
+	if (!rt->qtail)
+		rt->qtail = j;
+	rt->queued++;
+	rt->pool.waiting = rt->queued;
+	ev_timer_stop(gw->loop, &j->timer);
+	ev_timer_set(&j->timer, rt->cfg->queue_timeout, 0);
+	ev_timer_start(gw->loop, &j->timer);
+}
+
+/* A uwsgi worker takes one connection at a time from its socket. Sending
+ * the next request while it still serves one puts that request in the
+ * socket's backlog, so the worker starts on it the moment it is done instead
+ * of waiting for the dispatcher's turn (the hand-off bubble). One deep: a
+ * queue in the dispatcher still goes to whichever worker frees up first. */
+static void backlog_fill(struct pool_rt *rt)
+{
+	if (!rt->proto->ends_at_close)
+		return;
+	while (rt->qhead) {
+		struct upstream_job *j = rt->qhead;
+		struct worker *w = pool_take_busy(&rt->pool, j);
+		if (!w)
+			return;
+		queue_remove(rt, j);
+		ev_timer_stop(gw->loop, &j->timer);
+		if (!job_start_on(j, w, true)) {
+			queue_push_front(rt, j);
+			return;
+		}
+	}
 }
 
 /* The connection failed under a job: retry elsewhere when nothing was sent
@@ -452,15 +542,20 @@ static void job_conn_failed(struct upstream_job *j, const char *why)
 {
 	struct pool_rt *rt = j->rt;
 	struct worker *w = j->w;
-	bool retry = !j->got_any && !j->conn->wrote_any && j->r;
+	bool behind = j->behind;
+	bool retry = !j->got_any && j->r && (behind ? request_idempotent(j->r) : !j->conn->wrote_any);
 	conn_close(j->conn);
 	j->conn = NULL;
 	j->w = NULL;
-	if (w)
+	j->behind = false;
+	if (w && behind)
+		pool_drop_next(&rt->pool, w, false);
+	else if (w)
 		w->job = NULL;
 	if (retry) {
-		log_warn(j->r->id, "%s: %s before the request was sent: trying another worker", j->who, why);
-		if (w)
+		log_warn(j->r->id, "%s: %s before %s: trying another worker", j->who, why,
+		         behind ? "it took the request" : "the request was sent");
+		if (w && !behind)
 			pool_kill(&rt->pool, w, why);
 		rt->retries++;
 		ev_timer_stop(gw->loop, &j->timer);
@@ -472,8 +567,12 @@ static void job_conn_failed(struct upstream_job *j, const char *why)
 		rt->errors++;
 		job_fail(j, 502, NULL);
 	}
-	if (w && w->state == WORKER_BUSY)
-		pool_release(&rt->pool, w);
+	if (w && !behind && w->state == WORKER_BUSY) {
+		if (w->next_job)
+			pool_kill(&rt->pool, w, why); /* the request behind goes elsewhere once it is gone */
+		else
+			pool_release(&rt->pool, w);
+	}
 	job_free(j);
 }
 
@@ -610,6 +709,28 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 		c->job = NULL;
 		conn_close(c);
 	}
+	struct upstream_job *next = w->next_job;
+	if (next) {
+		w->next_job = NULL;
+		next->w = NULL;
+		next->behind = false;
+		if (next->conn)
+			conn_close(next->conn);
+		if (next->r && !next->got_any && request_idempotent(next->r)) {
+			log_warn(next->r->id, "%s is gone before it took this request: trying another worker",
+			         next->who);
+			rt->retries++;
+			job_try_assign(next);
+		} else {
+			if (next->r) {
+				log_error(next->r->id, "%s is gone with this request in its backlog: 502",
+				          next->who);
+				rt->errors++;
+				job_fail(next, 502, NULL);
+			}
+			job_free(next);
+		}
+	}
 	if (!j)
 		return;
 	w->job = NULL;
@@ -639,6 +760,7 @@ void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents)
 		ev_timer_stop(loop, &j->timer);
 		job_try_assign(j);
 	}
+	backlog_fill(rt);
 }
 
 struct request *upstream_job_request(struct upstream_job *j)
@@ -677,9 +799,9 @@ void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
 		ev_prepare_start(gw->loop, &to->dispatch);
 }
 
-const char *upstream_job_uri(const struct worker *w)
+const char *upstream_job_uri(const void *job)
 {
-	const struct upstream_job *j = w->job;
+	const struct upstream_job *j = job;
 	return j && j->r ? cgi_env_get(&j->r->env, "REQUEST_URI") : NULL;
 }
 

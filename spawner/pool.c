@@ -480,11 +480,45 @@ struct worker *pool_take_idle(struct pool *p, void *job)
 	return NULL;
 }
 
+struct worker *pool_take_busy(struct pool *p, void *job)
+{
+	struct worker *best = NULL;
+	/* A pool that may still grow starts a worker for a waiting request instead. */
+	if (p->draining || (p->set.sizing != POOL_SIZE_STATIC && (int)live(p) < p->set.max))
+		return NULL;
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->state != WORKER_BUSY || !w->pid || !w->job || w->next_job)
+			continue;
+		if (p->set.max_requests && w->requests + 2 > p->set.max_requests)
+			continue;
+		if (!best || w->state_since < best->state_since)
+			best = w;
+	}
+	if (best)
+		best->next_job = job;
+	return best;
+}
+
+void pool_drop_next(struct pool *p, struct worker *w, bool served)
+{
+	w->next_job = NULL;
+	if (served) {
+		w->requests++;
+		p->served++;
+	}
+}
+
 void pool_release(struct pool *p, struct worker *w)
 {
 	w->job = NULL;
 	w->requests++;
 	p->served++;
+	if (w->next_job) {
+		w->job = w->next_job;
+		w->next_job = NULL;
+		w->state_since = ev_now(p->loop);
+		return;
+	}
 	if (w->state != WORKER_BUSY)
 		return;
 	if (p->draining && p->waiting == 0) {

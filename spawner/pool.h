@@ -82,6 +82,7 @@ struct worker {
 	size_t errlen;
 	void *conn;            /* the dispatcher's connection to it */
 	void *job;             /* the request it serves */
+	void *next_job;        /* a request sent on behind job, waiting in its socket's backlog */
 	bool kill_requested;   /* we killed it: not a crash */
 	struct worker *next;
 };
@@ -109,8 +110,15 @@ int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings 
                const struct pool_hooks *hooks, void *owner);
 /* An idle worker, now busy with job; NULL if none (the pool may spawn one). */
 struct worker *pool_take_idle(struct pool *p, void *job);
-/* The job is done with w: idle again, or recycled after max_requests. */
+/* A busy spawned worker that may take one more request behind the one it
+ * serves (not draining, not due for recycling within two requests, the pool
+ * at its full size), the one busy longest; now w->next_job is job. NULL if none. */
+struct worker *pool_take_busy(struct pool *p, void *job);
+/* The job is done with w: the next job becomes w's, or w is idle again, or
+ * recycled after max_requests. */
 void pool_release(struct pool *p, struct worker *w);
+/* w's next_job ended before it became w's job (served: the worker got it). */
+void pool_drop_next(struct pool *p, struct worker *w, bool served);
 /* Kill w's process group now (timeout, protocol failure); it is replaced. */
 void pool_kill(struct pool *p, struct worker *w, const char *why);
 /* An external slot failed to connect: out of service for a while. */

@@ -318,6 +318,8 @@ static void must_get(const char *target, int status, struct resp *r)
 struct async {
 	pthread_t t;
 	int port;
+	const char *method;   /* NULL: GET */
+	const char *body;
 	char target[256];
 	int rc;
 	struct resp r;
@@ -328,7 +330,7 @@ static void *async_run(void *arg)
 {
 	struct async *a = arg;
 	a->started = now();
-	a->rc = http(a->port, "GET", a->target, NULL, &a->r, 30);
+	a->rc = http(a->port, a->method ? a->method : "GET", a->target, a->body, &a->r, 30);
 	return NULL;
 }
 
@@ -1874,6 +1876,131 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	resp_free(&r);
 	/* Put a good config back so nothing else trips on the broken file. */
 	gw_write_config(&G, RELOAD_AGAIN);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- uwsgi: the next request waits in a busy worker's backlog ------------- */
+
+#define BACKLOG_POOL "\"w\": {\"protocol\": \"uwsgi\", \"command\": [\"@SRC@/spawner/wsgi/gatewayd-wsgi\"," \
+	" \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1," \
+	" \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+
+struct uri_probe {
+	const char *key; /* "current_uri" or "next_uri" */
+	const char *uri;
+};
+
+static bool worker_has_uri(void *arg)
+{
+	struct uri_probe *p = arg;
+	json_t *st = status(), *w;
+	size_t i;
+	bool found = false;
+	json_array_foreach(json_object_get(pool_of(st, "w"), "workers"), i, w) {
+		const char *u = json_string_value(json_object_get(w, p->key));
+		found |= u && strcmp(u, p->uri) == 0;
+	}
+	json_decref(st);
+	return found;
+}
+
+static void wait_uri(const char *key, const char *uri)
+{
+	struct uri_probe p = {key, uri};
+	bool ok = gw_wait_until(worker_has_uri, &p, 5);
+	if (!ok)
+		dump_log(&G);
+	cr_assert(ok, "no worker of pool w shows %s %s", key, uri);
+}
+
+/* One worker: a request that comes while it is busy is sent on at once and
+ * waits in the worker's socket backlog (status shows it as next_uri, the
+ * dispatcher's queue stays empty); the worker takes it when it is done. */
+Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
+{
+	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
+	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
+	wait_state("w", "idle", 1, 10);
+	struct async a, b;
+	async_start(&a, "/w/sleep?1");
+	wait_uri("current_uri", "/w/sleep?1");
+	async_start(&b, "/w/quick");
+	wait_uri("next_uri", "/w/quick");
+	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
+	async_join(&a);
+	async_join(&b);
+	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
+	          "statuses %d %d", a.r.status, b.r.status);
+	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
+	cr_expect(pa > 0 && pa == pb, "served by pids %ld and %ld, not the one worker", pa, pb);
+	const char *timing = strcasestr(b.r.head, "\nServer-Timing: ");
+	double spawn = -1, queue = -1;
+	cr_assert(timing && sscanf(timing, "\nServer-Timing: spawn;dur=%lf, queue;dur=%lf", &spawn, &queue) == 2);
+	cr_expect(queue > 300, "the wait behind a 1 s request shows as queue %.3f ms", queue);
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	json_t *st = status();
+	json_t *p = pool_of(st, "w");
+	cr_expect_eq(ival(p, "requests_served"), 2);
+	cr_expect_eq(ival(p, "errors"), 0);
+	json_decref(st);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* The worker dies with a request in its backlog, one it never took: a GET
+ * goes to the replacement; a POST (the worker might have begun it in the
+ * instant before) gets 502, as its own request does. */
+Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_it, .timeout = 60)
+{
+	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
+	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
+	wait_state("w", "idle", 1, 10);
+	pid_t first;
+	json_t *st = status();
+	cr_assert_eq(worker_pids(pool_of(st, "w"), "idle", &first, 1), 1);
+	json_decref(st);
+
+	struct async a, b;
+	async_start(&a, "/w/crash?0.5");
+	wait_uri("current_uri", "/w/crash?0.5");
+	async_start(&b, "/w/after");
+	wait_uri("next_uri", "/w/after");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && a.r.status == 502, "the crashing request: %d", a.r.status);
+	cr_assert(b.rc == 0 && b.r.status == 200, "the GET behind it: %d %s", b.r.status, b.r.body);
+	long pb = num_after(b.r.body, "pid ");
+	cr_expect(pb > 0 && pb != first, "the GET was served by pid %ld (the dead one was %d)", pb, (int)first);
+	cr_expect(gw_log_contains(G.error_log, "is gone before it took this request: trying another worker", 2));
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	wait_state("w", "idle", 1, 10);
+	async_start(&a, "/w/crash?0.5");
+	wait_uri("current_uri", "/w/crash?0.5");
+	memset(&b, 0, sizeof b);
+	b.port = G.port;
+	b.method = "POST";
+	b.body = "x=1";
+	snprintf(b.target, sizeof b.target, "/w/form");
+	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	wait_uri("next_uri", "/w/form");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && a.r.status == 502, "the crashing request: %d", a.r.status);
+	cr_expect(b.rc == 0 && b.r.status == 502, "the POST behind it: %d %s", b.r.status, b.r.body);
+	cr_expect(gw_log_contains(G.error_log, "is gone with this request in its backlog: 502", 2));
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	/* And the pool serves on. */
+	wait_state("w", "idle", 1, 10);
+	struct resp r;
+	must_get("/w/end", 200, &r);
+	resp_free(&r);
 	stop_ok(&G);
 	gw_assert_no_leaks();
 }
