@@ -351,6 +351,36 @@ static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_start(loop, w);
 		return;
 	}
+	/* The web server is too slow with the packet (some of it came) or the
+	 * body, and nothing of the answer is out yet: 408, as over HTTP. */
+	bool packet = c->state == UCONN_PACKET && buf_len(&c->in) > 0;
+	bool body = c->state == UCONN_ACTIVE && c->r && !c->resp_done && !c->r->head_sent &&
+		    buf_len(&c->out) == 0;
+	if (packet || body) {
+		if (!c->r && !(c->r = request_new(&uwsgi_front, c))) {
+			conn_close(c);
+			return;
+		}
+		struct request *r = c->r;
+		if (packet)
+			log_info(r->id, "408: the uwsgi packet did not come whole within %.0f s (%zu bytes)",
+			         cfg->timeouts.header, buf_len(&c->in));
+		else
+			log_info(r->id, "408: the request body did not come within %.0f s; request aborted",
+			         cfg->timeouts.body);
+		if (r->handler) {
+			r->handler->abort(r);
+			r->handler = NULL;
+		}
+		conn_set_reading(c, false);
+		c->state = UCONN_ACTIVE;
+		request_error(r, 408, NULL);
+		if (c->state == UCONN_CLOSING && buf_len(&c->out) > 0) {
+			ev_timer_set(w, cfg->timeouts.send, 0);
+			ev_timer_start(loop, w);
+		}
+		return;
+	}
 	if (c->r && !c->resp_done) {
 		log_info(c->r->id, "uwsgi connection timed out; request aborted");
 		if (c->r->handler)
