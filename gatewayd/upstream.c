@@ -436,8 +436,20 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 	j->conn = c;
 	j->behind = behind;
 	if (j->rt->proto->encode_head(j, &c->out) < 0) {
+		/* Nothing went to the worker (the connection, and any part of the
+		 * head in it, goes): this was no request of the worker's. */
+		c->job = NULL;
+		j->conn = NULL;
+		conn_close(c);
+		j->w = NULL;
+		if (behind) {
+			pool_drop_next(&j->rt->pool, w, false);
+		} else {
+			w->job = NULL;
+			pool_untake(&j->rt->pool, w);
+		}
 		job_fail(j, 431, NULL);
-		job_finish(j, false);
+		job_free(j);
 		return true;
 	}
 	job_pump_body(j);

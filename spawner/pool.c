@@ -508,11 +508,14 @@ void pool_drop_next(struct pool *p, struct worker *w, bool served)
 	}
 }
 
-void pool_release(struct pool *p, struct worker *w)
+/* w is done with its job (counted: the job reached it). */
+static void worker_done(struct pool *p, struct worker *w, bool counted)
 {
 	w->job = NULL;
-	w->requests++;
-	p->served++;
+	if (counted) {
+		w->requests++;
+		p->served++;
+	}
 	if (w->next_job) {
 		w->job = w->next_job;
 		w->next_job = NULL;
@@ -535,6 +538,17 @@ void pool_release(struct pool *p, struct worker *w)
 	set_state(p, w, WORKER_IDLE);
 	p->hooks->idle(p, w);
 }
+
+void pool_release(struct pool *p, struct worker *w)
+{
+	worker_done(p, w, true);
+}
+
+void pool_untake(struct pool *p, struct worker *w)
+{
+	worker_done(p, w, false);
+}
+
 
 void pool_slot_failed(struct pool *p, struct worker *w)
 {

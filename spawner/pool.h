@@ -119,6 +119,9 @@ struct worker *pool_take_busy(struct pool *p, void *job);
 void pool_release(struct pool *p, struct worker *w);
 /* w's next_job ended before it became w's job (served: the worker got it). */
 void pool_drop_next(struct pool *p, struct worker *w, bool served);
+/* w was taken but the job never reached it: idle again, neither counted as
+ * served nor toward max_requests. */
+void pool_untake(struct pool *p, struct worker *w);
 /* Kill w's process group now (timeout, protocol failure); it is replaced. */
 void pool_kill(struct pool *p, struct worker *w, const char *why);
 /* An external slot failed to connect: out of service for a while. */
