@@ -2,6 +2,7 @@
  * reported at GET /_gatewayd/status. */
 #include "gatewayd/pools.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <jansson.h>
@@ -35,9 +36,34 @@ static void hook_idle(struct pool *p, struct worker *w)
 		ev_prepare_start(gw->loop, &rt->dispatch);
 }
 
+/* A worker's stderr line goes to the error log with the id of the request it
+ * belongs to: the one gatewayd-wsgi names ("[id] text"), else the one the
+ * worker serves now (stderr is not in step with the socket: a best guess). */
+static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len)
+{
+	char rid[24] = "";
+	if (len > 3 && line[0] == '[') {
+		size_t k = 1;
+		while (k < len && k < sizeof rid && (isalnum((unsigned char)line[k]) || line[k] == '-'))
+			k++;
+		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' && line[k + 1] == ' ') {
+			memcpy(rid, line + 1, k - 1);
+			rid[k - 1] = '\0';
+			line += k + 2;
+			len -= k + 2;
+		}
+	}
+	const char *job_rid = rid[0] ? NULL : upstream_job_rid(w->job);
+	if (job_rid)
+		snprintf(rid, sizeof rid, "%s", job_rid);
+	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot, (int)w->pid,
+	        (int)len, line);
+}
+
 static const struct pool_hooks hooks = {
 	.log = hook_log,
 	.idle = hook_idle,
+	.stderr_line = hook_stderr_line,
 	.stopping = upstream_worker_stopping,
 	.exited = upstream_worker_exited,
 };

@@ -74,7 +74,10 @@ static void flush_errline(struct worker *w)
 {
 	if (w->errlen == 0)
 		return;
-	LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen, w->errline);
+	if (w->pool->hooks->stderr_line)
+		w->pool->hooks->stderr_line(w->pool, w, w->errline, w->errlen);
+	else
+		LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen, w->errline);
 	w->errlen = 0;
 }
 

@@ -36,6 +36,8 @@ struct pool_hooks {
 	/* A worker is about to be told to stop: drop any idle connection to it
 	 * (a worker blocked reading a kept-alive connection cannot see a signal). */
 	void (*stopping)(struct pool *p, struct worker *w);
+	/* A line the worker wrote to its stderr (NULL: the pool logs it as a warning). */
+	void (*stderr_line)(struct pool *p, struct worker *w, const char *line, size_t len);
 	/* A worker's process is gone. w->job is what it held (NULL if none). */
 	void (*exited)(struct pool *p, struct worker *w, int wait_status);
 };
