@@ -976,6 +976,26 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	char *bad = last_line(G.error_log, "AssertionError");
 	cr_expect_null(bad, "wsgiref.validate complained: %s", bad);
 	free(bad);
+	/* UWSGI_* variables (uWSGI's per-request switches) from a web server or a
+	 * client never reach a worker; the request is served without them. */
+	{
+		struct bytes vars = {0}, pkt = {0};
+		uw_request_vars(&vars, "GET", "/wsgi/keys?k=1", NULL);
+		uw_var(&vars, "UWSGI_SCRIPT", "evil:app");
+		uw_var(&vars, "UWSGI_CHDIR", "/tmp");
+		uw_packet(&pkt, &vars, (unsigned)vars.n);
+		size_t n;
+		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
+		struct reply kr;
+		cr_assert(raw && parse_reply(raw, n, &kr) == 0, "no answer to a request with UWSGI_ vars");
+		cr_expect_eq(kr.status, 200);
+		expect_field(kr.body, "uwsgi_keys=", "none", "UWSGI_ vars from the web server");
+		expect_field(kr.body, "QUERY_STRING=", "k=1", "UWSGI_ vars from the web server");
+		reply_free(&kr);
+		free(raw);
+		free(vars.p);
+		free(pkt.p);
+	}
 	stop_all_ok();
 	gw_assert_no_leaks();
 }
