@@ -8,7 +8,7 @@
    and wrk;
 4. a brief run of every mode against its own gatewayd (--duration 1 --warmup
    0.5 --rounds 1): bench.json holds a non-zero rate and no failed request for
-   every mode, and bench.svg is a non-empty SVG.
+   every mode, and bench.svg is a non-empty SVG (drawn again by --from-json).
 
 Skipped (77) without wrk; without gnuplot the SVG is not checked and the test
 says so and skips. `sh .ci/deps` installs both.
@@ -217,6 +217,11 @@ def full_run(tmp):
             head = f.read()
     check(len(head) > 1000 and b"<svg" in head[:2000] and head.rstrip().endswith(b"</svg>"),
           "bench.svg is a non-empty SVG (%d bytes)" % len(head))
+    os.unlink(svg)
+    r = subprocess.run([BENCH, "--from-json", os.path.join(out, "bench.json")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    check(r.returncode == 0 and os.path.getsize(svg) > 1000 and b"flask uwsgi" in r.stdout,
+          "--from-json: the table and the chart again")
     return None
 
 
