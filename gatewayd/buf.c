@@ -52,18 +52,25 @@ int buf_append(struct buf *b, const void *p, size_t n)
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
+	/* Format once into the room there is (a header line fits); again only
+	 * when it did not fit. */
+	char *dst = buf_reserve(b, 256);
+	if (!dst)
+		return -1;
+	size_t room = b->cap - b->end;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(dst, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -1;
-	char *dst = buf_reserve(b, (size_t)n + 1);
-	if (!dst)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(dst, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (!(dst = buf_reserve(b, (size_t)n + 1)))
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(dst, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->end += (size_t)n;
 	return 0;
 }

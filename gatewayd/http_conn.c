@@ -299,8 +299,13 @@ static void front_send_head(struct request *r, const struct response_head *h)
 		           f->value.p);
 	}
 	if (!has_date) {
-		char date[40];
-		http1_format_date(date, (time_t)ev_now(gw->loop));
+		static char date[40];
+		static time_t date_of;
+		time_t now = (time_t)ev_now(gw->loop);
+		if (now != date_of || !date[0]) {
+			http1_format_date(date, now);
+			date_of = now;
+		}
 		buf_printf(o, "Date: %s\r\n", date);
 	}
 	if (!has_server)

@@ -51,8 +51,12 @@ void request_put_server_timing(const struct request *r, struct buf *o)
 	double queue = t->queue + (t->queued_at > 0 ? now - t->queued_at : 0);
 	double app = t->app_at > 0 ? now - t->app_at : 0;
 	double total = now - t->start;
-	buf_printf(o, "Server-Timing: spawn;dur=%.3f, queue;dur=%.3f, app;dur=%.3f, total;dur=%.3f\r\n",
-	           t->spawn * 1e3, queue * 1e3, app * 1e3, total > 0 ? total * 1e3 : 0);
+	long long us[4] = {(long long)(t->spawn * 1e6), (long long)(queue * 1e6), (long long)(app * 1e6),
+	                   total > 0 ? (long long)(total * 1e6) : 0};
+	/* Integers: printf's floating point is a visible cost at 50k responses/s. */
+	buf_printf(o, "Server-Timing: spawn;dur=%lld.%03lld, queue;dur=%lld.%03lld, app;dur=%lld.%03lld, "
+	           "total;dur=%lld.%03lld\r\n", us[0] / 1000, us[0] % 1000, us[1] / 1000, us[1] % 1000,
+	           us[2] / 1000, us[2] % 1000, us[3] / 1000, us[3] % 1000);
 }
 
 void request_free(struct request *r)

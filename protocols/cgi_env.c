@@ -30,7 +30,7 @@ static size_t env_find(const struct cgi_env *env, const char *name, size_t name_
 {
 	for (size_t i = 0; i < env->count; i++) {
 		const char *var = env->vars[i];
-		if (strncmp(var, name, name_len) == 0 && var[name_len] == '=')
+		if (var[0] == name[0] && strncmp(var, name, name_len) == 0 && var[name_len] == '=')
 			return i;
 	}
 	return env->count;
