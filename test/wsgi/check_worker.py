@@ -1213,5 +1213,58 @@ class FrameworkCGITests(unittest.TestCase):
         self.assertIn(b"from Django", r.body)
 
 
+class VarsParserTests(unittest.TestCase):
+    """The uwsgi vars parser in C (spawner/wsgi/speedups.c, when built) and its
+    Python fallback give the same dict, or both refuse, on the same packets."""
+
+    @classmethod
+    def setUpClass(cls):
+        import importlib.machinery
+        import importlib.util
+        loader = importlib.machinery.SourceFileLoader("gatewayd_wsgi_under_test", WORKER)
+        spec = importlib.util.spec_from_loader(loader.name, loader)
+        cls.mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(cls.mod)
+
+    @staticmethod
+    def packet(pairs, raw_tail=b""):
+        body = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+                        for k, v in pairs) + raw_tail
+        return bytes([0]) + struct.pack("<H", len(body)) + bytes([0]) + body
+
+    def cases(self):
+        good = [(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/caf\xe9"), (b"EMPTY", b""),
+                (b"X" * 300, b"v" * 4000), (b"HTTP_HOST", b"example.org")]
+        yield "good", self.packet(good)
+        yield "none", self.packet([])
+        yield "duplicate key: the last wins", self.packet([(b"A", b"1"), (b"A", b"2")])
+        yield "empty key", self.packet([(b"A", b"1"), (b"", b"x")])
+        yield "key size past the block", self.packet([(b"A", b"1")], b"\x05\x00AB")
+        yield "value size past the block", self.packet([(b"A", b"1")], b"\x01\x00B\x09\x00xy")
+        yield "a lone byte after the last var", self.packet([(b"A", b"1")], b"\x01")
+        yield "a key with no value size", self.packet([(b"A", b"1")], b"\x01\x00B")
+
+    def test_c_and_python_agree(self):
+        py = self.mod.parse_vars_py
+        c = self.mod.parse_vars
+        if not self.mod.SPEEDUPS:
+            self.skipTest("the C parser is not built for this interpreter (python3-dev)")
+        self.assertIsNot(c, py)
+        for what, pkt in self.cases():
+            # the worker's buffer is larger than the packet: bytes past it must not count
+            buf = bytearray(pkt) + bytearray(b"\x01\x00Z\x01\x00z" * 8)
+            with self.subTest(what):
+                want = py(buf, len(pkt))
+                self.assertEqual(c(buf, len(pkt)), want)
+                if "past" in what or "empty" in what or "lone" in what or "no value" in what:
+                    self.assertIsNone(want)
+                else:
+                    self.assertIsInstance(want, dict)
+        env = c(bytearray(self.packet([(b"PATH_INFO", b"/caf\xe9")])), 4 + 2 + 9 + 2 + 5)
+        self.assertEqual(env, {"PATH_INFO": "/caf\u00e9"})
+        with self.assertRaises(ValueError):
+            c(b"\0\0\0\0", 10)
+
+
 if __name__ == "__main__":
     unittest.main()
