@@ -239,6 +239,11 @@ static void job_maybe_finish(struct cgi_job *j)
 	if (j->out_fd >= 0 || !j->exited)
 		return;
 	struct request *r = j->r;
+	/* The child is gone: what it wrote to stderr is all in the pipe, and goes
+	 * with the request (FastCGI STDERR) before its end, whatever order the
+	 * descriptors became readable in. */
+	if (r && j->err_fd >= 0)
+		read_stderr(j);
 	if (r) {
 		if (!j->out.head_done) {
 			cgi_output_log_incomplete(&j->out, j->rid);
