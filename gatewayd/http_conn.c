@@ -230,17 +230,12 @@ static void conn_finish_request(struct http_conn *c)
 
 /* ---- the front end's side of the request (front_ops) -------------------- */
 
-static bool header_is(const struct http1_header *h, const char *name)
-{
-	return h->name.len == strlen(name) && strncasecmp(h->name.p, name, h->name.len) == 0;
-}
-
 static bool is_hop_by_hop(const struct http1_header *h)
 {
-	return header_is(h, "Connection") || header_is(h, "Keep-Alive") ||
-	       header_is(h, "Transfer-Encoding") || header_is(h, "Content-Length") ||
-	       header_is(h, "Upgrade") || header_is(h, "Proxy-Connection") || header_is(h, "TE") ||
-	       header_is(h, "Trailer");
+	return http1_str_ieq(h->name, "Connection") || http1_str_ieq(h->name, "Keep-Alive") ||
+	       http1_str_ieq(h->name, "Transfer-Encoding") || http1_str_ieq(h->name, "Content-Length") ||
+	       http1_str_ieq(h->name, "Upgrade") || http1_str_ieq(h->name, "Proxy-Connection") || http1_str_ieq(h->name, "TE") ||
+	       http1_str_ieq(h->name, "Trailer");
 }
 
 static long long content_length_of(const struct response_head *h)
@@ -249,7 +244,7 @@ static long long content_length_of(const struct response_head *h)
 		return h->content_length;
 	for (size_t i = 0; i < h->num_headers; i++) {
 		const struct http1_header *f = &h->headers[i];
-		if (!header_is(f, "Content-Length") || f->value.len == 0 || f->value.len > 18)
+		if (!http1_str_ieq(f->name, "Content-Length") || f->value.len == 0 || f->value.len > 18)
 			continue;
 		long long n = 0;
 		for (size_t k = 0; k < f->value.len; k++) {
@@ -293,8 +288,8 @@ static void front_send_head(struct request *r, const struct response_head *h)
 		const struct http1_header *f = &h->headers[i];
 		if (is_hop_by_hop(f))
 			continue;
-		has_date |= header_is(f, "Date");
-		has_server |= header_is(f, "Server");
+		has_date |= http1_str_ieq(f->name, "Date");
+		has_server |= http1_str_ieq(f->name, "Server");
 		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p, (int)f->value.len,
 		           f->value.p);
 	}

@@ -71,33 +71,11 @@ static struct uwsgi_conn *conn_of(struct request *r)
 	return r->front_ctx;
 }
 
-static bool header_is(const struct http1_header *h, const char *name)
-{
-	return h->name.len == strlen(name) && strncasecmp(h->name.p, name, h->name.len) == 0;
-}
-
 static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct uwsgi_conn *c = conn_of(r);
-	bool has_length = false;
-	r->head_sent = true;
-	r->status = h->status;
-	buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", h->status,
-	           h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
-	for (size_t i = 0; i < h->num_headers; i++) {
-		const struct http1_header *f = &h->headers[i];
-		/* The web server frames the response to its client. */
-		if (header_is(f, "Connection") || header_is(f, "Transfer-Encoding") ||
-		    header_is(f, "Keep-Alive"))
-			continue;
-		has_length |= header_is(f, "Content-Length");
-		buf_printf(&c->out, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p, (int)f->value.len,
-		           f->value.p);
-	}
-	if (!has_length && h->content_length >= 0)
-		buf_printf(&c->out, "Content-Length: %lld\r\n", h->content_length);
-	request_put_server_timing(r, &c->out);
-	buf_append(&c->out, "\r\n", 2);
+	/* uwsgi answers are HTTP responses; the web server reframes them. */
+	request_put_gateway_head(r, h, "HTTP/1.1 ", &c->out);
 	conn_want_write(c);
 }
 

@@ -140,24 +140,9 @@ static int env_set_optional(struct cgi_env *env, const char *name, const char *v
 	return value ? cgi_env_set(env, name, value) : 0;
 }
 
-static bool str_is(struct http1_str s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && strncasecmp(s.p, lit, n) == 0;
-}
-
 static bool str_eq_nocase(struct http1_str a, struct http1_str b)
 {
 	return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
-}
-
-static const struct http1_header *find_header(const struct http1_request *req, const char *name)
-{
-	for (size_t i = 0; i < req->num_headers; i++) {
-		if (str_is(req->headers[i].name, name))
-			return &req->headers[i];
-	}
-	return NULL;
 }
 
 /* Host without its port: "name:80" -> "name", "[v6]:80" -> "[v6]". */
@@ -221,7 +206,7 @@ static int set_client_vars(struct cgi_env *env, const struct cgi_http_input *in)
 static int set_request_vars(struct cgi_env *env, const struct cgi_http_input *in)
 {
 	const struct http1_request *req = in->req;
-	const struct http1_header *content_type = find_header(req, "Content-Type");
+	const struct http1_header *content_type = http1_find_header(req, "Content-Type");
 	struct http1_str query = req->query.p ? req->query : (struct http1_str){ "", 0 };
 
 	if (env_set_str(env, "REQUEST_METHOD", req->method) < 0 ||
@@ -293,7 +278,7 @@ static bool nominated_by_connection(const struct http1_request *req, struct http
 {
 	for (size_t i = 0; i < req->num_headers; i++) {
 		const struct http1_header *h = &req->headers[i];
-		if (str_is(h->name, "Connection") && list_has_token(h->value, name))
+		if (http1_str_ieq(h->name, "Connection") && list_has_token(h->value, name))
 			return true;
 	}
 	return false;
@@ -304,11 +289,11 @@ static bool field_passed(const struct cgi_http_input *in, struct http1_str name)
 	if (!field_name_mappable(name))
 		return false;
 	for (size_t i = 0; i < sizeof withheld_fields / sizeof *withheld_fields; i++) {
-		if (str_is(name, withheld_fields[i]))
+		if (http1_str_ieq(name, withheld_fields[i]))
 			return false;
 	}
 	/* Apache's CGIPassAuth covers both credentials fields */
-	if (str_is(name, "Authorization") || str_is(name, "Proxy-Authorization"))
+	if (http1_str_ieq(name, "Authorization") || http1_str_ieq(name, "Proxy-Authorization"))
 		return in->pass_authorization;
 	return !nominated_by_connection(in->req, name);
 }
@@ -382,7 +367,7 @@ static int set_http_var(struct cgi_env *env, const struct http1_request *req, si
 {
 	struct http1_str name = req->headers[first].name;
 	/* RFC 6265 §5.4: a user agent sends one Cookie, its pairs joined with "; " */
-	const char *sep = str_is(name, "Cookie") ? "; " : ", ";
+	const char *sep = http1_str_ieq(name, "Cookie") ? "; " : ", ";
 	size_t value_len = 0;
 	char *var = http_var_name(name);
 	char *value = joined_values(req, first, sep, &value_len);

@@ -3,7 +3,6 @@
 #include "protocols/cgi.h"
 
 #include <string.h>
-#include <strings.h>
 
 /* What the block said so far, beyond what struct cgi_response holds. */
 struct block_state {
@@ -20,12 +19,6 @@ static ssize_t fail(struct cgi_response *resp, const char *reason)
 static bool is_ows(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool name_is(struct http1_str name, const char *lit)
-{
-	size_t n = strlen(lit);
-	return name.len == n && strncasecmp(name.p, lit, n) == 0;
 }
 
 static ssize_t check_name(struct cgi_response *resp, struct http1_str name)
@@ -113,17 +106,17 @@ static ssize_t parse_field(struct cgi_response *resp, struct block_state *st,
 		return 0;
 
 	/* §6.3: each CGI field at most once */
-	if (name_is(name, "Status")) {
+	if (http1_str_ieq(name, "Status")) {
 		if (st->has_status)
 			return fail(resp, "duplicate Status");
 		st->has_status = true;
 		return parse_status(resp, value);
 	}
-	if (name_is(name, "Location")) {
+	if (http1_str_ieq(name, "Location")) {
 		if (resp->location.p)
 			return fail(resp, "duplicate Location");
 		resp->location = value;
-	} else if (name_is(name, "Content-Type")) {
+	} else if (http1_str_ieq(name, "Content-Type")) {
 		if (resp->has_content_type)
 			return fail(resp, "duplicate Content-Type");
 		resp->has_content_type = true;

@@ -76,7 +76,7 @@ static bool ieq(const char *s, size_t len, const char *lit)
 	return lit[i] == '\0';
 }
 
-static bool str_ieq(struct http1_str s, const char *lit)
+bool http1_str_ieq(struct http1_str s, const char *lit)
 {
 	return ieq(s.p, s.len, lit);
 }
@@ -116,7 +116,7 @@ static bool list_has(struct http1_str value, const char *lit)
 	struct http1_str elem;
 
 	while (next_element(&pos, value.p + value.len, &elem))
-		if (str_ieq(elem, lit))
+		if (http1_str_ieq(elem, lit))
 			return true;
 	return false;
 }
@@ -384,29 +384,29 @@ static ssize_t note_field(struct head_state *st, const struct http1_header *h)
 
 	switch (name.len) {
 	case 4:
-		if (str_ieq(name, "host"))
+		if (http1_str_ieq(name, "host"))
 			return note_host(st, v);
 		break;
 	case 6:
-		if (str_ieq(name, "expect") && list_has(v, "100-continue"))
+		if (http1_str_ieq(name, "expect") && list_has(v, "100-continue"))
 			st->expect_100 = true;
 		break;
 	case 10:
-		if (str_ieq(name, "connection")) {
+		if (http1_str_ieq(name, "connection")) {
 			st->conn_close |= list_has(v, "close");
 			st->conn_keep_alive |= list_has(v, "keep-alive");
 		}
 		break;
 	case 12:
-		if (str_ieq(name, "content-type"))
+		if (http1_str_ieq(name, "content-type"))
 			return note_content_type(st, v);
 		break;
 	case 14:
-		if (str_ieq(name, "content-length"))
+		if (http1_str_ieq(name, "content-length"))
 			return note_content_length(st, v);
 		break;
 	case 17:
-		if (str_ieq(name, "transfer-encoding"))
+		if (http1_str_ieq(name, "transfer-encoding"))
 			return note_transfer_encoding(st, v);
 		break;
 	}
@@ -578,7 +578,7 @@ const struct http1_header *http1_find_header(const struct http1_request *req, co
 	size_t i;
 
 	for (i = 0; i < req->num_headers; i++)
-		if (str_ieq(req->headers[i].name, name))
+		if (http1_str_ieq(req->headers[i].name, name))
 			return &req->headers[i];
 	return NULL;
 }

@@ -93,6 +93,8 @@ ssize_t http1_parse_request(const char *buf, size_t len, struct http1_request *r
 
 /* Case-insensitive lookup of the first header called name; NULL if none. */
 const struct http1_header *http1_find_header(const struct http1_request *req, const char *name);
+/* Is s the token lit, ignoring ASCII case (a field name, say)? */
+bool http1_str_ieq(struct http1_str s, const char *lit);
 
 /* Chunked transfer coding decoder (RFC 9112 §7.1), resumable at any byte. */
 struct http1_chunked {
