@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
+double gw_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -42,7 +43,7 @@ const char *gw_binary(void)
 	return path;
 }
 
-static int free_port(void)
+int gw_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -54,8 +55,7 @@ static int free_port(void)
 	return ntohs(a.sin_port);
 }
 
-/* Replace every @NAME@ of the table in text; malloc'd result. */
-static char *expand(const char *text, const char *const *pairs)
+char *gw_substitute(const char *text, const char *const *pairs)
 {
 	size_t cap = strlen(text) * 2 + 4096, n = 0;
 	char *out = malloc(cap);
@@ -85,17 +85,16 @@ void gw_write_config(struct gw_proc *g, const char *json)
 	if (!g->dir[0]) {
 		snprintf(g->dir, sizeof g->dir, "/tmp/gwtest.XXXXXX");
 		cr_assert_not_null(mkdtemp(g->dir));
-		g->port = free_port();
+		g->port = gw_free_port();
 	}
 	snprintf(g->config, sizeof g->config, "%s/gatewayd.json", g->dir);
 	snprintf(g->error_log, sizeof g->error_log, "%s/error.log", g->dir);
 	snprintf(g->access_log, sizeof g->access_log, "%s/access.log", g->dir);
-	char port[16], fix[4096];
+	char port[16];
 	snprintf(port, sizeof port, "%d", g->port);
-	snprintf(fix, sizeof fix, "%s/test/fixtures", gw_srcdir());
 	const char *pairs[] = {"@PORT@", port, "@DIR@", g->dir, "@SRC@", gw_srcdir(),
-	                       "@FIX@", fix, "@BUILD@", gw_builddir(), NULL};
-	char *text = expand(json, pairs);
+	                       "@FIX@", gw_fixtures(), "@BUILD@", gw_builddir(), NULL};
+	char *text = gw_substitute(json, pairs);
 	if (!strstr(text, "\"log\"")) {
 		/* Add a log section pointing into the temp dir. */
 		char *brace = strchr(text, '{');
@@ -130,8 +129,8 @@ void gw_start(struct gw_proc *g, const char *json)
 		_exit(127);
 	}
 	g->pid = pid;
-	double until = now() + 5;
-	while (now() < until) {
+	double until = gw_now() + 5;
+	while (gw_now() < until) {
 		int fd = gw_connect(g->port);
 		if (fd >= 0) {
 			close(fd);
@@ -153,8 +152,8 @@ int gw_stop(struct gw_proc *g, double timeout)
 	if (g->pid <= 0)
 		return -1;
 	kill(g->pid, SIGTERM);
-	double until = now() + timeout;
-	while (now() < until) {
+	double until = gw_now() + timeout;
+	while (gw_now() < until) {
 		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
 			g->pid = 0;
 			return st;
@@ -240,7 +239,7 @@ void gw_send_all(int fd, const void *buf, size_t len)
 static bool read_more(int fd, char **buf, size_t *len, size_t *cap, double deadline)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	double left = deadline - now();
+	double left = deadline - gw_now();
 	if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
 		return false;
 	if (*cap - *len < 65537) {
@@ -262,7 +261,7 @@ char *gw_read_all(int fd, double timeout, size_t *len)
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);
 	buf[0] = '\0';
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	while (read_more(fd, &buf, &n, &cap, deadline))
 		;
 	*len = n;
@@ -313,7 +312,7 @@ static void take(size_t n)
 
 int gw_read_response(int fd, bool head_request, double timeout, struct gw_response *resp)
 {
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	bool closed = false;
 	char *end;
 	memset(resp, 0, sizeof *resp);
@@ -330,7 +329,7 @@ int gw_read_response(int fd, bool head_request, double timeout, struct gw_respon
 		return -1;
 	if (resp->status == 100) {
 		gw_response_free(resp);
-		return gw_read_response(fd, head_request, deadline - now(), resp);
+		return gw_read_response(fd, head_request, deadline - gw_now(), resp);
 	}
 	char *cl = gw_header(resp, "Content-Length");
 	char *te = gw_header(resp, "Transfer-Encoding");
@@ -486,12 +485,12 @@ bool gw_pid_alive(pid_t pid)
 
 bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout)
 {
-	double until = now() + timeout;
+	double until = gw_now() + timeout;
 	do {
 		if (pred(arg))
 			return true;
 		usleep(20000);
-	} while (now() < until);
+	} while (gw_now() < until);
 	return pred(arg);
 }
 
@@ -546,4 +545,73 @@ void gw_assert_no_leaks(void)
 	pending.fd = -1;
 	if (__lsan_do_recoverable_leak_check)
 		cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked in the test");
+}
+
+const char *gw_fixtures(void)
+{
+	static char fix[4096];
+	snprintf(fix, sizeof fix, "%s/test/fixtures", gw_srcdir());
+	return fix;
+}
+
+void gw_sleep(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+char *gw_field(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *p = text; p && *p;) {
+		if (strncmp(p, prefix, n) == 0) {
+			const char *v = p + n;
+			return strndup(v, strcspn(v, "\r\n"));
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+bool gw_pid_gone(void *arg)
+{
+	return !gw_pid_alive(*(pid_t *)arg);
+}
+
+void gw_require_file(const char *path, const char *package)
+{
+	cr_assert(access(path, F_OK) == 0,
+	          "%s is missing: this test needs the Debian package %s (CI installs it from "
+	          ".ci/deps; here: apt-get install %s)", path, package, package);
+}
+
+void gw_peer_child_setup(pid_t test)
+{
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != test)
+		_exit(1);
+}
+
+json_t *gw_pool_of(json_t *status, const char *name)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(status, "pools"), i, p) {
+		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 &&
+		    !json_is_true(json_object_get(p, "retired")))
+			return p;
+	}
+	cr_assert_fail("no pool \"%s\" in the status", name);
+	return NULL;
+}
+
+long long gw_ival(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
+	return json_integer_value(v);
 }

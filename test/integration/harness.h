@@ -3,6 +3,7 @@
 #ifndef GW_TEST_HARNESS_H
 #define GW_TEST_HARNESS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -75,6 +76,25 @@ bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout);
 char *gw_read_file(const char *path);
 /* Does the error log contain needle (polled up to timeout seconds)? */
 bool gw_log_contains(const char *path, const char *needle, double timeout);
+
+double gw_now(void);           /* CLOCK_MONOTONIC seconds */
+void gw_sleep(double seconds);
+int gw_free_port(void);         /* a free loopback port (for a peer: the harness picks @PORT@) */
+const char *gw_fixtures(void);  /* SRC/test/fixtures */
+/* Replace every @NAME@ of pairs (name, value, ..., NULL) in text; malloc'd. */
+char *gw_substitute(const char *text, const char *const *pairs);
+/* The rest of the line that starts with prefix in text (malloc'd) or NULL. */
+char *gw_field(const char *text, const char *prefix);
+/* For gw_wait_until: is the pid *arg gone? */
+bool gw_pid_gone(void *arg);
+/* Fail the test, naming the Debian package, when path is missing. */
+void gw_require_file(const char *path, const char *package);
+/* In a forked peer (nginx, Apache, ...): its own session, and gone with the test. */
+void gw_peer_child_setup(pid_t test);
+/* The live (not retired by a reload) pool of that name in a status document. */
+json_t *gw_pool_of(json_t *status, const char *name);
+/* An integer member of a status object; the test fails when it is missing. */
+long long gw_ival(json_t *obj, const char *key);
 
 /* Every test file ends its tests with this when built with LeakSanitizer:
  * Criterion ignores a test's exit status, so leaks must be checked inside. */

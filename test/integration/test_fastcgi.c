@@ -5,8 +5,8 @@
  * libfcgi-bin), fcgiwrap beside it for the environment comparison, and raw
  * records built by hand for everything a web server would never send.
  *
- * Fixtures: test/fixtures/cgi-bin (shared with the cgi tests) and
- * test/fixtures/fastcgi (the web servers' config templates and the scripts
+ * Fixtures: test/gw_fixtures/cgi-bin (shared with the cgi tests) and
+ * test/gw_fixtures/fastcgi (the web servers' config templates and the scripts
  * under fcgi-bin/). Every peer runs in the foreground in its own session and
  * process group, on a loopback port, with its config and logs in the test's
  * temp dir; teardown() kills whatever a failed test left running.
@@ -57,7 +57,7 @@
 /* The environment the peers run with: nothing of the test runner's leaks in. */
 #define PEER_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
-/* gatewayd behind a web server: the shared cgi fixtures under /cgi-bin/ (a
+/* gatewayd behind a web server: the shared cgi gw_fixtures under /cgi-bin/ (a
  * short run timeout for the 504 tests), this file's own under /fcgi-bin/. */
 static const char GW_CONFIG[] =
 	"{\"listen\": [{\"fastcgi\": \"127.0.0.1:@PORT@\"}],"
@@ -80,22 +80,15 @@ struct peer {
 };
 static struct peer PEERS[2]; /* the web server, and fcgiwrap */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Stop a peer: SIGTERM to its process group, SIGKILL after 8 s; reaped. */
 static void peer_stop(struct peer *p)
 {
 	if (p->pid <= 0)
 		return;
 	kill(-p->pid, SIGTERM);
-	double until = now() + 8;
+	double until = gw_now() + 8;
 	int st;
-	while (now() < until) {
+	while (gw_now() < until) {
 		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
 			kill(-p->pid, SIGKILL); /* stragglers of the group, if any */
 			p->pid = 0;
@@ -148,46 +141,9 @@ static void stop_all_ok(void)
 	gw_cleanup(&G);
 }
 
-/* A free loopback port for a peer (the harness picks gatewayd's @PORT@). */
-static int spare_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	cr_assert(fd >= 0);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void require_file(const char *path, const char *package)
-{
-	cr_assert(access(path, F_OK) == 0,
-	          "%s is missing: this test needs the Debian package %s (CI installs it from "
-	          ".ci/deps; here: apt-get install %s)", path, package, package);
-}
-
-/* The rest of the line that starts with prefix in text (at its start or after
- * a '\n'), without the line end; malloc'd, or NULL. */
-static char *field(const char *text, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (const char *p = text; p && *p;) {
-		if (strncmp(p, prefix, n) == 0) {
-			const char *v = p + n;
-			return strndup(v, strcspn(v, "\r\n"));
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
 #define expect_field(text, prefix, want)                                                        \
 	do {                                                                                    \
-		char *got_ = field((text), (prefix));                                           \
+		char *got_ = gw_field((text), (prefix));                                           \
 		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s: got \"%s\", want \"%s\"",  \
 		          peer_name, (prefix), got_ ? got_ : "(absent)", (want));               \
 		free(got_);                                                                     \
@@ -196,7 +152,7 @@ static char *field(const char *text, const char *prefix)
 /* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
 static pid_t wait_pidfile(const char *path, double timeout)
 {
-	double until = now() + timeout;
+	double until = gw_now() + timeout;
 	do {
 		char *text = gw_read_file(path);
 		long pid = text ? strtol(text, NULL, 10) : 0;
@@ -204,18 +160,13 @@ static pid_t wait_pidfile(const char *path, double timeout)
 		if (pid > 0)
 			return (pid_t)pid;
 		usleep(20000);
-	} while (now() < until);
+	} while (gw_now() < until);
 	return 0;
-}
-
-static bool pid_gone(void *arg)
-{
-	return !gw_pid_alive(*(pid_t *)arg);
 }
 
 static bool wait_gone(pid_t pid, double timeout)
 {
-	return gw_wait_until(pid_gone, &pid, timeout);
+	return gw_wait_until(gw_pid_gone, &pid, timeout);
 }
 
 static bool no_children(void *arg)
@@ -224,62 +175,20 @@ static bool no_children(void *arg)
 	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
 }
 
-/* Replace every @NAME@ of pairs (NULL-terminated name, value list) in text. */
-static char *substitute(const char *text, const char *const *pairs)
-{
-	size_t cap = strlen(text) + 1, n = 0;
-	for (const char *const *kv = pairs; *kv; kv += 2)
-		cap += strlen(kv[1]) * 64;
-	char *out = malloc(cap);
-	cr_assert_not_null(out);
-	for (const char *p = text; *p;) {
-		const char *const *kv = pairs;
-		for (; *kv; kv += 2)
-			if (strncmp(p, kv[0], strlen(kv[0])) == 0)
-				break;
-		const char *piece = *kv ? kv[1] : p;
-		size_t plen = *kv ? strlen(kv[1]) : 1;
-		cr_assert(n + plen < cap);
-		memcpy(out + n, piece, plen);
-		n += plen;
-		p += *kv ? strlen(kv[0]) : 1;
-	}
-	out[n] = '\0';
-	return out;
-}
-
-static const char *fixtures(void)
-{
-	static char fix[4096];
-	snprintf(fix, sizeof fix, "%s/test/fixtures", gw_srcdir());
-	return fix;
-}
-
-/* Read test/fixtures/fastcgi/<name>, fill its placeholders, write it to out. */
+/* Read test/gw_fixtures/fastcgi/<name>, fill its placeholders, write it to out. */
 static void write_template(const char *name, const char *const *pairs, const char *out)
 {
 	char path[4200];
-	snprintf(path, sizeof path, "%s/fastcgi/%s", fixtures(), name);
+	snprintf(path, sizeof path, "%s/fastcgi/%s", gw_fixtures(), name);
 	char *text = gw_read_file(path);
 	cr_assert_not_null(text, "no template %s", path);
-	char *filled = substitute(text, pairs);
+	char *filled = gw_substitute(text, pairs);
 	FILE *f = fopen(out, "w");
 	cr_assert_not_null(f, "cannot write %s", out);
 	fputs(filled, f);
 	fclose(f);
 	free(text);
 	free(filled);
-}
-
-/* In a child about to exec a peer: its own session (process group), and
- * SIGTERM when the test process dies (a Criterion timeout kills the test
- * without teardown(): the peer must not outlive it). */
-static void peer_child_setup(pid_t test)
-{
-	setsid();
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != test)
-		_exit(1);
 }
 
 /* Start argv in its own session (process group), stdout+stderr to log, the
@@ -290,7 +199,7 @@ static pid_t spawn_peer(char *const argv[], char *const envp[], const char *log)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		peer_child_setup(test);
+		gw_peer_child_setup(test);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		int null = open("/dev/null", O_RDONLY);
 		if (null >= 0)
@@ -308,8 +217,8 @@ static pid_t spawn_peer(char *const argv[], char *const envp[], const char *log)
 /* Wait until the peer accepts on its port (or its unix socket), up to 10 s. */
 static void wait_peer_ready(struct peer *p, const char *unix_path)
 {
-	double until = now() + 10;
-	while (now() < until) {
+	double until = gw_now() + 10;
+	while (gw_now() < until) {
 		int fd;
 		if (unix_path) {
 			struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -345,7 +254,7 @@ enum front { FRONT_APACHE, FRONT_NGINX, FRONT_CGI_FCGI };
 struct peer_kind {
 	const char *name;
 	enum front front;
-	const char *template;     /* in test/fixtures/fastcgi */
+	const char *template;     /* in test/gw_fixtures/fastcgi */
 	const char *reuse;        /* Apache: enablereuse on or off */
 	const char *backend_type; /* Apache: ProxyFCGIBackendType (FPM is the default) */
 };
@@ -382,7 +291,7 @@ static void require_world_searchable(const char *dir)
 		struct stat sb;
 		cr_assert(stat(path, &sb) == 0, "no %s", path);
 		cr_assert(sb.st_mode & S_IXOTH, "%s is not searchable by others (mode %o): Apache's "
-		          "workers (www-data) cannot reach the fixtures; check out the tree where "
+		          "workers (www-data) cannot reach the gw_fixtures; check out the tree where "
 		          "they can, or chmod o+x it", path, sb.st_mode & 07777);
 		slash = strrchr(path, '/');
 		if (!slash)
@@ -393,18 +302,18 @@ static void require_world_searchable(const char *dir)
 
 static void start_apache(struct peer *p, const struct peer_kind *k)
 {
-	require_file(APACHE_BIN, "apache2");
-	require_file(APACHE_MODULES "/mod_proxy_fcgi.so", "apache2");
-	require_world_searchable(fixtures());
+	gw_require_file(APACHE_BIN, "apache2");
+	gw_require_file(APACHE_MODULES "/mod_proxy_fcgi.so", "apache2");
+	require_world_searchable(gw_fixtures());
 	char port[16], gwport[16], conf[400];
 	p->name = "Apache httpd";
-	p->port = spare_port();
+	p->port = gw_free_port();
 	snprintf(port, sizeof port, "%d", p->port);
 	snprintf(gwport, sizeof gwport, "%d", G.port);
 	snprintf(conf, sizeof conf, "%s/apache.conf", G.dir);
 	snprintf(p->log, sizeof p->log, "%s/apache-error.log", G.dir);
 	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", fixtures(), "@MODULES@", APACHE_MODULES,
+	                       "@FIX@", gw_fixtures(), "@MODULES@", APACHE_MODULES,
 	                       "@REUSE@", k->reuse, "@BACKEND_TYPE@", k->backend_type, NULL};
 	write_template(k->template, pairs, conf);
 	snprintf(p->out, sizeof p->out, "%s/apache.out", G.dir);
@@ -415,17 +324,17 @@ static void start_apache(struct peer *p, const struct peer_kind *k)
 
 static void start_nginx(struct peer *p, const char *template)
 {
-	require_file(NGINX_BIN, "nginx-light");
-	require_file(NGINX_FASTCGI_PARAMS, "nginx-light");
+	gw_require_file(NGINX_BIN, "nginx-light");
+	gw_require_file(NGINX_FASTCGI_PARAMS, "nginx-light");
 	char port[16], gwport[16], conf[400];
 	p->name = "nginx";
-	p->port = spare_port();
+	p->port = gw_free_port();
 	snprintf(port, sizeof port, "%d", p->port);
 	snprintf(gwport, sizeof gwport, "%d", G.port);
 	snprintf(conf, sizeof conf, "%s/nginx.conf", G.dir);
 	snprintf(p->log, sizeof p->log, "%s/nginx-error.log", G.dir);
 	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", fixtures(), NULL};
+	                       "@FIX@", gw_fixtures(), NULL};
 	write_template(template, pairs, conf);
 	snprintf(p->out, sizeof p->out, "%s/nginx.out", G.dir);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
@@ -437,7 +346,7 @@ static void start_nginx(struct peer *p, const char *template)
  * PATH gatewayd gives scripts when the web server sends none) in its env. */
 static void start_fcgiwrap(struct peer *p, const char *sock)
 {
-	require_file(FCGIWRAP_BIN, "fcgiwrap");
+	gw_require_file(FCGIWRAP_BIN, "fcgiwrap");
 	char url[512];
 	p->name = "fcgiwrap";
 	snprintf(url, sizeof url, "unix:%s", sock);
@@ -461,7 +370,7 @@ static void start_peer(const struct peer_kind *k)
 	else if (k->front == FRONT_NGINX)
 		start_nginx(&PEERS[0], k->template);
 	else
-		require_file(CGI_FCGI_BIN, "libfcgi-bin");
+		gw_require_file(CGI_FCGI_BIN, "libfcgi-bin");
 }
 
 /* ---- one request through a peer ------------------------------------------ */
@@ -489,13 +398,13 @@ struct call {
 	bool chunked;          /* from the client: Transfer-Encoding: chunked */
 };
 
-/* The file a URL path names in the fixtures (what a web server's docroot does). */
+/* The file a URL path names in the gw_fixtures (what a web server's docroot does). */
 static void script_file(const char *script, char *out, size_t cap)
 {
 	if (strncmp(script, "/fcgi-bin/", 10) == 0)
-		snprintf(out, cap, "%s/fastcgi%s", fixtures(), script);
+		snprintf(out, cap, "%s/fastcgi%s", gw_fixtures(), script);
 	else
-		snprintf(out, cap, "%s%s", fixtures(), script);
+		snprintf(out, cap, "%s%s", gw_fixtures(), script);
 }
 
 static int http_call(int port, const struct call *c, struct answer *a)
@@ -597,7 +506,7 @@ static pid_t cgi_fcgi_start(const char *addr, const struct call *c, const char *
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		peer_child_setup(test);
+		gw_peer_child_setup(test);
 		int ifd = open(in, O_RDONLY);
 		int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (ifd < 0 || ofd < 0)
@@ -625,7 +534,7 @@ static int parse_cgi_output(const char *text, size_t len, struct answer *a)
 	cr_assert_not_null(a->body);
 	memcpy(a->body, end + 4, a->body_len);
 	a->body[a->body_len] = '\0';
-	char *st = field(a->head, "Status: ");
+	char *st = gw_field(a->head, "Status: ");
 	a->status = st ? atoi(st) : 200;
 	free(st);
 	return 0;
@@ -638,9 +547,9 @@ static int cgi_fcgi_call(const char *addr, const struct call *c, struct answer *
 	snprintf(out, sizeof out, "%s/cgi-fcgi.out", G.dir);
 	pid_t pid = cgi_fcgi_start(addr, c, out);
 	int st = 0;
-	double until = now() + 20;
+	double until = gw_now() + 20;
 	while (waitpid(pid, &st, WNOHANG) != pid) {
-		if (now() > until) {
+		if (gw_now() > until) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			memset(a, 0, sizeof *a);
@@ -823,7 +732,7 @@ static void run_requests(const struct peer_kind *k)
 	struct call cr = {"GET", "/cgi-bin/client-redirect.sh", NULL, NULL, NULL, false};
 	peer_call(k, &cr, &a);
 	if (status_is(peer_name, "client redirect", &a, 302)) {
-		char *loc = field(a.head, "Location: ");
+		char *loc = gw_field(a.head, "Location: ");
 		cr_expect(loc && strcmp(loc, "http://example.com/elsewhere?x=1") == 0,
 		          "%s: client redirect: Location \"%s\"", peer_name, loc ? loc : "(absent)");
 		free(loc);
@@ -866,9 +775,9 @@ static void run_timeout(const struct peer_kind *k)
 	snprintf(query, sizeof query, "30+%s", pidfile); /* ISINDEX: sleep.sh 30 PIDFILE */
 	struct call slow = {"GET", "/cgi-bin/sleep.sh", NULL, query, NULL, false};
 	struct answer a;
-	double t0 = now();
+	double t0 = gw_now();
 	peer_call(k, &slow, &a);
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	if (status_is(peer_name, "a script over its 2 s timeout", &a, 504)) {
 		cr_expect(took > 1.5 && took < 8, "%s: the 504 came after %.1f s (timeout 2 s)",
 		          peer_name, took);
@@ -904,8 +813,8 @@ static void run_disconnect(const struct peer_kind *k)
 		pid_t cf = cgi_fcgi_start(addr, &stream, out);
 		pid = wait_pidfile(pidfile, 5);
 		struct stat sb;
-		double until = now() + 5;
-		while (now() < until && (stat(out, &sb) < 0 || sb.st_size < 8192))
+		double until = gw_now() + 5;
+		while (gw_now() < until && (stat(out, &sb) < 0 || sb.st_size < 8192))
 			usleep(20000);
 		cr_expect(stat(out, &sb) == 0 && sb.st_size >= 8192,
 		          "%s: no streamed output arrived before the disconnect", peer_name);
@@ -936,8 +845,8 @@ static void run_disconnect(const struct peer_kind *k)
 		/* Some of the response is through: the script is mid-stream. */
 		char buf[16384];
 		size_t got = 0;
-		double until = now() + 5;
-		while (got < 8192 && now() < until) {
+		double until = gw_now() + 5;
+		while (got < 8192 && gw_now() < until) {
 			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 			if (poll(&pfd, 1, 100) <= 0)
 				continue;
@@ -1068,7 +977,7 @@ static void compare_envs(const char *what, const char *gw_out, const char *wrap_
 			continue;
 		char prefix[300];
 		snprintf(prefix, sizeof prefix, "%.*s", (int)(eq - line + 1), line);
-		char *theirs = field(wrap_out, prefix);
+		char *theirs = gw_field(wrap_out, prefix);
 		if (!theirs) {
 			cr_log_info("%s: %.*s only behind gatewayd", what, (int)(eq - line - 4), line + 4);
 			continue;
@@ -1087,7 +996,7 @@ static void compare_envs(const char *what, const char *gw_out, const char *wrap_
 		size_t n = strcspn(p, "=\n");
 		char prefix[300];
 		snprintf(prefix, sizeof prefix, "%.*s=", (int)n, p);
-		char *ours = field(gw_out, prefix);
+		char *ours = gw_field(gw_out, prefix);
 		if (!ours)
 			cr_log_info("%s: %.*s only behind fcgiwrap", what, (int)n - 4, p + 4);
 		free(ours);
@@ -1095,7 +1004,7 @@ static void compare_envs(const char *what, const char *gw_out, const char *wrap_
 	for (const char *const *r = ENV_REQUIRED; *r; r++) {
 		char prefix[300];
 		snprintf(prefix, sizeof prefix, "env:%s=", *r);
-		char *a = field(gw_out, prefix), *b = field(wrap_out, prefix);
+		char *a = gw_field(gw_out, prefix), *b = gw_field(wrap_out, prefix);
 		cr_expect(a && b, "%s: %s must be set behind both (gatewayd: %s, fcgiwrap: %s)", what,
 		          *r, a ? "set" : "absent", b ? "set" : "absent");
 		free(a);
@@ -1135,11 +1044,11 @@ Test(nginx, environment_same_as_fcgiwrap, .fini = teardown, .timeout = 40)
 		gw_response_free(&r);
 	}
 	/* X-Backend picked gatewayd, then fcgiwrap (libfcgi sets FCGI_ROLE). */
-	char *rid = field(a, "env:GATEWAY_REQUEST_ID="), *role = field(b, "env:FCGI_ROLE=");
+	char *rid = gw_field(a, "env:GATEWAY_REQUEST_ID="), *role = gw_field(b, "env:FCGI_ROLE=");
 	cr_assert(rid && role, "the X-Backend switch did not pick gatewayd, then fcgiwrap");
 	free(rid);
 	free(role);
-	char *hidden = field(a, "env:HTTP_X_BACKEND=");
+	char *hidden = gw_field(a, "env:HTTP_X_BACKEND=");
 	cr_expect_null(hidden, "the backend switch header leaked into the environment");
 	free(hidden);
 	compare_envs("GET with PATH_INFO and a query", a, b);
@@ -1180,9 +1089,9 @@ Test(nginx, kept_connection_serves_on_after_a_body_left_unread, .fini = teardown
 	status_is(peer_name, "a POST whose script times out without reading its body", &a, 504);
 	answer_free(&a);
 	struct call get = {"GET", "/cgi-bin/sub/env.pl", NULL, "next=1", NULL, false};
-	double t0 = now();
+	double t0 = gw_now();
 	peer_call(&NGINX, &get, &a);
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	if (status_is(peer_name, "the next request", &a, 200))
 		expect_field(a.body, "env:QUERY_STRING=", "next=1");
 	answer_free(&a);
@@ -1226,7 +1135,7 @@ Test(nginx, script_stderr_reaches_the_web_server, .fini = teardown, .timeout = 4
 
 Test(unix_socket, mode_owner_group_and_cgi_fcgi, .fini = teardown, .timeout = 30)
 {
-	require_file(CGI_FCGI_BIN, "libfcgi-bin");
+	gw_require_file(CGI_FCGI_BIN, "libfcgi-bin");
 	/* As root: another owner and group ("daemon", in every Debian), so the
 	 * chown shows; otherwise our own, which chown accepts unprivileged. */
 	char owner[64] = "daemon", group[64] = "daemon";
@@ -1369,13 +1278,13 @@ static void params(struct bytes *b, uint16_t id, const char *const *kv, size_t p
 	bytes_free(&pairs);
 }
 
-/* A fixture script's path, from test/fixtures (a few buffers in rotation). */
+/* A fixture script's path, from test/gw_fixtures (a few buffers in rotation). */
 static const char *fx(const char *rel)
 {
 	static char bufs[8][4200];
 	static int i;
 	char *b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "%s/%s", fixtures(), rel);
+	snprintf(b, sizeof bufs[0], "%s/%s", gw_fixtures(), rel);
 	return b;
 }
 
@@ -1400,7 +1309,7 @@ static int read_exact(int fd, uint8_t *p, size_t n, double deadline)
 {
 	while (n > 0) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
 			return -1;
 		ssize_t r = read(fd, p, n);
@@ -1459,7 +1368,7 @@ static void replies_free(void)
 static int collect(int fd, const uint16_t *ids, int nids, double timeout)
 {
 	static struct record r;
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	for (;;) {
 		bool all = true;
 		for (int i = 0; i < nids; i++)
@@ -1502,7 +1411,7 @@ static int collect(int fd, const uint16_t *ids, int nids, double timeout)
 /* Wait for one management record (request id 0); 0 or the collect() code. */
 static int read_mgmt(int fd, struct record *r, double timeout)
 {
-	int rc = read_record(fd, r, now() + timeout);
+	int rc = read_record(fd, r, gw_now() + timeout);
 	if (rc == 0)
 		cr_expect_eq(r->id, 0, "a management answer for request id %d", r->id);
 	return rc;
@@ -1511,11 +1420,11 @@ static int read_mgmt(int fd, struct record *r, double timeout)
 /* Does the peer close the connection within timeout s (data is skipped)? */
 static bool closed_within(int fd, double timeout)
 {
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	char buf[4096];
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
 			return false;
 		ssize_t n = read(fd, buf, sizeof buf);
@@ -1796,7 +1705,7 @@ Test(raw, begin_request_for_a_busy_id_ignored, .fini = teardown, .timeout = 30)
 	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	params(&b, 1, kv, 65535, true);
 	/* The same id again, with other flags and params: all of it ignored
-	 * (the PARAMS now come after the first request's params ended). */
+	 * (the PARAMS gw_now come after the first request's params ended). */
 	begin(&b, 1, FCGI_RESPONDER, 0);
 	params(&b, 1, kv2, 65535, true);
 	stream(&b, FCGI_STDIN, 1, "hello", 5, 32768, true);
@@ -1838,7 +1747,7 @@ Test(raw, params_after_stdin_ignored, .fini = teardown, .timeout = 30)
 	const char *out = (const char *)R[1].out.p;
 	expect_field(out, "Status: ", "200 OK");
 	expect_field(out, "stdin-bytes:", "5");
-	char *inj = field(out, "env:INJECTED=");
+	char *inj = gw_field(out, "env:INJECTED=");
 	cr_expect_null(inj, "a PARAMS record after STDIN reached the environment");
 	free(inj);
 	cr_expect(gw_log_contains(G.error_log, "PARAMS after the params stream ended", 2),
@@ -2073,9 +1982,9 @@ Test(raw, abort_request_kills_the_script, .fini = teardown, .timeout = 30)
 	cr_assert(pid > 0, "stream.sh did not start");
 	/* Output flows... */
 	static struct record r;
-	double until = now() + 5;
+	double until = gw_now() + 5;
 	size_t got = 0;
-	while (got < 16384 && now() < until && read_record(fd, &r, until) == 0)
+	while (got < 16384 && gw_now() < until && read_record(fd, &r, until) == 0)
 		if (r.type == FCGI_STDOUT && r.id == 1)
 			got += r.len;
 	cr_expect(got >= 16384, "only %zu bytes of output before the abort", got);
@@ -2155,7 +2064,7 @@ Test(raw, byte_by_byte_with_a_pair_across_records, .fini = teardown, .timeout = 
 
 Test(raw, stderr_as_fcgi_stderr_only_when_configured, .fini = teardown, .timeout = 30)
 {
-	int quiet = spare_port();
+	int quiet = gw_free_port();
 	char config[1024];
 	snprintf(config, sizeof config,
 	         "{\"listen\": [{\"fastcgi\": \"127.0.0.1:@PORT@\", \"stderr\": true},"
@@ -2269,12 +2178,12 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
 	cr_assert_eq(collect(fd, ids, 1, 10), 0, "request 1 got no answer");
 	const char *peer_name = "body unread";
 	expect_field((const char *)R[1].out.p, "Status: ", "504 Gateway Timeout");
-	/* The rest of request 1's STDIN must be taken off the socket now. */
+	/* The rest of request 1's STDIN must be taken off the socket gw_now. */
 	int st;
-	double until = now() + 5;
-	while (waitpid(sender, &st, WNOHANG) != sender && now() < until)
+	double until = gw_now() + 5;
+	while (waitpid(sender, &st, WNOHANG) != sender && gw_now() < until)
 		usleep(20000);
-	bool sent = now() < until;
+	bool sent = gw_now() < until;
 	if (!sent) {
 		kill(sender, SIGKILL);
 		waitpid(sender, &st, 0);

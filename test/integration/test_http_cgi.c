@@ -36,13 +36,6 @@ static void teardown(void)
 	gw_cleanup(&G);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void dump_log(const struct gw_proc *g)
 {
 	char *log = gw_read_file(g->error_log);
@@ -71,27 +64,10 @@ static void must_request(const char *raw, struct gw_response *r)
 	cr_assert_eq(rc, 0, "no complete response to: %.80s", raw);
 }
 
-/* The rest of the line that starts with prefix in text (at its start or after
- * a '\n'), without the line end; malloc'd, or NULL. */
-static char *field(const char *text, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (const char *p = text; p && *p;) {
-		if (strncmp(p, prefix, n) == 0) {
-			const char *v = p + n;
-			return strndup(v, strcspn(v, "\r\n"));
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
 /* Assert that the line prefix+... exists in text and holds exactly want. */
 #define expect_field(text, prefix, want)                                                        \
 	do {                                                                                    \
-		char *got_ = field((text), (prefix));                                           \
+		char *got_ = gw_field((text), (prefix));                                           \
 		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: got \"%s\", want \"%s\"",      \
 		          (prefix), got_ ? got_ : "(absent)", (want));                          \
 		free(got_);                                                                     \
@@ -99,7 +75,7 @@ static char *field(const char *text, const char *prefix)
 
 #define expect_no_field(text, prefix)                                                           \
 	do {                                                                                    \
-		char *got_ = field((text), (prefix));                                           \
+		char *got_ = gw_field((text), (prefix));                                           \
 		cr_expect(got_ == NULL, "%s must be absent, got \"%s\"", (prefix), got_);        \
 		free(got_);                                                                     \
 	} while (0)
@@ -118,7 +94,7 @@ static char *page_rid(const char *body)
 /* A line of the log holding both a and b (polled up to timeout s); malloc'd or NULL. */
 static char *log_line_with(const char *path, const char *a, const char *b, double timeout)
 {
-	double until = now() + timeout;
+	double until = gw_now() + timeout;
 	do {
 		char *text = gw_read_file(path);
 		for (char *line = text, *next; line && *line; line = next) {
@@ -135,7 +111,7 @@ static char *log_line_with(const char *path, const char *a, const char *b, doubl
 		}
 		free(text);
 		usleep(20000);
-	} while (now() < until);
+	} while (gw_now() < until);
 	return NULL;
 }
 
@@ -152,7 +128,7 @@ static bool log_has_rid(const char *path, const char *rid, const char *needle, d
 /* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
 static pid_t wait_pidfile(const char *path, double timeout)
 {
-	double until = now() + timeout;
+	double until = gw_now() + timeout;
 	do {
 		char *text = gw_read_file(path);
 		long pid = text ? strtol(text, NULL, 10) : 0;
@@ -160,26 +136,21 @@ static pid_t wait_pidfile(const char *path, double timeout)
 		if (pid > 0)
 			return (pid_t)pid;
 		usleep(20000);
-	} while (now() < until);
+	} while (gw_now() < until);
 	return 0;
-}
-
-static bool pid_gone(void *arg)
-{
-	return !gw_pid_alive(*(pid_t *)arg);
 }
 
 static bool wait_gone(pid_t pid, double timeout)
 {
-	return gw_wait_until(pid_gone, &pid, timeout);
+	return gw_wait_until(gw_pid_gone, &pid, timeout);
 }
 
 /* The daemon's fd count once it stopped changing (10 equal samples, 20 ms apart). */
 static int settled_fds(pid_t pid)
 {
 	int last = -1, same = 0;
-	double until = now() + 3;
-	while (now() < until) {
+	double until = gw_now() + 3;
+	while (gw_now() < until) {
 		int n = gw_count_fds(pid);
 		if (n == last && ++same >= 10)
 			return n;
@@ -290,11 +261,11 @@ static char *duplex(int fd, const char *mem, size_t mem_len, uint64_t gen_len, d
 	size_t chunk_len = 0, chunk_off = 0;
 	uint64_t total = mem_len + gen_len, sent = 0;
 	bool sending = total > 0;
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	cr_assert_not_null(out);
 	out[0] = '\0';
 	for (;;) {
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		if (left <= 0)
 			break;
 		struct pollfd p = {.fd = fd, .events = POLLIN | (sending ? POLLOUT : 0)};
@@ -541,7 +512,7 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 
 	/* The request id: 16 hex digits, in the error log (the script's stderr
 	 * line) and at the end of the access log line. */
-	char *rid = field(b, "env:GATEWAY_REQUEST_ID=");
+	char *rid = gw_field(b, "env:GATEWAY_REQUEST_ID=");
 	cr_assert_not_null(rid);
 	cr_assert_eq(strlen(rid), 16);
 	cr_assert_eq(strspn(rid, "0123456789abcdef"), 16, "GATEWAY_REQUEST_ID=%s", rid);
@@ -566,7 +537,7 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 	expect_field(r.body, "env:SERVER_PROTOCOL=", "HTTP/1.0");
 	expect_field(r.body, "env:REQUEST_METHOD=", "GET");
 	expect_field(r.body, "env:SERVER_NAME=", "localhost"); /* no Host: server_name */
-	char *rid2 = field(r.body, "env:GATEWAY_REQUEST_ID=");
+	char *rid2 = gw_field(r.body, "env:GATEWAY_REQUEST_ID=");
 	cr_expect(rid2 && strcmp(rid2, rid) != 0, "a second request has its own id");
 	expect_field(r.body, "stdin-bytes:", "0");
 	free(rid2);
@@ -669,7 +640,7 @@ static char *go_value(const char *body, const char *key)
 {
 	char prefix[256];
 	snprintf(prefix, sizeof prefix, "%s=", key);
-	return field(body, prefix);
+	return gw_field(body, prefix);
 }
 
 #define GO_CONFIG                                                                               \
@@ -699,9 +670,9 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 		/* Read the head and 5000 body bytes, then hang up. */
 		char buf[16384];
 		size_t n = 0;
-		double until = now() + 10;
+		double until = gw_now() + 10;
 		char *end = NULL;
-		while (now() < until && n < sizeof buf - 1) {
+		while (gw_now() < until && n < sizeof buf - 1) {
 			struct pollfd p = {.fd = fd, .events = POLLIN};
 			if (poll(&p, 1, 1000) <= 0)
 				continue;
@@ -1046,7 +1017,7 @@ Test(cgi_response, status_header, .fini = teardown, .timeout = 30)
 	must_request("GET /cgi-bin/status.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_expect_eq(r.status, 418);
 	cr_expect(strncmp(r.head, "HTTP/1.1 418 I'm a teapot\r\n", 27) == 0, "status line: %.40s", r.head);
-	cr_expect_null(strcasestr(r.head, "\r\nStatus:"), "the Status field must not go out");
+	cr_expect_null(strcasestr(r.head, "\r\nStatus:"), "the Status gw_field must not go out");
 	cr_expect_str_eq(r.body, "short and stout\n");
 	gw_response_free(&r);
 	stop_ok(&G);
@@ -1279,7 +1250,7 @@ Test(cgi_stderr, lines_in_error_log_with_request_id, .fini = teardown, .timeout 
 		must_request("GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 		cr_assert_eq(r.status, 200);
 		cr_expect_null(strstr(r.body, "stderr line"), "stderr went into the body");
-		rids[k] = field(r.body, "");
+		rids[k] = gw_field(r.body, "");
 		cr_assert(rids[k] && strlen(rids[k]) == 16, "request id: %s", rids[k]);
 		gw_response_free(&r);
 	}
@@ -1321,7 +1292,7 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	cr_assert(a > 0 && b > 0 && a2 > 0 && b2 > 0, "the scripts did not start");
 
 	struct gw_response r;
-	double t0 = now();
+	double t0 = gw_now();
 	cr_assert_eq(gw_read_response(fa, false, 10, &r), 0);
 	cr_expect_eq(r.status, 504);
 	char *rid_a = page_rid(r.body);
@@ -1332,7 +1303,7 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	gw_response_free(&r);
 	close(fa);
 	close(fb);
-	cr_expect_lt(now() - t0, 3, "the 504s took %.1f s with a 1 s timeout", now() - t0);
+	cr_expect_lt(gw_now() - t0, 3, "the 504s took %.1f s with a 1 s timeout", gw_now() - t0);
 	cr_assert(rid_a && rid_b);
 	cr_expect(log_has_rid(G.error_log, rid_a, "ran over its 1.0 s timeout", 2));
 
@@ -1396,7 +1367,7 @@ Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 3
 	int fb = gw_connect(G.port), fc = gw_connect(G.port);
 	cr_assert(fb >= 0 && fc >= 0);
 	const char *quick = "GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-	double t0 = now();
+	double t0 = gw_now();
 	gw_send_all(fb, quick, strlen(quick));
 	gw_send_all(fc, quick, strlen(quick));
 	struct pollfd p[2] = {{.fd = fb, .events = POLLIN}, {.fd = fc, .events = POLLIN}};
@@ -1406,7 +1377,7 @@ Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 3
 			break;
 		for (int i = 0; i < 2; i++)
 			if (!when[i] && (p[i].revents & POLLIN)) {
-				when[i] = now() - t0;
+				when[i] = gw_now() - t0;
 				p[i].events = 0;
 			}
 	}
@@ -1627,7 +1598,7 @@ Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
 	close(fd);
 
 	/* It exits by itself, 0, with no child behind. (Not gw_stop: a second
-	 * SIGTERM would mean "stop now".) */
+	 * SIGTERM would mean "stop gw_now".) */
 	int st = -1;
 	pid_t got = 0;
 	for (int k = 0; k < 250 && got == 0; k++) {
@@ -1664,8 +1635,8 @@ Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
 	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
 
-	/* One SIGTERM and a wait (not gw_stop: a second SIGTERM means "stop now"). */
-	double t0 = now();
+	/* One SIGTERM and a wait (not gw_stop: a second SIGTERM means "stop gw_now"). */
+	double t0 = gw_now();
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	int st = -1;
 	pid_t got = 0;
@@ -1680,7 +1651,7 @@ Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 	else
 		dump_log(&G);
 	cr_assert(exited, "gatewayd did not exit within 6 s of SIGTERM (shutdown deadline 1 s)");
-	cr_expect_lt(now() - t0, 4, "exit took %.1f s", now() - t0);
+	cr_expect_lt(gw_now() - t0, 4, "exit took %.1f s", gw_now() - t0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
 	cr_expect(wait_gone(script, 2) && wait_gone(child, 2), "the script outlived gatewayd");
 	cr_expect(socket_closed(fd, 2), "the client's connection was left open");

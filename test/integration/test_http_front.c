@@ -77,13 +77,6 @@ static const char *const CFG_NO_CATCHALL =
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static char *path_in(const char *base, const char *rel)
 {
 	char *p = NULL;
@@ -125,9 +118,9 @@ static bool readable(int fd, double timeout)
 static bool peer_closes(int fd, double timeout)
 {
 	char b[256];
-	double until = now() + timeout;
-	while (now() < until) {
-		if (!readable(fd, until - now()))
+	double until = gw_now() + timeout;
+	while (gw_now() < until) {
+		if (!readable(fd, until - gw_now()))
 			return false;
 		ssize_t n = recv(fd, b, sizeof b, 0);
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
@@ -145,9 +138,9 @@ static char *read_until(int fd, const char *needle, double timeout)
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);
 	buf[0] = '\0';
-	double until = now() + timeout;
-	while (!strstr(buf, needle) && now() < until && n + 1 < cap) {
-		if (!readable(fd, until - now()))
+	double until = gw_now() + timeout;
+	while (!strstr(buf, needle) && gw_now() < until && n + 1 < cap) {
+		if (!readable(fd, until - gw_now()))
 			break;
 		ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
 		if (r <= 0)
@@ -194,10 +187,10 @@ static char *log_line_with(const char *path, const char *const words[])
 /* Poll the log for such a line up to timeout seconds. */
 static char *wait_log_line(const char *path, const char *const words[], double timeout)
 {
-	double until = now() + timeout;
+	double until = gw_now() + timeout;
 	for (;;) {
 		char *line = log_line_with(path, words);
-		if (line || now() >= until)
+		if (line || gw_now() >= until)
 			return line;
 		usleep(20000);
 	}
@@ -233,9 +226,9 @@ static int run_prog(const char *const argv[], char **out)
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);
-	double until = now() + 20;
-	while (now() < until) {
-		if (!readable(p[0], until - now()))
+	double until = gw_now() + 20;
+	while (gw_now() < until) {
+		if (!readable(p[0], until - gw_now()))
 			break;
 		if (cap - n < 4096) {
 			cap *= 2;
@@ -992,11 +985,11 @@ static void expect_408(const char *raw, const char *word)
 	gw_start(&G, CFG);
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
-	double t0 = now();
+	double t0 = gw_now();
 	gw_send_all(fd, raw, strlen(raw));
 	struct gw_response r;
 	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0, "no answer to a stalled request");
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	cr_expect_eq(r.status, 408, "status %d:\n%s", r.status, r.head);
 	cr_expect(took >= 0.8 && took < 3.5, "408 after %.2f s; the timeout is 1 s", took);
 	char *conn = gw_header(&r, "Connection");
@@ -1039,20 +1032,20 @@ Test(front, bad_slow_headers_trickled)
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
 	const char raw[] = "GET /index.html HTTP/1.1\r\nHost: t\r\nX-Trickle: abcdefghijklmnop\r\n\r\n";
-	double t0 = now();
+	double t0 = gw_now();
 	bool answered = false;
-	for (size_t i = 0; i < sizeof raw - 1 && now() - t0 < 4; i++) {
+	for (size_t i = 0; i < sizeof raw - 1 && gw_now() - t0 < 4; i++) {
 		gw_send_all(fd, raw + i, 1);
 		if (readable(fd, 0.1)) {
 			answered = true;
 			break;
 		}
 	}
-	cr_expect(answered, "a head trickled over %.1f s was never cut off", now() - t0);
+	cr_expect(answered, "a head trickled over %.1f s was never cut off", gw_now() - t0);
 	struct gw_response r;
 	cr_assert_eq(gw_read_response(fd, false, 3, &r), 0);
 	cr_expect_eq(r.status, 408, "status %d", r.status);
-	cr_expect(now() - t0 < 2.5, "cut off after %.2f s; the header timeout is 1 s", now() - t0);
+	cr_expect(gw_now() - t0 < 2.5, "cut off after %.2f s; the header timeout is 1 s", gw_now() - t0);
 	gw_response_free(&r);
 	close(fd);
 	stop_ok();
@@ -1325,9 +1318,9 @@ Test(front, keepalive_idle_closed_after_timeout)
 	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0);
 	cr_expect_eq(r.status, 200);
 	gw_response_free(&r);
-	double t0 = now();
+	double t0 = gw_now();
 	cr_expect(peer_closes(fd, 1 + 2), "an idle keep-alive connection outlived the timeout");
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	cr_expect(took >= 0.8, "closed after %.2f s, before the 1 s keep-alive timeout", took);
 	close(fd);
 	/* A connection that never sends anything is closed too (header timeout). */
@@ -1373,8 +1366,8 @@ Test(front, access_log_and_request_ids)
 	gw_response_free(&r);
 
 	/* Four requests, four lines (the last is written after its response). */
-	double until = now() + 3;
-	while (count_lines(G.access_log) < 4 && now() < until)
+	double until = gw_now() + 3;
+	while (count_lines(G.access_log) < 4 && gw_now() < until)
 		usleep(20000);
 	char *text = gw_read_file(G.access_log);
 	cr_assert_not_null(text, "no access log");
@@ -1498,9 +1491,9 @@ Test(front, sigterm_with_idle_keepalive_connections)
 		cr_expect_eq(r.status, 200);
 		gw_response_free(&r);
 	}
-	double t0 = now();
+	double t0 = gw_now();
 	int st = gw_stop(&G, 2.0);
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	cr_expect(st != -1, "gatewayd did not exit within 2 s of SIGTERM with idle connections");
 	cr_expect(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 	cr_expect(took < 2.0, "exit took %.2f s", took);
@@ -1593,9 +1586,9 @@ Test(front, corpora_of_bad_requests, .timeout = 60)
 			probes[i].data = malloc(probes[i].cap);
 			cr_assert_not_null(probes[i].data);
 		}
-		double until = now() + 6;
+		double until = gw_now() + 6;
 		size_t open_left = b1 - b0;
-		while (open_left > 0 && now() < until) {
+		while (open_left > 0 && gw_now() < until) {
 			struct pollfd pfd[64];
 			size_t map[64], k = 0;
 			for (size_t i = b0; i < b1; i++)

@@ -44,20 +44,6 @@ static void teardown(void)
 
 TestSuite(pools, .fini = teardown, .timeout = 45);
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void dump_log(const struct gw_proc *g)
 {
 	char *log = gw_read_file(g->error_log);
@@ -82,13 +68,13 @@ static void stop_ok(struct gw_proc *g)
 static int wait_exit(struct gw_proc *g, double timeout)
 {
 	int st;
-	double until = now() + timeout;
-	while (now() < until) {
+	double until = gw_now() + timeout;
+	while (gw_now() < until) {
 		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
 			g->pid = 0;
 			return st;
 		}
-		sleep_s(0.01);
+		gw_sleep(0.01);
 	}
 	return -1;
 }
@@ -155,7 +141,7 @@ static bool cl_fill(struct client *c, double deadline)
 		c->cap = cap;
 	}
 	struct pollfd p = {.fd = c->fd, .events = POLLIN};
-	double left = deadline - now();
+	double left = deadline - gw_now();
 	if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
 		return false;
 	ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
@@ -209,7 +195,7 @@ static bool body_append(struct resp *r, const char *p, size_t n)
  * a timeout, a close before the end, or a malformed answer. */
 static int cl_read(struct client *c, struct resp *r, double timeout)
 {
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	char *end;
 	memset(r, 0, sizeof *r);
 	r->body = calloc(1, 1);
@@ -287,13 +273,13 @@ static int http(int port, const char *method, const char *target, const char *bo
                 struct resp *r, double timeout)
 {
 	struct client c;
-	double t0 = now();
+	double t0 = gw_now();
 	memset(r, 0, sizeof *r);
 	if (cl_open(&c, port) < 0)
 		return -1;
 	cl_send_request(&c, method, target, body, false);
 	int rc = cl_read(&c, r, timeout);
-	r->took = now() - t0;
+	r->took = gw_now() - t0;
 	cl_close(&c);
 	return rc;
 }
@@ -329,7 +315,7 @@ struct async {
 static void *async_run(void *arg)
 {
 	struct async *a = arg;
-	a->started = now();
+	a->started = gw_now();
 	a->rc = http(a->port, a->method ? a->method : "GET", a->target, a->body, &a->r, 30);
 	return NULL;
 }
@@ -369,30 +355,9 @@ static json_t *status(void)
 	return j;
 }
 
-/* The live (not retired by a reload) pool of that name in a status document. */
-static json_t *pool_of(json_t *st, const char *name)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(st, "pools"), i, p) {
-		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 &&
-		    !json_is_true(json_object_get(p, "retired")))
-			return p;
-	}
-	cr_assert_fail("no pool \"%s\" in the status", name);
-	return NULL;
-}
-
-static long long ival(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
-	return json_integer_value(v);
-}
-
 static long long pcount(json_t *pool, const char *state)
 {
-	return ival(json_object_get(pool, "processes"), state);
+	return gw_ival(json_object_get(pool, "processes"), state);
 }
 
 /* Pids of the pool's workers (in state, or any but dead when state is NULL). */
@@ -417,7 +382,7 @@ static int worker_pids(json_t *pool, const char *state, pid_t *out, int max)
 static long long pool_stat(const char *pool, const char *key)
 {
 	json_t *st = status();
-	long long v = ival(pool_of(st, pool), key);
+	long long v = gw_ival(gw_pool_of(st, pool), key);
 	json_decref(st);
 	return v;
 }
@@ -425,7 +390,7 @@ static long long pool_stat(const char *pool, const char *key)
 static long long pool_state(const char *pool, const char *state)
 {
 	json_t *st = status();
-	long long v = pcount(pool_of(st, pool), state);
+	long long v = pcount(gw_pool_of(st, pool), state);
 	json_decref(st);
 	return v;
 }
@@ -449,7 +414,7 @@ static void wait_state(const char *pool, const char *state, long long n, double 
 	bool ok = gw_wait_until(state_is, &p, timeout);
 	if (!ok)
 		dump_log(&G);
-	cr_assert(ok, "pool %s: never %lld %s within %.1f s (now %lld)", pool, n, state, timeout,
+	cr_assert(ok, "pool %s: never %lld %s within %.1f s (gw_now %lld)", pool, n, state, timeout,
 	          pool_state(pool, state));
 }
 
@@ -493,7 +458,7 @@ static bool find_busy(void *arg)
 	struct busy_probe *b = arg;
 	json_t *st = status(), *w;
 	size_t i;
-	json_array_foreach(json_object_get(pool_of(st, b->pool), "workers"), i, w) {
+	json_array_foreach(json_object_get(gw_pool_of(st, b->pool), "workers"), i, w) {
 		const char *s = json_string_value(json_object_get(w, "state"));
 		const char *uri = json_string_value(json_object_get(w, "current_uri"));
 		if (strcmp(s, "busy") == 0 && uri && strstr(uri, b->uri_part)) {
@@ -531,9 +496,9 @@ Test(pools, normal_traffic_is_served_by_persistent_workers)
 	wait_state("perl", "idle", 2, 5);
 	json_t *st = status();
 	pid_t hello_pids[2], php_pids[1], perl_pids[2];
-	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, hello_pids, 2), 2);
-	cr_assert_eq(worker_pids(pool_of(st, "php"), NULL, php_pids, 1), 1);
-	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, perl_pids, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "hello"), NULL, hello_pids, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "php"), NULL, php_pids, 1), 1);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, perl_pids, 2), 2);
 	json_decref(st);
 
 	/* hello.fcgi: each answer names a worker of the pool; one process serves
@@ -605,24 +570,24 @@ Test(pools, normal_traffic_is_served_by_persistent_workers)
 		long long served;
 	} want[] = {{"hello", 6}, {"php", 4}, {"perl", 3}};
 	for (size_t k = 0; k < 3; k++) {
-		json_t *p = pool_of(st, want[k].name), *w;
+		json_t *p = gw_pool_of(st, want[k].name), *w;
 		size_t i;
 		long long sum = 0;
-		cr_assert_eq(ival(p, "requests_served"), want[k].served, "%s requests_served",
+		cr_assert_eq(gw_ival(p, "requests_served"), want[k].served, "%s requests_served",
 		             want[k].name);
 		json_array_foreach(json_object_get(p, "workers"), i, w)
-			sum += ival(w, "requests");
+			sum += gw_ival(w, "requests");
 		cr_assert_eq(sum, want[k].served, "%s: workers' requests add up to %lld", want[k].name,
 		             sum);
-		cr_assert_eq(ival(p, "errors"), 0);
-		cr_assert_eq(ival(p, "crashes"), 0);
+		cr_assert_eq(gw_ival(p, "errors"), 0);
+		cr_assert_eq(gw_ival(p, "crashes"), 0);
 	}
 	/* The hello workers' own counts agree with what they told the clients. */
 	json_t *w;
 	size_t i;
-	json_array_foreach(json_object_get(pool_of(st, "hello"), "workers"), i, w) {
-		pid_t pid = (pid_t)ival(w, "pid");
-		cr_assert_eq(ival(w, "requests"), last_count[pid == hello_pids[0] ? 0 : 1],
+	json_array_foreach(json_object_get(gw_pool_of(st, "hello"), "workers"), i, w) {
+		pid_t pid = (pid_t)gw_ival(w, "pid");
+		cr_assert_eq(gw_ival(w, "requests"), last_count[pid == hello_pids[0] ? 0 : 1],
 		             "hello worker %d", (int)pid);
 	}
 	json_decref(st);
@@ -670,15 +635,15 @@ static int post_pieces(const char *target, const char *body, size_t len, size_t 
 	int n = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
 	                 "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
 	                 target, len);
-	double t0 = now();
+	double t0 = gw_now();
 	gw_send_all(c.fd, head, (size_t)n);
 	for (size_t off = 0; off < len; off += piece) {
 		if (off && pause > 0)
-			sleep_s(pause);
+			gw_sleep(pause);
 		gw_send_all(c.fd, body + off, len - off < piece ? len - off : piece);
 	}
 	int rc = cl_read(&c, r, 5);
-	r->took = now() - t0;
+	r->took = gw_now() - t0;
 	cl_close(&c);
 	return rc;
 }
@@ -742,7 +707,7 @@ Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
 	                   "Content-Length: 20\r\n\r\n0123456789";
 	gw_send_all(c.fd, head, strlen(head));
 	busy_pid("perl", "/perl/upload");
-	sleep_s(0.3);
+	gw_sleep(0.3);
 	/* Meanwhile, the daemon answers others. */
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/other", NULL, &r, 5);
@@ -807,14 +772,14 @@ Test(pools, a_worker_killed_mid_request_costs_that_request_only)
 	/* Replaced: two live workers again, the dead pid not among them. */
 	wait_state("perl", "idle", 2, 5);
 	json_t *st = status();
-	json_t *p = pool_of(st, "perl");
+	json_t *p = gw_pool_of(st, "perl");
 	pid_t pids[4];
 	cr_assert_eq(worker_pids(p, NULL, pids, 4), 2);
 	cr_assert(!contains_pid(pids, 2, pid), "the killed worker %d is still listed", (int)pid);
 	cr_assert(contains_pid(pids, 2, other_pid));
-	cr_assert_eq(ival(p, "spawns"), spawns0 + 1);
-	cr_assert_eq(ival(p, "crashes"), 1);
-	cr_assert_eq(ival(p, "errors"), 1);
+	cr_assert_eq(gw_ival(p, "spawns"), spawns0 + 1);
+	cr_assert_eq(gw_ival(p, "crashes"), 1);
+	cr_assert_eq(gw_ival(p, "errors"), 1);
 	json_decref(st);
 	cr_assert(gw_log_contains(G.error_log, "killed by signal 9", 2));
 	for (int i = 0; i < 4; i++) {
@@ -839,9 +804,9 @@ Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 	cr_assert_eq(cl_open(&c, G.port), 0);
 	cl_send_request(&c, "GET", "/perl/abandoned?hang", NULL, false);
 	pid_t hung = busy_pid("perl", "/perl/abandoned");
-	double t0 = now();
+	double t0 = gw_now();
 	cl_close(&c);
-	sleep_s(0.2);
+	gw_sleep(0.2);
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/next", NULL, &r, 5);
 	if (rc != 0 || r.status != 200 || r.took > 1)
@@ -853,7 +818,7 @@ Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 	cr_assert_neq(num_after(r.body, "perl pid "), hung, "given to the worker still on the "
 	              "abandoned request");
 	resp_free(&r);
-	cr_assert(pids_dead_within(&hung, 1, 2 + 2.5 - (now() - t0)),
+	cr_assert(pids_dead_within(&hung, 1, 2 + 2.5 - (gw_now() - t0)),
 	          "the abandoned hung worker %d outlived request_timeout (2 s)", (int)hung);
 	wait_state("perl", "idle", 2, 5);
 	stop_ok(&G);
@@ -870,7 +835,7 @@ Test(pools, a_worker_that_exits_at_start_backs_off)
 	             "\"hello\": {" HELLO_CMD ", \"processes\": 1}},"
 	             "\"routes\": [{\"match\": \"=/crash\", \"pool\": \"crashy\"},"
 	             "{\"match\": \"=/hello\", \"pool\": \"hello\"}]}");
-	double t0 = now();
+	double t0 = gw_now();
 	/* A request meanwhile waits out the queue deadline, then 503; the other
 	 * pool answers at once. */
 	struct async waiting;
@@ -892,15 +857,15 @@ Test(pools, a_worker_that_exits_at_start_backs_off)
 	resp_free(&waiting.r);
 
 	/* Four seconds of a crash loop: a handful of spawns, not hundreds. */
-	double left = 4.0 - (now() - t0);
+	double left = 4.0 - (gw_now() - t0);
 	if (left > 0)
-		sleep_s(left);
+		gw_sleep(left);
 	json_t *st = status();
-	json_t *p = pool_of(st, "crashy");
-	long long spawns = ival(p, "spawns"), crashes = ival(p, "crashes");
+	json_t *p = gw_pool_of(st, "crashy");
+	long long spawns = gw_ival(p, "spawns"), crashes = gw_ival(p, "crashes");
 	cr_assert(spawns >= 3 && spawns <= 8, "%lld spawns in 4 s of a crash loop", spawns);
 	cr_assert_geq(crashes, spawns - 1, "%lld crashes for %lld spawns", crashes, spawns);
-	cr_assert_geq(ival(p, "rejected"), 1);
+	cr_assert_geq(gw_ival(p, "rejected"), 1);
 	json_decref(st);
 
 	/* The log shows the back-off, each delay longer than the one before. */
@@ -935,7 +900,7 @@ Test(pools, a_hanging_worker_times_out_and_is_replaced)
 	wait_state("perl", "idle", 1, 5);
 	json_t *st = status();
 	pid_t old;
-	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, &old, 1), 1);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, &old, 1), 1);
 	json_decref(st);
 
 	struct resp r;
@@ -946,12 +911,12 @@ Test(pools, a_hanging_worker_times_out_and_is_replaced)
 
 	wait_state("perl", "idle", 1, 5);
 	st = status();
-	json_t *p = pool_of(st, "perl");
+	json_t *p = gw_pool_of(st, "perl");
 	pid_t fresh;
 	cr_assert_eq(worker_pids(p, NULL, &fresh, 1), 1);
 	cr_assert_neq(fresh, old);
-	cr_assert_eq(ival(p, "timeouts"), 1);
-	cr_assert_eq(ival(p, "spawns"), 2);
+	cr_assert_eq(gw_ival(p, "timeouts"), 1);
+	cr_assert_eq(gw_ival(p, "spawns"), 2);
 	json_decref(st);
 	must_get("/perl/next", 200, &r);
 	cr_assert_eq(num_after(r.body, "perl pid "), fresh, "%s", r.body);
@@ -974,9 +939,9 @@ Test(pools, saturation_gives_503_with_retry_after)
 	async_start(&slow[1], "/perl/slow?sleep=2.5");
 	wait_state("perl", "busy", 2, 5);
 	async_start(&queued, "/perl/queued");
-	double t = now();
-	while (pool_stat("perl", "queue_length") != 1 && now() - t < 3)
-		sleep_s(0.02);
+	double t = gw_now();
+	while (pool_stat("perl", "queue_length") != 1 && gw_now() - t < 3)
+		gw_sleep(0.02);
 	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the third request is not queued");
 
 	/* Beyond the queue: 503 at once. */
@@ -1034,7 +999,7 @@ static void *load_run(void *arg)
 {
 	struct loader *l = arg;
 	struct client c = {.fd = -1};
-	for (int i = 0; l->count ? i < l->count : now() < l->stop_at; i++) {
+	for (int i = 0; l->count ? i < l->count : gw_now() < l->stop_at; i++) {
 		if (c.fd < 0 && cl_open(&c, l->port) < 0) {
 			l->failed++;
 			snprintf(l->first_failure, sizeof l->first_failure, "connect: %s", strerror(errno));
@@ -1084,7 +1049,7 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 	int baseline = gw_count_fds(G.pid);
 	cr_assert_gt(baseline, 0);
 
-	double t0 = now();
+	double t0 = gw_now();
 	struct loader l[LOAD_THREADS];
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		l[i] = (struct loader){.port = G.port, .target = "/hello", .count = LOAD_REQUESTS / LOAD_THREADS};
@@ -1098,7 +1063,7 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 		if (l[i].failed)
 			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
 	}
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	cr_log_info("%d requests in %.2f s (%.0f/s)", ok + failed, took, (ok + failed) / took);
 	if (failed)
 		dump_log(&G);
@@ -1107,16 +1072,16 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 
 	wait_state("hello", "idle", 2, 5);
 	json_t *st = status();
-	json_t *p = pool_of(st, "hello"), *w;
-	cr_assert_eq(ival(p, "requests_served"), LOAD_REQUESTS);
-	long long spawns = ival(p, "spawns");
+	json_t *p = gw_pool_of(st, "hello"), *w;
+	cr_assert_eq(gw_ival(p, "requests_served"), LOAD_REQUESTS);
+	long long spawns = gw_ival(p, "spawns");
 	cr_assert(spawns >= 100 && spawns <= 102, "%lld spawns for %d requests at 100 each", spawns,
 	          LOAD_REQUESTS);
-	cr_assert_eq(ival(p, "crashes"), 0);
-	cr_assert_eq(ival(p, "errors"), 0);
+	cr_assert_eq(gw_ival(p, "crashes"), 0);
+	cr_assert_eq(gw_ival(p, "errors"), 0);
 	size_t i;
 	json_array_foreach(json_object_get(p, "workers"), i, w)
-		cr_assert_lt(ival(w, "requests"), 100, "a worker past max_requests");
+		cr_assert_lt(gw_ival(w, "requests"), 100, "a worker past max_requests");
 	json_decref(st);
 
 	/* No leak: the descriptors back to where they were (plus at most one
@@ -1156,9 +1121,9 @@ Test(pools, workers_die_with_a_killed_gatewayd)
 	json_t *st = status();
 	pid_t pids[8];
 	int n = 0;
-	n += worker_pids(pool_of(st, "hello"), NULL, pids + n, 8 - n);
-	n += worker_pids(pool_of(st, "perl"), NULL, pids + n, 8 - n);
-	n += worker_pids(pool_of(st, "php"), NULL, pids + n, 8 - n);
+	n += worker_pids(gw_pool_of(st, "hello"), NULL, pids + n, 8 - n);
+	n += worker_pids(gw_pool_of(st, "perl"), NULL, pids + n, 8 - n);
+	n += worker_pids(gw_pool_of(st, "php"), NULL, pids + n, 8 - n);
 	json_decref(st);
 	cr_assert_eq(n, 5);
 	for (int i = 0; i < n; i++)
@@ -1168,12 +1133,12 @@ Test(pools, workers_die_with_a_killed_gatewayd)
 	int ws;
 	cr_assert_eq(waitpid(G.pid, &ws, 0), G.pid);
 	G.pid = 0;
-	double t0 = now();
+	double t0 = gw_now();
 	bool gone = pids_dead_within(pids, n, 2.0);
 	for (int i = 0; i < n && !gone; i++)
 		if (gw_pid_alive(pids[i]))
 			cr_log_error("worker %d alive %.1f s after gatewayd was killed", (int)pids[i],
-			             now() - t0);
+			             gw_now() - t0);
 	cr_assert(gone, "workers outlived a SIGKILLed gatewayd by 2 s");
 	cl_close(&c);
 	gw_cleanup(&G);
@@ -1193,8 +1158,8 @@ Test(pools, sigterm_lets_the_request_in_flight_finish)
 	wait_state("hello", "idle", 1, 5);
 	json_t *st = status();
 	pid_t pids[3];
-	int n = worker_pids(pool_of(st, "perl"), NULL, pids, 2);
-	n += worker_pids(pool_of(st, "hello"), NULL, pids + n, 1);
+	int n = worker_pids(gw_pool_of(st, "perl"), NULL, pids, 2);
+	n += worker_pids(gw_pool_of(st, "hello"), NULL, pids + n, 1);
 	json_decref(st);
 	cr_assert_eq(n, 3);
 
@@ -1231,16 +1196,16 @@ Test(pools, sigterm_serves_the_queued_request_too)
 	async_start(&running, "/perl/running?sleep=1");
 	busy_pid("perl", "/perl/running");
 	async_start(&queued, "/perl/queued");
-	double t = now();
-	while (pool_stat("perl", "queue_length") != 1 && now() - t < 3)
-		sleep_s(0.02);
+	double t = gw_now();
+	while (pool_stat("perl", "queue_length") != 1 && gw_now() - t < 3)
+		gw_sleep(0.02);
 	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the second request is not queued");
-	double t0 = now();
+	double t0 = gw_now();
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	async_join(&running);
 	async_join(&queued);
 	int ws = wait_exit(&G, 15);
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	if (queued.r.status != 200 || took > 4)
 		dump_log(&G);
 	cr_assert_eq(running.rc, 0);
@@ -1264,11 +1229,11 @@ Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\":"
 	             " {\"mode\": \"ondemand\", \"max\": 2, \"idle_timeout\": 1}}},"
 	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	sleep_s(0.3);
+	gw_sleep(0.3);
 	json_t *st = status();
-	json_t *p = pool_of(st, "perl");
+	json_t *p = gw_pool_of(st, "perl");
 	cr_assert_eq(json_array_size(json_object_get(p, "workers")), 0, "ondemand started workers");
-	cr_assert_eq(ival(p, "spawns"), 0);
+	cr_assert_eq(gw_ival(p, "spawns"), 0);
 	cr_assert_eq(pcount(p, "idle") + pcount(p, "starting"), 0);
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "limits"), "mode")),
 	                 "ondemand");
@@ -1282,8 +1247,8 @@ Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 	cr_assert_gt(pid, 0, "%s", r.body);
 	resp_free(&r);
 	st = status();
-	p = pool_of(st, "perl");
-	cr_assert_eq(ival(p, "spawns"), 1);
+	p = gw_pool_of(st, "perl");
+	cr_assert_eq(gw_ival(p, "spawns"), 1);
 	pid_t listed;
 	cr_assert_eq(worker_pids(p, NULL, &listed, 1), 1);
 	cr_assert_eq(listed, pid);
@@ -1294,7 +1259,7 @@ Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 	cr_assert(pids_dead_within(&pid, 1, 4), "the idle ondemand worker %d still runs", (int)pid);
 	wait_state("perl", "idle", 0, 2);
 	st = status();
-	cr_assert_eq(json_array_size(json_object_get(pool_of(st, "perl"), "workers")), 0);
+	cr_assert_eq(json_array_size(json_object_get(gw_pool_of(st, "perl"), "workers")), 0);
 	json_decref(st);
 
 	/* And the next request starts another. */
@@ -1319,11 +1284,11 @@ Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
 		async_start(&a[i], "/perl/slow?sleep=2");
 	/* Watch it while the four run: never more than four live workers. */
 	long long most_live = 0, most_busy = 0;
-	double until = now() + 6;
+	double until = gw_now() + 6;
 	bool done = false;
-	while (!done && now() < until) {
+	while (!done && gw_now() < until) {
 		json_t *st = status();
-		json_t *p = pool_of(st, "perl");
+		json_t *p = gw_pool_of(st, "perl");
 		long long live = pcount(p, "starting") + pcount(p, "idle") + pcount(p, "busy");
 		long long busy = pcount(p, "busy");
 		json_decref(st);
@@ -1331,7 +1296,7 @@ Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
 		most_live = live > most_live ? live : most_live;
 		most_busy = busy > most_busy ? busy : most_busy;
 		done = most_busy == 4 && busy == 0;
-		sleep_s(0.05);
+		gw_sleep(0.05);
 	}
 	pid_t served_by[4];
 	for (int i = 0; i < 4; i++) {
@@ -1415,13 +1380,13 @@ Test(pools, an_external_pool_skips_a_dead_address)
 	cr_assert(gw_log_contains(G.error_log, needle, 1), "no log line about the dead address");
 
 	json_t *st = status();
-	json_t *p = pool_of(st, "ext"), *w;
+	json_t *p = gw_pool_of(st, "ext"), *w;
 	size_t i;
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "limits"), "mode")),
 	                 "external");
-	cr_assert_eq(ival(p, "spawns"), 0);
-	cr_assert_eq(ival(p, "requests_served"), 10);
-	cr_assert_geq(ival(p, "retries"), 1);
+	cr_assert_eq(gw_ival(p, "spawns"), 0);
+	cr_assert_eq(gw_ival(p, "requests_served"), 10);
+	cr_assert_geq(gw_ival(p, "retries"), 1);
 	cr_assert_eq(json_array_size(json_object_get(p, "workers")), 2);
 	char dead_addr[32], live_addr[32];
 	snprintf(dead_addr, sizeof dead_addr, "127.0.0.1:%d", dead);
@@ -1432,10 +1397,10 @@ Test(pools, an_external_pool_skips_a_dead_address)
 		cr_assert_null(json_object_get(w, "pid"), "an external slot with a pid");
 		if (strcmp(addr, dead_addr) == 0) {
 			cr_assert_str_eq(state, "dead", "the dead address is %s", state);
-			cr_assert_eq(ival(w, "requests"), 0);
+			cr_assert_eq(gw_ival(w, "requests"), 0);
 		} else {
 			cr_assert_str_eq(addr, live_addr);
-			cr_assert_eq(ival(w, "requests"), 10);
+			cr_assert_eq(gw_ival(w, "requests"), 10);
 		}
 	}
 	json_decref(st);
@@ -1558,16 +1523,16 @@ Test(pools, status_reports_pools_as_json_and_prometheus)
 	resp_free(&r);
 
 	json_t *st = status();
-	cr_assert_eq(ival(st, "pid"), G.pid);
+	cr_assert_eq(gw_ival(st, "pid"), G.pid);
 	cr_assert(json_is_string(json_object_get(st, "server")));
 	cr_assert_eq(json_array_size(json_object_get(st, "pools")), 1);
-	json_t *p = pool_of(st, "st"), *lim = json_object_get(p, "limits");
+	json_t *p = gw_pool_of(st, "st"), *lim = json_object_get(p, "limits");
 	cr_assert_str_eq(json_string_value(json_object_get(p, "protocol")), "fastcgi");
 	cr_assert_str_eq(json_string_value(json_object_get(lim, "mode")), "static");
-	cr_assert_eq(ival(lim, "start"), 3);
-	cr_assert_eq(ival(lim, "max"), 3);
-	cr_assert_eq(ival(lim, "max_requests"), 50);
-	cr_assert_eq(ival(lim, "queue"), 5);
+	cr_assert_eq(gw_ival(lim, "start"), 3);
+	cr_assert_eq(gw_ival(lim, "max"), 3);
+	cr_assert_eq(gw_ival(lim, "max_requests"), 50);
+	cr_assert_eq(gw_ival(lim, "queue"), 5);
 	cr_assert_float_eq(json_number_value(json_object_get(lim, "request_timeout")), 7.0, 1e-9);
 	cr_assert_float_eq(json_number_value(json_object_get(lim, "queue_timeout")), 2.0, 1e-9);
 	static const char *const states[] = {"starting", "idle", "busy", "draining", "dead"};
@@ -1579,24 +1544,24 @@ Test(pools, status_reports_pools_as_json_and_prometheus)
 	static const char *const counters[] = {"queue_length", "errors", "timeouts", "rejected",
 	                                       "crashes"};
 	for (int k = 0; k < 5; k++)
-		cr_assert_eq(ival(p, counters[k]), 0, "%s", counters[k]);
-	cr_assert_eq(ival(p, "requests_served"), 1);
-	cr_assert_eq(ival(p, "spawns"), 3);
+		cr_assert_eq(gw_ival(p, counters[k]), 0, "%s", counters[k]);
+	cr_assert_eq(gw_ival(p, "requests_served"), 1);
+	cr_assert_eq(gw_ival(p, "spawns"), 3);
 	json_t *workers = json_object_get(p, "workers"), *w;
 	cr_assert_eq(json_array_size(workers), 3);
 	size_t i;
 	long long sum = 0;
 	json_array_foreach(workers, i, w) {
-		pid_t pid = (pid_t)ival(w, "pid");
+		pid_t pid = (pid_t)gw_ival(w, "pid");
 		cr_assert(gw_pid_alive(pid), "worker %d is not running", (int)pid);
-		cr_assert_geq(ival(w, "slot"), 0);
+		cr_assert_geq(gw_ival(w, "slot"), 0);
 		cr_assert_str_eq(json_string_value(json_object_get(w, "state")), "idle");
 		cr_assert(json_is_null(json_object_get(w, "current_uri")));
-		cr_assert_gt(ival(w, "rss_kib"), 0);
+		cr_assert_gt(gw_ival(w, "rss_kib"), 0);
 		json_t *rs = json_object_get(w, "running_seconds");
 		cr_assert(json_is_number(rs) && json_number_value(rs) >= 0 &&
 		          json_number_value(rs) < 30);
-		sum += ival(w, "requests");
+		sum += gw_ival(w, "requests");
 	}
 	cr_assert_eq(sum, 1);
 	json_decref(st);
@@ -1678,7 +1643,7 @@ struct reload_loader {
 static void *reload_load_run(void *arg)
 {
 	struct reload_loader *l = arg;
-	for (int i = 0; i < 100000 && now() < l->stop_at; i++) {
+	for (int i = 0; i < 100000 && gw_now() < l->stop_at; i++) {
 		struct resp r;
 		int rc = http(l->port, "GET", l->target, NULL, &r, 10);
 		if (rc == 0 && r.status == 200 && strstr(r.body, l->expect)) {
@@ -1698,7 +1663,7 @@ static void *reload_load_run(void *arg)
  * sleep each, so that two workers are busy and requests queue at any moment. */
 static void reload_load_start(struct reload_loader *l, double seconds)
 {
-	double until = now() + seconds;
+	double until = gw_now() + seconds;
 	l[0] = (struct reload_loader){.port = G.port, .target = "/hello",
 	                              .expect = "Hello from C, pid ", .stop_at = until};
 	l[1] = (struct reload_loader){.port = G.port, .target = "/perl/load?sleep=0.03",
@@ -1749,8 +1714,8 @@ Test(pools, sighup_under_load_fails_no_request)
 	wait_state("perl", "idle", 2, 5);
 	json_t *st = status();
 	pid_t old_hello[2], old_perl[2];
-	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, old_hello, 2), 2);
-	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, old_perl, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "hello"), NULL, old_hello, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, old_perl, 2), 2);
 	json_decref(st);
 	struct resp r;
 	must_get("/hello2", 404, &r);
@@ -1762,7 +1727,7 @@ Test(pools, sighup_under_load_fails_no_request)
 	struct async longer;
 	async_start(&longer, "/perl/long?sleep=1.5");
 	pid_t long_pid = busy_pid("perl", "/perl/long");
-	sleep_s(0.5);
+	gw_sleep(0.5);
 	gw_write_config(&G, RELOAD_AFTER);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	int ok, failed = reload_load_join(l, &ok);
@@ -1781,16 +1746,16 @@ Test(pools, sighup_under_load_fails_no_request)
 	resp_free(&r);
 	wait_state("perl", "idle", 3, 5);
 	st = status();
-	json_t *p = pool_of(st, "perl");
+	json_t *p = gw_pool_of(st, "perl");
 	pid_t new_perl[3];
 	cr_assert_eq(worker_pids(p, NULL, new_perl, 3), 3);
-	cr_assert_eq(ival(json_object_get(p, "limits"), "max_requests"), 5000);
+	cr_assert_eq(gw_ival(json_object_get(p, "limits"), "max_requests"), 5000);
 	for (int i = 0; i < 3; i++)
 		cr_assert(!contains_pid(old_perl, 2, new_perl[i]),
 		          "perl worker %d survived a change of its pool", (int)new_perl[i]);
 	/* The unchanged pool kept its workers. */
 	pid_t hello_now[2];
-	cr_assert_eq(worker_pids(pool_of(st, "hello"), NULL, hello_now, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "hello"), NULL, hello_now, 2), 2);
 	for (int i = 0; i < 2; i++)
 		cr_assert(contains_pid(old_hello, 2, hello_now[i]),
 		          "the unchanged hello pool's workers were replaced");
@@ -1818,7 +1783,7 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	wait_state("perl", "idle", 2, 5);
 	json_t *st = status();
 	pid_t old_perl[2];
-	cr_assert_eq(worker_pids(pool_of(st, "perl"), NULL, old_perl, 2), 2);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, old_perl, 2), 2);
 	json_decref(st);
 
 	struct reload_loader l[3];
@@ -1826,15 +1791,15 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	struct async longer;
 	async_start(&longer, "/perl/long?sleep=1.5");
 	pid_t long_pid = busy_pid("perl", "/perl/long");
-	sleep_s(0.3);
+	gw_sleep(0.3);
 	/* Two reloads 0.3 s apart (the first generation still draining at the
 	 * second), then a config that does not load: the running one stays. */
 	gw_write_config(&G, RELOAD_AFTER);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	sleep_s(0.3);
+	gw_sleep(0.3);
 	gw_write_config(&G, RELOAD_AGAIN);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	sleep_s(0.5);
+	gw_sleep(0.5);
 	FILE *f = fopen(G.config, "w");
 	cr_assert_not_null(f);
 	fputs("{\"listen\": [", f);
@@ -1858,8 +1823,8 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	resp_free(&r);
 	wait_state("perl", "idle", 1, 5);
 	st = status();
-	json_t *p = pool_of(st, "perl");
-	cr_assert_eq(ival(json_object_get(p, "limits"), "max_requests"), 4000);
+	json_t *p = gw_pool_of(st, "perl");
+	cr_assert_eq(gw_ival(json_object_get(p, "limits"), "max_requests"), 4000);
 	pid_t now_perl;
 	cr_assert_eq(worker_pids(p, NULL, &now_perl, 1), 1);
 	cr_assert(!contains_pid(old_perl, 2, now_perl));
@@ -1897,7 +1862,7 @@ static bool worker_has_uri(void *arg)
 	json_t *st = status(), *w;
 	size_t i;
 	bool found = false;
-	json_array_foreach(json_object_get(pool_of(st, "w"), "workers"), i, w) {
+	json_array_foreach(json_object_get(gw_pool_of(st, "w"), "workers"), i, w) {
 		const char *u = json_string_value(json_object_get(w, p->key));
 		found |= u && strcmp(u, p->uri) == 0;
 	}
@@ -1942,9 +1907,9 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 	resp_free(&b.r);
 
 	json_t *st = status();
-	json_t *p = pool_of(st, "w");
-	cr_expect_eq(ival(p, "requests_served"), 2);
-	cr_expect_eq(ival(p, "errors"), 0);
+	json_t *p = gw_pool_of(st, "w");
+	cr_expect_eq(gw_ival(p, "requests_served"), 2);
+	cr_expect_eq(gw_ival(p, "errors"), 0);
 	json_decref(st);
 	stop_ok(&G);
 	gw_assert_no_leaks();
@@ -1960,7 +1925,7 @@ Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_i
 	wait_state("w", "idle", 1, 10);
 	pid_t first;
 	json_t *st = status();
-	cr_assert_eq(worker_pids(pool_of(st, "w"), "idle", &first, 1), 1);
+	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
 	json_decref(st);
 
 	struct async a, b;

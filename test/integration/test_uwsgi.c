@@ -20,7 +20,7 @@
  *     multi-MiB body, it streams 100 MiB (all of it arrives; gatewayd's memory
  *     stays small), it leaks (max_requests recycles it, no request fails).
  *
- * Fixtures: test/fixtures/uwsgi (nginx.conf, cgi-bin/echo.py and its WSGI
+ * Fixtures: test/gw_fixtures/uwsgi (nginx.conf, cgi-bin/echo.py and its WSGI
  * twin echo_app.py) and the applications of test/wsgi and examples/.
  *
  * Every test stops nginx and gatewayd and checks that gatewayd exited 0 (under
@@ -65,20 +65,6 @@ struct peer {
 };
 static struct peer NGX;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* ---- processes ------------------------------------------------------------ */
 
 static void peer_stop(struct peer *p)
@@ -86,15 +72,15 @@ static void peer_stop(struct peer *p)
 	if (p->pid <= 0)
 		return;
 	kill(-p->pid, SIGTERM);
-	double until = now() + 8;
+	double until = gw_now() + 8;
 	int st;
-	while (now() < until) {
+	while (gw_now() < until) {
 		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
 			kill(-p->pid, SIGKILL);
 			p->pid = 0;
 			return;
 		}
-		sleep_s(0.01);
+		gw_sleep(0.01);
 	}
 	kill(-p->pid, SIGKILL);
 	waitpid(p->pid, &st, 0);
@@ -140,29 +126,10 @@ static void stop_all_ok(void)
 	gw_cleanup(&G);
 }
 
-static int spare_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	cr_assert(fd >= 0);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void require_file(const char *path, const char *package)
-{
-	cr_assert(access(path, F_OK) == 0,
-	          "%s is missing: this test needs the Debian package %s (CI installs it from "
-	          ".ci/deps; here: apt-get install %s)", path, package, package);
-}
-
 /* The worker runs Debian's python3: it must import the module. */
 static void require_python_module(const char *module, const char *package)
 {
-	require_file(PYTHON_BIN, "python3");
+	gw_require_file(PYTHON_BIN, "python3");
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -184,75 +151,36 @@ static void require_python_module(const char *module, const char *package)
 	          "from .ci/deps; here: apt-get install %s)", PYTHON_BIN, module, package, package);
 }
 
-/* Replace every @NAME@ of pairs (NULL-terminated name, value list) in text. */
-static char *substitute(const char *text, const char *const *pairs)
-{
-	size_t cap = strlen(text) + 1, n = 0;
-	for (const char *const *kv = pairs; *kv; kv += 2)
-		cap += strlen(kv[1]) * 64;
-	char *out = malloc(cap);
-	cr_assert_not_null(out);
-	for (const char *p = text; *p;) {
-		const char *const *kv = pairs;
-		for (; *kv; kv += 2)
-			if (strncmp(p, kv[0], strlen(kv[0])) == 0)
-				break;
-		const char *piece = *kv ? kv[1] : p;
-		size_t plen = *kv ? strlen(kv[1]) : 1;
-		cr_assert(n + plen < cap);
-		memcpy(out + n, piece, plen);
-		n += plen;
-		p += *kv ? strlen(kv[0]) : 1;
-	}
-	out[n] = '\0';
-	return out;
-}
-
-static const char *fixtures(void)
-{
-	static char fix[4096];
-	snprintf(fix, sizeof fix, "%s/test/fixtures", gw_srcdir());
-	return fix;
-}
-
 /* gatewayd on json: an HTTP listener on @PORT@ (what the harness waits for)
  * and, where the config has one, a uwsgi listener on @UPORT@. */
 static void start_gatewayd(const char *json)
 {
 	char uport[16];
-	UPORT = spare_port();
+	UPORT = gw_free_port();
 	snprintf(uport, sizeof uport, "%d", UPORT);
 	const char *pairs[] = {"@UPORT@", uport, NULL};
-	char *text = substitute(json, pairs);
+	char *text = gw_substitute(json, pairs);
 	gw_start(&G, text);
 	free(text);
 }
 
-static void peer_child_setup(pid_t test)
-{
-	setsid();
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != test)
-		_exit(1);
-}
-
 static void start_nginx(void)
 {
-	require_file(NGINX_BIN, "nginx-light");
-	require_file(NGINX_UWSGI_PARAMS, "nginx-light");
+	gw_require_file(NGINX_BIN, "nginx-light");
+	gw_require_file(NGINX_UWSGI_PARAMS, "nginx-light");
 	char port[16], gwport[16], conf[400], tpl[4200];
-	NGX.port = spare_port();
+	NGX.port = gw_free_port();
 	snprintf(port, sizeof port, "%d", NGX.port);
 	snprintf(gwport, sizeof gwport, "%d", UPORT);
 	snprintf(conf, sizeof conf, "%s/nginx.conf", G.dir);
 	snprintf(NGX.log, sizeof NGX.log, "%s/nginx-error.log", G.dir);
 	snprintf(NGX.out, sizeof NGX.out, "%s/nginx.out", G.dir);
-	snprintf(tpl, sizeof tpl, "%s/uwsgi/nginx.conf", fixtures());
+	snprintf(tpl, sizeof tpl, "%s/uwsgi/nginx.conf", gw_fixtures());
 	char *text = gw_read_file(tpl);
 	cr_assert_not_null(text, "no template %s", tpl);
 	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", fixtures(), NULL};
-	char *filled = substitute(text, pairs);
+	                       "@FIX@", gw_fixtures(), NULL};
+	char *filled = gw_substitute(text, pairs);
 	FILE *f = fopen(conf, "w");
 	cr_assert_not_null(f);
 	fputs(filled, f);
@@ -266,7 +194,7 @@ static void start_nginx(void)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		peer_child_setup(test);
+		gw_peer_child_setup(test);
 		int fd = open(NGX.out, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		int null = open("/dev/null", O_RDONLY);
 		if (null >= 0)
@@ -279,8 +207,8 @@ static void start_nginx(void)
 		_exit(127);
 	}
 	NGX.pid = pid;
-	double until = now() + 10;
-	while (now() < until) {
+	double until = gw_now() + 10;
+	while (gw_now() < until) {
 		int fd = gw_connect(NGX.port);
 		if (fd >= 0) {
 			close(fd);
@@ -292,7 +220,7 @@ static void start_nginx(void)
 			dump_logs();
 			cr_assert_fail("nginx exited at start (wait status %d)", st);
 		}
-		sleep_s(0.02);
+		gw_sleep(0.02);
 	}
 	dump_logs();
 	cr_assert_fail("nginx did not accept within 10 s");
@@ -301,8 +229,8 @@ static void start_nginx(void)
 /* ---- configs -------------------------------------------------------------- */
 
 /* A pool of gatewayd-wsgi speaking proto, with --path dir, serving spec. No
- * bytecode caches: the fixtures' directory stays as it was (make distcheck
- * ships test/fixtures whole). */
+ * bytecode caches: the gw_fixtures' directory stays as it was (make distcheck
+ * ships test/gw_fixtures whole). */
 static char *wsgi_pool(const char *proto, const char *dir, const char *spec, const char *extra)
 {
 	char *s = NULL;
@@ -352,10 +280,10 @@ static char *xfer(int port, const void *out, size_t outlen, double timeout, size
 	size_t sent = 0, n = 0, cap = 65536;
 	char *in = malloc(cap + 1);
 	cr_assert_not_null(in);
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	bool sending = outlen > 0, done = false;
 	while (!done) {
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		if (left <= 0) {
 			free(in);
 			close(fd);
@@ -490,25 +418,9 @@ static void must_get(const char *target, int want, struct reply *r)
 	must(G.port, "GET", target, NULL, NULL, 0, want, r);
 }
 
-/* The rest of the line that starts with prefix in text (malloc'd) or NULL. */
-static char *field(const char *text, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (const char *p = text; p && *p;) {
-		if (strncmp(p, prefix, n) == 0) {
-			const char *v = p + n;
-			return strndup(v, strcspn(v, "\r\n"));
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
 #define expect_field(text, prefix, want, what)                                                  \
 	do {                                                                                    \
-		char *got_ = field((text), (prefix));                                           \
+		char *got_ = gw_field((text), (prefix));                                           \
 		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s got \"%s\", want \"%s\"",   \
 		          (what), (prefix), got_ ? got_ : "(absent)", (want));                   \
 		free(got_);                                                                     \
@@ -516,7 +428,7 @@ static char *field(const char *text, const char *prefix)
 
 static long num_field(const char *text, const char *prefix)
 {
-	char *v = field(text, prefix);
+	char *v = gw_field(text, prefix);
 	long n = v ? strtol(v, NULL, 10) : -1;
 	free(v);
 	return n;
@@ -570,30 +482,10 @@ static json_t *status(void)
 	return j;
 }
 
-static json_t *pool_of(json_t *st, const char *name)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(st, "pools"), i, p) {
-		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 &&
-		    !json_is_true(json_object_get(p, "retired")))
-			return p;
-	}
-	cr_assert_fail("no pool \"%s\" in the status", name);
-	return NULL;
-}
-
-static long long ival(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
-	return json_integer_value(v);
-}
-
 static long long pool_stat(const char *pool, const char *key)
 {
 	json_t *st = status();
-	long long v = ival(pool_of(st, pool), key);
+	long long v = gw_ival(gw_pool_of(st, pool), key);
 	json_decref(st);
 	return v;
 }
@@ -604,7 +496,7 @@ static int pool_pids(const char *pool, pid_t *out, int max)
 	json_t *st = status(), *w;
 	size_t i;
 	int n = 0;
-	json_array_foreach(json_object_get(pool_of(st, pool), "workers"), i, w) {
+	json_array_foreach(json_object_get(gw_pool_of(st, pool), "workers"), i, w) {
 		const char *s = json_string_value(json_object_get(w, "state"));
 		json_t *pid = json_object_get(w, "pid");
 		if (!json_is_integer(pid) || !s || strcmp(s, "dead") == 0)
@@ -626,7 +518,7 @@ static bool idle_is(void *arg)
 {
 	struct idle_probe *p = arg;
 	json_t *st = status();
-	long long v = ival(json_object_get(pool_of(st, p->pool), "processes"), "idle");
+	long long v = gw_ival(json_object_get(gw_pool_of(st, p->pool), "processes"), "idle");
 	json_decref(st);
 	return v == p->n;
 }
@@ -718,11 +610,6 @@ static long vm_kib(pid_t pid, const char *key)
 		v = strtol(p + strlen(key), NULL, 10);
 	free(text);
 	return v;
-}
-
-static bool pid_gone(void *arg)
-{
-	return !gw_pid_alive(*(pid_t *)arg);
 }
 
 struct fd_probe {
@@ -821,9 +708,9 @@ static char *read_to_close(int fd, double timeout, size_t *n, bool *closed)
 	cr_assert_not_null(in);
 	*n = 0;
 	*closed = false;
-	double deadline = now() + timeout;
+	double deadline = gw_now() + timeout;
 	for (;;) {
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
 			break;
@@ -1203,10 +1090,10 @@ static char *uw_raw(const void *raw, size_t n, bool half_close, double timeout, 
 	gw_send_all(fd, raw, n);
 	if (half_close)
 		shutdown(fd, SHUT_WR);
-	double t0 = now();
+	double t0 = gw_now();
 	char *out = read_to_close(fd, timeout, got, closed);
 	cr_log_info("uwsgi raw: %zu bytes in, %zu out, %s after %.2f s", n, *got,
-	            *closed ? "closed" : "still open", now() - t0);
+	            *closed ? "closed" : "still open", gw_now() - t0);
 	close(fd);
 	return out;
 }
@@ -1223,7 +1110,7 @@ static void expect_status_and_close(const char *what, const char *out, size_t n,
 
 Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 {
-	require_file(PYTHON_BIN, "python3");
+	gw_require_file(PYTHON_BIN, "python3");
 	start_gatewayd(RAW_CONFIG);
 	expect_uwsgi_serves("start");
 	int fds = gw_count_fds(G.pid);
@@ -1258,9 +1145,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 
 		/* (b) The same, and the web server just waits: the header timeout (1 s)
 		 * answers 408 and closes. */
-		double t0 = now();
+		double t0 = gw_now();
 		out = uw_raw(pkt.p, 4 + 10, false, 5, &n, &closed);
-		double took = now() - t0;
+		double took = gw_now() - t0;
 		expect_status_and_close("truncated packet, then silence", out, n, closed, 408);
 		cr_expect(took < 4, "the 408 took %.1f s (header timeout 1 s)", took);
 		free(out);
@@ -1352,9 +1239,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		uw_request_vars(&vars, "POST", "/cgi-bin/echo.py/slow-body", "1000");
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
 		put(&pkt, "0123456789", 10);
-		double t0 = now();
+		double t0 = gw_now();
 		out = uw_raw(pkt.p, pkt.n, false, 6, &n, &closed);
-		double took = now() - t0;
+		double took = gw_now() - t0;
 		expect_status_and_close("a body that stops", out, n, closed, 408);
 		cr_expect(took < 5, "the 408 took %.1f s (body timeout 1 s)", took);
 		free(out);
@@ -1629,7 +1516,7 @@ static void run_raises(const char *proto)
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
 	cr_expect_eq(pool_stat("v", "spawns"), 1);
 	/* No descriptor left behind by the exceptions and the cuts (over FastCGI
-	 * gatewayd now also keeps a connection to the second pool's worker). */
+	 * gatewayd gw_now also keeps a connection to the second pool's worker). */
 	expect_fds_back(fds + (strcmp(proto, "fastcgi") == 0 ? 1 : 0), "exceptions and cuts");
 	stop_all_ok();
 	gw_assert_no_leaks();
@@ -1695,11 +1582,11 @@ static void stream_and_check(const char *target, size_t want, double pause)
 	size_t cap = 1 << 20, have = 0;
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);
-	double deadline = now() + 40;
+	double deadline = gw_now() + 40;
 	char *end = NULL;
 	while (!end) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		cr_assert(left > 0 && poll(&p, 1, (int)(left * 1000) + 1) > 0, "no head");
 		ssize_t n = recv(fd, buf + have, cap - have - 1, 0);
 		cr_assert_gt(n, 0, "closed before the head");
@@ -1721,10 +1608,10 @@ static void stream_and_check(const char *target, size_t want, double pause)
 		if (end[4 + i] != pattern[(got + i) & 15] && bad_at == SIZE_MAX)
 			bad_at = got + i;
 	got += first;
-	sleep_s(pause);
+	gw_sleep(pause);
 	while (got < want) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		double left = deadline - now();
+		double left = deadline - gw_now();
 		if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
 			break;
 		ssize_t n = recv(fd, buf, cap, 0);
@@ -1753,12 +1640,12 @@ static void run_stream(const char *proto)
 	reply_free(&r);
 	long before = vm_kib(G.pid, "VmHWM:");
 	cr_assert_gt(before, 0);
-	double t0 = now();
+	double t0 = gw_now();
 	/* The client waits 1 s after the head: unless gatewayd stops reading the
 	 * worker while the client is behind, the worker's 100 MiB would pile up
 	 * in gatewayd by then. */
 	stream_and_check("/v/stream", (size_t)100 << 20, 1.0);
-	double took = now() - t0;
+	double took = gw_now() - t0;
 	long after = vm_kib(G.pid, "VmHWM:");
 	cr_log_info("%s: 100 MiB in %.2f s; gatewayd VmHWM %ld KiB before, %ld KiB after", proto,
 	            took, before, after);
@@ -1812,7 +1699,7 @@ Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 	/* The recycled workers are gone (reaped, not zombies), and none crashed. */
 	for (int i = 0; i < 6; i += 3) {
 		pid_t old = (pid_t)pids[i];
-		cr_expect(gw_wait_until(pid_gone, &old, 5), "worker %ld still runs after its "
+		cr_expect(gw_wait_until(gw_pid_gone, &old, 5), "worker %ld still runs after its "
 		          "max_requests", pids[i]);
 	}
 	int zombies = 0;
