@@ -12,6 +12,7 @@
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
 #include "gatewayd/spool.h"
+#include "protocols/http1.h"
 #include "protocols/fastcgi.h"
 
 #define FCGI_MAX_REQS_PER_CONN 64
@@ -558,7 +559,7 @@ static void conn_process_input(struct fcgi_conn *c)
 		if (n == FCGI_INCOMPLETE)
 			return;
 		if (n < 0) {
-			if (fcgi_looks_like_http((const uint8_t *)buf_head(&c->in), buf_len(&c->in)))
+			if (http1_looks_like_request((const uint8_t *)buf_head(&c->in), buf_len(&c->in)))
 				log_warn(NULL, "FastCGI port received HTTP (\"%.*s\"): point HTTP clients "
 				         "at an http listener; closing",
 				         (int)log_line_len(buf_head(&c->in), buf_len(&c->in), 60),

@@ -12,6 +12,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
+#include "protocols/http1.h"
 #include "protocols/uwsgi.h"
 
 enum uconn_state {
@@ -224,7 +225,7 @@ static void conn_process_input(struct uwsgi_conn *c)
 		return;
 	const uint8_t *p = (const uint8_t *)buf_head(&c->in);
 	size_t n = buf_len(&c->in);
-	if (n >= 4 && uwsgi_looks_like_http(p, n)) {
+	if (n >= 4 && http1_looks_like_request(p, n)) {
 		log_warn(NULL, "uwsgi port received HTTP (\"%.*s\"): point HTTP clients at an http "
 		         "listener; closing", (int)log_line_len((const char *)p, n, 60), p);
 		conn_close(c);

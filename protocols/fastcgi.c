@@ -43,7 +43,7 @@ static void put32(uint8_t *p, uint32_t v)
  * | content[contentLength] | padding[paddingLength]                       |
  *
  * The version is judged once the whole header is there, so that a caller that
- * then asks fcgi_looks_like_http() has at least 8 bytes ("OPTIONS " and
+ * then asks http1_looks_like_request() has at least 8 bytes ("OPTIONS " and
  * "CONNECT " are 8). The reserved byte is ignored, any type and request id
  * are accepted: answering them is the caller's business. */
 ssize_t fcgi_record_decode(const uint8_t *buf, size_t len, struct fcgi_record *rec)
@@ -64,20 +64,6 @@ ssize_t fcgi_record_decode(const uint8_t *buf, size_t len, struct fcgi_record *r
 		return FCGI_INCOMPLETE;
 	rec->content = buf + FCGI_HEADER_LEN;
 	return (ssize_t)span;
-}
-
-bool fcgi_looks_like_http(const uint8_t *buf, size_t len)
-{
-	static const char *const methods[] = {
-		"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI",
-	};
-
-	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-		size_t n = strlen(methods[i]);
-		if (len > n && memcmp(buf, methods[i], n) == 0 && buf[n] == ' ')
-			return true;
-	}
-	return false;
 }
 
 void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,

@@ -32,17 +32,11 @@ struct fcgi_record {
  * or FCGI_ERROR when the version byte is not FCGI_VERSION_1 (rec->version
  * still holds what was seen). The version is judged only once the 8 header
  * bytes are there, so fewer than 8 bytes always give FCGI_INCOMPLETE (and an
- * error leaves at least 8 bytes for fcgi_looks_like_http()). Whenever the
+ * error leaves at least 8 bytes for http1_looks_like_request()). Whenever the
  * header is there, rec holds its fields; rec->content is set (buf + 8) only
  * on success, NULL otherwise. Padding is skipped, its bytes and the reserved
  * byte unchecked; any type and request id decode. */
 ssize_t fcgi_record_decode(const uint8_t *buf, size_t len, struct fcgi_record *rec);
-
-/* Does buf look like the start of an HTTP request ("GET /", "POST ", ...)?
- * For a clear log line when someone points a browser at a FastCGI port.
- * True when buf starts with GET, POST, HEAD, PUT, DELETE, OPTIONS, PATCH,
- * CONNECT, TRACE or PRI (case-sensitive) followed by a space. */
-bool fcgi_looks_like_http(const uint8_t *buf, size_t len);
 
 /* Write a record header into out[0..8). */
 void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,

@@ -583,6 +583,20 @@ const struct http1_header *http1_find_header(const struct http1_request *req, co
 	return NULL;
 }
 
+bool http1_looks_like_request(const uint8_t *buf, size_t len)
+{
+	static const char *const methods[] = {
+		"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI",
+	};
+
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		size_t n = strlen(methods[i]);
+		if (len > n && memcmp(buf, methods[i], n) == 0 && buf[n] == ' ')
+			return true;
+	}
+	return false;
+}
+
 /* ---- chunked transfer coding (RFC 9112 §7.1) ------------------------------- */
 
 enum chunked_state {

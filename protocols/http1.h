@@ -93,6 +93,11 @@ ssize_t http1_parse_request(const char *buf, size_t len, struct http1_request *r
 
 /* Case-insensitive lookup of the first header called name; NULL if none. */
 const struct http1_header *http1_find_header(const struct http1_request *req, const char *name);
+/* Does buf look like the start of an HTTP request? True when it starts with
+ * GET, POST, HEAD, PUT, DELETE, OPTIONS, PATCH, CONNECT, TRACE or PRI
+ * (case-sensitive) and a space: up to 8 bytes are needed. For a clear log line
+ * when someone points HTTP at a FastCGI or uwsgi port. */
+bool http1_looks_like_request(const uint8_t *buf, size_t len);
 /* Is s the token lit, ignoring ASCII case (a field name, say)? */
 bool http1_str_ieq(struct http1_str s, const char *lit);
 

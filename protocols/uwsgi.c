@@ -80,20 +80,6 @@ int uwsgi_var_next(const uint8_t *vars, size_t len, size_t *off, const uint8_t *
 	return 1;
 }
 
-bool uwsgi_looks_like_http(const uint8_t *buf, size_t len)
-{
-	static const char *const methods[] = {
-		"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI",
-	};
-
-	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-		size_t n = strlen(methods[i]);
-		if (len > n && memcmp(buf, methods[i], n) == 0 && buf[n] == ' ')
-			return true;
-	}
-	return false;
-}
-
 /* ---- encoding ---------------------------------------------------------------- */
 
 void uwsgi_writer_init(struct uwsgi_writer *w, uint8_t *buf, size_t cap)

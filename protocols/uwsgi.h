@@ -41,14 +41,10 @@ ssize_t uwsgi_packet_decode(const uint8_t *buf, size_t len, struct uwsgi_header 
 int uwsgi_var_next(const uint8_t *vars, size_t len, size_t *off, const uint8_t **key,
                    size_t *key_len, const uint8_t **val, size_t *val_len);
 
-/* Does buf look like an HTTP request line (a method of RFC 9110 or PATCH, or
- * HTTP/2's PRI, then a space)? For the log line naming it. "GET " read as a
- * uwsgi header is modifier1 'G' and a datasize of 21573, so ask this when the
- * 4 header bytes are in and modifier1 is not one served, rather than waiting for
- * the vars. It needs the method and its space: 4 bytes for GET, PUT, PRI, up
- * to 8 for OPTIONS and CONNECT; with fewer it answers false. A packet whose
- * modifier1 is 0 never looks like HTTP. */
-bool uwsgi_looks_like_http(const uint8_t *buf, size_t len);
+/* HTTP sent to a uwsgi port: "GET " read as a uwsgi header is modifier1 'G'
+ * and a datasize of 21573, so ask http1_looks_like_request() once the 4 header
+ * bytes are in and modifier1 is not one served, rather than waiting for the
+ * vars. A packet whose modifier1 is 0 never looks like HTTP. */
 
 /* Encoding a request: reserve the header, append vars, then finish. */
 struct uwsgi_writer {

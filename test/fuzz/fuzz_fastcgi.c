@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/http1.h"
 #include "protocols/fastcgi.h"
 
 #define CHECK(cond) \
@@ -166,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool have_params = false;
 
 	memcpy(buf, data, size);
-	if (fcgi_looks_like_http(buf, size))
+	if (http1_looks_like_request(buf, size))
 		CHECK(buf[0] >= 'A' && buf[0] <= 'Z');
 
 	while (off < size) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/http1.h"
 #include "protocols/uwsgi.h"
 
 #define CHECK(cond) \
@@ -128,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	memcpy(buf, data, size);
-	if (uwsgi_looks_like_http(buf, size))
+	if (http1_looks_like_request(buf, size))
 		CHECK(buf[0] >= 'A' && buf[0] <= 'Z');
 
 	while (off < size) {

@@ -14,7 +14,7 @@
  *
  * Behaviour this file pins down beyond fastcgi.h's first contract:
  * - the version is judged once the 8 header bytes are there: fewer bytes are
- *   always FCGI_INCOMPLETE, and an error leaves 8 bytes to fcgi_looks_like_http;
+ *   always FCGI_INCOMPLETE, and an error leaves 8 bytes to http1_looks_like_request;
  * - padding bytes and the reserved byte are skipped unread, any type and
  *   request id decode;
  * - a 4-byte name-value length need not be canonical: 80 00 00 00 is 0 and
@@ -23,6 +23,7 @@
  *   daemon's call;
  * - a name longer than max_len is refused before the value length arrives;
  * - BEGIN_REQUEST / END_REQUEST bodies are decoded whatever the record type. */
+#include "protocols/http1.h"
 #include "protocols/fastcgi.h"
 #include "test/corpus.h"
 
@@ -1371,7 +1372,7 @@ Test(fastcgi_misc, looks_like_http)
 	for (size_t i = 0; i < NELEM(cases); i++) {
 		size_t len = strlen(cases[i].bytes);
 		const uint8_t *at = guard_place(&g, cases[i].bytes, len);
-		cr_expect_eq(fcgi_looks_like_http(at, len), cases[i].http, "%s", cases[i].bytes);
+		cr_expect_eq(http1_looks_like_request(at, len), cases[i].http, "%s", cases[i].bytes);
 	}
 	/* when the record decoder refuses an HTTP request, its 8 bytes are enough */
 	static const char *const requests[] = {
@@ -1391,7 +1392,7 @@ Test(fastcgi_misc, looks_like_http)
 		cr_expect_eq(k, FCGI_HEADER_LEN, "%s", requests[i]);
 		cr_expect_eq(r.version, (uint8_t)requests[i][0]);
 		const uint8_t *at = guard_place(&g, requests[i], k);
-		cr_expect(fcgi_looks_like_http(at, k), "%s", requests[i]);
+		cr_expect(http1_looks_like_request(at, k), "%s", requests[i]);
 	}
 	guard_free(&g);
 	assert_no_leaks();

@@ -25,6 +25,7 @@
  * - the writer refuses an empty key as it refuses a var that does not fit,
  *   and once it has refused a var it writes nothing more: finish gives
  *   UWSGI_ERROR and the header stays unwritten, never a truncated packet. */
+#include "protocols/http1.h"
 #include "protocols/uwsgi.h"
 
 #include <criterion/criterion.h>
@@ -928,7 +929,7 @@ Test(uwsgi_misc, looks_like_http)
 		/* the request line, and any prefix holding the method and its space */
 		for (size_t k = 0; k <= len; k++) {
 			const uint8_t *at = guard_place(&g, r, k);
-			cr_assert_eq(uwsgi_looks_like_http(at, k), k > method, "%s, %zu bytes", r, k);
+			cr_assert_eq(http1_looks_like_request(at, k), k > method, "%s, %zu bytes", r, k);
 		}
 		/* read as a uwsgi header: a modifier1 no one serves, and a datasize the
 		 * request will never fill, so the daemon asks before waiting */
@@ -940,7 +941,7 @@ Test(uwsgi_misc, looks_like_http)
 	}
 	for (size_t i = 0; i < NELEM(not_http); i++) {
 		const uint8_t *at = guard_place(&g, not_http[i].bytes, not_http[i].len);
-		cr_expect(!uwsgi_looks_like_http(at, not_http[i].len), "case %zu", i);
+		cr_expect(!http1_looks_like_request(at, not_http[i].len), "case %zu", i);
 	}
 	/* real uwsgi packets, and every prefix of them */
 	static const struct {
@@ -953,7 +954,7 @@ Test(uwsgi_misc, looks_like_http)
 	for (size_t i = 0; i < NELEM(packets); i++)
 		for (size_t k = 0; k <= packets[i].len; k++) {
 			const uint8_t *at = guard_place(&g, packets[i].raw, k);
-			cr_assert(!uwsgi_looks_like_http(at, k), "packet %zu, %zu bytes", i, k);
+			cr_assert(!http1_looks_like_request(at, k), "packet %zu, %zu bytes", i, k);
 		}
 	guard_free(&g);
 	assert_no_leaks();
