@@ -3,6 +3,9 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 const char *corpus_path(const char *rel)
 {
@@ -36,4 +39,32 @@ char *corpus_file(const char *rel, size_t *len)
 	fclose(f);
 	*len = (size_t)n;
 	return buf;
+}
+
+struct guard guard_new(size_t room)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t data = (room + page - 1) / page * page;
+	struct guard g = {.map_len = data + page};
+
+	g.map = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(g.map, MAP_FAILED);
+	g.end = g.map + data;
+	cr_assert_eq(mprotect(g.end, page, PROT_NONE), 0);
+	return g;
+}
+
+void guard_free(struct guard *g)
+{
+	munmap(g->map, g->map_len);
+	g->map = NULL;
+}
+
+const void *guard_place(struct guard *g, const void *src, size_t n)
+{
+	cr_assert_leq(n, (size_t)(g->end - g->map), "input larger than the guard buffer");
+	unsigned char *dst = g->end - n;
+	if (n)
+		memmove(dst, src, n);
+	return dst;
 }

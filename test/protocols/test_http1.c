@@ -32,43 +32,6 @@ static const struct http1_limits default_limits = {
 	.max_headers = MAX_HEADERS,
 };
 
-/* ---- guard page -------------------------------------------------------------- */
-
-struct guard {
-	char *map;
-	size_t map_len;
-	char *end; /* the first byte of the PROT_NONE page */
-};
-
-static struct guard guard_new(size_t room)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (room + page - 1) / page * page;
-	struct guard g = { .map_len = data + page };
-
-	g.map = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(g.map, MAP_FAILED);
-	g.end = g.map + data;
-	cr_assert_eq(mprotect(g.end, page, PROT_NONE), 0);
-	return g;
-}
-
-static void guard_free(struct guard *g)
-{
-	munmap(g->map, g->map_len);
-	g->map = NULL;
-}
-
-/* Copy src[0..n) so that it ends right at the guard page. */
-static const char *guard_place(struct guard *g, const char *src, size_t n)
-{
-	cr_assert_leq(n, (size_t)(g->end - g->map), "input larger than the guard buffer");
-	char *dst = g->end - n;
-	if (n)
-		memcpy(dst, src, n);
-	return dst;
-}
-
 /* ---- small helpers ------------------------------------------------------------ */
 
 static bool str_is(struct http1_str s, const char *p, size_t n)

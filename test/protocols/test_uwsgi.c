@@ -27,6 +27,7 @@
  *   UWSGI_ERROR and the header stays unwritten, never a truncated packet. */
 #include "protocols/http1.h"
 #include "protocols/uwsgi.h"
+#include "test/corpus.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -48,43 +49,6 @@ static void assert_no_leaks(void)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define BIG (2 * (UWSGI_HEADER_LEN + UWSGI_MAX_VARS))
-
-/* ---- guard page ------------------------------------------------------------- */
-
-struct guard {
-	uint8_t *map;
-	size_t map_len;
-	uint8_t *end; /* the first byte of the PROT_NONE page */
-};
-
-static struct guard guard_new(size_t room)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (room + page - 1) / page * page;
-	struct guard g = { .map_len = data + page };
-
-	g.map = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(g.map, MAP_FAILED);
-	g.end = g.map + data;
-	cr_assert_eq(mprotect(g.end, page, PROT_NONE), 0);
-	return g;
-}
-
-static void guard_free(struct guard *g)
-{
-	munmap(g->map, g->map_len);
-	g->map = NULL;
-}
-
-/* Copy src[0..n) so that it ends right at the guard page. */
-static const uint8_t *guard_place(struct guard *g, const void *src, size_t n)
-{
-	cr_assert_leq(n, (size_t)(g->end - g->map), "input larger than the guard buffer");
-	uint8_t *dst = g->end - n;
-	if (n)
-		memmove(dst, src, n);
-	return dst;
-}
 
 /* ---- expected vars -------------------------------------------------------------- */
 
