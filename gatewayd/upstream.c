@@ -402,6 +402,13 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 {
 	struct request *r = j->r;
+	struct upstream_conn *c = behind ? NULL : w->conn;
+	if (!c)
+		c = conn_open(w, !behind);
+	if (!c && behind) {
+		pool_drop_next(&j->rt->pool, w, false);
+		return false;
+	}
 	j->state = JOB_RUNNING;
 	j->proto_state = 0;
 	j->w = w;
@@ -412,16 +419,6 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 	else
 		snprintf(j->who, sizeof j->who, "%s#%u (%s)", w->pool->set.name, w->slot, w->address);
 	j->out.who = j->who;
-	struct upstream_conn *c = behind ? NULL : w->conn;
-	if (!c)
-		c = conn_open(w, !behind);
-	if (!c && behind) {
-		pool_drop_next(&j->rt->pool, w, false);
-		j->w = NULL;
-		j->attempts--;
-		j->state = JOB_QUEUED;
-		return false;
-	}
 	if (!c) {
 		/* Nothing was sent: the next worker may do. */
 		w->job = NULL;
