@@ -37,8 +37,9 @@ static void hook_idle(struct pool *p, struct worker *w)
 }
 
 /* A worker's stderr line goes to the error log with the id of the request it
- * belongs to: the one gatewayd-wsgi names ("[id] text"), else the one the
- * worker serves now (stderr is not in step with the socket: a best guess). */
+ * belongs to when the worker names it ("[id] text": gatewayd-wsgi does). No
+ * guess from the request the worker serves: the pipe is not in step with the
+ * socket, and a late line would carry the next request's id. */
 static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len)
 {
 	char rid[24] = "";
@@ -53,9 +54,6 @@ static void hook_stderr_line(struct pool *p, struct worker *w, const char *line,
 			len -= k + 2;
 		}
 	}
-	const char *job_rid = rid[0] ? NULL : upstream_job_rid(w->job);
-	if (job_rid)
-		snprintf(rid, sizeof rid, "%s", job_rid);
 	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot, (int)w->pid,
 	        (int)len, line);
 }

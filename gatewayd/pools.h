@@ -42,8 +42,6 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
 /* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
 const char *upstream_job_uri(const void *job);
-/* The id of a worker's job's request; NULL if none. */
-const char *upstream_job_rid(const void *job);
 /* Move the requests waiting in from's queue to the end of to's. */
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 

@@ -808,12 +808,6 @@ void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
 		ev_prepare_start(gw->loop, &to->dispatch);
 }
 
-const char *upstream_job_rid(const void *job)
-{
-	const struct upstream_job *j = job;
-	return j && j->r ? j->r->id : NULL;
-}
-
 const char *upstream_job_uri(const void *job)
 {
 	const struct upstream_job *j = job;

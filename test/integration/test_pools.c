@@ -1969,3 +1969,33 @@ Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_i
 	stop_ok(&G);
 	gw_assert_no_leaks();
 }
+
+/* What an application prints to sys.stderr (not wsgi.errors) reaches the
+ * error log with its request's id: gatewayd-wsgi tags it ("[id] ") and
+ * gatewayd takes the tag; a bracket that is no id is left in the text. A line
+ * written to fd 2 past Python is logged too, with no id to give it. */
+Test(pools, a_workers_stderr_lines_carry_the_request_id, .timeout = 30)
+{
+	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
+	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
+	wait_state("w", "idle", 1, 10);
+	struct resp r;
+	must_get("/w/stderr", 200, &r);
+	const char *at = strstr(r.body, " rid ");
+	char *rid = at ? strndup(at + 5, strcspn(at + 5, "\n")) : NULL;
+	long pid = num_after(r.body, "pid ");
+	cr_assert(rid && rid[0] && pid > 0, "no request id in %s", r.body);
+	resp_free(&r);
+	char want[256];
+	snprintf(want, sizeof want, "req=%s: w#0 (pid %ld): untagged line from the app", rid, pid);
+	cr_expect(gw_log_contains(G.error_log, want, 3), "no \"%s\" in the error log", want);
+	snprintf(want, sizeof want, "req=%s: w#0 (pid %ld): [not an id] a bracket that is no tag", rid,
+	         pid);
+	cr_expect(gw_log_contains(G.error_log, want, 3), "no \"%s\" in the error log", want);
+	cr_expect(gw_log_contains(G.error_log, "xxxxxxxxxx] too long to be an id", 3));
+	snprintf(want, sizeof want, "w#0 (pid %ld): raw line on fd 2", pid);
+	cr_expect(gw_log_contains(G.error_log, want, 3), "no \"%s\" in the error log", want);
+	free(rid);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}

@@ -686,6 +686,19 @@ class ProtocolTests:
             self.assertTrue(self.worker.wait_stderr(
                 r"\[test-\d+\] env_app says: hello-from-wsgi.errors"), self.worker.stderr())
 
+    def test_sys_stderr_is_the_requests_errors_stream(self):
+        # What the application prints to sys.stderr goes where wsgi.errors
+        # goes, so it carries the request's id too; the worker's own stderr is
+        # back in place after the request.
+        r = self.get("/env", "print=hello-from-print")
+        self.assertEqual(r.code, 200)
+        if self.protocol == "fastcgi":
+            self.assertIn("env_app prints: hello-from-print", r.stderr)
+        else:
+            self.assertTrue(self.worker.wait_stderr(
+                r"\[test-\d+\] env_app prints: hello-from-print"), self.worker.stderr())
+        self.assertEqual(self.get("/env").code, 200)
+
     def test_probe_connection(self):
         # gatewayd's readiness probe: connect, close, nothing sent. Silently.
         before = self.worker.stderr()

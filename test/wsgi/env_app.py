@@ -5,7 +5,8 @@ all (read(CONTENT_LENGTH)), noarg (read(): wsgiref.validate forbids it), sized (
 readlines (readlines()), iter (for line in input), none, over (read(n) past
 the end, to see the simulated end of file), discard (read(65536) until the end,
 keeping nothing: with rss_kib, shows the body is streamed, not buffered).
-"?sleep=S" sleeps S seconds first; "?log=TEXT" writes TEXT to wsgi.errors."""
+"?sleep=S" sleeps S seconds first; "?log=TEXT" writes TEXT to wsgi.errors, and
+"?print=TEXT" prints it to sys.stderr."""
 import json
 import os
 import sys
@@ -88,6 +89,8 @@ def application(environ, start_response):
     }
     if q.get("log"):
         environ["wsgi.errors"].write("env_app says: %s\n" % q["log"])
+    if q.get("print"):
+        print("env_app prints: %s" % q["print"], file=sys.stderr)
     out = json.dumps(doc, sort_keys=True).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(out)))])
