@@ -304,6 +304,7 @@ static void req_fail(struct fcgi_req *fr, int status, const char *why)
 	request_error(fr->r, status, NULL);
 }
 
+/* Returns 0, or the status to answer (400 for a malformed pair). */
 static int params_to_env(struct fcgi_req *fr)
 {
 	const uint8_t *p = (const uint8_t *)buf_head(&fr->params);
@@ -312,17 +313,13 @@ static int params_to_env(struct fcgi_req *fr)
 		const uint8_t *name, *value;
 		size_t nlen, vlen;
 		ssize_t n = fcgi_nv_decode(p, left, FCGI_PARAMS_MAX, &name, &nlen, &value, &vlen);
-		if (n <= 0)
-			return -1;
-		if (nlen > 0 && nlen < 256) {
-			char key[256];
-			memcpy(key, name, nlen);
-			key[nlen] = '\0';
-			/* A name or value holding NUL is refused by the env; skip it. */
-			if (!memchr(key, '=', nlen) &&
-			    cgi_env_setn(&fr->r->env, key, (const char *)value, vlen) < 0)
-				log_warn(fr->r->id, "param %s dropped (holds a NUL)", key);
+		if (n <= 0) {
+			log_warn(fr->r->id, "malformed FastCGI name-value pair: 400");
+			return 400;
 		}
+		int st = request_add_server_var(fr->r, name, nlen, value, vlen);
+		if (st)
+			return st;
 		p += n;
 		left -= (size_t)n;
 	}
@@ -341,8 +338,10 @@ static void req_params_done(struct fcgi_req *fr)
 {
 	struct request *r = fr->r;
 	fr->phase = FREQ_STDIN;
-	if (params_to_env(fr) < 0) {
-		req_fail(fr, 400, "malformed FastCGI name-value pair");
+	int st = params_to_env(fr);
+	if (st) {
+		fr->started = true;
+		request_error(r, st, NULL);
 		return;
 	}
 	long long cl;

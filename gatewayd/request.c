@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gatewayd/log.h"
@@ -130,8 +131,34 @@ int request_route_script(struct request *r, const char *script_filename)
 	return r->script_filename ? 0 : 500;
 }
 
-/* Apache's SCRIPT_FILENAME with ProxyPass: "proxy:fcgi://host:port/url/path?query".
- * Returns the URL path part (into out) or NULL when it is not that form. */
+int request_add_server_var(struct request *r, const void *name, size_t name_len,
+                           const void *value, size_t value_len)
+{
+	enum cgi_var_verdict v = cgi_env_add_from_server(&r->env, name, name_len, value, value_len);
+	int shown = name_len > 64 ? 64 : (int)name_len;
+
+	switch (v) {
+	case CGI_VAR_SET:
+		return 0;
+	case CGI_VAR_DROPPED:
+		log_info(r->id, "variable %.*s from the web server: %s", shown, (const char *)name,
+		         cgi_var_verdict_text(v));
+		return 0;
+	case CGI_VAR_BAD_NAME:
+	case CGI_VAR_BAD_VALUE:
+		log_warn(r->id, "variable %.*s from the web server: %s: 400", shown,
+		         (const char *)name, cgi_var_verdict_text(v));
+		return 400;
+	case CGI_VAR_NO_MEMORY:
+		break;
+	}
+	log_error(r->id, "variable %.*s from the web server: %s", shown, (const char *)name,
+	          cgi_var_verdict_text(v));
+	return 500;
+}
+
+/* Apache's SCRIPT_FILENAME: "proxy:fcgi://host:port/path?query". Returns the
+ * path (into out, the query cut) or NULL when it is not that form. */
 static const char *proxy_fcgi_path(const char *sf, char *out, size_t cap)
 {
 	if (strncmp(sf, "proxy:fcgi://", 13) != 0)
@@ -142,6 +169,78 @@ static const char *proxy_fcgi_path(const char *sf, char *out, size_t cap)
 	size_t n = strcspn(path, "?");
 	snprintf(out, cap, "%.*s", (int)n, path);
 	return out;
+}
+
+/* Walk the absolute path to its first prefix that is a regular file, as PATH_INFO
+ * is found over HTTP: *tail is the rest ("" or "/more/path"), and path is cut
+ * there. Returns false when no prefix is one. */
+static bool split_script_file(char *path, char **tail)
+{
+	struct stat st;
+
+	for (char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		int rc = stat(path, &st);
+		if (slash)
+			*slash = '/';
+		if (rc < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			return false;
+		if (S_ISREG(st.st_mode)) {
+			*tail = slash ? slash : path + strlen(path);
+			return true;
+		}
+		if (!slash)
+			return false;
+	}
+}
+
+static bool inside_cgi_root(struct config *cfg, const char *file)
+{
+	char real[PATH_MAX];
+	return realpath(file, real) && router_match_script(cfg, real);
+}
+
+/* Apache names the script behind "proxy:fcgi://host:port" as a file, "//srv/x.sh"
+ * (SetHandler or ProxyPass to a target ending in '/') or "/srv/x.php" (SetHandler
+ * without the slash, ProxyPassMatch as php-fpm's docs write it), or as a URL path,
+ * "/cgi-bin/x.sh" (ProxyPass to a directory). A one-slash path is a file when it
+ * leads to one inside a cgi root; the rest of it is PATH_INFO, as php-fpm's
+ * cgi.fix_pathinfo reads it, unless Apache sent one. Returns 0 or a status. */
+static int route_proxy_fcgi(struct request *r, const char *path)
+{
+	struct cgi_env *env = &r->env;
+	const char *uri = cgi_env_get(env, "REQUEST_URI");
+	bool named_file = path[1] == '/';
+	char file[4096], info[4096] = "", *tail;
+
+	snprintf(file, sizeof file, "%s", named_file ? path + 1 : path);
+	bool found = split_script_file(file, &tail);
+	if (found) {
+		snprintf(info, sizeof info, "%s", tail);
+		*tail = '\0';
+		found = inside_cgi_root(r->cfg, file);
+	}
+	if (!found && !named_file) {
+		int st = request_set_path(r, path, strlen(path));
+		return st ? st : request_route(r);
+	}
+	if (!found) { /* a named file that is no script of ours: refused below, as named */
+		snprintf(file, sizeof file, "%s", path + 1);
+		info[0] = '\0';
+	}
+	int st = request_set_path(r, uri ? uri : file, uri ? strcspn(uri, "?") : strlen(file));
+	if (st || (st = request_route_script(r, file)) != 0)
+		return st;
+	if (cgi_env_set(env, "SCRIPT_FILENAME", file) < 0)
+		return 500;
+	if (!info[0] || cgi_env_get(env, "PATH_INFO"))
+		return 0;
+	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
+	size_t sl = sn ? strlen(sn) : 0, il = strlen(info);
+	if (sl > il && strcmp(sn + sl - il, info) == 0 && cgi_env_setn(env, "SCRIPT_NAME", sn, sl - il))
+		return 500;
+	return cgi_env_set(env, "PATH_INFO", info) < 0 ? 500 : 0;
 }
 
 /* Decide which script runs: the SCRIPT_FILENAME a web server names, else
@@ -156,21 +255,8 @@ static int route_cgi_vars(struct request *r)
 	const char *dr = cgi_env_get(env, "DOCUMENT_ROOT");
 	char url[4096], file[8192];
 
-	if (sf && proxy_fcgi_path(sf, url, sizeof url)) {
-		/* "proxy:fcgi://host:port//srv/x.sh" (SetHandler, FPM style) names a
-		 * file; "proxy:fcgi://host:port/cgi-bin/x.sh" (ProxyPass) a URL path. */
-		if (url[0] == '/' && url[1] == '/') {
-			int st = request_set_path(r, uri ? uri : url + 1,
-			                          uri ? strcspn(uri, "?") : strlen(url + 1));
-			if (st)
-				return st;
-			if ((st = request_route_script(r, url + 1)) == 0)
-				cgi_env_set(env, "SCRIPT_FILENAME", url + 1);
-			return st;
-		}
-		int st = request_set_path(r, url, strlen(url));
-		return st ? st : request_route(r);
-	}
+	if (sf && proxy_fcgi_path(sf, url, sizeof url))
+		return route_proxy_fcgi(r, url);
 	if (uri) {
 		size_t n = strcspn(uri, "?");
 		if (request_set_path(r, uri, n) != 0)

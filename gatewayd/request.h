@@ -115,6 +115,12 @@ void request_start(struct request *r);
 /* Route a request whose script file is known: to the first cgi route whose
  * root holds it. Returns 0, 404 (no such file) or 403 (outside every root). */
 int request_route_script(struct request *r, const char *script_filename);
+/* One variable a web server sent (a FastCGI param, a uwsgi var), through
+ * cgi_env_add_from_server(): 0 when set or deliberately dropped, else the status
+ * to answer (400 for a malformed name or value, 500 out of memory), logged with
+ * the name. */
+int request_add_server_var(struct request *r, const void *name, size_t name_len,
+                           const void *value, size_t value_len);
 /* For requests that arrive as CGI variables (FastCGI, uwsgi): fill the
  * defaults, drop empty CONTENT_* (nginx sends them), pick the script the web
  * server names (SCRIPT_FILENAME, Apache's proxy:fcgi:// form, DOCUMENT_ROOT +

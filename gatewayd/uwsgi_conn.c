@@ -182,27 +182,21 @@ static bool conn_begin_request(struct uwsgi_conn *c, const uint8_t *vars, size_t
 	const uint8_t *k, *v;
 	size_t kl, vl;
 	int rc;
-	while ((rc = uwsgi_var_next(vars, len, &off, &k, &kl, &v, &vl)) == 1) {
-		char key[256];
-		if (kl >= sizeof key || memchr(k, '=', kl))
-			continue;
-		memcpy(key, k, kl);
-		key[kl] = '\0';
-		/* A client's UWSGI_* variables never reach a worker. */
-		if (strncmp(key, "UWSGI_", 6) == 0)
-			continue;
-		if (cgi_env_setn(&r->env, key, (const char *)v, vl) < 0)
-			log_warn(r->id, "uwsgi var %s dropped (holds a NUL)", key);
-	}
+	int status = 0;
+	while (!status && (rc = uwsgi_var_next(vars, len, &off, &k, &kl, &v, &vl)) == 1)
+		status = request_add_server_var(r, k, kl, v, vl);
 	c->state = UCONN_ACTIVE;
-	if (rc < 0) {
+	if (!status && rc < 0) {
 		log_warn(r->id, "malformed uwsgi vars (a size past the packet, or an empty key): 400");
-		request_error(r, 400, NULL);
+		status = 400;
+	}
+	if (status) {
+		request_error(r, status, NULL);
 		return true;
 	}
 	long long cl;
 	const char *why;
-	int status = request_from_cgi_vars(r, &cl, &why);
+	status = request_from_cgi_vars(r, &cl, &why);
 	if (status) {
 		log_info(r->id, "%d: %s", status, why);
 		request_error(r, status, NULL);

@@ -29,6 +29,24 @@ void cgi_env_free(struct cgi_env *env);
  * a value holding a NUL. */
 int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_t value_len);
 int cgi_env_set(struct cgi_env *env, const char *name, const char *value);
+
+/* The one way in for a variable a web server sends (FastCGI params, uwsgi vars):
+ * bytes as they came, no NUL terminator needed. Refuses an empty name, a name
+ * holding '=' or NUL and a value holding NUL (the front end answers 400); drops
+ * HTTP_PROXY (httpoxy: a client's Proxy header, as nginx and Apache pass it) and
+ * UWSGI_* (uWSGI's per-request switches); sets anything else. */
+enum cgi_var_verdict {
+	CGI_VAR_SET,
+	CGI_VAR_DROPPED,
+	CGI_VAR_BAD_NAME,
+	CGI_VAR_BAD_VALUE,
+	CGI_VAR_NO_MEMORY,
+};
+enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name,
+                                             size_t name_len, const void *value,
+                                             size_t value_len);
+/* A few words for a log line. */
+const char *cgi_var_verdict_text(enum cgi_var_verdict v);
 void cgi_env_unset(struct cgi_env *env, const char *name);
 /* The value of name (NUL-terminated, owned by env) or NULL. */
 const char *cgi_env_get(const struct cgi_env *env, const char *name);

@@ -63,11 +63,10 @@ static char *make_var(const char *name, size_t name_len, const char *value, size
 	return var;
 }
 
-int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_t value_len)
+/* name[0..name_len) is known to be non-empty and free of '=' and NUL. */
+static int env_put(struct cgi_env *env, const char *name, size_t name_len, const char *value,
+                   size_t value_len)
 {
-	size_t name_len = strlen(name);
-	if (name_len == 0 || memchr(name, '=', name_len))
-		return -1;
 	if (value_len && memchr(value, '\0', value_len))
 		return -1;
 	char *var = make_var(name, name_len, value, value_len);
@@ -89,6 +88,45 @@ int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_
 	}
 	env->bytes += name_len + 1 + value_len;
 	return 0;
+}
+
+int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_t value_len)
+{
+	size_t name_len = strlen(name);
+	if (name_len == 0 || memchr(name, '=', name_len))
+		return -1;
+	return env_put(env, name, name_len, value, value_len);
+}
+
+enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name,
+                                             size_t name_len, const void *value,
+                                             size_t value_len)
+{
+	if (name_len == 0 || memchr(name, '=', name_len) || memchr(name, '\0', name_len))
+		return CGI_VAR_BAD_NAME;
+	if (value_len && memchr(value, '\0', value_len))
+		return CGI_VAR_BAD_VALUE;
+	/* httpoxy: a client's "Proxy:" header arrives as HTTP_PROXY, which CGI
+	 * programs and libraries read as their outbound proxy. */
+	if (name_len == 10 && memcmp(name, "HTTP_PROXY", 10) == 0)
+		return CGI_VAR_DROPPED;
+	/* uWSGI's per-request switches (UWSGI_SCRIPT, UWSGI_CHDIR...) would let
+	 * whoever reaches the web server choose what a worker loads. */
+	if (name_len >= 6 && memcmp(name, "UWSGI_", 6) == 0)
+		return CGI_VAR_DROPPED;
+	return env_put(env, name, name_len, value, value_len) < 0 ? CGI_VAR_NO_MEMORY : CGI_VAR_SET;
+}
+
+const char *cgi_var_verdict_text(enum cgi_var_verdict v)
+{
+	switch (v) {
+	case CGI_VAR_SET: return "set";
+	case CGI_VAR_DROPPED: return "dropped (httpoxy or a UWSGI_ switch)";
+	case CGI_VAR_BAD_NAME: return "an empty name, or one holding '=' or NUL";
+	case CGI_VAR_BAD_VALUE: return "a value holding NUL";
+	case CGI_VAR_NO_MEMORY: return "out of memory";
+	}
+	return "?";
 }
 
 int cgi_env_set(struct cgi_env *env, const char *name, const char *value)

@@ -482,13 +482,17 @@ static ssize_t finish_head(struct head_state *st)
 	return 0;
 }
 
-/* The line starting at s, if its LF is before wend: *content_end excludes CR LF. */
-static const char *find_line(const char *s, const char *wend, const char **content_end)
+/* The line starting at s, if its LF is before wend: *content_end excludes the
+ * CRLF. A line of the head must end in CRLF: *bare_lf says it ended in LF alone. */
+static const char *find_line(const char *s, const char *wend, const char **content_end,
+                             bool *bare_lf)
 {
 	const char *lf = memchr(s, '\n', (size_t)(wend - s));
 
-	if (lf)
-		*content_end = lf > s && lf[-1] == '\r' ? lf - 1 : lf;
+	if (lf) {
+		*bare_lf = lf == s || lf[-1] != '\r';
+		*content_end = *bare_lf ? lf : lf - 1;
+	}
 	return lf;
 }
 
@@ -504,25 +508,22 @@ static ssize_t scan_head(struct head_state *st, const char *buf, size_t len, con
 	const char *p = buf, *wend = buf + (len < lim->max_head ? len : lim->max_head);
 	const char *lf, *end;
 	size_t count = 0;
+	bool bare_lf;
 	ssize_t rc;
 
-	/* RFC 9112 §2.2: empty lines before the request line are ignored */
-	for (;;) {
-		if (p < wend && *p == '\n')
-			p++;
-		else if (wend - p >= 2 && p[0] == '\r' && p[1] == '\n')
-			p += 2;
-		else
-			break;
-	}
+	/* RFC 9112 §2.2: empty lines (CRLF) before the request line are ignored */
+	while (wend - p >= 2 && p[0] == '\r' && p[1] == '\n')
+		p += 2;
 	if (p == wend || (*p == '\r' && p + 1 == wend))
 		return out_of_bytes(st, len);
 	if (*p == '\r')
 		return fail(st->req, 400, "bare CR");
+	if (*p == '\n')
+		return fail(st->req, 400, "bare LF");
 	if (!is_tchar(*p))
 		return fail(st->req, 400, "invalid request method");
 
-	lf = find_line(p, wend, &end);
+	lf = find_line(p, wend, &end, &bare_lf);
 	if (!lf) {
 		size_t have = (size_t)(wend - p) - (wend[-1] == '\r');
 		if (have > lim->max_request_line)
@@ -533,12 +534,18 @@ static ssize_t scan_head(struct head_state *st, const char *buf, size_t len, con
 		return fail(st->req, 414, "request line too long");
 	if ((rc = parse_request_line(st, p, end)) < 0)
 		return rc;
+	/* RFC 9112 §2.2 lets a recipient take a bare LF as a line end, but a proxy in
+	 * front that does not frames the message differently: refused, as a bare CR */
+	if (bare_lf)
+		return fail(st->req, 400, "bare LF");
 
 	*fields = lf + 1;
 	for (p = lf + 1;; p = lf + 1) {
-		lf = find_line(p, wend, &end);
+		lf = find_line(p, wend, &end, &bare_lf);
 		if (!lf)
 			return out_of_bytes(st, len);
+		if (bare_lf)
+			return fail(st->req, 400, "bare LF");
 		if (end == p)
 			return lf + 1 - buf;
 		if (++count > lim->max_headers)
@@ -553,6 +560,7 @@ ssize_t http1_parse_request(const char *buf, size_t len, struct http1_request *r
 {
 	struct head_state st = { .req = req, .lim = lim };
 	const char *p = NULL, *lf, *end = NULL;
+	bool bare_lf;
 	ssize_t head_len, rc;
 
 	memset(req, 0, sizeof *req);
@@ -561,7 +569,7 @@ ssize_t http1_parse_request(const char *buf, size_t len, struct http1_request *r
 		return head_len;
 
 	for (;; p = lf + 1) {
-		lf = find_line(p, buf + head_len, &end);
+		lf = find_line(p, buf + head_len, &end, &bare_lf);
 		if (end == p)
 			break;
 		if ((rc = parse_field_line(&st, p, end, &headers[req->num_headers])) < 0)
@@ -629,9 +637,9 @@ static enum chunked_state chunk_size_digit(struct http1_chunked *d, int v)
 	return CH_SIZE;
 }
 
-/* Chunk-size lines and the CRLF after data must end in CRLF: a bare LF there is
- * refused (framing that other parsers read differently is how bodies are
- * smuggled). Trailer lines are field lines and, like the head, take a bare LF. */
+/* Every line of the coding (chunk-size lines, the CRLF after data, trailer field
+ * lines and the empty line that ends them) must end in CRLF: a bare LF is refused,
+ * since framing that other parsers read differently is how bodies are smuggled. */
 static enum chunked_state chunk_step(struct http1_chunked *d, char c)
 {
 	switch ((enum chunked_state)d->state) {
@@ -667,8 +675,6 @@ static enum chunked_state chunk_step(struct http1_chunked *d, char c)
 	case CH_TRAILER_START:
 		if (c == '\r')
 			return CH_END_LF;
-		if (c == '\n')
-			return CH_DONE;
 		return is_tchar(c) ? CH_TRAILER_NAME : CH_FAILED;
 	case CH_TRAILER_NAME:
 		if (c == ':')
@@ -677,8 +683,6 @@ static enum chunked_state chunk_step(struct http1_chunked *d, char c)
 	case CH_TRAILER_VALUE:
 		if (c == '\r')
 			return CH_TRAILER_LF;
-		if (c == '\n')
-			return CH_TRAILER_START;
 		return is_ows(c) || is_visible(c) ? CH_TRAILER_VALUE : CH_FAILED;
 	case CH_TRAILER_LF:
 		return c == '\n' ? CH_TRAILER_START : CH_FAILED;

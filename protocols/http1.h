@@ -75,9 +75,10 @@ struct http1_request {
  * HTTP1_INCOMPLETE or the same answer as the whole input. Limits (414, 431) and
  * the request line are checked as soon as the bytes are there; field lines once
  * the head is complete.
- * Leading empty lines before the request line are skipped (RFC 9112 §2.2); they
- * count towards max_head and the returned length.
- * A line may end in CRLF or a bare LF; a bare CR anywhere is an error.
+ * Leading empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2);
+ * they count towards max_head and the returned length.
+ * Every line ends in CRLF: a bare LF (which RFC 9112 §2.2 lets a recipient accept,
+ * and which a proxy in front may read differently) or a bare CR anywhere is 400.
  * Rejected (400): Content-Length with Transfer-Encoding, a Content-Length that is
  * not all digits, is over 2^63-1 or differs between repeats ("5, 5" is one
  * value, RFC 9110 §8.6), Transfer-Encoding in HTTP/1.0, a Transfer-Encoding
@@ -114,9 +115,9 @@ struct http1_chunked {
 /* Decode from buf[0..len). Returns the number of bytes consumed (0..len), or
  * HTTP1_ERROR on a malformed chunk size (not hex, over 2^63-1, whitespace not
  * followed by ';'), a size line over 4096 bytes, missing CRLF after data, a
- * malformed trailer field or a trailer section over max_trailer. Size lines and
- * the line end after data must be CRLF (a bare LF there is an error); trailer
- * lines and the final empty line may end in a bare LF, as in the head. When the
+ * malformed trailer field or a trailer section over max_trailer. Every line
+ * (size lines, the line end after data, trailer lines and the final empty line)
+ * must end in CRLF: a bare LF there is an error, as in the head. When the
  * consumed bytes held body data, *data and *data_len give one contiguous span of
  * it (a view into buf), and the call returns right after it; otherwise *data_len
  * is 0. Every byte is consumed until done, so no input need be kept back. Call

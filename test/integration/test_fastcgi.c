@@ -149,6 +149,13 @@ static void stop_all_ok(void)
 		free(got_);                                                                     \
 	} while (0)
 
+#define expect_no_field(text, prefix)                                                           \
+	do {                                                                                    \
+		char *got_ = gw_field((text), (prefix));                                           \
+		cr_expect(got_ == NULL, "%s: %s is set: \"%s\"", peer_name, (prefix), got_);     \
+		free(got_);                                                                     \
+	} while (0)
+
 /* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
 static pid_t wait_pidfile(const char *path, double timeout)
 {
@@ -257,27 +264,38 @@ struct peer_kind {
 	const char *template;     /* in test/gw_fixtures/fastcgi */
 	const char *reuse;        /* Apache: enablereuse on or off */
 	const char *backend_type; /* Apache: ProxyFCGIBackendType (FPM is the default) */
+	const char *slash;        /* Apache SetHandler: "/" after host:port, or "" */
 };
 
 static const struct peer_kind APACHE_PROXYPASS = {
-	"Apache ProxyPass fcgi://", FRONT_APACHE, "apache-proxypass.conf", "off", "FPM"};
+	"Apache ProxyPass fcgi://", FRONT_APACHE, "apache-proxypass.conf", "off", "FPM", NULL};
 static const struct peer_kind APACHE_PROXYPASS_REUSE = {
-	"Apache ProxyPass fcgi:// enablereuse=on", FRONT_APACHE, "apache-proxypass.conf", "on", "FPM"};
+	"Apache ProxyPass fcgi:// enablereuse=on", FRONT_APACHE, "apache-proxypass.conf", "on", "FPM", NULL};
 /* SetHandler with Apache's default ProxyFCGIBackendType FPM: SCRIPT_FILENAME is
  * "proxy:fcgi://127.0.0.1:PORT//abs/path/to/script" (the filesystem path behind
  * the proxy URL, as php-fpm reads it); PATH_INFO and SCRIPT_NAME as mapped. */
 static const struct peer_kind APACHE_SETHANDLER = {
-	"Apache SetHandler proxy:fcgi://", FRONT_APACHE, "apache-sethandler.conf", "off", "FPM"};
+	"Apache SetHandler proxy:fcgi://", FRONT_APACHE, "apache-sethandler.conf", "off", "FPM", "/"};
+/* The same without the slash, as Apache's php-fpm docs write it: SCRIPT_FILENAME
+ * is "proxy:fcgi://127.0.0.1:PORT/abs/path/to/script" (one slash). */
+static const struct peer_kind APACHE_SETHANDLER_NO_SLASH = {
+	"Apache SetHandler proxy:fcgi://host:port (no slash)", FRONT_APACHE,
+	"apache-sethandler.conf", "off", "FPM", ""};
+/* ProxyPassMatch to a filesystem path, as Apache's php-fpm docs write it: the
+ * file and its PATH_INFO tail in one, no PATH_INFO variable. */
+static const struct peer_kind APACHE_PROXYPASSMATCH = {
+	"Apache ProxyPassMatch fcgi://host:port/abs/path", FRONT_APACHE,
+	"apache-proxypassmatch.conf", "off", "FPM", NULL};
 static const struct peer_kind APACHE_SETHANDLER_REUSE = {
 	"Apache SetHandler proxy:fcgi:// enablereuse=on", FRONT_APACHE, "apache-sethandler.conf",
-	"on", "FPM"};
+	"on", "FPM", "/"};
 static const struct peer_kind APACHE_SETHANDLER_GENERIC = {
 	"Apache SetHandler proxy:fcgi:// ProxyFCGIBackendType GENERIC", FRONT_APACHE,
-	"apache-sethandler.conf", "off", "GENERIC"};
+	"apache-sethandler.conf", "off", "GENERIC", "/"};
 static const struct peer_kind NGINX = {
-	"nginx fastcgi_pass, fastcgi_keep_conn on", FRONT_NGINX, "nginx.conf", NULL, NULL};
+	"nginx fastcgi_pass, fastcgi_keep_conn on", FRONT_NGINX, "nginx.conf", NULL, NULL, NULL};
 static const struct peer_kind CGI_FCGI = {
-	"cgi-fcgi -bind -connect", FRONT_CGI_FCGI, NULL, NULL, NULL};
+	"cgi-fcgi -bind -connect", FRONT_CGI_FCGI, NULL, NULL, NULL, NULL};
 
 static char *peer_env[] = {(char *)PEER_PATH, (char *)"LANG=C", NULL};
 
@@ -314,7 +332,8 @@ static void start_apache(struct peer *p, const struct peer_kind *k)
 	snprintf(p->log, sizeof p->log, "%s/apache-error.log", G.dir);
 	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
 	                       "@FIX@", gw_fixtures(), "@MODULES@", APACHE_MODULES,
-	                       "@REUSE@", k->reuse, "@BACKEND_TYPE@", k->backend_type, NULL};
+	                       "@REUSE@", k->reuse, "@BACKEND_TYPE@", k->backend_type,
+	                       "@SLASH@", k->slash ? k->slash : "/", NULL};
 	write_template(k->template, pairs, conf);
 	snprintf(p->out, sizeof p->out, "%s/apache.out", G.dir);
 	char *argv[] = {(char *)APACHE_BIN, (char *)"-f", conf, (char *)"-DFOREGROUND", NULL};
@@ -419,7 +438,8 @@ static int http_call(int port, const struct call *c, struct answer *a)
 		cr_assert(asprintf(&framing, "Content-Type: application/octet-stream\r\n"
 		                   "Content-Length: %zu\r\n", blen) > 0);
 	cr_assert(asprintf(&req, "%s %s%s%s%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-	                   "User-Agent: gatewayd-test\r\nConnection: close\r\n%s\r\n",
+	                   "User-Agent: gatewayd-test\r\nProxy: http://127.0.0.1:1\r\n"
+	                   "Connection: close\r\n%s\r\n",
 	                   c->method, c->script, c->path_info ? c->path_info : "",
 	                   c->query ? "?" : "", c->query ? c->query : "", port,
 	                   framing ? framing : "") > 0);
@@ -479,6 +499,9 @@ static char **cgi_fcgi_env(const struct call *c)
 	snprintf(vars[n++], sizeof vars[0], "SERVER_PORT=80");
 	snprintf(vars[n++], sizeof vars[0], "REMOTE_ADDR=127.0.0.1");
 	snprintf(vars[n++], sizeof vars[0], "GATEWAY_INTERFACE=CGI/1.1");
+	/* httpoxy: what nginx makes of a client's "Proxy:" header */
+	snprintf(vars[n++], sizeof vars[0], "HTTP_PROXY=http://127.0.0.1:1");
+	snprintf(vars[n++], sizeof vars[0], "HTTP_USER_AGENT=gatewayd-test");
 	if (c->path_info)
 		snprintf(vars[n++], sizeof vars[0], "PATH_INFO=%s", c->path_info);
 	if (c->body) {
@@ -680,6 +703,9 @@ static void run_requests(const struct peer_kind *k)
 		expect_field(a.body, "env:REQUEST_METHOD=", "GET");
 		expect_field(a.body, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
 		expect_field(a.body, "stdin-bytes:", "0");
+		/* httpoxy: the client's Proxy header never becomes HTTP_PROXY */
+		expect_no_field(a.body, "env:HTTP_PROXY=");
+		expect_field(a.body, "env:HTTP_USER_AGENT=", "gatewayd-test");
 	}
 	answer_free(&a);
 
@@ -891,6 +917,17 @@ PEER_TESTS(cgi_fcgi, CGI_FCGI)
 Test(apache_sethandler_generic, requests, .fini = teardown, .timeout = 60)
 {
 	run_requests(&APACHE_SETHANDLER_GENERIC);
+}
+
+/* The one-slash forms of Apache's php-fpm docs name a file, not a URL path. */
+Test(apache_sethandler_no_slash, requests, .fini = teardown, .timeout = 60)
+{
+	run_requests(&APACHE_SETHANDLER_NO_SLASH);
+}
+
+Test(apache_proxypassmatch, requests, .fini = teardown, .timeout = 60)
+{
+	run_requests(&APACHE_PROXYPASSMATCH);
 }
 
 /* ---- the environment behind gatewayd equals the one behind fcgiwrap ------- */
@@ -1834,6 +1871,37 @@ Test(raw, oversized_params_431, .fini = teardown, .timeout = 30)
 	cr_expect(gw_log_contains(G.error_log, "params over 64 KiB", 2),
 	          "no clear log line for the oversized params");
 	/* The (kept) connection serves the next request, on the same id. */
+	replies_free();
+	b.n = 0;
+	request(&b, 1, 0, env_get(), NULL);
+	send_bytes(fd, &b);
+	cr_expect_eq(collect(fd, ids, 1, 10), 0);
+	expect_env_answer(1);
+	close(fd);
+	bytes_free(&b);
+	stop_raw_ok();
+}
+
+/* A name holding '=' cannot be an environment variable: the web server is
+ * broken or hostile, so the request is refused (400) with a log line naming it,
+ * and the kept connection serves the next one. */
+Test(raw, param_name_with_equals_400, .fini = teardown, .timeout = 30)
+{
+	gw_start_raw();
+	int fd = raw_connect(G.port);
+	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "GET",
+	                    "LD_PRELOAD=/tmp/x.so;X", "1", NULL};
+	struct bytes b = {0};
+	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+	params(&b, 1, kv, 65535, true);
+	stream(&b, FCGI_STDIN, 1, NULL, 0, 1, true);
+	send_bytes(fd, &b);
+	uint16_t ids[] = {1};
+	cr_assert_eq(collect(fd, ids, 1, 10), 0, "no answer to a param name holding '='");
+	const char *peer_name = "param name with '='";
+	expect_field((const char *)R[1].out.p, "Status: ", "400 Bad Request");
+	cr_expect(gw_log_contains(G.error_log, "variable LD_PRELOAD=/tmp/x.so;X from the web server", 2),
+	          "no log line naming the refused param");
 	replies_free();
 	b.n = 0;
 	request(&b, 1, 0, env_get(), NULL);

@@ -900,6 +900,17 @@ REJECT(bare_cr_in_header, CFG, "GET / HTTP/1.1\r\nHost: t\r\nX-Bad: a\rb\r\n\r\n
        "400", "bare CR")
 REJECT(bare_cr_in_request_line, CFG, "GET /\r HTTP/1.1\r\nHost: t\r\n\r\n", 400, true, "400",
        "bare CR")
+/* A bare LF: a proxy in front that does not end lines there sees one header
+ * "Dummy: x\nContent-Length: 23" and forwards the body as the next request. */
+REJECT(bare_lf_smuggling, CFG,
+       "POST /cgi-bin/form.py HTTP/1.1\r\nHost: t\r\nDummy: x\nContent-Length: 23\r\n\r\n"
+       "GET /admin HTTP/1.1\r\n\r\n",
+       400, true, "400", "bare LF")
+REJECT(bare_lf_ends_the_head, CFG, "GET / HTTP/1.1\nHost: t\n\n", 400, true, "400", "bare LF")
+REJECT(bare_lf_in_chunked_trailer, CFG,
+       "POST /cgi-bin/form.py HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nname=\r\n0\r\nX: y\n\r\n",
+       400, true, "400", "chunk")
 REJECT(missing_host_11, CFG, "GET / HTTP/1.1\r\n\r\n", 400, true, "400", "Host")
 REJECT(unsupported_version, CFG, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, false, "505",
        "version")

@@ -811,7 +811,9 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 		/* GET with PATH_INFO (one segment percent-encoded) and a query. */
 		snprintf(url, sizeof url, "%s/extra%%20dir/x?q=a%%20b&c=1", t->url);
 		snprintf(what, sizeof what, "via nginx GET %s", url);
-		must(NGX.port, "GET", url, NULL, NULL, 0, 200, &r);
+		/* httpoxy: nginx passes a client's Proxy header as HTTP_PROXY */
+		must(NGX.port, "GET", url, "Proxy: http://127.0.0.1:1\r\nX-Client: 1\r\n", NULL, 0,
+		     200, &r);
 		char *echo = hdr(&r, "X-Echo");
 		cr_expect(echo && strcmp(echo, t->app) == 0, "%s: X-Echo: %s, want %s", what,
 		          echo ? echo : "(absent)", t->app);
@@ -828,6 +830,8 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 		expect_field(r.body, "QUERY_STRING=", "q=a%20b&c=1", what);
 		expect_field(r.body, "REQUEST_URI=", url, what);
 		expect_field(r.body, "body_len=", "0", what);
+		expect_field(r.body, "HTTP_PROXY=", "(unset)", what);
+		expect_field(r.body, "HTTP_X_CLIENT=", "1", what);
 		if (strcmp(t->app, "wsgi") == 0)
 			cr_expect_eq(num_field(r.body, "pid="), wsgi_pid[i - 1],
 			             "%s: not the pool's worker: %s", what, r.body);
@@ -870,6 +874,7 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 		uw_request_vars(&vars, "GET", "/wsgi/keys?k=1", NULL);
 		uw_var(&vars, "UWSGI_SCRIPT", "evil:app");
 		uw_var(&vars, "UWSGI_CHDIR", "/tmp");
+		uw_var(&vars, "HTTP_PROXY", "http://127.0.0.1:1");
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
 		size_t n;
 		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
@@ -878,6 +883,7 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 		cr_expect_eq(kr.status, 200);
 		expect_field(kr.body, "uwsgi_keys=", "none", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "QUERY_STRING=", "k=1", "UWSGI_ vars from the web server");
+		expect_field(kr.body, "HTTP_PROXY=", "(unset)", "HTTP_PROXY from the web server");
 		reply_free(&kr);
 		free(raw);
 		free(vars.p);

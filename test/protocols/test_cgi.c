@@ -205,6 +205,48 @@ Test(cgi_env, setn_takes_a_length_and_any_byte_but_nul)
 	assert_no_leaks();
 }
 
+/* The one way in for a web server's variables: table of name, value, verdict. */
+Test(cgi_env, add_from_server_drops_httpoxy_and_uwsgi_refuses_bad_names)
+{
+	static const struct {
+		const char *name;
+		size_t name_len;
+		const char *value;
+		size_t value_len;
+		enum cgi_var_verdict want;
+	} cases[] = {
+		{"HTTP_HOST", 9, "a", 1, CGI_VAR_SET},
+		{"HTTP_PROXY", 10, "http://evil:1", 13, CGI_VAR_DROPPED},
+		{"HTTP_PROXY_X", 12, "kept", 4, CGI_VAR_SET},
+		{"HTTP_PROX", 9, "kept", 4, CGI_VAR_SET},
+		{"UWSGI_SCRIPT", 12, "evil:app", 8, CGI_VAR_DROPPED},
+		{"UWSGI_", 6, "", 0, CGI_VAR_DROPPED},
+		{"UWSGI", 5, "kept", 4, CGI_VAR_SET},
+		{"", 0, "x", 1, CGI_VAR_BAD_NAME},
+		{"A=B", 3, "x", 1, CGI_VAR_BAD_NAME},
+		{"A\0B", 3, "x", 1, CGI_VAR_BAD_NAME},
+		{"EMPTY", 5, "", 0, CGI_VAR_SET},
+		{"NUL", 3, "a\0b", 3, CGI_VAR_BAD_VALUE},
+		/* not NUL-terminated: only name_len bytes count */
+		{"QUERY_STRINGXXX", 12, "k=1yyy", 3, CGI_VAR_SET},
+	};
+	struct cgi_env env;
+	cgi_env_init(&env);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(cgi_env_add_from_server(&env, cases[i].name, cases[i].name_len,
+		                                     cases[i].value, cases[i].value_len),
+		             cases[i].want, "%zu: %.*s", i, (int)cases[i].name_len, cases[i].name);
+	cr_expect_str_eq(cgi_env_get(&env, "HTTP_HOST"), "a");
+	cr_expect_null(cgi_env_get(&env, "HTTP_PROXY"));
+	cr_expect_null(cgi_env_get(&env, "UWSGI_SCRIPT"));
+	cr_expect_str_eq(cgi_env_get(&env, "HTTP_PROXY_X"), "kept");
+	cr_expect_str_eq(cgi_env_get(&env, "QUERY_STRING"), "k=1");
+	cr_expect_eq(env.count, 6);
+	check_env_invariants(&env);
+	cgi_env_free(&env);
+	assert_no_leaks();
+}
+
 Test(cgi_env, envp_is_null_terminated_even_when_empty_or_grown)
 {
 	struct cgi_env env;
