@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
@@ -51,35 +52,25 @@ struct fcgi_req {
 	struct fcgi_req *next;
 };
 
+/* Each request queues whole records in its own out buffer; the connection
+ * takes one request's queue at a time into conn.out (a swap, no copy) once
+ * conn.out is empty, so records of different requests never interleave and
+ * requests take turns (round robin). */
 struct fcgi_conn {
-	int fd;
-	ev_io rio;
-	ev_io wio;
-	ev_timer timer;
+	struct conn conn;           /* first: the allocation */
 	bool send_stderr;           /* the listener's "stderr": a reload may free the listener */
-	struct buf in;
 	struct fcgi_req *reqs;
 	size_t nreqs;
 	struct fcgi_req mgmt;       /* management records (request id 0) */
-	struct fcgi_req *writing;   /* a record is written whole before another starts */
-	size_t writing_left;
+	struct fcgi_req *on_wire;   /* whose records conn.out holds, or NULL */
 	struct fcgi_req *rr;        /* round robin: the next request to write from */
 	bool keep_conn;
 	bool had_request;           /* without KEEP_CONN, close once requests are done */
-	bool reading;
 	bool closing;               /* close once the output is written */
-	ev_tstamp last_read;
-	ev_tstamp last_write;
-	struct fcgi_conn *prev, *next;
 };
 
-static struct fcgi_conn *conns;
-
-static void conn_close(struct fcgi_conn *c);
-static void conn_want_write(struct fcgi_conn *c);
-static void conn_kick(struct fcgi_conn *c);
+static void fcgi_kick(struct fcgi_conn *c);
 static void conn_after_write(struct fcgi_conn *c);
-static void conn_schedule_timer(struct fcgi_conn *c);
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -92,7 +83,7 @@ static void queue_stream(struct fcgi_req *fr, uint8_t type, const void *p, size_
 	ssize_t w = fcgi_stream_encode(dst, need, type, fr->id, p, n);
 	if (w > 0)
 		buf_commit(&fr->out, (size_t)w);
-	conn_want_write(fr->conn);
+	conn_want_write(&fr->conn->conn);
 }
 
 static void queue_end_request(struct fcgi_req *fr, uint32_t app_status, uint8_t protocol_status)
@@ -101,7 +92,7 @@ static void queue_end_request(struct fcgi_req *fr, uint32_t app_status, uint8_t 
 	fcgi_end_request_encode(rec, fr->id, app_status, protocol_status);
 	buf_append(&fr->out, rec, sizeof rec);
 	fr->phase = FREQ_ENDED;
-	conn_want_write(fr->conn);
+	conn_want_write(&fr->conn->conn);
 }
 
 /* END_REQUEST for a request id that never got a request of ours. */
@@ -110,7 +101,7 @@ static void queue_refusal(struct fcgi_conn *c, uint16_t id, uint8_t protocol_sta
 	uint8_t rec[16];
 	fcgi_end_request_encode(rec, id, 0, protocol_status);
 	buf_append(&c->mgmt.out, rec, sizeof rec);
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -136,8 +127,8 @@ static void req_free(struct fcgi_req *fr)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = fr->next;
-	if (c->writing == fr)
-		c->writing = NULL;
+	if (c->on_wire == fr)
+		c->on_wire = NULL;
 	if (c->rr == fr)
 		c->rr = fr->next;
 	c->nreqs--;
@@ -162,23 +153,30 @@ static void req_abort(struct fcgi_req *fr, const char *why)
 		req_log_access(fr);
 	}
 	fr->handler_done = true;
-	conn_kick(fr->conn);
+	fcgi_kick(fr->conn);
 }
-
-static void conn_set_reading(struct fcgi_conn *c, bool on);
 
 /* A request no longer takes body bytes: records queued behind its body must be
  * read again. Processing happens from the read callback, not inside the
  * handler's call that got us here. */
-static void conn_kick(struct fcgi_conn *c)
+static void fcgi_kick(struct fcgi_conn *c)
 {
 	if (c->closing)
 		return;
-	conn_set_reading(c, true);
-	ev_feed_event(gw->loop, &c->rio, EV_READ);
+	conn_set_reading(&c->conn, true);
+	conn_kick(&c->conn);
 }
 
 /* ---- front_ops: the handler's response as FCGI_STDOUT ----------------- */
+
+/* What the request has queued: its own records and those on the wire. */
+static size_t req_backlog(const struct fcgi_req *fr)
+{
+	size_t n = buf_len(&fr->out);
+	if (fr->conn->on_wire == fr)
+		n += buf_len(&fr->conn->conn.out);
+	return n;
+}
 
 static struct fcgi_req *freq_of(struct request *r)
 {
@@ -204,7 +202,7 @@ static void front_send_body(struct request *r, const char *p, size_t n)
 		p += piece;
 		n -= piece;
 	}
-	if (buf_len(&fr->out) >= REQUEST_HIGH_WATER)
+	if (req_backlog(fr) >= REQUEST_HIGH_WATER)
 		fr->above_high = true;
 }
 
@@ -226,14 +224,14 @@ static void front_send_end(struct request *r, bool complete)
 	struct fcgi_req *fr = freq_of(r);
 	fr->handler_done = true;
 	req_log_access(fr);
-	conn_kick(fr->conn);
+	fcgi_kick(fr->conn);
 	if (!complete) {
 		/* FastCGI has no way to say "cut short" but to drop the connection
 		 * before END_REQUEST: the web server then fails the response. */
 		log_warn(r->id, "response cut short: closing the FastCGI connection");
 		fr->conn->closing = true;
 		fr->phase = FREQ_ENDED;
-		conn_want_write(fr->conn);
+		conn_want_write(&fr->conn->conn);
 		return;
 	}
 	queue_stream(fr, FCGI_STDOUT, NULL, 0);
@@ -242,18 +240,7 @@ static void front_send_end(struct request *r, bool complete)
 
 static size_t front_backlog(struct request *r)
 {
-	return buf_len(&freq_of(r)->out);
-}
-
-static void conn_set_reading(struct fcgi_conn *c, bool on)
-{
-	if (on == c->reading || c->closing)
-		return;
-	c->reading = on;
-	if (on)
-		ev_io_start(gw->loop, &c->rio);
-	else
-		ev_io_stop(gw->loop, &c->rio);
+	return req_backlog(freq_of(r));
 }
 
 static void conn_process_input(struct fcgi_conn *c);
@@ -280,8 +267,8 @@ static void front_body_more(struct request *r)
 	struct fcgi_req *fr = freq_of(r);
 	struct fcgi_conn *c = fr->conn;
 	refill_from_overflow(fr);
-	if (!c->reading && buf_len(&r->body) < REQUEST_LOW_WATER)
-		conn_kick(c);
+	if (!c->conn.reading && buf_len(&r->body) < REQUEST_LOW_WATER)
+		fcgi_kick(c);
 }
 
 static const struct front_ops fcgi_front = {
@@ -515,7 +502,7 @@ static bool on_record(struct fcgi_conn *c, const struct fcgi_record *rec)
 			uint8_t out[16];
 			fcgi_unknown_type_encode(out, rec->type);
 			buf_append(&c->mgmt.out, out, sizeof out);
-			conn_want_write(c);
+			conn_want_write(&c->conn);
 		}
 		return true;
 	}
@@ -554,19 +541,19 @@ static void conn_process_input(struct fcgi_conn *c)
 {
 	for (;;) {
 		struct fcgi_record rec;
-		ssize_t n = fcgi_record_decode((const uint8_t *)buf_head(&c->in), buf_len(&c->in), &rec);
+		ssize_t n = fcgi_record_decode((const uint8_t *)buf_head(&c->conn.in), buf_len(&c->conn.in), &rec);
 		if (n == FCGI_INCOMPLETE)
 			return;
 		if (n < 0) {
-			if (http1_looks_like_request((const uint8_t *)buf_head(&c->in), buf_len(&c->in)))
+			if (http1_looks_like_request((const uint8_t *)buf_head(&c->conn.in), buf_len(&c->conn.in)))
 				log_warn(NULL, "FastCGI port received HTTP (\"%.*s\"): point HTTP clients "
 				         "at an http listener; closing",
-				         (int)log_line_len(buf_head(&c->in), buf_len(&c->in), 60),
-				         buf_head(&c->in));
+				         (int)log_line_len(buf_head(&c->conn.in), buf_len(&c->conn.in), 60),
+				         buf_head(&c->conn.in));
 			else
 				log_warn(NULL, "FastCGI: record with version %u, not 1: closing the connection",
 				         rec.version);
-			conn_close(c);
+			conn_close(&c->conn);
 			return;
 		}
 		struct fcgi_req *busy = NULL;
@@ -578,49 +565,44 @@ static void conn_process_input(struct fcgi_conn *c)
 		if (busy && rec.type == FCGI_STDIN && busy->started && !busy->handler_done &&
 		    buf_len(&busy->r->body) >= REQUEST_HIGH_WATER &&
 		    spool_pending(&busy->overflow) >= FCGI_PARK_MAX) {
-			conn_set_reading(c, false);
+			conn_set_reading(&c->conn, false);
 			return;
 		}
 		on_record(c, &rec);
-		buf_consume(&c->in, (size_t)n);
+		buf_consume(&c->conn.in, (size_t)n);
 	}
 }
 
-/* ---- socket events ----------------------------------------------------- */
+/* ---- connection events (struct conn_ops) ------------------------------- */
 
-static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+static struct fcgi_conn *fcgi_of(struct conn *conn)
 {
-	struct fcgi_conn *c = w->data;
-	char *dst = buf_reserve(&c->in, 65536 + 16);
-	if (!dst) {
-		conn_close(c);
-		return;
-	}
-	ssize_t n = read(c->fd, dst, 65536 + 16);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		if (buf_len(&c->in) > 0)
-			conn_process_input(c); /* a kick: records already buffered */
-		return;
-	}
-	if (n <= 0) {
-		/* The web server hung up (or only shut its side, as cgi-fcgi does):
-		 * requests still running are over; answers already queued go out. */
-		ev_io_stop(loop, &c->rio);
-		c->reading = false;
-		c->closing = true;
-		for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
-			req_abort(fr, "the web server closed the FastCGI connection");
-		conn_after_write(c);
-		return;
-	}
-	buf_commit(&c->in, (size_t)n);
-	c->last_read = ev_now(loop);
-	conn_process_input(c);
+	return (struct fcgi_conn *)conn;
 }
 
-/* A request's queue holds whole records only: one turn writes all of it, and
- * the next request's records start only after the last byte of this turn, so
- * records of different requests never interleave. */
+static void on_input(struct conn *conn)
+{
+	conn_process_input(fcgi_of(conn));
+}
+
+/* The web server hung up (or only shut its side, as cgi-fcgi does): requests
+ * still running are over; answers already queued go out. */
+static void on_eof(struct conn *conn, int err)
+{
+	struct fcgi_conn *c = fcgi_of(conn);
+	c->closing = true;
+	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
+		req_abort(fr, "the web server closed the FastCGI connection");
+	conn_after_write(c);
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	struct fcgi_conn *c = fcgi_of(conn);
+	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
+		req_abort(fr, "writing to the web server failed");
+	conn_close(&c->conn);
+}
 
 static struct fcgi_req *pick_writer(struct fcgi_conn *c)
 {
@@ -646,11 +628,11 @@ static void conn_after_write(struct fcgi_conn *c)
 	struct fcgi_req *fr = c->reqs, *next;
 	for (; fr; fr = next) {
 		next = fr->next;
-		if (fr->phase == FREQ_ENDED && buf_len(&fr->out) == 0 && c->writing != fr) {
+		if (fr->phase == FREQ_ENDED && buf_len(&fr->out) == 0 && c->on_wire != fr) {
 			req_free(fr);
 			continue;
 		}
-		if (fr->above_high && buf_len(&fr->out) < REQUEST_LOW_WATER) {
+		if (fr->above_high && req_backlog(fr) < REQUEST_LOW_WATER) {
 			fr->above_high = false;
 			if (!fr->handler_done && fr->r->handler && fr->r->handler->drained)
 				fr->r->handler->drained(fr->r);
@@ -658,112 +640,106 @@ static void conn_after_write(struct fcgi_conn *c)
 	}
 	bool idle = !c->reqs && buf_len(&c->mgmt.out) == 0;
 	bool done = c->closing || (c->had_request && !c->keep_conn) || gw->stopping;
-	if (idle && done && !c->writing) {
-		conn_close(c);
+	if (idle && done && !c->on_wire) {
+		conn_close(&c->conn);
 		return;
 	}
-	if (c->closing && !c->writing) {
-		bool pending = buf_len(&c->mgmt.out) > 0;
-		for (fr = c->reqs; fr && !pending; fr = fr->next)
-			pending = buf_len(&fr->out) > 0;
-		if (!pending) {
-			for (fr = c->reqs; fr; fr = fr->next)
-				req_abort(fr, "FastCGI connection closing");
-			conn_close(c);
-			return;
-		}
+	bool pending = buf_len(&c->mgmt.out) > 0;
+	for (fr = c->reqs; fr && !pending; fr = fr->next)
+		pending = buf_len(&fr->out) > 0;
+	if (c->closing && !c->on_wire && !pending) {
+		for (fr = c->reqs; fr; fr = fr->next)
+			req_abort(fr, "FastCGI connection closing");
+		conn_close(&c->conn);
+		return;
 	}
-	conn_schedule_timer(c);
+	conn_update_timer(&c->conn);
 }
 
-static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+/* conn.out ran empty (or the socket is full): the next request's records go
+ * on the wire whole. */
+static void on_written(struct conn *conn)
 {
-	struct fcgi_conn *c = w->data;
-	for (;;) {
-		if (!c->writing) {
-			c->writing = pick_writer(c);
-			if (!c->writing)
-				break;
-			c->writing_left = buf_len(&c->writing->out);
+	struct fcgi_conn *c = fcgi_of(conn);
+	if (buf_len(&c->conn.out) == 0) {
+		c->on_wire = pick_writer(c);
+		if (c->on_wire) {
+			struct buf swap = c->conn.out;
+			c->conn.out = c->on_wire->out;
+			c->on_wire->out = swap;
+			return; /* the write loop goes on */
 		}
-		struct buf *out = &c->writing->out;
-		ssize_t n = write(c->fd, buf_head(out), c->writing_left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_is_active(&c->wio))
-				ev_io_start(loop, &c->wio);
-			break;
-		}
-		if (n < 0) {
-			for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
-				req_abort(fr, "writing to the web server failed");
-			conn_close(c);
-			return;
-		}
-		buf_consume(out, (size_t)n);
-		c->writing_left -= (size_t)n;
-		c->last_write = ev_now(loop);
-		if (c->writing_left == 0)
-			c->writing = NULL;
 	}
-	if (!c->writing && !pick_writer(c))
-		ev_io_stop(loop, &c->wio);
 	conn_after_write(c);
-}
-
-/* Write optimistically (see http_conn.c): arm the watcher only when full. */
-static void conn_want_write(struct fcgi_conn *c)
-{
-	if (!ev_is_active(&c->wio))
-		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
 }
 
 /* ---- timeouts ---------------------------------------------------------- */
 
-static ev_tstamp conn_deadline(struct fcgi_conn *c)
+static ev_tstamp on_deadline(struct conn *conn)
 {
+	struct fcgi_conn *c = fcgi_of(conn);
 	struct config *cfg = gw->cfg;
-	if (ev_is_active(&c->wio))
-		return (c->last_write > c->last_read ? c->last_write : c->last_read) + cfg->timeouts.send;
+	if (ev_is_active(&c->conn.wio))
+		return (c->conn.last_write > c->conn.last_read ? c->conn.last_write : c->conn.last_read) +
+		       cfg->timeouts.send;
 	bool waiting_input = false;
 	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
-		waiting_input |= fr->phase == FREQ_PARAMS || (fr->phase == FREQ_STDIN && !fr->stdin_done &&
-		                                              c->reading);
+		waiting_input |= fr->phase == FREQ_PARAMS ||
+		                 (fr->phase == FREQ_STDIN && !fr->stdin_done && c->conn.reading);
 	if (waiting_input)
-		return c->last_read + cfg->timeouts.body;
+		return c->conn.last_read + cfg->timeouts.body;
 	if (!c->reqs)
-		return c->last_read + cfg->timeouts.keepalive;
+		return c->conn.last_read + cfg->timeouts.keepalive;
 	return 0;
 }
 
-static void conn_schedule_timer(struct fcgi_conn *c)
+static void on_timeout(struct conn *conn)
 {
-	ev_tstamp d = conn_deadline(c);
-	ev_timer_stop(gw->loop, &c->timer);
-	if (d == 0)
-		return;
-	ev_tstamp after = d - ev_now(gw->loop);
-	ev_timer_set(&c->timer, after > 0.001 ? after : 0.001, 0);
-	ev_timer_start(gw->loop, &c->timer);
-}
-
-static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct fcgi_conn *c = w->data;
-	ev_tstamp d = conn_deadline(c);
-	if (d == 0)
-		return;
-	if (d > ev_now(loop)) {
-		conn_schedule_timer(c);
-		return;
-	}
+	struct fcgi_conn *c = fcgi_of(conn);
 	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
 		req_abort(fr, "FastCGI connection timed out");
-	conn_close(c);
+	conn_close(&c->conn);
 }
 
 /* ---- connection life --------------------------------------------------- */
+
+static void on_shutdown(struct conn *conn)
+{
+	struct fcgi_conn *c = fcgi_of(conn);
+	c->keep_conn = false;
+	if (!c->reqs && buf_len(&c->mgmt.out) == 0 && !c->on_wire)
+		conn_close(&c->conn);
+}
+
+static void on_abort(struct conn *conn)
+{
+	conn_close(conn);
+}
+
+/* Aborting requests may kick the connection: with closing set it does not. */
+static void on_release(struct conn *conn)
+{
+	struct fcgi_conn *c = fcgi_of(conn);
+	c->closing = true;
+	while (c->reqs) {
+		req_abort(c->reqs, "FastCGI connection closed");
+		req_free(c->reqs);
+	}
+	buf_free(&c->mgmt.out);
+}
+
+static const struct conn_ops fcgi_conn_ops = {
+	.name = "fastcgi",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.timeout = on_timeout,
+	.shutdown = on_shutdown,
+	.abort = on_abort,
+	.release = on_release,
+};
 
 void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 {
@@ -775,67 +751,10 @@ void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 	int one = 1;
 	if (!lc->unix_path)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->fd = fd;
+	conn_init(&c->conn, fd, &fcgi_conn_ops, true);
+	c->conn.read_chunk = 65536 + 16;
 	c->send_stderr = lc->fcgi_stderr;
 	c->mgmt.conn = c;
-	c->last_read = ev_now(gw->loop);
-	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
-	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
-	ev_init(&c->timer, conn_on_timer);
-	c->rio.data = c->wio.data = c->timer.data = c;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	gw->nconns++;
-	conn_set_reading(c, true);
-	conn_schedule_timer(c);
-}
-
-static void conn_close(struct fcgi_conn *c)
-{
-	/* Aborting requests may kick the connection (feed a read event): with
-	 * closing set it does not, and stopping the watchers after the aborts
-	 * clears anything still pending for memory about to be freed. */
-	c->closing = true;
-	while (c->reqs) {
-		req_abort(c->reqs, "FastCGI connection closed");
-		req_free(c->reqs);
-	}
-	ev_io_stop(gw->loop, &c->rio);
-	ev_io_stop(gw->loop, &c->wio);
-	ev_timer_stop(gw->loop, &c->timer);
-	close(c->fd);
-	buf_free(&c->in);
-	buf_free(&c->mgmt.out);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
-	gw->nconns--;
-	server_conn_closed();
-	server_check_stopped();
-}
-
-void fcgi_conn_shutdown_all(void)
-{
-	struct fcgi_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		c->keep_conn = false;
-		if (!c->reqs && buf_len(&c->mgmt.out) == 0)
-			conn_close(c);
-	}
-}
-
-void fcgi_conn_abort_all(void)
-{
-	struct fcgi_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		conn_close(c);
-	}
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
 }

@@ -9,9 +9,5 @@
 
 /* Take ownership of an accepted, non-blocking, close-on-exec socket. */
 void fcgi_conn_start(int fd, const struct listen_cfg *lc);
-/* Shutdown: idle connections close now; busy ones after their requests. */
-void fcgi_conn_shutdown_all(void);
-/* Shutdown deadline passed: abort whatever is still running. */
-void fcgi_conn_abort_all(void);
 
 #endif

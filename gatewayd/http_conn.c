@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
@@ -28,15 +29,8 @@ enum conn_state {
 };
 
 struct http_conn {
-	int fd;
-	ev_io rio;
-	ev_io wio;
-	ev_timer timer;
+	struct conn conn; /* first: the allocation */
 	enum conn_state state;
-	struct buf in;
-	struct buf out;
-	bool reading;
-	bool peer_closed;
 	unsigned requests;
 
 	struct request *req;
@@ -62,8 +56,6 @@ struct http_conn {
 
 	ev_tstamp idle_since;        /* keep-alive: since the last response */
 	ev_tstamp head_start;        /* first byte of the current head */
-	ev_tstamp last_read;
-	ev_tstamp last_write;
 	ev_tstamp linger_start;
 	size_t linger_bytes;
 
@@ -74,40 +66,15 @@ struct http_conn {
 	unsigned remote_port;
 	char local_addr[INET6_ADDRSTRLEN];
 	unsigned local_port;
-
-	struct http_conn *prev, *next;
 };
 
-static struct http_conn *conns;
-
 static void conn_process_input(struct http_conn *c);
-static void conn_close(struct http_conn *c);
-static void conn_schedule_timer(struct http_conn *c);
 
 /* ---- helpers ---------------------------------------------------------- */
 
 static struct http_conn *conn_of(struct request *r)
 {
 	return r->front_ctx;
-}
-
-static void conn_set_reading(struct http_conn *c, bool on)
-{
-	if (on == c->reading || c->peer_closed)
-		return;
-	c->reading = on;
-	if (on)
-		ev_io_start(gw->loop, &c->rio);
-	else
-		ev_io_stop(gw->loop, &c->rio);
-}
-
-/* Write optimistically: the callback runs in this loop iteration; the watcher
- * is armed only when the socket is full, saving two epoll_ctl per response. */
-static void conn_want_write(struct http_conn *c)
-{
-	if (!ev_is_active(&c->wio))
-		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
 }
 
 static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len, unsigned *port)
@@ -184,7 +151,7 @@ static void conn_abort(struct http_conn *c, const char *why)
 			r->handler->abort(r);
 		conn_log_access(c);
 	}
-	conn_close(c);
+	conn_close(&c->conn);
 }
 
 /* Close after a response. If the client may still be sending (an unread body,
@@ -193,26 +160,26 @@ static void conn_abort(struct http_conn *c, const char *why)
 static void conn_start_linger(struct http_conn *c, bool unread)
 {
 	if (!unread) {
-		conn_close(c);
+		conn_close(&c->conn);
 		return;
 	}
-	if (c->peer_closed || shutdown(c->fd, SHUT_WR) < 0) {
-		conn_close(c);
+	if (c->conn.peer_closed || shutdown(c->conn.fd, SHUT_WR) < 0) {
+		conn_close(&c->conn);
 		return;
 	}
 	c->state = CONN_LINGER;
 	c->linger_start = ev_now(gw->loop);
-	buf_reset(&c->in);
-	conn_set_reading(c, true);
-	conn_schedule_timer(c);
+	buf_reset(&c->conn.in);
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
 }
 
 /* The response is out: log, free the request, and serve the next one or close. */
 static void conn_finish_request(struct http_conn *c)
 {
 	conn_log_access(c);
-	bool unread = body_pending(c) || c->reject_pending || buf_len(&c->in) > 0;
-	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->peer_closed &&
+	bool unread = body_pending(c) || c->reject_pending || buf_len(&c->conn.in) > 0;
+	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->conn.peer_closed &&
 	                !c->reject_pending;
 	conn_clear_request(c);
 	c->requests++;
@@ -223,8 +190,8 @@ static void conn_finish_request(struct http_conn *c)
 	c->state = CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	c->head_start = 0;
-	conn_set_reading(c, true);
-	conn_schedule_timer(c);
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
 	conn_process_input(c);
 }
 
@@ -261,7 +228,7 @@ static long long content_length_of(const struct response_head *h)
 static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct http_conn *c = conn_of(r);
-	struct buf *o = &c->out;
+	struct buf *o = &c->conn.out;
 	bool has_date = false, has_server = false;
 	long long cl = content_length_of(h);
 
@@ -315,7 +282,7 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	else if (c->minor == 0)
 		buf_printf(o, "Connection: keep-alive\r\n");
 	buf_append(o, "\r\n", 2);
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static void front_send_body(struct request *r, const char *p, size_t n)
@@ -335,16 +302,16 @@ static void front_send_body(struct request *r, const char *p, size_t n)
 	if (c->resp_chunked) {
 		char hdr[24];
 		size_t hl = http1_chunk_header(hdr, n);
-		buf_append(&c->out, hdr, hl);
-		buf_append(&c->out, p, n);
-		buf_append(&c->out, "\r\n", 2);
+		buf_append(&c->conn.out, hdr, hl);
+		buf_append(&c->conn.out, p, n);
+		buf_append(&c->conn.out, "\r\n", 2);
 	} else {
-		buf_append(&c->out, p, n);
+		buf_append(&c->conn.out, p, n);
 	}
 	c->resp_bytes += n;
-	if (buf_len(&c->out) >= REQUEST_HIGH_WATER)
+	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
 		c->resp_above_high = true;
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static void front_send_raw(struct request *r, const char *p, size_t n)
@@ -355,11 +322,11 @@ static void front_send_raw(struct request *r, const char *p, size_t n)
 	c->resp_no_body = false;
 	c->resp_chunked = false;
 	c->resp_left = -1;
-	buf_append(&c->out, p, n);
+	buf_append(&c->conn.out, p, n);
 	c->resp_bytes += n;
-	if (buf_len(&c->out) >= REQUEST_HIGH_WATER)
+	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
 		c->resp_above_high = true;
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static void front_send_end(struct request *r, bool complete)
@@ -373,15 +340,15 @@ static void front_send_end(struct request *r, bool complete)
 		c->resp_chunked = false; /* no last-chunk: the client sees the cut */
 	}
 	if (c->resp_chunked)
-		buf_append(&c->out, "0\r\n\r\n", 5);
+		buf_append(&c->conn.out, "0\r\n\r\n", 5);
 	c->resp_done = true;
 	/* Finishing happens in the write callback, never inside the handler's call. */
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static size_t front_backlog(struct request *r)
 {
-	return buf_len(&conn_of(r)->out);
+	return buf_len(&conn_of(r)->conn.out);
 }
 
 static void conn_feed_body(struct http_conn *c);
@@ -391,7 +358,7 @@ static void front_body_more(struct request *r)
 	struct http_conn *c = conn_of(r);
 	conn_feed_body(c);
 	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
-		conn_set_reading(c, true);
+		conn_set_reading(&c->conn, true);
 }
 
 static const struct front_ops http_front = {
@@ -411,13 +378,13 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 	if (!c->req) {
 		c->req = request_new(&http_front, c);
 		if (!c->req) {
-			conn_close(c);
+			conn_close(&c->conn);
 			return;
 		}
 	}
 	if (!c->request_line) {
 		/* Log the request line when one arrived whole, as other servers do. */
-		const char *p = buf_head(&c->in), *eol = memchr(p, '\n', buf_len(&c->in));
+		const char *p = buf_head(&c->conn.in), *eol = memchr(p, '\n', buf_len(&c->conn.in));
 		if (eol && (size_t)(eol - p) <= gw->cfg->limits.request_line)
 			c->request_line = strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
 	}
@@ -426,7 +393,7 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 	c->reject_pending = true;
 	c->state = CONN_ACTIVE;
 	c->body_kind = HTTP1_BODY_NONE;
-	conn_set_reading(c, false);
+	conn_set_reading(&c->conn, false);
 	request_error(c->req, status, NULL);
 }
 
@@ -446,12 +413,12 @@ static void conn_feed_body(struct http_conn *c)
 		if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH ||
 		    r->body_complete)
 			break;
-		size_t n = buf_len(&c->in);
+		size_t n = buf_len(&c->conn.in);
 		if (n > c->body_left)
 			n = (size_t)c->body_left;
 		if (c->resp_done) {
 			/* Nobody wants the rest: drop it to reach the end of the request. */
-			buf_consume(&c->in, n);
+			buf_consume(&c->conn.in, n);
 			c->body_left -= n;
 			break;
 		}
@@ -460,8 +427,8 @@ static void conn_feed_body(struct http_conn *c)
 		if (n > room)
 			n = room;
 		if (n > 0) {
-			buf_append(&r->body, buf_head(&c->in), n);
-			buf_consume(&c->in, n);
+			buf_append(&r->body, buf_head(&c->conn.in), n);
+			buf_consume(&c->conn.in, n);
 			c->body_left -= n;
 		}
 		if (c->body_left == 0)
@@ -471,7 +438,7 @@ static void conn_feed_body(struct http_conn *c)
 	} while (c->feed_again);
 	c->feeding = false;
 	if (c->req && !c->req->body_complete && buf_len(&c->req->body) >= REQUEST_HIGH_WATER)
-		conn_set_reading(c, false);
+		conn_set_reading(&c->conn, false);
 }
 
 /* De-chunk into the spool; once the last chunk is in, start the handler with
@@ -479,10 +446,10 @@ static void conn_feed_body(struct http_conn *c)
 static void conn_spool_body(struct http_conn *c)
 {
 	struct request *r = c->req;
-	while (buf_len(&c->in) > 0 && !c->chunked.done) {
+	while (buf_len(&c->conn.in) > 0 && !c->chunked.done) {
 		const char *data;
 		size_t dlen;
-		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->in), buf_len(&c->in),
+		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->conn.in), buf_len(&c->conn.in),
 		                                    &data, &dlen);
 		if (used < 0) {
 			conn_reject(c, 400, "malformed chunked body");
@@ -496,7 +463,7 @@ static void conn_spool_body(struct http_conn *c)
 			conn_reject(c, 500, "cannot spool the body");
 			return;
 		}
-		buf_consume(&c->in, (size_t)used);
+		buf_consume(&c->conn.in, (size_t)used);
 		if (used == 0)
 			break;
 	}
@@ -505,7 +472,7 @@ static void conn_spool_body(struct http_conn *c)
 	spool_hand_to(&c->spool, r);
 	c->body_kind = HTTP1_BODY_NONE;
 	c->state = CONN_ACTIVE;
-	conn_schedule_timer(c);
+	conn_update_timer(&c->conn);
 	request_start(r);
 }
 
@@ -513,7 +480,7 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 {
 	struct request *r = request_new(&http_front, c);
 	if (!r) {
-		conn_close(c);
+		conn_close(&c->conn);
 		return;
 	}
 	c->req = r;
@@ -525,7 +492,7 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
 	memset(&c->chunked, 0, sizeof c->chunked);
 
-	/* The head is a view into c->in: copy what outlives it before consuming. */
+	/* The head is a view into c->conn.in: copy what outlives it before consuming. */
 	const char *eol = memchr(h->method.p, '\n', head_len);
 	size_t rl = eol ? (size_t)(eol - h->method.p) : 0;
 	if (rl && h->method.p[rl - 1] == '\r')
@@ -560,7 +527,7 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	} else if ((status = request_set_path(r, h->path.p, h->path.len)) != 0) {
 		why = "malformed path (bad escape, NUL or above the root)";
 	}
-	buf_consume(&c->in, head_len);
+	buf_consume(&c->conn.in, head_len);
 	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
 	r->query = cgi_env_get(&r->env, "QUERY_STRING");
 	r->content_length = in.content_length;
@@ -586,12 +553,12 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	bool has_body = c->body_kind == HTTP1_BODY_CHUNKED ||
 	                (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0);
 	if (expect && has_body && c->minor >= 1) {
-		buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		conn_want_write(c);
+		buf_append(&c->conn.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_want_write(&c->conn);
 	}
 	if (c->body_kind == HTTP1_BODY_CHUNKED) {
 		c->state = CONN_SPOOL;
-		conn_schedule_timer(c);
+		conn_update_timer(&c->conn);
 		return;
 	}
 	if (!has_body) {
@@ -599,7 +566,7 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		c->body_kind = HTTP1_BODY_NONE;
 	}
 	c->state = CONN_ACTIVE;
-	conn_schedule_timer(c);
+	conn_update_timer(&c->conn);
 	request_start(r);
 }
 
@@ -617,15 +584,15 @@ static void conn_process_input(struct http_conn *c)
 	for (;;) {
 		switch (c->state) {
 		case CONN_HEAD: {
-			if (buf_len(&c->in) == 0)
+			if (buf_len(&c->conn.in) == 0)
 				return;
 			struct http1_header headers[gw->cfg->limits.headers];
 			struct http1_request h;
 			if (!c->head_start) {
 				c->head_start = ev_now(gw->loop);
-				conn_schedule_timer(c);
+				conn_update_timer(&c->conn);
 			}
-			ssize_t n = http1_parse_request(buf_head(&c->in), buf_len(&c->in), &h, headers,
+			ssize_t n = http1_parse_request(buf_head(&c->conn.in), buf_len(&c->conn.in), &h, headers,
 			                                conn_limits());
 			if (n == HTTP1_INCOMPLETE)
 				return;
@@ -644,84 +611,66 @@ static void conn_process_input(struct http_conn *c)
 			return;
 		case CONN_ACTIVE:
 			conn_feed_body(c);
-			/* Pipelined requests wait in c->in; don't buffer without bound. */
-			if (c->req && c->req->body_complete && buf_len(&c->in) >= gw->cfg->limits.head)
-				conn_set_reading(c, false);
+			/* Pipelined requests wait in c->conn.in; don't buffer without bound. */
+			if (c->req && c->req->body_complete && buf_len(&c->conn.in) >= gw->cfg->limits.head)
+				conn_set_reading(&c->conn, false);
 			return;
 		case CONN_LINGER:
-			buf_reset(&c->in);
+			buf_reset(&c->conn.in);
 			return;
 		}
 	}
 }
 
-static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* ---- connection events (struct conn_ops) ------------------------------- */
+
+static struct http_conn *http_of(struct conn *conn)
 {
-	struct http_conn *c = w->data;
-	char *dst = buf_reserve(&c->in, 16384);
-	if (!dst) {
-		conn_abort(c, "out of memory");
-		return;
-	}
-	ssize_t n = read(c->fd, dst, 16384);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		c->peer_closed = true;
-		ev_io_stop(loop, &c->rio);
-		c->reading = false;
-		if (c->state == CONN_LINGER || (c->state == CONN_HEAD && !c->req)) {
-			conn_close(c);
-			return;
-		}
-		/* The client may close as soon as it has the whole answer it was told
-		 * to expect: the script finishes undisturbed, then the connection closes. */
-		if (c->req && (c->resp_done || (c->req->head_sent && c->resp_left == 0)))
-			return;
-		conn_abort(c, n < 0 ? "client connection failed" : "client closed the connection");
-		return;
-	}
-	buf_commit(&c->in, (size_t)n);
-	c->last_read = ev_now(loop);
+	return (struct http_conn *)conn;
+}
+
+static void on_input(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
 	if (c->state == CONN_LINGER) {
-		c->linger_bytes += (size_t)n;
-		buf_reset(&c->in);
+		c->linger_bytes += buf_len(&c->conn.in);
+		buf_reset(&c->conn.in);
 		if (c->linger_bytes > LINGER_MAX_BYTES)
-			conn_close(c);
+			conn_close(&c->conn);
 		return;
 	}
 	conn_process_input(c);
 }
 
-/* ---- writing ---------------------------------------------------------- */
-
-static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+static void on_eof(struct conn *conn, int err)
 {
-	struct http_conn *c = w->data;
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			c->peer_closed = true;
-			conn_abort(c, errno == EPIPE || errno == ECONNRESET ? "client went away"
-			                                                      : "write to client failed");
-			return;
-		}
-		buf_consume(&c->out, (size_t)n);
-		c->last_write = ev_now(loop);
+	struct http_conn *c = http_of(conn);
+	if (c->state == CONN_LINGER || (c->state == CONN_HEAD && !c->req)) {
+		conn_close(&c->conn);
+		return;
 	}
-	if (buf_len(&c->out) == 0)
-		ev_io_stop(loop, &c->wio);
-	else if (!ev_is_active(&c->wio))
-		ev_io_start(loop, &c->wio);
-	if (c->req && c->resp_done && buf_len(&c->out) == 0) {
+	/* The client may close as soon as it has the whole answer it was told
+	 * to expect: the script finishes undisturbed, then the connection closes. */
+	if (c->req && (c->resp_done || (c->req->head_sent && c->resp_left == 0)))
+		return;
+	conn_abort(c, err ? "client connection failed" : "client closed the connection");
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	struct http_conn *c = http_of(conn);
+	c->conn.peer_closed = true;
+	conn_abort(c, err == EPIPE || err == ECONNRESET ? "client went away" : "write to client failed");
+}
+
+static void on_written(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->req && c->resp_done && buf_len(&c->conn.out) == 0) {
 		conn_finish_request(c);
 		return;
 	}
-	if (c->req && c->resp_above_high && buf_len(&c->out) < REQUEST_LOW_WATER) {
+	if (c->req && c->resp_above_high && buf_len(&c->conn.out) < REQUEST_LOW_WATER) {
 		c->resp_above_high = false;
 		if (c->req->handler && c->req->handler->drained)
 			c->req->handler->drained(c->req);
@@ -731,13 +680,14 @@ static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- timeouts: timestamps, one timer per connection re-armed lazily ---- */
 
 /* When the connection's current wait expires; 0 if it has none (the handler
- * times its own work). */
-static ev_tstamp conn_deadline(struct http_conn *c, int *status)
+ * times its own work). *status: what to answer then (408), or 0. */
+static ev_tstamp wait_deadline(struct http_conn *c, int *status)
 {
 	struct config *cfg = gw->cfg;
 	*status = 0;
-	if (buf_len(&c->out) > 0)
-		return (c->last_write > 0 ? c->last_write : ev_now(gw->loop)) + cfg->timeouts.send;
+	if (buf_len(&c->conn.out) > 0)
+		return (c->conn.last_write > 0 ? c->conn.last_write : ev_now(gw->loop)) +
+		       cfg->timeouts.send;
 	switch (c->state) {
 	case CONN_HEAD:
 		if (c->head_start) {
@@ -747,11 +697,11 @@ static ev_tstamp conn_deadline(struct http_conn *c, int *status)
 		return c->idle_since + (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
 	case CONN_SPOOL:
 		*status = 408;
-		return c->last_read + cfg->timeouts.body;
+		return c->conn.last_read + cfg->timeouts.body;
 	case CONN_ACTIVE:
-		if (c->req && !c->req->body_complete && c->reading && !c->resp_done) {
+		if (c->req && !c->req->body_complete && c->conn.reading && !c->resp_done) {
 			*status = 408;
-			return c->last_read + cfg->timeouts.body;
+			return c->conn.last_read + cfg->timeouts.body;
 		}
 		return 0;
 	case CONN_LINGER:
@@ -760,31 +710,19 @@ static ev_tstamp conn_deadline(struct http_conn *c, int *status)
 	return 0;
 }
 
-static void conn_schedule_timer(struct http_conn *c)
+static ev_tstamp on_deadline(struct conn *conn)
 {
 	int status;
-	ev_tstamp d = conn_deadline(c, &status);
-	ev_timer_stop(gw->loop, &c->timer);
-	if (d == 0)
-		return;
-	ev_tstamp after = d - ev_now(gw->loop);
-	ev_timer_set(&c->timer, after > 0.001 ? after : 0.001, 0);
-	ev_timer_start(gw->loop, &c->timer);
+	return wait_deadline(http_of(conn), &status);
 }
 
-static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_timeout(struct conn *conn)
 {
-	struct http_conn *c = w->data;
+	struct http_conn *c = http_of(conn);
 	int status;
-	ev_tstamp d = conn_deadline(c, &status);
-	if (d == 0)
-		return;
-	if (d > ev_now(loop)) {
-		conn_schedule_timer(c);
-		return;
-	}
+	wait_deadline(c, &status);
 	if (c->state == CONN_HEAD && !c->head_start) {
-		conn_close(c); /* idle keep-alive connection: close quietly */
+		conn_close(&c->conn); /* idle keep-alive connection: close quietly */
 		return;
 	}
 	if (status == 408 && !(c->req && c->req->head_sent)) {
@@ -794,13 +732,45 @@ static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 			c->req->handler = NULL;
 		conn_reject(c, 408, c->state == CONN_HEAD ? "request head too slow"
 		                                           : "request body too slow");
-		conn_schedule_timer(c);
+		conn_update_timer(&c->conn);
 		return;
 	}
 	conn_abort(c, c->state == CONN_LINGER ? "linger time over" : "send timeout");
 }
 
 /* ---- connection life -------------------------------------------------- */
+
+static void on_shutdown(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0)
+		conn_close(&c->conn);
+	else
+		c->keep_alive = false;
+}
+
+static void on_abort(struct conn *conn)
+{
+	conn_abort(http_of(conn), "shutting down");
+}
+
+static void on_release(struct conn *conn)
+{
+	conn_clear_request(http_of(conn));
+}
+
+static const struct conn_ops http_conn_ops = {
+	.name = "http",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.timeout = on_timeout,
+	.shutdown = on_shutdown,
+	.abort = on_abort,
+	.release = on_release,
+};
 
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
 {
@@ -811,63 +781,12 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->fd = fd;
+	conn_init(&c->conn, fd, &http_conn_ops, true);
 	spool_init(&c->spool);
 	c->state = CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
 	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
-	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
-	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
-	ev_init(&c->timer, conn_on_timer);
-	c->rio.data = c->wio.data = c->timer.data = c;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	gw->nconns++;
-	conn_set_reading(c, true);
-	conn_schedule_timer(c);
-}
-
-static void conn_close(struct http_conn *c)
-{
-	ev_io_stop(gw->loop, &c->rio);
-	ev_io_stop(gw->loop, &c->wio);
-	ev_timer_stop(gw->loop, &c->timer);
-	close(c->fd);
-	conn_clear_request(c);
-	buf_free(&c->in);
-	buf_free(&c->out);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
-	gw->nconns--;
-	server_conn_closed();
-	server_check_stopped();
-}
-
-void http_conn_shutdown_all(void)
-{
-	struct http_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (c->state == CONN_HEAD && !c->req && buf_len(&c->in) == 0)
-			conn_close(c);
-		else
-			c->keep_alive = false;
-	}
-}
-
-void http_conn_abort_all(void)
-{
-	struct http_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		conn_abort(c, "shutting down");
-	}
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
 }

@@ -7,9 +7,5 @@
 
 /* Take ownership of an accepted, non-blocking, close-on-exec socket. */
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local);
-/* Shutdown: idle connections close now; busy ones after their current response. */
-void http_conn_shutdown_all(void);
-/* Shutdown deadline passed: abort whatever is still running. */
-void http_conn_abort_all(void);
 
 #endif

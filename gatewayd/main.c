@@ -11,9 +11,7 @@
 #include <unistd.h>
 
 #include "gatewayd/config.h"
-#include "gatewayd/fcgi_conn.h"
-#include "gatewayd/http_conn.h"
-#include "gatewayd/uwsgi_conn.h"
+#include "gatewayd/conn.h"
 #include "gatewayd/listener.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
@@ -58,9 +56,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		stop_forced = true;
 		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
 		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
-		http_conn_abort_all();
-		fcgi_conn_abort_all();
-		uwsgi_conn_abort_all();
+		conns_abort_all();
 		cgi_kill_all(SIGKILL);
 		pools_kill();
 		ev_timer_set(w, KILL_WAIT_SECONDS, 0);
@@ -86,9 +82,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	         gw->cfg->timeouts.shutdown);
 	gw->stopping = true;
 	listeners_stop();
-	http_conn_shutdown_all();
-	fcgi_conn_shutdown_all();
-	uwsgi_conn_shutdown_all();
+	conns_shutdown_all();
 	pools_drain();
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);
 	ev_timer_start(loop, &stop_timer);
@@ -218,6 +212,7 @@ int main(int argc, char **argv)
 	listeners_close();
 	pools_kill();
 	pools_free();
+	conns_reap();
 	config_unref(gw->cfg);
 	gw->cfg = NULL;
 	log_close();

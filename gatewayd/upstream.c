@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gatewayd/cgi_output.h"
+#include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/pools.h"
 #include "gatewayd/request.h"
@@ -27,17 +28,9 @@
 enum job_state { JOB_QUEUED, JOB_RUNNING };
 
 struct upstream_conn {
-	int fd;
-	ev_io rio;
-	ev_io wio;
-	struct buf in;
-	struct buf out;
+	struct conn conn;         /* first: the allocation */
 	struct worker *w;
 	struct upstream_job *job; /* NULL: idle, kept alive for the worker's next request */
-	bool connecting;
-	bool wrote_any;           /* a byte of the current job reached the socket */
-	bool reading;
-	bool *closed;             /* set by conn_close: the reader's guard */
 };
 
 struct upstream_job {
@@ -58,8 +51,6 @@ struct upstream_job {
 	struct upstream_job *qnext;
 };
 
-static void conn_close(struct upstream_conn *c);
-
 /* The worker record is freed right after the exit hook: look at the stop
  * condition once the pool is done with it. */
 static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -67,7 +58,6 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 	server_check_stopped();
 }
 static ev_prepare stop_check = {.cb = on_stop_check};
-static void conn_want_write(struct upstream_conn *c);
 static void job_try_assign(struct upstream_job *j);
 static void backlog_fill(struct pool_rt *rt);
 static void queue_push_front(struct pool_rt *rt, struct upstream_job *j);
@@ -125,8 +115,7 @@ static int connect_address(const char *address, bool *done)
 	return fd;
 }
 
-static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents);
-static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents);
+static const struct conn_ops upstream_conn_ops;
 
 /* primary: the worker's connection (w->conn); else one for its next job. */
 static struct upstream_conn *conn_open(struct worker *w, bool primary)
@@ -143,55 +132,14 @@ static struct upstream_conn *conn_open(struct worker *w, bool primary)
 		close(fd);
 		return NULL;
 	}
-	c->fd = fd;
+	conn_init(&c->conn, fd, &upstream_conn_ops, false);
+	c->conn.read_chunk = READ_CHUNK;
+	c->conn.connecting = !connected;
 	c->w = w;
-	c->connecting = !connected;
-	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
-	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
-	c->rio.data = c->wio.data = c;
 	if (primary)
 		w->conn = c;
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 	return c;
-}
-
-static void conn_set_reading(struct upstream_conn *c, bool on)
-{
-	if (on == c->reading)
-		return;
-	c->reading = on;
-	if (on)
-		ev_io_start(gw->loop, &c->rio);
-	else
-		ev_io_stop(gw->loop, &c->rio);
-}
-
-/* Write optimistically (see http_conn.c); arm the watcher only when full or
- * while a connect is in progress. */
-static void conn_want_write(struct upstream_conn *c)
-{
-	if (c->connecting) {
-		if (!ev_is_active(&c->wio))
-			ev_io_start(gw->loop, &c->wio);
-	} else if (!ev_is_active(&c->wio)) {
-		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
-	}
-}
-
-static void conn_close(struct upstream_conn *c)
-{
-	if (c->closed)
-		*c->closed = true;
-	ev_io_stop(gw->loop, &c->rio);
-	ev_io_stop(gw->loop, &c->wio);
-	close(c->fd);
-	if (c->w && c->w->conn == c)
-		c->w->conn = NULL;
-	if (c->job && c->job->conn == c)
-		c->job->conn = NULL;
-	buf_free(&c->in);
-	buf_free(&c->out);
-	free(c);
 }
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -269,11 +217,11 @@ static void job_finish(struct upstream_job *j, bool keep)
 		c->job = NULL;
 		/* External workers (php-fpm) serve one connection at a time: a kept one
 		 * would hold the worker while other slots wait in its backlog. */
-		if (!keep || j->rt->proto->ends_at_close || !w || !w->pid || buf_len(&c->in) > 0 ||
-		    buf_len(&c->out) > 0)
-			conn_close(c);
+		if (!keep || j->rt->proto->ends_at_close || !w || !w->pid || buf_len(&c->conn.in) > 0 ||
+		    buf_len(&c->conn.out) > 0)
+			conn_close(&c->conn);
 		else
-			conn_set_reading(c, true); /* notice if the worker closes it while idle */
+			conn_set_reading(&c->conn, true); /* notice if the worker closes it while idle */
 	}
 	j->conn = NULL;
 	if (w) {
@@ -350,21 +298,21 @@ static void job_pump_body(struct upstream_job *j)
 	struct upstream_conn *c = j->conn;
 	if (!r || !c || j->body_ended)
 		return;
-	while (buf_len(&r->body) > 0 && buf_len(&c->out) < REQUEST_HIGH_WATER) {
+	while (buf_len(&r->body) > 0 && buf_len(&c->conn.out) < REQUEST_HIGH_WATER) {
 		size_t n = buf_len(&r->body);
 		if (n > 32768)
 			n = 32768;
-		j->rt->proto->encode_body(j, &c->out, buf_head(&r->body), n);
+		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
 		request_body_taken(r, n);
 		if (!j->r || j->conn != c)
 			return;
 	}
 	if (r->body_complete && buf_len(&r->body) == 0) {
-		j->rt->proto->encode_body(j, &c->out, NULL, 0);
+		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0);
 		j->body_ended = true;
 	}
-	if (buf_len(&c->out) > 0)
-		conn_want_write(c);
+	if (buf_len(&c->conn.out) > 0)
+		conn_want_write(&c->conn);
 }
 
 static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -386,7 +334,7 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	job_fail(j, 504, NULL);
 	struct worker *w = j->w;
 	if (j->conn)
-		conn_close(j->conn);
+		conn_close(&j->conn->conn);
 	j->w = NULL;
 	if (w && w->pid) {
 		w->job = NULL;
@@ -429,15 +377,15 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 		return true;
 	}
 	c->job = j;
-	c->wrote_any = false;
+	c->conn.wrote_any = false;
 	j->conn = c;
 	j->behind = behind;
-	if (j->rt->proto->encode_head(j, &c->out) < 0) {
+	if (j->rt->proto->encode_head(j, &c->conn.out) < 0) {
 		/* Nothing went to the worker (the connection, and any part of the
 		 * head in it, goes): this was no request of the worker's. */
 		c->job = NULL;
 		j->conn = NULL;
-		conn_close(c);
+		conn_close(&c->conn);
 		j->w = NULL;
 		if (behind) {
 			pool_drop_next(&j->rt->pool, w, false);
@@ -450,7 +398,7 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 		return true;
 	}
 	job_pump_body(j);
-	conn_set_reading(c, true);
+	conn_set_reading(&c->conn, true);
 	ev_timer_stop(gw->loop, &j->timer);
 	if (!behind) {
 		if (r)
@@ -552,8 +500,8 @@ static void job_conn_failed(struct upstream_job *j, const char *why)
 	struct pool_rt *rt = j->rt;
 	struct worker *w = j->w;
 	bool behind = j->behind;
-	bool retry = !j->got_any && j->r && (behind ? request_idempotent(j->r) : !j->conn->wrote_any);
-	conn_close(j->conn);
+	bool retry = !j->got_any && j->r && (behind ? request_idempotent(j->r) : !j->conn->conn.wrote_any);
+	conn_close(&j->conn->conn);
 	j->conn = NULL;
 	j->w = NULL;
 	j->behind = false;
@@ -585,38 +533,24 @@ static void job_conn_failed(struct upstream_job *j, const char *why)
 	job_free(j);
 }
 
-/* ---- connection events -------------------------------------------------- */
+/* ---- connection events (struct conn_ops) ------------------------------- */
 
-static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
+static struct upstream_conn *upstream_of(struct conn *conn)
 {
-	struct upstream_conn *c = io->data;
-	char *dst = buf_reserve(&c->in, READ_CHUNK);
-	ssize_t n = dst ? read(c->fd, dst, READ_CHUNK) : -1;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+	return (struct upstream_conn *)conn;
+}
+
+static void on_input(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
 	struct upstream_job *j = c->job;
 	if (!j) {
-		conn_close(c); /* the worker closed its idle connection (or said something unasked) */
+		conn_close(&c->conn); /* the worker said something unasked */
 		return;
 	}
-	if (n == 0 && j->rt->proto->ends_at_close && j->got_any) {
-		/* The worker closed: that is the end of its answer. Anything the
-		 * decoder still holds (a partial status line) is passed on first. */
-		if (buf_len(&c->in) > 0 && !upstream_output(j, buf_head(&c->in), buf_len(&c->in)))
-			return;
-		upstream_end(j, 0);
-		return;
-	}
-	if (n <= 0) {
-		job_conn_failed(j, n == 0 ? "connection closed" : strerror(errno));
-		return;
-	}
-	buf_commit(&c->in, (size_t)n);
-	bool closed = false;
-	c->closed = &closed;
-	while (buf_len(&c->in) > 0) {
+	while (buf_len(&c->conn.in) > 0) {
 		struct upstream_event ev = {.type = UPSTREAM_NONE};
-		ssize_t used = j->rt->proto->decode(j, buf_head(&c->in), buf_len(&c->in), &ev);
+		ssize_t used = j->rt->proto->decode(j, buf_head(&c->conn.in), buf_len(&c->conn.in), &ev);
 		if (used < 0) {
 			log_error(j->r ? j->r->id : NULL, "%s: malformed %s response", j->who,
 			          j->rt->proto->name);
@@ -629,7 +563,7 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		/* Consumed first: the views stay valid, and a job that ends on this
 		 * event leaves a clean connection to keep. */
-		buf_consume(&c->in, (size_t)used);
+		buf_consume(&c->conn.in, (size_t)used);
 		if (ev.type == UPSTREAM_OUTPUT)
 			upstream_output(j, ev.data, ev.len);
 		else if (ev.type == UPSTREAM_STDERR)
@@ -637,65 +571,79 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 			                    ev.len);
 		else if (ev.type == UPSTREAM_END)
 			upstream_end(j, ev.app_status);
-		if (closed)
-			return;
-		if (c->job != j) {
-			c->closed = NULL;
-			return; /* the job ended; c is idle, kept for the next one */
-		}
+		if (c->conn.closed || c->job != j)
+			return; /* closed, or the job ended and c is idle, kept for the next one */
 	}
-	c->closed = NULL;
 	/* Backpressure: a slow client pauses reading from the worker. */
 	if (j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER)
-		conn_set_reading(c, false);
+		conn_set_reading(&c->conn, false);
 	/* A worker that ends its answer by closing has usually closed already
 	 * when a short read comes: look for the end now rather than after
 	 * another trip through epoll (which also re-arms the hung-up fd). */
-	else if (n < READ_CHUNK && j->rt->proto->ends_at_close)
-		ev_feed_event(loop, &c->rio, EV_READ);
+	else if (c->conn.last_n < READ_CHUNK && j->rt->proto->ends_at_close)
+		conn_read_soon(&c->conn);
 }
 
-static void conn_on_write(struct ev_loop *loop, ev_io *io, int revents)
+static void on_eof(struct conn *conn, int err)
 {
-	struct upstream_conn *c = io->data;
-	if (c->connecting) {
-		int err = 0;
-		socklen_t len = sizeof err;
-		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		c->connecting = false;
-		if (err) {
-			errno = err;
-			if (c->job)
-				job_conn_failed(c->job, strerror(err));
-			else
-				conn_close(c);
-			return;
-		}
+	struct upstream_conn *c = upstream_of(conn);
+	struct upstream_job *j = c->job;
+	if (!j) {
+		conn_close(&c->conn); /* the worker closed its idle connection */
+		return;
 	}
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_is_active(&c->wio))
-				ev_io_start(loop, &c->wio);
+	if (!err && j->rt->proto->ends_at_close && j->got_any) {
+		/* The worker closed: that is the end of its answer. Anything the
+		 * decoder still holds (a partial status line) is passed on first. */
+		if (buf_len(&c->conn.in) > 0 &&
+		    !upstream_output(j, buf_head(&c->conn.in), buf_len(&c->conn.in)))
 			return;
-		}
-		if (n < 0) {
-			int e = errno;
-			if (c->job)
-				job_conn_failed(c->job, strerror(e));
-			else
-				conn_close(c);
-			return;
-		}
-		buf_consume(&c->out, (size_t)n);
-		c->wrote_any = true;
+		upstream_end(j, 0);
+		return;
 	}
-	ev_io_stop(loop, &c->wio);
+	job_conn_failed(j, err ? strerror(err) : "connection closed");
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	struct upstream_conn *c = upstream_of(conn);
 	if (c->job)
+		job_conn_failed(c->job, strerror(err));
+	else
+		conn_close(&c->conn);
+}
+
+static void on_written(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	if (c->job && buf_len(&c->conn.out) == 0)
 		job_pump_body(c->job);
 }
+
+/* The job times the request (queue_timeout, request_timeout), not the conn. */
+static ev_tstamp on_deadline(struct conn *conn)
+{
+	return 0;
+}
+
+static void on_release(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	if (c->w && c->w->conn == c)
+		c->w->conn = NULL;
+	if (c->job && c->job->conn == c)
+		c->job->conn = NULL;
+}
+
+static const struct conn_ops upstream_conn_ops = {
+	.name = "upstream",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.release = on_release,
+};
 
 /* ---- pool hooks --------------------------------------------------------- */
 
@@ -703,7 +651,7 @@ void upstream_worker_stopping(struct pool *p, struct worker *w)
 {
 	struct upstream_conn *c = w->conn;
 	if (c && !c->job)
-		conn_close(c);
+		conn_close(&c->conn);
 }
 
 void upstream_worker_exited(struct pool *p, struct worker *w, int st)
@@ -716,7 +664,7 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 		struct upstream_conn *c = w->conn;
 		c->w = NULL;
 		c->job = NULL;
-		conn_close(c);
+		conn_close(&c->conn);
 	}
 	struct upstream_job *next = w->next_job;
 	if (next) {
@@ -724,7 +672,7 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 		next->w = NULL;
 		next->behind = false;
 		if (next->conn)
-			conn_close(next->conn);
+			conn_close(&next->conn->conn);
 		if (next->r && !next->got_any && request_idempotent(next->r)) {
 			log_warn(next->r->id, "%s is gone before it took this request: trying another worker",
 			         next->who);
@@ -873,7 +821,7 @@ static void pool_handler_drained(struct request *r)
 {
 	struct upstream_job *j = r->handler_ctx;
 	if (j && j->conn)
-		conn_set_reading(j->conn, true);
+		conn_set_reading(&j->conn->conn, true);
 }
 
 static void pool_handler_abort(struct request *r)
@@ -895,11 +843,11 @@ static void pool_handler_abort(struct request *r)
 	/* FastCGI: the worker stays busy (and timed) until its END_REQUEST, so no
 	 * request waits behind abandoned work; its body ends here, short. */
 	if (!j->body_ended) {
-		j->rt->proto->encode_body(j, &j->conn->out, NULL, 0);
+		j->rt->proto->encode_body(j, &j->conn->conn.out, NULL, 0);
 		j->body_ended = true;
-		conn_want_write(j->conn);
+		conn_want_write(&j->conn->conn);
 	}
-	conn_set_reading(j->conn, true);
+	conn_set_reading(&j->conn->conn, true);
 }
 
 const struct handler_ops handler_pool = {

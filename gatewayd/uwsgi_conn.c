@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
@@ -22,48 +23,19 @@ enum uconn_state {
 };
 
 struct uwsgi_conn {
-	int fd;
-	ev_io rio;
-	ev_io wio;
-	ev_timer timer;
+	struct conn conn; /* first: the allocation */
 	enum uconn_state state;
-	struct buf in;
-	struct buf out;
 	struct request *r;
 	long long body_left;
-	bool reading;
 	bool resp_done;
 	bool feeding;
 	bool feed_again;
 	bool resp_above_high;
 	unsigned long long bytes_sent;
 	ev_tstamp started;
-	ev_tstamp last_read;
-	ev_tstamp last_write;
-	struct uwsgi_conn *prev, *next;
 };
 
-static struct uwsgi_conn *conns;
-
-static void conn_close(struct uwsgi_conn *c);
 static void conn_feed_body(struct uwsgi_conn *c);
-
-static void conn_set_reading(struct uwsgi_conn *c, bool on)
-{
-	if (on == c->reading)
-		return;
-	c->reading = on;
-	if (on)
-		ev_io_start(gw->loop, &c->rio);
-	else
-		ev_io_stop(gw->loop, &c->rio);
-}
-
-static void conn_want_write(struct uwsgi_conn *c)
-{
-	if (!ev_is_active(&c->wio))
-		ev_feed_event(gw->loop, &c->wio, EV_WRITE);
-}
 
 /* ---- front_ops: the answer as an HTTP response ------------------------ */
 
@@ -76,18 +48,18 @@ static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct uwsgi_conn *c = conn_of(r);
 	/* uwsgi answers are HTTP responses; the web server reframes them. */
-	request_put_gateway_head(r, h, "HTTP/1.1 ", &c->out);
-	conn_want_write(c);
+	request_put_gateway_head(r, h, "HTTP/1.1 ", &c->conn.out);
+	conn_want_write(&c->conn);
 }
 
 static void front_send_body(struct request *r, const char *p, size_t n)
 {
 	struct uwsgi_conn *c = conn_of(r);
-	buf_append(&c->out, p, n);
+	buf_append(&c->conn.out, p, n);
 	c->bytes_sent += n;
-	if (buf_len(&c->out) >= REQUEST_HIGH_WATER)
+	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
 		c->resp_above_high = true;
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static void front_send_raw(struct request *r, const char *p, size_t n)
@@ -106,14 +78,14 @@ static void front_send_end(struct request *r, bool complete)
 		/* The close is the end of a uwsgi answer: cut short, close at once so
 		 * the web server sees an answer shorter than its Content-Length. */
 		log_warn(r->id, "response cut short: closing the uwsgi connection");
-		buf_reset(&c->out);
+		buf_reset(&c->conn.out);
 	}
-	conn_want_write(c);
+	conn_want_write(&c->conn);
 }
 
 static size_t front_backlog(struct request *r)
 {
-	return buf_len(&conn_of(r)->out);
+	return buf_len(&conn_of(r)->conn.out);
 }
 
 static void front_body_more(struct request *r)
@@ -121,7 +93,7 @@ static void front_body_more(struct request *r)
 	struct uwsgi_conn *c = conn_of(r);
 	conn_feed_body(c);
 	if (c->r && !c->r->body_complete && buf_len(&c->r->body) < REQUEST_HIGH_WATER)
-		conn_set_reading(c, true);
+		conn_set_reading(&c->conn, true);
 }
 
 static const struct front_ops uwsgi_front = {
@@ -147,7 +119,7 @@ static void conn_feed_body(struct uwsgi_conn *c)
 		c->feed_again = false;
 		if (!r || c->state != UCONN_ACTIVE || r->body_complete)
 			break;
-		size_t n = buf_len(&c->in);
+		size_t n = buf_len(&c->conn.in);
 		if ((long long)n > c->body_left)
 			n = (size_t)c->body_left;
 		size_t have = buf_len(&r->body);
@@ -155,8 +127,8 @@ static void conn_feed_body(struct uwsgi_conn *c)
 		if (n > room)
 			n = room;
 		if (n > 0) {
-			buf_append(&r->body, buf_head(&c->in), n);
-			buf_consume(&c->in, n);
+			buf_append(&r->body, buf_head(&c->conn.in), n);
+			buf_consume(&c->conn.in, n);
 			c->body_left -= (long long)n;
 		}
 		if (c->body_left == 0)
@@ -166,7 +138,7 @@ static void conn_feed_body(struct uwsgi_conn *c)
 	} while (c->feed_again);
 	c->feeding = false;
 	if (c->r && !c->r->body_complete && buf_len(&c->r->body) >= REQUEST_HIGH_WATER)
-		conn_set_reading(c, false);
+		conn_set_reading(&c->conn, false);
 }
 
 /* Returns false when the connection was closed. */
@@ -174,7 +146,7 @@ static bool conn_begin_request(struct uwsgi_conn *c, const uint8_t *vars, size_t
 {
 	struct request *r = request_new(&uwsgi_front, c);
 	if (!r) {
-		conn_close(c);
+		conn_close(&c->conn);
 		return false;
 	}
 	c->r = r;
@@ -217,12 +189,12 @@ static void conn_process_input(struct uwsgi_conn *c)
 	}
 	if (c->state != UCONN_PACKET)
 		return;
-	const uint8_t *p = (const uint8_t *)buf_head(&c->in);
-	size_t n = buf_len(&c->in);
+	const uint8_t *p = (const uint8_t *)buf_head(&c->conn.in);
+	size_t n = buf_len(&c->conn.in);
 	if (n >= 4 && http1_looks_like_request(p, n)) {
 		log_warn(NULL, "uwsgi port received HTTP (\"%.*s\"): point HTTP clients at an http "
 		         "listener; closing", (int)log_line_len((const char *)p, n, 60), p);
-		conn_close(c);
+		conn_close(&c->conn);
 		return;
 	}
 	struct uwsgi_header hdr;
@@ -233,134 +205,157 @@ static void conn_process_input(struct uwsgi_conn *c)
 	if (used < 0 || hdr.modifier1 != 0) {
 		log_warn(NULL, "uwsgi packet with modifier1 %u (only 0, WSGI/CGI variables, is "
 		         "served): closing", hdr.modifier1);
-		conn_close(c);
+		conn_close(&c->conn);
 		return;
 	}
-	/* The vars stay in c->in while they are copied into the request. */
+	/* The vars stay in c->conn.in while they are copied into the request. */
 	if (!conn_begin_request(c, p + UWSGI_HEADER_LEN, hdr.datasize))
 		return;
-	buf_consume(&c->in, (size_t)used);
+	buf_consume(&c->conn.in, (size_t)used);
 	if (c->state == UCONN_ACTIVE)
 		conn_feed_body(c);
 }
 
-static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* ---- connection events (struct conn_ops) ------------------------------- */
+
+static struct uwsgi_conn *uwsgi_of(struct conn *conn)
 {
-	struct uwsgi_conn *c = w->data;
-	char *dst = buf_reserve(&c->in, 65536 + 8);
-	ssize_t n = dst ? read(c->fd, dst, 65536 + 8) : -1;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_set_reading(c, false);
-		if (c->r && !c->resp_done && c->state == UCONN_ACTIVE &&
-		    !(c->r->body_complete && n == 0)) {
-			/* The web server gave up on the request. */
-			log_info(c->r->id, "the web server closed the uwsgi connection; request aborted");
-			if (!c->r->status)
-				c->r->status = 499;
-			if (c->r->handler)
-				c->r->handler->abort(c->r);
-			conn_close(c);
-		} else if (!c->r) {
-			conn_close(c);
-		}
-		return; /* a half-close after the body: the answer still goes out */
+	return (struct uwsgi_conn *)conn;
+}
+
+/* The handler lets go: the web server or the shutdown ended the request. */
+static void abort_request(struct uwsgi_conn *c, const char *why)
+{
+	if (c->r && !c->resp_done) {
+		log_info(c->r->id, "%s; request aborted", why);
+		if (!c->r->status)
+			c->r->status = 499;
+		if (c->r->handler)
+			c->r->handler->abort(c->r);
 	}
-	buf_commit(&c->in, (size_t)n);
-	c->last_read = ev_now(loop);
+	conn_close(&c->conn);
+}
+
+static void on_input(struct conn *conn)
+{
+	struct uwsgi_conn *c = uwsgi_of(conn);
 	conn_process_input(c);
 }
 
-static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+static void on_eof(struct conn *conn, int err)
 {
-	struct uwsgi_conn *c = w->data;
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (!ev_is_active(&c->wio))
-				ev_io_start(loop, &c->wio);
-			return;
-		}
-		if (n < 0) {
-			if (c->r && !c->resp_done && c->r->handler) {
-				log_info(c->r->id, "writing to the web server failed; request aborted");
-				c->r->handler->abort(c->r);
-			}
-			conn_close(c);
-			return;
-		}
-		buf_consume(&c->out, (size_t)n);
-		c->last_write = ev_now(loop);
-	}
-	ev_io_stop(loop, &c->wio);
-	if (c->resp_done) {
-		conn_close(c);
+	struct uwsgi_conn *c = uwsgi_of(conn);
+	if (!c->r) {
+		conn_close(&c->conn);
 		return;
 	}
-	if (c->resp_above_high && buf_len(&c->out) < REQUEST_LOW_WATER) {
+	/* A half-close after the whole body: the answer still goes out. */
+	if (c->resp_done || c->state != UCONN_ACTIVE || (c->r->body_complete && !err))
+		return;
+	abort_request(c, "the web server closed the uwsgi connection");
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	abort_request(uwsgi_of(conn), "writing to the web server failed");
+}
+
+static void on_written(struct conn *conn)
+{
+	struct uwsgi_conn *c = uwsgi_of(conn);
+	if (buf_len(&c->conn.out) > 0)
+		return;
+	if (c->resp_done) {
+		conn_close(&c->conn);
+		return;
+	}
+	if (c->resp_above_high && buf_len(&c->conn.out) < REQUEST_LOW_WATER) {
 		c->resp_above_high = false;
 		if (c->r && c->r->handler && c->r->handler->drained)
 			c->r->handler->drained(c->r);
 	}
 }
 
-/* One timer: the packet and the body must keep coming; the answer must keep going. */
-static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+/* The packet and the body must keep coming; the answer must keep going. */
+static ev_tstamp on_deadline(struct conn *conn)
 {
-	struct uwsgi_conn *c = w->data;
+	struct uwsgi_conn *c = uwsgi_of(conn);
 	struct config *cfg = gw->cfg;
-	ev_tstamp now = ev_now(loop), deadline = 0;
-	if (buf_len(&c->out) > 0)
-		deadline = (c->last_write > c->started ? c->last_write : c->started) + cfg->timeouts.send;
-	else if (c->state == UCONN_PACKET)
-		deadline = c->started + cfg->timeouts.header;
-	else if (c->r && !c->r->body_complete && c->reading)
-		deadline = c->last_read + cfg->timeouts.body;
-	if (deadline == 0 || deadline > now) {
-		ev_timer_set(w, deadline ? deadline - now : 1.0, 0);
-		ev_timer_start(loop, w);
-		return;
-	}
+	if (buf_len(&c->conn.out) > 0)
+		return (c->conn.last_write > c->started ? c->conn.last_write : c->started) +
+		       cfg->timeouts.send;
+	if (c->state == UCONN_PACKET)
+		return c->started + cfg->timeouts.header;
+	if (c->r && !c->r->body_complete && c->conn.reading)
+		return c->conn.last_read + cfg->timeouts.body;
+	return 0;
+}
+
+static void on_timeout(struct conn *conn)
+{
+	struct uwsgi_conn *c = uwsgi_of(conn);
+	struct config *cfg = gw->cfg;
 	/* The web server is too slow with the packet (some of it came) or the
 	 * body, and nothing of the answer is out yet: 408, as over HTTP. */
-	bool packet = c->state == UCONN_PACKET && buf_len(&c->in) > 0;
+	bool packet = c->state == UCONN_PACKET && buf_len(&c->conn.in) > 0;
 	bool body = c->state == UCONN_ACTIVE && c->r && !c->resp_done && !c->r->head_sent &&
-		    buf_len(&c->out) == 0;
-	if (packet || body) {
-		if (!c->r && !(c->r = request_new(&uwsgi_front, c))) {
-			conn_close(c);
-			return;
-		}
-		struct request *r = c->r;
-		if (packet)
-			log_info(r->id, "408: the uwsgi packet did not come whole within %.0f s (%zu bytes)",
-			         cfg->timeouts.header, buf_len(&c->in));
-		else
-			log_info(r->id, "408: the request body did not come within %.0f s; request aborted",
-			         cfg->timeouts.body);
-		if (r->handler) {
-			r->handler->abort(r);
-			r->handler = NULL;
-		}
-		conn_set_reading(c, false);
-		c->state = UCONN_ACTIVE;
-		request_error(r, 408, NULL);
-		if (c->state == UCONN_CLOSING && buf_len(&c->out) > 0) {
-			ev_timer_set(w, cfg->timeouts.send, 0);
-			ev_timer_start(loop, w);
-		}
+		    buf_len(&c->conn.out) == 0;
+	if (!packet && !body) {
+		abort_request(c, "uwsgi connection timed out");
 		return;
 	}
-	if (c->r && !c->resp_done) {
-		log_info(c->r->id, "uwsgi connection timed out; request aborted");
-		if (c->r->handler)
-			c->r->handler->abort(c->r);
+	if (!c->r && !(c->r = request_new(&uwsgi_front, c))) {
+		conn_close(&c->conn);
+		return;
 	}
-	conn_close(c);
+	struct request *r = c->r;
+	if (packet)
+		log_info(r->id, "408: the uwsgi packet did not come whole within %.0f s (%zu bytes)",
+		         cfg->timeouts.header, buf_len(&c->conn.in));
+	else
+		log_info(r->id, "408: the request body did not come within %.0f s; request aborted",
+		         cfg->timeouts.body);
+	if (r->handler) {
+		r->handler->abort(r);
+		r->handler = NULL;
+	}
+	conn_set_reading(&c->conn, false);
+	c->state = UCONN_ACTIVE;
+	request_error(r, 408, NULL);
+	conn_update_timer(&c->conn);
 }
+
+static void on_shutdown(struct conn *conn)
+{
+	struct uwsgi_conn *c = uwsgi_of(conn);
+	if (!c->r)
+		conn_close(&c->conn);
+}
+
+static void on_abort(struct conn *conn)
+{
+	abort_request(uwsgi_of(conn), "shutting down");
+}
+
+static void on_release(struct conn *conn)
+{
+	struct uwsgi_conn *c = uwsgi_of(conn);
+	request_free(c->r);
+	c->r = NULL;
+}
+
+static const struct conn_ops uwsgi_conn_ops = {
+	.name = "uwsgi",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.timeout = on_timeout,
+	.shutdown = on_shutdown,
+	.abort = on_abort,
+	.release = on_release,
+};
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc)
 {
@@ -372,59 +367,9 @@ void uwsgi_conn_start(int fd, const struct listen_cfg *lc)
 	int one = 1;
 	if (!lc->unix_path)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->fd = fd;
-	c->started = c->last_read = ev_now(gw->loop);
-	ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
-	ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
-	ev_timer_init(&c->timer, conn_on_timer, gw->cfg->timeouts.header, 0);
-	c->rio.data = c->wio.data = c->timer.data = c;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	gw->nconns++;
-	conn_set_reading(c, true);
-	ev_timer_start(gw->loop, &c->timer);
-}
-
-static void conn_close(struct uwsgi_conn *c)
-{
-	ev_io_stop(gw->loop, &c->rio);
-	ev_io_stop(gw->loop, &c->wio);
-	ev_timer_stop(gw->loop, &c->timer);
-	close(c->fd);
-	request_free(c->r);
-	buf_free(&c->in);
-	buf_free(&c->out);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
-	gw->nconns--;
-	server_conn_closed();
-	server_check_stopped();
-}
-
-void uwsgi_conn_shutdown_all(void)
-{
-	struct uwsgi_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (!c->r)
-			conn_close(c);
-	}
-}
-
-void uwsgi_conn_abort_all(void)
-{
-	struct uwsgi_conn *c = conns, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (c->r && !c->resp_done && c->r->handler)
-			c->r->handler->abort(c->r);
-		conn_close(c);
-	}
+	conn_init(&c->conn, fd, &uwsgi_conn_ops, true);
+	c->conn.read_chunk = 65536 + 8;
+	c->started = ev_now(gw->loop);
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
 }

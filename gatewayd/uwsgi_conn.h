@@ -7,7 +7,5 @@
 #include "gatewayd/config.h"
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc);
-void uwsgi_conn_shutdown_all(void);
-void uwsgi_conn_abort_all(void);
 
 #endif
