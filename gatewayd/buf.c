@@ -1,6 +1,7 @@
 #include "gatewayd/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,18 @@ char *buf_reserve(struct buf *b, size_t n)
 		return b->data + b->end;
 	}
 	size_t cap = b->cap ? b->cap : 1024;
-	while (cap - len < n)
+	while (cap - len < n) {
+		if (cap > SIZE_MAX / 2) {
+			b->failed = true;
+			return NULL;
+		}
 		cap *= 2;
+	}
 	char *p = malloc(cap);
-	if (!p)
+	if (!p) {
+		b->failed = true;
 		return NULL;
+	}
 	if (len)
 		memcpy(p, b->data + b->start, len);
 	free(b->data);
@@ -62,8 +70,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(dst, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		b->failed = true;
 		return -1;
+	}
 	if ((size_t)n >= room) {
 		if (!(dst = buf_reserve(b, (size_t)n + 1)))
 			return -1;
@@ -92,4 +102,5 @@ void buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->start = b->end = b->cap = 0;
+	b->failed = false;
 }

@@ -123,6 +123,11 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	for (;;) {
 		bool full = false;
+		if (c->out.failed) { /* what is queued has a hole: never send it */
+			ev_io_stop(loop, &c->wio);
+			c->ops->write_error(c, ENOMEM);
+			return;
+		}
 		while (buf_len(&c->out) > 0) {
 			ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
 			if (n < 0 && errno == EINTR)

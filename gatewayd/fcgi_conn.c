@@ -251,8 +251,10 @@ static void refill_from_overflow(struct fcgi_req *fr)
 	struct request *r = fr->r;
 	while (spool_pending(&fr->overflow) > 0 && buf_len(&r->body) < REQUEST_HIGH_WATER) {
 		char *dst = buf_reserve(&r->body, 65536);
-		if (!dst)
+		if (!dst) {
+			req_abort(fr, "out of memory taking the request body");
 			return;
+		}
 		size_t n = spool_read(&fr->overflow, dst, 65536);
 		if (n == 0)
 			break;
@@ -394,7 +396,10 @@ static void req_stdin(struct fcgi_req *fr, const uint8_t *p, size_t n)
 			req_abort(fr, "cannot park the request body");
 		return;
 	}
-	buf_append(&r->body, p, n);
+	if (buf_append(&r->body, p, n) < 0) {
+		req_abort(fr, "out of memory taking the request body");
+		return;
+	}
 	if (fr->stdin_left == 0)
 		r->body_complete = true;
 	r->handler->body(r);
@@ -458,7 +463,11 @@ static void on_params(struct fcgi_conn *c, struct fcgi_req *fr, const struct fcg
 		req_fail(fr, 431, "FastCGI params over 64 KiB");
 		return;
 	}
-	buf_append(&fr->params, rec->content, rec->content_length);
+	if (buf_append(&fr->params, rec->content, rec->content_length) < 0) {
+		buf_free(&fr->params);
+		fr->phase = FREQ_STDIN;
+		req_fail(fr, 500, "out of memory collecting the FastCGI params");
+	}
 }
 
 static void on_get_values(struct fcgi_conn *c, const struct fcgi_record *rec)
@@ -599,8 +608,11 @@ static void on_eof(struct conn *conn, int err)
 static void on_write_error(struct conn *conn, int err)
 {
 	struct fcgi_conn *c = fcgi_of(conn);
+	char why[128];
+	snprintf(why, sizeof why, err == ENOMEM ? "out of memory building the response"
+	         : "writing to the web server failed: %s", strerror(err));
 	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
-		req_abort(fr, "writing to the web server failed");
+		req_abort(fr, why);
 	conn_close(&c->conn);
 }
 

@@ -427,7 +427,11 @@ static void conn_feed_body(struct http_conn *c)
 		if (n > room)
 			n = room;
 		if (n > 0) {
-			buf_append(&r->body, buf_head(&c->conn.in), n);
+			if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
+				c->feeding = false;
+				conn_abort(c, "out of memory taking the request body");
+				return;
+			}
 			buf_consume(&c->conn.in, n);
 			c->body_left -= n;
 		}
@@ -659,8 +663,15 @@ static void on_eof(struct conn *conn, int err)
 static void on_write_error(struct conn *conn, int err)
 {
 	struct http_conn *c = http_of(conn);
-	c->conn.peer_closed = true;
-	conn_abort(c, err == EPIPE || err == ECONNRESET ? "client went away" : "write to client failed");
+	char why[128];
+	if (err == ENOMEM) {
+		snprintf(why, sizeof why, "out of memory building the response");
+	} else {
+		c->conn.peer_closed = true;
+		snprintf(why, sizeof why, err == EPIPE || err == ECONNRESET ? "client went away"
+		         : "write to client failed: %s", strerror(err));
+	}
+	conn_abort(c, why);
 }
 
 static void on_written(struct conn *conn)

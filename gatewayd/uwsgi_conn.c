@@ -107,6 +107,20 @@ static const struct front_ops uwsgi_front = {
 
 /* ---- reading the request ---------------------------------------------- */
 
+/* The handler lets go: the web server or the shutdown ended the request. */
+static void abort_request(struct uwsgi_conn *c, const char *why)
+{
+	if (c->r && !c->resp_done) {
+		log_info(c->r->id, "%s; request aborted", why);
+		if (!c->r->status)
+			c->r->status = 499;
+		if (c->r->handler)
+			c->r->handler->abort(c->r);
+	}
+	conn_close(&c->conn);
+}
+
+
 static void conn_feed_body(struct uwsgi_conn *c)
 {
 	struct request *r = c->r;
@@ -127,7 +141,11 @@ static void conn_feed_body(struct uwsgi_conn *c)
 		if (n > room)
 			n = room;
 		if (n > 0) {
-			buf_append(&r->body, buf_head(&c->conn.in), n);
+			if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
+				c->feeding = false;
+				abort_request(c, "out of memory taking the request body");
+				return;
+			}
 			buf_consume(&c->conn.in, n);
 			c->body_left -= (long long)n;
 		}
@@ -223,19 +241,6 @@ static struct uwsgi_conn *uwsgi_of(struct conn *conn)
 	return (struct uwsgi_conn *)conn;
 }
 
-/* The handler lets go: the web server or the shutdown ended the request. */
-static void abort_request(struct uwsgi_conn *c, const char *why)
-{
-	if (c->r && !c->resp_done) {
-		log_info(c->r->id, "%s; request aborted", why);
-		if (!c->r->status)
-			c->r->status = 499;
-		if (c->r->handler)
-			c->r->handler->abort(c->r);
-	}
-	conn_close(&c->conn);
-}
-
 static void on_input(struct conn *conn)
 {
 	struct uwsgi_conn *c = uwsgi_of(conn);
@@ -257,7 +262,10 @@ static void on_eof(struct conn *conn, int err)
 
 static void on_write_error(struct conn *conn, int err)
 {
-	abort_request(uwsgi_of(conn), "writing to the web server failed");
+	char why[128];
+	snprintf(why, sizeof why, err == ENOMEM ? "out of memory building the response"
+	         : "writing to the web server failed: %s", strerror(err));
+	abort_request(uwsgi_of(conn), why);
 }
 
 static void on_written(struct conn *conn)
