@@ -10,14 +10,12 @@
 #define CGI_MAX_HEAD (64 * 1024)
 #define CGI_MAX_HEADERS 100
 
+/* For the access log only: an NPH script's bytes go to the client as they are. */
 static int nph_status(const char *p, size_t n)
 {
-	if (n >= 12 && memcmp(p, "HTTP/", 5) == 0) {
-		const char *sp = memchr(p, ' ', n);
-		if (sp && (size_t)(sp - p) + 4 <= n)
-			return atoi(sp + 1);
-	}
-	return 200;
+	int status;
+	struct http1_str reason;
+	return http1_parse_status_line(p, n, n, &status, &reason) > 0 ? status : 200;
 }
 
 static enum cgi_output_result send_head(struct cgi_output *o, struct request *r, size_t head_len,
@@ -63,8 +61,12 @@ enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, 
 		return CGI_OUT_BAD;
 	struct http1_header headers[CGI_MAX_HEADERS];
 	struct cgi_response resp;
-	ssize_t used = cgi_response_parse(buf_head(&o->head), buf_len(&o->head), &resp, headers,
-	                                  CGI_MAX_HEADERS);
+	struct http1_str reason = {o->reason, strlen(o->reason)};
+	ssize_t used = o->status ? cgi_response_parse_fields(buf_head(&o->head), buf_len(&o->head),
+	                                                     o->status, reason, &resp, headers,
+	                                                     CGI_MAX_HEADERS)
+	                         : cgi_response_parse(buf_head(&o->head), buf_len(&o->head), &resp,
+	                                              headers, CGI_MAX_HEADERS);
 	if (used == CGI_INCOMPLETE) {
 		if (buf_len(&o->head) <= CGI_MAX_HEAD)
 			return CGI_OUT_MORE;
@@ -78,6 +80,12 @@ enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, 
 	}
 	o->head_done = true;
 	return send_head(o, r, (size_t)used, &resp, location);
+}
+
+void cgi_output_set_status(struct cgi_output *o, int status, const char *reason, size_t len)
+{
+	o->status = status;
+	snprintf(o->reason, sizeof o->reason, "%.*s", (int)len, reason);
 }
 
 void cgi_output_log_incomplete(const struct cgi_output *o, const char *rid)

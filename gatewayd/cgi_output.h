@@ -22,7 +22,13 @@ struct cgi_output {
 	bool head_done;
 	bool nph;         /* pass everything through raw */
 	const char *who;  /* for log lines: the script or the worker */
+	int status;       /* > 0: an HTTP status line came first (cgi_output_set_status) */
+	char reason[64];
 };
+
+/* The output is an HTTP response whose status line was read: the header block
+ * that follows is its fields, the status standing as a Status field would. */
+void cgi_output_set_status(struct cgi_output *o, int status, const char *reason, size_t len);
 
 /* Feed n bytes of output for r. */
 enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, const char *p,

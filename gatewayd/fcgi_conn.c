@@ -11,6 +11,7 @@
 #include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/response_head.h"
 #include "gatewayd/server.h"
 #include "gatewayd/spool.h"
 #include "protocols/http1.h"
@@ -187,7 +188,8 @@ static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct fcgi_req *fr = freq_of(r);
 	struct buf head = {0};
-	request_put_gateway_head(r, h, "Status: ", &head);
+	struct head_framing f = {.status_prefix = "Status: ", .content_length = response_content_length(h)};
+	response_put_head(r, h, &f, &head);
 	queue_stream(fr, FCGI_STDOUT, buf_head(&head), buf_len(&head));
 	buf_free(&head);
 }

@@ -14,6 +14,7 @@
 #include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/response_head.h"
 #include "gatewayd/server.h"
 #include "gatewayd/spool.h"
 #include "protocols/http1.h"
@@ -197,43 +198,11 @@ static void conn_finish_request(struct http_conn *c)
 
 /* ---- the front end's side of the request (front_ops) -------------------- */
 
-static bool is_hop_by_hop(const struct http1_header *h)
-{
-	return http1_str_ieq(h->name, "Connection") || http1_str_ieq(h->name, "Keep-Alive") ||
-	       http1_str_ieq(h->name, "Transfer-Encoding") || http1_str_ieq(h->name, "Content-Length") ||
-	       http1_str_ieq(h->name, "Upgrade") || http1_str_ieq(h->name, "Proxy-Connection") || http1_str_ieq(h->name, "TE") ||
-	       http1_str_ieq(h->name, "Trailer");
-}
-
-static long long content_length_of(const struct response_head *h)
-{
-	if (h->content_length >= 0)
-		return h->content_length;
-	for (size_t i = 0; i < h->num_headers; i++) {
-		const struct http1_header *f = &h->headers[i];
-		if (!http1_str_ieq(f->name, "Content-Length") || f->value.len == 0 || f->value.len > 18)
-			continue;
-		long long n = 0;
-		for (size_t k = 0; k < f->value.len; k++) {
-			char ch = f->value.p[k];
-			if (ch < '0' || ch > '9')
-				return -1;
-			n = n * 10 + (ch - '0');
-		}
-		return n;
-	}
-	return -1;
-}
-
 static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct http_conn *c = conn_of(r);
-	struct buf *o = &c->conn.out;
-	bool has_date = false, has_server = false;
-	long long cl = content_length_of(h);
+	long long cl = response_content_length(h);
 
-	r->head_sent = true;
-	r->status = h->status;
 	c->resp_no_body = c->head_only || h->status < 200 || h->status == 204 || h->status == 304;
 	c->resp_chunked = false;
 	c->resp_left = -1;
@@ -248,40 +217,15 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	}
 	if (gw->stopping)
 		c->keep_alive = false;
-
-	buf_printf(o, "HTTP/1.1 %d %s\r\n", h->status,
-	           h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
-	for (size_t i = 0; i < h->num_headers; i++) {
-		const struct http1_header *f = &h->headers[i];
-		if (is_hop_by_hop(f))
-			continue;
-		has_date |= http1_str_ieq(f->name, "Date");
-		has_server |= http1_str_ieq(f->name, "Server");
-		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p, (int)f->value.len,
-		           f->value.p);
-	}
-	if (!has_date) {
-		static char date[40];
-		static time_t date_of;
-		time_t now = (time_t)ev_now(gw->loop);
-		if (now != date_of || !date[0]) {
-			http1_format_date(date, now);
-			date_of = now;
-		}
-		buf_printf(o, "Date: %s\r\n", date);
-	}
-	if (!has_server)
-		buf_printf(o, "Server: %s\r\n", GW_SERVER_SOFTWARE);
-	request_put_server_timing(r, o);
-	if (cl >= 0 && h->status >= 200 && h->status != 204 && h->status != 304)
-		buf_printf(o, "Content-Length: %lld\r\n", cl);
-	if (c->resp_chunked)
-		buf_printf(o, "Transfer-Encoding: chunked\r\n");
-	if (!c->keep_alive)
-		buf_printf(o, "Connection: close\r\n");
-	else if (c->minor == 0)
-		buf_printf(o, "Connection: keep-alive\r\n");
-	buf_append(o, "\r\n", 2);
+	struct head_framing f = {
+		.status_prefix = "HTTP/1.1 ",
+		.to_client = true,
+		.content_length = cl,
+		.chunked = c->resp_chunked,
+		.close = !c->keep_alive,
+		.keep_alive = c->keep_alive && c->minor == 0,
+	};
+	response_put_head(r, h, &f, &c->conn.out);
 	conn_want_write(&c->conn);
 }
 

@@ -60,29 +60,6 @@ void request_put_server_timing(const struct request *r, struct buf *o)
 	           us[2] / 1000, us[2] % 1000, us[3] / 1000, us[3] % 1000);
 }
 
-void request_put_gateway_head(struct request *r, const struct response_head *h,
-                              const char *status_prefix, struct buf *o)
-{
-	bool has_length = false;
-	r->head_sent = true;
-	r->status = h->status;
-	buf_printf(o, "%s%d %s\r\n", status_prefix, h->status,
-	           h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
-	for (size_t i = 0; i < h->num_headers; i++) {
-		const struct http1_header *f = &h->headers[i];
-		if (http1_str_ieq(f->name, "Connection") || http1_str_ieq(f->name, "Transfer-Encoding") ||
-		    http1_str_ieq(f->name, "Keep-Alive"))
-			continue;
-		has_length |= http1_str_ieq(f->name, "Content-Length");
-		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p, (int)f->value.len,
-		           f->value.p);
-	}
-	if (!has_length && h->content_length >= 0)
-		buf_printf(o, "Content-Length: %lld\r\n", h->content_length);
-	request_put_server_timing(r, o);
-	buf_append(o, "\r\n", 2);
-}
-
 void request_free(struct request *r)
 {
 	if (!r)

@@ -168,13 +168,6 @@ void request_timing_app(struct request *r, ev_tstamp began);
  * response head, so a browser shows where the time of one request went. */
 void request_put_server_timing(const struct request *r, struct buf *o);
 
-/* The head as a FastCGI or uwsgi front end hands it to the web server, which
- * frames the response for its client: status_prefix ("Status: ", "HTTP/1.1 "),
- * code and reason, the fields less the framing ones, Content-Length when
- * known, Server-Timing and the blank line, into o. Marks the head sent. */
-void request_put_gateway_head(struct request *r, const struct response_head *h,
-                              const char *status_prefix, struct buf *o);
-
 /* The handler consumed n bytes from the front of r->body. */
 void request_body_taken(struct request *r, size_t n);
 

@@ -564,7 +564,10 @@ static void on_input(struct conn *conn)
 		/* Consumed first: the views stay valid, and a job that ends on this
 		 * event leaves a clean connection to keep. */
 		buf_consume(&c->conn.in, (size_t)used);
-		if (ev.type == UPSTREAM_OUTPUT)
+		if (ev.type == UPSTREAM_STATUS) {
+			j->got_any = true;
+			cgi_output_set_status(&j->out, ev.status, ev.data, ev.len);
+		} else if (ev.type == UPSTREAM_OUTPUT)
 			upstream_output(j, ev.data, ev.len);
 		else if (ev.type == UPSTREAM_STDERR)
 			request_stderr_feed(j->r, j->r ? j->r->id : NULL, j->who, &j->errline, ev.data,

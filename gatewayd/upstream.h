@@ -17,9 +17,16 @@ struct upstream_job;
 struct request;
 
 struct upstream_event {
-	enum { UPSTREAM_NONE, UPSTREAM_OUTPUT, UPSTREAM_STDERR, UPSTREAM_END } type;
+	enum {
+		UPSTREAM_NONE,
+		UPSTREAM_STATUS, /* an HTTP status line: status, reason in data/len */
+		UPSTREAM_OUTPUT, /* CGI-style output (header block, then body) */
+		UPSTREAM_STDERR,
+		UPSTREAM_END,    /* app_status */
+	} type;
 	const char *data;
 	size_t len;
+	int status;
 	int app_status;
 };
 

@@ -7,6 +7,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/upstream.h"
+#include "protocols/http1.h"
 #include "protocols/uwsgi.h"
 
 #define STATUS_LINE_MAX 8192
@@ -41,28 +42,27 @@ static void uwsgi_encode_body(struct upstream_job *j, struct buf *out, const cha
 	buf_append(out, p, n);
 }
 
-/* The first line of the answer: "HTTP/1.1 200 OK" becomes "Status: 200 OK" so
- * the one CGI-style reader serves every protocol. */
+/* The answer is an HTTP response (a status line, then fields as a CGI header
+ * block) or, from some workers, a CGI-style answer with Status: (no status
+ * line). The status line is passed on parsed, so the one CGI-style reader
+ * serves every protocol. */
 static ssize_t uwsgi_decode(struct upstream_job *j, const char *p, size_t n,
                             struct upstream_event *ev)
 {
-	static char status[STATUS_LINE_MAX + 16];
 	int *state = upstream_job_proto_state(j);
 	if (*state == 0) {
-		const char *nl = memchr(p, '\n', n);
-		if (!nl)
+		if (!memchr(p, '\n', n))
 			return n > STATUS_LINE_MAX ? -1 : 0;
 		*state = 1;
-		size_t line = (size_t)(nl - p) + 1;
-		if (n >= 9 && memcmp(p, "HTTP/", 5) == 0) {
-			const char *sp = memchr(p, ' ', line);
-			if (!sp)
+		if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+			struct http1_str reason;
+			ssize_t line = http1_parse_status_line(p, n, STATUS_LINE_MAX, &ev->status, &reason);
+			if (line < 0)
 				return -1;
-			size_t rest = line - (size_t)(sp + 1 - p);
-			ev->type = UPSTREAM_OUTPUT;
-			ev->len = (size_t)snprintf(status, sizeof status, "Status: %.*s", (int)rest, sp + 1);
-			ev->data = status;
-			return (ssize_t)line;
+			ev->type = UPSTREAM_STATUS;
+			ev->data = reason.p;
+			ev->len = reason.len;
+			return line;
 		}
 	}
 	ev->type = UPSTREAM_OUTPUT;

@@ -12,6 +12,7 @@
 #include "gatewayd/conn.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/response_head.h"
 #include "gatewayd/server.h"
 #include "protocols/http1.h"
 #include "protocols/uwsgi.h"
@@ -48,7 +49,9 @@ static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct uwsgi_conn *c = conn_of(r);
 	/* uwsgi answers are HTTP responses; the web server reframes them. */
-	request_put_gateway_head(r, h, "HTTP/1.1 ", &c->conn.out);
+	struct head_framing f = {.status_prefix = "HTTP/1.1 ",
+	                         .content_length = response_content_length(h)};
+	response_put_head(r, h, &f, &c->conn.out);
 	conn_want_write(&c->conn);
 }
 

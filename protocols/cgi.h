@@ -135,5 +135,11 @@ struct cgi_response {
  * lines are reported before the block is whole. Linear in len. */
 ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *resp,
                            struct http1_header *headers, size_t max_headers);
+/* The same for the fields of an HTTP response whose status line was read
+ * already (a uwsgi worker answers with one): status and reason stand as a
+ * Status field would, so a Status field among the fields is a duplicate. */
+ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status,
+				  struct http1_str reason, struct cgi_response *resp,
+				  struct http1_header *headers, size_t max_headers);
 
 #endif

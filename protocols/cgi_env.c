@@ -261,13 +261,12 @@ static int set_request_vars(struct cgi_env *env, const struct cgi_http_input *in
 
 /* ---- HTTP_* ------------------------------------------------------------- */
 
-/* Fields that never become HTTP_*: they have their own variables, belong to
- * this hop only, or (Proxy) would be read as a proxy setting (httpoxy). */
+/* Fields that never become HTTP_*: they have their own variables, frame a body
+ * the script gets de-chunked (Trailer), or (Proxy) would be read as a proxy
+ * setting (httpoxy). The hop-by-hop fields are withheld too
+ * (http1_is_hop_by_hop). */
 static const char *const withheld_fields[] = {
-	"Content-Length", "Content-Type",
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-	"Transfer-Encoding", "Upgrade",
-	"Proxy",
+	"Content-Length", "Content-Type", "Trailer", "Proxy",
 };
 
 /* Only letters, digits and '-': "X_Foo" or "X.Foo" would map onto the same
@@ -286,42 +285,6 @@ static bool field_name_mappable(struct http1_str name)
 	return true;
 }
 
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* Does the comma-separated list in value hold name (case-insensitively)? */
-static bool list_has_token(struct http1_str value, struct http1_str name)
-{
-	const char *p = value.p, *end = value.p + value.len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *stop = comma ? comma : end;
-		struct http1_str token;
-		while (p < stop && is_ows(*p))
-			p++;
-		token.p = p;
-		while (stop > p && is_ows(stop[-1]))
-			stop--;
-		token.len = (size_t)(stop - p);
-		if (str_eq_nocase(token, name))
-			return true;
-		p = comma ? comma + 1 : end;
-	}
-	return false;
-}
-
-static bool nominated_by_connection(const struct http1_request *req, struct http1_str name)
-{
-	for (size_t i = 0; i < req->num_headers; i++) {
-		const struct http1_header *h = &req->headers[i];
-		if (http1_str_ieq(h->name, "Connection") && list_has_token(h->value, name))
-			return true;
-	}
-	return false;
-}
-
 static bool field_passed(const struct cgi_http_input *in, struct http1_str name)
 {
 	if (!field_name_mappable(name))
@@ -333,7 +296,7 @@ static bool field_passed(const struct cgi_http_input *in, struct http1_str name)
 	/* Apache's CGIPassAuth covers both credentials fields */
 	if (http1_str_ieq(name, "Authorization") || http1_str_ieq(name, "Proxy-Authorization"))
 		return in->pass_authorization;
-	return !nominated_by_connection(in->req, name);
+	return !http1_is_hop_by_hop(name, in->req->headers, in->req->num_headers);
 }
 
 static bool seen_before(const struct http1_request *req, size_t index)

@@ -145,13 +145,11 @@ static void response_init(struct cgi_response *resp, struct http1_header *header
 	resp->headers = headers;
 }
 
-ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *resp,
-			   struct http1_header *headers, size_t max_headers)
+static ssize_t parse_block(struct block_state *st, const char *buf, size_t len,
+			   struct cgi_response *resp)
 {
-	struct block_state st = { .has_status = false, .max_headers = max_headers };
 	size_t pos = 0;
 
-	response_init(resp, headers);
 	while (pos < len) {
 		const char *lf = memchr(buf + pos, '\n', len - pos);
 		if (!lf)
@@ -161,10 +159,31 @@ ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *res
 		if (end > pos && buf[end - 1] == '\r')
 			end--;
 		if (end == pos)
-			return classify(resp, &st) < 0 ? CGI_ERROR : (ssize_t)next;
-		if (parse_field(resp, &st, buf + pos, end - pos) < 0)
+			return classify(resp, st) < 0 ? CGI_ERROR : (ssize_t)next;
+		if (parse_field(resp, st, buf + pos, end - pos) < 0)
 			return CGI_ERROR;
 		pos = next;
 	}
 	return CGI_INCOMPLETE;
+}
+
+ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *resp,
+			   struct http1_header *headers, size_t max_headers)
+{
+	struct block_state st = { .has_status = false, .max_headers = max_headers };
+
+	response_init(resp, headers);
+	return parse_block(&st, buf, len, resp);
+}
+
+ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status,
+				  struct http1_str reason, struct cgi_response *resp,
+				  struct http1_header *headers, size_t max_headers)
+{
+	struct block_state st = { .has_status = true, .max_headers = max_headers };
+
+	response_init(resp, headers);
+	resp->status = status;
+	resp->reason = reason;
+	return parse_block(&st, buf, len, resp);
 }

@@ -129,6 +129,21 @@ ssize_t http1_chunked_decode(struct http1_chunked *d, const char *buf, size_t le
 /* Reason phrase for a status code ("OK", "Not Found", ...); "Unknown" if none. */
 const char *http1_reason(int status);
 
+/* The status line of a response ("HTTP/1.1 200 OK" CRLF or LF) at buf[0..len),
+ * looking at most max bytes for its end. Returns the line's length with its
+ * line end, HTTP1_INCOMPLETE (no LF yet within max), or HTTP1_ERROR (not
+ * HTTP-version SP 3DIGIT [SP reason], a status under 100, a control byte in the
+ * reason, or no LF within max). *status and *reason (a view, may be empty) are
+ * set on success. */
+ssize_t http1_parse_status_line(const char *buf, size_t len, size_t max, int *status,
+                                struct http1_str *reason);
+
+/* Is the field called name one that belongs to this connection only (RFC 9110
+ * §7.6.1): Connection, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding,
+ * Upgrade, or one that a Connection field among fields[0..n) names? A proxy or
+ * gateway never forwards these. */
+bool http1_is_hop_by_hop(struct http1_str name, const struct http1_header *fields, size_t n);
+
 /* Write "<hex>\r\n" (lower-case hex, NUL-terminated) for a chunk of n bytes into
  * out (at least 20 bytes); returns its length without the NUL. */
 size_t http1_chunk_header(char *out, size_t n);

@@ -8,11 +8,11 @@ out=${FUZZ_OUT:-/tmp/gatewayd-fuzz}
 mkdir -p "$out"
 command -v clang >/dev/null || { echo "fuzz: clang not installed"; exit 1; }
 flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined"
-clang $flags test/fuzz/fuzz_http1.c protocols/http1.c -o "$out/fuzz_http1"
-clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c protocols/http1.c \
+clang $flags test/fuzz/fuzz_http1.c protocols/http1*.c -o "$out/fuzz_http1"
+clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cgi_env.c protocols/http1*.c \
 	-o "$out/fuzz_cgi_response"
-clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c protocols/http1.c -o "$out/fuzz_fastcgi"
-clang $flags test/fuzz/fuzz_uwsgi.c protocols/uwsgi.c protocols/http1.c -o "$out/fuzz_uwsgi"
+clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c protocols/http1*.c -o "$out/fuzz_fastcgi"
+clang $flags test/fuzz/fuzz_uwsgi.c protocols/uwsgi.c protocols/http1*.c -o "$out/fuzz_uwsgi"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
 for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
 	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"

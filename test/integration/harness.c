@@ -576,6 +576,21 @@ char *gw_field(const char *text, const char *prefix)
 	return NULL;
 }
 
+void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what)
+{
+	static const char *const dropped[] = {
+		"X-Private", "Keep-Alive", "Proxy-Connection", "\nTE:", "Upgrade", "gzip",
+	};
+	cr_assert_not_null(head, "%s: no head", what);
+	for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
+		cr_expect_null(strcasestr(head, dropped[i]), "%s: \"%s\" passed on:\n%s", what,
+		               dropped[i] + (dropped[i][0] == '\n'), head);
+	cr_expect(strcasestr(head, "X-Kept: yes"), "%s: an end-to-end field was dropped:\n%s", what,
+	          head);
+	cr_expect(strcasestr(head, "Trailer: X-Sum"), "%s: Trailer was dropped:\n%s", what, head);
+	cr_expect(body && strstr(body, "hop body\n"), "%s: body \"%s\"", what, body ? body : "");
+}
+
 bool gw_pid_gone(void *arg)
 {
 	return !gw_pid_alive(*(pid_t *)arg);

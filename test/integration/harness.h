@@ -85,6 +85,10 @@ const char *gw_fixtures(void);  /* SRC/test/fixtures */
 char *gw_substitute(const char *text, const char *const *pairs);
 /* The rest of the line that starts with prefix in text (malloc'd) or NULL. */
 char *gw_field(const char *text, const char *prefix);
+/* The answer of test/fixtures/cgi-bin/hop.sh as it reached the test, head and
+ * body: none of the hop-by-hop fields the script printed (RFC 9110 §7.6.1),
+ * its end-to-end ones kept. what names the path, for failure messages. */
+void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what);
 /* For gw_wait_until: is the pid *arg gone? */
 bool gw_pid_gone(void *arg);
 /* Fail the test, naming the Debian package, when path is missing. */

@@ -1882,6 +1882,29 @@ Test(raw, oversized_params_431, .fini = teardown, .timeout = 30)
 	stop_raw_ok();
 }
 
+/* The hop-by-hop fields a script prints never reach the web server (the HTTP
+ * and uwsgi suites send the same script through theirs). */
+Test(raw, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
+{
+	gw_start_raw();
+	int fd = raw_connect(G.port);
+	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/hop.sh"), "REQUEST_METHOD", "GET", NULL};
+	struct bytes b = {0};
+	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
+	send_bytes(fd, &b);
+	uint16_t ids[] = {1};
+	cr_assert_eq(collect(fd, ids, 1, 10), 0, "no answer from hop.sh");
+	const char *out = (const char *)R[1].out.p;
+	const char *blank = strstr(out, "\r\n\r\n");
+	cr_assert_not_null(blank, "no head end in: %s", out);
+	char *head = strndup(out, (size_t)(blank + 2 - out));
+	gw_expect_hop_by_hop_dropped(head, blank + 4, "FastCGI");
+	free(head);
+	close(fd);
+	bytes_free(&b);
+	stop_raw_ok();
+}
+
 /* A name holding '=' cannot be an environment variable: the web server is
  * broken or hostile, so the request is refused (400) with a log line naming it,
  * and the kept connection serves the next one. */

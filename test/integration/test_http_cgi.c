@@ -1024,6 +1024,22 @@ Test(cgi_response, status_header, .fini = teardown, .timeout = 30)
 	gw_assert_no_leaks();
 }
 
+/* One hop-by-hop list for every front end (the FastCGI and uwsgi suites send
+ * the same script through theirs). */
+Test(cgi_response, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
+{
+	struct gw_response r;
+	gw_start(&G, CGI_CONFIG);
+	must_request("GET /cgi-bin/hop.sh HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+	cr_expect_eq(r.status, 200);
+	gw_expect_hop_by_hop_dropped(r.head, r.body, "HTTP");
+	/* the script's "Connection: close" is its own hop's: the client keeps its connection */
+	cr_expect_null(strcasestr(r.head, "Connection: close"), "%s", r.head);
+	gw_response_free(&r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
 Test(cgi_response, local_redirect_is_a_get, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;

@@ -781,6 +781,7 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	                   " \"routes\": ["
 	                   "  {\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"" UWSGI_FIX "/cgi-bin\","
 	                   "   \"timeout\": 20}},"
+	                   "  {\"match\": \"/front-cgi/\", \"cgi\": {\"root\": \"@FIX@/cgi-bin\"}},"
 	                   "  {\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
 	                   "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}", pu, pf) > 0);
 	free(pu);
@@ -885,6 +886,23 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 		expect_field(kr.body, "QUERY_STRING=", "k=1", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "HTTP_PROXY=", "(unset)", "HTTP_PROXY from the web server");
 		reply_free(&kr);
+		free(raw);
+		free(vars.p);
+		free(pkt.p);
+	}
+	/* The hop-by-hop fields a script prints never reach the web server (the
+	 * HTTP and FastCGI suites send the same script through theirs). */
+	{
+		struct bytes vars = {0}, pkt = {0};
+		uw_request_vars(&vars, "GET", "/front-cgi/hop.sh", NULL);
+		uw_packet(&pkt, &vars, (unsigned)vars.n);
+		size_t n;
+		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
+		struct reply hr;
+		cr_assert(raw && parse_reply(raw, n, &hr) == 0, "no answer from hop.sh over uwsgi");
+		cr_expect_eq(hr.status, 200);
+		gw_expect_hop_by_hop_dropped(hr.head, hr.body, "uwsgi");
+		reply_free(&hr);
 		free(raw);
 		free(vars.p);
 		free(pkt.p);

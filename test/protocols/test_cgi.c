@@ -1076,3 +1076,30 @@ Test(cgi_response_parse, large_blocks_in_linear_time, .timeout = 5)
 	free(buf);
 	assert_no_leaks();
 }
+
+/* The fields of an HTTP response whose status line was read (a uwsgi worker's
+ * answer): the status stands as a Status field. */
+Test(cgi_response_parse, fields_after_a_status_line)
+{
+	struct http1_header headers[MAX_RESP_HEADERS];
+	struct cgi_response resp;
+	struct http1_str reason = {"Moved", 5};
+	const char *moved = "Location: /elsewhere\r\n\r\nbody";
+	ssize_t n = cgi_response_parse_fields(moved, strlen(moved), 301, reason, &resp, headers,
+	                                      MAX_RESP_HEADERS);
+	cr_expect_eq(n, (ssize_t)strlen(moved) - 4);
+	cr_expect_eq(resp.status, 301);
+	cr_expect(resp.reason.len == 5 && memcmp(resp.reason.p, "Moved", 5) == 0);
+	cr_expect_not(resp.local_redirect, "a status was given: the client gets the redirect");
+	/* no Content-Type, Location or Status field: the status line is enough */
+	n = cgi_response_parse_fields("\r\n", 2, 204, (struct http1_str){"", 0}, &resp, headers,
+	                              MAX_RESP_HEADERS);
+	cr_expect_eq(n, 2);
+	cr_expect_eq(resp.status, 204);
+	/* a Status field as well is a duplicate */
+	const char *twice = "Status: 200 OK\r\nContent-Type: t\r\n\r\n";
+	n = cgi_response_parse_fields(twice, strlen(twice), 200, reason, &resp, headers,
+	                              MAX_RESP_HEADERS);
+	cr_expect_eq(n, CGI_ERROR);
+	cr_expect_str_eq(resp.error_reason, "duplicate Status");
+}

@@ -1953,3 +1953,73 @@ Test(http1_guard, every_prefix_before_a_guard_page)
 	free(p);
 	guard_free(&g);
 }
+
+/* ---- the response side -------------------------------------------------- */
+
+Test(http1_status_line, table)
+{
+	static const struct {
+		const char *in;
+		ssize_t rc; /* > 0: the line's length */
+		int status;
+		const char *reason;
+	} cases[] = {
+		{"HTTP/1.1 200 OK\r\nX: y", 17, 200, "OK"},
+		{"HTTP/1.0 404 Not Found\n", 23, 404, "Not Found"},
+		{"HTTP/1.1 204\r\n", 14, 204, ""},
+		{"HTTP/1.1 204 \r\n", 15, 204, ""},
+		{"HTTP/1.1 599 Own Reason, with commas\r\n", 38, 599, "Own Reason, with commas"},
+		{"HTTP/1.1 200 OK", HTTP1_INCOMPLETE, 0, NULL},
+		{"HTTP/1.1 2", HTTP1_INCOMPLETE, 0, NULL},
+		{"HTTP/1.1 099 Low\r\n", HTTP1_ERROR, 0, NULL},
+		{"HTTP/1.1 20 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"HTTP/1.1 2000 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"HTTP/1.1  200 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"HTTP/11 200 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"http/1.1 200 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"Status: 200 OK\r\n", HTTP1_ERROR, 0, NULL},
+		{"HTTP/1.1 200 O\x01K\r\n", HTTP1_ERROR, 0, NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int status = 0;
+		struct http1_str reason = {0};
+		ssize_t rc = http1_parse_status_line(cases[i].in, strlen(cases[i].in), 64, &status,
+		                                     &reason);
+		cr_expect_eq(rc, cases[i].rc, "%zu \"%s\": %zd, want %zd", i, cases[i].in, rc,
+		             cases[i].rc);
+		if (rc > 0) {
+			cr_expect_eq(status, cases[i].status, "%zu: status %d", i, status);
+			cr_expect(str_eq(reason, cases[i].reason), "%zu: reason \"%.*s\"", i,
+			          (int)reason.len, reason.p);
+		}
+	}
+	/* no line end within max: an error, not a wait without end */
+	int status;
+	struct http1_str reason;
+	cr_expect_eq(http1_parse_status_line("HTTP/1.1 200 OK", 15, 10, &status, &reason),
+	             HTTP1_ERROR);
+}
+
+Test(http1_hop_by_hop, rfc9110_list_and_connection_nominees)
+{
+	static const struct http1_header fields[] = {
+		{ {"Connection", 10}, {"X-Private, close", 16} },
+		{ {"connection", 10}, {" x-other ", 9} },
+	};
+	static const struct {
+		const char *name;
+		bool hop;
+	} cases[] = {
+		{"Connection", true}, {"Proxy-Connection", true}, {"keep-alive", true},
+		{"TE", true}, {"Transfer-Encoding", true}, {"Upgrade", true},
+		{"X-Private", true}, {"x-private", true}, {"X-Other", true}, {"close", true},
+		{"Trailer", false}, {"Content-Length", false}, {"X-Privat", false},
+		{"X-Private-2", false}, {"Date", false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct http1_str name = {cases[i].name, strlen(cases[i].name)};
+		cr_expect_eq(http1_is_hop_by_hop(name, fields, 2), cases[i].hop, "%s", cases[i].name);
+	}
+	struct http1_str xp = {"X-Private", 9};
+	cr_expect_not(http1_is_hop_by_hop(xp, fields, 0), "no Connection field: no nominees");
+}
