@@ -199,6 +199,32 @@ static void free_list(char **list, size_t n)
 }
 
 /* A file mode as an octal string, "0660". */
+/* "env": {"NAME": "value", ...} as NAME=value strings (a NULL-terminated list). */
+static int get_env(struct check *c, json_t *obj, const char *where, char ***out, size_t *n)
+{
+	json_t *env = json_object_get(obj, "env");
+	const char *k;
+	json_t *v;
+	char w[300];
+
+	if (!env)
+		return 0;
+	snprintf(w, sizeof w, "%s.env", where);
+	if (!json_is_object(env))
+		return fail(c, w, "must be an object of strings");
+	*out = calloc(json_object_size(env) + 1, sizeof **out);
+	if (!*out)
+		return fail(c, w, "out of memory");
+	json_object_foreach(env, k, v) {
+		if (!json_is_string(v) || !k[0] || strchr(k, '='))
+			return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
+		if (asprintf(&(*out)[*n], "%s=%s", k, json_string_value(v)) < 0)
+			return fail(c, w, "out of memory");
+		(*n)++;
+	}
+	return 0;
+}
+
 static int get_mode(struct check *c, json_t *obj, const char *where, int *out)
 {
 	json_t *v = json_object_get(obj, "mode");
@@ -316,26 +342,7 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_
 	    get_seconds(c, obj, "queue_timeout", where, &cgi->queue_timeout) ||
 	    get_bool(c, obj, "pass_authorization", where, &cgi->pass_authorization))
 		return -1;
-	json_t *env = json_object_get(obj, "env");
-	if (env) {
-		const char *k;
-		json_t *v;
-		char w[300];
-		snprintf(w, sizeof w, "%s.env", where);
-		if (!json_is_object(env))
-			return fail(c, w, "must be an object of strings");
-		cgi->env = calloc(json_object_size(env) + 1, sizeof *cgi->env);
-		if (!cgi->env)
-			return fail(c, w, "out of memory");
-		json_object_foreach(env, k, v) {
-			if (!json_is_string(v) || !k[0] || strchr(k, '='))
-				return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
-			if (asprintf(&cgi->env[cgi->nenv], "%s=%s", k, json_string_value(v)) < 0)
-				return fail(c, w, "out of memory");
-			cgi->nenv++;
-		}
-	}
-	return 0;
+	return get_env(c, obj, where, &cgi->env, &cgi->nenv);
 }
 
 static int load_static(struct check *c, json_t *obj, const char *where, struct static_cfg *st)
@@ -573,26 +580,7 @@ static int load_pool(struct check *c, const char *name, json_t *obj, struct pool
 		                      "\"addresses\" (workers something else runs)");
 	if (p->ncommand && resolve_command(c, where, &p->command[0]))
 		return -1;
-	json_t *env = json_object_get(obj, "env");
-	if (env) {
-		const char *k;
-		json_t *v;
-		char w[200];
-		snprintf(w, sizeof w, "%s.env", where);
-		if (!json_is_object(env))
-			return fail(c, w, "must be an object of strings");
-		p->env = calloc(json_object_size(env) + 1, sizeof *p->env);
-		if (!p->env)
-			return fail(c, w, "out of memory");
-		json_object_foreach(env, k, v) {
-			if (!json_is_string(v) || !k[0] || strchr(k, '='))
-				return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
-			if (asprintf(&p->env[p->nenv], "%s=%s", k, json_string_value(v)) < 0)
-				return fail(c, w, "out of memory");
-			p->nenv++;
-		}
-	}
-	return 0;
+	return get_env(c, obj, where, &p->env, &p->nenv);
 }
 
 static int load_pools(struct check *c, json_t *root, struct config *cfg)

@@ -34,12 +34,21 @@ struct route_cfg *router_match(struct config *cfg, const char *path, size_t *pre
 	return NULL;
 }
 
+bool path_within(const char *root, const char *real)
+{
+	size_t n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (strncmp(root, real, n) != 0)
+		return false;
+	return real[n] == '\0' || real[n] == '/' || root[n - 1] == '/';
+}
+
 struct route_cfg *router_match_script(struct config *cfg, const char *real)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
-		size_t n = r->kind == ROUTE_CGI ? strlen(r->cgi.root) : 0;
-		if (n && strncmp(real, r->cgi.root, n) == 0 && real[n] == '/')
+		if (r->kind == ROUTE_CGI && path_within(r->cgi.root, real))
 			return r;
 	}
 	return NULL;
