@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gatewayd/admission.h"
 #include "gatewayd/cgi_output.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
@@ -32,8 +34,7 @@ enum job_state { JOB_QUEUED, JOB_RUNNING };
 
 struct cgi_route_state {
 	int running;
-	int queued;
-	struct cgi_job *queue_head, *queue_tail;
+	struct admission waiting; /* for a slot under max_children */
 };
 
 struct cgi_job {
@@ -50,7 +51,7 @@ struct cgi_job {
 	int in_fd, out_fd, err_fd;
 	ev_io in_w, out_w, err_w;
 	ev_child child_w;
-	ev_timer timer; /* queue deadline, run timeout, then the SIGKILL grace */
+	ev_timer timer; /* run timeout, then the SIGKILL grace */
 
 	struct buf errline; /* a stderr line not yet ended */
 	bool out_paused;
@@ -60,9 +61,14 @@ struct cgi_job {
 	int wait_status;
 	ev_tstamp spawned_at;
 
-	struct cgi_job *qnext;
+	struct admission_ticket ticket; /* while it waits for a slot */
 	struct cgi_job *prev, *next; /* jobs with a live child */
 };
+
+static struct cgi_job *job_of_ticket(struct admission_ticket *t)
+{
+	return (struct cgi_job *)((char *)t - offsetof(struct cgi_job, ticket));
+}
 
 static struct cgi_job *live_jobs;
 static size_t live_children;
@@ -208,6 +214,7 @@ static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 
 static void job_free(struct cgi_job *j)
 {
+	admission_remove(&j->ticket);
 	ev_timer_stop(gw->loop, &j->timer);
 	job_stop_io(j);
 	if (j->err_fd >= 0) {
@@ -285,14 +292,9 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 	/* The slot is free once the process is gone: start a waiting request. */
 	j->rs->running--;
 	struct cgi_route_state *rs = j->rs;
-	while (rs->queue_head && rs->running < j->route->cgi.max_children) {
-		struct cgi_job *next = rs->queue_head;
-		rs->queue_head = next->qnext;
-		if (!rs->queue_head)
-			rs->queue_tail = NULL;
-		rs->queued--;
-		job_run(next); /* frees a job whose client left while it waited */
-	}
+	struct admission_ticket *t;
+	while (rs->running < j->route->cgi.max_children && (t = admission_pop(&rs->waiting)))
+		job_run(job_of_ticket(t)); /* frees a job whose client left while it waited */
 	if (!j->r) {
 		job_free(j);
 	} else {
@@ -305,23 +307,6 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cgi_job *j = w->data;
-	if (j->state == JOB_QUEUED) {
-		struct cgi_route_state *rs = j->rs;
-		struct cgi_job **pp = &rs->queue_head, *prev = NULL;
-		while (*pp && *pp != j) {
-			prev = *pp;
-			pp = &(*pp)->qnext;
-		}
-		*pp = j->qnext;
-		if (rs->queue_tail == j)
-			rs->queue_tail = prev;
-		rs->queued--;
-		log_warn(j->rid, "no cgi slot within %.1f s (%d running); 503",
-		         j->route->cgi.queue_timeout, rs->running);
-		job_fail(j, 503, "Retry-After: 1");
-		job_free(j);
-		return;
-	}
 	if (j->killing) {
 		log_warn(j->rid, "%s ignored SIGTERM for %.1f s: SIGKILL", j->script,
 		         j->route->cgi.kill_grace);
@@ -515,6 +500,20 @@ fail:
 	return rc;
 }
 
+/* No slot came within queue_timeout (the ticket is out of the queue). */
+static void on_slot_wait_expired(struct admission_ticket *t)
+{
+	struct cgi_job *j = job_of_ticket(t);
+	log_warn(j->rid, "no cgi slot within %.1f s (%d running); 503", j->route->cgi.queue_timeout,
+	         j->rs->running);
+	if (j->r) {
+		struct request *r = j->r;
+		job_detach(j);
+		admission_refuse(r);
+	}
+	job_free(j);
+}
+
 static void job_run(struct cgi_job *j)
 {
 	struct request *r = j->r;
@@ -600,23 +599,17 @@ static void cgi_start(struct request *r)
 		job_run(j);
 		return;
 	}
-	if (rs->queued >= r->route->cgi.queue) {
-		log_warn(r->id, "%d cgi children running and %d waiting: 503", rs->running, rs->queued);
+	j->state = JOB_QUEUED;
+	if (!admission_enqueue(&rs->waiting, &j->ticket, (unsigned)r->route->cgi.queue,
+	                       r->route->cgi.queue_timeout, on_slot_wait_expired)) {
+		log_warn(r->id, "%d cgi children running and %u waiting: 503", rs->running,
+		         rs->waiting.waiting);
 		job_detach(j);
 		job_free(j);
-		request_error(r, 503, "Retry-After: 1");
+		admission_refuse(r);
 		return;
 	}
-	j->state = JOB_QUEUED;
 	request_timing_queued(r);
-	if (rs->queue_tail)
-		rs->queue_tail->qnext = j;
-	else
-		rs->queue_head = j;
-	rs->queue_tail = j;
-	rs->queued++;
-	ev_timer_set(&j->timer, r->route->cgi.queue_timeout, 0);
-	ev_timer_start(gw->loop, &j->timer);
 }
 
 static void cgi_body(struct request *r)

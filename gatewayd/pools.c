@@ -32,7 +32,7 @@ static void hook_log(int level, const char *fmt, ...)
 static void hook_idle(struct pool *p, struct worker *w)
 {
 	struct pool_rt *rt = p->owner;
-	if (rt->qhead)
+	if (rt->waiting.head)
 		ev_prepare_start(gw->loop, &rt->dispatch);
 }
 
@@ -282,7 +282,7 @@ int pools_reload(struct config *cfg)
 			log_info(NULL, "reload: pool %s (old settings) drains", rt->cfg->name);
 		rt->retired = true;
 		/* Requests waiting for this pool wait for its successor instead. */
-		for (struct pool_rt *n = pool_runtimes; n && rt->qhead; n = n->next)
+		for (struct pool_rt *n = pool_runtimes; n && rt->waiting.head; n = n->next)
 			if (!n->retired && strcmp(n->cfg->name, rt->cfg->name) == 0)
 				upstream_requeue(rt, n);
 		pool_drain(&rt->pool);
@@ -404,7 +404,7 @@ static json_t *pool_json(const struct pool_rt *rt)
 	                           pc->queue_timeout);
 	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 	                 "name", pc->name, "retired", rt->retired, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
-	                 "limits", limits, "processes", states, "queue_length", (int)rt->queued,
+	                 "limits", limits, "processes", states, "queue_length", (int)rt->waiting.waiting,
 	                 "requests_served", (json_int_t)p->served, "errors", (json_int_t)rt->errors,
 	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,
 	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p->spawns,
@@ -457,7 +457,7 @@ char *pools_status_prometheus(void)
 		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
 		        series[i].help, series[i].name, series[i].type);
 		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
-			unsigned long long v[] = {rt->queued, rt->pool.served, rt->errors, rt->timeouts,
+			unsigned long long v[] = {rt->waiting.waiting, rt->pool.served, rt->errors, rt->timeouts,
 			                          rt->rejected, rt->pool.spawns, rt->pool.crashes};
 			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
 		}

@@ -6,6 +6,7 @@
 
 #include <ev.h>
 
+#include "gatewayd/admission.h"
 #include "gatewayd/config.h"
 #include "gatewayd/upstream.h"
 #include "spawner/pool.h"
@@ -20,9 +21,7 @@ struct pool_rt {
 	struct pool pool;
 	const struct upstream_proto *proto;
 	char **envp;                 /* the workers' environment */
-	struct upstream_job *qhead;  /* requests waiting for a worker, oldest first */
-	struct upstream_job *qtail;
-	unsigned queued;
+	struct admission waiting;    /* requests waiting for a worker, oldest first */
 	ev_prepare dispatch;         /* hands idle workers to waiting requests, outside callbacks */
 	unsigned long errors;        /* 502s */
 	unsigned long timeouts;      /* 504s */

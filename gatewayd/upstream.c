@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gatewayd/admission.h"
 #include "gatewayd/cgi_output.h"
 #include "gatewayd/conn.h"
 #include "gatewayd/log.h"
@@ -48,8 +50,13 @@ struct upstream_job {
 	bool got_any;       /* a response byte arrived */
 	bool behind;        /* sent to a busy worker: waits in its backlog (w->next_job) */
 	char who[200];      /* "php#3 (pid 123)" */
-	struct upstream_job *qnext;
+	struct admission_ticket ticket; /* while it waits for a worker */
 };
+
+static struct upstream_job *job_of_ticket(struct admission_ticket *t)
+{
+	return (struct upstream_job *)((char *)t - offsetof(struct upstream_job, ticket));
+}
 
 /* The worker record is freed right after the exit hook: look at the stop
  * condition once the pool is done with it. */
@@ -60,7 +67,6 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 static ev_prepare stop_check = {.cb = on_stop_check};
 static void job_try_assign(struct upstream_job *j);
 static void backlog_fill(struct pool_rt *rt);
-static void queue_push_front(struct pool_rt *rt, struct upstream_job *j);
 
 /* ---- connections ------------------------------------------------------- */
 
@@ -147,6 +153,8 @@ static struct upstream_conn *conn_open(struct worker *w, bool primary)
 static void job_free(struct upstream_job *j)
 {
 	j->rt->jobs--;
+	admission_remove(&j->ticket);
+	j->rt->pool.waiting = j->rt->waiting.waiting;
 	ev_timer_stop(gw->loop, &j->timer);
 	cgi_output_free(&j->out);
 	buf_free(&j->errline);
@@ -161,21 +169,30 @@ static void job_detach(struct upstream_job *j)
 	j->r = NULL;
 }
 
-static void queue_remove(struct pool_rt *rt, struct upstream_job *j)
+/* The oldest job waiting for one of rt's workers, out of the queue; NULL. */
+static struct upstream_job *queue_pop(struct pool_rt *rt)
 {
-	struct upstream_job **pp = &rt->qhead, *prev = NULL;
-	while (*pp && *pp != j) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
+	struct admission_ticket *t = admission_pop(&rt->waiting);
+	rt->pool.waiting = rt->waiting.waiting;
+	return t ? job_of_ticket(t) : NULL;
+}
+
+/* No worker came within queue_timeout (the ticket is out of the queue). */
+static void on_worker_wait_expired(struct admission_ticket *t)
+{
+	struct upstream_job *j = job_of_ticket(t);
+	struct pool_rt *rt = j->rt;
+	rt->pool.waiting = rt->waiting.waiting;
+	rt->rejected++;
+	log_warn(j->r ? j->r->id : NULL, "pool %s: no worker within %.1f s (%u busy, %u queued): 503",
+	         rt->cfg->name, rt->cfg->queue_timeout, rt->pool.count[WORKER_BUSY],
+	         rt->waiting.waiting);
+	if (j->r) {
+		struct request *r = j->r;
+		job_detach(j);
+		admission_refuse(r);
 	}
-	if (!*pp)
-		return;
-	*pp = j->qnext;
-	if (rt->qtail == j)
-		rt->qtail = prev;
-	rt->queued--;
-	rt->pool.waiting = rt->queued;
-	j->qnext = NULL;
+	job_free(j);
 }
 
 /* The worker is done with the job before j: j is the worker's now, and its
@@ -191,7 +208,7 @@ static void job_promote(struct upstream_job *j)
 	ev_timer_stop(gw->loop, &j->timer);
 	ev_timer_set(&j->timer, rt->cfg->request_timeout, 0);
 	ev_timer_start(gw->loop, &j->timer);
-	if (rt->qhead)
+	if (rt->waiting.head)
 		ev_prepare_start(gw->loop, &rt->dispatch);
 }
 
@@ -319,15 +336,6 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct upstream_job *j = t->data;
 	struct pool_rt *rt = j->rt;
-	if (j->state == JOB_QUEUED) {
-		queue_remove(rt, j);
-		rt->rejected++;
-		log_warn(j->r ? j->r->id : NULL, "pool %s: no worker within %.1f s (%u busy, %u queued): 503",
-		         rt->cfg->name, rt->cfg->queue_timeout, rt->pool.count[WORKER_BUSY], rt->queued);
-		job_fail(j, 503, "Retry-After: 1");
-		job_free(j);
-		return;
-	}
 	rt->timeouts++;
 	log_error(j->r ? j->r->id : NULL, "%s ran over request_timeout (%.1f s): 504, killing it",
 	          j->who, rt->cfg->request_timeout);
@@ -431,43 +439,22 @@ static void job_try_assign(struct upstream_job *j)
 		job_start_on(j, w, false);
 		return;
 	}
-	if ((int)rt->queued >= rt->cfg->queue) {
+	j->state = JOB_QUEUED;
+	if (!admission_enqueue(&rt->waiting, &j->ticket, (unsigned)rt->cfg->queue,
+	                       rt->cfg->queue_timeout, on_worker_wait_expired)) {
 		rt->rejected++;
 		log_warn(j->r->id, "pool %s: %u busy and %u queued: 503", rt->cfg->name,
-		         rt->pool.count[WORKER_BUSY], rt->queued);
-		job_fail(j, 503, "Retry-After: 1");
+		         rt->pool.count[WORKER_BUSY], rt->waiting.waiting);
+		struct request *r = j->r;
+		job_detach(j);
 		job_free(j);
+		admission_refuse(r);
 		return;
 	}
-	j->state = JOB_QUEUED;
+	rt->pool.waiting = rt->waiting.waiting;
 	request_timing_queued(j->r);
-	if (rt->qtail)
-		rt->qtail->qnext = j;
-	else
-		rt->qhead = j;
-	rt->qtail = j;
-	rt->queued++;
-	rt->pool.waiting = rt->queued;
 	pool_demand(&rt->pool);
-	if (!ev_is_active(&j->timer)) {
-		ev_timer_set(&j->timer, rt->cfg->queue_timeout, 0);
-		ev_timer_start(gw->loop, &j->timer);
-	}
 	backlog_fill(rt);
-}
-
-static void queue_push_front(struct pool_rt *rt, struct upstream_job *j)
-{
-	j->state = JOB_QUEUED;
-	j->qnext = rt->qhead;
-	rt->qhead = j;
-	if (!rt->qtail)
-		rt->qtail = j;
-	rt->queued++;
-	rt->pool.waiting = rt->queued;
-	ev_timer_stop(gw->loop, &j->timer);
-	ev_timer_set(&j->timer, rt->cfg->queue_timeout, 0);
-	ev_timer_start(gw->loop, &j->timer);
 }
 
 /* A uwsgi worker takes one connection at a time from its socket. Sending
@@ -479,15 +466,17 @@ static void backlog_fill(struct pool_rt *rt)
 {
 	if (!rt->proto->ends_at_close)
 		return;
-	while (rt->qhead) {
-		struct upstream_job *j = rt->qhead;
+	while (rt->waiting.head) {
+		struct upstream_job *j = job_of_ticket(rt->waiting.head);
 		struct worker *w = pool_take_busy(&rt->pool, j);
 		if (!w)
 			return;
-		queue_remove(rt, j);
-		ev_timer_stop(gw->loop, &j->timer);
+		queue_pop(rt);
 		if (!job_start_on(j, w, true)) {
-			queue_push_front(rt, j);
+			j->state = JOB_QUEUED;
+			admission_push_front(&rt->waiting, &j->ticket, rt->cfg->queue_timeout,
+			                     on_worker_wait_expired);
+			rt->pool.waiting = rt->waiting.waiting;
 			return;
 		}
 	}
@@ -714,12 +703,9 @@ void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct pool_rt *rt = w->data;
 	ev_prepare_stop(loop, w);
-	while (rt->qhead && rt->pool.count[WORKER_IDLE] > 0) {
-		struct upstream_job *j = rt->qhead;
-		queue_remove(rt, j);
-		ev_timer_stop(loop, &j->timer);
+	struct upstream_job *j;
+	while (rt->pool.count[WORKER_IDLE] > 0 && (j = queue_pop(rt)))
 		job_try_assign(j);
-	}
 	backlog_fill(rt);
 }
 
@@ -740,20 +726,15 @@ int *upstream_job_proto_state(struct upstream_job *j)
 
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
 {
-	while (from->qhead) {
-		struct upstream_job *j = from->qhead;
-		queue_remove(from, j);
+	for (struct admission_ticket *t = from->waiting.head; t; t = t->next) {
+		struct upstream_job *j = job_of_ticket(t);
 		from->jobs--;
 		to->jobs++;
 		j->rt = to;
-		if (to->qtail)
-			to->qtail->qnext = j;
-		else
-			to->qhead = j;
-		to->qtail = j;
-		to->queued++;
-		to->pool.waiting = to->queued;
 	}
+	admission_move_all(&from->waiting, &to->waiting);
+	from->pool.waiting = 0;
+	to->pool.waiting = to->waiting.waiting;
 	pool_demand(&to->pool);
 	if (to->pool.count[WORKER_IDLE])
 		ev_prepare_start(gw->loop, &to->dispatch);
@@ -834,7 +815,6 @@ static void pool_handler_abort(struct request *r)
 		return;
 	job_detach(j);
 	if (j->state == JOB_QUEUED) {
-		queue_remove(j->rt, j);
 		job_free(j);
 		return;
 	}
