@@ -253,10 +253,8 @@ static void refill_from_overflow(struct fcgi_req *fr)
 	struct request *r = fr->r;
 	while (spool_pending(&fr->overflow) > 0 && buf_len(&r->body) < REQUEST_HIGH_WATER) {
 		char *dst = buf_reserve(&r->body, 65536);
-		if (!dst) {
-			req_abort(fr, "out of memory taking the request body");
-			return;
-		}
+		if (!dst)
+			return; /* r->body.failed: the handler fails the request */
 		size_t n = spool_read(&fr->overflow, dst, 65536);
 		if (n == 0)
 			break;

@@ -55,7 +55,6 @@ struct cgi_job {
 
 	struct buf errline; /* a stderr line not yet ended */
 	bool out_paused;
-	bool pumping;
 	bool exited;
 	bool killing;
 	int wait_status;
@@ -340,9 +339,15 @@ static void stdin_close(struct cgi_job *j)
 static void pump_stdin(struct cgi_job *j)
 {
 	struct request *r = j->r;
-	if (!r || j->state != JOB_RUNNING || j->pumping)
+	if (!r || j->state != JOB_RUNNING)
 		return;
-	j->pumping = true;
+	if (r->body.failed) {
+		log_error(j->rid, "the request body has a hole (out of memory): 500");
+		job_stop_io(j);
+		job_fail(j, 500, NULL);
+		job_kill(j);
+		return;
+	}
 	while (buf_len(&r->body) > 0) {
 		if (j->in_fd < 0) {
 			/* The script closed its stdin: it gets no more, the rest is dropped. */
@@ -363,12 +368,9 @@ static void pump_stdin(struct cgi_job *j)
 			continue;
 		}
 		request_body_taken(r, (size_t)n);
-		if (!j->r)
-			break;
 	}
-	if (j->r && r->body_complete && buf_len(&r->body) == 0)
+	if (r->body_complete && buf_len(&r->body) == 0)
 		stdin_close(j);
-	j->pumping = false;
 }
 
 static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)

@@ -44,8 +44,6 @@ struct http_conn {
 	struct http1_chunked chunked;
 	struct spool spool;          /* a chunked body, de-chunked */
 
-	bool feeding;
-	bool feed_again;
 	bool reject_pending; /* a malformed request: its rest may still arrive */
 
 	bool resp_chunked;
@@ -297,12 +295,14 @@ static size_t front_backlog(struct request *r)
 
 static void conn_feed_body(struct http_conn *c);
 
+/* The handler took body bytes: feed it more from the loop (conn_kick), never
+ * from inside its call. */
 static void front_body_more(struct request *r)
 {
 	struct http_conn *c = conn_of(r);
-	conn_feed_body(c);
 	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
 		conn_set_reading(&c->conn, true);
+	conn_kick(&c->conn);
 }
 
 static const struct front_ops http_front = {
@@ -341,50 +341,40 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 	request_error(c->req, status, NULL);
 }
 
-/* Move Content-Length body bytes from the input buffer to the request. The
- * handler may take bytes inside body(), which asks for more: the guard turns
- * that re-entry into another turn of this loop. */
+/* Move Content-Length body bytes from the input buffer to the request, up to
+ * its high-water mark, and tell the handler. The handler never calls back into
+ * this: taking bytes only kicks the connection (front_body_more), and the loop
+ * comes back here. */
 static void conn_feed_body(struct http_conn *c)
 {
 	struct request *r = c->req;
-	if (c->feeding) {
-		c->feed_again = true;
+	if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH || r->body_complete)
+		return;
+	size_t n = buf_len(&c->conn.in);
+	if (n > c->body_left)
+		n = (size_t)c->body_left;
+	if (c->resp_done) {
+		/* Nobody wants the rest: drop it to reach the end of the request. */
+		buf_consume(&c->conn.in, n);
+		c->body_left -= n;
 		return;
 	}
-	c->feeding = true;
-	do {
-		c->feed_again = false;
-		if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH ||
-		    r->body_complete)
-			break;
-		size_t n = buf_len(&c->conn.in);
-		if (n > c->body_left)
-			n = (size_t)c->body_left;
-		if (c->resp_done) {
-			/* Nobody wants the rest: drop it to reach the end of the request. */
-			buf_consume(&c->conn.in, n);
-			c->body_left -= n;
-			break;
+	size_t have = buf_len(&r->body);
+	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
+	if (n > room)
+		n = room;
+	if (n > 0) {
+		if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
+			conn_abort(c, "out of memory taking the request body");
+			return;
 		}
-		size_t have = buf_len(&r->body);
-		size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
-		if (n > room)
-			n = room;
-		if (n > 0) {
-			if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
-				c->feeding = false;
-				conn_abort(c, "out of memory taking the request body");
-				return;
-			}
-			buf_consume(&c->conn.in, n);
-			c->body_left -= n;
-		}
-		if (c->body_left == 0)
-			r->body_complete = true;
-		if (n > 0 || r->body_complete)
-			r->handler->body(r);
-	} while (c->feed_again);
-	c->feeding = false;
+		buf_consume(&c->conn.in, n);
+		c->body_left -= n;
+	}
+	if (c->body_left == 0)
+		r->body_complete = true;
+	if (n > 0 || r->body_complete)
+		r->handler->body(r);
 	if (c->req && !c->req->body_complete && buf_len(&c->req->body) >= REQUEST_HIGH_WATER)
 		conn_set_reading(&c->conn, false);
 }

@@ -533,11 +533,12 @@ static void refill_from_spool(struct request *r)
 void request_body_taken(struct request *r, size_t n)
 {
 	buf_consume(&r->body, n);
+	/* The handler is taking bytes in a loop of its own: a refill from the
+	 * spool lands in r->body for that loop; a front end is only asked for more
+	 * (it feeds the handler from the event loop, never from inside this call). */
 	if (r->spool_fd >= 0) {
-		if (buf_len(&r->body) < REQUEST_LOW_WATER && r->spool_off < r->spool_size) {
+		if (buf_len(&r->body) < REQUEST_LOW_WATER && r->spool_off < r->spool_size)
 			refill_from_spool(r);
-			r->handler->body(r);
-		}
 		return;
 	}
 	if (!r->body_complete && buf_len(&r->body) < REQUEST_LOW_WATER)

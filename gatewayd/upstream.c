@@ -309,20 +309,25 @@ static void upstream_end(struct upstream_job *j, int app_status)
 }
 
 /* Push request bytes into the connection while it has room. */
-static void job_pump_body(struct upstream_job *j)
+/* Returns false when the job ended (freed). */
+static bool job_pump_body(struct upstream_job *j)
 {
 	struct request *r = j->r;
 	struct upstream_conn *c = j->conn;
 	if (!r || !c || j->body_ended)
-		return;
+		return true;
+	if (r->body.failed) {
+		log_error(r->id, "the request body has a hole (out of memory): 500");
+		job_fail(j, 500, NULL);
+		job_finish(j, false);
+		return false;
+	}
 	while (buf_len(&r->body) > 0 && buf_len(&c->conn.out) < REQUEST_HIGH_WATER) {
 		size_t n = buf_len(&r->body);
 		if (n > 32768)
 			n = 32768;
 		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
 		request_body_taken(r, n);
-		if (!j->r || j->conn != c)
-			return;
 	}
 	if (r->body_complete && buf_len(&r->body) == 0) {
 		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0);
@@ -330,6 +335,7 @@ static void job_pump_body(struct upstream_job *j)
 	}
 	if (buf_len(&c->conn.out) > 0)
 		conn_want_write(&c->conn);
+	return true;
 }
 
 static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -405,7 +411,8 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 		job_free(j);
 		return true;
 	}
-	job_pump_body(j);
+	if (!job_pump_body(j))
+		return true;
 	conn_set_reading(&c->conn, true);
 	ev_timer_stop(gw->loop, &j->timer);
 	if (!behind) {

@@ -29,8 +29,6 @@ struct uwsgi_conn {
 	struct request *r;
 	long long body_left;
 	bool resp_done;
-	bool feeding;
-	bool feed_again;
 	bool resp_above_high;
 	unsigned long long bytes_sent;
 	ev_tstamp started;
@@ -91,12 +89,13 @@ static size_t front_backlog(struct request *r)
 	return buf_len(&conn_of(r)->conn.out);
 }
 
+/* The handler took body bytes: feed it more from the loop, not inside its call. */
 static void front_body_more(struct request *r)
 {
 	struct uwsgi_conn *c = conn_of(r);
-	conn_feed_body(c);
-	if (c->r && !c->r->body_complete && buf_len(&c->r->body) < REQUEST_HIGH_WATER)
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
 		conn_set_reading(&c->conn, true);
+	conn_kick(&c->conn);
 }
 
 static const struct front_ops uwsgi_front = {
@@ -124,40 +123,32 @@ static void abort_request(struct uwsgi_conn *c, const char *why)
 }
 
 
+/* The body bytes that came, up to the request's high-water mark, to the
+ * handler (which only kicks the connection when it takes them). */
 static void conn_feed_body(struct uwsgi_conn *c)
 {
 	struct request *r = c->r;
-	if (c->feeding) {
-		c->feed_again = true;
+	if (!r || c->state != UCONN_ACTIVE || r->body_complete)
 		return;
-	}
-	c->feeding = true;
-	do {
-		c->feed_again = false;
-		if (!r || c->state != UCONN_ACTIVE || r->body_complete)
-			break;
-		size_t n = buf_len(&c->conn.in);
-		if ((long long)n > c->body_left)
-			n = (size_t)c->body_left;
-		size_t have = buf_len(&r->body);
-		size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
-		if (n > room)
-			n = room;
-		if (n > 0) {
-			if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
-				c->feeding = false;
-				abort_request(c, "out of memory taking the request body");
-				return;
-			}
-			buf_consume(&c->conn.in, n);
-			c->body_left -= (long long)n;
+	size_t n = buf_len(&c->conn.in);
+	if ((long long)n > c->body_left)
+		n = (size_t)c->body_left;
+	size_t have = buf_len(&r->body);
+	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
+	if (n > room)
+		n = room;
+	if (n > 0) {
+		if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
+			abort_request(c, "out of memory taking the request body");
+			return;
 		}
-		if (c->body_left == 0)
-			r->body_complete = true;
-		if (n > 0 || r->body_complete)
-			r->handler->body(r);
-	} while (c->feed_again);
-	c->feeding = false;
+		buf_consume(&c->conn.in, n);
+		c->body_left -= (long long)n;
+	}
+	if (c->body_left == 0)
+		r->body_complete = true;
+	if (n > 0 || r->body_complete)
+		r->handler->body(r);
 	if (c->r && !c->r->body_complete && buf_len(&c->r->body) >= REQUEST_HIGH_WATER)
 		conn_set_reading(&c->conn, false);
 }
