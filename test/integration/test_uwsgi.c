@@ -234,7 +234,7 @@ static void start_nginx(void)
 static char *wsgi_pool(const char *proto, const char *dir, const char *spec, const char *extra)
 {
 	char *s = NULL;
-	cr_assert(asprintf(&s, "{\"protocol\": \"%s\", \"command\": [\"@SRC@/spawner/wsgi/gatewayd-wsgi\","
+	cr_assert(asprintf(&s, "{\"protocol\": \"%s\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\","
 	                   " \"--protocol\", \"%s\", \"--path\", \"%s\", \"%s\"],"
 	                   " \"env\": {\"PATH\": \"/usr/bin:/bin\", \"LANG\": \"C.UTF-8\","
 	                   " \"PYTHONDONTWRITEBYTECODE\": \"1\"}%s%s}",

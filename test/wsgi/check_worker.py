@@ -25,7 +25,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
-WORKER = os.environ.get("GATEWAYD_WSGI", os.path.join(TOP, "spawner", "wsgi", "gatewayd-wsgi"))
+# The build tree's worker (make check says where that is; a build in the
+# source tree otherwise), or the one GATEWAYD_WSGI names.
+BUILD = os.environ.get("GW_BUILDDIR", TOP)
+WORKER = os.environ.get("GATEWAYD_WSGI", os.path.join(BUILD, "spawner", "wsgi", "gatewayd-wsgi"))
 EXAMPLES = os.path.join(TOP, "examples")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 TIMEOUT = 30
@@ -1232,12 +1235,17 @@ class VarsParserTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # The package the worker runs, found where its launcher finds it.
+        import importlib
         import importlib.machinery
         import importlib.util
-        loader = importlib.machinery.SourceFileLoader("gatewayd_wsgi_under_test", WORKER)
+        sys.dont_write_bytecode = True  # leave no cache of the launcher in the tree
+        loader = importlib.machinery.SourceFileLoader("gatewayd_wsgi_launcher", WORKER)
         spec = importlib.util.spec_from_loader(loader.name, loader)
-        cls.mod = importlib.util.module_from_spec(spec)
-        loader.exec_module(cls.mod)
+        launcher = importlib.util.module_from_spec(spec)
+        loader.exec_module(launcher)
+        sys.path.insert(0, launcher.package_dir())
+        cls.mod = importlib.import_module("gatewayd_wsgi.uwsgi_vars")
 
     @staticmethod
     def packet(pairs, raw_tail=b""):
