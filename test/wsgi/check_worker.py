@@ -702,6 +702,19 @@ class ProtocolTests:
                 r"\[test-\d+\] env_app prints: hello-from-print"), self.worker.stderr())
         self.assertEqual(self.get("/env").code, 200)
 
+    def test_streams_kept_from_the_start_are_the_requests_errors_stream_too(self):
+        # A logging.StreamHandler made when the application loaded keeps the
+        # sys.stderr of that moment, and sys.__stderr__ is the start's too:
+        # what goes through them reaches the request's log all the same.
+        r = self.get("/env", "kept=hello-from-logging&dunder=hello-from-dunder")
+        self.assertEqual(r.code, 200)
+        for said in ("env_app logs: hello-from-logging", "env_app prints: hello-from-dunder"):
+            if self.protocol == "fastcgi":
+                self.assertIn(said, r.stderr)
+            else:
+                self.assertTrue(self.worker.wait_stderr(r"\[test-\d+\] " + said),
+                                self.worker.stderr())
+
     def test_probe_connection(self):
         # gatewayd's readiness probe: connect, close, nothing sent. Silently.
         before = self.worker.stderr()
@@ -1194,8 +1207,18 @@ def _framework_tests(protocol, client_class):
                 self.assertEqual(r.code, 200, (r, w.stderr()))
                 self.assertIn(b"Hello, gatewayd, from Django", r.body)
                 self.assertIn(b"path /django/", r.body)
-                r = c.request(cgi_env("/nowhere/", script_name="/django"))
+                env = cgi_env("/nowhere/", script_name="/django")
+                r = c.request(env)
                 self.assertEqual(r.code, 404)
+                # Django's logger (a StreamHandler that kept the sys.stderr it
+                # found at start) says so in this request's log: its STDERR
+                # records (FastCGI), a line with its id in front (uwsgi).
+                said = "Not Found: /django/nowhere/"
+                if protocol == "fastcgi":
+                    self.assertIn(said, r.stderr)
+                else:
+                    self.assertTrue(w.wait_stderr(re.escape("[%s] %s" % (
+                        env["GATEWAY_REQUEST_ID"], said))), w.stderr())
                 # APPEND_SLASH redirects under the mount point.
                 r = c.request(cgi_env("", script_name="/django"))
                 self.assertIn(r.code, (200, 301))

@@ -6,10 +6,10 @@ from .stderr import REAL
 class Errors:
     """wsgi.errors: text lines to a log. To stderr, with the request id in
     front when there is one (uwsgi), or to a sink (FastCGI: STDERR records,
-    which gatewayd logs with the request id). It is sys.stderr too while the
-    application runs, so what the application prints there carries the
-    request id as well; what it asks of a file beyond writing (fileno,
-    isatty, encoding, ...) the real stderr answers."""
+    which gatewayd logs with the request id). While the application runs,
+    what it writes to sys.stderr comes here too (stderr.StderrRouter), so it
+    carries the request id as well; what it asks of a file beyond writing
+    (fileno, isatty, encoding, ...) the real stderr answers."""
 
     __slots__ = ("rid", "_part", "_sink")
 

@@ -5,6 +5,7 @@ import sys
 
 from . import __version__, stopping
 from .response import error_head
+from .stderr import install_router
 
 
 def load_app(spec, path):
@@ -87,6 +88,7 @@ def parse_args(argv):
 
 def main(argv):
     proto, cgi, path, spec = parse_args(argv)
+    install_router()
     if cgi:
         return cgi_once(spec, path)
     return serve(proto, spec, path)

@@ -6,7 +6,7 @@ import os
 import stat
 import sys
 
-from .stderr import REAL, log
+from .stderr import REAL, ROUTER, log
 
 
 class ClientGone(OSError):
@@ -289,11 +289,11 @@ def run_app(app, environ, out, errors):
     """Call the application and send its answer through out. True when the
     response went out whole, False when it was cut (the protocol then tells
     the peer so: uwsgi closes, FastCGI closes without END_REQUEST)."""
-    sys.stderr = errors
+    ROUTER.target = errors
     try:
         return _run_app(app, environ, out, errors)
     finally:
-        sys.stderr = REAL
+        ROUTER.target = REAL
 
 
 def _run_app(app, environ, out, errors):
