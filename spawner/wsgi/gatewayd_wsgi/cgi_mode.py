@@ -1,53 +1,23 @@
 """--cgi: the application run once as a CGI program (RFC 3875): environ from
 the process environment, the body on stdin, the answer on stdout."""
 
-import errno
 import os
 import sys
 
 from .environ import base_environ, content_length, finish_environ
 from .errors import Errors
-from .response import ClientGone, run_app
-from .wsgi_input import READ_CHUNK, Input
+from .fd_out import FdOut
+from .response import run_app
+from .wsgi_input import Input
 
 
-class CgiOut:
+class CgiOut(FdOut):
+    """The answer's writer on stdout."""
+
+    __slots__ = ()
     prefix = "Status: "
     heads = {}
-
-    def __init__(self, fd=1):
-        self.fd = fd
-        self.sendfile = self._sendfile
-
-    def send(self, data):
-        mv = memoryview(data)
-        try:
-            while mv:
-                n = os.write(self.fd, mv)
-                mv = mv[n:]
-        except OSError as e:
-            raise ClientGone(e.errno, "stdout closed: %s" % e.strerror) from None
-
-    send_last = send
-
-    def _sendfile(self, fd, offset, count):
-        sent = 0
-        try:
-            while sent < count:
-                n = os.sendfile(self.fd, fd, offset + sent, count - sent)
-                if n == 0:
-                    break
-                sent += n
-        except OSError as e:
-            if e.errno not in (errno.EINVAL, errno.ENOSYS) or sent:
-                raise ClientGone(e.errno, "stdout closed: %s" % e.strerror) from None
-            while sent < count:
-                data = os.pread(fd, min(count - sent, READ_CHUNK), offset + sent)
-                if not data:
-                    break
-                self.send(data)
-                sent += len(data)
-        return sent
+    gone = "stdout closed"
 
 
 def run_cgi(app):

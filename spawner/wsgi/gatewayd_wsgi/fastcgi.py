@@ -16,7 +16,7 @@ from .fastcgi_records import (
     FCGI_STDERR, FCGI_STDIN, FCGI_STDOUT, FCGI_UNKNOWN_ROLE, FCGI_UNKNOWN_TYPE,
     begin_body, fcgi_encode_pairs, fcgi_end_request, fcgi_pairs, fcgi_record, fcgi_stream,
     pack_header, unpack_header)
-from .listener import accept_fd
+from .listener import connections
 from .response import ClientGone, run_app
 from .stderr import log
 from .wsgi_input import EMPTY_INPUT, Input
@@ -201,20 +201,11 @@ class FcgiConn:
 
 
 def serve_fastcgi(lsock, app):
-    accept = lsock._accept
     family = lsock.family
     Sock = _socket.socket
-    while True:
-        stopping.idle = True
-        if stopping.stop:
-            return
-        fd = accept_fd(accept)
-        if fd < 0:
-            continue
+    for fd in connections(lsock):
         sock = Sock(family, socket.SOCK_STREAM, 0, fd)
         try:
-            if family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             fcgi_connection(sock, app)
         except (ClientGone, ConnectionError):
             pass

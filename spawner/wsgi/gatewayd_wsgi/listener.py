@@ -1,12 +1,13 @@
 """The listening socket gatewayd passes on fd 0 (the FastCGI convention:
-FCGI_LISTENSOCK_FILENO): taken over at start, accepted from by the worker
-loops."""
+FCGI_LISTENSOCK_FILENO): taken over at start, the connections it brings
+handed to the worker loops."""
 
 import errno
 import os
 import socket
 import time
 
+from . import stopping
 from .stderr import log
 
 
@@ -28,17 +29,36 @@ def take_fd0():
     return lsock
 
 
-def accept_fd(accept):
-    """The next connection's descriptor from accept (a socket's _accept), or
-    -1 to try again: the peer gave the connection up, a signal came, or the
-    descriptors ran out (said, and a pause rather than a spin)."""
+def connections(lsock):
+    """The descriptors of the connections accepted on lsock, one at a time
+    (TCP_NODELAY set on TCP), until the stop signal. The worker is idle while
+    it waits for the next, busy from the moment one is yielded."""
+    accept = lsock._accept
+    tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
+    while True:
+        stopping.idle = True
+        if stopping.stop:
+            return
+        try:
+            fd = accept()[0]
+        except OSError as e:
+            if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                continue  # given up by the peer, or a signal: the next one
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log("accept: %s" % e.strerror)
+                time.sleep(0.1)  # a pause rather than a spin
+                continue
+            raise
+        stopping.idle = False
+        if tcp:
+            _nodelay(fd)
+        yield fd
+
+
+def _nodelay(fd):
+    sock = socket.socket(fileno=fd)
     try:
-        return accept()[0]
-    except OSError as e:
-        if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
-            return -1
-        if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-            log("accept: %s" % e.strerror)
-            time.sleep(0.1)
-            return -1
-        raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    sock.detach()

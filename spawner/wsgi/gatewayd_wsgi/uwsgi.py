@@ -5,10 +5,10 @@ import errno
 import os
 import socket
 
-from . import stopping
 from .environ import base_environ, content_length, finish_environ
 from .errors import Errors
-from .listener import accept_fd
+from .fd_out import FdOut
+from .listener import connections
 from .response import ClientGone, run_app
 from .stderr import log
 from .uwsgi_vars import parse_vars
@@ -17,58 +17,15 @@ from .wsgi_input import EMPTY_INPUT, READ_CHUNK, Input
 UWSGI_BUF = 2 * 65536 + 16  # header, vars, a first piece of body; margin for the parser
 
 
-class UwsgiOut:
-    """The answer's writer on a uwsgi connection, a bare descriptor (no socket
-    object per request: fewer system calls)."""
+class UwsgiOut(FdOut):
+    """The answer's writer on a uwsgi connection (fd set per request)."""
 
-    __slots__ = ("fd", "sendfile")
+    __slots__ = ()
     prefix = "HTTP/1.1 "
     heads = {}
 
-    def __init__(self):
-        self.fd = -1
-        self.sendfile = self._sendfile
-
-    def send(self, data):
-        try:
-            n = os.write(self.fd, data)
-            if n < len(data):
-                mv = memoryview(data)[n:]
-                while mv:
-                    mv = mv[os.write(self.fd, mv):]
-        except OSError as e:
-            raise ClientGone(e.errno, "peer went away: %s" % e.strerror) from None
-
-    def send_last(self, data):
-        if data:
-            self.send(data)
-
     def recv(self, n):
         return os.read(self.fd, n)
-
-    def _sendfile(self, fd, offset, count):
-        sent = 0
-        try:
-            while sent < count:
-                n = os.sendfile(self.fd, fd, offset + sent, min(count - sent, 1 << 30))
-                if n == 0:
-                    break  # the file shrank
-                sent += n
-        except OSError as e:
-            if e.errno in (errno.EINVAL, errno.ENOSYS) and sent == 0:
-                return self._copy(fd, offset, count)
-            raise ClientGone(e.errno, "peer went away: %s" % e.strerror) from None
-        return sent
-
-    def _copy(self, fd, offset, count):
-        sent = 0
-        while sent < count:
-            data = os.pread(fd, min(count - sent, READ_CHUNK), offset + sent)
-            if not data:
-                break
-            self.send(data)
-            sent += len(data)
-        return sent
 
 
 def _uwsgi_finish(fd, inp, cut):
@@ -108,22 +65,11 @@ def serve_uwsgi(lsock, app):
     view = memoryview(buf)
     bufs = [buf]
     readv = os.readv
-    accept = lsock._accept
-    tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
     errors = Errors()
     out = UwsgiOut()
     base = base_environ(errors, False)
-    while True:
-        stopping.idle = True
-        if stopping.stop:
-            return
-        fd = accept_fd(accept)
-        if fd < 0:
-            continue
-        stopping.idle = False
+    for fd in connections(lsock):
         try:
-            if tcp:
-                _nodelay(fd)
             n = readv(fd, bufs)
             if n < 4:
                 if n == 0:
@@ -182,13 +128,4 @@ def serve_uwsgi(lsock, app):
                 os.close(fd)
             except OSError:
                 pass
-
-
-def _nodelay(fd):
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
-    sock.detach()
 

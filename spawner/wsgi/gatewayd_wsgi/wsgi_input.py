@@ -15,18 +15,27 @@ class Input:
         self._left = left    # bytes still to pull from the peer
         self._pull = pull    # pull(n) -> up to n bytes, maybe more (FastCGI); b"" at EOF
 
-    def _more(self, want):
-        """Append the next piece to the buffer; False at the end of the body."""
+    def _take(self, want):
+        """The next piece of the body from the peer, up to want bytes or more
+        (a FastCGI record brings what it holds) but never past the body's
+        end; b"" at that end."""
         left = self._left
         if left <= 0:
-            return False
+            return b""
         data = self._pull(left if left < want else want)
         if not data:
             self._left = 0  # the peer ended early: that is the end
-            return False
+            return b""
         if len(data) > left:
             data = data[:left]
         self._left = left - len(data)
+        return data
+
+    def _more(self, want):
+        """Append the next piece to the buffer; False at the end of the body."""
+        data = self._take(want)
+        if not data:
+            return False
         buf, pos = self._buf, self._pos
         self._buf = buf[pos:] + data if pos < len(buf) else data
         self._pos = 0
@@ -52,15 +61,10 @@ class Input:
         if size is None or size < 0:
             parts = [buf[pos:]]
             self._buf, self._pos = b"", 0
-            while self._left > 0:
-                data = self._pull(min(self._left, READ_CHUNK))
-                if not data:
-                    self._left = 0
-                    break
-                if len(data) > self._left:
-                    data = data[:self._left]
-                self._left -= len(data)
+            data = self._take(READ_CHUNK)
+            while data:
                 parts.append(data)
+                data = self._take(READ_CHUNK)
             return b"".join(parts)
         avail = len(buf) - pos
         if size <= avail:
@@ -69,14 +73,10 @@ class Input:
         parts = [buf[pos:]] if avail else []
         need = size - avail
         self._buf, self._pos = b"", 0
-        while need > 0 and self._left > 0:
-            data = self._pull(min(self._left, need))
+        while need > 0:
+            data = self._take(need)
             if not data:
-                self._left = 0
                 break
-            if len(data) > self._left:
-                data = data[:self._left]
-            self._left -= len(data)
             if len(data) > need:  # a FastCGI record brought more than asked
                 self._buf = data
                 self._pos = need
