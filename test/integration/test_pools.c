@@ -1847,7 +1847,7 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 
 /* ---- uwsgi: the next request waits in a busy worker's backlog ------------- */
 
-#define BACKLOG_POOL "\"w\": {\"protocol\": \"uwsgi\", \"command\": [\"@SRC@/spawner/wsgi/gatewayd-wsgi\"," \
+#define BACKLOG_POOL "\"w\": {\"protocol\": \"uwsgi\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
 	" \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1," \
 	" \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
 

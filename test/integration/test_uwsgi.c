@@ -234,7 +234,7 @@ static void start_nginx(void)
 static char *wsgi_pool(const char *proto, const char *dir, const char *spec, const char *extra)
 {
 	char *s = NULL;
-	cr_assert(asprintf(&s, "{\"protocol\": \"%s\", \"command\": [\"@SRC@/spawner/wsgi/gatewayd-wsgi\","
+	cr_assert(asprintf(&s, "{\"protocol\": \"%s\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\","
 	                   " \"--protocol\", \"%s\", \"--path\", \"%s\", \"%s\"],"
 	                   " \"env\": {\"PATH\": \"/usr/bin:/bin\", \"LANG\": \"C.UTF-8\","
 	                   " \"PYTHONDONTWRITEBYTECODE\": \"1\"}%s%s}",
@@ -1075,6 +1075,15 @@ static void run_demo_apps(const char *proto)
 	reply_free(&r);
 	must_get("/django/no/such/page", 404, &r);
 	reply_free(&r);
+	/* Django's logger says so, through a StreamHandler that kept the
+	 * sys.stderr it found at start: the line is this request's ("req=ID: ",
+	 * from the uwsgi tag or the FastCGI STDERR record), not an untagged one. */
+	char *rid = rid_of("/django/no/such/page");
+	char tagged[64];
+	snprintf(tagged, sizeof tagged, "req=%s: ", rid);
+	cr_expect(log_has_line_with(G.error_log, tagged, "Not Found: /django/no/such/page", 5),
+	          "%s pools: Django's log line is not tagged %s", proto, tagged);
+	free(rid);
 
 	/* wsgiref.validate and the applications had nothing to say. */
 	static const char *const bad[] = {"AssertionError", "WSGIWarning", "Traceback", NULL};

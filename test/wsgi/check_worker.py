@@ -25,7 +25,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
-WORKER = os.environ.get("GATEWAYD_WSGI", os.path.join(TOP, "spawner", "wsgi", "gatewayd-wsgi"))
+# The build tree's worker (make check says where that is; a build in the
+# source tree otherwise), or the one GATEWAYD_WSGI names.
+BUILD = os.environ.get("GW_BUILDDIR", TOP)
+WORKER = os.environ.get("GATEWAYD_WSGI", os.path.join(BUILD, "spawner", "wsgi", "gatewayd-wsgi"))
 EXAMPLES = os.path.join(TOP, "examples")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 TIMEOUT = 30
@@ -699,6 +702,19 @@ class ProtocolTests:
                 r"\[test-\d+\] env_app prints: hello-from-print"), self.worker.stderr())
         self.assertEqual(self.get("/env").code, 200)
 
+    def test_streams_kept_from_the_start_are_the_requests_errors_stream_too(self):
+        # A logging.StreamHandler made when the application loaded keeps the
+        # sys.stderr of that moment, and sys.__stderr__ is the start's too:
+        # what goes through them reaches the request's log all the same.
+        r = self.get("/env", "kept=hello-from-logging&dunder=hello-from-dunder")
+        self.assertEqual(r.code, 200)
+        for said in ("env_app logs: hello-from-logging", "env_app prints: hello-from-dunder"):
+            if self.protocol == "fastcgi":
+                self.assertIn(said, r.stderr)
+            else:
+                self.assertTrue(self.worker.wait_stderr(r"\[test-\d+\] " + said),
+                                self.worker.stderr())
+
     def test_probe_connection(self):
         # gatewayd's readiness probe: connect, close, nothing sent. Silently.
         before = self.worker.stderr()
@@ -1191,8 +1207,18 @@ def _framework_tests(protocol, client_class):
                 self.assertEqual(r.code, 200, (r, w.stderr()))
                 self.assertIn(b"Hello, gatewayd, from Django", r.body)
                 self.assertIn(b"path /django/", r.body)
-                r = c.request(cgi_env("/nowhere/", script_name="/django"))
+                env = cgi_env("/nowhere/", script_name="/django")
+                r = c.request(env)
                 self.assertEqual(r.code, 404)
+                # Django's logger (a StreamHandler that kept the sys.stderr it
+                # found at start) says so in this request's log: its STDERR
+                # records (FastCGI), a line with its id in front (uwsgi).
+                said = "Not Found: /django/nowhere/"
+                if protocol == "fastcgi":
+                    self.assertIn(said, r.stderr)
+                else:
+                    self.assertTrue(w.wait_stderr(re.escape("[%s] %s" % (
+                        env["GATEWAY_REQUEST_ID"], said))), w.stderr())
                 # APPEND_SLASH redirects under the mount point.
                 r = c.request(cgi_env("", script_name="/django"))
                 self.assertIn(r.code, (200, 301))
@@ -1232,12 +1258,17 @@ class VarsParserTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # The package the worker runs, found where its launcher finds it.
+        import importlib
         import importlib.machinery
         import importlib.util
-        loader = importlib.machinery.SourceFileLoader("gatewayd_wsgi_under_test", WORKER)
+        sys.dont_write_bytecode = True  # leave no cache of the launcher in the tree
+        loader = importlib.machinery.SourceFileLoader("gatewayd_wsgi_launcher", WORKER)
         spec = importlib.util.spec_from_loader(loader.name, loader)
-        cls.mod = importlib.util.module_from_spec(spec)
-        loader.exec_module(cls.mod)
+        launcher = importlib.util.module_from_spec(spec)
+        loader.exec_module(launcher)
+        sys.path.insert(0, launcher.package_dir())
+        cls.mod = importlib.import_module("gatewayd_wsgi.uwsgi_vars")
 
     @staticmethod
     def packet(pairs, raw_tail=b""):

@@ -5,12 +5,19 @@ all (read(CONTENT_LENGTH)), noarg (read(): wsgiref.validate forbids it), sized (
 readlines (readlines()), iter (for line in input), none, over (read(n) past
 the end, to see the simulated end of file), discard (read(65536) until the end,
 keeping nothing: with rss_kib, shows the body is streamed, not buffered).
-"?sleep=S" sleeps S seconds first; "?log=TEXT" writes TEXT to wsgi.errors, and
-"?print=TEXT" prints it to sys.stderr."""
+"?sleep=S" sleeps S seconds first; "?log=TEXT" writes TEXT to wsgi.errors,
+"?print=TEXT" prints it to sys.stderr, "?dunder=TEXT" to sys.__stderr__, and
+"?kept=TEXT" logs it through a logging.StreamHandler made at import (which
+keeps the sys.stderr of that moment, as Django's LOGGING does)."""
 import json
+import logging
 import os
 import sys
 import time
+
+_logger = logging.getLogger("env_app")
+_logger.addHandler(logging.StreamHandler())
+_logger.propagate = False
 
 
 def _read(inp, how, clen):
@@ -91,6 +98,10 @@ def application(environ, start_response):
         environ["wsgi.errors"].write("env_app says: %s\n" % q["log"])
     if q.get("print"):
         print("env_app prints: %s" % q["print"], file=sys.stderr)
+    if q.get("dunder"):
+        print("env_app prints: %s" % q["dunder"], file=sys.__stderr__)
+    if q.get("kept"):
+        _logger.warning("env_app logs: %s", q["kept"])
     out = json.dumps(doc, sort_keys=True).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(out)))])

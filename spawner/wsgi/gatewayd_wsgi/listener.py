@@ -1,0 +1,64 @@
+"""The listening socket gatewayd passes on fd 0 (the FastCGI convention:
+FCGI_LISTENSOCK_FILENO): taken over at start, the connections it brings
+handed to the worker loops."""
+
+import errno
+import os
+import socket
+import time
+
+from . import stopping
+from .stderr import log
+
+
+def take_fd0():
+    """The listening socket on fd 0, moved off it (close-on-exec); fd 0
+    becomes /dev/null for the application's children and stdout joins stderr
+    (print() lands in gatewayd's log, as under uWSGI). OSError, with nothing
+    moved, when fd 0 is no listening stream socket."""
+    lfd = os.dup(0)
+    lsock = socket.socket(fileno=lfd)
+    if lsock.type != socket.SOCK_STREAM:
+        raise OSError(errno.ENOTSOCK, "not a stream socket")
+    if not lsock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        raise OSError(errno.EINVAL, "a socket, but not listening")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    return lsock
+
+
+def connections(lsock):
+    """The descriptors of the connections accepted on lsock, one at a time
+    (TCP_NODELAY set on TCP), until the stop signal. The worker is idle while
+    it waits for the next, busy from the moment one is yielded."""
+    accept = lsock._accept
+    tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
+    while True:
+        stopping.idle = True
+        if stopping.stop:
+            return
+        try:
+            fd = accept()[0]
+        except OSError as e:
+            if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                continue  # given up by the peer, or a signal: the next one
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log("accept: %s" % e.strerror)
+                time.sleep(0.1)  # a pause rather than a spin
+                continue
+            raise
+        stopping.idle = False
+        if tcp:
+            _nodelay(fd)
+        yield fd
+
+
+def _nodelay(fd):
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    sock.detach()
