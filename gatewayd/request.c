@@ -37,6 +37,8 @@ void request_timing_queued(struct request *r)
 void request_timing_app(struct request *r, ev_tstamp began)
 {
 	ev_tstamp now = ev_time();
+	if (began == 0)
+		began = now; /* no process was made for it */
 	if (r->timing.queued_at > 0) {
 		r->timing.queue += began - r->timing.queued_at;
 		r->timing.queued_at = 0;

@@ -161,7 +161,8 @@ void request_log_access(struct request *r, unsigned long long bytes_sent);
 /* The request waits for a CGI slot or a pool worker. */
 void request_timing_queued(struct request *r);
 /* The request goes to the application now. began: when its turn came (the
- * queue wait ends there); for CGI the time from then to now is the spawn. */
+ * queue wait ends there); for CGI the time from then to now is the spawn. 0:
+ * now, and no spawn (a pool's worker was already running). */
 void request_timing_app(struct request *r, ev_tstamp began);
 /* Append "Server-Timing: spawn;dur=…, queue;dur=…, app;dur=…, total;dur=…"
  * (milliseconds, up to now) and CRLF: every front end puts it on every

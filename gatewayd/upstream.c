@@ -204,7 +204,7 @@ static void job_promote(struct upstream_job *j)
 	if (j->conn && !j->w->conn)
 		j->w->conn = j->conn;
 	if (j->r)
-		request_timing_app(j->r, ev_time());
+		request_timing_app(j->r, 0);
 	ev_timer_stop(gw->loop, &j->timer);
 	ev_timer_set(&j->timer, rt->cfg->request_timeout, 0);
 	ev_timer_start(gw->loop, &j->timer);
@@ -417,7 +417,7 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 	ev_timer_stop(gw->loop, &j->timer);
 	if (!behind) {
 		if (r)
-			request_timing_app(r, ev_time());
+			request_timing_app(r, 0);
 		ev_timer_set(&j->timer, j->rt->cfg->request_timeout, 0);
 		ev_timer_start(gw->loop, &j->timer);
 	}
