@@ -8,7 +8,8 @@
 # where TABLE is a NULL-terminated array of string literals declared in the
 # same function:
 #     static const char *const keys[] = {"root", "timeout", ..., NULL};
-# The extraction (awk, below) reads config.c line by line and:
+# The extraction (awk, below) reads gatewayd/config*.c line by line (so a
+# parser split into several config*.c files is still read whole) and:
 #  1. tracks the function each line is in: a line starting at column 0 with a
 #     letter and holding "(" starts a declaration; the name is the identifier
 #     before the first "(" (config.c's style: "static int load_cgi(struct ...");
@@ -29,9 +30,15 @@
 # (".Ic limits.body") must name a key the parser accepts (its last part).
 set -u
 src=${GW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-config_c=${CONFIG_C:-$src/gatewayd/config.c}
 page=${PAGE:-$src/man/gatewayd.json.5.in}
-for f in "$config_c" "$page"; do
+# The parser's sources: gatewayd/config.c, and any gatewayd/config*.c it may
+# be split into (CONFIG_C names one file instead).
+if [ -n "${CONFIG_C:-}" ]; then
+	set -- "$CONFIG_C"
+else
+	set -- "$src"/gatewayd/config*.c
+fi
+for f in "$@" "$page"; do
 	if [ ! -r "$f" ]; then
 		echo "FAIL: cannot read $f"
 		exit 1
@@ -40,9 +47,15 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_config_keys.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# config.c -> "FUNCTION KEY" lines (tmp/parser), or "ERROR ..." lines.
+# The parser -> "FUNCTION KEY" lines (tmp/parser), or "ERROR ..." lines.
 awk '
-function fail(msg) { print "ERROR config.c:" FNR ": " msg; bad = 1 }
+function fail(msg) { print "ERROR " file ":" FNR ": " msg; bad = 1 }
+FNR == 1 {
+	file = FILENAME
+	sub(/.*\//, "", file)
+	depth = incomment = intable = incall = 0
+	fn = candidate = ""
+}
 # Comments are dropped (a commented-out table or call is not read), then the
 # braces of code are counted: depth 0 is file scope.
 {
@@ -87,7 +100,7 @@ code ~ /[A-Za-z_][A-Za-z0-9_]*[ \t]*\[[ \t]*\][ \t]*=[ \t]*[{]/ {
 	name = substr(decl, 1, index(decl, "[") - 1)
 	gsub(/[ \t]/, "", name)
 	# A table at file scope may serve any function.
-	tabkey = (depth0 == 0 ? "" : fn) SUBSEP name
+	tabkey = (depth0 == 0 ? "@" file : fn) SUBSEP name
 	text = substr(line, RSTART + RLENGTH)
 	if (depth == depth0) tables[tabkey] = text
 	else intable = 1
@@ -126,7 +139,8 @@ incall {
 		fail("check_keys() in " callfn "() takes \"" t "\", not the name of a table")
 		next
 	}
-	calls[callfn SUBSEP t] = callat
+	calls[callfn SUBSEP t] = file ":" callat
+	callfile[callfn SUBSEP t] = file
 	ncalls++
 }
 END {
@@ -137,10 +151,10 @@ END {
 		split(c, ft, SUBSEP)
 		if (c in tables) {
 			text = tables[c]
-		} else if (("" SUBSEP ft[2]) in tables) {
-			text = tables["" SUBSEP ft[2]]
+		} else if (("@" callfile[c] SUBSEP ft[2]) in tables) {
+			text = tables["@" callfile[c] SUBSEP ft[2]]
 		} else {
-			print "ERROR config.c:" calls[c] ": check_keys() in " ft[1] "() uses table \"" ft[2] "\", declared as \"" ft[2] "[] = {...}\" neither in that function nor at file scope"
+			print "ERROR " calls[c] ": check_keys() in " ft[1] "() uses table \"" ft[2] "\", declared as \"" ft[2] "[] = {...}\" neither in that function nor at file scope"
 			bad = 1
 			continue
 		}
@@ -149,7 +163,7 @@ END {
 		gsub(/"[^"]*"/, "", rest)
 		gsub(/NULL|,|[ \t]/, "", rest)
 		if (rest != "") {
-			print "ERROR config.c: table \"" ft[2] "\" in " ft[1] "() holds more than string literals and NULL: " rest
+			print "ERROR " callfile[c] ": table \"" ft[2] "\" in " ft[1] "() holds more than string literals and NULL: " rest
 			bad = 1
 			continue
 		}
@@ -160,11 +174,11 @@ END {
 			nkeys++
 		}
 		if (nkeys == 0) {
-			print "ERROR config.c: table \"" ft[2] "\" in " ft[1] "() has no key"
+			print "ERROR " callfile[c] ": table \"" ft[2] "\" in " ft[1] "() has no key"
 			bad = 1
 		}
 	}
-}' "$config_c" >"$tmp/parser.raw"
+}' "$@" >"$tmp/parser.raw"
 grep '^ERROR ' "$tmp/parser.raw" | sed 's/^ERROR /FAIL: /' >"$tmp/errors"
 grep -v '^ERROR ' "$tmp/parser.raw" | sort -u >"$tmp/parser";
 
