@@ -9,17 +9,20 @@
 # same function:
 #     static const char *const keys[] = {"root", "timeout", ..., NULL};
 # The extraction (awk, below) reads gatewayd/config*.c line by line (so a
-# parser split into several config*.c files is still read whole) and:
-#  1. tracks the function each line is in: a line starting at column 0 with a
-#     letter and holding "(" starts a declaration; the name is the identifier
-#     before the first "(" (config.c's style: "static int load_cgi(struct ...");
-#  2. records, per function, the TABLE that each check_keys() call passes as
-#     its last argument (the call must fit on one line);
-#  3. reads the initializer of each array declared as "NAME[] = {", over as
-#     many lines as it takes, up to "}", and takes its string literals.
+# parser split into several config*.c files is still read whole), comments
+# dropped, braces counted (depth 0 is file scope), and:
+#  1. names the function each line is in: at file scope, a line starting at
+#     column 0 with an identifier followed by "(" declares it ("static int
+#     load_cgi(struct check *c, ..."), and the next "{" opens its body;
+#  2. records, per function, the TABLE each check_keys() call passes as its
+#     last argument (a call wrapped over up to 5 lines is read whole);
+#  3. reads the initializer of each array declared as "NAME[] = {", in a
+#     function or at file scope, over as many lines as it takes, up to "}",
+#     and takes its string literals.
 # It fails, rather than compare nothing, when a check_keys() call cannot be
-# read, when a call's table is not found in its function, when a table holds
-# anything but string literals and NULL, or when no table is found at all.
+# read, when a call's table is found neither in its function nor at file
+# scope, when a table holds anything but string literals and NULL, or when no
+# check_keys() call is found at all.
 # Free-form objects (env, the pools' names) are not tables, so not keys.
 #
 # The page marks each object's list with the comment line
