@@ -6,7 +6,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
-#include "gatewayd/upstream.h"
+#include "gatewayd/pools.h"
 
 static bool is_loopback(const char *addr)
 {

@@ -16,7 +16,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
-#include "gatewayd/upstream.h"
+#include "gatewayd/pools.h"
 #include "spawner/spawn.h"
 
 #define KILL_WAIT_SECONDS 5.0

@@ -35,13 +35,22 @@ extern struct pool_rt *pool_runtimes;
 /* Free retired pools that have no worker and no job left. */
 void pools_collect(void);
 
-/* upstream.c */
-void upstream_worker_stopping(struct pool *p, struct worker *w);
-void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
-void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
-/* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
-const char *upstream_job_uri(const void *job);
-/* Move the requests waiting in from's queue to the end of to's. */
-void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
+/* Start every pool of cfg. -1 with a logged reason. */
+int pools_start(struct config *cfg);
+/* SIGHUP: pools of cfg whose worker settings did not change keep their
+ * workers; the others start; pools no longer wanted drain. */
+int pools_reload(struct config *cfg);
+/* Shutdown: stop idle workers now, busy ones after their request. */
+void pools_drain(void);
+/* Shutdown deadline: kill every worker. */
+void pools_kill(void);
+/* Workers still alive, across pools. */
+size_t pools_alive(void);
+/* Free drained pools. */
+void pools_free(void);
+
+/* The status of every pool as JSON text (malloc'd), or Prometheus text. */
+char *pools_status_json(void);
+char *pools_status_prometheus(void);
 
 #endif

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "gatewayd/request.h"
-#include "gatewayd/upstream.h"
+#include "gatewayd/pools.h"
 
 static struct server the_server;
 struct server *gw = &the_server;

@@ -20,7 +20,6 @@
 #include "gatewayd/log.h"
 #include "gatewayd/pools.h"
 #include "gatewayd/request.h"
-#include "gatewayd/script.h"
 #include "gatewayd/server.h"
 #include "spawner/spawn.h"
 
@@ -753,40 +752,10 @@ const char *upstream_job_uri(const void *job)
 	return j && j->r ? cgi_env_get(&j->r->env, "REQUEST_URI") : NULL;
 }
 
-/* ---- the pool handler ------------------------------------------------- */
+/* ---- the job API the pool handler uses ----------------------------------- */
 
-static int pool_env(struct request *r)
+void upstream_submit(struct pool_rt *rt, struct request *r)
 {
-	struct cgi_env *env = &r->env;
-	int rc = 0;
-	if (r->route->pool_root) {
-		static const char *const index[] = {"index.php", "index.html", NULL};
-		struct script_match m;
-		int st = script_find(r, r->route->pool_root, index, &m);
-		if (st)
-			return st;
-		if ((st = script_location_env(r, &m)) != 0)
-			return st;
-	} else if (!r->script_filename) {
-		/* The application is the mount point; the rest of the path is PATH_INFO. */
-		size_t mount = r->route->match_kind == MATCH_PREFIX ? r->route_prefix : strlen(r->path);
-		rc |= cgi_env_setn(env, "SCRIPT_NAME", r->path, mount);
-		rc |= cgi_env_set(env, "PATH_INFO", r->path + mount);
-		rc |= cgi_env_set(env, "DOCUMENT_ROOT", gw->cfg->document_root);
-	}
-	/* php-cgi refuses to run without it (cgi.force_redirect). */
-	rc |= cgi_env_set(env, "REDIRECT_STATUS", "200");
-	return rc ? 500 : 0;
-}
-
-static void pool_handler_start(struct request *r)
-{
-	struct pool_rt *rt = r->route->pool->state;
-	int st = pool_env(r);
-	if (st) {
-		request_error(r, st, NULL);
-		return;
-	}
 	struct upstream_job *j = calloc(1, sizeof *j);
 	if (!j) {
 		request_error(r, 500, NULL);
@@ -801,25 +770,20 @@ static void pool_handler_start(struct request *r)
 	job_try_assign(j);
 }
 
-static void pool_handler_body(struct request *r)
+void upstream_job_body(struct upstream_job *j)
 {
-	struct upstream_job *j = r->handler_ctx;
-	if (j && j->state == JOB_RUNNING)
+	if (j->state == JOB_RUNNING)
 		job_pump_body(j);
 }
 
-static void pool_handler_drained(struct request *r)
+void upstream_job_drained(struct upstream_job *j)
 {
-	struct upstream_job *j = r->handler_ctx;
-	if (j && j->conn)
+	if (j->conn)
 		conn_set_reading(&j->conn->conn, true);
 }
 
-static void pool_handler_abort(struct request *r)
+void upstream_job_abort(struct upstream_job *j)
 {
-	struct upstream_job *j = r->handler_ctx;
-	if (!j)
-		return;
 	job_detach(j);
 	if (j->state == JOB_QUEUED) {
 		job_free(j);
@@ -839,11 +803,3 @@ static void pool_handler_abort(struct request *r)
 	}
 	conn_set_reading(&j->conn->conn, true);
 }
-
-const struct handler_ops handler_pool = {
-	.name = "pool",
-	.start = pool_handler_start,
-	.body = pool_handler_body,
-	.drained = pool_handler_drained,
-	.abort = pool_handler_abort,
-};

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <ev.h>
+
 #include "gatewayd/buf.h"
 #include "gatewayd/config.h"
 
@@ -54,22 +56,29 @@ bool upstream_job_keeps_connection(struct upstream_job *j);
 /* A word of per-job state for the protocol's decoder, 0 at each request. */
 int *upstream_job_proto_state(struct upstream_job *j);
 
-/* Start every pool of cfg. -1 with a logged reason. */
-int pools_start(struct config *cfg);
-/* SIGHUP: pools of cfg whose worker settings did not change keep their
- * workers; the others start; pools no longer wanted drain. */
-int pools_reload(struct config *cfg);
-/* Shutdown: stop idle workers now, busy ones after their request. */
-void pools_drain(void);
-/* Shutdown deadline: kill every worker. */
-void pools_kill(void);
-/* Workers still alive, across pools. */
-size_t pools_alive(void);
-/* Free drained pools. */
-void pools_free(void);
+/* ---- jobs: what the pool handler asks of the engine ------------------------ */
 
-/* The status of every pool as JSON text (malloc'd), or Prometheus text. */
-char *pools_status_json(void);
-char *pools_status_prometheus(void);
+struct pool_rt;
+/* Take r to one of rt's workers: started now, queued, or answered (503, 500). */
+void upstream_submit(struct pool_rt *rt, struct request *r);
+/* r->body has more bytes (or body_complete became true). */
+void upstream_job_body(struct upstream_job *j);
+/* The front end's backlog fell: read the worker's answer again. */
+void upstream_job_drained(struct upstream_job *j);
+/* The request lets go (client gone, timeout): the job ends as the protocol allows. */
+void upstream_job_abort(struct upstream_job *j);
+
+/* ---- what the pools (pools.c) tell the engine --------------------------- */
+
+struct pool;
+struct worker;
+void upstream_worker_stopping(struct pool *p, struct worker *w);
+void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
+/* Idle workers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
+void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
+/* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
+const char *upstream_job_uri(const void *job);
+/* Move the requests waiting in from's queue to the end of to's. */
+void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 
 #endif
