@@ -1,4 +1,4 @@
-/* gatewayd/config.c: every error names where it is; defaults are sane. */
+/* gatewayd/core/config.c: every error names where it is; defaults are sane. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gatewayd/config.h"
+#include "gatewayd/core/config.h"
 
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 

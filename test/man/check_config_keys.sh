@@ -3,12 +3,12 @@
 # accepts, each in the list of its own object, and no key the parser refuses.
 #
 # The accepted keys come from the parser's source, not from a list kept here.
-# gatewayd/config.c refuses unknown keys with
+# gatewayd/core/config.c refuses unknown keys with
 #     check_keys(c, obj, where, TABLE)
 # where TABLE is a NULL-terminated array of string literals declared in the
 # same function:
 #     static const char *const keys[] = {"root", "timeout", ..., NULL};
-# The extraction (awk, below) reads gatewayd/config*.c line by line (so a
+# The extraction (awk, below) reads gatewayd/core/config*.c line by line (so a
 # parser split into several config*.c files is still read whole), comments
 # dropped, braces counted (depth 0 is file scope), and:
 #  1. names the function each line is in: at file scope, a line starting at
@@ -26,7 +26,7 @@
 # Free-form objects (env, the pools' names) are not tables, so not keys.
 #
 # The page marks each object's list with the comment line
-#     .\" keys of FUNCTION() in gatewayd/config.c
+#     .\" keys of FUNCTION() in gatewayd/core/config.c
 # and documents each key of that list on an ".It Ic KEY" line; a list runs to
 # the next marker, .Sh or .Ss. Ic is kept for configuration keys, so every
 # ".It Ic" line must be in a marked list, and every "Ic" reference elsewhere
@@ -34,12 +34,12 @@
 set -u
 src=${GW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 page=${PAGE:-$src/man/gatewayd.json.5.in}
-# The parser's sources: gatewayd/config.c, and any gatewayd/config*.c it may
+# The parser's sources: gatewayd/core/config.c, and any gatewayd/core/config*.c it may
 # be split into (CONFIG_C names one file instead).
 if [ -n "${CONFIG_C:-}" ]; then
 	set -- "$CONFIG_C"
 else
-	set -- "$src"/gatewayd/config*.c
+	set -- "$src"/gatewayd/core/config*.c
 fi
 for f in "$@" "$page"; do
 	if [ ! -r "$f" ]; then
@@ -189,7 +189,7 @@ grep -v '^ERROR ' "$tmp/parser.raw" | sort -u >"$tmp/parser";
 # reference outside an .It line, "NOLIST KEY" for an .It Ic outside any list,
 # "MARK FUNCTION" for every marker.
 awk '
-/^\.\\" keys of [A-Za-z_][A-Za-z0-9_]*\(\) in gatewayd\/config\.c/ {
+/^\.\\" keys of [A-Za-z_][A-Za-z0-9_]*\(\) in gatewayd\/core\/config\.c/ {
 	cur = $4
 	sub(/\(\)$/, "", cur)
 	print "MARK", cur
@@ -228,7 +228,7 @@ comm -13 "$tmp/parser.funcs" "$tmp/page.funcs" | while read -r f; do
 	echo "FAIL: the page has a key list for $f(), but config.c has no key table there"
 done >>"$tmp/errors"
 comm -23 "$tmp/parser.funcs" "$tmp/page.funcs" | while read -r f; do
-	echo "FAIL: config.c checks keys in $f(), but the page has no list marked '.\\\" keys of $f() in gatewayd/config.c'"
+	echo "FAIL: config.c checks keys in $f(), but the page has no list marked '.\\\" keys of $f() in gatewayd/core/config.c'"
 done >>"$tmp/errors"
 # Keys accepted, not documented in their object's list; documented, not accepted.
 comm -23 "$tmp/parser" "$tmp/page" | while read -r f k; do

@@ -1,0 +1,819 @@
+#include "gatewayd/core/config.h"
+
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct check {
+	const char *file;
+	char base_dir[PATH_MAX]; /* relative paths in the file are relative to it */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct check *c, const char *where, const char *fmt, ...)
+{
+	int n = snprintf(c->err, c->errlen, "%s: %s: ", c->file, where);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Every key of obj must be in allowed: a misspelt key is an error, not a default. */
+static int check_keys(struct check *c, json_t *obj, const char *where, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		const char *const *a = allowed;
+		while (*a && strcmp(*a, key) != 0)
+			a++;
+		if (!*a)
+			return fail(c, where, "unknown key \"%s\"", key);
+	}
+	return 0;
+}
+
+static int want_object(struct check *c, json_t *v, const char *where)
+{
+	return json_is_object(v) ? 0 : fail(c, where, "must be an object");
+}
+
+static int get_string(struct check *c, json_t *obj, const char *key, const char *where,
+                      char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return fail(c, where, "\"%s\" must be a string", key);
+	free(*out);
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : fail(c, where, "out of memory");
+}
+
+static int get_seconds(struct check *c, json_t *obj, const char *key, const char *where,
+                       double *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 86400)
+		return fail(c, where, "\"%s\" must be a number of seconds in (0, 86400]", key);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int get_int(struct check *c, json_t *obj, const char *key, const char *where, int *out,
+                   int min, int max)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return fail(c, where, "\"%s\" must be an integer in [%d, %d]", key, min, max);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+/* A size: an integer of bytes, or a string with a K, M or G suffix ("100M"). */
+static int get_size(struct check *c, json_t *obj, const char *key, const char *where,
+                    uint64_t *out, uint64_t min, uint64_t max)
+{
+	json_t *v = json_object_get(obj, key);
+	uint64_t n;
+	if (!v)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		n = (uint64_t)json_integer_value(v);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(s, &end, 10);
+		uint64_t mul = 1;
+		bool no_digits = end == s;
+		if (*end == 'K' || *end == 'k')
+			mul = 1ULL << 10;
+		else if (*end == 'M' || *end == 'm')
+			mul = 1ULL << 20;
+		else if (*end == 'G' || *end == 'g')
+			mul = 1ULL << 30;
+		if (mul != 1)
+			end++;
+		if (errno || no_digits || *end || s[0] == '-' || x > UINT64_MAX / mul)
+			return fail(c, where, "\"%s\": \"%s\" is not a size (bytes, or a number with K, M or G)",
+			            key, s);
+		n = x * mul;
+	} else {
+		return fail(c, where, "\"%s\" must be a size (bytes, or a string like \"10M\")", key);
+	}
+	if (n < min || n > max)
+		return fail(c, where, "\"%s\" must be between %llu and %llu bytes", key,
+		            (unsigned long long)min, (unsigned long long)max);
+	*out = n;
+	return 0;
+}
+
+static int get_bool(struct check *c, json_t *obj, const char *key, const char *where, bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(c, where, "\"%s\" must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* A directory named in the file: relative to the file's own directory, resolved. */
+static int get_dir(struct check *c, json_t *obj, const char *key, const char *where,
+                   char **out, bool required)
+{
+	json_t *v = json_object_get(obj, key);
+	char joined[PATH_MAX * 2], real[PATH_MAX];
+	struct stat st;
+	if (!v)
+		return required ? fail(c, where, "\"%s\" is required", key) : 0;
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return fail(c, where, "\"%s\" must be a non-empty string", key);
+	const char *p = json_string_value(v);
+	if (p[0] == '/')
+		snprintf(joined, sizeof joined, "%s", p);
+	else
+		snprintf(joined, sizeof joined, "%s/%s", c->base_dir, p);
+	char at[256];
+	snprintf(at, sizeof at, "%s.%s", where, key);
+	if (!realpath(joined, real) || stat(real, &st) < 0)
+		return fail(c, at, "no such directory \"%s\"", p);
+	if (!S_ISDIR(st.st_mode))
+		return fail(c, at, "\"%s\" is not a directory", p);
+	free(*out);
+	*out = strdup(real);
+	return *out ? 0 : fail(c, where, "out of memory");
+}
+
+static int get_string_list(struct check *c, json_t *obj, const char *key, const char *where,
+                           char ***out, size_t *n)
+{
+	json_t *v = json_object_get(obj, key), *item;
+	size_t i;
+	if (!v)
+		return 0;
+	if (!json_is_array(v))
+		return fail(c, where, "\"%s\" must be an array of strings", key);
+	char **list = calloc(json_array_size(v) + 1, sizeof *list);
+	if (!list)
+		return fail(c, where, "out of memory");
+	json_array_foreach(v, i, item) {
+		if (!json_is_string(item) || !(list[i] = strdup(json_string_value(item)))) {
+			for (size_t j = 0; j < i; j++)
+				free(list[j]);
+			free(list);
+			return fail(c, where, "%s[%zu] must be a string", key, i);
+		}
+	}
+	*out = list;
+	*n = json_array_size(v);
+	return 0;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* A file mode as an octal string, "0660". */
+/* "env": {"NAME": "value", ...} as NAME=value strings (a NULL-terminated list). */
+static int get_env(struct check *c, json_t *obj, const char *where, char ***out, size_t *n)
+{
+	json_t *env = json_object_get(obj, "env");
+	const char *k;
+	json_t *v;
+	char w[300];
+
+	if (!env)
+		return 0;
+	snprintf(w, sizeof w, "%s.env", where);
+	if (!json_is_object(env))
+		return fail(c, w, "must be an object of strings");
+	*out = calloc(json_object_size(env) + 1, sizeof **out);
+	if (!*out)
+		return fail(c, w, "out of memory");
+	json_object_foreach(env, k, v) {
+		if (!json_is_string(v) || !k[0] || strchr(k, '='))
+			return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
+		if (asprintf(&(*out)[*n], "%s=%s", k, json_string_value(v)) < 0)
+			return fail(c, w, "out of memory");
+		(*n)++;
+	}
+	return 0;
+}
+
+static int get_mode(struct check *c, json_t *obj, const char *where, int *out)
+{
+	json_t *v = json_object_get(obj, "mode");
+	if (!v)
+		return 0;
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	char *end;
+	long m = strtol(s, &end, 8);
+	if (!*s || *end || m < 0 || m > 0777)
+		return fail(c, where, "\"mode\" must be an octal string like \"0660\"");
+	*out = (int)m;
+	return 0;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080". */
+static int parse_address(struct check *c, const char *where, const char *s, struct listen_cfg *l)
+{
+	const char *colon, *host = s;
+	size_t hostlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return fail(c, where, "\"%s\" is not host:port", s);
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return fail(c, where, "\"%s\" is not host:port", s);
+		hostlen = (size_t)(colon - s);
+	}
+	char hostbuf[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	snprintf(hostbuf, sizeof hostbuf, "%.*s", (int)hostlen, host);
+	if (hostlen >= sizeof hostbuf ||
+	    inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, hostbuf, addr) != 1)
+		return fail(c, where, "\"%s\": the host must be a numeric %s address", s,
+		            s[0] == '[' ? "IPv6" : "IPv4");
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+		return fail(c, where, "\"%s\": bad port", s);
+	l->host = strndup(host, hostlen);
+	l->port = strdup(colon + 1);
+	return l->host && l->port ? 0 : fail(c, where, "out of memory");
+}
+
+static int load_listen(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *arr = json_object_get(root, "listen"), *item;
+	size_t i;
+	if (!arr)
+		return fail(c, "listen", "is required");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return fail(c, "listen", "must be a non-empty array");
+	cfg->listen = calloc(json_array_size(arr), sizeof *cfg->listen);
+	if (!cfg->listen)
+		return fail(c, "listen", "out of memory");
+	json_array_foreach(arr, i, item) {
+		char where[64];
+		snprintf(where, sizeof where, "listen[%zu]", i);
+		static const char *const keys[] = {"http", "fastcgi", "uwsgi", "owner", "group", "mode",
+		                                   "stderr", NULL};
+		struct listen_cfg *l = &cfg->listen[i];
+		if (want_object(c, item, where) || check_keys(c, item, where, keys))
+			return -1;
+		json_t *http = json_object_get(item, "http"), *fcgi = json_object_get(item, "fastcgi");
+		json_t *uwsgi = json_object_get(item, "uwsgi");
+		json_t *addr = http ? http : fcgi ? fcgi : uwsgi;
+		if (!!http + !!fcgi + !!uwsgi != 1 || !json_is_string(addr))
+			return fail(c, where, "must name one protocol: {\"http\" | \"fastcgi\" | "
+			                      "\"uwsgi\": \"host:port\" or \"unix:/path\"}");
+		l->proto = http ? LISTEN_HTTP : fcgi ? LISTEN_FASTCGI : LISTEN_UWSGI;
+		l->mode = -1;
+		cfg->nlisten = i + 1;
+		const char *a = json_string_value(addr);
+		if (strncmp(a, "unix:", 5) == 0) {
+			if (a[5] != '/')
+				return fail(c, where, "\"%s\": a unix socket needs an absolute path", a);
+			if (!(l->unix_path = strdup(a + 5)))
+				return fail(c, where, "out of memory");
+		} else if (parse_address(c, where, a, l)) {
+			return -1;
+		}
+		if (get_string(c, item, "owner", where, &l->owner) ||
+		    get_string(c, item, "group", where, &l->group) ||
+		    get_bool(c, item, "stderr", where, &l->fcgi_stderr) ||
+		    get_mode(c, item, where, &l->mode))
+			return -1;
+		if (!l->unix_path && (l->owner || l->group || l->mode >= 0))
+			return fail(c, where, "owner, group and mode apply to unix sockets only");
+		if (l->proto != LISTEN_FASTCGI && json_object_get(item, "stderr"))
+			return fail(c, where, "\"stderr\" applies to fastcgi listeners only");
+	}
+	return 0;
+}
+
+static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_cfg *cgi)
+{
+	static const char *const keys[] = {"root", "timeout", "kill_grace", "max_children",
+	                                   "queue", "queue_timeout", "pass_authorization",
+	                                   "env", NULL};
+	cgi->timeout = 30;
+	cgi->kill_grace = 2;
+	cgi->max_children = 64;
+	cgi->queue = 256;
+	cgi->queue_timeout = 10;
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_dir(c, obj, "root", where, &cgi->root, true) ||
+	    get_seconds(c, obj, "timeout", where, &cgi->timeout) ||
+	    get_seconds(c, obj, "kill_grace", where, &cgi->kill_grace) ||
+	    get_int(c, obj, "max_children", where, &cgi->max_children, 1, 100000) ||
+	    get_int(c, obj, "queue", where, &cgi->queue, 0, 1000000) ||
+	    get_seconds(c, obj, "queue_timeout", where, &cgi->queue_timeout) ||
+	    get_bool(c, obj, "pass_authorization", where, &cgi->pass_authorization))
+		return -1;
+	return get_env(c, obj, where, &cgi->env, &cgi->nenv);
+}
+
+static int load_static(struct check *c, json_t *obj, const char *where, struct static_cfg *st)
+{
+	static const char *const keys[] = {"root", "index", NULL};
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_dir(c, obj, "root", where, &st->root, true) ||
+	    get_string_list(c, obj, "index", where, &st->index, &st->nindex))
+		return -1;
+	if (!json_object_get(obj, "index")) {
+		st->index = calloc(2, sizeof *st->index);
+		if (!st->index || !(st->index[0] = strdup("index.html")))
+			return fail(c, where, "out of memory");
+		st->nindex = 1;
+	}
+	return 0;
+}
+
+static int parse_match(struct check *c, const char *where, struct route_cfg *r)
+{
+	const char *m = r->match;
+	size_t n = strlen(m);
+	if (m[0] == '*' && m[1] == '.' && n > 2 && !strchr(m + 1, '/')) {
+		r->match_kind = MATCH_SUFFIX;
+		r->match_text = m + 1;
+	} else if (m[0] == '=' && m[1] == '/') {
+		r->match_kind = MATCH_EXACT;
+		r->match_text = m + 1;
+	} else if (m[0] == '/') {
+		r->match_kind = MATCH_PREFIX;
+		r->match_text = m;
+	} else {
+		return fail(c, where, "match \"%s\": use \"/prefix/\", \"=/exact\" or \"*.ext\"", m);
+	}
+	return 0;
+}
+
+static int load_routes(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *arr = json_object_get(root, "routes"), *item;
+	size_t i;
+	if (!arr)
+		return fail(c, "routes", "is required");
+	if (!json_is_array(arr))
+		return fail(c, "routes", "must be an array");
+	cfg->routes = calloc(json_array_size(arr) + 1, sizeof *cfg->routes);
+	if (!cfg->routes)
+		return fail(c, "routes", "out of memory");
+	json_array_foreach(arr, i, item) {
+		static const char *const keys[] = {"match", "cgi", "static", "pool", "root",
+		                                   "max_body", NULL};
+		char where[64], sub[80];
+		struct route_cfg *r = &cfg->routes[i];
+		snprintf(where, sizeof where, "routes[%zu]", i);
+		cfg->nroutes = i + 1;
+		r->max_body = cfg->limits.body;
+		if (want_object(c, item, where) || check_keys(c, item, where, keys) ||
+		    get_string(c, item, "match", where, &r->match) ||
+		    get_size(c, item, "max_body", where, &r->max_body, 0, UINT64_MAX / 2))
+			return -1;
+		if (!r->match)
+			return fail(c, where, "\"match\" is required");
+		if (parse_match(c, where, r))
+			return -1;
+		json_t *cgi = json_object_get(item, "cgi"), *st = json_object_get(item, "static");
+		json_t *pool = json_object_get(item, "pool");
+		if (!!cgi + !!st + !!pool != 1)
+			return fail(c, where, "needs exactly one handler: \"cgi\", \"static\" or \"pool\"");
+		if (!pool && json_object_get(item, "root"))
+			return fail(c, where, "\"root\" goes with \"pool\" (cgi and static have their own)");
+		if (pool) {
+			r->kind = ROUTE_POOL;
+			if (!json_is_string(pool))
+				return fail(c, where, "\"pool\" must name a pool");
+			for (size_t k = 0; k < cfg->npools && !r->pool; k++)
+				if (strcmp(cfg->pools[k].name, json_string_value(pool)) == 0)
+					r->pool = &cfg->pools[k];
+			snprintf(sub, sizeof sub, "%s.pool", where);
+			if (!r->pool)
+				return fail(c, sub, "no pool named \"%s\"", json_string_value(pool));
+			if (get_dir(c, item, "root", where, &r->pool_root, false))
+				return -1;
+		} else if (cgi) {
+			r->kind = ROUTE_CGI;
+			snprintf(sub, sizeof sub, "%s.cgi", where);
+			if (load_cgi(c, cgi, sub, &r->cgi))
+				return -1;
+		} else {
+			r->kind = ROUTE_STATIC;
+			snprintf(sub, sizeof sub, "%s.static", where);
+			if (load_static(c, st, sub, &r->stat))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_signal(const char *name)
+{
+	static const struct { const char *name; int sig; } sigs[] = {
+		{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"KILL", SIGKILL},
+	};
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			return sigs[i].sig;
+	return -1;
+}
+
+/* command[0]: a path (relative to the config file), or a name looked up in PATH. */
+static int resolve_command(struct check *c, const char *where, char **cmd)
+{
+	char path[PATH_MAX * 2], real[PATH_MAX];
+	if (strchr(*cmd, '/')) {
+		if ((*cmd)[0] == '/')
+			snprintf(path, sizeof path, "%s", *cmd);
+		else
+			snprintf(path, sizeof path, "%s/%s", c->base_dir, *cmd);
+		if (strlen(path) >= PATH_MAX || !realpath(path, real) || access(real, X_OK) < 0)
+			return fail(c, where, "command \"%s\" is not an executable file", *cmd);
+	} else {
+		const char *dirs = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		const char *d = dirs;
+		real[0] = '\0';
+		while (*d && !real[0]) {
+			size_t n = strcspn(d, ":");
+			snprintf(path, sizeof path, "%.*s/%s", (int)n, d, *cmd);
+			if (strlen(path) < sizeof real && access(path, X_OK) == 0)
+				memcpy(real, path, strlen(path) + 1);
+			d += n + (d[n] == ':');
+		}
+		if (!real[0])
+			return fail(c, where, "command \"%s\" not found in PATH", *cmd);
+	}
+	free(*cmd);
+	*cmd = strdup(real);
+	return *cmd ? 0 : fail(c, where, "out of memory");
+}
+
+static int load_processes(struct check *c, json_t *obj, const char *where, struct pool_cfg *p)
+{
+	json_t *v = json_object_get(obj, "processes");
+	char at[200];
+	snprintf(at, sizeof at, "%s.processes", where);
+	p->mode = POOL_STATIC;
+	p->processes = 2;
+	if (!v)
+		return 0;
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 1 || json_integer_value(v) > 4096)
+			return fail(c, at, "must be between 1 and 4096");
+		p->processes = (int)json_integer_value(v);
+		return 0;
+	}
+	static const char *const keys[] = {"mode", "start", "min_spare", "max_spare", "max",
+	                                   "idle_timeout", NULL};
+	char *mode = NULL;
+	if (want_object(c, v, at) || check_keys(c, v, at, keys) ||
+	    get_string(c, v, "mode", at, &mode))
+		return -1;
+	if (!mode || (strcmp(mode, "dynamic") && strcmp(mode, "ondemand") && strcmp(mode, "static"))) {
+		free(mode);
+		return fail(c, at, "\"mode\" must be \"static\", \"dynamic\" or \"ondemand\"");
+	}
+	p->mode = !strcmp(mode, "dynamic") ? POOL_DYNAMIC : !strcmp(mode, "ondemand") ? POOL_ONDEMAND
+	                                                                            : POOL_STATIC;
+	free(mode);
+	p->max_processes = 8;
+	p->min_spare = 1;
+	p->max_spare = 3;
+	p->idle_timeout = 10;
+	p->processes = p->mode == POOL_ONDEMAND ? 0 : 2;
+	if (get_int(c, v, "start", at, &p->processes, 0, 4096) ||
+	    get_int(c, v, "min_spare", at, &p->min_spare, 0, 4096) ||
+	    get_int(c, v, "max_spare", at, &p->max_spare, 1, 4096) ||
+	    get_int(c, v, "max", at, &p->max_processes, 1, 4096) ||
+	    get_seconds(c, v, "idle_timeout", at, &p->idle_timeout))
+		return -1;
+	if (p->mode == POOL_STATIC)
+		p->max_processes = p->processes;
+	if (p->min_spare > p->max_spare || p->processes > p->max_processes)
+		return fail(c, at, "needs min_spare <= max_spare and start <= max");
+	return 0;
+}
+
+static int load_pool(struct check *c, const char *name, json_t *obj, struct pool_cfg *p)
+{
+	static const char *const keys[] = {"protocol", "command", "env", "cwd", "user", "group",
+	                                   "processes", "max_requests", "request_timeout", "queue",
+	                                   "queue_timeout", "stop_signal", "addresses",
+	                                   "connections", NULL};
+	char where[160], *proto = NULL, *sig = NULL;
+	int max_requests = 0;
+	snprintf(where, sizeof where, "pools.%s", name);
+	if (!(p->name = strdup(name)))
+		return fail(c, where, "out of memory");
+	p->request_timeout = 60;
+	p->queue = 256;
+	p->queue_timeout = 10;
+	p->stop_signal = SIGTERM;
+	p->connections = 8;
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_string(c, obj, "protocol", where, &proto))
+		return -1;
+	if (!proto || (strcmp(proto, "fastcgi") && strcmp(proto, "uwsgi"))) {
+		free(proto);
+		return fail(c, where, "\"protocol\" must be \"fastcgi\" or \"uwsgi\"");
+	}
+	p->protocol = strcmp(proto, "fastcgi") == 0 ? POOL_FASTCGI : POOL_UWSGI;
+	free(proto);
+	if (get_string_list(c, obj, "command", where, &p->command, &p->ncommand) ||
+	    get_string_list(c, obj, "addresses", where, &p->addresses, &p->naddresses) ||
+	    get_dir(c, obj, "cwd", where, &p->cwd, false) ||
+	    get_string(c, obj, "user", where, &p->user) ||
+	    get_string(c, obj, "group", where, &p->group) ||
+	    load_processes(c, obj, where, p) ||
+	    get_int(c, obj, "max_requests", where, &max_requests, 0, INT_MAX) ||
+	    get_seconds(c, obj, "request_timeout", where, &p->request_timeout) ||
+	    get_int(c, obj, "queue", where, &p->queue, 0, 1000000) ||
+	    get_seconds(c, obj, "queue_timeout", where, &p->queue_timeout) ||
+	    get_int(c, obj, "connections", where, &p->connections, 1, 4096) ||
+	    get_string(c, obj, "stop_signal", where, &sig))
+		return -1;
+	p->max_requests = (unsigned)max_requests;
+	if (sig) {
+		p->stop_signal = parse_signal(sig);
+		free(sig);
+		if (p->stop_signal < 0)
+			return fail(c, where, "\"stop_signal\": use TERM, INT, QUIT, HUP, USR1 or USR2");
+	}
+	if (!!p->ncommand == !!p->naddresses)
+		return fail(c, where, "needs either \"command\" (workers gatewayd runs) or "
+		                      "\"addresses\" (workers something else runs)");
+	if (p->ncommand && resolve_command(c, where, &p->command[0]))
+		return -1;
+	return get_env(c, obj, where, &p->env, &p->nenv);
+}
+
+static int load_pools(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *obj = json_object_get(root, "pools"), *v;
+	const char *name;
+	if (!obj)
+		return 0;
+	if (!json_is_object(obj))
+		return fail(c, "pools", "must be an object of named pools");
+	cfg->pools = calloc(json_object_size(obj) + 1, sizeof *cfg->pools);
+	if (!cfg->pools)
+		return fail(c, "pools", "out of memory");
+	json_object_foreach(obj, name, v) {
+		if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                             "0123456789_-") != strlen(name))
+			return fail(c, "pools", "pool name \"%s\": use letters, digits, '_' and '-'", name);
+		cfg->npools++;
+		if (load_pool(c, name, v, &cfg->pools[cfg->npools - 1]))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_status(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"enabled", "loopback_only", NULL};
+	json_t *obj = json_object_get(root, "status");
+	cfg->status.enabled = true;
+	cfg->status.loopback_only = true;
+	if (!obj)
+		return 0;
+	return want_object(c, obj, "status") || check_keys(c, obj, "status", keys) ||
+	       get_bool(c, obj, "enabled", "status", &cfg->status.enabled) ||
+	       get_bool(c, obj, "loopback_only", "status", &cfg->status.loopback_only) ? -1 : 0;
+}
+
+static int load_limits(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"request_line", "header_size", "headers", "body",
+	                                   "body_memory", "connections", NULL};
+	json_t *obj = json_object_get(root, "limits");
+	uint64_t line = cfg->limits.request_line, head = cfg->limits.head,
+		 mem = cfg->limits.body_memory, conns = cfg->max_connections;
+	int headers = (int)cfg->limits.headers;
+	if (!obj)
+		return 0;
+	if (want_object(c, obj, "limits") || check_keys(c, obj, "limits", keys) ||
+	    get_size(c, obj, "request_line", "limits", &line, 64, 1 << 20) ||
+	    get_size(c, obj, "header_size", "limits", &head, 256, 1 << 20) ||
+	    get_int(c, obj, "headers", "limits", &headers, 1, 1000) ||
+	    get_size(c, obj, "body", "limits", &cfg->limits.body, 0, UINT64_MAX / 2) ||
+	    get_size(c, obj, "body_memory", "limits", &mem, 0, 1 << 30) ||
+	    get_size(c, obj, "connections", "limits", &conns, 1, 1 << 24))
+		return -1;
+	cfg->limits.request_line = line;
+	cfg->limits.head = head;
+	cfg->limits.headers = (size_t)headers;
+	cfg->limits.body_memory = mem;
+	cfg->max_connections = conns;
+	return 0;
+}
+
+static int load_timeouts(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"header", "body", "keepalive", "send", "shutdown", NULL};
+	json_t *obj = json_object_get(root, "timeouts");
+	if (!obj)
+		return 0;
+	return want_object(c, obj, "timeouts") || check_keys(c, obj, "timeouts", keys) ||
+	       get_seconds(c, obj, "header", "timeouts", &cfg->timeouts.header) ||
+	       get_seconds(c, obj, "body", "timeouts", &cfg->timeouts.body) ||
+	       get_seconds(c, obj, "keepalive", "timeouts", &cfg->timeouts.keepalive) ||
+	       get_seconds(c, obj, "send", "timeouts", &cfg->timeouts.send) ||
+	       get_seconds(c, obj, "shutdown", "timeouts", &cfg->timeouts.shutdown) ? -1 : 0;
+}
+
+static int load_log(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"error", "access", "level", NULL};
+	json_t *obj = json_object_get(root, "log");
+	char *level = NULL;
+	if (!obj)
+		return 0;
+	if (want_object(c, obj, "log") || check_keys(c, obj, "log", keys) ||
+	    get_string(c, obj, "error", "log", &cfg->error_log) ||
+	    get_string(c, obj, "access", "log", &cfg->access_log) ||
+	    get_string(c, obj, "level", "log", &level))
+		return -1;
+	if (level && log_level_parse(level, &cfg->log_level) < 0) {
+		fail(c, "log.level", "\"%s\": use error, warn, info or debug", level);
+		free(level);
+		return -1;
+	}
+	free(level);
+	return 0;
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->limits.request_line = 8192;
+	cfg->limits.head = 16384;
+	cfg->limits.headers = 100;
+	cfg->limits.body = 1ULL << 30;
+	cfg->limits.body_memory = 1 << 20;
+	cfg->max_connections = 4096;
+	cfg->timeouts.header = 10;
+	cfg->timeouts.body = 30;
+	cfg->timeouts.keepalive = 15;
+	cfg->timeouts.send = 30;
+	cfg->timeouts.shutdown = 10;
+	cfg->max_redirects = 10;
+	cfg->log_level = LOG_INFO;
+}
+
+static int load_root(struct check *c, json_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"listen", "routes", "pools", "server_name",
+	                                   "document_root", "log", "limits", "timeouts",
+	                                   "temp_dir", "status", NULL};
+	if (!json_is_object(root))
+		return fail(c, "(top)", "must be an object");
+	set_defaults(cfg);
+	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
+	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) ||
+	    load_listen(c, root, cfg) || load_pools(c, root, cfg) ||
+	    load_routes(c, root, cfg) || load_status(c, root, cfg) ||
+	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
+	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
+	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))
+		return -1;
+	if (!cfg->server_name && !(cfg->server_name = strdup("localhost")))
+		return fail(c, "server_name", "out of memory");
+	if (!cfg->temp_dir && !(cfg->temp_dir = strdup("/tmp")))
+		return fail(c, "temp_dir", "out of memory");
+	if (!cfg->document_root) {
+		/* DOCUMENT_ROOT defaults to the first static root, as a web server's docroot. */
+		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
+			if (cfg->routes[i].kind == ROUTE_STATIC)
+				cfg->document_root = strdup(cfg->routes[i].stat.root);
+		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
+			if (cfg->routes[i].kind == ROUTE_CGI)
+				cfg->document_root = strdup(cfg->routes[i].cgi.root);
+		if (!cfg->document_root)
+			cfg->document_root = strdup(c->base_dir);
+	}
+	return 0;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct check c = {.file = path, .err = err, .errlen = errlen};
+	json_error_t jerr;
+	char real[PATH_MAX];
+
+	if (!realpath(path, real)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	snprintf(c.base_dir, sizeof c.base_dir, "%s", real);
+	char *slash = strrchr(c.base_dir, '/');
+	if (slash)
+		*(slash == c.base_dir ? slash + 1 : slash) = '\0';
+
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	struct config *cfg = calloc(1, sizeof *cfg);
+	if (!cfg || !(cfg->path = strdup(real)) || load_root(&c, root, cfg) < 0) {
+		if (!cfg)
+			snprintf(err, errlen, "%s: out of memory", path);
+		config_free(cfg);
+		json_decref(root);
+		return NULL;
+	}
+	json_decref(root);
+	cfg->refs = 1;
+	return cfg;
+}
+
+struct config *config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void config_unref(struct config *cfg)
+{
+	if (cfg && --cfg->refs == 0)
+		config_free(cfg);
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		free(cfg->listen[i].host);
+		free(cfg->listen[i].port);
+		free(cfg->listen[i].unix_path);
+		free(cfg->listen[i].owner);
+		free(cfg->listen[i].group);
+	}
+	free(cfg->listen);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct route_cfg *r = &cfg->routes[i];
+		free(r->match);
+		free(r->cgi.root);
+		free_list(r->cgi.env, r->cgi.nenv);
+		free(r->stat.root);
+		free(r->pool_root);
+		free(r->state);
+		free_list(r->stat.index, r->stat.nindex);
+	}
+	free(cfg->routes);
+	for (size_t i = 0; i < cfg->npools; i++) {
+		struct pool_cfg *p = &cfg->pools[i];
+		free(p->name);
+		free_list(p->command, p->ncommand);
+		free_list(p->env, p->nenv);
+		free_list(p->addresses, p->naddresses);
+		free(p->cwd);
+		free(p->user);
+		free(p->group);
+	}
+	free(cfg->pools);
+	free(cfg->path);
+	free(cfg->server_name);
+	free(cfg->document_root);
+	free(cfg->error_log);
+	free(cfg->access_log);
+	free(cfg->temp_dir);
+	free(cfg);
+}

@@ -1,0 +1,135 @@
+/* The JSON configuration: parsed with jansson, checked completely, then frozen.
+ * Syntax errors name file:line:column; meaning errors name the JSON path. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatewayd/core/log.h"
+
+enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI };
+
+struct listen_cfg {
+	enum listen_proto proto;
+	char *host;      /* numeric address; NULL for a unix socket */
+	char *port;
+	char *unix_path; /* "unix:/path" */
+	char *owner;     /* unix socket: chown to this user and group, chmod to mode */
+	char *group;
+	int mode;        /* -1: leave as created */
+	bool fcgi_stderr; /* FastCGI: also send script stderr as FCGI_STDERR */
+};
+
+enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
+enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL, ROUTE_STATUS };
+
+enum pool_protocol { POOL_FASTCGI, POOL_UWSGI };
+enum pool_mode { POOL_STATIC, POOL_DYNAMIC, POOL_ONDEMAND };
+
+struct pool_cfg {
+	char *name;
+	enum pool_protocol protocol;
+	char **command;      /* argv; command[0] resolved to a path; NULL for external */
+	size_t ncommand;
+	char **env;          /* "NAME=value": the whole environment of a worker */
+	size_t nenv;
+	char *cwd;
+	char *user;
+	char *group;
+	enum pool_mode mode;
+	int processes;       /* static: the count; dynamic: how many at start */
+	int min_spare;
+	int max_spare;
+	int max_processes;
+	double idle_timeout; /* ondemand: an idle worker stops after this */
+	unsigned max_requests; /* 0: never recycled */
+	double request_timeout;
+	int queue;
+	double queue_timeout;
+	int stop_signal;
+	char **addresses;    /* external pool: "host:port" or "unix:/path"; nothing spawned */
+	size_t naddresses;
+	int connections;     /* external pool: connections per address */
+	void *state;         /* runtime (struct pool), not config */
+};
+
+struct cgi_cfg {
+	char *root;        /* absolute, resolved */
+	double timeout;    /* seconds until SIGTERM to the script's group */
+	double kill_grace; /* seconds from SIGTERM to SIGKILL */
+	int max_children;
+	int queue;         /* waiting requests past max_children */
+	double queue_timeout;
+	bool pass_authorization;
+	char **env;        /* "NAME=value" added to every script's environment */
+	size_t nenv;
+};
+
+struct static_cfg {
+	char *root;
+	char **index;
+	size_t nindex;
+};
+
+struct route_cfg {
+	char *match;            /* as written */
+	enum match_kind match_kind;
+	const char *match_text; /* the prefix, exact path or suffix */
+	enum route_kind kind;
+	uint64_t max_body;
+	struct cgi_cfg cgi;
+	struct static_cfg stat;
+	struct pool_cfg *pool;  /* ROUTE_POOL */
+	char *pool_root;        /* ROUTE_POOL: scripts' directory (SCRIPT_FILENAME), or NULL */
+	void *state; /* the handler's runtime state for this route (not config) */
+};
+
+struct config {
+	int refs;  /* gw->cfg holds one; so does each request, cgi job and pool using it */
+	char *path;
+	struct listen_cfg *listen;
+	size_t nlisten;
+	struct route_cfg *routes;
+	size_t nroutes;
+	struct pool_cfg *pools;
+	size_t npools;
+	struct {
+		bool enabled;
+		bool loopback_only; /* GET /_gatewayd/status from loopback clients only */
+	} status;
+	char *server_name;
+	char *document_root;
+	char *error_log;   /* "-": stderr */
+	char *access_log;  /* NULL: none */
+	enum log_level log_level;
+	size_t max_connections;
+	struct {
+		size_t request_line;
+		size_t head;
+		size_t headers;
+		uint64_t body;          /* default for routes */
+		size_t body_memory;     /* a chunked body past this spools to a file */
+	} limits;
+	struct {
+		double header;
+		double body;
+		double keepalive;
+		double send;
+		double shutdown;
+	} timeouts;
+	int max_redirects;
+	char *temp_dir;
+};
+
+/* Load and check path. On failure returns NULL and writes one line, e.g.
+ * "etc/gw.json:3:14: ..." or "etc/gw.json: routes[1].cgi.root: no such directory ...",
+ * into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* A reload keeps the old generation alive while anything still uses it. */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
+
+#endif

@@ -1,0 +1,265 @@
+#include "gatewayd/core/listener.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gatewayd/front/fastcgi.h"
+#include "gatewayd/front/http.h"
+#include "gatewayd/front/uwsgi.h"
+#include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
+
+static ev_timer resume_timer;
+static bool paused_for_fds;
+
+/* A unix socket: a stale file from an earlier run is replaced, then the
+ * socket gets the configured owner, group and mode. */
+static int listen_unix(const struct listen_cfg *l)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(l->unix_path) >= sizeof sa.sun_path) {
+		log_error(NULL, "listen unix:%s: path too long", l->unix_path);
+		return -1;
+	}
+	strcpy(sa.sun_path, l->unix_path);
+	struct stat st;
+	if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(l->unix_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	if (l->owner) {
+		struct passwd *pw = getpwnam(l->owner);
+		if (!pw) {
+			log_error(NULL, "listen unix:%s: no user \"%s\"", l->unix_path, l->owner);
+			close(fd);
+			return -1;
+		}
+		uid = pw->pw_uid;
+	}
+	if (l->group) {
+		struct group *gr = getgrnam(l->group);
+		if (!gr) {
+			log_error(NULL, "listen unix:%s: no group \"%s\"", l->unix_path, l->group);
+			close(fd);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((l->owner || l->group) && chown(l->unix_path, uid, gid) < 0)
+		goto fail;
+	if (l->mode >= 0 && chmod(l->unix_path, (mode_t)l->mode) < 0)
+		goto fail;
+	return fd;
+fail:
+	log_error(NULL, "listen unix:%s: %s", l->unix_path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int listen_on(const struct listen_cfg *l)
+{
+	if (l->unix_path)
+		return listen_unix(l);
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
+	                         .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai;
+	int err = getaddrinfo(l->host, l->port, &hints, &ai);
+	if (err) {
+		log_error(NULL, "listen %s:%s: %s", l->host, l->port, gai_strerror(err));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		log_error(NULL, "listen %s:%s: %s", l->host, l->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
+
+int listeners_open(struct config *cfg)
+{
+	gw->listeners = calloc(cfg->nlisten, sizeof *gw->listeners);
+	if (!gw->listeners)
+		return -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &gw->listeners[i];
+		l->cfg = &cfg->listen[i];
+		l->fd = listen_on(l->cfg);
+		if (l->fd < 0)
+			return -1;
+		gw->nlisteners = i + 1;
+		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
+		l->w.data = l;
+		static const char *const protos[] = {"http", "fastcgi", "uwsgi"};
+		const char *proto = protos[l->cfg->proto];
+		if (l->cfg->unix_path)
+			log_info(NULL, "listening for %s on unix:%s", proto, l->cfg->unix_path);
+		else
+			log_info(NULL, "listening for %s on %s:%s", proto, l->cfg->host, l->cfg->port);
+	}
+	return 0;
+}
+
+void listeners_start(void)
+{
+	if (gw->stopping)
+		return;
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		ev_io_start(gw->loop, &gw->listeners[i].w);
+}
+
+void listeners_stop(void)
+{
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		ev_io_stop(gw->loop, &gw->listeners[i].w);
+}
+
+void listeners_close(void)
+{
+	listeners_stop();
+	ev_timer_stop(gw->loop, &resume_timer);
+	for (size_t i = 0; i < gw->nlisteners; i++) {
+		close(gw->listeners[i].fd);
+		if (gw->listeners[i].cfg->unix_path)
+			unlink(gw->listeners[i].cfg->unix_path);
+	}
+	free(gw->listeners);
+	gw->listeners = NULL;
+	gw->nlisteners = 0;
+}
+
+static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	paused_for_fds = false;
+	if (gw->nconns < gw->max_conns)
+		listeners_start();
+}
+
+/* Out of descriptors: stop accepting for a second rather than spin on EMFILE. */
+static void pause_for_fds(int err)
+{
+	if (!paused_for_fds)
+		log_warn(NULL, "accept: %s; pausing new connections for 1 s", strerror(err));
+	paused_for_fds = true;
+	listeners_stop();
+	ev_timer_init(&resume_timer, on_resume, 1.0, 0);
+	ev_timer_start(gw->loop, &resume_timer);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	for (int i = 0; i < 64; i++) {
+		if (gw->nconns >= gw->max_conns) {
+			/* Resumed by server_conn_closed() when one closes. */
+			listeners_stop();
+			return;
+		}
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof peer, llen = sizeof local;
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_for_fds(errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn(NULL, "accept: %s", strerror(errno));
+			return;
+		}
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof local);
+		if (l->cfg->proto == LISTEN_FASTCGI)
+			fcgi_conn_start(fd, l->cfg);
+		else if (l->cfg->proto == LISTEN_UWSGI)
+			uwsgi_conn_start(fd, l->cfg);
+		else
+			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
+	}
+}
+
+void server_conn_closed(void)
+{
+	if (!paused_for_fds && gw->nconns + 1 == gw->max_conns)
+		listeners_start();
+}
+
+static bool same_listen(const struct listen_cfg *a, const struct listen_cfg *b)
+{
+	if (a->proto != b->proto || !a->unix_path != !b->unix_path)
+		return false;
+	if (a->unix_path)
+		return strcmp(a->unix_path, b->unix_path) == 0;
+	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+int listeners_reload(struct config *cfg)
+{
+	struct listener *fresh = calloc(cfg->nlisten, sizeof *fresh);
+	if (!fresh)
+		return -1;
+	bool *kept = calloc(gw->nlisteners + 1, sizeof *kept);
+	if (!kept) {
+		free(fresh);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &fresh[i];
+		l->cfg = &cfg->listen[i];
+		l->fd = -1;
+		for (size_t k = 0; k < gw->nlisteners && l->fd < 0; k++) {
+			if (!kept[k] && same_listen(gw->listeners[k].cfg, l->cfg)) {
+				kept[k] = true;
+				l->fd = gw->listeners[k].fd;
+			}
+		}
+		if (l->fd < 0 && (l->fd = listen_on(l->cfg)) < 0) {
+			log_error(NULL, "reload: cannot listen on a new address; keeping the running config");
+			for (size_t k = 0; k < i; k++) {
+				bool old = false;
+				for (size_t m = 0; m < gw->nlisteners; m++)
+					old |= gw->listeners[m].fd == fresh[k].fd;
+				if (!old)
+					close(fresh[k].fd);
+			}
+			free(fresh);
+			free(kept);
+			return -1;
+		}
+	}
+	listeners_stop();
+	for (size_t k = 0; k < gw->nlisteners; k++) {
+		if (!kept[k]) {
+			close(gw->listeners[k].fd);
+			if (gw->listeners[k].cfg->unix_path)
+				unlink(gw->listeners[k].cfg->unix_path);
+		}
+	}
+	free(kept);
+	free(gw->listeners);
+	gw->listeners = fresh;
+	gw->nlisteners = cfg->nlisten;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		ev_io_init(&fresh[i].w, on_accept, fresh[i].fd, EV_READ);
+		fresh[i].w.data = &fresh[i];
+	}
+	listeners_start();
+	return 0;
+}

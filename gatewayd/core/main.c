@@ -1,0 +1,221 @@
+/* gatewayd: runs web applications as CGI (and, later, FastCGI and uwsgi pools)
+ * behind an HTTP/1.1 front end. This file: the command line, start and stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "gatewayd/core/config.h"
+#include "gatewayd/core/conn.h"
+#include "gatewayd/core/listener.h"
+#include "gatewayd/core/log.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/core/server.h"
+#include "gatewayd/upstream/pools.h"
+#include "spawner/spawn.h"
+
+#define KILL_WAIT_SECONDS 5.0
+
+static ev_signal sig_term, sig_int, sig_usr1, sig_hup;
+static ev_timer stop_timer;
+static bool stop_forced;
+
+/* The source tree's etc/gatewayd.json when run from the build tree, the
+ * sysconfdir copy once installed. */
+static const char *default_config(void)
+{
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	size_t blen = strlen(GW_BUILDDIR);
+	if (n > 0 && (size_t)n > blen && strncmp(exe, GW_BUILDDIR, blen) == 0 && exe[blen] == '/')
+		return GW_SRCDIR "/etc/gatewayd.json";
+	return GW_SYSCONFDIR "/gatewayd.json";
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: gatewayd [-c FILE] [-t] [-V] [-h]\n"
+	        "  -c FILE  configuration (default: %s)\n"
+	        "  -t       check the configuration and exit (0: valid, 1: not)\n"
+	        "  -V       print the version and exit\n"
+	        "  -h       this help\n"
+	        "Signals: TERM/INT stop gracefully (twice: at once), HUP reloads the config,\n"
+	        "USR1 reopens the logs.\n",
+	        default_config());
+}
+
+static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if (!stop_forced) {
+		stop_forced = true;
+		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
+		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
+		conns_abort_all();
+		cgi_kill_all(SIGKILL);
+		pools_kill();
+		ev_timer_set(w, KILL_WAIT_SECONDS, 0);
+		ev_timer_start(loop, w);
+		server_check_stopped();
+		return;
+	}
+	log_error(NULL, "children still not reaped after SIGKILL; exiting anyway");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (gw->stopping) {
+		log_info(NULL, "second stop signal: stopping now");
+		ev_timer_stop(loop, &stop_timer);
+		stop_forced = false;
+		ev_timer_set(&stop_timer, 0.0, 0);
+		ev_timer_start(loop, &stop_timer);
+		return;
+	}
+	log_info(NULL, "signal %d: stopping; in-flight requests have %.0f s", w->signum,
+	         gw->cfg->timeouts.shutdown);
+	gw->stopping = true;
+	listeners_stop();
+	conns_shutdown_all();
+	pools_drain();
+	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);
+	ev_timer_start(loop, &stop_timer);
+	server_check_stopped();
+}
+
+static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_reopen();
+	log_info(NULL, "logs reopened");
+}
+
+static size_t connections_allowed(size_t wanted);
+
+/* SIGHUP: read the config again. New requests use the new one; requests in
+ * flight finish on the one they started with; unchanged pools keep their
+ * workers, changed and removed ones drain. Any error keeps the running config. */
+static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char err[1024];
+	if (gw->stopping)
+		return;
+	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
+	if (!cfg) {
+		log_error(NULL, "reload: %s; keeping the running config", err);
+		return;
+	}
+	if (listeners_reload(cfg) < 0) {
+		config_unref(cfg);
+		return;
+	}
+	struct config *old = gw->cfg;
+	gw->cfg = cfg;
+	if (pools_reload(cfg) < 0)
+		log_error(NULL, "reload: the new pools could not all start");
+	if (log_open_error(cfg->error_log, cfg->log_level) < 0 || log_open_access(cfg->access_log) < 0)
+		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
+	gw->max_conns = connections_allowed(cfg->max_connections);
+	config_unref(old);
+	log_info(NULL, "reloaded %s", cfg->path);
+}
+
+/* Each connection may hold a socket, three pipes and a spool file. */
+static size_t connections_allowed(size_t wanted)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	size_t fds = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (size_t)rl.rlim_cur;
+	size_t allowed = fds > 64 ? (fds - 64) / 5 : 1;
+	return wanted < allowed ? wanted : allowed;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = default_config();
+	bool test_only = false;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 't': test_only = true; break;
+		case 'V': printf("%s\n", GW_SERVER_SOFTWARE); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (spawn_reserve_stdio() < 0) {
+		return 1;
+	}
+
+	char err[1024];
+	struct config *cfg = config_load(config_path, err, sizeof err);
+	if (!cfg) {
+		fprintf(stderr, "gatewayd: %s\n", err);
+		if (test_only)
+			fprintf(stderr, "gatewayd: configuration file %s test failed\n", config_path);
+		return 1;
+	}
+	if (test_only) {
+		printf("gatewayd: configuration file %s test is successful\n", config_path);
+		config_free(cfg);
+		return 0;
+	}
+	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
+	    log_open_access(cfg->access_log) < 0) {
+		fprintf(stderr, "gatewayd: cannot open a log file: %s\n", strerror(errno));
+		return 1;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	gw->cfg = cfg;
+	gw->loop = ev_default_loop(EVFLAG_AUTO);
+	if (getrandom(&gw->id_prefix, sizeof gw->id_prefix, 0) != sizeof gw->id_prefix)
+		gw->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	gw->max_conns = connections_allowed(cfg->max_connections);
+	if (listeners_open(cfg) < 0 || pools_start(cfg) < 0) {
+		pools_kill();
+		pools_free();
+		return 1;
+	}
+
+	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
+	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
+	ev_signal_init(&sig_usr1, on_reopen_signal, SIGUSR1);
+	ev_signal_init(&sig_hup, on_hup_signal, SIGHUP);
+	ev_signal_start(gw->loop, &sig_term);
+	ev_signal_start(gw->loop, &sig_int);
+	ev_signal_start(gw->loop, &sig_usr1);
+	ev_signal_start(gw->loop, &sig_hup);
+	listeners_start();
+	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
+	         (int)getpid(), cfg->path, gw->max_conns);
+
+	ev_run(gw->loop, 0);
+
+	log_info(NULL, "stopped");
+	ev_timer_stop(gw->loop, &stop_timer);
+	listeners_close();
+	pools_kill();
+	pools_free();
+	conns_reap();
+	config_unref(gw->cfg);
+	gw->cfg = NULL;
+	log_close();
+	ev_loop_destroy(gw->loop);
+	return 0;
+}

@@ -1,0 +1,737 @@
+#include "gatewayd/front/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/core/conn.h"
+#include "gatewayd/core/log.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/request/response_head.h"
+#include "gatewayd/core/server.h"
+#include "gatewayd/core/spool.h"
+#include "protocols/http1.h"
+
+#define LINGER_SECONDS 2.0
+#define LINGER_MAX_BYTES (1 << 20)
+
+enum conn_state {
+	CONN_HEAD,       /* waiting for (the rest of) a request head */
+	CONN_SPOOL,      /* de-chunking a body before the handler starts */
+	CONN_ACTIVE,     /* a handler has the request; body may still stream in */
+	CONN_LINGER,     /* response sent, write side shut: draining until close */
+};
+
+struct http_conn {
+	struct conn conn; /* first: the allocation */
+	enum conn_state state;
+	unsigned requests;
+
+	struct request *req;
+	int minor;
+	bool keep_alive;
+	bool head_only;
+	enum http1_body_kind body_kind;
+	uint64_t body_left;          /* Content-Length bytes still to come */
+	uint64_t body_max;
+	struct http1_chunked chunked;
+	struct spool spool;          /* a chunked body, de-chunked */
+
+	bool reject_pending; /* a malformed request: its rest may still arrive */
+
+	bool resp_chunked;
+	bool resp_no_body;
+	long long resp_left;         /* identity framing: bytes still owed, -1 if none */
+	bool resp_done;              /* the handler ended the request */
+	bool resp_above_high;
+	unsigned long long resp_bytes;
+
+	ev_tstamp idle_since;        /* keep-alive: since the last response */
+	ev_tstamp head_start;        /* first byte of the current head */
+	ev_tstamp linger_start;
+	size_t linger_bytes;
+
+	char *request_line;
+	char *referer;
+	char *user_agent;
+	char remote_addr[INET6_ADDRSTRLEN];
+	unsigned remote_port;
+	char local_addr[INET6_ADDRSTRLEN];
+	unsigned local_port;
+};
+
+static void conn_process_input(struct http_conn *c);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static struct http_conn *conn_of(struct request *r)
+{
+	return r->front_ctx;
+}
+
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len, unsigned *port)
+{
+	out[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, out, (socklen_t)len);
+		*port = ntohs(s->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)len);
+		*port = ntohs(s->sin6_port);
+	}
+}
+
+static char *strndup_view(struct http1_str s)
+{
+	return s.p ? strndup(s.p, s.len) : NULL;
+}
+
+static bool body_pending(const struct http_conn *c)
+{
+	if (c->state == CONN_SPOOL)
+		return true;
+	return c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0;
+}
+
+/* ---- request life ----------------------------------------------------- */
+
+static void conn_log_access(struct http_conn *c)
+{
+	struct request *r = c->req;
+	struct access_entry e = {
+		.remote_addr = c->remote_addr,
+		.request_line = c->request_line,
+		.status = r->status,
+		.bytes_sent = c->resp_bytes,
+		.referer = c->referer,
+		.user_agent = c->user_agent,
+		.seconds = ev_now(gw->loop) - r->started,
+		.rid = r->id,
+	};
+	log_access(&e);
+}
+
+static void conn_clear_request(struct http_conn *c)
+{
+	request_free(c->req);
+	c->req = NULL;
+	free(c->request_line);
+	free(c->referer);
+	free(c->user_agent);
+	c->request_line = c->referer = c->user_agent = NULL;
+	spool_free(&c->spool);
+	c->resp_done = false;
+	c->reject_pending = false;
+	c->resp_above_high = false;
+	c->resp_bytes = 0;
+	c->body_kind = HTTP1_BODY_NONE;
+	c->body_left = 0;
+}
+
+/* The client is gone or timed out: the handler lets go, the connection closes. */
+static void conn_abort(struct http_conn *c, const char *why)
+{
+	struct request *r = c->req;
+	if (r && !c->resp_done) {
+		log_info(r->id, "%s; request aborted", why);
+		if (!r->status)
+			r->status = 499;
+		if (r->handler)
+			r->handler->abort(r);
+		conn_log_access(c);
+	}
+	conn_close(&c->conn);
+}
+
+/* Close after a response. If the client may still be sending (an unread body,
+ * pipelined bytes), closing at once could reset the connection and destroy the
+ * response in flight: shut the write side and drain for a moment first. */
+static void conn_start_linger(struct http_conn *c, bool unread)
+{
+	if (!unread) {
+		conn_close(&c->conn);
+		return;
+	}
+	if (c->conn.peer_closed || shutdown(c->conn.fd, SHUT_WR) < 0) {
+		conn_close(&c->conn);
+		return;
+	}
+	c->state = CONN_LINGER;
+	c->linger_start = ev_now(gw->loop);
+	buf_reset(&c->conn.in);
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
+}
+
+/* The response is out: log, free the request, and serve the next one or close. */
+static void conn_finish_request(struct http_conn *c)
+{
+	conn_log_access(c);
+	bool unread = body_pending(c) || c->reject_pending || buf_len(&c->conn.in) > 0;
+	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->conn.peer_closed &&
+	                !c->reject_pending;
+	conn_clear_request(c);
+	c->requests++;
+	if (!reusable) {
+		conn_start_linger(c, unread);
+		return;
+	}
+	c->state = CONN_HEAD;
+	c->idle_since = ev_now(gw->loop);
+	c->head_start = 0;
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
+	conn_process_input(c);
+}
+
+/* ---- the front end's side of the request (front_ops) -------------------- */
+
+static void front_send_head(struct request *r, const struct response_head *h)
+{
+	struct http_conn *c = conn_of(r);
+	long long cl = response_content_length(h);
+
+	c->resp_no_body = c->head_only || h->status < 200 || h->status == 204 || h->status == 304;
+	c->resp_chunked = false;
+	c->resp_left = -1;
+	if (c->resp_no_body) {
+		/* nothing follows */
+	} else if (cl >= 0) {
+		c->resp_left = cl;
+	} else if (c->minor >= 1) {
+		c->resp_chunked = true;
+	} else {
+		c->keep_alive = false; /* HTTP/1.0: the end of the body is the close */
+	}
+	if (gw->stopping)
+		c->keep_alive = false;
+	struct head_framing f = {
+		.status_prefix = "HTTP/1.1 ",
+		.to_client = true,
+		.content_length = cl,
+		.chunked = c->resp_chunked,
+		.close = !c->keep_alive,
+		.keep_alive = c->keep_alive && c->minor == 0,
+	};
+	response_put_head(r, h, &f, &c->conn.out);
+	conn_want_write(&c->conn);
+}
+
+static void front_send_body(struct request *r, const char *p, size_t n)
+{
+	struct http_conn *c = conn_of(r);
+	if (c->resp_no_body || n == 0)
+		return;
+	if (c->resp_left >= 0) {
+		if ((long long)n > c->resp_left) {
+			log_warn(r->id, "response body longer than its Content-Length; cut at %lld",
+			         (long long)c->resp_bytes + c->resp_left);
+			n = (size_t)c->resp_left;
+			c->keep_alive = false;
+		}
+		c->resp_left -= (long long)n;
+	}
+	if (c->resp_chunked) {
+		char hdr[24];
+		size_t hl = http1_chunk_header(hdr, n);
+		buf_append(&c->conn.out, hdr, hl);
+		buf_append(&c->conn.out, p, n);
+		buf_append(&c->conn.out, "\r\n", 2);
+	} else {
+		buf_append(&c->conn.out, p, n);
+	}
+	c->resp_bytes += n;
+	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
+		c->resp_above_high = true;
+	conn_want_write(&c->conn);
+}
+
+static void front_send_raw(struct request *r, const char *p, size_t n)
+{
+	struct http_conn *c = conn_of(r);
+	r->head_sent = true;
+	c->keep_alive = false;
+	c->resp_no_body = false;
+	c->resp_chunked = false;
+	c->resp_left = -1;
+	buf_append(&c->conn.out, p, n);
+	c->resp_bytes += n;
+	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
+		c->resp_above_high = true;
+	conn_want_write(&c->conn);
+}
+
+static void front_send_end(struct request *r, bool complete)
+{
+	struct http_conn *c = conn_of(r);
+	if (!complete || c->resp_left > 0) {
+		if (c->resp_left > 0)
+			log_warn(r->id, "response body %lld bytes short of its Content-Length",
+			         c->resp_left);
+		c->keep_alive = false;
+		c->resp_chunked = false; /* no last-chunk: the client sees the cut */
+	}
+	if (c->resp_chunked)
+		buf_append(&c->conn.out, "0\r\n\r\n", 5);
+	c->resp_done = true;
+	/* Finishing happens in the write callback, never inside the handler's call. */
+	conn_want_write(&c->conn);
+}
+
+static size_t front_backlog(struct request *r)
+{
+	return buf_len(&conn_of(r)->conn.out);
+}
+
+static void conn_feed_body(struct http_conn *c);
+
+/* The handler took body bytes: feed it more from the loop (conn_kick), never
+ * from inside its call. */
+static void front_body_more(struct request *r)
+{
+	struct http_conn *c = conn_of(r);
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
+		conn_set_reading(&c->conn, true);
+	conn_kick(&c->conn);
+}
+
+static const struct front_ops http_front = {
+	.send_head = front_send_head,
+	.send_body = front_send_body,
+	.send_raw = front_send_raw,
+	.send_end = front_send_end,
+	.backlog = front_backlog,
+	.body_more = front_body_more,
+};
+
+/* ---- reading requests ------------------------------------------------- */
+
+/* Answer a request that never reached a handler, and close after it. */
+static void conn_reject(struct http_conn *c, int status, const char *why)
+{
+	if (!c->req) {
+		c->req = request_new(&http_front, c);
+		if (!c->req) {
+			conn_close(&c->conn);
+			return;
+		}
+	}
+	if (!c->request_line) {
+		/* Log the request line when one arrived whole, as other servers do. */
+		const char *p = buf_head(&c->conn.in), *eol = memchr(p, '\n', buf_len(&c->conn.in));
+		if (eol && (size_t)(eol - p) <= gw->cfg->limits.request_line)
+			c->request_line = strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
+	}
+	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
+	c->keep_alive = false;
+	c->reject_pending = true;
+	c->state = CONN_ACTIVE;
+	c->body_kind = HTTP1_BODY_NONE;
+	conn_set_reading(&c->conn, false);
+	request_error(c->req, status, NULL);
+}
+
+/* Move Content-Length body bytes from the input buffer to the request, up to
+ * its high-water mark, and tell the handler. The handler never calls back into
+ * this: taking bytes only kicks the connection (front_body_more), and the loop
+ * comes back here. */
+static void conn_feed_body(struct http_conn *c)
+{
+	struct request *r = c->req;
+	if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH || r->body_complete)
+		return;
+	size_t n = buf_len(&c->conn.in);
+	if (n > c->body_left)
+		n = (size_t)c->body_left;
+	if (c->resp_done) {
+		/* Nobody wants the rest: drop it to reach the end of the request. */
+		buf_consume(&c->conn.in, n);
+		c->body_left -= n;
+		return;
+	}
+	size_t have = buf_len(&r->body);
+	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
+	if (n > room)
+		n = room;
+	if (n > 0) {
+		if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
+			conn_abort(c, "out of memory taking the request body");
+			return;
+		}
+		buf_consume(&c->conn.in, n);
+		c->body_left -= n;
+	}
+	if (c->body_left == 0)
+		r->body_complete = true;
+	if (n > 0 || r->body_complete)
+		r->handler->body(r);
+	if (c->req && !c->req->body_complete && buf_len(&c->req->body) >= REQUEST_HIGH_WATER)
+		conn_set_reading(&c->conn, false);
+}
+
+/* De-chunk into the spool; once the last chunk is in, start the handler with
+ * CONTENT_LENGTH known, as CGI needs it. */
+static void conn_spool_body(struct http_conn *c)
+{
+	struct request *r = c->req;
+	while (buf_len(&c->conn.in) > 0 && !c->chunked.done) {
+		const char *data;
+		size_t dlen;
+		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->conn.in), buf_len(&c->conn.in),
+		                                    &data, &dlen);
+		if (used < 0) {
+			conn_reject(c, 400, "malformed chunked body");
+			return;
+		}
+		if (c->spool.size + dlen > c->body_max) {
+			conn_reject(c, 413, "chunked body over the route's max_body");
+			return;
+		}
+		if (dlen && spool_write(&c->spool, data, dlen, r->id) < 0) {
+			conn_reject(c, 500, "cannot spool the body");
+			return;
+		}
+		buf_consume(&c->conn.in, (size_t)used);
+		if (used == 0)
+			break;
+	}
+	if (!c->chunked.done)
+		return;
+	spool_hand_to(&c->spool, r);
+	c->body_kind = HTTP1_BODY_NONE;
+	c->state = CONN_ACTIVE;
+	conn_update_timer(&c->conn);
+	request_start(r);
+}
+
+static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
+{
+	struct request *r = request_new(&http_front, c);
+	if (!r) {
+		conn_close(&c->conn);
+		return;
+	}
+	c->req = r;
+	r->started = c->head_start ? c->head_start : ev_now(gw->loop);
+	c->minor = h->minor_version;
+	c->keep_alive = h->keep_alive;
+	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+	c->body_kind = h->body_kind;
+	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
+	memset(&c->chunked, 0, sizeof c->chunked);
+
+	/* The head is a view into c->conn.in: copy what outlives it before consuming. */
+	const char *eol = memchr(h->method.p, '\n', head_len);
+	size_t rl = eol ? (size_t)(eol - h->method.p) : 0;
+	if (rl && h->method.p[rl - 1] == '\r')
+		rl--;
+	c->request_line = strndup(h->method.p, rl);
+	const struct http1_header *f = http1_find_header(h, "Referer");
+	c->referer = f ? strndup_view(f->value) : NULL;
+	f = http1_find_header(h, "User-Agent");
+	c->user_agent = f ? strndup_view(f->value) : NULL;
+
+	struct cgi_http_input in = {
+		.req = h,
+		.remote_addr = c->remote_addr,
+		.remote_port = c->remote_port,
+		.server_addr = c->local_addr,
+		.server_port = c->local_port,
+		.server_name = gw->cfg->server_name,
+		.server_software = GW_SERVER_SOFTWARE,
+		.request_id = r->id,
+		/* Kept in the internal request; each handler withholds it unless its
+		 * route allows (the route is not known yet). */
+		.pass_authorization = true,
+		.content_length = h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
+	};
+	int status = 0;
+	const char *why = NULL;
+	bool expect = h->expect_continue;
+	if (cgi_env_from_http(&r->env, &in) < 0) {
+		status = 500, why = "out of memory";
+	} else if (h->path.len == 1 && h->path.p[0] == '*') {
+		status = 400, why = "asterisk-form target";
+	} else if ((status = request_set_path(r, h->path.p, h->path.len)) != 0) {
+		why = "malformed path (bad escape, NUL or above the root)";
+	}
+	buf_consume(&c->conn.in, head_len);
+	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	r->query = cgi_env_get(&r->env, "QUERY_STRING");
+	r->content_length = in.content_length;
+	if (status) {
+		conn_reject(c, status, why);
+		return;
+	}
+	if ((status = request_route(r)) != 0) {
+		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
+			c->keep_alive = false;
+			c->reject_pending = true; /* the unread body may still be arriving */
+		}
+		c->state = CONN_ACTIVE;
+		c->body_kind = HTTP1_BODY_NONE;
+		request_error(r, status, NULL);
+		return;
+	}
+	c->body_max = r->route->max_body;
+	if (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > c->body_max) {
+		conn_reject(c, 413, "Content-Length over the route's max_body");
+		return;
+	}
+	bool has_body = c->body_kind == HTTP1_BODY_CHUNKED ||
+	                (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0);
+	if (expect && has_body && c->minor >= 1) {
+		buf_append(&c->conn.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_want_write(&c->conn);
+	}
+	if (c->body_kind == HTTP1_BODY_CHUNKED) {
+		c->state = CONN_SPOOL;
+		conn_update_timer(&c->conn);
+		return;
+	}
+	if (!has_body) {
+		r->body_complete = true;
+		c->body_kind = HTTP1_BODY_NONE;
+	}
+	c->state = CONN_ACTIVE;
+	conn_update_timer(&c->conn);
+	request_start(r);
+}
+
+static const struct http1_limits *conn_limits(void)
+{
+	static struct http1_limits lim;
+	lim.max_request_line = gw->cfg->limits.request_line;
+	lim.max_head = gw->cfg->limits.head;
+	lim.max_headers = gw->cfg->limits.headers;
+	return &lim;
+}
+
+static void conn_process_input(struct http_conn *c)
+{
+	for (;;) {
+		switch (c->state) {
+		case CONN_HEAD: {
+			if (buf_len(&c->conn.in) == 0)
+				return;
+			struct http1_header headers[gw->cfg->limits.headers];
+			struct http1_request h;
+			if (!c->head_start) {
+				c->head_start = ev_now(gw->loop);
+				conn_update_timer(&c->conn);
+			}
+			ssize_t n = http1_parse_request(buf_head(&c->conn.in), buf_len(&c->conn.in), &h, headers,
+			                                conn_limits());
+			if (n == HTTP1_INCOMPLETE)
+				return;
+			if (n < 0) {
+				conn_reject(c, h.error_status ? h.error_status : 400,
+				            h.error_reason ? h.error_reason : "malformed request");
+				return;
+			}
+			conn_begin_request(c, &h, (size_t)n);
+			if (c->state == CONN_HEAD)
+				return; /* closed or reset */
+			continue; /* body bytes may have come with the head */
+		}
+		case CONN_SPOOL:
+			conn_spool_body(c);
+			return;
+		case CONN_ACTIVE:
+			conn_feed_body(c);
+			/* Pipelined requests wait in c->conn.in; don't buffer without bound. */
+			if (c->req && c->req->body_complete && buf_len(&c->conn.in) >= gw->cfg->limits.head)
+				conn_set_reading(&c->conn, false);
+			return;
+		case CONN_LINGER:
+			buf_reset(&c->conn.in);
+			return;
+		}
+	}
+}
+
+/* ---- connection events (struct conn_ops) ------------------------------- */
+
+static struct http_conn *http_of(struct conn *conn)
+{
+	return (struct http_conn *)conn;
+}
+
+static void on_input(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->state == CONN_LINGER) {
+		c->linger_bytes += buf_len(&c->conn.in);
+		buf_reset(&c->conn.in);
+		if (c->linger_bytes > LINGER_MAX_BYTES)
+			conn_close(&c->conn);
+		return;
+	}
+	conn_process_input(c);
+}
+
+static void on_eof(struct conn *conn, int err)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->state == CONN_LINGER || (c->state == CONN_HEAD && !c->req)) {
+		conn_close(&c->conn);
+		return;
+	}
+	/* The client may close as soon as it has the whole answer it was told
+	 * to expect: the script finishes undisturbed, then the connection closes. */
+	if (c->req && (c->resp_done || (c->req->head_sent && c->resp_left == 0)))
+		return;
+	conn_abort(c, err ? "client connection failed" : "client closed the connection");
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	struct http_conn *c = http_of(conn);
+	char why[128];
+	if (err == ENOMEM) {
+		snprintf(why, sizeof why, "out of memory building the response");
+	} else {
+		c->conn.peer_closed = true;
+		snprintf(why, sizeof why, err == EPIPE || err == ECONNRESET ? "client went away"
+		         : "write to client failed: %s", strerror(err));
+	}
+	conn_abort(c, why);
+}
+
+static void on_written(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->req && c->resp_done && buf_len(&c->conn.out) == 0) {
+		conn_finish_request(c);
+		return;
+	}
+	if (c->req && c->resp_above_high && buf_len(&c->conn.out) < REQUEST_LOW_WATER) {
+		c->resp_above_high = false;
+		if (c->req->handler && c->req->handler->drained)
+			c->req->handler->drained(c->req);
+	}
+}
+
+/* ---- timeouts: timestamps, one timer per connection re-armed lazily ---- */
+
+/* When the connection's current wait expires; 0 if it has none (the handler
+ * times its own work). *status: what to answer then (408), or 0. */
+static ev_tstamp wait_deadline(struct http_conn *c, int *status)
+{
+	struct config *cfg = gw->cfg;
+	*status = 0;
+	if (buf_len(&c->conn.out) > 0)
+		return (c->conn.last_write > 0 ? c->conn.last_write : ev_now(gw->loop)) +
+		       cfg->timeouts.send;
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->head_start) {
+			*status = 408;
+			return c->head_start + cfg->timeouts.header;
+		}
+		return c->idle_since + (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
+	case CONN_SPOOL:
+		*status = 408;
+		return c->conn.last_read + cfg->timeouts.body;
+	case CONN_ACTIVE:
+		if (c->req && !c->req->body_complete && c->conn.reading && !c->resp_done) {
+			*status = 408;
+			return c->conn.last_read + cfg->timeouts.body;
+		}
+		return 0;
+	case CONN_LINGER:
+		return c->linger_start + LINGER_SECONDS;
+	}
+	return 0;
+}
+
+static ev_tstamp on_deadline(struct conn *conn)
+{
+	int status;
+	return wait_deadline(http_of(conn), &status);
+}
+
+static void on_timeout(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	int status;
+	wait_deadline(c, &status);
+	if (c->state == CONN_HEAD && !c->head_start) {
+		conn_close(&c->conn); /* idle keep-alive connection: close quietly */
+		return;
+	}
+	if (status == 408 && !(c->req && c->req->head_sent)) {
+		if (c->req && c->req->handler && !c->resp_done)
+			c->req->handler->abort(c->req);
+		if (c->req)
+			c->req->handler = NULL;
+		conn_reject(c, 408, c->state == CONN_HEAD ? "request head too slow"
+		                                           : "request body too slow");
+		conn_update_timer(&c->conn);
+		return;
+	}
+	conn_abort(c, c->state == CONN_LINGER ? "linger time over" : "send timeout");
+}
+
+/* ---- connection life -------------------------------------------------- */
+
+static void on_shutdown(struct conn *conn)
+{
+	struct http_conn *c = http_of(conn);
+	if (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0)
+		conn_close(&c->conn);
+	else
+		c->keep_alive = false;
+}
+
+static void on_abort(struct conn *conn)
+{
+	conn_abort(http_of(conn), "shutting down");
+}
+
+static void on_release(struct conn *conn)
+{
+	conn_clear_request(http_of(conn));
+}
+
+static const struct conn_ops http_conn_ops = {
+	.name = "http",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.timeout = on_timeout,
+	.shutdown = on_shutdown,
+	.abort = on_abort,
+	.release = on_release,
+};
+
+void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
+{
+	struct http_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	conn_init(&c->conn, fd, &http_conn_ops, true);
+	spool_init(&c->spool);
+	c->state = CONN_HEAD;
+	c->idle_since = ev_now(gw->loop);
+	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
+	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
+	conn_set_reading(&c->conn, true);
+	conn_update_timer(&c->conn);
+}

@@ -1,0 +1,562 @@
+#include "gatewayd/request/request.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/core/log.h"
+#include "gatewayd/request/router.h"
+#include "gatewayd/core/server.h"
+
+struct request *request_new(const struct front_ops *front, void *front_ctx)
+{
+	struct request *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	cgi_env_init(&r->env);
+	r->front = front;
+	r->front_ctx = front_ctx;
+	r->content_length = -1;
+	r->spool_fd = -1;
+	r->started = ev_now(gw->loop);
+	r->timing.start = ev_time();
+	r->cfg = config_ref(gw->cfg);
+	server_next_request_id(r->id);
+	return r;
+}
+
+void request_timing_queued(struct request *r)
+{
+	r->timing.queued_at = ev_time();
+}
+
+void request_timing_app(struct request *r, ev_tstamp began)
+{
+	ev_tstamp now = ev_time();
+	if (began == 0)
+		began = now; /* no process was made for it */
+	if (r->timing.queued_at > 0) {
+		r->timing.queue += began - r->timing.queued_at;
+		r->timing.queued_at = 0;
+	}
+	r->timing.spawn += now - began;
+	r->timing.app_at = now;
+}
+
+void request_put_server_timing(const struct request *r, struct buf *o)
+{
+	ev_tstamp now = ev_time();
+	const struct request_timing *t = &r->timing;
+	double queue = t->queue + (t->queued_at > 0 ? now - t->queued_at : 0);
+	double app = t->app_at > 0 ? now - t->app_at : 0;
+	double total = now - t->start;
+	long long us[4] = {(long long)(t->spawn * 1e6), (long long)(queue * 1e6), (long long)(app * 1e6),
+	                   total > 0 ? (long long)(total * 1e6) : 0};
+	/* Integers: printf's floating point is a visible cost at 50k responses/s. */
+	buf_printf(o, "Server-Timing: spawn;dur=%lld.%03lld, queue;dur=%lld.%03lld, app;dur=%lld.%03lld, "
+	           "total;dur=%lld.%03lld\r\n", us[0] / 1000, us[0] % 1000, us[1] / 1000, us[1] % 1000,
+	           us[2] / 1000, us[2] % 1000, us[3] / 1000, us[3] % 1000);
+}
+
+void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	cgi_env_free(&r->env);
+	free(r->path);
+	r->path = NULL;
+	free(r->script_filename);
+	r->script_filename = NULL;
+	buf_free(&r->body);
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
+	config_unref(r->cfg);
+	free(r);
+}
+
+int request_route(struct request *r)
+{
+	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
+	if (r->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
+		r->route = &status_route;
+		return 0;
+	}
+	r->route = router_match(r->cfg, r->path, &r->route_prefix);
+	if (!r->route) {
+		log_info(r->id, "no route for \"%s\"", r->path);
+		return 404;
+	}
+	return 0;
+}
+
+int request_route_script(struct request *r, const char *script_filename)
+{
+	char real[PATH_MAX];
+	if (!realpath(script_filename, real)) {
+		log_info(r->id, "no script %s: %s", script_filename, strerror(errno));
+		return errno == EACCES ? 403 : 404;
+	}
+	r->route = router_match_script(r->cfg, real);
+	if (!r->route) {
+		log_warn(r->id, "%s is outside every cgi root: refused", script_filename);
+		return 403;
+	}
+	free(r->script_filename);
+	r->script_filename = strdup(real);
+	return r->script_filename ? 0 : 500;
+}
+
+int request_add_server_var(struct request *r, const void *name, size_t name_len,
+                           const void *value, size_t value_len)
+{
+	enum cgi_var_verdict v = cgi_env_add_from_server(&r->env, name, name_len, value, value_len);
+	int shown = name_len > 64 ? 64 : (int)name_len;
+
+	switch (v) {
+	case CGI_VAR_SET:
+		return 0;
+	case CGI_VAR_DROPPED:
+		log_info(r->id, "variable %.*s from the web server: %s", shown, (const char *)name,
+		         cgi_var_verdict_text(v));
+		return 0;
+	case CGI_VAR_BAD_NAME:
+	case CGI_VAR_BAD_VALUE:
+		log_warn(r->id, "variable %.*s from the web server: %s: 400", shown,
+		         (const char *)name, cgi_var_verdict_text(v));
+		return 400;
+	case CGI_VAR_NO_MEMORY:
+		break;
+	}
+	log_error(r->id, "variable %.*s from the web server: %s", shown, (const char *)name,
+	          cgi_var_verdict_text(v));
+	return 500;
+}
+
+/* Apache's SCRIPT_FILENAME: "proxy:fcgi://host:port/path?query". Returns the
+ * path (into out, the query cut) or NULL when it is not that form. */
+static const char *proxy_fcgi_path(const char *sf, char *out, size_t cap)
+{
+	if (strncmp(sf, "proxy:fcgi://", 13) != 0)
+		return NULL;
+	const char *path = strchr(sf + 13, '/');
+	if (!path)
+		path = "/";
+	size_t n = strcspn(path, "?");
+	snprintf(out, cap, "%.*s", (int)n, path);
+	return out;
+}
+
+/* Walk the absolute path to its first prefix that is a regular file, as PATH_INFO
+ * is found over HTTP: *tail is the rest ("" or "/more/path"), and path is cut
+ * there. Returns false when no prefix is one. */
+static bool split_script_file(char *path, char **tail)
+{
+	struct stat st;
+
+	for (char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		int rc = stat(path, &st);
+		if (slash)
+			*slash = '/';
+		if (rc < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			return false;
+		if (S_ISREG(st.st_mode)) {
+			*tail = slash ? slash : path + strlen(path);
+			return true;
+		}
+		if (!slash)
+			return false;
+	}
+}
+
+static bool inside_cgi_root(struct config *cfg, const char *file)
+{
+	char real[PATH_MAX];
+	return realpath(file, real) && router_match_script(cfg, real);
+}
+
+/* Apache names the script behind "proxy:fcgi://host:port" as a file, "//srv/x.sh"
+ * (SetHandler or ProxyPass to a target ending in '/') or "/srv/x.php" (SetHandler
+ * without the slash, ProxyPassMatch as php-fpm's docs write it), or as a URL path,
+ * "/cgi-bin/x.sh" (ProxyPass to a directory). A one-slash path is a file when it
+ * leads to one inside a cgi root; the rest of it is PATH_INFO, as php-fpm's
+ * cgi.fix_pathinfo reads it, unless Apache sent one. Returns 0 or a status. */
+static int route_proxy_fcgi(struct request *r, const char *path)
+{
+	struct cgi_env *env = &r->env;
+	const char *uri = cgi_env_get(env, "REQUEST_URI");
+	bool named_file = path[1] == '/';
+	char file[4096], info[4096] = "", *tail;
+
+	snprintf(file, sizeof file, "%s", named_file ? path + 1 : path);
+	bool found = split_script_file(file, &tail);
+	if (found) {
+		snprintf(info, sizeof info, "%s", tail);
+		*tail = '\0';
+		found = inside_cgi_root(r->cfg, file);
+	}
+	if (!found && !named_file) {
+		int st = request_set_path(r, path, strlen(path));
+		return st ? st : request_route(r);
+	}
+	if (!found) { /* a named file that is no script of ours: refused below, as named */
+		snprintf(file, sizeof file, "%s", path + 1);
+		info[0] = '\0';
+	}
+	int st = request_set_path(r, uri ? uri : file, uri ? strcspn(uri, "?") : strlen(file));
+	if (st || (st = request_route_script(r, file)) != 0)
+		return st;
+	if (cgi_env_set(env, "SCRIPT_FILENAME", file) < 0)
+		return 500;
+	if (!info[0] || cgi_env_get(env, "PATH_INFO"))
+		return 0;
+	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
+	size_t sl = sn ? strlen(sn) : 0, il = strlen(info);
+	if (sl > il && strcmp(sn + sl - il, info) == 0 && cgi_env_setn(env, "SCRIPT_NAME", sn, sl - il))
+		return 500;
+	return cgi_env_set(env, "PATH_INFO", info) < 0 ? 500 : 0;
+}
+
+/* Decide which script runs: the SCRIPT_FILENAME a web server names, else
+ * DOCUMENT_ROOT + SCRIPT_NAME, else the URL path walked like HTTP. */
+static int route_cgi_vars(struct request *r)
+{
+	struct cgi_env *env = &r->env;
+	const char *sf = cgi_env_get(env, "SCRIPT_FILENAME");
+	const char *uri = cgi_env_get(env, "REQUEST_URI");
+	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
+	const char *pi = cgi_env_get(env, "PATH_INFO");
+	const char *dr = cgi_env_get(env, "DOCUMENT_ROOT");
+	char url[4096], file[8192];
+
+	if (sf && proxy_fcgi_path(sf, url, sizeof url))
+		return route_proxy_fcgi(r, url);
+	if (uri) {
+		size_t n = strcspn(uri, "?");
+		if (request_set_path(r, uri, n) != 0)
+			return 400;
+	} else {
+		snprintf(url, sizeof url, "%s%s", sn ? sn : "", pi ? pi : "");
+		if (request_set_path(r, url[0] ? url : "/", url[0] ? strlen(url) : 1) != 0)
+			return 400;
+	}
+	if (sf && sf[0] == '/')
+		return request_route_script(r, sf);
+	if (dr && sn) {
+		snprintf(file, sizeof file, "%s%s", dr, sn);
+		return request_route_script(r, file);
+	}
+	return request_route(r);
+}
+
+int request_from_cgi_vars(struct request *r, long long *content_length, const char **why)
+{
+	struct cgi_env *env = &r->env;
+	*content_length = -1;
+	*why = NULL;
+	/* nginx's fastcgi_params and uwsgi_params send empty CONTENT_LENGTH and
+	 * CONTENT_TYPE for bodiless requests. */
+	const char *ct = cgi_env_get(env, "CONTENT_TYPE");
+	if (ct && !ct[0])
+		cgi_env_unset(env, "CONTENT_TYPE");
+	const char *cl = cgi_env_get(env, "CONTENT_LENGTH");
+	if (cl && !cl[0]) {
+		cgi_env_unset(env, "CONTENT_LENGTH");
+		cl = NULL;
+	}
+	if (!cgi_env_get(env, "REQUEST_METHOD"))
+		cgi_env_set(env, "REQUEST_METHOD", "GET");
+	if (!cgi_env_get(env, "QUERY_STRING"))
+		cgi_env_set(env, "QUERY_STRING", "");
+	if (!cgi_env_get(env, "GATEWAY_INTERFACE"))
+		cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1");
+	cgi_env_set(env, "GATEWAY_REQUEST_ID", r->id);
+	r->method = cgi_env_get(env, "REQUEST_METHOD");
+	r->query = cgi_env_get(env, "QUERY_STRING");
+
+	int status = route_cgi_vars(r);
+	if (status) {
+		*why = "no script for this request";
+		return status;
+	}
+	if (cl) {
+		char *end;
+		long long n = strtoll(cl, &end, 10);
+		if (*end || n < 0) {
+			*why = "malformed CONTENT_LENGTH";
+			return 400;
+		}
+		if ((uint64_t)n > r->route->max_body) {
+			*why = "CONTENT_LENGTH over the route's max_body";
+			return 413;
+		}
+		r->content_length = n;
+		r->body_complete = n == 0;
+		*content_length = n;
+	}
+	return 0;
+}
+
+void request_start(struct request *r)
+{
+	static const struct handler_ops *const handlers[] = {
+		[ROUTE_CGI] = &handler_cgi,
+		[ROUTE_STATIC] = &handler_static,
+		[ROUTE_POOL] = &handler_pool,
+		[ROUTE_STATUS] = &handler_status,
+	};
+	r->handler = handlers[r->route->kind];
+	r->handler->start(r);
+}
+
+void request_dispatch(struct request *r)
+{
+	int status = request_route(r);
+	if (status) {
+		request_error(r, status, NULL);
+		return;
+	}
+	request_start(r);
+}
+
+static const char *error_detail(int status)
+{
+	switch (status) {
+	case 400: return "The request could not be understood.";
+	case 403: return "You are not allowed to run this.";
+	case 404: return "Nothing here.";
+	case 408: return "The request took too long to arrive.";
+	case 413: return "The request body is larger than this server accepts here.";
+	case 414: return "The request line is too long.";
+	case 431: return "The request's header fields are too large.";
+	case 502: return "The program behind this address failed; the error log has the reason.";
+	case 503: return "Every worker is busy; try again shortly.";
+	case 504: return "The program behind this address took too long.";
+	default: return "";
+	}
+}
+
+void request_error(struct request *r, int status, const char *extra_header)
+{
+	char body[512];
+	struct http1_header hdrs[2];
+	size_t n = 0;
+
+	r->status = status;
+	if (r->head_sent) {
+		r->front->send_end(r, false);
+		return;
+	}
+	int len = snprintf(body, sizeof body,
+	                   "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+	                   "<body><h1>%d %s</h1>\n<p>%s</p>\n<p><small>request %s</small></p>\n"
+	                   "</body></html>\n",
+	                   status, http1_reason(status), status, http1_reason(status),
+	                   error_detail(status), r->id);
+	hdrs[n].name = (struct http1_str){"Content-Type", 12};
+	hdrs[n++].value = (struct http1_str){"text/html; charset=utf-8", 24};
+	if (extra_header) {
+		const char *colon = strchr(extra_header, ':');
+		if (colon) {
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			hdrs[n].name = (struct http1_str){extra_header, (size_t)(colon - extra_header)};
+			hdrs[n++].value = (struct http1_str){v, strlen(v)};
+		}
+	}
+	struct response_head h = {
+		.status = status, .headers = hdrs, .num_headers = n, .content_length = len,
+	};
+	r->front->send_head(r, &h);
+	r->front->send_body(r, body, (size_t)len);
+	r->front->send_end(r, true);
+}
+
+/* Remove dot segments and empty segments from a decoded absolute path, in place.
+ * Returns -1 when ".." climbs above the root. */
+static int normalize_path(char *p)
+{
+	char *out = p, *in = p;
+	if (*in != '/')
+		return -1;
+	while (*in) {
+		while (*in == '/')
+			in++;
+		char *seg = in;
+		while (*in && *in != '/')
+			in++;
+		size_t len = (size_t)(in - seg);
+		if (len == 0)
+			break;
+		if (len == 1 && seg[0] == '.')
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			if (out == p)
+				return -1;
+			while (out > p && *--out != '/')
+				;
+			continue;
+		}
+		*out++ = '/';
+		memmove(out, seg, len);
+		out += len;
+	}
+	/* A trailing slash is meaningful (a directory): keep it. */
+	if (out == p || (in > p && in[-1] == '/' && out[-1] != '/'))
+		*out++ = '/';
+	*out = '\0';
+	return 0;
+}
+
+int request_set_path(struct request *r, const char *path, size_t len)
+{
+	char *decoded = malloc(len + 2);
+	if (!decoded)
+		return 500;
+	if (cgi_url_decode(decoded, path, len) < 0 || normalize_path(decoded) < 0) {
+		free(decoded);
+		return 400;
+	}
+	free(r->path);
+	r->path = decoded;
+	return 0;
+}
+
+int request_internal_redirect(struct request *r, const char *location)
+{
+	if (++r->redirects > gw->cfg->max_redirects) {
+		log_error(r->id, "more than %d local redirects, last to \"%s\"",
+		          gw->cfg->max_redirects, location);
+		return -1;
+	}
+	const char *q = strchr(location, '?');
+	size_t plen = q ? (size_t)(q - location) : strlen(location);
+	if (request_set_path(r, location, plen) != 0) {
+		log_error(r->id, "local redirect to a malformed path \"%s\"", location);
+		return -1;
+	}
+	/* The original body is gone: a redirected request is a GET without one. */
+	cgi_env_set(&r->env, "REQUEST_METHOD", "GET");
+	cgi_env_set(&r->env, "REQUEST_URI", location);
+	cgi_env_set(&r->env, "QUERY_STRING", q ? q + 1 : "");
+	cgi_env_unset(&r->env, "CONTENT_LENGTH");
+	cgi_env_unset(&r->env, "CONTENT_TYPE");
+	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	r->query = cgi_env_get(&r->env, "QUERY_STRING");
+	r->content_length = -1;
+	free(r->script_filename); /* a redirect names a URL path, not a file */
+	r->script_filename = NULL;
+	buf_reset(&r->body);
+	r->body_complete = true;
+	r->handler = NULL;
+	r->handler_ctx = NULL;
+	log_debug(r->id, "local redirect to \"%s\"", location);
+	request_dispatch(r);
+	return 0;
+}
+
+void request_log_access(struct request *r, unsigned long long bytes_sent)
+{
+	char line[2048];
+	const char *method = cgi_env_get(&r->env, "REQUEST_METHOD");
+	const char *uri = cgi_env_get(&r->env, "REQUEST_URI");
+	const char *proto = cgi_env_get(&r->env, "SERVER_PROTOCOL");
+	snprintf(line, sizeof line, "%s %s %s", method ? method : "-", uri ? uri : "-",
+	         proto ? proto : "-");
+	struct access_entry e = {
+		.remote_addr = cgi_env_get(&r->env, "REMOTE_ADDR"),
+		.request_line = line,
+		.status = r->status,
+		.bytes_sent = bytes_sent,
+		.referer = cgi_env_get(&r->env, "HTTP_REFERER"),
+		.user_agent = cgi_env_get(&r->env, "HTTP_USER_AGENT"),
+		.seconds = ev_now(gw->loop) - r->started,
+		.rid = r->id,
+	};
+	log_access(&e);
+}
+
+#define STDERR_LINE_MAX 4096
+
+void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line)
+{
+	if (buf_len(line) == 0)
+		return;
+	log_warn(rid, "%s: %.*s", who, (int)buf_len(line), buf_head(line));
+	if (r && r->front->send_stderr) {
+		buf_append(line, "\n", 1);
+		r->front->send_stderr(r, buf_head(line), buf_len(line));
+	}
+	buf_reset(line);
+}
+
+void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
+                         const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			request_stderr_flush(r, rid, who, line);
+		} else if (p[i] != '\r') {
+			buf_append(line, &p[i], 1);
+			if (buf_len(line) >= STDERR_LINE_MAX)
+				request_stderr_flush(r, rid, who, line);
+		}
+	}
+}
+
+/* Refill r->body from the spool file, up to the high-water mark. */
+static void refill_from_spool(struct request *r)
+{
+	while (r->spool_off < r->spool_size && buf_len(&r->body) < REQUEST_LOW_WATER) {
+		size_t want = 64 * 1024;
+		if ((off_t)want > r->spool_size - r->spool_off)
+			want = (size_t)(r->spool_size - r->spool_off);
+		char *dst = buf_reserve(&r->body, want);
+		if (!dst)
+			return;
+		ssize_t n = pread(r->spool_fd, dst, want, r->spool_off);
+		if (n <= 0) {
+			log_error(r->id, "reading the spooled body: %s", n < 0 ? strerror(errno) : "short file");
+			r->spool_off = r->spool_size;
+			break;
+		}
+		buf_commit(&r->body, (size_t)n);
+		r->spool_off += n;
+	}
+	r->body_complete = r->spool_off >= r->spool_size;
+}
+
+void request_body_taken(struct request *r, size_t n)
+{
+	buf_consume(&r->body, n);
+	/* The handler is taking bytes in a loop of its own: a refill from the
+	 * spool lands in r->body for that loop; a front end is only asked for more
+	 * (it feeds the handler from the event loop, never from inside this call). */
+	if (r->spool_fd >= 0) {
+		if (buf_len(&r->body) < REQUEST_LOW_WATER && r->spool_off < r->spool_size)
+			refill_from_spool(r);
+		return;
+	}
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_LOW_WATER)
+		r->front->body_more(r);
+}
+
+void request_use_spool(struct request *r, int fd, off_t size)
+{
+	r->spool_fd = fd;
+	r->spool_size = size;
+	r->spool_off = 0;
+	refill_from_spool(r);
+}
+
+int request_map_path(const struct request *r, const char *root, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s", root, r->path + r->route_prefix);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}

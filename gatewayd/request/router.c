@@ -1,0 +1,55 @@
+#include "gatewayd/request/router.h"
+
+#include <string.h>
+
+static bool route_matches(const struct route_cfg *r, const char *path, size_t len,
+                          size_t *prefix_len)
+{
+	size_t n = strlen(r->match_text);
+	switch (r->match_kind) {
+	case MATCH_EXACT:
+		*prefix_len = 0;
+		return len == n && memcmp(path, r->match_text, n) == 0;
+	case MATCH_SUFFIX:
+		*prefix_len = 0;
+		return len >= n && memcmp(path + len - n, r->match_text, n) == 0;
+	case MATCH_PREFIX:
+		if (len < n || memcmp(path, r->match_text, n) != 0)
+			return false;
+		/* "/app" is a whole segment: it takes "/app" and "/app/x", not "/apple". */
+		if (r->match_text[n - 1] != '/' && len > n && path[n] != '/')
+			return false;
+		*prefix_len = r->match_text[n - 1] == '/' ? n - 1 : n;
+		return true;
+	}
+	return false;
+}
+
+struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len)
+{
+	size_t len = strlen(path);
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (route_matches(&cfg->routes[i], path, len, prefix_len))
+			return &cfg->routes[i];
+	return NULL;
+}
+
+bool path_within(const char *root, const char *real)
+{
+	size_t n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (strncmp(root, real, n) != 0)
+		return false;
+	return real[n] == '\0' || real[n] == '/' || root[n - 1] == '/';
+}
+
+struct route_cfg *router_match_script(struct config *cfg, const char *real)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct route_cfg *r = &cfg->routes[i];
+		if (r->kind == ROUTE_CGI && path_within(r->cgi.root, real))
+			return r;
+	}
+	return NULL;
+}

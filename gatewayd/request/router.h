@@ -1,0 +1,21 @@
+/* Routes are tried in the order the config lists them; the first match wins. */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include <stdbool.h>
+
+#include "gatewayd/core/config.h"
+
+/* The route for a decoded path, or NULL. *prefix_len: how much of the path the
+ * route's match consumed (the mount point, for SCRIPT_NAME). */
+struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
+
+/* The one rule for "is this resolved path inside that resolved root": real is
+ * root itself or below it (root "/" holds every absolute path). Callers that
+ * want a file check that it is one. */
+bool path_within(const char *root, const char *real);
+
+/* The first cgi route whose root holds the resolved path real, or NULL. */
+struct route_cfg *router_match_script(struct config *cfg, const char *real);
+
+#endif

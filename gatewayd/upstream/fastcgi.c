@@ -1,0 +1,98 @@
+/* The FastCGI client side of the upstream engine: a request is BEGIN_REQUEST
+ * (keep the connection), PARAMS, STDIN; the answer is STDOUT, STDERR and
+ * END_REQUEST. One request per connection at a time, always request id 1. */
+#include <string.h>
+
+#include "gatewayd/request/request.h"
+#include "gatewayd/upstream/upstream.h"
+#include "protocols/fastcgi.h"
+
+#define FCGI_CLIENT_ID 1
+#define FCGI_PARAMS_LIMIT (1 << 20)
+
+static void append_stream(struct buf *out, uint8_t type, const void *p, size_t n)
+{
+	size_t need = fcgi_stream_size(n);
+	uint8_t *dst = (uint8_t *)buf_reserve(out, need);
+	if (!dst)
+		return;
+	ssize_t w = fcgi_stream_encode(dst, need, type, FCGI_CLIENT_ID, p, n);
+	if (w > 0)
+		buf_commit(out, (size_t)w);
+}
+
+static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
+{
+	struct request *r = upstream_job_request(j);
+	struct buf pairs = {0};
+	uint8_t begin[16];
+	fcgi_begin_request_encode(begin, FCGI_CLIENT_ID, FCGI_RESPONDER,
+	                          upstream_job_keeps_connection(j) ? FCGI_KEEP_CONN : 0);
+	buf_append(out, begin, sizeof begin);
+	for (size_t i = 0; i < r->env.count; i++) {
+		const char *kv = r->env.vars[i];
+		const char *eq = strchr(kv, '=');
+		size_t nlen = (size_t)(eq - kv), vlen = strlen(eq + 1);
+		size_t need = fcgi_nv_size(nlen, vlen);
+		uint8_t *dst = (uint8_t *)buf_reserve(&pairs, need);
+		if (!dst || buf_len(&pairs) + need > FCGI_PARAMS_LIMIT) {
+			buf_free(&pairs);
+			return -1;
+		}
+		buf_commit(&pairs, (size_t)fcgi_nv_encode(dst, need, kv, nlen, eq + 1, vlen));
+	}
+	append_stream(out, FCGI_PARAMS, buf_head(&pairs), buf_len(&pairs));
+	append_stream(out, FCGI_PARAMS, NULL, 0);
+	buf_free(&pairs);
+	return 0;
+}
+
+static void fcgi_encode_body(struct upstream_job *j, struct buf *out, const char *p, size_t n)
+{
+	append_stream(out, FCGI_STDIN, p, n);
+}
+
+static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
+                           struct upstream_event *ev)
+{
+	struct fcgi_record rec;
+	ssize_t used = fcgi_record_decode((const uint8_t *)p, n, &rec);
+	if (used <= 0)
+		return used;
+	if (rec.request_id != FCGI_CLIENT_ID)
+		return used; /* management records and strays: nothing for the job */
+	switch (rec.type) {
+	case FCGI_STDOUT:
+		if (rec.content_length) {
+			ev->type = UPSTREAM_OUTPUT;
+			ev->data = (const char *)rec.content;
+			ev->len = rec.content_length;
+		}
+		break;
+	case FCGI_STDERR:
+		if (rec.content_length) {
+			ev->type = UPSTREAM_STDERR;
+			ev->data = (const char *)rec.content;
+			ev->len = rec.content_length;
+		}
+		break;
+	case FCGI_END_REQUEST: {
+		struct fcgi_end_request end;
+		if (fcgi_end_request_decode(&rec, &end) < 0)
+			return -1;
+		ev->type = UPSTREAM_END;
+		ev->app_status = (int)end.app_status;
+		break;
+	}
+	default:
+		break;
+	}
+	return used;
+}
+
+const struct upstream_proto upstream_fastcgi = {
+	.name = "FastCGI",
+	.encode_head = fcgi_encode_head,
+	.encode_body = fcgi_encode_body,
+	.decode = fcgi_decode,
+};

@@ -1,0 +1,480 @@
+/* The pools of a config: started with the daemon, drained at its stop, and
+ * reported at GET /_gatewayd/status. */
+#include "gatewayd/upstream/pools.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gatewayd/core/log.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/core/server.h"
+
+struct pool_rt *pool_runtimes;
+static char socket_dir[256];
+
+static void hook_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg((enum log_level)level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void hook_idle(struct pool *p, struct worker *w)
+{
+	struct pool_rt *rt = p->owner;
+	if (rt->waiting.head)
+		ev_prepare_start(gw->loop, &rt->dispatch);
+}
+
+/* A worker's stderr line goes to the error log with the id of the request it
+ * belongs to when the worker names it ("[id] text": gatewayd-wsgi does). No
+ * guess from the request the worker serves: the pipe is not in step with the
+ * socket, and a late line would carry the next request's id. */
+static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len)
+{
+	char rid[24] = "";
+	if (len > 3 && line[0] == '[') {
+		size_t k = 1;
+		while (k < len && k < sizeof rid && (isalnum((unsigned char)line[k]) || line[k] == '-'))
+			k++;
+		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' && line[k + 1] == ' ') {
+			memcpy(rid, line + 1, k - 1);
+			rid[k - 1] = '\0';
+			line += k + 2;
+			len -= k + 2;
+		}
+	}
+	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot, (int)w->pid,
+	        (int)len, line);
+}
+
+static const struct pool_hooks hooks = {
+	.log = hook_log,
+	.idle = hook_idle,
+	.stderr_line = hook_stderr_line,
+	.stopping = upstream_worker_stopping,
+	.exited = upstream_worker_exited,
+};
+
+static int resolve_ids(const struct pool_cfg *pc, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (pc->user) {
+		struct passwd *pw = getpwnam(pc->user);
+		if (!pw) {
+			log_error(NULL, "pool %s: no user \"%s\"", pc->name, pc->user);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (pc->group) {
+		struct group *gr = getgrnam(pc->group);
+		if (!gr) {
+			log_error(NULL, "pool %s: no group \"%s\"", pc->name, pc->group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	if ((*uid != (uid_t)-1 || *gid != (gid_t)-1) && geteuid() != 0) {
+		log_error(NULL, "pool %s: user/group need gatewayd started as root", pc->name);
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned generations;
+
+static void rt_free(struct pool_rt *rt)
+{
+	ev_prepare_stop(gw->loop, &rt->dispatch);
+	pool_free(&rt->pool);
+	if (rt->cfg->state == rt)
+		rt->cfg->state = NULL;
+	free(rt->envp);
+	config_unref(rt->gen);
+	free(rt);
+}
+
+static int build_envp(struct pool_rt *rt, struct pool_cfg *pc)
+{
+	char **envp = calloc(pc->nenv + 1, sizeof *envp);
+	if (!envp)
+		return -1;
+	for (size_t i = 0; i < pc->nenv; i++)
+		envp[i] = pc->env[i];
+	free(rt->envp);
+	rt->envp = envp;
+	return 0;
+}
+
+static int start_one(struct config *cfg, struct pool_cfg *pc)
+{
+	struct pool_rt *rt = calloc(1, sizeof *rt);
+	if (!rt)
+		return -1;
+	rt->cfg = pc;
+	rt->gen = config_ref(cfg);
+	rt->generation = generations++;
+	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
+	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
+	pc->state = rt;
+	rt->next = pool_runtimes;
+	pool_runtimes = rt;
+	ev_prepare_init(&rt->dispatch, upstream_dispatch);
+	rt->dispatch.data = rt;
+	/* The workers' environment: the pool's env only, nothing inherited. */
+	if (build_envp(rt, pc) < 0)
+		return -1;
+	struct pool_settings set = {
+		.name = pc->name,
+		.socket_name = rt->name_gen,
+		.argv = pc->ncommand ? pc->command : NULL,
+		.envp = rt->envp,
+		.cwd = pc->cwd,
+		.sizing = pc->mode == POOL_DYNAMIC ? POOL_SIZE_DYNAMIC
+		          : pc->mode == POOL_ONDEMAND ? POOL_SIZE_ONDEMAND : POOL_SIZE_STATIC,
+		.start = pc->processes,
+		.min_spare = pc->min_spare,
+		.max_spare = pc->max_spare,
+		.max = pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
+		.idle_timeout = pc->idle_timeout,
+		.max_requests = pc->max_requests,
+		.stop_signal = pc->stop_signal,
+		.start_timeout = 30,
+		.addresses = pc->addresses,
+		.connections = pc->connections,
+		.socket_dir = socket_dir,
+	};
+	if (resolve_ids(pc, &set.uid, &set.gid) < 0)
+		return -1;
+	if (pool_start(&rt->pool, gw->loop, &set, &hooks, rt) < 0)
+		return -1;
+	log_info(NULL, "pool %s: %s, %s", pc->name, pc->ncommand ? pc->command[0] : "external",
+	         pc->ncommand ? "started" : "addresses only");
+	return 0;
+}
+
+static int make_socket_dir(struct config *cfg)
+{
+	if (socket_dir[0] || cfg->npools == 0)
+		return 0;
+	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir, (int)getpid());
+	if (!mkdtemp(socket_dir)) {
+		log_error(NULL, "cannot make the worker socket directory under %s: %s", cfg->temp_dir,
+		          strerror(errno));
+		socket_dir[0] = '\0';
+		return -1;
+	}
+	/* Workers running as another user must reach their sockets. */
+	chmod(socket_dir, 0711);
+	return 0;
+}
+
+int pools_start(struct config *cfg)
+{
+	if (make_socket_dir(cfg) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->npools; i++)
+		if (start_one(cfg, &cfg->pools[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static bool same_list(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would the new settings start the workers any differently? Timeouts and
+ * the queue are read per request, so they change in place. */
+static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
+{
+	return a->protocol == b->protocol && same_list(a->command, a->ncommand, b->command, b->ncommand) &&
+	       same_list(a->env, a->nenv, b->env, b->nenv) && same_str(a->cwd, b->cwd) &&
+	       same_str(a->user, b->user) && same_str(a->group, b->group) && a->mode == b->mode &&
+	       a->processes == b->processes && a->min_spare == b->min_spare &&
+	       a->max_spare == b->max_spare && a->max_processes == b->max_processes &&
+	       a->idle_timeout == b->idle_timeout && a->max_requests == b->max_requests &&
+	       a->stop_signal == b->stop_signal &&
+	       same_list(a->addresses, a->naddresses, b->addresses, b->naddresses) &&
+	       a->connections == b->connections;
+}
+
+/* Hand a running pool to the new generation's config. */
+static int adopt(struct pool_rt *rt, struct config *cfg, struct pool_cfg *pc)
+{
+	if (build_envp(rt, pc) < 0)
+		return -1;
+	rt->cfg = pc;
+	pc->state = rt;
+	config_unref(rt->gen);
+	rt->gen = config_ref(cfg);
+	rt->pool.set.name = pc->name;
+	rt->pool.set.argv = pc->ncommand ? pc->command : NULL;
+	rt->pool.set.envp = rt->envp;
+	rt->pool.set.cwd = pc->cwd;
+	rt->pool.set.addresses = pc->addresses;
+	return 0;
+}
+
+static ev_timer collect_timer;
+
+static void on_collect(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	pools_collect();
+}
+
+int pools_reload(struct config *cfg)
+{
+	struct pool_rt *old = pool_runtimes;
+	pool_runtimes = NULL;
+	if (make_socket_dir(cfg) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		struct pool_cfg *pc = &cfg->pools[i];
+		struct pool_rt **pp = &old, *rt = NULL;
+		for (; *pp; pp = &(*pp)->next) {
+			if (!(*pp)->retired && strcmp((*pp)->cfg->name, pc->name) == 0 &&
+			    same_workers((*pp)->cfg, pc)) {
+				rt = *pp;
+				*pp = rt->next;
+				break;
+			}
+		}
+		if (rt) {
+			adopt(rt, cfg, pc);
+			rt->next = pool_runtimes;
+			pool_runtimes = rt;
+			log_info(NULL, "reload: pool %s unchanged, its workers stay", pc->name);
+		} else if (!pc->state) {
+			log_info(NULL, "reload: pool %s %s", pc->name, "starts");
+			if (start_one(cfg, pc) < 0)
+				log_error(NULL, "reload: pool %s failed to start", pc->name);
+		}
+	}
+	/* What is left of the old generation drains and is freed when empty. */
+	while (old) {
+		struct pool_rt *rt = old;
+		old = rt->next;
+		if (!rt->retired)
+			log_info(NULL, "reload: pool %s (old settings) drains", rt->cfg->name);
+		rt->retired = true;
+		/* Requests waiting for this pool wait for its successor instead. */
+		for (struct pool_rt *n = pool_runtimes; n && rt->waiting.head; n = n->next)
+			if (!n->retired && strcmp(n->cfg->name, rt->cfg->name) == 0)
+				upstream_requeue(rt, n);
+		pool_drain(&rt->pool);
+		rt->next = pool_runtimes;
+		pool_runtimes = rt;
+	}
+	if (!ev_is_active(&collect_timer)) {
+		ev_timer_init(&collect_timer, on_collect, 1.0, 1.0);
+		ev_timer_start(gw->loop, &collect_timer);
+	}
+	pools_collect();
+	return 0;
+}
+
+void pools_collect(void)
+{
+	bool retired_left = false;
+	for (struct pool_rt **pp = &pool_runtimes; *pp;) {
+		struct pool_rt *rt = *pp;
+		if (rt->retired && rt->jobs == 0 && pool_alive(&rt->pool) == 0) {
+			*pp = rt->next;
+			log_debug(NULL, "pool %s (generation %u) drained and freed", rt->cfg->name,
+			          rt->generation);
+			rt_free(rt);
+			continue;
+		}
+		retired_left |= rt->retired;
+		pp = &rt->next;
+	}
+	if (!retired_left)
+		ev_timer_stop(gw->loop, &collect_timer);
+}
+
+void pools_drain(void)
+{
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		pool_drain(&rt->pool);
+}
+
+void pools_kill(void)
+{
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		pool_kill_all(&rt->pool);
+}
+
+size_t pools_alive(void)
+{
+	size_t n = 0;
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		n += rt->pool.set.argv ? pool_alive(&rt->pool) : 0;
+	return n;
+}
+
+void pools_free(void)
+{
+	ev_timer_stop(gw->loop, &collect_timer);
+	while (pool_runtimes) {
+		struct pool_rt *rt = pool_runtimes;
+		pool_runtimes = rt->next;
+		rt_free(rt);
+	}
+	if (socket_dir[0]) {
+		rmdir(socket_dir);
+		socket_dir[0] = '\0';
+	}
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+static long rss_kib(pid_t pid)
+{
+	char path[64];
+	long pages = 0, resident = 0;
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static const char *mode_name(const struct pool_cfg *pc)
+{
+	if (pc->naddresses)
+		return "external";
+	return pc->mode == POOL_DYNAMIC ? "dynamic" : pc->mode == POOL_ONDEMAND ? "ondemand" : "static";
+}
+
+static json_t *pool_json(const struct pool_rt *rt)
+{
+	const struct pool *p = &rt->pool;
+	const struct pool_cfg *pc = rt->cfg;
+	ev_tstamp now = ev_now(gw->loop);
+	json_t *states = json_object(), *workers = json_array();
+	for (int s = 0; s < WORKER_NSTATES; s++)
+		json_object_set_new(states, worker_state_name((enum worker_state)s), json_integer(p->count[s]));
+	for (const struct worker *w = p->workers; w; w = w->next) {
+		const char *uri = upstream_job_uri(w->job), *next = upstream_job_uri(w->next_job);
+		json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:f, s:f}", "slot", (int)w->slot, "state",
+		                      worker_state_name(w->state), "address", w->address, "requests",
+		                      (json_int_t)w->requests, "running_seconds", now - w->started_at,
+		                      "state_seconds", now - w->state_since);
+		if (w->pid) {
+			json_object_set_new(o, "pid", json_integer(w->pid));
+			json_object_set_new(o, "rss_kib", json_integer(rss_kib(w->pid)));
+		}
+		json_object_set_new(o, "current_uri", uri ? json_string(uri) : json_null());
+		json_object_set_new(o, "next_uri", next ? json_string(next) : json_null());
+		json_array_append_new(workers, o);
+	}
+	json_t *limits = json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode",
+	                           mode_name(pc), "start", pc->processes, "max",
+	                           pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
+	                           "min_spare", pc->min_spare, "max_spare", pc->max_spare,
+	                           "max_requests", (json_int_t)pc->max_requests, "request_timeout",
+	                           pc->request_timeout, "queue", pc->queue, "queue_timeout",
+	                           pc->queue_timeout);
+	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	                 "name", pc->name, "retired", rt->retired, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
+	                 "limits", limits, "processes", states, "queue_length", (int)rt->waiting.waiting,
+	                 "requests_served", (json_int_t)p->served, "errors", (json_int_t)rt->errors,
+	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,
+	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p->spawns,
+	                 "crashes", (json_int_t)p->crashes, "workers", workers);
+}
+
+char *pools_status_json(void)
+{
+	json_t *pools = json_array();
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		json_array_insert_new(pools, 0, pool_json(rt));
+	json_t *root = json_pack("{s:s, s:i, s:I, s:I, s:o}", "server", GW_SERVER_SOFTWARE, "pid",
+	                         (int)getpid(), "connections", (json_int_t)gw->nconns, "requests",
+	                         (json_int_t)gw->requests, "pools", pools);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	return text;
+}
+
+char *pools_status_prometheus(void)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "# HELP gatewayd_connections Open client connections.\n"
+	           "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n", gw->nconns);
+	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"
+	           "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
+	        (unsigned long long)gw->requests);
+	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
+	           "# TYPE gatewayd_pool_processes gauge\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (int s = 0; s < WORKER_NSTATES; s++)
+			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n", rt->cfg->name,
+			        worker_state_name((enum worker_state)s), rt->pool.count[s]);
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"queue_length", "gauge", "Requests waiting for a worker."},
+		{"requests_served_total", "counter", "Requests workers finished."},
+		{"errors_total", "counter", "Requests answered 502."},
+		{"timeouts_total", "counter", "Requests answered 504."},
+		{"rejected_total", "counter", "Requests answered 503."},
+		{"spawns_total", "counter", "Workers started."},
+		{"crashes_total", "counter", "Workers that exited unasked."},
+	};
+	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
+		        series[i].help, series[i].name, series[i].type);
+		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+			unsigned long long v[] = {rt->waiting.waiting, rt->pool.served, rt->errors, rt->timeouts,
+			                          rt->rejected, rt->pool.spawns, rt->pool.crashes};
+			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
+		}
+	}
+	fprintf(f, "# HELP gatewayd_worker_requests_total Requests a worker served.\n"
+	           "# TYPE gatewayd_worker_requests_total counter\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (const struct worker *w = rt->pool.workers; w; w = w->next)
+			fprintf(f, "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
+			        rt->cfg->name, w->slot, (int)w->pid, w->requests);
+	fprintf(f, "# HELP gatewayd_worker_rss_bytes Resident memory of a worker.\n"
+	           "# TYPE gatewayd_worker_rss_bytes gauge\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		for (const struct worker *w = rt->pool.workers; w; w = w->next)
+			if (w->pid)
+				fprintf(f, "gatewayd_worker_rss_bytes{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %ld\n",
+				        rt->cfg->name, w->slot, (int)w->pid, rss_kib(w->pid) * 1024);
+	fclose(f);
+	return out;
+}

@@ -1,0 +1,56 @@
+/* The dispatcher's side of a pool: the spawner's pool, the protocol, the
+ * queue of requests waiting for a worker, counters. Shared by the upstream
+ * engine (upstream.c) and the pool runtime (pools.c). */
+#ifndef GW_POOLS_H
+#define GW_POOLS_H
+
+#include <ev.h>
+
+#include "gatewayd/core/admission.h"
+#include "gatewayd/core/config.h"
+#include "gatewayd/upstream/upstream.h"
+#include "spawner/pool.h"
+
+struct pool_rt {
+	struct pool_cfg *cfg;
+	struct config *gen;          /* the generation cfg lives in (a reference) */
+	unsigned generation;         /* in worker socket names: unique across reloads */
+	char name_gen[96];           /* "name.generation", the socket name prefix */
+	unsigned jobs;               /* jobs that point here, queued or running */
+	bool retired;                /* replaced by a reload: draining, freed when empty */
+	struct pool pool;
+	const struct upstream_proto *proto;
+	char **envp;                 /* the workers' environment */
+	struct admission waiting;    /* requests waiting for a worker, oldest first */
+	ev_prepare dispatch;         /* hands idle workers to waiting requests, outside callbacks */
+	unsigned long errors;        /* 502s */
+	unsigned long timeouts;      /* 504s */
+	unsigned long rejected;      /* 503s */
+	unsigned long retries;
+	struct pool_rt *next;
+};
+
+extern struct pool_rt *pool_runtimes;
+
+/* Free retired pools that have no worker and no job left. */
+void pools_collect(void);
+
+/* Start every pool of cfg. -1 with a logged reason. */
+int pools_start(struct config *cfg);
+/* SIGHUP: pools of cfg whose worker settings did not change keep their
+ * workers; the others start; pools no longer wanted drain. */
+int pools_reload(struct config *cfg);
+/* Shutdown: stop idle workers now, busy ones after their request. */
+void pools_drain(void);
+/* Shutdown deadline: kill every worker. */
+void pools_kill(void);
+/* Workers still alive, across pools. */
+size_t pools_alive(void);
+/* Free drained pools. */
+void pools_free(void);
+
+/* The status of every pool as JSON text (malloc'd), or Prometheus text. */
+char *pools_status_json(void);
+char *pools_status_prometheus(void);
+
+#endif
