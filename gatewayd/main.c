@@ -18,6 +18,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
 #include "gatewayd/server.h"
+#include "gatewayd/systemd.h"
 #include "gatewayd/upstream.h"
 #include "spawner/spawn.h"
 
@@ -85,6 +86,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info(NULL, "signal %d: stopping; in-flight requests have %.0f s", w->signum,
 	         gw->cfg->timeouts.shutdown);
 	gw->stopping = true;
+	systemd_stopping();
 	listeners_stop();
 	http_conn_shutdown_all();
 	fcgi_conn_shutdown_all();
@@ -111,6 +113,7 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	char err[1024];
 	if (gw->stopping)
 		return;
+	systemd_reloading(); /* READY=1 follows once the running config, new or old, is up */
 	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
 	if (!cfg) {
 		log_error(NULL, "reload: %s; keeping the running config", err);
@@ -186,6 +189,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gatewayd: cannot open a log file: %s\n", strerror(errno));
 		return 1;
 	}
+	if (systemd_init(err, sizeof err) < 0) {
+		log_error(NULL, "%s", err);
+		return 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	gw->cfg = cfg;
@@ -208,6 +215,7 @@ int main(int argc, char **argv)
 	ev_signal_start(gw->loop, &sig_usr1);
 	ev_signal_start(gw->loop, &sig_hup);
 	listeners_start();
+	systemd_start(gw->loop);
 	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
 	         (int)getpid(), cfg->path, gw->max_conns);
 
@@ -215,6 +223,7 @@ int main(int argc, char **argv)
 
 	log_info(NULL, "stopped");
 	ev_timer_stop(gw->loop, &stop_timer);
+	systemd_stop();
 	listeners_close();
 	pools_kill();
 	pools_free();
