@@ -17,6 +17,7 @@
 #include "gatewayd/listener.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/sd_listen.h"
 #include "gatewayd/server.h"
 #include "gatewayd/systemd.h"
 #include "gatewayd/upstream.h"
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gatewayd: cannot open a log file: %s\n", strerror(errno));
 		return 1;
 	}
-	if (systemd_init(err, sizeof err) < 0) {
+	if (sd_listen_take(err, sizeof err) < 0 || systemd_init(err, sizeof err) < 0) {
 		log_error(NULL, "%s", err);
 		return 1;
 	}
