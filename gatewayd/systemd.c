@@ -16,6 +16,7 @@
 
 #define STATUS_INTERVAL 5.0   /* seconds between STATUS= lines */
 #define RELOAD_READY_MAX 30.0 /* a reload's new pools get this long (their start timeout) */
+#define RETRY_INTERVAL 0.1     /* a state message that met a full queue is sent again */
 
 static struct ev_loop *loop;
 static ev_prepare ready_w;       /* runs every loop iteration until READY=1 is sent */
@@ -26,13 +27,38 @@ static double watchdog_interval; /* seconds; 0: no watchdog */
 static uint64_t last_requests;   /* for requests/s */
 static ev_tstamp last_at;
 static int last_errno;           /* a failing send is logged once per errno */
+static char pending[1024];       /* the state message waiting for room, or "" */
+static ev_timer retry_w;
 
-static void send_msg(const char *msg)
+static int send_msg(const char *msg)
 {
 	int rc = sd_notify_send(msg);
 	if (rc < 0 && -rc != last_errno)
 		log_warn(NULL, "cannot notify systemd (NOTIFY_SOCKET): %s", strerror(-rc));
 	last_errno = rc < 0 ? -rc : 0;
+	return rc;
+}
+
+static void on_retry(struct ev_loop *l, ev_timer *w, int revents)
+{
+	if (send_msg(pending) != -EAGAIN) {
+		ev_timer_stop(l, w);
+		pending[0] = '\0';
+	}
+}
+
+/* READY, RELOADING, STOPPING: systemd acts on these, so one that finds the
+ * receive queue full is sent again until it fits (the latest state wins).
+ * A lost STATUS= or WATCHDOG=1 is not retried: the next one follows. */
+static void send_state(const char *msg)
+{
+	ev_timer_stop(loop, &retry_w);
+	pending[0] = '\0';
+	if (send_msg(msg) == -EAGAIN) {
+		snprintf(pending, sizeof pending, "%s", msg);
+		ev_timer_init(&retry_w, on_retry, RETRY_INTERVAL, RETRY_INTERVAL);
+		ev_timer_start(loop, &retry_w);
+	}
 }
 
 /* Append to out[*n..len) like snprintf; a line that does not fit ends in "...". */
@@ -78,7 +104,7 @@ static void on_ready_check(struct ev_loop *l, ev_prepare *w, int revents)
 	char msg[1024];
 	memcpy(msg, "READY=1\n", 8);
 	status_line(msg + 8, sizeof msg - 8);
-	send_msg(msg);
+	send_state(msg);
 	log_debug(NULL, "told systemd: ready");
 }
 
@@ -148,7 +174,7 @@ void systemd_reloading(void)
 	char msg[96];
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	         (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-	send_msg(msg);
+	send_state(msg);
 	ev_now_update(loop);
 	ready_deadline = ev_now(loop) + RELOAD_READY_MAX;
 	ev_prepare_start(loop, &ready_w);
@@ -162,7 +188,7 @@ void systemd_stopping(void)
 	char msg[1024];
 	memcpy(msg, "STOPPING=1\n", 11);
 	status_line(msg + 11, sizeof msg - 11);
-	send_msg(msg);
+	send_state(msg);
 }
 
 void systemd_stop(void)
@@ -171,6 +197,7 @@ void systemd_stop(void)
 		ev_prepare_stop(loop, &ready_w);
 		ev_timer_stop(loop, &status_w);
 		ev_timer_stop(loop, &watchdog_w);
+		ev_timer_stop(loop, &retry_w);
 	}
 	sd_notify_close();
 }

@@ -449,6 +449,23 @@ Test(notify, no_watchdog_pings_when_watchdog_pid_names_another_process)
 	gw_assert_no_leaks();
 }
 
+Test(notify, a_full_queue_delays_the_ready_after_a_reload_but_does_not_lose_it)
+{
+	char msg[2048];
+	/* A ping every millisecond, unread: the queue is full in a few (its
+	 * length is net.unix.max_dgram_qlen, 10 unless systemd raised it). */
+	start_notified(CONFIG_FAST, (const char *const[]){"WATCHDOG_USEC=2000", NULL}, msg, sizeof msg);
+	gw_sleep(0.3);
+	kill(G.pid, SIGHUP);
+	cr_assert(gw_log_contains(G.error_log, "reloaded", 5));
+	gw_sleep(0.3);
+	must_notify("READY=1", 5, msg, sizeof msg);
+	cr_expect(gw_log_contains(G.error_log, "cannot notify systemd (NOTIFY_SOCKET): Resource "
+	                                       "temporarily unavailable", 1));
+	stop_ok();
+	gw_assert_no_leaks();
+}
+
 Test(notify, an_abstract_socket_name)
 {
 	char notify[200], msg[2048];
