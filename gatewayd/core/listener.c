@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "gatewayd/front/http.h"
 #include "gatewayd/front/uwsgi.h"
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/sd_listen.h"
 #include "gatewayd/core/server.h"
 
 static ev_timer resume_timer;
@@ -70,6 +72,9 @@ fail:
 
 static int listen_on(const struct listen_cfg *l)
 {
+	int inherited = sd_listen_find(l);
+	if (inherited >= 0)
+		return inherited; /* systemd's: never bound, chowned or chmodded here */
 	if (l->unix_path)
 		return listen_unix(l);
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
@@ -93,10 +98,26 @@ static int listen_on(const struct listen_cfg *l)
 	return fd;
 }
 
+/* A socket no listen entry uses any more. One from systemd stays open (a
+ * later entry may take it again) and its file stays: systemd owns both. */
+static void release(int fd, const struct listen_cfg *l)
+{
+	if (sd_listen_owns(fd))
+		return;
+	close(fd);
+	if (l->unix_path)
+		unlink(l->unix_path);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 
 int listeners_open(struct config *cfg)
 {
+	char err[512];
+	if (sd_listen_check(cfg, err, sizeof err) < 0) {
+		log_error(NULL, "%s", err);
+		return -1;
+	}
 	gw->listeners = calloc(cfg->nlisten, sizeof *gw->listeners);
 	if (!gw->listeners)
 		return -1;
@@ -110,11 +131,15 @@ int listeners_open(struct config *cfg)
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
 		static const char *const protos[] = {"http", "fastcgi", "uwsgi"};
-		const char *proto = protos[l->cfg->proto];
+		const char *proto = protos[l->cfg->proto], *name = sd_listen_name(l->fd);
+		char from[96] = "";
+		if (name)
+			snprintf(from, sizeof from, " (socket from systemd: fd %d%s%s%s)", l->fd,
+			         name[0] ? ", \"" : "", name, name[0] ? "\"" : "");
 		if (l->cfg->unix_path)
-			log_info(NULL, "listening for %s on unix:%s", proto, l->cfg->unix_path);
+			log_info(NULL, "listening for %s on unix:%s%s", proto, l->cfg->unix_path, from);
 		else
-			log_info(NULL, "listening for %s on %s:%s", proto, l->cfg->host, l->cfg->port);
+			log_info(NULL, "listening for %s on %s:%s%s", proto, l->cfg->host, l->cfg->port, from);
 	}
 	return 0;
 }
@@ -137,14 +162,12 @@ void listeners_close(void)
 {
 	listeners_stop();
 	ev_timer_stop(gw->loop, &resume_timer);
-	for (size_t i = 0; i < gw->nlisteners; i++) {
-		close(gw->listeners[i].fd);
-		if (gw->listeners[i].cfg->unix_path)
-			unlink(gw->listeners[i].cfg->unix_path);
-	}
+	for (size_t i = 0; i < gw->nlisteners; i++)
+		release(gw->listeners[i].fd, gw->listeners[i].cfg);
 	free(gw->listeners);
 	gw->listeners = NULL;
 	gw->nlisteners = 0;
+	sd_listen_close();
 }
 
 static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
@@ -212,6 +235,11 @@ static bool same_listen(const struct listen_cfg *a, const struct listen_cfg *b)
 
 int listeners_reload(struct config *cfg)
 {
+	char err[512];
+	if (sd_listen_check(cfg, err, sizeof err) < 0) {
+		log_error(NULL, "reload: %s; keeping the running config", err);
+		return -1;
+	}
 	struct listener *fresh = calloc(cfg->nlisten, sizeof *fresh);
 	if (!fresh)
 		return -1;
@@ -236,7 +264,7 @@ int listeners_reload(struct config *cfg)
 				bool old = false;
 				for (size_t m = 0; m < gw->nlisteners; m++)
 					old |= gw->listeners[m].fd == fresh[k].fd;
-				if (!old)
+				if (!old && !sd_listen_owns(fresh[k].fd))
 					close(fresh[k].fd);
 			}
 			free(fresh);
@@ -245,13 +273,9 @@ int listeners_reload(struct config *cfg)
 		}
 	}
 	listeners_stop();
-	for (size_t k = 0; k < gw->nlisteners; k++) {
-		if (!kept[k]) {
-			close(gw->listeners[k].fd);
-			if (gw->listeners[k].cfg->unix_path)
-				unlink(gw->listeners[k].cfg->unix_path);
-		}
-	}
+	for (size_t k = 0; k < gw->nlisteners; k++)
+		if (!kept[k])
+			release(gw->listeners[k].fd, gw->listeners[k].cfg);
 	free(kept);
 	free(gw->listeners);
 	gw->listeners = fresh;

@@ -14,8 +14,10 @@
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/listener.h"
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
+#include "gatewayd/core/sd_listen.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/core/systemd.h"
+#include "gatewayd/request/request.h"
 #include "gatewayd/upstream/pools.h"
 #include "spawner/spawn.h"
 
@@ -81,6 +83,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info(NULL, "signal %d: stopping; in-flight requests have %.0f s", w->signum,
 	         gw->cfg->timeouts.shutdown);
 	gw->stopping = true;
+	systemd_stopping();
 	listeners_stop();
 	conns_shutdown_all();
 	pools_drain();
@@ -105,6 +108,7 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	char err[1024];
 	if (gw->stopping)
 		return;
+	systemd_reloading(); /* READY=1 follows once the running config, new or old, is up */
 	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
 	if (!cfg) {
 		log_error(NULL, "reload: %s; keeping the running config", err);
@@ -180,6 +184,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gatewayd: cannot open a log file: %s\n", strerror(errno));
 		return 1;
 	}
+	if (sd_listen_take(err, sizeof err) < 0 || systemd_init(err, sizeof err) < 0) {
+		log_error(NULL, "%s", err);
+		return 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	gw->cfg = cfg;
@@ -202,6 +210,7 @@ int main(int argc, char **argv)
 	ev_signal_start(gw->loop, &sig_usr1);
 	ev_signal_start(gw->loop, &sig_hup);
 	listeners_start();
+	systemd_start(gw->loop);
 	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
 	         (int)getpid(), cfg->path, gw->max_conns);
 
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
 
 	log_info(NULL, "stopped");
 	ev_timer_stop(gw->loop, &stop_timer);
+	systemd_stop();
 	listeners_close();
 	pools_kill();
 	pools_free();

@@ -316,6 +316,18 @@ void pools_collect(void)
 		ev_timer_stop(gw->loop, &collect_timer);
 }
 
+bool pools_up(void)
+{
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+		const struct pool *p = &rt->pool;
+		if (rt->retired || !p->set.argv || p->set.start == 0)
+			continue;
+		if (p->count[WORKER_STARTING] > 0 || p->count[WORKER_IDLE] + p->count[WORKER_BUSY] == 0)
+			return false;
+	}
+	return true;
+}
+
 void pools_drain(void)
 {
 	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)

@@ -34,6 +34,10 @@ extern struct pool_rt *pool_runtimes;
 
 /* Free retired pools that have no worker and no job left. */
 void pools_collect(void);
+/* Are the pools of the running config up: in each one that starts workers,
+ * none still starting and at least one accepting? (The readiness that
+ * systemd is told: a crash-looping pool keeps gatewayd from being ready.) */
+bool pools_up(void);
 
 /* Start every pool of cfg. -1 with a logged reason. */
 int pools_start(struct config *cfg);
