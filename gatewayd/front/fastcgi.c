@@ -190,7 +190,10 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	struct buf head = {0};
 	struct head_framing f = {.status_prefix = "Status: ", .content_length = response_content_length(h)};
 	response_put_head(r, h, &f, &head);
-	queue_stream(fr, FCGI_STDOUT, buf_head(&head), buf_len(&head));
+	if (head.failed)
+		fr->out.failed = true; /* the connection's write loop fails the request */
+	else
+		queue_stream(fr, FCGI_STDOUT, buf_head(&head), buf_len(&head));
 	buf_free(&head);
 }
 

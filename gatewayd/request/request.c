@@ -236,15 +236,15 @@ static int route_cgi_vars(struct request *r)
 
 	if (sf && proxy_fcgi_path(sf, url, sizeof url))
 		return route_proxy_fcgi(r, url);
+	int st;
 	if (uri) {
-		size_t n = strcspn(uri, "?");
-		if (request_set_path(r, uri, n) != 0)
-			return 400;
+		st = request_set_path(r, uri, strcspn(uri, "?"));
 	} else {
 		snprintf(url, sizeof url, "%s%s", sn ? sn : "", pi ? pi : "");
-		if (request_set_path(r, url[0] ? url : "/", url[0] ? strlen(url) : 1) != 0)
-			return 400;
+		st = request_set_path(r, url[0] ? url : "/", url[0] ? strlen(url) : 1);
 	}
+	if (st)
+		return st;
 	if (sf && sf[0] == '/')
 		return request_route_script(r, sf);
 	if (dr && sn) {
@@ -269,19 +269,24 @@ int request_from_cgi_vars(struct request *r, long long *content_length, const ch
 		cgi_env_unset(env, "CONTENT_LENGTH");
 		cl = NULL;
 	}
+	int rc = 0;
 	if (!cgi_env_get(env, "REQUEST_METHOD"))
-		cgi_env_set(env, "REQUEST_METHOD", "GET");
+		rc |= cgi_env_set(env, "REQUEST_METHOD", "GET");
 	if (!cgi_env_get(env, "QUERY_STRING"))
-		cgi_env_set(env, "QUERY_STRING", "");
+		rc |= cgi_env_set(env, "QUERY_STRING", "");
 	if (!cgi_env_get(env, "GATEWAY_INTERFACE"))
-		cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1");
-	cgi_env_set(env, "GATEWAY_REQUEST_ID", r->id);
+		rc |= cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1");
+	rc |= cgi_env_set(env, "GATEWAY_REQUEST_ID", r->id);
+	if (rc) {
+		*why = "out of memory";
+		return 500;
+	}
 	r->method = cgi_env_get(env, "REQUEST_METHOD");
 	r->query = cgi_env_get(env, "QUERY_STRING");
 
 	int status = route_cgi_vars(r);
 	if (status) {
-		*why = "no script for this request";
+		*why = status == 500 ? "out of memory" : "no script for this request";
 		return status;
 	}
 	if (cl) {

@@ -393,7 +393,8 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 	c->conn.wrote_any = false;
 	j->conn = c;
 	j->behind = behind;
-	if (j->rt->proto->encode_head(j, &c->conn.out) < 0) {
+	int refused = j->rt->proto->encode_head(j, &c->conn.out);
+	if (refused) {
 		/* Nothing went to the worker (the connection, and any part of the
 		 * head in it, goes): this was no request of the worker's. */
 		c->job = NULL;
@@ -406,7 +407,7 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 			w->job = NULL;
 			pool_untake(&j->rt->pool, w);
 		}
-		job_fail(j, 431, NULL);
+		job_fail(j, refused, NULL);
 		job_free(j);
 		return true;
 	}
@@ -605,10 +606,18 @@ static void on_eof(struct conn *conn, int err)
 static void on_write_error(struct conn *conn, int err)
 {
 	struct upstream_conn *c = upstream_of(conn);
-	if (c->job)
-		job_conn_failed(c->job, strerror(err));
-	else
+	struct upstream_job *j = c->job;
+	if (j && err == ENOMEM) {
+		/* Our memory, not the worker's fault: no retry, no worker killed. */
+		log_error(j->r ? j->r->id : NULL, "out of memory building the request for %s: 500",
+		          j->who);
+		job_fail(j, 500, NULL);
+		job_finish(j, false);
+	} else if (j) {
+		job_conn_failed(j, strerror(err));
+	} else {
 		conn_close(&c->conn);
+	}
 }
 
 static void on_written(struct conn *conn)

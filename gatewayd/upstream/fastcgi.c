@@ -3,6 +3,7 @@
  * END_REQUEST. One request per connection at a time, always request id 1. */
 #include <string.h>
 
+#include "gatewayd/core/log.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/upstream/upstream.h"
 #include "protocols/fastcgi.h"
@@ -34,17 +35,22 @@ static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 		const char *eq = strchr(kv, '=');
 		size_t nlen = (size_t)(eq - kv), vlen = strlen(eq + 1);
 		size_t need = fcgi_nv_size(nlen, vlen);
-		uint8_t *dst = (uint8_t *)buf_reserve(&pairs, need);
-		if (!dst || buf_len(&pairs) + need > FCGI_PARAMS_LIMIT) {
+		if (buf_len(&pairs) + need > FCGI_PARAMS_LIMIT) {
+			log_warn(r->id, "the request's variables pass the FastCGI params limit: 431");
 			buf_free(&pairs);
-			return -1;
+			return 431;
+		}
+		uint8_t *dst = (uint8_t *)buf_reserve(&pairs, need);
+		if (!dst) {
+			buf_free(&pairs);
+			return 500;
 		}
 		buf_commit(&pairs, (size_t)fcgi_nv_encode(dst, need, kv, nlen, eq + 1, vlen));
 	}
 	append_stream(out, FCGI_PARAMS, buf_head(&pairs), buf_len(&pairs));
 	append_stream(out, FCGI_PARAMS, NULL, 0);
 	buf_free(&pairs);
-	return 0;
+	return out->failed ? 500 : 0;
 }
 
 static void fcgi_encode_body(struct upstream_job *j, struct buf *out, const char *p, size_t n)

@@ -37,7 +37,8 @@ struct upstream_proto {
 	/* The response ends when the worker closes the connection (uwsgi); the
 	 * connection is then never kept for another request. */
 	bool ends_at_close;
-	/* The request's meta-variables, framed, into out. 0, or -1 (too large: 431). */
+	/* The request's meta-variables, framed, into out. 0, or the status to
+	 * answer: 431 (too large for the protocol), 500 (out of memory). */
 	int (*encode_head)(struct upstream_job *j, struct buf *out);
 	/* Body bytes framed into out; n == 0 ends the body. */
 	void (*encode_body)(struct upstream_job *j, struct buf *out, const char *p, size_t n);

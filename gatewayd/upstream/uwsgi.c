@@ -18,7 +18,7 @@ static int uwsgi_encode_head(struct upstream_job *j, struct buf *out)
 	size_t cap = UWSGI_HEADER_LEN + UWSGI_MAX_VARS;
 	uint8_t *dst = (uint8_t *)buf_reserve(out, cap);
 	if (!dst)
-		return -1;
+		return 500;
 	struct uwsgi_writer w;
 	uwsgi_writer_init(&w, dst, cap);
 	for (size_t i = 0; i < r->env.count; i++) {
@@ -30,7 +30,7 @@ static int uwsgi_encode_head(struct upstream_job *j, struct buf *out)
 	if (n < 0) {
 		/* A packet never carries a cut set of variables. */
 		log_warn(r->id, "the request's variables pass the uwsgi packet's 64 KiB: 431");
-		return -1;
+		return 431;
 	}
 	buf_commit(out, (size_t)n);
 	return 0;

@@ -31,7 +31,7 @@ int gw_stop(struct gw_proc *g, double timeout);
 /* Remove the temp dir. */
 void gw_cleanup(struct gw_proc *g);
 
-const char *gw_binary(void);   /* BUILD/gatewayd/gatewayd */
+const char *gw_binary(void);   /* BUILD/gatewayd/gatewayd, or $GW_BINARY */
 const char *gw_srcdir(void);
 const char *gw_builddir(void);
 
