@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,27 @@ void conn_init(struct conn *c, int fd, const struct conn_ops *ops, bool front)
 		registry = c;
 		gw->nconns++;
 	}
+}
+
+struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk)
+{
+	struct conn *c = calloc(1, size);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	int one = 1;
+	/* fails harmlessly (EOPNOTSUPP) on a unix socket */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	conn_init(c, fd, ops, true);
+	c->read_chunk = read_chunk;
+	return c;
+}
+
+void conn_start(struct conn *c)
+{
+	conn_set_reading(c, true);
+	conn_update_timer(c);
 }
 
 void conn_set_reading(struct conn *c, bool on)

@@ -73,6 +73,13 @@ struct conn {
  * client connection (counted in gw->nconns, reached by conns_shutdown_all()).
  * Reading is off until conn_set_reading(). */
 void conn_init(struct conn *c, int fd, const struct conn_ops *ops, bool front);
+/* A client connection of an accepted socket: allocates size zeroed bytes (the
+ * owner's struct, struct conn first), turns Nagle off on TCP and sets c up.
+ * NULL (and the socket closed) when memory runs out. The owner fills its
+ * fields, then calls conn_start(). */
+struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk);
+/* Start reading, with the first deadline. */
+void conn_start(struct conn *c);
 void conn_set_reading(struct conn *c, bool on);
 /* Write c->out: at once in this loop turn (the watcher is armed only when the
  * socket is full, saving two epoll_ctl per response) or after a connect. */

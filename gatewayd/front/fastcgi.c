@@ -758,18 +758,11 @@ static const struct conn_ops fcgi_conn_ops = {
 
 void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 {
-	struct fcgi_conn *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
+	struct fcgi_conn *c =
+	        (struct fcgi_conn *)conn_accepted(fd, sizeof *c, &fcgi_conn_ops, 65536 + 16);
+	if (!c)
 		return;
-	}
-	int one = 1;
-	if (!lc->unix_path)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	conn_init(&c->conn, fd, &fcgi_conn_ops, true);
-	c->conn.read_chunk = 65536 + 16;
 	c->send_stderr = lc->fcgi_stderr;
 	c->mgmt.conn = c;
-	conn_set_reading(&c->conn, true);
-	conn_update_timer(&c->conn);
+	conn_start(&c->conn);
 }

@@ -719,19 +719,13 @@ static const struct conn_ops http_conn_ops = {
 
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
 {
-	struct http_conn *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
+	struct http_conn *c = (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops, 16384);
+	if (!c)
 		return;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	conn_init(&c->conn, fd, &http_conn_ops, true);
 	spool_init(&c->spool);
 	c->state = CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
 	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
-	conn_set_reading(&c->conn, true);
-	conn_update_timer(&c->conn);
+	conn_start(&c->conn);
 }

@@ -361,17 +361,10 @@ static const struct conn_ops uwsgi_conn_ops = {
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc)
 {
-	struct uwsgi_conn *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
+	struct uwsgi_conn *c =
+	        (struct uwsgi_conn *)conn_accepted(fd, sizeof *c, &uwsgi_conn_ops, 65536 + 8);
+	if (!c)
 		return;
-	}
-	int one = 1;
-	if (!lc->unix_path)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	conn_init(&c->conn, fd, &uwsgi_conn_ops, true);
-	c->conn.read_chunk = 65536 + 8;
 	c->started = ev_now(gw->loop);
-	conn_set_reading(&c->conn, true);
-	conn_update_timer(&c->conn);
+	conn_start(&c->conn);
 }

@@ -202,6 +202,8 @@ static bool fault_fired(int k)
 static void sweep(const char *front, struct outcome (*send)(void), int status)
 {
 	want_status = status;
+	fport = gw_free_port();
+	uport = gw_free_port();
 	char bin[4200];
 	snprintf(bin, sizeof bin, "%s/test/fault/gatewayd-faulty", gw_builddir());
 	gw_require_file(bin, "the build (make check builds it)");
@@ -249,35 +251,25 @@ static void sweep(const char *front, struct outcome (*send)(void), int status)
 
 Test(oom, every_allocation_of_an_http_get)
 {
-	fport = gw_free_port();
-	uport = gw_free_port();
 	sweep("HTTP GET", http_get, 418);
 }
 
 Test(oom, every_allocation_of_an_http_chunked_post)
 {
-	fport = gw_free_port();
-	uport = gw_free_port();
 	sweep("HTTP chunked POST", http_post, 418);
 }
 
 Test(oom, every_allocation_of_a_fastcgi_request)
 {
-	fport = gw_free_port();
-	uport = gw_free_port();
 	sweep("FastCGI", fastcgi_get, 418);
 }
 
 Test(oom, every_allocation_of_a_uwsgi_request)
 {
-	fport = gw_free_port();
-	uport = gw_free_port();
 	sweep("uwsgi", uwsgi_get, 418);
 }
 
 Test(oom, every_allocation_of_an_http_request_to_a_pool)
 {
-	fport = gw_free_port();
-	uport = gw_free_port();
 	sweep("HTTP to a FastCGI pool", http_pool_get, 200);
 }
