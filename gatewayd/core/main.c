@@ -143,16 +143,14 @@ static size_t connections_allowed(size_t wanted)
 	return wanted < allowed ? wanted : allowed;
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 to go on, else the exit status (-V, -h, a bad option). */
+static int parse_args(int argc, char **argv, const char **config_path, bool *test_only)
 {
-	const char *config_path = default_config();
-	bool test_only = false;
 	int opt;
-
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (opt) {
-		case 'c': config_path = optarg; break;
-		case 't': test_only = true; break;
+		case 'c': *config_path = optarg; break;
+		case 't': *test_only = true; break;
 		case 'V': printf("%s\n", GW_SERVER_SOFTWARE); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -162,9 +160,46 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (spawn_reserve_stdio() < 0) {
+	return -1;
+}
+
+static void start_signals(void)
+{
+	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
+	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
+	ev_signal_init(&sig_usr1, on_reopen_signal, SIGUSR1);
+	ev_signal_init(&sig_hup, on_hup_signal, SIGHUP);
+	ev_signal_start(gw->loop, &sig_term);
+	ev_signal_start(gw->loop, &sig_int);
+	ev_signal_start(gw->loop, &sig_usr1);
+	ev_signal_start(gw->loop, &sig_hup);
+}
+
+/* The loop has stopped: let go of everything, in the reverse order of start. */
+static void release_all(void)
+{
+	log_info(NULL, "stopped");
+	ev_timer_stop(gw->loop, &stop_timer);
+	systemd_stop();
+	listeners_close();
+	pools_kill();
+	pools_free();
+	conns_reap();
+	config_unref(gw->cfg);
+	gw->cfg = NULL;
+	log_close();
+	ev_loop_destroy(gw->loop);
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = default_config();
+	bool test_only = false;
+	int rc = parse_args(argc, argv, &config_path, &test_only);
+	if (rc >= 0)
+		return rc;
+	if (spawn_reserve_stdio() < 0)
 		return 1;
-	}
 
 	char err[1024];
 	struct config *cfg = config_load(config_path, err, sizeof err);
@@ -201,31 +236,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	ev_signal_init(&sig_term, on_stop_signal, SIGTERM);
-	ev_signal_init(&sig_int, on_stop_signal, SIGINT);
-	ev_signal_init(&sig_usr1, on_reopen_signal, SIGUSR1);
-	ev_signal_init(&sig_hup, on_hup_signal, SIGHUP);
-	ev_signal_start(gw->loop, &sig_term);
-	ev_signal_start(gw->loop, &sig_int);
-	ev_signal_start(gw->loop, &sig_usr1);
-	ev_signal_start(gw->loop, &sig_hup);
+	start_signals();
 	listeners_start();
 	systemd_start(gw->loop);
 	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
 	         (int)getpid(), cfg->path, gw->max_conns);
 
 	ev_run(gw->loop, 0);
-
-	log_info(NULL, "stopped");
-	ev_timer_stop(gw->loop, &stop_timer);
-	systemd_stop();
-	listeners_close();
-	pools_kill();
-	pools_free();
-	conns_reap();
-	config_unref(gw->cfg);
-	gw->cfg = NULL;
-	log_close();
-	ev_loop_destroy(gw->loop);
+	release_all();
 	return 0;
 }

@@ -414,23 +414,10 @@ static void conn_spool_body(struct http_conn *c)
 	request_start(r);
 }
 
-static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
+/* The head is a view into c->conn.in: copy what the access log needs of it
+ * before it is consumed. */
+static void keep_log_fields(struct http_conn *c, const struct http1_request *h, size_t head_len)
 {
-	struct request *r = request_new(&http_front, c);
-	if (!r) {
-		conn_close(&c->conn);
-		return;
-	}
-	c->req = r;
-	r->started = c->head_start ? c->head_start : ev_now(gw->loop);
-	c->minor = h->minor_version;
-	c->keep_alive = h->keep_alive;
-	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
-	c->body_kind = h->body_kind;
-	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
-	memset(&c->chunked, 0, sizeof c->chunked);
-
-	/* The head is a view into c->conn.in: copy what outlives it before consuming. */
 	const char *eol = memchr(h->method.p, '\n', head_len);
 	size_t rl = eol ? (size_t)(eol - h->method.p) : 0;
 	if (rl && h->method.p[rl - 1] == '\r')
@@ -440,7 +427,13 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	c->referer = f ? strndup_view(f->value) : NULL;
 	f = http1_find_header(h, "User-Agent");
 	c->user_agent = f ? strndup_view(f->value) : NULL;
+}
 
+/* The request's CGI variables (RFC 3875 §4.1) and its decoded path. Returns 0,
+ * or the status to answer with *why for the log. */
+static int set_request_vars(struct http_conn *c, struct request *r, const struct http1_request *h,
+                            const char **why)
+{
 	struct cgi_http_input in = {
 		.req = h,
 		.remote_addr = c->remote_addr,
@@ -456,33 +449,26 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		.content_length = h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
 	};
 	int status = 0;
-	const char *why = NULL;
-	bool expect = h->expect_continue;
+	r->content_length = in.content_length;
 	if (cgi_env_from_http(&r->env, &in) < 0) {
-		status = 500, why = "out of memory";
-	} else if (h->path.len == 1 && h->path.p[0] == '*') {
-		status = 400, why = "asterisk-form target";
-	} else if ((status = request_set_path(r, h->path.p, h->path.len)) != 0) {
-		why = "malformed path (bad escape, NUL or above the root)";
+		*why = "out of memory";
+		return 500;
 	}
-	buf_consume(&c->conn.in, head_len);
 	r->method = cgi_env_get(&r->env, "REQUEST_METHOD");
 	r->query = cgi_env_get(&r->env, "QUERY_STRING");
-	r->content_length = in.content_length;
-	if (status) {
-		conn_reject(c, status, why);
-		return;
+	if (h->path.len == 1 && h->path.p[0] == '*') {
+		*why = "asterisk-form target";
+		return 400;
 	}
-	if ((status = request_route(r)) != 0) {
-		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
-			c->keep_alive = false;
-			c->reject_pending = true; /* the unread body may still be arriving */
-		}
-		c->state = CONN_ACTIVE;
-		c->body_kind = HTTP1_BODY_NONE;
-		request_error(r, status, NULL);
-		return;
-	}
+	if ((status = request_set_path(r, h->path.p, h->path.len)) != 0)
+		*why = status == 500 ? "out of memory" : "malformed path (bad escape, NUL or above the root)";
+	return status;
+}
+
+/* The route is known: refuse a body over its max_body, say 100 Continue when
+ * asked, and start the handler (a chunked body is de-chunked first). */
+static void begin_body(struct http_conn *c, struct request *r, bool expect)
+{
 	c->body_max = r->route->max_body;
 	if (c->body_kind == HTTP1_BODY_LENGTH && c->body_left > c->body_max) {
 		conn_reject(c, 413, "Content-Length over the route's max_body");
@@ -506,6 +492,44 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	c->state = CONN_ACTIVE;
 	conn_update_timer(&c->conn);
 	request_start(r);
+}
+
+static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
+{
+	struct request *r = request_new(&http_front, c);
+	if (!r) {
+		conn_close(&c->conn);
+		return;
+	}
+	c->req = r;
+	r->started = c->head_start ? c->head_start : ev_now(gw->loop);
+	c->minor = h->minor_version;
+	c->keep_alive = h->keep_alive;
+	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
+	c->body_kind = h->body_kind;
+	c->body_left = h->body_kind == HTTP1_BODY_LENGTH ? h->content_length : 0;
+	memset(&c->chunked, 0, sizeof c->chunked);
+	keep_log_fields(c, h, head_len);
+
+	const char *why = NULL;
+	bool expect = h->expect_continue;
+	int status = set_request_vars(c, r, h, &why);
+	buf_consume(&c->conn.in, head_len);
+	if (status) {
+		conn_reject(c, status, why);
+		return;
+	}
+	if ((status = request_route(r)) != 0) {
+		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
+			c->keep_alive = false;
+			c->reject_pending = true; /* the unread body may still be arriving */
+		}
+		c->state = CONN_ACTIVE;
+		c->body_kind = HTTP1_BODY_NONE;
+		request_error(r, status, NULL);
+		return;
+	}
+	begin_body(c, r, expect);
 }
 
 static const struct http1_limits *conn_limits(void)
