@@ -213,7 +213,10 @@ static void front_send_head(struct request *r, const struct response_head *h)
 	} else {
 		c->keep_alive = false; /* HTTP/1.0: the end of the body is the close */
 	}
-	if (gw->stopping)
+	/* An answer before the whole body came (an error, a script that answers
+	 * first): the rest may still be arriving, and the connection is closed
+	 * after the answer (conn_finish_request), so the head says so. */
+	if (gw->stopping || body_pending(c))
 		c->keep_alive = false;
 	struct head_framing f = {
 		.status_prefix = "HTTP/1.1 ",
