@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "protocols/http1_lex.h"
+
 /* What cgi_env_envp() gives for an env that holds nothing yet. */
 static char *const empty_envp[] = { NULL };
 
@@ -405,17 +407,6 @@ int cgi_env_from_http(struct cgi_env *env, const struct cgi_http_input *in)
 }
 
 /* ---- URL decoding and the ISINDEX command line -------------------------- */
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 ssize_t cgi_url_decode(char *dst, const char *src, size_t len)
 {

@@ -277,13 +277,9 @@ static void front_body_more(struct request *r)
 }
 
 static const struct front_ops fcgi_front = {
-	.send_head = front_send_head,
-	.send_body = front_send_body,
-	.send_raw = front_send_raw,
-	.send_stderr = front_send_stderr,
-	.send_end = front_send_end,
-	.backlog = front_backlog,
-	.body_more = front_body_more,
+	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
+	.send_stderr = front_send_stderr, .send_end = front_send_end, .backlog = front_backlog,
+	.body_more = front_body_more
 };
 
 /* ---- from params to a running request -------------------------------- */
@@ -744,16 +740,9 @@ static void on_release(struct conn *conn)
 }
 
 static const struct conn_ops fcgi_conn_ops = {
-	.name = "fastcgi",
-	.input = on_input,
-	.eof = on_eof,
-	.write_error = on_write_error,
-	.written = on_written,
-	.deadline = on_deadline,
-	.timeout = on_timeout,
-	.shutdown = on_shutdown,
-	.abort = on_abort,
-	.release = on_release,
+	.name = "fastcgi", .input = on_input, .eof = on_eof, .write_error = on_write_error,
+	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
+	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
 
 void fcgi_conn_start(int fd, const struct listen_cfg *lc)

@@ -302,19 +302,12 @@ static void conn_feed_body(struct http_conn *c);
  * from inside its call. */
 static void front_body_more(struct request *r)
 {
-	struct http_conn *c = conn_of(r);
-	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
-		conn_set_reading(&c->conn, true);
-	conn_kick(&c->conn);
+	request_feed_later(r, &conn_of(r)->conn);
 }
 
 static const struct front_ops http_front = {
-	.send_head = front_send_head,
-	.send_body = front_send_body,
-	.send_raw = front_send_raw,
-	.send_end = front_send_end,
-	.backlog = front_backlog,
-	.body_more = front_body_more,
+	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
+	.send_end = front_send_end, .backlog = front_backlog, .body_more = front_body_more
 };
 
 /* ---- reading requests ------------------------------------------------- */
@@ -732,16 +725,9 @@ static void on_release(struct conn *conn)
 }
 
 static const struct conn_ops http_conn_ops = {
-	.name = "http",
-	.input = on_input,
-	.eof = on_eof,
-	.write_error = on_write_error,
-	.written = on_written,
-	.deadline = on_deadline,
-	.timeout = on_timeout,
-	.shutdown = on_shutdown,
-	.abort = on_abort,
-	.release = on_release,
+	.name = "http", .input = on_input, .eof = on_eof, .write_error = on_write_error,
+	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
+	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
 
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)

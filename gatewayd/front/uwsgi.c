@@ -92,19 +92,12 @@ static size_t front_backlog(struct request *r)
 /* The handler took body bytes: feed it more from the loop, not inside its call. */
 static void front_body_more(struct request *r)
 {
-	struct uwsgi_conn *c = conn_of(r);
-	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
-		conn_set_reading(&c->conn, true);
-	conn_kick(&c->conn);
+	request_feed_later(r, &conn_of(r)->conn);
 }
 
 static const struct front_ops uwsgi_front = {
-	.send_head = front_send_head,
-	.send_body = front_send_body,
-	.send_raw = front_send_raw,
-	.send_end = front_send_end,
-	.backlog = front_backlog,
-	.body_more = front_body_more,
+	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
+	.send_end = front_send_end, .backlog = front_backlog, .body_more = front_body_more
 };
 
 /* ---- reading the request ---------------------------------------------- */
@@ -347,16 +340,9 @@ static void on_release(struct conn *conn)
 }
 
 static const struct conn_ops uwsgi_conn_ops = {
-	.name = "uwsgi",
-	.input = on_input,
-	.eof = on_eof,
-	.write_error = on_write_error,
-	.written = on_written,
-	.deadline = on_deadline,
-	.timeout = on_timeout,
-	.shutdown = on_shutdown,
-	.abort = on_abort,
-	.release = on_release,
+	.name = "uwsgi", .input = on_input, .eof = on_eof, .write_error = on_write_error,
+	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
+	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc)

@@ -647,9 +647,6 @@ static void cgi_abort(struct request *r)
 }
 
 const struct handler_ops handler_cgi = {
-	.name = "cgi",
-	.start = cgi_start,
-	.body = cgi_body,
-	.drained = cgi_drained,
-	.abort = cgi_abort,
+	.name = "cgi", .start = cgi_start, .body = cgi_body, .drained = cgi_drained,
+	.abort = cgi_abort
 };

@@ -63,9 +63,6 @@ static void pool_handler_abort(struct request *r)
 }
 
 const struct handler_ops handler_pool = {
-	.name = "pool",
-	.start = pool_handler_start,
-	.body = pool_handler_body,
-	.drained = pool_handler_drained,
-	.abort = pool_handler_abort,
+	.name = "pool", .start = pool_handler_start, .body = pool_handler_body,
+	.drained = pool_handler_drained, .abort = pool_handler_abort
 };

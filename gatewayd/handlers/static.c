@@ -175,9 +175,6 @@ static void static_abort(struct request *r)
 }
 
 const struct handler_ops handler_static = {
-	.name = "static",
-	.start = static_start,
-	.body = static_body,
-	.drained = static_drained,
-	.abort = static_abort,
+	.name = "static", .start = static_start, .body = static_body, .drained = static_drained,
+	.abort = static_abort
 };

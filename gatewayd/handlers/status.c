@@ -56,9 +56,6 @@ static void status_noop(struct request *r)
 }
 
 const struct handler_ops handler_status = {
-	.name = "status",
-	.start = status_start,
-	.body = status_body,
-	.drained = status_noop,
-	.abort = status_noop,
+	.name = "status", .start = status_start, .body = status_body, .drained = status_noop,
+	.abort = status_noop
 };

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/request/router.h"
 #include "gatewayd/core/server.h"
@@ -550,6 +551,13 @@ void request_body_taken(struct request *r, size_t n)
 	}
 	if (!r->body_complete && buf_len(&r->body) < REQUEST_LOW_WATER)
 		r->front->body_more(r);
+}
+
+void request_feed_later(struct request *r, struct conn *c)
+{
+	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)
+		conn_set_reading(c, true);
+	conn_kick(c);
 }
 
 void request_use_spool(struct request *r, int fd, off_t size)

@@ -169,6 +169,12 @@ void request_timing_app(struct request *r, ev_tstamp began);
  * response head, so a browser shows where the time of one request went. */
 void request_put_server_timing(const struct request *r, struct buf *o);
 
+/* A front end's body_more over a connection c that carries one request's
+ * body: read more from the peer when r->body has room, and come back to the
+ * front end from the loop (conn_kick), never from inside the handler's call. */
+struct conn;
+void request_feed_later(struct request *r, struct conn *c);
+
 /* The handler consumed n bytes from the front of r->body. */
 void request_body_taken(struct request *r, size_t n);
 
