@@ -346,33 +346,17 @@ static void conn_feed_body(struct http_conn *c)
 	struct request *r = c->req;
 	if (!r || c->state != CONN_ACTIVE || c->body_kind != HTTP1_BODY_LENGTH || r->body_complete)
 		return;
-	size_t n = buf_len(&c->conn.in);
-	if (n > c->body_left)
-		n = (size_t)c->body_left;
 	if (c->resp_done) {
 		/* Nobody wants the rest: drop it to reach the end of the request. */
+		size_t n = buf_len(&c->conn.in);
+		if (n > c->body_left)
+			n = (size_t)c->body_left;
 		buf_consume(&c->conn.in, n);
 		c->body_left -= n;
 		return;
 	}
-	size_t have = buf_len(&r->body);
-	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
-	if (n > room)
-		n = room;
-	if (n > 0) {
-		if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
-			conn_abort(c, "out of memory taking the request body");
-			return;
-		}
-		buf_consume(&c->conn.in, n);
-		c->body_left -= n;
-	}
-	if (c->body_left == 0)
-		r->body_complete = true;
-	if (n > 0 || r->body_complete)
-		r->handler->body(r);
-	if (c->req && !c->req->body_complete && buf_len(&c->req->body) >= REQUEST_HIGH_WATER)
-		conn_set_reading(&c->conn, false);
+	if (request_feed(r, &c->conn, &c->body_left) < 0)
+		conn_abort(c, "out of memory taking the request body");
 }
 
 /* De-chunk into the spool; once the last chunk is in, start the handler with

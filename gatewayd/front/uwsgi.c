@@ -27,7 +27,7 @@ struct uwsgi_conn {
 	struct conn conn; /* first: the allocation */
 	enum uconn_state state;
 	struct request *r;
-	long long body_left;
+	uint64_t body_left;
 	bool resp_done;
 	bool resp_above_high;
 	unsigned long long bytes_sent;
@@ -123,27 +123,8 @@ static void conn_feed_body(struct uwsgi_conn *c)
 	struct request *r = c->r;
 	if (!r || c->state != UCONN_ACTIVE || r->body_complete)
 		return;
-	size_t n = buf_len(&c->conn.in);
-	if ((long long)n > c->body_left)
-		n = (size_t)c->body_left;
-	size_t have = buf_len(&r->body);
-	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
-	if (n > room)
-		n = room;
-	if (n > 0) {
-		if (buf_append(&r->body, buf_head(&c->conn.in), n) < 0) {
-			abort_request(c, "out of memory taking the request body");
-			return;
-		}
-		buf_consume(&c->conn.in, n);
-		c->body_left -= (long long)n;
-	}
-	if (c->body_left == 0)
-		r->body_complete = true;
-	if (n > 0 || r->body_complete)
-		r->handler->body(r);
-	if (c->r && !c->r->body_complete && buf_len(&c->r->body) >= REQUEST_HIGH_WATER)
-		conn_set_reading(&c->conn, false);
+	if (request_feed(r, &c->conn, &c->body_left) < 0)
+		abort_request(c, "out of memory taking the request body");
 }
 
 /* Returns false when the connection was closed. */
@@ -179,7 +160,7 @@ static bool conn_begin_request(struct uwsgi_conn *c, const uint8_t *vars, size_t
 		request_error(r, status, NULL);
 		return true;
 	}
-	c->body_left = cl > 0 ? cl : 0;
+	c->body_left = cl > 0 ? (uint64_t)cl : 0;
 	if (cl <= 0)
 		r->body_complete = true;
 	request_start(r);

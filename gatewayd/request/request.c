@@ -553,6 +553,30 @@ void request_body_taken(struct request *r, size_t n)
 		r->front->body_more(r);
 }
 
+int request_feed(struct request *r, struct conn *c, uint64_t *left)
+{
+	size_t n = buf_len(&c->in);
+	if (n > *left)
+		n = (size_t)*left;
+	size_t have = buf_len(&r->body);
+	size_t room = have < REQUEST_HIGH_WATER ? REQUEST_HIGH_WATER - have : 0;
+	if (n > room)
+		n = room;
+	if (n > 0) {
+		if (buf_append(&r->body, buf_head(&c->in), n) < 0)
+			return -1;
+		buf_consume(&c->in, n);
+		*left -= n;
+	}
+	if (*left == 0)
+		r->body_complete = true;
+	if (n > 0 || r->body_complete)
+		r->handler->body(r);
+	if (!r->body_complete && buf_len(&r->body) >= REQUEST_HIGH_WATER)
+		conn_set_reading(c, false);
+	return 0;
+}
+
 void request_feed_later(struct request *r, struct conn *c)
 {
 	if (!r->body_complete && buf_len(&r->body) < REQUEST_HIGH_WATER)

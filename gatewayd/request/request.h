@@ -169,10 +169,16 @@ void request_timing_app(struct request *r, ev_tstamp began);
  * response head, so a browser shows where the time of one request went. */
 void request_put_server_timing(const struct request *r, struct buf *o);
 
+/* A front end's body bytes in c->in (up to *left of them) into r->body, up to
+ * its high-water mark, then handler->body(): the handler never calls back into
+ * this (it only asks for more, request_feed_later). Reading c stops while
+ * r->body is full. -1 when r->body cannot grow (the caller aborts r). */
+struct conn;
+int request_feed(struct request *r, struct conn *c, uint64_t *left);
+
 /* A front end's body_more over a connection c that carries one request's
  * body: read more from the peer when r->body has room, and come back to the
  * front end from the loop (conn_kick), never from inside the handler's call. */
-struct conn;
 void request_feed_later(struct request *r, struct conn *c);
 
 /* The handler consumed n bytes from the front of r->body. */
