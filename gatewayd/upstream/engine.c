@@ -26,7 +26,16 @@
 #define MAX_ATTEMPTS 3
 #define READ_CHUNK (64 * 1024)
 
-enum job_state { JOB_QUEUED, JOB_RUNNING };
+/* Where a job is. Where it stands behind (its worker's next_job, not its
+ * job) is a pointer, not a state: it sends and hears exactly as the worker's
+ * own job does. The request's body may still be going out in any state but
+ * QUEUED (a worker may answer before it read everything). */
+enum job_state {
+	JOB_QUEUED,    /* in its pool's queue, on no worker */
+	JOB_BEHIND,    /* sent on to a busy worker: in its socket's backlog, not taken yet */
+	JOB_SENDING,   /* its worker's own job: the request going out, no answer yet */
+	JOB_RECEIVING, /* the answer has begun: the job is this worker's for good */
+};
 
 struct upstream_conn {
 	struct conn conn;         /* first: the allocation */
@@ -44,10 +53,7 @@ struct upstream_job {
 	struct buf errline;
 	ev_timer timer;     /* queue deadline, then request_timeout */
 	int attempts;
-	int proto_state;    /* the protocol decoder's */
-	bool body_ended;
-	bool got_any;       /* a response byte arrived */
-	bool behind;        /* sent to a busy worker: waits in its backlog (w->next_job) */
+	union upstream_proto_state proto; /* the protocol's (reinit) */
 	char who[200];      /* "php#3 (pid 123)" */
 	struct admission_ticket ticket; /* while it waits for a worker */
 };
@@ -199,7 +205,8 @@ static void on_worker_wait_expired(struct admission_ticket *t)
 static void job_promote(struct upstream_job *j)
 {
 	struct pool_rt *rt = j->rt;
-	j->behind = false;
+	if (j->state == JOB_BEHIND)
+		j->state = JOB_SENDING;
 	if (j->conn && !j->w->conn)
 		j->w->conn = j->conn;
 	if (j->r)
@@ -223,6 +230,32 @@ static bool request_idempotent(const struct request *r)
 	return false;
 }
 
+/* Is j waiting behind its worker's own job? */
+static bool job_behind(const struct upstream_job *j)
+{
+	return j->w && j->w->next_job == j;
+}
+
+/* May the job go to another worker after this one failed it? Only if this
+ * one cannot have acted on it: no answer came, and nothing reached it (its
+ * own job) or it never took it (behind, and the method is one a worker may
+ * see twice). */
+static bool job_may_retry(const struct upstream_job *j)
+{
+	if (!j->r)
+		return false;
+	switch (j->state) {
+	case JOB_BEHIND:
+		return request_idempotent(j->r);
+	case JOB_SENDING:
+		return j->conn && !j->conn->conn.wrote_any;
+	case JOB_QUEUED:
+	case JOB_RECEIVING:
+		break;
+	}
+	return false;
+}
+
 /* The job is over: give the worker back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 static void job_finish(struct upstream_job *j, bool keep)
@@ -233,7 +266,7 @@ static void job_finish(struct upstream_job *j, bool keep)
 		c->job = NULL;
 		/* External workers (php-fpm) serve one connection at a time: a kept one
 		 * would hold the worker while other slots wait in its backlog. */
-		if (!keep || j->rt->proto->ends_at_close || !w || !w->pid || buf_len(&c->conn.in) > 0 ||
+		if (!keep || !upstream_job_keeps_connection(j) || buf_len(&c->conn.in) > 0 ||
 		    buf_len(&c->conn.out) > 0)
 			conn_close(&c->conn);
 		else
@@ -267,7 +300,7 @@ static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 {
 	struct request *r = j->r;
 	char *location = NULL;
-	j->got_any = true;
+	j->state = JOB_RECEIVING;
 	if (!r)
 		return true; /* the client left: the worker finishes, its answer is dropped */
 	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
@@ -313,7 +346,7 @@ static bool job_pump_body(struct upstream_job *j)
 {
 	struct request *r = j->r;
 	struct upstream_conn *c = j->conn;
-	if (!r || !c || j->body_ended)
+	if (!r || !c)
 		return true;
 	if (r->body.failed) {
 		log_error(r->id, "the request body has a hole (out of memory): 500");
@@ -328,10 +361,8 @@ static bool job_pump_body(struct upstream_job *j)
 		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
 		request_body_taken(r, n);
 	}
-	if (r->body_complete && buf_len(&r->body) == 0) {
-		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0);
-		j->body_ended = true;
-	}
+	if (r->body_complete && buf_len(&r->body) == 0)
+		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0); /* once: the protocol knows */
 	if (buf_len(&c->conn.out) > 0)
 		conn_want_write(&c->conn);
 	return true;
@@ -370,11 +401,10 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 		pool_drop_next(&j->rt->pool, w, false);
 		return false;
 	}
-	j->state = JOB_RUNNING;
-	j->proto_state = 0;
+	j->state = behind ? JOB_BEHIND : JOB_SENDING;
+	j->rt->proto->reinit(j);
 	j->w = w;
 	j->attempts++;
-	j->got_any = false;
 	if (w->pid)
 		snprintf(j->who, sizeof j->who, "%s#%u (pid %d)", w->pool->set.name, w->slot, (int)w->pid);
 	else
@@ -392,7 +422,6 @@ static bool job_start_on(struct upstream_job *j, struct worker *w, bool behind)
 	c->job = j;
 	c->conn.wrote_any = false;
 	j->conn = c;
-	j->behind = behind;
 	if (j->rt->proto->encode_head(j, &c->conn.out) < 0) {
 		/* Nothing went to the worker (the connection, and any part of the
 		 * head in it, goes): this was no request of the worker's. */
@@ -470,7 +499,7 @@ static void job_try_assign(struct upstream_job *j)
  * queue in the dispatcher still goes to whichever worker frees up first. */
 static void backlog_fill(struct pool_rt *rt)
 {
-	if (!rt->proto->ends_at_close)
+	if (rt->proto->keeps_connection)
 		return;
 	while (rt->waiting.head) {
 		struct upstream_job *j = job_of_ticket(rt->waiting.head);
@@ -494,12 +523,10 @@ static void job_conn_failed(struct upstream_job *j, const char *why)
 {
 	struct pool_rt *rt = j->rt;
 	struct worker *w = j->w;
-	bool behind = j->behind;
-	bool retry = !j->got_any && j->r && (behind ? request_idempotent(j->r) : !j->conn->conn.wrote_any);
+	bool behind = job_behind(j), retry = job_may_retry(j);
 	conn_close(&j->conn->conn);
 	j->conn = NULL;
 	j->w = NULL;
-	j->behind = false;
 	if (w && behind)
 		pool_drop_next(&rt->pool, w, false);
 	else if (w)
@@ -560,7 +587,7 @@ static void on_input(struct conn *conn)
 		 * event leaves a clean connection to keep. */
 		buf_consume(&c->conn.in, (size_t)used);
 		if (ev.type == UPSTREAM_STATUS) {
-			j->got_any = true;
+			j->state = JOB_RECEIVING;
 			cgi_output_set_status(&j->out, ev.status, ev.data, ev.len);
 		} else if (ev.type == UPSTREAM_OUTPUT)
 			upstream_output(j, ev.data, ev.len);
@@ -578,7 +605,7 @@ static void on_input(struct conn *conn)
 	/* A worker that ends its answer by closing has usually closed already
 	 * when a short read comes: look for the end now rather than after
 	 * another trip through epoll (which also re-arms the hung-up fd). */
-	else if (c->conn.last_n < READ_CHUNK && j->rt->proto->ends_at_close)
+	else if (c->conn.last_n < READ_CHUNK && j->rt->proto->response_ends_at_close)
 		conn_read_soon(&c->conn);
 }
 
@@ -590,7 +617,7 @@ static void on_eof(struct conn *conn, int err)
 		conn_close(&c->conn); /* the worker closed its idle connection */
 		return;
 	}
-	if (!err && j->rt->proto->ends_at_close && j->got_any) {
+	if (!err && j->rt->proto->response_ends_at_close && j->state == JOB_RECEIVING) {
 		/* The worker closed: that is the end of its answer. Anything the
 		 * decoder still holds (a partial status line) is passed on first. */
 		if (buf_len(&c->conn.in) > 0 &&
@@ -666,12 +693,12 @@ void upstream_worker_exited(struct pool *p, struct worker *w, int st)
 	}
 	struct upstream_job *next = w->next_job;
 	if (next) {
+		bool retry = job_may_retry(next);
 		w->next_job = NULL;
 		next->w = NULL;
-		next->behind = false;
 		if (next->conn)
 			conn_close(&next->conn->conn);
-		if (next->r && !next->got_any && request_idempotent(next->r)) {
+		if (retry) {
 			log_warn(next->r->id, "%s is gone before it took this request: trying another worker",
 			         next->who);
 			rt->retries++;
@@ -722,12 +749,12 @@ struct request *upstream_job_request(struct upstream_job *j)
 
 bool upstream_job_keeps_connection(struct upstream_job *j)
 {
-	return j->w && j->w->pid;
+	return j->rt->proto->keeps_connection && j->w && j->w->pid;
 }
 
-int *upstream_job_proto_state(struct upstream_job *j)
+union upstream_proto_state *upstream_job_proto(struct upstream_job *j)
 {
-	return &j->proto_state;
+	return &j->proto;
 }
 
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to)
@@ -772,8 +799,15 @@ void upstream_submit(struct pool_rt *rt, struct request *r)
 
 void upstream_job_body(struct upstream_job *j)
 {
-	if (j->state == JOB_RUNNING)
+	switch (j->state) {
+	case JOB_QUEUED:
+		break; /* the body waits in the request until a worker takes the job */
+	case JOB_BEHIND:
+	case JOB_SENDING:
+	case JOB_RECEIVING:
 		job_pump_body(j);
+		break;
+	}
 }
 
 void upstream_job_drained(struct upstream_job *j)
@@ -785,21 +819,19 @@ void upstream_job_drained(struct upstream_job *j)
 void upstream_job_abort(struct upstream_job *j)
 {
 	job_detach(j);
-	if (j->state == JOB_QUEUED) {
+	switch (j->state) {
+	case JOB_QUEUED:
 		job_free(j);
 		return;
+	case JOB_BEHIND:
+	case JOB_SENDING:
+	case JOB_RECEIVING:
+		break;
 	}
-	if (j->rt->proto->ends_at_close || !j->conn) {
-		/* uwsgi: closing is the only way to say it; the worker notices on write. */
+	if (!j->conn || j->rt->proto->abort(j, &j->conn->conn.out) == UPSTREAM_ABORT_CLOSE) {
 		job_finish(j, false);
 		return;
 	}
-	/* FastCGI: the worker stays busy (and timed) until its END_REQUEST, so no
-	 * request waits behind abandoned work; its body ends here, short. */
-	if (!j->body_ended) {
-		j->rt->proto->encode_body(j, &j->conn->conn.out, NULL, 0);
-		j->body_ended = true;
-		conn_want_write(&j->conn->conn);
-	}
+	conn_want_write(&j->conn->conn);
 	conn_set_reading(&j->conn->conn, true);
 }
