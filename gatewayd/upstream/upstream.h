@@ -97,16 +97,16 @@ void upstream_job_drained(struct upstream_job *j);
 /* The request lets go (client gone, timeout): the job ends as the protocol allows. */
 void upstream_job_abort(struct upstream_job *j);
 
-/* ---- what the pools (pools.c) tell the engine --------------------------- */
+/* ---- what the pools (pools.c) and the peers tell the engine --------------- */
 
-struct pool;
-struct worker;
-void upstream_worker_stopping(struct pool *p, struct worker *w);
-void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
-/* Idle workers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
+struct peer_hooks;
+/* For every peer source: a peer idle, stopping, gone (peer.h). The owner
+ * given to a source is its struct pool_rt. */
+extern const struct peer_hooks upstream_peer_hooks;
+/* Idle peers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
-/* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
-const char *upstream_job_uri(const void *job);
+/* The request URI of a job (a peer's job or next_job), for status; NULL if none. */
+const char *upstream_job_uri(const struct upstream_job *j);
 /* Move the requests waiting in from's queue to the end of to's. */
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 
