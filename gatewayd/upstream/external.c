@@ -102,7 +102,7 @@ static void failed(struct peers *ps, struct peer *pe, const char *why)
 {
 	struct external *x = external_of(ps);
 	const char *address = pe->address;
-	log_warn(NULL, "%s: %s failed: out of service for %.0f s", x->name, address, x->rest);
+	log_warn(NULL, "%s: %s failed: out of service for %g s", x->name, address, x->rest);
 	for (struct slot *s = x->slots; s; s = s->next) {
 		if (strcmp(s->address, address) != 0 || s->state == PEER_DEAD)
 			continue;
