@@ -18,7 +18,6 @@
 #define BACKOFF_FIRST 0.25
 #define BACKOFF_MAX 30.0
 #define STOP_GRACE 5.0
-#define SLOT_RETRY 5.0         /* an external address that failed is retried after */
 #define MAINTAIN_EVERY 1.0
 
 #define LOG(p, level, ...) ((p)->hooks->log(level, __VA_ARGS__))
@@ -133,7 +132,7 @@ static void worker_free(struct pool *p, struct worker *w)
 			close(w->err_fd);
 		}
 	}
-	if (w->pid && strncmp(w->address, "unix:", 5) == 0)
+	if (strncmp(w->address, "unix:", 5) == 0)
 		unlink(w->address + 5);
 	worker_unlink(p, w);
 	free(w);
@@ -145,14 +144,6 @@ static void on_worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
 	struct pool *p = w->pool;
-	if (!w->pid) {
-		/* An external slot's rest is over: back in service. */
-		if (w->state == WORKER_DEAD) {
-			set_state(p, w, WORKER_IDLE);
-			p->hooks->idle(p, w);
-		}
-		return;
-	}
 	if (w->state == WORKER_STARTING) {
 		LOG(p, 1, "%s#%u (pid %d) not accepting after %.0f s: killed", p->set.name, w->slot,
 		    (int)w->pid, p->set.start_timeout);
@@ -167,10 +158,6 @@ static void on_worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void stop_worker(struct pool *p, struct worker *w, const char *why)
 {
-	if (!w->pid) {
-		set_state(p, w, WORKER_DEAD);
-		return;
-	}
 	if (w->state == WORKER_DRAINING)
 		return;
 	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
@@ -197,10 +184,6 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 
 void pool_kill(struct pool *p, struct worker *w, const char *why)
 {
-	if (!w->pid) {
-		pool_slot_failed(p, w);
-		return;
-	}
 	if (why)
 		LOG(p, 1, "%s#%u (pid %d) killed: %s", p->set.name, w->slot, (int)w->pid, why);
 	w->kill_requested = true;
@@ -390,7 +373,7 @@ static int wanted(const struct pool *p)
 
 static void maintain(struct pool *p)
 {
-	if (p->draining || !p->set.argv)
+	if (p->draining)
 		return;
 	ev_tstamp now = ev_now(p->loop);
 	int want = wanted(p);
@@ -437,7 +420,7 @@ static void maintain_soon(struct pool *p, double after)
 	ev_timer_start(p->loop, &p->maintain);
 }
 
-/* ---- the dispatcher's side -------------------------------------------- */
+/* ---- the supervisor's life --------------------------------------------- */
 
 int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings *set,
                const struct pool_hooks *hooks, void *owner)
@@ -449,19 +432,6 @@ int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings 
 	p->loop = loop;
 	ev_init(&p->maintain, on_maintain);
 	p->maintain.data = p;
-	if (!set->argv) {
-		for (char *const *a = set->addresses; a && *a; a++) {
-			for (int i = 0; i < set->connections; i++) {
-				struct worker *w = worker_new(p, WORKER_IDLE);
-				if (!w)
-					return -1;
-				snprintf(w->address, sizeof w->address, "%s", *a);
-				ev_init(&w->timer, on_worker_timer);
-				w->timer.data = w;
-			}
-		}
-		return 0;
-	}
 	for (int i = 0; i < set->start; i++)
 		if (spawn_one(p) < 0)
 			return -1;
@@ -469,130 +439,19 @@ int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings 
 	return 0;
 }
 
-struct worker *pool_take_idle(struct pool *p, void *job)
-{
-	for (struct worker *w = p->workers; w; w = w->next) {
-		if (w->state == WORKER_IDLE) {
-			set_state(p, w, WORKER_BUSY);
-			w->job = job;
-			if (p->set.sizing == POOL_SIZE_DYNAMIC)
-				maintain_soon(p, 0);
-			return w;
-		}
-	}
-	return NULL;
-}
-
-struct worker *pool_take_busy(struct pool *p, void *job)
-{
-	struct worker *best = NULL;
-	/* A pool that may still grow starts a worker for a waiting request instead. */
-	if (p->draining || (p->set.sizing != POOL_SIZE_STATIC && (int)live(p) < p->set.max))
-		return NULL;
-	for (struct worker *w = p->workers; w; w = w->next) {
-		if (w->state != WORKER_BUSY || !w->pid || !w->job || w->next_job)
-			continue;
-		if (p->set.max_requests && w->requests + 2 > p->set.max_requests)
-			continue;
-		if (!best || w->state_since < best->state_since)
-			best = w;
-	}
-	if (best)
-		best->next_job = job;
-	return best;
-}
-
-void pool_drop_next(struct pool *p, struct worker *w, bool served)
-{
-	w->next_job = NULL;
-	if (served) {
-		w->requests++;
-		p->served++;
-	}
-}
-
-/* w is done with its job (counted: the job reached it). */
-static void worker_done(struct pool *p, struct worker *w, bool counted)
-{
-	w->job = NULL;
-	if (counted) {
-		w->requests++;
-		p->served++;
-	}
-	if (w->next_job) {
-		w->job = w->next_job;
-		w->next_job = NULL;
-		w->state_since = ev_now(p->loop);
-		return;
-	}
-	if (w->state != WORKER_BUSY)
-		return;
-	if (p->draining && p->waiting == 0) {
-		stop_worker(p, w, "pool draining");
-		return;
-	}
-	if (w->pid && p->set.max_requests && w->requests >= p->set.max_requests) {
-		char why[64];
-		snprintf(why, sizeof why, "recycled after %lu requests", w->requests);
-		stop_worker(p, w, why);
-		maintain_soon(p, 0);
-		return;
-	}
-	set_state(p, w, WORKER_IDLE);
-	p->hooks->idle(p, w);
-}
-
-void pool_release(struct pool *p, struct worker *w)
-{
-	worker_done(p, w, true);
-}
-
-void pool_untake(struct pool *p, struct worker *w)
-{
-	worker_done(p, w, false);
-}
-
-
-void pool_slot_failed(struct pool *p, struct worker *w)
-{
-	LOG(p, 1, "%s: %s failed: out of service for %.0f s", p->set.name, w->address, SLOT_RETRY);
-	for (struct worker *s = p->workers; s; s = s->next) {
-		if (strcmp(s->address, w->address) != 0 || s->state == WORKER_DEAD)
-			continue;
-		if (s != w && s->state == WORKER_BUSY)
-			continue; /* it finds out for itself */
-		s->job = NULL;
-		set_state(p, s, WORKER_DEAD);
-		ev_timer_stop(p->loop, &s->timer);
-		ev_timer_set(&s->timer, SLOT_RETRY, 0);
-		ev_timer_start(p->loop, &s->timer);
-	}
-}
-
-void pool_demand(struct pool *p)
-{
-	if (p->set.sizing != POOL_SIZE_STATIC)
-		maintain_soon(p, 0);
-}
-
 void pool_drain(struct pool *p)
 {
 	p->draining = true;
 	ev_timer_stop(p->loop, &p->maintain);
-	for (struct worker *w = p->workers; w; w = w->next) {
+	for (struct worker *w = p->workers; w; w = w->next)
 		if (w->state == WORKER_IDLE || w->state == WORKER_STARTING)
 			stop_worker(p, w, "pool draining");
-		else if (!w->pid && w->state == WORKER_DEAD)
-			ev_timer_stop(p->loop, &w->timer);
-	}
 }
 
 unsigned pool_alive(const struct pool *p)
 {
-	unsigned n = 0;
-	for (const struct worker *w = p->workers; w; w = w->next)
-		n += w->pid ? w->state != WORKER_DEAD : w->state == WORKER_BUSY;
-	return n;
+	return p->count[WORKER_STARTING] + p->count[WORKER_IDLE] + p->count[WORKER_BUSY] +
+	       p->count[WORKER_DRAINING];
 }
 
 void pool_kill_all(struct pool *p)
@@ -610,4 +469,57 @@ void pool_free(struct pool *p)
 	ev_timer_stop(p->loop, &p->maintain);
 	while (p->workers)
 		worker_free(p, p->workers);
+}
+
+/* ---- the peer interface ------------------------------------------------- */
+
+struct worker *pool_take(struct pool *p)
+{
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->state == WORKER_IDLE) {
+			set_state(p, w, WORKER_BUSY);
+			if (p->set.sizing == POOL_SIZE_DYNAMIC)
+				maintain_soon(p, 0);
+			return w;
+		}
+	}
+	return NULL;
+}
+
+void pool_served(struct pool *p, struct worker *w)
+{
+	w->requests++;
+	p->served++;
+}
+
+void pool_release(struct pool *p, struct worker *w)
+{
+	if (w->state != WORKER_BUSY)
+		return;
+	if (p->draining && p->waiting == 0) {
+		stop_worker(p, w, "pool draining");
+		return;
+	}
+	if (p->set.max_requests && w->requests >= p->set.max_requests) {
+		char why[64];
+		snprintf(why, sizeof why, "recycled after %lu requests", w->requests);
+		stop_worker(p, w, why);
+		maintain_soon(p, 0);
+		return;
+	}
+	set_state(p, w, WORKER_IDLE);
+	p->hooks->idle(p, w);
+}
+
+void pool_demand(struct pool *p)
+{
+	if (p->set.sizing != POOL_SIZE_STATIC)
+		maintain_soon(p, 0);
+}
+
+/* ---- facts -------------------------------------------------------------- */
+
+bool pool_at_full_size(const struct pool *p)
+{
+	return p->set.sizing == POOL_SIZE_STATIC || (int)live(p) >= p->set.max;
 }

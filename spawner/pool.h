@@ -1,10 +1,16 @@
-/* Pools of long-lived workers: start, watch, recycle, replace.
+/* Pools of long-lived workers: a process supervisor. It starts workers,
+ * watches them (ready, exited, stderr), recycles them after max_requests,
+ * backs off when they die young, sizes the pool and reports.
  *
  * Each worker gets a listening unix socket of its own as fd 0 (the FastCGI
  * convention, FCGI_LISTENSOCK_FILENO), so unmodified php-cgi and libfcgi
- * programs run as they are. The pool knows every worker's state; the
- * dispatcher takes an idle worker per request and gives it back, so it always
- * knows which worker holds which request. */
+ * programs run as they are.
+ *
+ * The dispatcher uses workers through a small peer interface, as nginx's
+ * upstream uses get/free peer: it takes an idle worker, says when one
+ * request is served, and releases the worker (or has it killed). What it
+ * sends and to which busy worker is its own business: the pool holds no
+ * request, only an opaque pointer the dispatcher hangs on each worker. */
 #ifndef GW_SPAWNER_POOL_H
 #define GW_SPAWNER_POOL_H
 
@@ -38,14 +44,15 @@ struct pool_hooks {
 	void (*stopping)(struct pool *p, struct worker *w);
 	/* A line the worker wrote to its stderr (NULL: the pool logs it as a warning). */
 	void (*stderr_line)(struct pool *p, struct worker *w, const char *line, size_t len);
-	/* A worker's process is gone. w->job is what it held (NULL if none). */
+	/* A worker's process is gone (w->peer is still the dispatcher's); the
+	 * record is freed when this returns. */
 	void (*exited)(struct pool *p, struct worker *w, int wait_status);
 };
 
 struct pool_settings {
 	const char *name;
 	const char *socket_name; /* the socket file prefix: unique across reloads */
-	char *const *argv;     /* NULL: an external pool (addresses, nothing spawned) */
+	char *const *argv;
 	char *const *envp;
 	const char *cwd;
 	uid_t uid;
@@ -59,17 +66,15 @@ struct pool_settings {
 	unsigned max_requests; /* 0: never recycled */
 	int stop_signal;
 	double start_timeout;  /* a worker not ready by then is killed */
-	char *const *addresses; /* external: "host:port" or "unix:/path" */
-	int connections;       /* external: slots per address */
 	const char *socket_dir; /* where worker sockets go */
 };
 
 struct worker {
 	struct pool *pool;
 	unsigned slot;         /* "name#slot" in logs and status */
-	pid_t pid;             /* 0 for an external slot */
+	pid_t pid;
 	enum worker_state state;
-	char address[128];     /* "unix:/path" or "host:port": where the dispatcher connects */
+	char address[128];     /* "unix:/path": where the dispatcher connects */
 	unsigned long requests;
 	ev_tstamp started_at;
 	ev_tstamp state_since;
@@ -82,9 +87,7 @@ struct worker {
 	ev_io err_w;
 	char errline[512];
 	size_t errlen;
-	void *conn;            /* the dispatcher's connection to it */
-	void *job;             /* the request it serves */
-	void *next_job;        /* a request sent on behind job, waiting in its socket's backlog */
+	void *peer;            /* the dispatcher's, opaque here: set, read and freed by it */
 	bool kill_requested;   /* we killed it: not a crash */
 	struct worker *next;
 };
@@ -102,7 +105,7 @@ struct pool {
 	unsigned long served;
 	double backoff;        /* seconds to wait before the next spawn; 0: none */
 	ev_tstamp next_spawn_at;
-	unsigned waiting;      /* requests queued for a worker (set by the dispatcher) */
+	unsigned waiting;      /* requests waiting for a worker (the dispatcher sets it) */
 	ev_timer maintain;
 	bool draining;         /* no more spawns; stop everything */
 };
@@ -110,26 +113,29 @@ struct pool {
 /* Start the pool's initial workers. -1 with a logged reason on a start-up error. */
 int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings *set,
                const struct pool_hooks *hooks, void *owner);
-/* An idle worker, now busy with job; NULL if none (the pool may spawn one). */
-struct worker *pool_take_idle(struct pool *p, void *job);
-/* A busy spawned worker that may take one more request behind the one it
- * serves (not draining, not due for recycling within two requests, the pool
- * at its full size), the one busy longest; now w->next_job is job. NULL if none. */
-struct worker *pool_take_busy(struct pool *p, void *job);
-/* The job is done with w: the next job becomes w's, or w is idle again, or
- * recycled after max_requests. */
+
+/* ---- the peer interface: take, count, release -------------------------- */
+
+/* An idle worker, now busy; NULL if none (pool_demand lets the pool grow). */
+struct worker *pool_take(struct pool *p);
+/* w finished a request: counted, toward max_requests too. */
+void pool_served(struct pool *p, struct worker *w);
+/* The dispatcher is done with w: idle again, or told to stop (recycled after
+ * max_requests; the pool draining with no request waiting). A worker no
+ * longer busy (killed meanwhile) is left as it is. */
 void pool_release(struct pool *p, struct worker *w);
-/* w's next_job ended before it became w's job (served: the worker got it). */
-void pool_drop_next(struct pool *p, struct worker *w, bool served);
-/* w was taken but the job never reached it: idle again, neither counted as
- * served nor toward max_requests. */
-void pool_untake(struct pool *p, struct worker *w);
 /* Kill w's process group now (timeout, protocol failure); it is replaced. */
 void pool_kill(struct pool *p, struct worker *w, const char *why);
-/* An external slot failed to connect: out of service for a while. */
-void pool_slot_failed(struct pool *p, struct worker *w);
-/* Requests are waiting: let the pool grow if its sizing allows. */
+/* Requests are waiting (p->waiting): let the pool grow if its sizing allows. */
 void pool_demand(struct pool *p);
+
+/* ---- facts for the dispatcher's choices --------------------------------- */
+
+/* The pool starts no worker for a waiting request: static, or at its max. */
+bool pool_at_full_size(const struct pool *p);
+
+/* ---- the supervisor's life ----------------------------------------------- */
+
 /* Stop: idle workers now, busy ones when released. */
 void pool_drain(struct pool *p);
 /* Workers still alive (any state but DEAD). */

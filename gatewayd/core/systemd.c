@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gatewayd/core/log.h"
+#include "gatewayd/upstream/peer.h"
 #include "gatewayd/upstream/pools.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/core/sd_notify.h"
@@ -85,10 +86,14 @@ static void status_line(char *out, size_t len)
 	last_at = now;
 	append(out, len, &n, "STATUS=%s%zu connections, %zu cgi running", gw->stopping ? "stopping: " : "",
 	       gw->nconns, cgi_children_alive());
-	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		if (!rt->retired)
-			append(out, len, &n, ", pool %s %u busy %u idle", rt->cfg->name,
-			       rt->pool.count[WORKER_BUSY], rt->pool.count[WORKER_IDLE]);
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+		struct source_facts f;
+		if (rt->retired)
+			continue;
+		rt->peers->src->facts(rt->peers, &f);
+		append(out, len, &n, ", pool %s %u busy %u idle", rt->cfg->name, f.count[PEER_BUSY],
+		       f.count[PEER_IDLE]);
+	}
 	append(out, len, &n, ", %.1f req/s", rate);
 }
 

@@ -2,12 +2,10 @@
  * reported at GET /_gatewayd/status. */
 #include "gatewayd/upstream/pools.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <jansson.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,56 +13,13 @@
 #include <unistd.h>
 
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/upstream/external.h"
+#include "gatewayd/upstream/workers.h"
 
 struct pool_rt *pool_runtimes;
 static char socket_dir[256];
-
-static void hook_log(int level, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg((enum log_level)level, NULL, fmt, ap);
-	va_end(ap);
-}
-
-static void hook_idle(struct pool *p, struct worker *w)
-{
-	struct pool_rt *rt = p->owner;
-	if (rt->waiting.head)
-		ev_prepare_start(gw->loop, &rt->dispatch);
-}
-
-/* A worker's stderr line goes to the error log with the id of the request it
- * belongs to when the worker names it ("[id] text": gatewayd-wsgi does). No
- * guess from the request the worker serves: the pipe is not in step with the
- * socket, and a late line would carry the next request's id. */
-static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len)
-{
-	char rid[24] = "";
-	if (len > 3 && line[0] == '[') {
-		size_t k = 1;
-		while (k < len && k < sizeof rid && (isalnum((unsigned char)line[k]) || line[k] == '-'))
-			k++;
-		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' && line[k + 1] == ' ') {
-			memcpy(rid, line + 1, k - 1);
-			rid[k - 1] = '\0';
-			line += k + 2;
-			len -= k + 2;
-		}
-	}
-	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot, (int)w->pid,
-	        (int)len, line);
-}
-
-static const struct pool_hooks hooks = {
-	.log = hook_log,
-	.idle = hook_idle,
-	.stderr_line = hook_stderr_line,
-	.stopping = upstream_worker_stopping,
-	.exited = upstream_worker_exited,
-};
 
 static int resolve_ids(const struct pool_cfg *pc, uid_t *uid, gid_t *gid)
 {
@@ -99,7 +54,8 @@ static unsigned generations;
 static void rt_free(struct pool_rt *rt)
 {
 	ev_prepare_stop(gw->loop, &rt->dispatch);
-	pool_free(&rt->pool);
+	if (rt->peers)
+		rt->peers->src->free(rt->peers);
 	if (rt->cfg->state == rt)
 		rt->cfg->state = NULL;
 	free(rt->envp);
@@ -119,28 +75,12 @@ static int build_envp(struct pool_rt *rt, struct pool_cfg *pc)
 	return 0;
 }
 
-static int start_one(struct config *cfg, struct pool_cfg *pc)
+static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct pool_settings *set)
 {
-	struct pool_rt *rt = calloc(1, sizeof *rt);
-	if (!rt)
-		return -1;
-	rt->cfg = pc;
-	rt->gen = config_ref(cfg);
-	rt->generation = generations++;
-	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
-	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
-	pc->state = rt;
-	rt->next = pool_runtimes;
-	pool_runtimes = rt;
-	ev_prepare_init(&rt->dispatch, upstream_dispatch);
-	rt->dispatch.data = rt;
-	/* The workers' environment: the pool's env only, nothing inherited. */
-	if (build_envp(rt, pc) < 0)
-		return -1;
-	struct pool_settings set = {
+	*set = (struct pool_settings){
 		.name = pc->name,
 		.socket_name = rt->name_gen,
-		.argv = pc->ncommand ? pc->command : NULL,
+		.argv = pc->command,
 		.envp = rt->envp,
 		.cwd = pc->cwd,
 		.sizing = pc->mode == POOL_DYNAMIC ? POOL_SIZE_DYNAMIC
@@ -153,13 +93,48 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 		.max_requests = pc->max_requests,
 		.stop_signal = pc->stop_signal,
 		.start_timeout = 30,
-		.addresses = pc->addresses,
-		.connections = pc->connections,
 		.socket_dir = socket_dir,
 	};
+}
+
+/* The pool's peers: its workers, started now, or its external addresses. */
+static int start_peers(struct pool_rt *rt, struct pool_cfg *pc)
+{
+	if (!pc->ncommand) {
+		rt->peers = external_start(gw->loop, pc->name, pc->addresses, pc->connections,
+		                           EXTERNAL_REST, &upstream_peer_hooks, rt);
+		return rt->peers ? 0 : -1;
+	}
+	struct pool_settings set;
+	settings_of(rt, pc, &set);
 	if (resolve_ids(pc, &set.uid, &set.gid) < 0)
 		return -1;
-	if (pool_start(&rt->pool, gw->loop, &set, &hooks, rt) < 0)
+	return workers_start(&rt->peers, gw->loop, &set, &upstream_peer_hooks, rt);
+}
+
+static int start_one(struct config *cfg, struct pool_cfg *pc)
+{
+	struct pool_rt *rt = calloc(1, sizeof *rt);
+	if (!rt)
+		return -1;
+	rt->cfg = pc;
+	rt->gen = config_ref(cfg);
+	rt->generation = generations++;
+	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
+	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
+	ev_prepare_init(&rt->dispatch, upstream_dispatch);
+	rt->dispatch.data = rt;
+	/* The workers' environment: the pool's env only, nothing inherited. */
+	int rc = build_envp(rt, pc) < 0 ? -1 : start_peers(rt, pc);
+	if (!rt->peers) {
+		rt_free(rt);
+		return -1;
+	}
+	/* Started, or partly (what did start runs on, as before a failed reload). */
+	pc->state = rt;
+	rt->next = pool_runtimes;
+	pool_runtimes = rt;
+	if (rc < 0)
 		return -1;
 	log_info(NULL, "pool %s: %s, %s", pc->name, pc->ncommand ? pc->command[0] : "external",
 	         pc->ncommand ? "started" : "addresses only");
@@ -231,11 +206,11 @@ static int adopt(struct pool_rt *rt, struct config *cfg, struct pool_cfg *pc)
 	pc->state = rt;
 	config_unref(rt->gen);
 	rt->gen = config_ref(cfg);
-	rt->pool.set.name = pc->name;
-	rt->pool.set.argv = pc->ncommand ? pc->command : NULL;
-	rt->pool.set.envp = rt->envp;
-	rt->pool.set.cwd = pc->cwd;
-	rt->pool.set.addresses = pc->addresses;
+	if (pc->ncommand) {
+		struct pool_settings set;
+		settings_of(rt, pc, &set);
+		workers_adopt(rt->peers, &set);
+	}
 	return 0;
 }
 
@@ -285,7 +260,7 @@ int pools_reload(struct config *cfg)
 		for (struct pool_rt *n = pool_runtimes; n && rt->waiting.head; n = n->next)
 			if (!n->retired && strcmp(n->cfg->name, rt->cfg->name) == 0)
 				upstream_requeue(rt, n);
-		pool_drain(&rt->pool);
+		rt->peers->src->drain(rt->peers);
 		rt->next = pool_runtimes;
 		pool_runtimes = rt;
 	}
@@ -302,7 +277,9 @@ void pools_collect(void)
 	bool retired_left = false;
 	for (struct pool_rt **pp = &pool_runtimes; *pp;) {
 		struct pool_rt *rt = *pp;
-		if (rt->retired && rt->jobs == 0 && pool_alive(&rt->pool) == 0) {
+		struct source_facts f;
+		peers_facts(rt->peers, &f);
+		if (rt->retired && rt->jobs == 0 && f.alive == 0) {
 			*pp = rt->next;
 			log_debug(NULL, "pool %s (generation %u) drained and freed", rt->cfg->name,
 			          rt->generation);
@@ -319,10 +296,11 @@ void pools_collect(void)
 bool pools_up(void)
 {
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
-		const struct pool *p = &rt->pool;
-		if (rt->retired || !p->set.argv || p->set.start == 0)
-			continue;
-		if (p->count[WORKER_STARTING] > 0 || p->count[WORKER_IDLE] + p->count[WORKER_BUSY] == 0)
+		struct source_facts f;
+		if (rt->retired || !rt->cfg->ncommand || rt->cfg->mode == POOL_ONDEMAND || rt->cfg->processes == 0)
+			continue; /* external addresses, ondemand pools: nothing of ours to wait for */
+		rt->peers->src->facts(rt->peers, &f);
+		if (f.count[PEER_STARTING] > 0 || f.count[PEER_IDLE] + f.count[PEER_BUSY] == 0)
 			return false;
 	}
 	return true;
@@ -331,20 +309,23 @@ bool pools_up(void)
 void pools_drain(void)
 {
 	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		pool_drain(&rt->pool);
+		rt->peers->src->drain(rt->peers);
 }
 
 void pools_kill(void)
 {
 	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		pool_kill_all(&rt->pool);
+		rt->peers->src->kill_all(rt->peers);
 }
 
 size_t pools_alive(void)
 {
 	size_t n = 0;
-	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		n += rt->pool.set.argv ? pool_alive(&rt->pool) : 0;
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+		struct source_facts f;
+		peers_facts(rt->peers, &f);
+		n += f.alive;
+	}
 	return n;
 }
 
@@ -385,28 +366,35 @@ static const char *mode_name(const struct pool_cfg *pc)
 	return pc->mode == POOL_DYNAMIC ? "dynamic" : pc->mode == POOL_ONDEMAND ? "ondemand" : "static";
 }
 
+/* One worker's (or external slot's) line of status. */
+static void worker_json(const struct peer_facts *f, void *arg)
+{
+	json_t *workers = arg;
+	ev_tstamp now = ev_now(gw->loop);
+	const char *uri = f->peer ? upstream_job_uri(f->peer->job) : NULL;
+	const char *next = f->peer ? upstream_job_uri(f->peer->next_job) : NULL;
+	json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:f, s:f}", "slot", (int)f->slot, "state",
+	                      peer_state_name(f->state), "address", f->address, "requests",
+	                      (json_int_t)f->requests, "running_seconds", now - f->started_at,
+	                      "state_seconds", now - f->state_since);
+	if (f->pid) {
+		json_object_set_new(o, "pid", json_integer(f->pid));
+		json_object_set_new(o, "rss_kib", json_integer(rss_kib(f->pid)));
+	}
+	json_object_set_new(o, "current_uri", uri ? json_string(uri) : json_null());
+	json_object_set_new(o, "next_uri", next ? json_string(next) : json_null());
+	json_array_append_new(workers, o);
+}
+
 static json_t *pool_json(const struct pool_rt *rt)
 {
-	const struct pool *p = &rt->pool;
 	const struct pool_cfg *pc = rt->cfg;
-	ev_tstamp now = ev_now(gw->loop);
+	struct source_facts p;
+	peers_facts(rt->peers, &p);
 	json_t *states = json_object(), *workers = json_array();
-	for (int s = 0; s < WORKER_NSTATES; s++)
-		json_object_set_new(states, worker_state_name((enum worker_state)s), json_integer(p->count[s]));
-	for (const struct worker *w = p->workers; w; w = w->next) {
-		const char *uri = upstream_job_uri(w->job), *next = upstream_job_uri(w->next_job);
-		json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:f, s:f}", "slot", (int)w->slot, "state",
-		                      worker_state_name(w->state), "address", w->address, "requests",
-		                      (json_int_t)w->requests, "running_seconds", now - w->started_at,
-		                      "state_seconds", now - w->state_since);
-		if (w->pid) {
-			json_object_set_new(o, "pid", json_integer(w->pid));
-			json_object_set_new(o, "rss_kib", json_integer(rss_kib(w->pid)));
-		}
-		json_object_set_new(o, "current_uri", uri ? json_string(uri) : json_null());
-		json_object_set_new(o, "next_uri", next ? json_string(next) : json_null());
-		json_array_append_new(workers, o);
-	}
+	for (int s = 0; s < PEER_NSTATES; s++)
+		json_object_set_new(states, peer_state_name((enum peer_state)s), json_integer(p.count[s]));
+	rt->peers->src->each(rt->peers, worker_json, workers);
 	json_t *limits = json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode",
 	                           mode_name(pc), "start", pc->processes, "max",
 	                           pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
@@ -417,10 +405,10 @@ static json_t *pool_json(const struct pool_rt *rt)
 	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 	                 "name", pc->name, "retired", rt->retired, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
 	                 "limits", limits, "processes", states, "queue_length", (int)rt->waiting.waiting,
-	                 "requests_served", (json_int_t)p->served, "errors", (json_int_t)rt->errors,
+	                 "requests_served", (json_int_t)p.served, "errors", (json_int_t)rt->errors,
 	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,
-	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p->spawns,
-	                 "crashes", (json_int_t)p->crashes, "workers", workers);
+	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p.spawns,
+	                 "crashes", (json_int_t)p.crashes, "workers", workers);
 }
 
 char *pools_status_json(void)
@@ -436,6 +424,59 @@ char *pools_status_json(void)
 	return text;
 }
 
+struct prom_line {
+	FILE *f;
+	const char *pool;
+	bool rss;
+};
+
+/* A worker's (or external slot's) requests, or a worker's resident memory. */
+static void worker_prometheus(const struct peer_facts *w, void *arg)
+{
+	const struct prom_line *l = arg;
+	if (!l->rss)
+		fprintf(l->f, "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
+		        l->pool, w->slot, (int)w->pid, w->requests);
+	else if (w->pid)
+		fprintf(l->f, "gatewayd_worker_rss_bytes{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %ld\n",
+		        l->pool, w->slot, (int)w->pid, rss_kib(w->pid) * 1024);
+}
+
+static void pools_prometheus(FILE *f)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"queue_length", "gauge", "Requests waiting for a worker."},
+		{"requests_served_total", "counter", "Requests workers finished."},
+		{"errors_total", "counter", "Requests answered 502."},
+		{"timeouts_total", "counter", "Requests answered 504."},
+		{"rejected_total", "counter", "Requests answered 503."},
+		{"spawns_total", "counter", "Workers started."},
+		{"crashes_total", "counter", "Workers that exited unasked."},
+	};
+	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
+	           "# TYPE gatewayd_pool_processes gauge\n");
+	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+		struct source_facts p;
+		peers_facts(rt->peers, &p);
+		for (int s = 0; s < PEER_NSTATES; s++)
+			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n", rt->cfg->name,
+			        peer_state_name((enum peer_state)s), p.count[s]);
+	}
+	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
+		        series[i].help, series[i].name, series[i].type);
+		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
+			struct source_facts p;
+			peers_facts(rt->peers, &p);
+			unsigned long long v[] = {rt->waiting.waiting, p.served, rt->errors, rt->timeouts,
+			                          rt->rejected, p.spawns, p.crashes};
+			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
+		}
+	}
+}
+
 char *pools_status_prometheus(void)
 {
 	char *out = NULL;
@@ -448,45 +489,17 @@ char *pools_status_prometheus(void)
 	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"
 	           "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
 	        (unsigned long long)gw->requests);
-	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
-	           "# TYPE gatewayd_pool_processes gauge\n");
-	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		for (int s = 0; s < WORKER_NSTATES; s++)
-			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n", rt->cfg->name,
-			        worker_state_name((enum worker_state)s), rt->pool.count[s]);
-	static const struct {
-		const char *name, *type, *help;
-	} series[] = {
-		{"queue_length", "gauge", "Requests waiting for a worker."},
-		{"requests_served_total", "counter", "Requests workers finished."},
-		{"errors_total", "counter", "Requests answered 502."},
-		{"timeouts_total", "counter", "Requests answered 504."},
-		{"rejected_total", "counter", "Requests answered 503."},
-		{"spawns_total", "counter", "Workers started."},
-		{"crashes_total", "counter", "Workers that exited unasked."},
-	};
-	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
-		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
-		        series[i].help, series[i].name, series[i].type);
-		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
-			unsigned long long v[] = {rt->waiting.waiting, rt->pool.served, rt->errors, rt->timeouts,
-			                          rt->rejected, rt->pool.spawns, rt->pool.crashes};
-			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
-		}
-	}
+	pools_prometheus(f);
 	fprintf(f, "# HELP gatewayd_worker_requests_total Requests a worker served.\n"
 	           "# TYPE gatewayd_worker_requests_total counter\n");
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		for (const struct worker *w = rt->pool.workers; w; w = w->next)
-			fprintf(f, "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
-			        rt->cfg->name, w->slot, (int)w->pid, w->requests);
+		rt->peers->src->each(rt->peers, worker_prometheus,
+		                     &(struct prom_line){.f = f, .pool = rt->cfg->name});
 	fprintf(f, "# HELP gatewayd_worker_rss_bytes Resident memory of a worker.\n"
 	           "# TYPE gatewayd_worker_rss_bytes gauge\n");
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		for (const struct worker *w = rt->pool.workers; w; w = w->next)
-			if (w->pid)
-				fprintf(f, "gatewayd_worker_rss_bytes{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %ld\n",
-				        rt->cfg->name, w->slot, (int)w->pid, rss_kib(w->pid) * 1024);
+		rt->peers->src->each(rt->peers, worker_prometheus,
+		                     &(struct prom_line){.f = f, .pool = rt->cfg->name, .rss = true});
 	fclose(f);
 	return out;
 }

@@ -1,6 +1,7 @@
-/* The dispatcher's side of a pool: the spawner's pool, the protocol, the
- * queue of requests waiting for a worker, counters. Shared by the upstream
- * engine (upstream.c) and the pool runtime (pools.c). */
+/* The dispatcher's side of a pool: its peers (spawned workers or external
+ * addresses), the protocol, the queue of requests waiting for a peer,
+ * counters. Shared by the upstream engine (engine.c) and the pool runtime
+ * (pools.c). */
 #ifndef GW_POOLS_H
 #define GW_POOLS_H
 
@@ -8,8 +9,8 @@
 
 #include "gatewayd/core/admission.h"
 #include "gatewayd/core/config.h"
+#include "gatewayd/upstream/peer.h"
 #include "gatewayd/upstream/upstream.h"
-#include "spawner/pool.h"
 
 struct pool_rt {
 	struct pool_cfg *cfg;
@@ -18,7 +19,7 @@ struct pool_rt {
 	char name_gen[96];           /* "name.generation", the socket name prefix */
 	unsigned jobs;               /* jobs that point here, queued or running */
 	bool retired;                /* replaced by a reload: draining, freed when empty */
-	struct pool pool;
+	struct peers *peers;         /* workers.c or external.c: the engine's one way to either */
 	const struct upstream_proto *proto;
 	char **envp;                 /* the workers' environment */
 	struct admission waiting;    /* requests waiting for a worker, oldest first */

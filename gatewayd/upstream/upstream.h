@@ -32,19 +32,48 @@ struct upstream_event {
 	int app_status;
 };
 
+/* What a protocol keeps per job: zeroed by the engine, set anew by reinit
+ * each time the job starts on a worker (the first, or another after a
+ * failure). */
+union upstream_proto_state {
+	struct {
+		bool stdin_ended;      /* the empty STDIN record that ends the body is out */
+	} fcgi;
+	struct {
+		bool first_line_read;  /* the answer's first line was looked at */
+	} uwsgi;
+};
+
+/* What the engine does when the client leaves mid-request. */
+enum upstream_abort {
+	UPSTREAM_ABORT_CLOSE,  /* closing the connection says it all: the job ends now */
+	UPSTREAM_ABORT_FINISH, /* what abort appended tells the worker; it stays busy (and
+	                        * timed) until its answer ends, and the answer is dropped */
+};
+
+/* A protocol is data the engine reads and hooks it calls (nginx's
+ * create_request, reinit_request, process_header; STYLE.md 4). */
 struct upstream_proto {
 	const char *name;
-	/* The response ends when the worker closes the connection (uwsgi); the
-	 * connection is then never kept for another request. */
-	bool ends_at_close;
+	/* A connection may carry the worker's next request (FastCGI's KEEP_CONN).
+	 * Without it each request has a connection of its own, so one may be sent
+	 * to a busy worker and wait in its socket's backlog. */
+	bool keeps_connection;
+	/* The worker ends its answer by closing the connection (uwsgi). */
+	bool response_ends_at_close;
+	/* The job starts on a worker, the first or another: its state anew. */
+	void (*reinit)(struct upstream_job *j);
 	/* The request's meta-variables, framed, into out. 0, or the status to
 	 * answer: 431 (too large for the protocol), 500 (out of memory). */
 	int (*encode_head)(struct upstream_job *j, struct buf *out);
-	/* Body bytes framed into out; n == 0 ends the body. */
+	/* Body bytes framed into out; n == 0 ends the body (again: nothing more). */
 	void (*encode_body)(struct upstream_job *j, struct buf *out, const char *p, size_t n);
 	/* One unit of the response at p[0..n): its size, 0 when incomplete, -1 on
 	 * a protocol error; *ev says what it held (views into p). */
 	ssize_t (*decode)(struct upstream_job *j, const char *p, size_t n, struct upstream_event *ev);
+	/* The client left while the worker has the request: append to out what
+	 * the worker should be told, say how the job ends. */
+	enum upstream_abort (*abort)(struct upstream_job *j, struct buf *out);
 };
 
 extern const struct upstream_proto upstream_fastcgi;
@@ -54,8 +83,8 @@ extern const struct upstream_proto upstream_uwsgi;
 struct request *upstream_job_request(struct upstream_job *j);
 /* May the connection stay open for the worker's next request? */
 bool upstream_job_keeps_connection(struct upstream_job *j);
-/* A word of per-job state for the protocol's decoder, 0 at each request. */
-int *upstream_job_proto_state(struct upstream_job *j);
+/* The protocol's state for this job (see reinit). */
+union upstream_proto_state *upstream_job_proto(struct upstream_job *j);
 
 /* ---- jobs: what the pool handler asks of the engine ------------------------ */
 
@@ -69,16 +98,16 @@ void upstream_job_drained(struct upstream_job *j);
 /* The request lets go (client gone, timeout): the job ends as the protocol allows. */
 void upstream_job_abort(struct upstream_job *j);
 
-/* ---- what the pools (pools.c) tell the engine --------------------------- */
+/* ---- what the pools (pools.c) and the peers tell the engine --------------- */
 
-struct pool;
-struct worker;
-void upstream_worker_stopping(struct pool *p, struct worker *w);
-void upstream_worker_exited(struct pool *p, struct worker *w, int wait_status);
-/* Idle workers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
+struct peer_hooks;
+/* For every peer source: a peer idle, stopping, gone (peer.h). The owner
+ * given to a source is its struct pool_rt. */
+extern const struct peer_hooks upstream_peer_hooks;
+/* Idle peers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
-/* The request URI of a worker's job (w->job, w->next_job), for status; NULL if none. */
-const char *upstream_job_uri(const void *job);
+/* The request URI of a job (a peer's job or next_job), for status; NULL if none. */
+const char *upstream_job_uri(const struct upstream_job *j);
 /* Move the requests waiting in from's queue to the end of to's. */
 void upstream_requeue(struct pool_rt *from, struct pool_rt *to);
 

@@ -36,6 +36,11 @@ static int uwsgi_encode_head(struct upstream_job *j, struct buf *out)
 	return 0;
 }
 
+static void uwsgi_reinit(struct upstream_job *j)
+{
+	upstream_job_proto(j)->uwsgi.first_line_read = false;
+}
+
 static void uwsgi_encode_body(struct upstream_job *j, struct buf *out, const char *p, size_t n)
 {
 	/* The body follows the packet raw; the worker reads CONTENT_LENGTH bytes. */
@@ -49,11 +54,11 @@ static void uwsgi_encode_body(struct upstream_job *j, struct buf *out, const cha
 static ssize_t uwsgi_decode(struct upstream_job *j, const char *p, size_t n,
                             struct upstream_event *ev)
 {
-	int *state = upstream_job_proto_state(j);
-	if (*state == 0) {
+	bool *first_line_read = &upstream_job_proto(j)->uwsgi.first_line_read;
+	if (!*first_line_read) {
 		if (!memchr(p, '\n', n))
 			return n > STATUS_LINE_MAX ? -1 : 0;
-		*state = 1;
+		*first_line_read = true;
 		if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 			struct http1_str reason;
 			ssize_t line = http1_parse_status_line(p, n, STATUS_LINE_MAX, &ev->status, &reason);
@@ -71,10 +76,20 @@ static ssize_t uwsgi_decode(struct upstream_job *j, const char *p, size_t n,
 	return (ssize_t)n;
 }
 
+/* A uwsgi request has no end of its own to send: the worker reads
+ * CONTENT_LENGTH bytes. Closing is the only way to say it; the worker
+ * notices when it writes. */
+static enum upstream_abort uwsgi_abort(struct upstream_job *j, struct buf *out)
+{
+	return UPSTREAM_ABORT_CLOSE;
+}
+
 const struct upstream_proto upstream_uwsgi = {
 	.name = "uwsgi",
-	.ends_at_close = true,
+	.response_ends_at_close = true,
+	.reinit = uwsgi_reinit,
 	.encode_head = uwsgi_encode_head,
 	.encode_body = uwsgi_encode_body,
 	.decode = uwsgi_decode,
+	.abort = uwsgi_abort,
 };

@@ -1,0 +1,248 @@
+/* A job's bytes on its connection to a peer: the request's head and body
+ * out, the answer in and on to the client, with backpressure both ways. The
+ * connection's events (struct conn_ops) come here; what they mean for the
+ * job (finished, failed, retried) is engine.c's. */
+#include "gatewayd/upstream/exchange.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/upstream/engine.h"
+#include "gatewayd/upstream/peer.h"
+#include "gatewayd/upstream/pools.h"
+
+#define READ_CHUNK (64 * 1024)
+
+static const struct conn_ops upstream_conn_ops;
+
+struct upstream_conn *exchange_open(struct peer *pe, bool primary)
+{
+	bool connected;
+	int fd = peer_connect(pe->address, &connected);
+	if (fd < 0) {
+		log_warn(NULL, "%s: connect %s: %s", pe->who, pe->address, strerror(-fd));
+		return NULL;
+	}
+	struct upstream_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	conn_init(&c->conn, fd, &upstream_conn_ops, false);
+	c->conn.read_chunk = READ_CHUNK;
+	c->conn.connecting = !connected;
+	c->pe = pe;
+	if (primary)
+		pe->conn = c;
+	conn_want_write(&c->conn);
+	return c;
+}
+
+/* Answer bytes (CGI-style output) on to the client. false: the job ended. */
+static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
+{
+	struct request *r = j->r;
+	char *location = NULL;
+	j->state = JOB_RECEIVING;
+	if (!r)
+		return true; /* the client left: the peer finishes, its answer is dropped */
+	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
+	case CGI_OUT_MORE:
+		return true;
+	case CGI_OUT_REDIRECT:
+		job_detach(j);
+		job_finish(j, false);
+		if (!location || request_internal_redirect(r, location) < 0)
+			request_error(r, 500, NULL);
+		free(location);
+		return false;
+	case CGI_OUT_BAD:
+		break;
+	}
+	j->rt->errors++;
+	job_fail(j, 502, NULL);
+	job_finish(j, false);
+	return false;
+}
+
+/* The answer is complete: the response ends, the job is over. */
+static void upstream_end(struct upstream_job *j, int app_status)
+{
+	struct request *r = j->r;
+	request_stderr_flush(r, r ? r->id : NULL, j->who, &j->errline);
+	if (r) {
+		if (!j->out.head_done) {
+			cgi_output_log_incomplete(&j->out, r->id);
+			j->rt->errors++;
+			job_fail(j, 502, NULL);
+		} else {
+			r->app_status = app_status;
+			job_detach(j);
+			r->front->send_end(r, true);
+		}
+	}
+	job_finish(j, true);
+}
+
+bool exchange_pump(struct upstream_job *j)
+{
+	struct request *r = j->r;
+	struct upstream_conn *c = j->conn;
+	if (!r || !c)
+		return true;
+	if (r->body.failed) {
+		log_error(r->id, "the request body has a hole (out of memory): 500");
+		job_fail(j, 500, NULL);
+		job_finish(j, false);
+		return false;
+	}
+	while (buf_len(&r->body) > 0 && buf_len(&c->conn.out) < REQUEST_HIGH_WATER) {
+		size_t n = buf_len(&r->body);
+		if (n > 32768)
+			n = 32768;
+		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
+		request_body_taken(r, n);
+	}
+	if (r->body_complete && buf_len(&r->body) == 0)
+		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0); /* once: the protocol knows */
+	if (buf_len(&c->conn.out) > 0)
+		conn_want_write(&c->conn);
+	return true;
+}
+
+/* ---- connection events (struct conn_ops) ------------------------------- */
+
+static struct upstream_conn *upstream_of(struct conn *conn)
+{
+	return (struct upstream_conn *)conn;
+}
+
+static void on_input(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	struct upstream_job *j = c->job;
+	if (!j) {
+		conn_close(&c->conn); /* the worker said something unasked */
+		return;
+	}
+	while (buf_len(&c->conn.in) > 0) {
+		struct upstream_event ev = {.type = UPSTREAM_NONE};
+		ssize_t used = j->rt->proto->decode(j, buf_head(&c->conn.in), buf_len(&c->conn.in), &ev);
+		if (used < 0) {
+			log_error(j->r ? j->r->id : NULL, "%s: malformed %s response", j->who,
+			          j->rt->proto->name);
+			j->rt->errors++;
+			job_fail(j, 502, NULL);
+			job_finish(j, false);
+			return;
+		}
+		if (used == 0)
+			break;
+		/* Consumed first: the views stay valid, and a job that ends on this
+		 * event leaves a clean connection to keep. */
+		buf_consume(&c->conn.in, (size_t)used);
+		switch (ev.type) {
+		case UPSTREAM_NONE:
+			break;
+		case UPSTREAM_STATUS:
+			j->state = JOB_RECEIVING;
+			cgi_output_set_status(&j->out, ev.status, ev.data, ev.len);
+			break;
+		case UPSTREAM_OUTPUT:
+			upstream_output(j, ev.data, ev.len);
+			break;
+		case UPSTREAM_STDERR:
+			request_stderr_feed(j->r, j->r ? j->r->id : NULL, j->who, &j->errline, ev.data,
+			                    ev.len);
+			break;
+		case UPSTREAM_END:
+			upstream_end(j, ev.app_status);
+			break;
+		}
+		if (c->conn.closed || c->job != j)
+			return; /* closed, or the job ended and c is idle, kept for the next one */
+	}
+	/* Backpressure: a slow client pauses reading from the worker. */
+	if (j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER)
+		conn_set_reading(&c->conn, false);
+	/* A worker that ends its answer by closing has usually closed already
+	 * when a short read comes: look for the end now rather than after
+	 * another trip through epoll (which also re-arms the hung-up fd). */
+	else if (c->conn.last_n < READ_CHUNK && j->rt->proto->response_ends_at_close)
+		conn_read_soon(&c->conn);
+}
+
+static void on_eof(struct conn *conn, int err)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	struct upstream_job *j = c->job;
+	if (!j) {
+		conn_close(&c->conn); /* the worker closed its idle connection */
+		return;
+	}
+	if (!err && j->rt->proto->response_ends_at_close && j->state == JOB_RECEIVING) {
+		/* The worker closed: that is the end of its answer. Anything the
+		 * decoder still holds (a partial status line) is passed on first. */
+		if (buf_len(&c->conn.in) > 0 &&
+		    !upstream_output(j, buf_head(&c->conn.in), buf_len(&c->conn.in)))
+			return;
+		upstream_end(j, 0);
+		return;
+	}
+	job_conn_failed(j, err ? strerror(err) : "connection closed");
+}
+
+static void on_write_error(struct conn *conn, int err)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	struct upstream_job *j = c->job;
+	if (j && err == ENOMEM) {
+		/* Our memory, not the worker's fault: no retry, no worker killed. */
+		log_error(j->r ? j->r->id : NULL, "out of memory building the request for %s: 500",
+		          j->who);
+		job_fail(j, 500, NULL);
+		job_finish(j, false);
+	} else if (j) {
+		job_conn_failed(j, strerror(err));
+	} else {
+		conn_close(&c->conn);
+	}
+}
+
+static void on_written(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	if (c->job && buf_len(&c->conn.out) == 0)
+		exchange_pump(c->job);
+}
+
+/* The job times the request (queue_timeout, request_timeout), not the conn. */
+static ev_tstamp on_deadline(struct conn *conn)
+{
+	return 0;
+}
+
+static void on_release(struct conn *conn)
+{
+	struct upstream_conn *c = upstream_of(conn);
+	if (c->pe && c->pe->conn == c)
+		c->pe->conn = NULL;
+	if (c->job && c->job->conn == c)
+		c->job->conn = NULL;
+}
+
+static const struct conn_ops upstream_conn_ops = {
+	.name = "upstream",
+	.input = on_input,
+	.eof = on_eof,
+	.write_error = on_write_error,
+	.written = on_written,
+	.deadline = on_deadline,
+	.release = on_release,
+};
+
