@@ -143,7 +143,9 @@ static bool job_behind(const struct upstream_job *j)
  * see twice). */
 static bool job_may_retry(const struct upstream_job *j)
 {
-	if (!j->r)
+	/* body bytes already handed to the failed connection are gone from
+	 * r->body: another peer would get the request with a hole in it */
+	if (!j->r || j->body_taken)
 		return false;
 	switch (j->state) {
 	case JOB_BEHIND:

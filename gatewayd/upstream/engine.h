@@ -42,6 +42,7 @@ struct upstream_job {
 	struct buf errline;
 	ev_timer timer;     /* queue deadline, then request_timeout */
 	int attempts;
+	bool body_taken;    /* body bytes left r->body for a connection: no retry can resend them */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
 	char who[160];      /* its peer's: "php#3 (pid 123)" */
 	struct admission_ticket ticket; /* while it waits for a peer */

@@ -106,6 +106,7 @@ bool exchange_pump(struct upstream_job *j)
 		if (n > 32768)
 			n = 32768;
 		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
+		j->body_taken = true;
 		request_body_taken(r, n);
 	}
 	if (r->body_complete && buf_len(&r->body) == 0)
