@@ -77,6 +77,20 @@ static char *config(bool with_pool)
 
 /* ---- one request through each front end ------------------------------- */
 
+/* Connect, send, read to the close; NULL (and *len 0) when gatewayd does not
+ * take the connection: the sweep then says whether it is still alive. */
+static char *exchange(int port, const void *raw, size_t rawlen, size_t *len)
+{
+	*len = 0;
+	int fd = gw_connect(port);
+	if (fd < 0)
+		return NULL;
+	gw_send_all(fd, raw, rawlen);
+	char *out = gw_read_all(fd, 5, len);
+	close(fd);
+	return out;
+}
+
 struct outcome {
 	int status;    /* 0: no answer (the connection closed or timed out) */
 	bool whole;    /* the body is the script's whole answer */
@@ -145,7 +159,7 @@ static struct outcome fastcgi_get(void)
 	n += (size_t)fcgi_stream_encode(req + n, sizeof req - n, FCGI_PARAMS, 1, NULL, 0);
 	n += (size_t)fcgi_stream_encode(req + n, sizeof req - n, FCGI_STDIN, 1, NULL, 0);
 	size_t len;
-	char *raw = gw_exchange(fport, (const char *)req, n, 5, &len);
+	char *raw = exchange(fport, req, n, &len);
 	/* Gather STDOUT: records are whole, one request id. */
 	char out[8192];
 	size_t on = 0;
@@ -177,7 +191,7 @@ static struct outcome uwsgi_get(void)
 	ssize_t n = uwsgi_writer_finish(&w);
 	cr_assert(n > 0);
 	size_t len;
-	char *raw = gw_exchange(uport, (const char *)pkt, (size_t)n, 5, &len);
+	char *raw = exchange(uport, pkt, (size_t)n, &len);
 	struct outcome o = {0};
 	if (raw && len > 12 && strncmp(raw, "HTTP/1.1 ", 9) == 0) {
 		o.status = atoi(raw + 9);
@@ -217,6 +231,11 @@ static void sweep(const char *front, struct outcome (*send)(void), int status)
 		gw_start(&G, cfg);
 		struct outcome o = send();
 		bool fired = fault_fired(k);
+		if (!gw_pid_alive(G.pid)) {
+			char *log = gw_read_file(G.error_log);
+			cr_assert_fail("%s, allocation %d failed: gatewayd is gone:\n%s", front, k,
+			               log ? log : "");
+		}
 		if (fired) {
 			cr_expect(o.status != 200 || o.whole,
 			          "%s, allocation %d failed: a 200 answer with a hole in it", front, k);
