@@ -257,10 +257,12 @@ static void sweep(const char *front, struct outcome (*send)(void), int status)
 			               "status %d):\n%s", front, k, st, log ? log : "");
 			free(log);
 		}
-		gw_cleanup(&G);
+		/* The same directory and ports for the whole sweep: ports picked once
+		 * cannot meet another test's picked meanwhile. */
 		if (!fired)
 			break;
 	}
+	gw_cleanup(&G);
 	unsetenv("GW_FAIL_ALLOC");
 	unsetenv("GW_BINARY");
 	free(cfg);
