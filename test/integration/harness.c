@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,24 +150,65 @@ void gw_start(struct gw_proc *g, const char *json)
 	cr_assert_fail("gatewayd did not listen on port %d within 5 s", g->port);
 }
 
+/* Reap pid if it exits within timeout seconds: true, and its wait status. */
+static bool reaped_within(pid_t pid, double timeout, int *st)
+{
+	double until = gw_now() + timeout;
+	while (gw_now() < until) {
+		if (waitpid(pid, st, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+int gw_wait_exit(struct gw_proc *g, double timeout)
+{
+	int st;
+	if (!reaped_within(g->pid, timeout, &st))
+		return -1;
+	g->pid = 0;
+	return st;
+}
+
 int gw_stop(struct gw_proc *g, double timeout)
 {
 	int st;
 	if (g->pid <= 0)
 		return -1;
 	kill(g->pid, SIGTERM);
-	double until = gw_now() + timeout;
-	while (gw_now() < until) {
-		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-			g->pid = 0;
-			return st;
-		}
-		usleep(10000);
-	}
+	if ((st = gw_wait_exit(g, timeout)) != -1)
+		return st;
 	kill(g->pid, SIGKILL);
 	waitpid(g->pid, &st, 0);
 	g->pid = 0;
 	return -1;
+}
+
+void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void))
+{
+	int st = gw_stop(g, timeout);
+	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (!ok && dump_logs)
+		dump_logs();
+	else if (!ok)
+		gw_dump_log(g);
+	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
+	gw_cleanup(g);
+}
+
+void gw_dump_file(const char *title, const char *path)
+{
+	char *text = gw_read_file(path);
+	size_t n = text ? strlen(text) : 0;
+	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
+	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
+	free(text);
+}
+
+void gw_dump_log(const struct gw_proc *g)
+{
+	gw_dump_file("error log of gatewayd", g->error_log);
 }
 
 void gw_cleanup(struct gw_proc *g)
@@ -599,6 +641,49 @@ bool gw_pid_gone(void *arg)
 	return !gw_pid_alive(*(pid_t *)arg);
 }
 
+bool gw_no_children(void *arg)
+{
+	int zombies;
+	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
+}
+
+bool gw_wait_gone(pid_t pid, double timeout)
+{
+	return gw_wait_until(gw_pid_gone, &pid, timeout);
+}
+
+pid_t gw_wait_pidfile(const char *path, double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		char *text = gw_read_file(path);
+		long pid = text ? strtol(text, NULL, 10) : 0;
+		free(text);
+		if (pid > 0)
+			return (pid_t)pid;
+		usleep(20000);
+	} while (gw_now() < until);
+	return 0;
+}
+
+char *gw_last_line_with(const char *path, const char *needle)
+{
+	char *text = gw_read_file(path), *found = NULL;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strstr(line, needle)) {
+			free(found);
+			found = strdup(line);
+		}
+		if (!next)
+			break;
+	}
+	free(text);
+	return found;
+}
+
 void gw_require_file(const char *path, const char *package)
 {
 	cr_assert(access(path, F_OK) == 0,
@@ -612,6 +697,87 @@ void gw_peer_child_setup(pid_t test)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != test)
 		_exit(1);
+}
+
+pid_t gw_peer_spawn(char *const argv[], char *const envp[], const char *out)
+{
+	pid_t test = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		gw_peer_child_setup(test);
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+void gw_peer_wait_ready(struct gw_peer *p, const char *unix_path, void (*dump_logs)(void))
+{
+	double until = gw_now() + 10;
+	while (gw_now() < until) {
+		int fd = unix_path ? connect_unix(unix_path) : gw_connect(p->port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		int st;
+		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+			p->pid = 0;
+			dump_logs();
+			cr_assert_fail("%s exited at start (wait status %d)", p->name, st);
+		}
+		usleep(20000);
+	}
+	dump_logs();
+	cr_assert_fail("%s did not accept within 10 s", p->name);
+}
+
+void gw_peer_stop(struct gw_peer *p)
+{
+	int st;
+	if (p->pid <= 0)
+		return;
+	kill(-p->pid, SIGTERM);
+	if (!reaped_within(p->pid, 8, &st)) {
+		kill(-p->pid, SIGKILL);
+		waitpid(p->pid, &st, 0);
+	}
+	kill(-p->pid, SIGKILL); /* stragglers of the group, if any */
+	p->pid = 0;
+}
+
+void gw_write_template(const char *template, const char *const *pairs, const char *out)
+{
+	char *text = gw_read_file(template);
+	cr_assert_not_null(text, "no template %s", template);
+	char *filled = gw_substitute(text, pairs);
+	FILE *f = fopen(out, "w");
+	cr_assert_not_null(f, "cannot write %s", out);
+	fputs(filled, f);
+	fclose(f);
+	free(text);
+	free(filled);
 }
 
 json_t *gw_pool_of(json_t *status, const char *name)

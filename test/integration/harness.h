@@ -28,6 +28,15 @@ void gw_start(struct gw_proc *g, const char *json);
 /* SIGTERM, wait up to timeout seconds; returns the wait status (-1 on timeout,
  * after which the daemon is SIGKILLed). Removes nothing: call gw_cleanup. */
 int gw_stop(struct gw_proc *g, double timeout);
+/* Wait up to timeout seconds for the daemon to exit by itself; its wait
+ * status, or -1 (it is left running). */
+int gw_wait_exit(struct gw_proc *g, double timeout);
+/* gw_stop, and the test fails unless gatewayd exited 0 (under ASan: no leak);
+ * before failing, dump_logs() when given, else gw_dump_log(g). Then gw_cleanup. */
+void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void));
+/* cr_log_warn the end of gatewayd's error log, or of any file, titled. */
+void gw_dump_log(const struct gw_proc *g);
+void gw_dump_file(const char *title, const char *path);
 /* Remove the temp dir. */
 void gw_cleanup(struct gw_proc *g);
 
@@ -89,12 +98,38 @@ char *gw_field(const char *text, const char *prefix);
  * body: none of the hop-by-hop fields the script printed (RFC 9110 §7.6.1),
  * its end-to-end ones kept. what names the path, for failure messages. */
 void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what);
-/* For gw_wait_until: is the pid *arg gone? */
+/* For gw_wait_until: is the pid *arg gone? Has it no children? */
 bool gw_pid_gone(void *arg);
+bool gw_no_children(void *arg);
+/* Is pid gone within timeout seconds? */
+bool gw_wait_gone(pid_t pid, double timeout);
+/* Poll a pid file (written whole by rename) up to timeout seconds; 0 if none. */
+pid_t gw_wait_pidfile(const char *path, double timeout);
+/* The last line of a file that holds needle (malloc'd), or NULL. */
+char *gw_last_line_with(const char *path, const char *needle);
 /* Fail the test, naming the Debian package, when path is missing. */
 void gw_require_file(const char *path, const char *package);
 /* In a forked peer (nginx, Apache, ...): its own session, and gone with the test. */
 void gw_peer_child_setup(pid_t test);
+
+/* A program a suite runs beside gatewayd: a web server in front of it, fcgiwrap. */
+struct gw_peer {
+	const char *name;
+	pid_t pid;     /* leader of its own process group (setsid) */
+	int port;      /* 0 for a unix socket peer */
+	char log[400]; /* its error log */
+	char out[400]; /* its stdout and stderr */
+};
+/* Start argv in its own session (process group), stdin from /dev/null, stdout
+ * and stderr appended to out, the environment envp only; its pid. */
+pid_t gw_peer_spawn(char *const argv[], char *const envp[], const char *out);
+/* Wait up to 10 s until p accepts on its port (or on unix_path when not NULL);
+ * when it exits or does not, dump_logs() and fail the test. */
+void gw_peer_wait_ready(struct gw_peer *p, const char *unix_path, void (*dump_logs)(void));
+/* SIGTERM to its process group, SIGKILL after 8 s; reaped, pid 0. */
+void gw_peer_stop(struct gw_peer *p);
+/* Read the file template, fill its placeholders (gw_substitute's pairs), write out. */
+void gw_write_template(const char *template, const char *const *pairs, const char *out);
 /* The live (not retired by a reload) pool of that name in a status document. */
 json_t *gw_pool_of(json_t *status, const char *name);
 /* An integer member of a status object; the test fails when it is missing. */

@@ -71,60 +71,23 @@ static const char GW_CONFIG[] =
 
 static struct gw_proc G; /* the test's daemon; teardown() stops it whatever happened */
 
-struct peer {
-	const char *name;
-	pid_t pid;   /* leader of its own process group (setsid) */
-	int port;    /* 0 for a unix socket peer */
-	char log[400]; /* its error log */
-	char out[400]; /* its stdout and stderr */
-};
-static struct peer PEERS[2]; /* the web server, and fcgiwrap */
-
-/* Stop a peer: SIGTERM to its process group, SIGKILL after 8 s; reaped. */
-static void peer_stop(struct peer *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(-p->pid, SIGTERM);
-	double until = gw_now() + 8;
-	int st;
-	while (gw_now() < until) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			kill(-p->pid, SIGKILL); /* stragglers of the group, if any */
-			p->pid = 0;
-			return;
-		}
-		usleep(10000);
-	}
-	kill(-p->pid, SIGKILL);
-	waitpid(p->pid, &st, 0);
-	p->pid = 0;
-}
+static struct gw_peer PEERS[2]; /* the web server, and fcgiwrap */
 
 static void teardown(void)
 {
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++)
-		peer_stop(&PEERS[i]);
+		gw_peer_stop(&PEERS[i]);
 	gw_cleanup(&G);
-}
-
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 4000 bytes):\n%s", title, path,
-	            text ? text + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(text);
 }
 
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log);
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++) {
 		if (PEERS[i].log[0])
-			dump_file(PEERS[i].name, PEERS[i].log);
+			gw_dump_file(PEERS[i].name, PEERS[i].log);
 		if (PEERS[i].out[0] && strcmp(PEERS[i].out, PEERS[i].log) != 0)
-			dump_file(PEERS[i].name, PEERS[i].out);
+			gw_dump_file(PEERS[i].name, PEERS[i].out);
 	}
 }
 
@@ -132,13 +95,8 @@ static void dump_logs(void)
 static void stop_all_ok(void)
 {
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++)
-		peer_stop(&PEERS[i]);
-	int st = gw_stop(&G, 10);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_logs();
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(&G);
+		gw_peer_stop(&PEERS[i]);
+	gw_stop_ok(&G, 10, dump_logs);
 }
 
 #define expect_field(text, prefix, want)                                                        \
@@ -156,102 +114,12 @@ static void stop_all_ok(void)
 		free(got_);                                                                     \
 	} while (0)
 
-/* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
-static pid_t wait_pidfile(const char *path, double timeout)
-{
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		long pid = text ? strtol(text, NULL, 10) : 0;
-		free(text);
-		if (pid > 0)
-			return (pid_t)pid;
-		usleep(20000);
-	} while (gw_now() < until);
-	return 0;
-}
-
-static bool wait_gone(pid_t pid, double timeout)
-{
-	return gw_wait_until(gw_pid_gone, &pid, timeout);
-}
-
-static bool no_children(void *arg)
-{
-	int zombies;
-	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
-}
-
-/* Read test/gw_fixtures/fastcgi/<name>, fill its placeholders, write it to out. */
+/* Fill test/fixtures/fastcgi/<name>'s placeholders into out. */
 static void write_template(const char *name, const char *const *pairs, const char *out)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/fastcgi/%s", gw_fixtures(), name);
-	char *text = gw_read_file(path);
-	cr_assert_not_null(text, "no template %s", path);
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(out, "w");
-	cr_assert_not_null(f, "cannot write %s", out);
-	fputs(filled, f);
-	fclose(f);
-	free(text);
-	free(filled);
-}
-
-/* Start argv in its own session (process group), stdout+stderr to log, the
- * environment envp only. */
-static pid_t spawn_peer(char *const argv[], char *const envp[], const char *log)
-{
-	pid_t test = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		gw_peer_child_setup(test);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait until the peer accepts on its port (or its unix socket), up to 10 s. */
-static void wait_peer_ready(struct peer *p, const char *unix_path)
-{
-	double until = gw_now() + 10;
-	while (gw_now() < until) {
-		int fd;
-		if (unix_path) {
-			struct sockaddr_un sa = {.sun_family = AF_UNIX};
-			snprintf(sa.sun_path, sizeof sa.sun_path, "%s", unix_path);
-			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-				close(fd);
-				fd = -1;
-			}
-		} else {
-			fd = gw_connect(p->port);
-		}
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		int st;
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			p->pid = 0;
-			dump_logs();
-			cr_assert_fail("%s exited at start (wait status %d)", p->name, st);
-		}
-		usleep(20000);
-	}
-	dump_logs();
-	cr_assert_fail("%s did not accept within 10 s", p->name);
+	gw_write_template(path, pairs, out);
 }
 
 /* ---- the peers ---------------------------------------------------------- */
@@ -318,7 +186,7 @@ static void require_world_searchable(const char *dir)
 	}
 }
 
-static void start_apache(struct peer *p, const struct peer_kind *k)
+static void start_apache(struct gw_peer *p, const struct peer_kind *k)
 {
 	gw_require_file(APACHE_BIN, "apache2");
 	gw_require_file(APACHE_MODULES "/mod_proxy_fcgi.so", "apache2");
@@ -337,11 +205,11 @@ static void start_apache(struct peer *p, const struct peer_kind *k)
 	write_template(k->template, pairs, conf);
 	snprintf(p->out, sizeof p->out, "%s/apache.out", G.dir);
 	char *argv[] = {(char *)APACHE_BIN, (char *)"-f", conf, (char *)"-DFOREGROUND", NULL};
-	p->pid = spawn_peer(argv, peer_env, p->out);
-	wait_peer_ready(p, NULL);
+	p->pid = gw_peer_spawn(argv, peer_env, p->out);
+	gw_peer_wait_ready(p, NULL, dump_logs);
 }
 
-static void start_nginx(struct peer *p, const char *template)
+static void start_nginx(struct gw_peer *p, const char *template)
 {
 	gw_require_file(NGINX_BIN, "nginx-light");
 	gw_require_file(NGINX_FASTCGI_PARAMS, "nginx-light");
@@ -357,13 +225,13 @@ static void start_nginx(struct peer *p, const char *template)
 	write_template(template, pairs, conf);
 	snprintf(p->out, sizeof p->out, "%s/nginx.out", G.dir);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
-	p->pid = spawn_peer(argv, peer_env, p->out);
-	wait_peer_ready(p, NULL);
+	p->pid = gw_peer_spawn(argv, peer_env, p->out);
+	gw_peer_wait_ready(p, NULL, dump_logs);
 }
 
 /* fcgiwrap on a unix socket, with one prefork child and only PATH (the same
  * PATH gatewayd gives scripts when the web server sends none) in its env. */
-static void start_fcgiwrap(struct peer *p, const char *sock)
+static void start_fcgiwrap(struct gw_peer *p, const char *sock)
 {
 	gw_require_file(FCGIWRAP_BIN, "fcgiwrap");
 	char url[512];
@@ -373,8 +241,8 @@ static void start_fcgiwrap(struct peer *p, const char *sock)
 	snprintf(p->out, sizeof p->out, "%s", p->log);
 	char *argv[] = {(char *)FCGIWRAP_BIN, (char *)"-c", (char *)"1", (char *)"-s", url, NULL};
 	char *env[] = {(char *)PEER_PATH, NULL};
-	p->pid = spawn_peer(argv, env, p->out);
-	wait_peer_ready(p, sock);
+	p->pid = gw_peer_spawn(argv, env, p->out);
+	gw_peer_wait_ready(p, sock, dump_logs);
 }
 
 static void start_gatewayd(const char *config)
@@ -640,32 +508,13 @@ static void sha256_hex(const void *p, size_t n, char *out)
 
 /* ---- through each peer: requests, timeout, disconnect --------------------- */
 
-/* The last line of gatewayd's log that holds needle (for failure messages). */
-static char *last_log_line(const char *needle)
-{
-	char *text = gw_read_file(G.error_log), *found = NULL;
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strstr(line, needle)) {
-			free(found);
-			found = strdup(line);
-		}
-		if (!next)
-			break;
-	}
-	free(text);
-	return found;
-}
-
 /* Is the status the one wanted? If not, one failure that says what came back
  * and why gatewayd thinks so, and the caller skips the checks of the body. */
 static bool status_is(const char *peer_name, const char *what, const struct answer *a, int want)
 {
 	if (a->status == want)
 		return true;
-	char *why = last_log_line("req=");
+	char *why = gw_last_line_with(G.error_log, "req=");
 	cr_expect_fail("%s: %s: status %d, want %d\n%.300s\ngatewayd's last request log line: %s",
 	               peer_name, what, a->status, want, a->body ? a->body : "",
 	               why ? why : "(none)");
@@ -807,11 +656,11 @@ static void run_timeout(const struct peer_kind *k)
 	if (status_is(peer_name, "a script over its 2 s timeout", &a, 504)) {
 		cr_expect(took > 1.5 && took < 8, "%s: the 504 came after %.1f s (timeout 2 s)",
 		          peer_name, took);
-		pid_t pid = wait_pidfile(pidfile, 1), child = wait_pidfile(childfile, 1);
+		pid_t pid = gw_wait_pidfile(pidfile, 1), child = gw_wait_pidfile(childfile, 1);
 		cr_expect(pid > 0 && child > 0, "%s: sleep.sh wrote no pid files", peer_name);
-		cr_expect(pid <= 0 || wait_gone(pid, 5), "%s: the timed-out script %d still runs",
+		cr_expect(pid <= 0 || gw_wait_gone(pid, 5), "%s: the timed-out script %d still runs",
 		          peer_name, (int)pid);
-		cr_expect(child <= 0 || wait_gone(child, 5), "%s: its grandchild %d still runs",
+		cr_expect(child <= 0 || gw_wait_gone(child, 5), "%s: its grandchild %d still runs",
 		          peer_name, (int)child);
 		cr_expect(gw_log_contains(G.error_log, "sleep.sh ran over its 2.0 s timeout", 1),
 		          "%s: no timeout line in gatewayd's log", peer_name);
@@ -837,7 +686,7 @@ static void run_disconnect(const struct peer_kind *k)
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", G.port);
 		snprintf(out, sizeof out, "%s/cgi-fcgi.out", G.dir);
 		pid_t cf = cgi_fcgi_start(addr, &stream, out);
-		pid = wait_pidfile(pidfile, 5);
+		pid = gw_wait_pidfile(pidfile, 5);
 		struct stat sb;
 		double until = gw_now() + 5;
 		while (gw_now() < until && (stat(out, &sb) < 0 || sb.st_size < 8192))
@@ -853,11 +702,11 @@ static void run_disconnect(const struct peer_kind *k)
 		int fd = gw_connect(PEERS[0].port);
 		cr_assert(fd >= 0);
 		gw_send_all(fd, req, strlen(req));
-		pid = wait_pidfile(pidfile, 5);
+		pid = gw_wait_pidfile(pidfile, 5);
 		if (!pid) {
 			size_t len;
 			char *got = gw_read_all(fd, 1, &len);
-			char *why = last_log_line("req=");
+			char *why = gw_last_line_with(G.error_log, "req=");
 			close(fd);
 			cr_expect_fail("%s: stream.sh never started; the answer: %.200s\n"
 			               "gatewayd's last request log line: %s", peer_name, got,
@@ -885,13 +734,13 @@ static void run_disconnect(const struct peer_kind *k)
 		close(fd);
 	}
 	cr_assert(pid > 0, "%s: stream.sh never started (no pid file)", peer_name);
-	bool gone = wait_gone(pid, 5);
+	bool gone = gw_wait_gone(pid, 5);
 	if (!gone)
 		dump_logs();
 	cr_expect(gone, "%s: the client went away mid-response but script %d still runs",
 	          peer_name, (int)pid);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(no_children, &gw, 5), "%s: gatewayd still has children", peer_name);
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "%s: gatewayd still has children", peer_name);
 	expect_still_serving(k, "a client went away");
 	stop_all_ok();
 	gw_assert_no_leaks();
@@ -1652,7 +1501,7 @@ Test(raw, http_on_the_fastcgi_port_closed_and_logged, .fini = teardown, .timeout
 	close(fd);
 	char *line = NULL;
 	if (gw_log_contains(G.error_log, "GET /cgi-bin/sub/env.pl HTTP/1.1", 3))
-		line = last_log_line("GET /cgi-bin/sub/env.pl HTTP/1.1");
+		line = gw_last_line_with(G.error_log, "GET /cgi-bin/sub/env.pl HTTP/1.1");
 	cr_expect(line && strstr(line, "HTTP"), "the log does not name HTTP: %s",
 	          line ? line : "(no line)");
 	cr_expect(line && strstr(line, "FastCGI"), "the log does not say it was the FastCGI port: %s",
@@ -1842,7 +1691,7 @@ Test(raw, truncated_records_then_close, .fini = teardown, .timeout = 30)
 	expect_env_answer(1);
 	close(fd);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(no_children, &gw, 5), "a script of a dropped connection still runs");
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "a script of a dropped connection still runs");
 	bytes_free(&b);
 	bytes_free(&pairs);
 	stop_raw_ok();
@@ -2069,7 +1918,7 @@ Test(raw, abort_request_kills_the_script, .fini = teardown, .timeout = 30)
 	struct bytes b = {0};
 	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
 	send_bytes(fd, &b);
-	pid_t pid = wait_pidfile(pidfile, 5);
+	pid_t pid = gw_wait_pidfile(pidfile, 5);
 	cr_assert(pid > 0, "stream.sh did not start");
 	/* Output flows... */
 	static struct record r;
@@ -2085,7 +1934,7 @@ Test(raw, abort_request_kills_the_script, .fini = teardown, .timeout = 30)
 	send_bytes(fd, &b);
 	uint16_t ids[] = {1};
 	cr_expect_eq(collect(fd, ids, 1, 5), 0, "no END_REQUEST after FCGI_ABORT_REQUEST");
-	cr_expect(wait_gone(pid, 5), "FCGI_ABORT_REQUEST left script %d running", (int)pid);
+	cr_expect(gw_wait_gone(pid, 5), "FCGI_ABORT_REQUEST left script %d running", (int)pid);
 	cr_expect(gw_log_contains(G.error_log, "FCGI_ABORT_REQUEST", 1), "the abort is not logged");
 	/* The kept connection serves the next request on the same id. */
 	replies_free();
@@ -2313,7 +2162,7 @@ Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teard
 		struct bytes b = {0};
 		request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
 		send_bytes(fd, &b);
-		pid_t pid = wait_pidfile(pidfile, 5);
+		pid_t pid = gw_wait_pidfile(pidfile, 5);
 		cr_assert(pid > 0, "stream.sh did not start");
 		/* Leave the output unread so gatewayd's writes pile up; then end the
 		 * connection badly: a record with version 2 (gatewayd closes it with
@@ -2329,7 +2178,7 @@ Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teard
 			usleep(200000);
 		}
 		close(fd);
-		cr_expect(wait_gone(pid, 5), "round %d: the reset left script %d running", round, (int)pid);
+		cr_expect(gw_wait_gone(pid, 5), "round %d: the reset left script %d running", round, (int)pid);
 		bytes_free(&b);
 	}
 	/* Still serving. */

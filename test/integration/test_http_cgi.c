@@ -36,23 +36,10 @@ static void teardown(void)
 	gw_cleanup(&G);
 }
 
-static void dump_log(const struct gw_proc *g)
-{
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 4000 bytes):\n%s", log ? log + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(log);
-}
-
 /* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */
 static void stop_ok(struct gw_proc *g)
 {
-	int st = gw_stop(g, 10);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_log(g);
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(g);
+	gw_stop_ok(g, 10, NULL);
 }
 
 /* One request on a new connection; the response must come. */
@@ -60,7 +47,7 @@ static void must_request(const char *raw, struct gw_response *r)
 {
 	int rc = gw_request(G.port, raw, r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no complete response to: %.80s", raw);
 }
 
@@ -125,26 +112,6 @@ static bool log_has_rid(const char *path, const char *rid, const char *needle, d
 	return line != NULL;
 }
 
-/* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
-static pid_t wait_pidfile(const char *path, double timeout)
-{
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		long pid = text ? strtol(text, NULL, 10) : 0;
-		free(text);
-		if (pid > 0)
-			return (pid_t)pid;
-		usleep(20000);
-	} while (gw_now() < until);
-	return 0;
-}
-
-static bool wait_gone(pid_t pid, double timeout)
-{
-	return gw_wait_until(gw_pid_gone, &pid, timeout);
-}
-
 /* The daemon's fd count once it stopped changing (10 equal samples, 20 ms apart). */
 static int settled_fds(pid_t pid)
 {
@@ -171,12 +138,6 @@ static bool fds_are(void *arg)
 {
 	struct fd_probe *p = arg;
 	return gw_count_fds(p->pid) == p->want;
-}
-
-static bool no_children(void *arg)
-{
-	int zombies;
-	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
 }
 
 static bool socket_closed(int fd, double timeout)
@@ -692,7 +653,7 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 		pid_t pid = (pid_t)strtol(pidh + 13, NULL, 10);
 		cr_assert_gt(pid, 0);
 		close(fd);
-		cr_expect(wait_gone(pid, 3), "%s: the script (pid %d) still runs 3 s after the client left",
+		cr_expect(gw_wait_gone(pid, 3), "%s: the script (pid %d) still runs 3 s after the client left",
 		          name, (int)pid);
 		(*checked)++;
 		return;
@@ -847,7 +808,7 @@ static void post_generated(const char *path, uint64_t len, double timeout, struc
 	close(fd);
 	int rc = parse_raw(raw, n, r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "POST %s: incomplete response (%zu bytes): %.200s", path, n, raw);
 	free(raw);
 }
@@ -1303,8 +1264,8 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	gw_send_all(fa, req, strlen(req));
 	snprintf(req, sizeof req, "GET /cgi-bin/ignore-term.sh?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pb);
 	gw_send_all(fb, req, strlen(req));
-	pid_t a = wait_pidfile(pa, 5), b = wait_pidfile(pb, 5);
-	pid_t a2 = wait_pidfile(ca, 1), b2 = wait_pidfile(cb, 1);
+	pid_t a = gw_wait_pidfile(pa, 5), b = gw_wait_pidfile(pb, 5);
+	pid_t a2 = gw_wait_pidfile(ca, 1), b2 = gw_wait_pidfile(cb, 1);
 	cr_assert(a > 0 && b > 0 && a2 > 0 && b2 > 0, "the scripts did not start");
 
 	struct gw_response r;
@@ -1324,11 +1285,11 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	cr_expect(log_has_rid(G.error_log, rid_a, "ran over its 1.0 s timeout", 2));
 
 	/* SIGTERM to the group: the script and its grandchild go at once. */
-	cr_expect(wait_gone(a, 2), "sleep.sh (pid %d) outlived its timeout", (int)a);
-	cr_expect(wait_gone(a2, 2), "sleep.sh's grandchild (pid %d) outlived its timeout", (int)a2);
+	cr_expect(gw_wait_gone(a, 2), "sleep.sh (pid %d) outlived its timeout", (int)a);
+	cr_expect(gw_wait_gone(a2, 2), "sleep.sh's grandchild (pid %d) outlived its timeout", (int)a2);
 	/* SIGTERM ignored: SIGKILL after kill_grace, grandchild included. */
-	cr_expect(wait_gone(b, 4), "ignore-term.sh (pid %d) survived SIGKILL", (int)b);
-	cr_expect(wait_gone(b2, 4), "ignore-term.sh's grandchild (pid %d) survived", (int)b2);
+	cr_expect(gw_wait_gone(b, 4), "ignore-term.sh (pid %d) survived SIGKILL", (int)b);
+	cr_expect(gw_wait_gone(b2, 4), "ignore-term.sh's grandchild (pid %d) survived", (int)b2);
 	cr_expect(log_has_rid(G.error_log, rid_b, "ignored SIGTERM for 1.0 s: SIGKILL", 2),
 	          "no SIGKILL log line for req=%s", rid_b);
 	free(rid_a);
@@ -1349,11 +1310,11 @@ Test(cgi_disconnect, client_gone_script_killed, .fini = teardown, .timeout = 30)
 	cr_assert(fd >= 0);
 	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
 	gw_send_all(fd, req, strlen(req));
-	pid_t pid = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	pid_t pid = gw_wait_pidfile(pidfile, 5), child = gw_wait_pidfile(childfile, 1);
 	cr_assert(pid > 0 && child > 0, "sleep.sh did not start");
 	close(fd);
-	cr_expect(wait_gone(pid, 3), "the script (pid %d) still runs 3 s after its client left", (int)pid);
-	cr_expect(wait_gone(child, 3), "its grandchild (pid %d) still runs", (int)child);
+	cr_expect(gw_wait_gone(pid, 3), "the script (pid %d) still runs 3 s after its client left", (int)pid);
+	cr_expect(gw_wait_gone(child, 3), "its grandchild (pid %d) still runs", (int)child);
 	/* ...and the daemon still answers. */
 	struct gw_response r;
 	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
@@ -1377,7 +1338,7 @@ Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 3
 	cr_assert(fa >= 0);
 	snprintf(req, sizeof req, "GET /one/sleep.sh?3+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pidfile);
 	gw_send_all(fa, req, strlen(req));
-	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+	cr_assert_gt(gw_wait_pidfile(pidfile, 5), 0, "the first request did not start");
 
 	/* Two more: one waits in the queue (then times out), one finds it full. */
 	int fb = gw_connect(G.port), fc = gw_connect(G.port);
@@ -1574,7 +1535,7 @@ Test(cgi_load, sequential_and_concurrent_leave_nothing, .fini = teardown, .timeo
 
 	/* Nothing left: children reaped, descriptors back to where they were. */
 	pid_t pid = G.pid;
-	cr_expect(gw_wait_until(no_children, &pid, 5), "gatewayd still has %d children",
+	cr_expect(gw_wait_until(gw_no_children, &pid, 5), "gatewayd still has %d children",
 	          gw_count_children(pid, NULL));
 	int zombies = -1;
 	cr_expect_eq(gw_count_children(pid, &zombies), 0);
@@ -1598,7 +1559,7 @@ Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
 	cr_assert(fd >= 0);
 	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
 	gw_send_all(fd, req, strlen(req));
-	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	pid_t script = gw_wait_pidfile(pidfile, 5), child = gw_wait_pidfile(childfile, 1);
 	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
 
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
@@ -1626,7 +1587,7 @@ Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
 	if (exited)
 		G.pid = 0; /* reaped: nothing left for teardown to stop */
 	else
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(exited, "gatewayd did not exit within 5 s of SIGTERM");
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
 	cr_expect(!gw_pid_alive(script) && !gw_pid_alive(child), "a script process outlived gatewayd");
@@ -1648,7 +1609,7 @@ Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 	cr_assert(fd >= 0);
 	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
 	gw_send_all(fd, req, strlen(req));
-	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
+	pid_t script = gw_wait_pidfile(pidfile, 5), child = gw_wait_pidfile(childfile, 1);
 	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
 
 	/* One SIGTERM and a wait (not gw_stop: a second SIGTERM means "stop gw_now"). */
@@ -1665,11 +1626,11 @@ Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 	if (exited)
 		G.pid = 0;
 	else
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(exited, "gatewayd did not exit within 6 s of SIGTERM (shutdown deadline 1 s)");
 	cr_expect_lt(gw_now() - t0, 4, "exit took %.1f s", gw_now() - t0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
-	cr_expect(wait_gone(script, 2) && wait_gone(child, 2), "the script outlived gatewayd");
+	cr_expect(gw_wait_gone(script, 2) && gw_wait_gone(child, 2), "the script outlived gatewayd");
 	cr_expect(socket_closed(fd, 2), "the client's connection was left open");
 	close(fd);
 	gw_cleanup(&G);
@@ -1724,7 +1685,7 @@ Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, 
 	snprintf(req, sizeof req, "GET /one/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
 	         pidfile);
 	gw_send_all(fa, req, strlen(req));
-	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+	cr_assert_gt(gw_wait_pidfile(pidfile, 5), 0, "the first request did not start");
 	must_request("GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
 	cr_assert(server_timing_of(&r, &t));

@@ -44,39 +44,10 @@ static void teardown(void)
 
 TestSuite(pools, .fini = teardown, .timeout = 45);
 
-static void dump_log(const struct gw_proc *g)
-{
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 6000 bytes):\n%s",
-	            log ? log + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(log);
-}
-
-/* SIGTERM; the daemon must exit 0. Then remove its directory. */
+/* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */
 static void stop_ok(struct gw_proc *g)
 {
-	int st = gw_stop(g, 15);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_log(g);
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(g);
-}
-
-/* Wait (bounded) for the daemon to exit by itself; its wait status, or -1. */
-static int wait_exit(struct gw_proc *g, double timeout)
-{
-	int st;
-	double until = gw_now() + timeout;
-	while (gw_now() < until) {
-		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-			g->pid = 0;
-			return st;
-		}
-		gw_sleep(0.01);
-	}
-	return -1;
+	gw_stop_ok(g, 15, NULL);
 }
 
 /* Every config: the HTTP listener, and worker sockets in the test's own
@@ -294,7 +265,7 @@ static void must_get(const char *target, int status, struct resp *r)
 {
 	int rc = get(target, r);
 	if (rc != 0 || r->status != status)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no complete response to GET %s", target);
 	cr_assert_eq(r->status, status, "GET %s: status %d, wanted %d; body: %s", target, r->status,
 	             status, r->body);
@@ -413,7 +384,7 @@ static void wait_state(const char *pool, const char *state, long long n, double 
 	struct state_probe p = {pool, state, n};
 	bool ok = gw_wait_until(state_is, &p, timeout);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "pool %s: never %lld %s within %.1f s (gw_now %lld)", pool, n, state, timeout,
 	          pool_state(pool, state));
 }
@@ -475,7 +446,7 @@ static pid_t busy_pid(const char *pool, const char *uri_part)
 	struct busy_probe b = {pool, uri_part, 0};
 	bool ok = gw_wait_until(find_busy, &b, 5);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "pool %s: no busy worker serving %s", pool, uri_part);
 	return b.pid;
 }
@@ -679,7 +650,7 @@ Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
 	body[len] = '\0';
 	rc = post_pieces("/php/info.php", body, len, len, 0, &r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no answer to a 2 MB POST");
 	cr_assert_eq(r.status, 200, "2 MB POST: %d %s", r.status, r.body);
 	char want[96];
@@ -712,7 +683,7 @@ Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/other", NULL, &r, 5);
 	if (rc != 0 || r.status != 200)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "the daemon stopped answering while a request body was on its way");
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
@@ -810,7 +781,7 @@ Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/next", NULL, &r, 5);
 	if (rc != 0 || r.status != 200 || r.took > 1)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(r.status, 200, "the next request, with a worker idle: %d after %.2f s", r.status,
 	             r.took);
@@ -1066,7 +1037,7 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 	double took = gw_now() - t0;
 	cr_log_info("%d requests in %.2f s (%.0f/s)", ok + failed, took, (ok + failed) / took);
 	if (failed)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(failed, 0, "%d of %d requests failed", failed, LOAD_REQUESTS);
 	cr_assert_eq(ok, LOAD_REQUESTS);
 
@@ -1174,9 +1145,9 @@ Test(pools, sigterm_lets_the_request_in_flight_finish)
 	cr_assert(strstr(inflight.r.body, "perl pid "), "%s", inflight.r.body);
 	resp_free(&inflight.r);
 
-	int ws = wait_exit(&G, 10);
+	int ws = gw_wait_exit(&G, 10);
 	if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ws != -1, "gatewayd still running 10 s after SIGTERM");
 	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "gatewayd exit status %d", ws);
 	cr_assert(pids_dead_within(pids, n, 1.0), "a worker outlived gatewayd's orderly stop");
@@ -1204,10 +1175,10 @@ Test(pools, sigterm_serves_the_queued_request_too)
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	async_join(&running);
 	async_join(&queued);
-	int ws = wait_exit(&G, 15);
+	int ws = gw_wait_exit(&G, 15);
 	double took = gw_now() - t0;
 	if (queued.r.status != 200 || took > 4)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(running.rc, 0);
 	cr_assert_eq(running.r.status, 200, "the running request: %d", running.r.status);
 	cr_assert_eq(queued.rc, 0, "the queued request got no answer");
@@ -1456,7 +1427,7 @@ Test(pools, an_external_worker_serves_concurrent_requests_in_turn)
 		resp_free(&a[i].r);
 	}
 	if (bad)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(bad, 0, "%d of 3 concurrent requests to a one-process external worker failed "
 	             "or waited past 2.5 s (the worker serves each in 0.3 s)", bad);
 	/* And the address is still in service. */
@@ -1687,7 +1658,7 @@ static int reload_load_join(struct reload_loader *l, int *ok)
 			             l[i].first_failure);
 	}
 	if (failed)
-		dump_log(&G);
+		gw_dump_log(&G);
 	return failed;
 }
 
@@ -1875,7 +1846,7 @@ static void wait_uri(const char *key, const char *uri)
 	struct uri_probe p = {key, uri};
 	bool ok = gw_wait_until(worker_has_uri, &p, 5);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "no worker of pool w shows %s %s", key, uri);
 }
 

@@ -57,73 +57,33 @@
 static struct gw_proc G; /* the test's daemon */
 static int UPORT;        /* its uwsgi listener (G.port is its HTTP listener) */
 
-struct peer {
-	pid_t pid;     /* leader of its own process group */
-	int port;
-	char log[400]; /* its error log */
-	char out[400]; /* its stdout and stderr */
-};
-static struct peer NGX;
+static struct gw_peer NGX = {.name = "nginx"};
 
 /* ---- processes ------------------------------------------------------------ */
 
-static void peer_stop(struct peer *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(-p->pid, SIGTERM);
-	double until = gw_now() + 8;
-	int st;
-	while (gw_now() < until) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			kill(-p->pid, SIGKILL);
-			p->pid = 0;
-			return;
-		}
-		gw_sleep(0.01);
-	}
-	kill(-p->pid, SIGKILL);
-	waitpid(p->pid, &st, 0);
-	p->pid = 0;
-}
-
 static void teardown(void)
 {
-	peer_stop(&NGX);
-	memset(&NGX, 0, sizeof NGX);
+	gw_peer_stop(&NGX);
+	NGX = (struct gw_peer){.name = "nginx"};
 	gw_cleanup(&G);
 }
 
 TestSuite(uwsgi, .fini = teardown, .timeout = 60);
 
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
-	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(text);
-}
-
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log);
 	if (NGX.log[0])
-		dump_file("nginx's error log", NGX.log);
+		gw_dump_file("nginx's error log", NGX.log);
 	if (NGX.out[0])
-		dump_file("nginx's output", NGX.out);
+		gw_dump_file("nginx's output", NGX.out);
 }
 
 /* Stop nginx, then gatewayd: it must exit 0 (ASan: no leak). */
 static void stop_all_ok(void)
 {
-	peer_stop(&NGX);
-	int st = gw_stop(&G, 15);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_logs();
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(&G);
+	gw_peer_stop(&NGX);
+	gw_stop_ok(&G, 15, dump_logs);
 }
 
 /* The worker runs Debian's python3: it must import the module. */
@@ -176,54 +136,13 @@ static void start_nginx(void)
 	snprintf(NGX.log, sizeof NGX.log, "%s/nginx-error.log", G.dir);
 	snprintf(NGX.out, sizeof NGX.out, "%s/nginx.out", G.dir);
 	snprintf(tpl, sizeof tpl, "%s/uwsgi/nginx.conf", gw_fixtures());
-	char *text = gw_read_file(tpl);
-	cr_assert_not_null(text, "no template %s", tpl);
 	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
 	                       "@FIX@", gw_fixtures(), NULL};
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fputs(filled, f);
-	fclose(f);
-	free(text);
-	free(filled);
-
+	gw_write_template(tpl, pairs, conf);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
 	char *envp[] = {(char *)PEER_PATH, (char *)"LANG=C", NULL};
-	pid_t test = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		gw_peer_child_setup(test);
-		int fd = open(NGX.out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	NGX.pid = pid;
-	double until = gw_now() + 10;
-	while (gw_now() < until) {
-		int fd = gw_connect(NGX.port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			NGX.pid = 0;
-			dump_logs();
-			cr_assert_fail("nginx exited at start (wait status %d)", st);
-		}
-		gw_sleep(0.02);
-	}
-	dump_logs();
-	cr_assert_fail("nginx did not accept within 10 s");
+	NGX.pid = gw_peer_spawn(argv, envp, NGX.out);
+	gw_peer_wait_ready(&NGX, NULL, dump_logs);
 }
 
 /* ---- configs -------------------------------------------------------------- */
@@ -533,25 +452,6 @@ static void wait_idle(const char *pool, long long n, double timeout)
 	cr_assert(ok, "pool %s: not %lld idle workers within %.0f s", pool, n, timeout);
 }
 
-/* The last line of a log holding needle (malloc'd) or NULL. */
-static char *last_line(const char *path, const char *needle)
-{
-	char *text = gw_read_file(path), *found = NULL;
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strstr(line, needle)) {
-			free(found);
-			found = strdup(line);
-		}
-		if (!next)
-			break;
-	}
-	free(text);
-	return found;
-}
-
 /* Does some line of the log hold both a and b? */
 static bool log_line_with(const char *path, const char *a, const char *b)
 {
@@ -589,7 +489,7 @@ static bool log_has_line_with(const char *path, const char *a, const char *b, do
 static char *rid_of(const char *needle)
 {
 	cr_assert(gw_log_contains(G.access_log, needle, 5), "no access log line with %s", needle);
-	char *line = last_line(G.access_log, needle);
+	char *line = gw_last_line_with(G.access_log, needle);
 	cr_assert_not_null(line);
 	char *sp = strrchr(line, ' ');
 	cr_assert_not_null(sp, "access log line without a request id: %s", line);
@@ -865,7 +765,7 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	cr_expect_eq(pool_stat("echo_u", "requests_served"), 2);
 	cr_expect_eq(pool_stat("echo_f", "requests_served"), 2);
 	cr_expect_eq(pool_stat("echo_u", "errors"), 0);
-	char *bad = last_line(G.error_log, "AssertionError");
+	char *bad = gw_last_line_with(G.error_log, "AssertionError");
 	cr_expect_null(bad, "wsgiref.validate complained: %s", bad);
 	free(bad);
 	/* UWSGI_* variables (uWSGI's per-request switches) from a web server or a
@@ -1088,7 +988,7 @@ static void run_demo_apps(const char *proto)
 	/* wsgiref.validate and the applications had nothing to say. */
 	static const char *const bad[] = {"AssertionError", "WSGIWarning", "Traceback", NULL};
 	for (int i = 0; bad[i]; i++) {
-		char *line = last_line(G.error_log, bad[i]);
+		char *line = gw_last_line_with(G.error_log, bad[i]);
 		cr_expect_null(line, "%s pools: the error log says: %s", proto, line);
 		free(line);
 	}
@@ -1249,7 +1149,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		cr_expect_eq(n, 0, "HTTP on the uwsgi port: answered %.200s", out);
 		free(out);
 		bool logged = gw_log_contains(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1", 3);
-		char *line = logged ? last_line(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1") : NULL;
+		char *line = logged ? gw_last_line_with(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1") : NULL;
 		cr_expect(line && strstr(line, "HTTP") && strstr(line, "uwsgi port"),
 		          "the log does not say HTTP came to the uwsgi port: %s", line ? line : "(none)");
 		free(line);
@@ -1428,7 +1328,7 @@ Test(uwsgi, oversized_vars_431_never_a_cut_packet)
 	static const char *const worker_complaints[] = {"uwsgi: truncated", "uwsgi: malformed",
 	                                                "Traceback", NULL};
 	for (int i = 0; worker_complaints[i]; i++) {
-		char *line = last_line(G.error_log, worker_complaints[i]);
+		char *line = gw_last_line_with(G.error_log, worker_complaints[i]);
 		cr_expect_null(line, "the worker got a bad packet: %s", line);
 		free(line);
 	}
