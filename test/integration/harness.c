@@ -433,16 +433,21 @@ bad:
 	return -1;
 }
 
-int gw_request(int port, const char *raw, struct gw_response *resp)
+static int request_within(int port, const char *raw, double timeout, struct gw_response *resp)
 {
 	int fd = gw_connect(port);
 	if (fd < 0)
 		return -1;
 	gw_send_all(fd, raw, strlen(raw));
-	int rc = gw_read_response(fd, strncmp(raw, "HEAD ", 5) == 0, 30, resp);
+	int rc = gw_read_response(fd, strncmp(raw, "HEAD ", 5) == 0, timeout, resp);
 	close(fd);
 	pending.fd = -1;
 	return rc;
+}
+
+int gw_request(int port, const char *raw, struct gw_response *resp)
+{
+	return request_within(port, raw, 30, resp);
 }
 
 char *gw_header(const struct gw_response *resp, const char *name)
@@ -484,6 +489,19 @@ int gw_count_fds(pid_t pid)
 			n++;
 	closedir(d);
 	return n;
+}
+
+bool gw_fds_are(void *probe)
+{
+	struct gw_fd_probe *p = probe;
+	return gw_count_fds(p->pid) == p->want;
+}
+
+bool gw_fds_at_most(void *probe)
+{
+	struct gw_fd_probe *p = probe;
+	int n = gw_count_fds(p->pid);
+	return n >= 0 && n <= p->want;
 }
 
 static char proc_state(pid_t pid)
@@ -619,6 +637,12 @@ char *gw_field(const char *text, const char *prefix)
 			p++;
 	}
 	return NULL;
+}
+
+void gw_expect_fields(const char *what, const char *text, const struct gw_field_want *fields)
+{
+	for (const struct gw_field_want *f = fields; f->prefix; f++)
+		gw_expect_field(what, text, f->prefix, f->want);
 }
 
 void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what)
@@ -798,4 +822,26 @@ long long gw_ival(json_t *obj, const char *key)
 	json_t *v = json_object_get(obj, key);
 	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
 	return json_integer_value(v);
+}
+
+json_t *gw_status(int port)
+{
+	static const char get[] = "GET /_gatewayd/status HTTP/1.1\r\nHost: localhost\r\n"
+	                          "Connection: close\r\n\r\n";
+	struct gw_response r;
+	cr_assert_eq(request_within(port, get, 5, &r), 0, "no answer from /_gatewayd/status");
+	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
+	json_error_t err;
+	json_t *j = json_loads(r.body, 0, &err);
+	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
+	gw_response_free(&r);
+	return j;
+}
+
+long long gw_pool_stat(int port, const char *pool, const char *key)
+{
+	json_t *st = gw_status(port);
+	long long v = gw_ival(gw_pool_of(st, pool), key);
+	json_decref(st);
+	return v;
 }

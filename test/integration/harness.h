@@ -3,9 +3,12 @@
 #ifndef GW_TEST_HARNESS_H
 #define GW_TEST_HARNESS_H
 
+#include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 struct gw_proc {
@@ -75,6 +78,14 @@ void gw_response_free(struct gw_response *resp);
 
 /* Open descriptors of pid (from /proc/pid/fd). */
 int gw_count_fds(pid_t pid);
+/* For gw_wait_until: does pid hold exactly (gw_fds_are) or at most
+ * (gw_fds_at_most) want descriptors? The argument is a struct gw_fd_probe. */
+struct gw_fd_probe {
+	pid_t pid;
+	int want;
+};
+bool gw_fds_are(void *probe);
+bool gw_fds_at_most(void *probe);
 /* Children of pid: all, and zombies among them (from /proc/pid/task/x/children). */
 int gw_count_children(pid_t pid, int *zombies);
 /* Is this pid alive (and not a zombie)? */
@@ -94,6 +105,28 @@ const char *gw_fixtures(void);  /* SRC/test/fixtures */
 char *gw_substitute(const char *text, const char *const *pairs);
 /* The rest of the line that starts with prefix in text (malloc'd) or NULL. */
 char *gw_field(const char *text, const char *prefix);
+/* Expect the field prefix of text (gw_field) to be want, or absent when want
+ * is NULL; the failure message begins with what, when not NULL. A macro, so
+ * that a failure names the caller's line. */
+#define gw_expect_field(what, text, prefix, want)                                                \
+	do {                                                                                     \
+		const char *what_ = (what), *prefix_ = (prefix), *want_ = (want);                \
+		char *got_ = gw_field((text), prefix_);                                          \
+		if (want_)                                                                       \
+			cr_expect(got_ && strcmp(got_, want_) == 0, "%s%s%s: got \"%s\", want \"%s\"", \
+			          what_ ? what_ : "", what_ ? ": " : "", prefix_,                \
+			          got_ ? got_ : "(absent)", want_);                              \
+		else                                                                             \
+			cr_expect(got_ == NULL, "%s%s%s must be absent, got \"%s\"",             \
+			          what_ ? what_ : "", what_ ? ": " : "", prefix_, got_);         \
+		free(got_);                                                                      \
+	} while (0)
+/* A table of fields for gw_expect_fields, ended by {NULL}. */
+struct gw_field_want {
+	const char *prefix;
+	const char *want; /* NULL: the field must be absent */
+};
+void gw_expect_fields(const char *what, const char *text, const struct gw_field_want *fields);
 /* The answer of test/fixtures/cgi-bin/hop.sh as it reached the test, head and
  * body: none of the hop-by-hop fields the script printed (RFC 9110 §7.6.1),
  * its end-to-end ones kept. what names the path, for failure messages. */
@@ -134,6 +167,11 @@ void gw_write_template(const char *template, const char *const *pairs, const cha
 json_t *gw_pool_of(json_t *status, const char *name);
 /* An integer member of a status object; the test fails when it is missing. */
 long long gw_ival(json_t *obj, const char *key);
+/* GET /_gatewayd/status from gatewayd's HTTP port, parsed; the test fails
+ * without a 200 and JSON within 5 s. */
+json_t *gw_status(int port);
+/* An integer member of a live pool in a fresh status document. */
+long long gw_pool_stat(int port, const char *pool, const char *key);
 
 /* Every test file ends its tests with this when built with LeakSanitizer:
  * Criterion ignores a test's exit status, so leaks must be checked inside. */

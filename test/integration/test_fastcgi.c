@@ -99,20 +99,9 @@ static void stop_all_ok(void)
 	gw_stop_ok(&G, 10, dump_logs);
 }
 
-#define expect_field(text, prefix, want)                                                        \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s: got \"%s\", want \"%s\"",  \
-		          peer_name, (prefix), got_ ? got_ : "(absent)", (want));               \
-		free(got_);                                                                     \
-	} while (0)
-
-#define expect_no_field(text, prefix)                                                           \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ == NULL, "%s: %s is set: \"%s\"", peer_name, (prefix), got_);     \
-		free(got_);                                                                     \
-	} while (0)
+/* A field of a script's answer, its failure message naming peer_name (in scope). */
+#define expect_field(text, prefix, want) gw_expect_field(peer_name, text, prefix, want)
+#define expect_no_field(text, prefix) gw_expect_field(peer_name, text, prefix, NULL)
 
 /* Fill test/fixtures/fastcgi/<name>'s placeholders into out. */
 static void write_template(const char *name, const char *const *pairs, const char *out)

@@ -315,15 +315,7 @@ static long num_after(const char *text, const char *prefix)
 
 static json_t *status(void)
 {
-	struct resp r;
-	int rc = http(G.port, "GET", "/_gatewayd/status", NULL, &r, 5);
-	cr_assert_eq(rc, 0, "no answer from /_gatewayd/status");
-	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
-	resp_free(&r);
-	return j;
+	return gw_status(G.port);
 }
 
 static long long pcount(json_t *pool, const char *state)
@@ -352,10 +344,7 @@ static int worker_pids(json_t *pool, const char *state, pid_t *out, int max)
 /* One pool's counts in one status snapshot. */
 static long long pool_stat(const char *pool, const char *key)
 {
-	json_t *st = status();
-	long long v = gw_ival(gw_pool_of(st, pool), key);
-	json_decref(st);
-	return v;
+	return gw_pool_stat(G.port, pool, key);
 }
 
 static long long pool_state(const char *pool, const char *state)
@@ -998,13 +987,6 @@ static void *load_run(void *arg)
 	return NULL;
 }
 
-static bool fds_at_most(void *arg)
-{
-	int *limit = arg;
-	int n = gw_count_fds(G.pid);
-	return n >= 0 && n <= *limit;
-}
-
 static bool children_settled(void *arg)
 {
 	int *want = arg, z;
@@ -1057,8 +1039,8 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 
 	/* No leak: the descriptors back to where they were (plus at most one
 	 * kept-alive connection per worker), and no zombie. */
-	int limit = baseline + 2;
-	bool fds_ok = gw_wait_until(fds_at_most, &limit, 3);
+	struct gw_fd_probe limit = {G.pid, baseline + 2};
+	bool fds_ok = gw_wait_until(gw_fds_at_most, &limit, 3);
 	cr_assert(fds_ok, "gatewayd has %d descriptors, %d before the load", gw_count_fds(G.pid),
 	          baseline);
 	int want_children = 2;

@@ -337,13 +337,7 @@ static void must_get(const char *target, int want, struct reply *r)
 	must(G.port, "GET", target, NULL, NULL, 0, want, r);
 }
 
-#define expect_field(text, prefix, want, what)                                                  \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s got \"%s\", want \"%s\"",   \
-		          (what), (prefix), got_ ? got_ : "(absent)", (want));                   \
-		free(got_);                                                                     \
-	} while (0)
+#define expect_field(text, prefix, want, what) gw_expect_field(what, text, prefix, want)
 
 static long num_field(const char *text, const char *prefix)
 {
@@ -390,23 +384,12 @@ static unsigned char *binary_body(size_t n, uint32_t seed)
 
 static json_t *status(void)
 {
-	struct reply r;
-	int rc = http(G.port, "GET", "/_gatewayd/status", NULL, NULL, 0, 5, &r);
-	cr_assert_eq(rc, 0, "no answer from /_gatewayd/status");
-	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
-	reply_free(&r);
-	return j;
+	return gw_status(G.port);
 }
 
 static long long pool_stat(const char *pool, const char *key)
 {
-	json_t *st = status();
-	long long v = gw_ival(gw_pool_of(st, pool), key);
-	json_decref(st);
-	return v;
+	return gw_pool_stat(G.port, pool, key);
 }
 
 /* The pids of the pool's live workers (up to max); how many there are. */
@@ -512,21 +495,10 @@ static long vm_kib(pid_t pid, const char *key)
 	return v;
 }
 
-struct fd_probe {
-	pid_t pid;
-	int want;
-};
-
-static bool fds_back(void *arg)
-{
-	struct fd_probe *p = arg;
-	return gw_count_fds(p->pid) <= p->want;
-}
-
 static void expect_fds_back(int before, const char *after)
 {
-	struct fd_probe p = {G.pid, before};
-	bool ok = gw_wait_until(fds_back, &p, 5);
+	struct gw_fd_probe p = {G.pid, before};
+	bool ok = gw_wait_until(gw_fds_at_most, &p, 5);
 	int n = gw_count_fds(G.pid);
 	if (!ok) {
 		char cmd[100];
