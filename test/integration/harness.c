@@ -804,6 +804,24 @@ void gw_write_template(const char *template, const char *const *pairs, const cha
 	free(filled);
 }
 
+void gw_peer_configure(struct gw_peer *p, const struct gw_proc *g, int gw_port, const char *stem,
+                       const char *template, const char *const *more, char conf[400])
+{
+	char port[16], gwport[16];
+	p->port = gw_free_port();
+	snprintf(port, sizeof port, "%d", p->port);
+	snprintf(gwport, sizeof gwport, "%d", gw_port);
+	snprintf(conf, 400, "%s/%s.conf", g->dir, stem);
+	snprintf(p->log, sizeof p->log, "%s/%s-error.log", g->dir, stem);
+	snprintf(p->out, sizeof p->out, "%s/%s.out", g->dir, stem);
+	const char *pairs[32] = {"@DIR@", g->dir, "@PORT@", port, "@GWPORT@", gwport,
+	                         "@FIX@", gw_fixtures()};
+	size_t n = 8;
+	for (; more && *more && n < 30; more++)
+		pairs[n++] = *more;
+	gw_write_template(template, pairs, conf);
+}
+
 json_t *gw_pool_of(json_t *status, const char *name)
 {
 	size_t i;

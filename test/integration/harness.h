@@ -163,6 +163,13 @@ void gw_peer_wait_ready(struct gw_peer *p, const char *unix_path, void (*dump_lo
 void gw_peer_stop(struct gw_peer *p);
 /* Read the file template, fill its placeholders (gw_substitute's pairs), write out. */
 void gw_write_template(const char *template, const char *const *pairs, const char *out);
+/* A web server's files in g's directory (<stem>.conf, <stem>-error.log as
+ * p->log, <stem>.out as p->out), a free p->port, and its config written from
+ * the file template with @DIR@, @PORT@ (its own), @GWPORT@ (gw_port, where
+ * gatewayd listens for it), @FIX@ and the pairs more (NULL-terminated, or
+ * NULL) filled in. conf gets the config's path. */
+void gw_peer_configure(struct gw_peer *p, const struct gw_proc *g, int gw_port, const char *stem,
+                       const char *template, const char *const *more, char conf[400]);
 /* The live (not retired by a reload) pool of that name in a status document. */
 json_t *gw_pool_of(json_t *status, const char *name);
 /* An integer member of a status object; the test fails when it is missing. */

@@ -128,17 +128,9 @@ static void start_nginx(void)
 {
 	gw_require_file(NGINX_BIN, "nginx-light");
 	gw_require_file(NGINX_UWSGI_PARAMS, "nginx-light");
-	char port[16], gwport[16], conf[400], tpl[4200];
-	NGX.port = gw_free_port();
-	snprintf(port, sizeof port, "%d", NGX.port);
-	snprintf(gwport, sizeof gwport, "%d", UPORT);
-	snprintf(conf, sizeof conf, "%s/nginx.conf", G.dir);
-	snprintf(NGX.log, sizeof NGX.log, "%s/nginx-error.log", G.dir);
-	snprintf(NGX.out, sizeof NGX.out, "%s/nginx.out", G.dir);
-	snprintf(tpl, sizeof tpl, "%s/uwsgi/nginx.conf", gw_fixtures());
-	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", gw_fixtures(), NULL};
-	gw_write_template(tpl, pairs, conf);
+	char conf[400], template[4200];
+	snprintf(template, sizeof template, "%s/uwsgi/nginx.conf", gw_fixtures());
+	gw_peer_configure(&NGX, &G, UPORT, "nginx", template, NULL, conf);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
 	char *envp[] = {(char *)PEER_PATH, (char *)"LANG=C", NULL};
 	NGX.pid = gw_peer_spawn(argv, envp, NGX.out);
