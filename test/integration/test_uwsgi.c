@@ -79,11 +79,13 @@ static void dump_logs(void)
 		gw_dump_file("nginx's output", NGX.out);
 }
 
-/* Stop nginx, then gatewayd: it must exit 0 (ASan: no leak). */
-static void stop_all_ok(void)
+/* The end of every test: nginx stopped, then gatewayd, which must exit 0
+ * (ASan: no leak), and no leak in the test itself. */
+static void finish_ok(void)
 {
 	gw_peer_stop(&NGX);
 	gw_stop_ok(&G, 15, dump_logs);
+	gw_assert_no_leaks();
 }
 
 /* The worker runs Debian's python3: it must import the module. */
@@ -156,6 +158,42 @@ static char *wsgi_pool(const char *proto, const char *dir, const char *spec, con
 
 #define TESTAPPS "@SRC@/test/wsgi"
 #define UWSGI_FIX "@FIX@/uwsgi"
+
+/* A pool of gatewayd-wsgi workers: its name, protocol, --path and application
+ * (wsgi_pool()'s), and more keys of the pool. */
+struct pool_def {
+	const char *name, *proto, *dir, *spec, *extra;
+};
+
+static void wait_idle(const char *pool, long long n, double timeout);
+
+/* gatewayd on config, its "@POOLS@" the members for the pools of defs; then
+ * each pool has its one worker idle. */
+static void start_with_pools(const char *config, const struct pool_def *defs, size_t n)
+{
+	char *members = strdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *pool = wsgi_pool(defs[i].proto, defs[i].dir, defs[i].spec, defs[i].extra), *more;
+		cr_assert(asprintf(&more, "%s%s\"%s\": %s", members, i ? ", " : "", defs[i].name,
+		                   pool) > 0);
+		free(pool);
+		free(members);
+		members = more;
+	}
+	const char *pairs[] = {"@POOLS@", members, NULL};
+	char *text = gw_substitute(config, pairs);
+	start_gatewayd(text);
+	free(text);
+	free(members);
+	for (size_t i = 0; i < n; i++)
+		wait_idle(defs[i].name, 1, 15);
+}
+
+/* The echo application, one worker over uwsgi (echo_u), one over FastCGI (echo_f). */
+static const struct pool_def ECHO_POOLS[] = {
+	{"echo_u", "uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1"},
+	{"echo_f", "fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1"},
+};
 
 /* ---- an HTTP client: sends while it reads, reads to the close ------------- */
 
@@ -599,27 +637,40 @@ static char *read_to_close(int fd, double timeout, size_t *n, bool *closed)
 	return in;
 }
 
-/* A good request over raw uwsgi to the CGI echo: 200 and its answer. */
-static void expect_uwsgi_serves(const char *after)
+/* A GET of uri straight to gatewayd's uwsgi listener, its vars those of
+ * uw_request_vars() and then the pairs more (NULL-terminated, or NULL); the
+ * answer, which must come, in r. what names the request. */
+static void uwsgi_get(const char *what, const char *uri, const char *const *more, struct reply *r)
 {
 	struct bytes vars = {0}, pkt = {0};
-	uw_request_vars(&vars, "GET", "/cgi-bin/echo.py/after?n=1", NULL);
+	uw_request_vars(&vars, "GET", uri, NULL);
+	for (; more && *more; more += 2)
+		uw_var(&vars, more[0], more[1]);
 	uw_packet(&pkt, &vars, (unsigned)vars.n);
 	size_t n;
 	char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
-	struct reply r;
-	int rc = raw ? parse_reply(raw, n, &r) : -1;
-	if (rc != 0 || r.status != 200)
+	int rc = raw ? parse_reply(raw, n, r) : -1;
+	if (rc != 0)
 		dump_logs();
-	cr_assert_eq(rc, 0, "after %s: no answer to a good uwsgi request: %.300s", after,
-	             raw ? raw : "(timeout)");
-	cr_expect_eq(r.status, 200, "after %s: a good uwsgi request got %d", after, r.status);
-	expect_field(r.body, "PATH_INFO=", "/after", after);
-	expect_field(r.body, "QUERY_STRING=", "n=1", after);
+	cr_assert_eq(rc, 0, "%s: no answer to a uwsgi request: %.300s", what, raw ? raw : "(timeout)");
 	free(raw);
-	reply_free(&r);
 	free(vars.p);
 	free(pkt.p);
+}
+
+/* A good request over raw uwsgi to the CGI echo: 200 and its answer. */
+static void expect_uwsgi_serves(const char *after)
+{
+	char what[200];
+	snprintf(what, sizeof what, "a good request after %s", after);
+	struct reply r;
+	uwsgi_get(what, "/cgi-bin/echo.py/after?n=1", NULL, &r);
+	if (r.status != 200)
+		dump_logs();
+	cr_expect_eq(r.status, 200, "%s: status %d", what, r.status);
+	expect_field(r.body, "PATH_INFO=", "/after", what);
+	expect_field(r.body, "QUERY_STRING=", "n=1", what);
+	reply_free(&r);
 }
 
 /* ============================================================================
@@ -636,24 +687,16 @@ struct echo_target {
 Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pu = wsgi_pool("uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *pf = wsgi_pool("fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
-	                   " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
-	                   " \"pools\": {\"echo_u\": %s, \"echo_f\": %s},"
-	                   " \"routes\": ["
-	                   "  {\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"" UWSGI_FIX "/cgi-bin\","
-	                   "   \"timeout\": 20}},"
-	                   "  {\"match\": \"/front-cgi/\", \"cgi\": {\"root\": \"@FIX@/cgi-bin\"}},"
-	                   "  {\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
-	                   "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}", pu, pf) > 0);
-	free(pu);
-	free(pf);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("echo_u", 1, 15);
-	wait_idle("echo_f", 1, 15);
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
+	                 " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
+	                 " \"pools\": {@POOLS@},"
+	                 " \"routes\": ["
+	                 "  {\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"" UWSGI_FIX "/cgi-bin\","
+	                 "   \"timeout\": 20}},"
+	                 "  {\"match\": \"/front-cgi/\", \"cgi\": {\"root\": \"@FIX@/cgi-bin\"}},"
+	                 "  {\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
+	                 "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}",
+	                 ECHO_POOLS, 2);
 	start_nginx();
 	pid_t wsgi_pid[2] = {0, 0};
 	cr_assert_eq(pool_pids("echo_u", &wsgi_pid[0], 1), 1);
@@ -735,44 +778,26 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	/* UWSGI_* variables (uWSGI's per-request switches) from a web server or a
 	 * client never reach a worker; the request is served without them. */
 	{
-		struct bytes vars = {0}, pkt = {0};
-		uw_request_vars(&vars, "GET", "/wsgi/keys?k=1", NULL);
-		uw_var(&vars, "UWSGI_SCRIPT", "evil:app");
-		uw_var(&vars, "UWSGI_CHDIR", "/tmp");
-		uw_var(&vars, "HTTP_PROXY", "http://127.0.0.1:1");
-		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		size_t n;
-		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
+		static const char *const switches[] = {"UWSGI_SCRIPT", "evil:app", "UWSGI_CHDIR", "/tmp",
+		                                       "HTTP_PROXY", "http://127.0.0.1:1", NULL};
 		struct reply kr;
-		cr_assert(raw && parse_reply(raw, n, &kr) == 0, "no answer to a request with UWSGI_ vars");
+		uwsgi_get("UWSGI_ vars from the web server", "/wsgi/keys?k=1", switches, &kr);
 		cr_expect_eq(kr.status, 200);
 		expect_field(kr.body, "uwsgi_keys=", "none", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "QUERY_STRING=", "k=1", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "HTTP_PROXY=", "(unset)", "HTTP_PROXY from the web server");
 		reply_free(&kr);
-		free(raw);
-		free(vars.p);
-		free(pkt.p);
 	}
 	/* The hop-by-hop fields a script prints never reach the web server (the
 	 * HTTP and FastCGI suites send the same script through theirs). */
 	{
-		struct bytes vars = {0}, pkt = {0};
-		uw_request_vars(&vars, "GET", "/front-cgi/hop.sh", NULL);
-		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		size_t n;
-		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
 		struct reply hr;
-		cr_assert(raw && parse_reply(raw, n, &hr) == 0, "no answer from hop.sh over uwsgi");
+		uwsgi_get("hop.sh over uwsgi", "/front-cgi/hop.sh", NULL, &hr);
 		cr_expect_eq(hr.status, 200);
 		gw_expect_hop_by_hop_dropped(hr.head, hr.body, "uwsgi");
 		reply_free(&hr);
-		free(raw);
-		free(vars.p);
-		free(pkt.p);
 	}
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
@@ -786,41 +811,48 @@ static void expect_in(const struct reply *r, const char *needle, const char *wha
 	          r->body ? r->body : "");
 }
 
+/* GET target: status want, and a body that holds needle (when not NULL). */
+static void expect_get(const char *target, int want, const char *needle)
+{
+	struct reply r;
+	must_get(target, want, &r);
+	if (needle)
+		expect_in(&r, needle, target);
+	reply_free(&r);
+}
+
+/* The body of r as JSON (json_decref it); the test fails when it is not. */
+static json_t *json_body(const struct reply *r, const char *what)
+{
+	json_error_t err;
+	json_t *j = json_loads(r->body, 0, &err);
+	cr_assert_not_null(j, "%s: not JSON (%s): %s", what, err.text, r->body);
+	return j;
+}
+
 static void run_demo_apps(const char *proto)
 {
 	require_python_module("wsgiref.validate", "python3");
 	require_python_module("flask", "python3-flask");
 	require_python_module("django", "python3-django");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", "\"processes\": 1");
-	char *pfl = wsgi_pool(proto, "@SRC@/examples/flask", "app:app", "\"processes\": 1");
-	char *pdj = wsgi_pool(proto, "@SRC@/examples/django", "demo.wsgi:application",
-	                      "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\","
-	                   " \"pools\": {\"v\": %s, \"flask\": %s, \"django\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
-	                   "  {\"match\": \"/flask/\", \"pool\": \"flask\"},"
-	                   "  {\"match\": \"/django/\", \"pool\": \"django\"}]}", pv, pfl, pdj) > 0);
-	free(pv);
-	free(pfl);
-	free(pdj);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("v", 1, 15);
-	wait_idle("flask", 1, 15);
-	wait_idle("django", 1, 15);
+	const struct pool_def pools[] = {
+		{"v", proto, TESTAPPS, "validate_app:application", "\"processes\": 1"},
+		{"flask", proto, "@SRC@/examples/flask", "app:app", "\"processes\": 1"},
+		{"django", proto, "@SRC@/examples/django", "demo.wsgi:application", "\"processes\": 1"},
+	};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
+	                 "  {\"match\": \"/flask/\", \"pool\": \"flask\"},"
+	                 "  {\"match\": \"/django/\", \"pool\": \"django\"}]}",
+	                 pools, 3);
 	struct reply r;
 
 	/* ---- the validated test applications ---- */
-	must_get("/v/hello", 200, &r);
-	expect_in(&r, "Hello from WSGI, pid ", "validate_app /v/hello");
-	reply_free(&r);
+	expect_get("/v/hello", 200, "Hello from WSGI, pid ");
 	must_get("/v/env/some/path?a=1&b=%20x", 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "/v/env: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "/v/env");
 		json_t *cgi = json_object_get(j, "cgi");
 		cr_expect_str_eq(json_string_value(json_object_get(cgi, "SCRIPT_NAME")), "/v/env");
 		cr_expect_str_eq(json_string_value(json_object_get(cgi, "PATH_INFO")), "/some/path");
@@ -837,9 +869,7 @@ static void run_demo_apps(const char *proto)
 	must(G.port, "POST", "/v/env?read=sized", "Content-Type: application/octet-stream\r\n",
 	     body, blen, 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "/v/env POST: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "/v/env POST");
 		cr_expect_eq(json_integer_value(json_object_get(j, "body_len")), (json_int_t)blen,
 		             "%s", r.body);
 		json_decref(j);
@@ -859,8 +889,7 @@ static void run_demo_apps(const char *proto)
 	cr_expect(replaced && strcmp(replaced, "yes") == 0, "X-Replaced: %s", replaced);
 	free(replaced);
 	reply_free(&r);
-	must_get("/v/nothing-here", 404, &r);
-	reply_free(&r);
+	expect_get("/v/nothing-here", 404, NULL);
 
 	/* ---- Flask ---- */
 	must_get("/flask/", 200, &r);
@@ -869,13 +898,9 @@ static void run_demo_apps(const char *proto)
 	cr_expect(ct && strncmp(ct, "text/html", 9) == 0, "flask /: Content-Type %s", ct);
 	free(ct);
 	reply_free(&r);
-	must_get("/flask/no/such/page", 404, &r);
-	expect_in(&r, "No page at /no/such/page", "flask 404");
-	reply_free(&r);
-	must_get("/flask/form", 200, &r);
+	expect_get("/flask/no/such/page", 404, "No page at /no/such/page");
 	/* url_for() under the mount: SCRIPT_NAME came through. */
-	expect_in(&r, "action=\"/flask/form\"", "flask /form");
-	reply_free(&r);
+	expect_get("/flask/form", 200, "action=\"/flask/form\"");
 	const char *form = "name=gatewayd&message=signed+over+the+pool";
 	must(G.port, "POST", "/flask/form", "Content-Type: application/x-www-form-urlencoded\r\n",
 	     form, strlen(form), 303, &r);
@@ -884,9 +909,7 @@ static void run_demo_apps(const char *proto)
 	          "flask POST /form: Location %s", loc ? loc : "(absent)");
 	free(loc);
 	reply_free(&r);
-	must_get("/flask/", 200, &r);
-	expect_in(&r, "signed over the pool", "flask / after the POST");
-	reply_free(&r);
+	expect_get("/flask/", 200, "signed over the pool");
 	const char *empty = "name=&message=";
 	must(G.port, "POST", "/flask/form", "Content-Type: application/x-www-form-urlencoded\r\n",
 	     empty, strlen(empty), 400, &r);
@@ -894,9 +917,7 @@ static void run_demo_apps(const char *proto)
 	reply_free(&r);
 	must_get("/flask/api/info?x=1", 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "flask /api/info: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "flask /api/info");
 		cr_expect_str_eq(json_string_value(json_object_get(j, "script_root")), "/flask");
 		cr_expect_str_eq(json_string_value(json_object_get(j, "path")), "/api/info");
 		cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "args"), "x")),
@@ -908,9 +929,7 @@ static void run_demo_apps(const char *proto)
 	must(G.port, "POST", "/flask/api/echo", "Content-Type: application/json\r\n", jbody,
 	     strlen(jbody), 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "flask /api/echo: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "flask /api/echo");
 		json_t *n = json_object_get(json_object_get(j, "received"), "n");
 		cr_expect(json_is_array(n) && json_array_size(n) == 3 &&
 		          json_integer_value(json_array_get(n, 2)) == 3, "flask echo: %s", r.body);
@@ -937,8 +956,7 @@ static void run_demo_apps(const char *proto)
 		pid2 = strtol(p + 11, NULL, 10);
 	cr_expect(pid1 > 0 && pid1 == pid2, "django: pids %ld then %ld", pid1, pid2);
 	reply_free(&r);
-	must_get("/django/no/such/page", 404, &r);
-	reply_free(&r);
+	expect_get("/django/no/such/page", 404, NULL);
 	/* Django's logger says so, through a StreamHandler that kept the
 	 * sys.stderr it found at start: the line is this request's ("req=ID: ",
 	 * from the uwsgi tag or the FastCGI STDERR record), not an untagged one. */
@@ -960,8 +978,7 @@ static void run_demo_apps(const char *proto)
 	             pool_stat("django", "errors"), 0);
 	cr_expect_eq(pool_stat("flask", "crashes") + pool_stat("django", "crashes") +
 	             pool_stat("v", "crashes"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, demo_apps_over_uwsgi_pools) { run_demo_apps("uwsgi"); }
@@ -1005,6 +1022,25 @@ static void expect_status_and_close(const char *what, const char *out, size_t n,
 	cr_expect_eq(status, want, "%s: answered %d, want %d: %.300s", what, status, want, out);
 }
 
+/* Bytes sent raw that gatewayd must refuse: answered want (waiting timeout s
+ * at most) and closed, the log line logged (when not NULL), and the daemon
+ * serves on. How long the answer took. */
+static double expect_refused(const char *what, const void *raw, size_t n, double timeout, int want,
+                             const char *logged)
+{
+	size_t got;
+	bool closed;
+	double t0 = gw_now();
+	char *out = uw_raw(raw, n, false, timeout, &got, &closed);
+	double took = gw_now() - t0;
+	expect_status_and_close(what, out, got, closed, want);
+	free(out);
+	if (logged)
+		cr_expect(gw_log_contains(G.error_log, logged, 2), "%s: no log line \"%s\"", what, logged);
+	expect_uwsgi_serves(what);
+	return took;
+}
+
 Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 {
 	gw_require_file(PYTHON_BIN, "python3");
@@ -1042,15 +1078,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 
 		/* (b) The same, and the web server just waits: the header timeout (1 s)
 		 * answers 408 and closes. */
-		double t0 = gw_now();
-		out = uw_raw(pkt.p, 4 + 10, false, 5, &n, &closed);
-		double took = gw_now() - t0;
-		expect_status_and_close("truncated packet, then silence", out, n, closed, 408);
+		double took = expect_refused("truncated packet, then silence", pkt.p, 4 + 10, 5, 408,
+		                             "408: the uwsgi packet did not come whole");
 		cr_expect(took < 4, "the 408 took %.1f s (header timeout 1 s)", took);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "408: the uwsgi packet did not come whole", 2),
-		          "no log line for the packet that never came whole");
-		expect_uwsgi_serves("a truncated packet and a timeout");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1063,12 +1093,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		put16(&vars, 5);
 		put(&vars, "value", 5);
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a zero-length key", out, n, closed, 400);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "malformed uwsgi vars", 2),
-		          "no log line for the zero-length key");
-		expect_uwsgi_serves("a zero-length key");
+		expect_refused("a zero-length key", pkt.p, pkt.n, 5, 400, "malformed uwsgi vars");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1086,10 +1111,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		char tail[600];
 		memset(tail, 'z', sizeof tail);
 		put(&pkt, tail, sizeof tail);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a value past the packet", out, n, closed, 400);
-		free(out);
-		expect_uwsgi_serves("a value past the packet");
+		expect_refused("a value past the packet", pkt.p, pkt.n, 5, 400, NULL);
 		/* And a key size past it. */
 		vars.n = 0;
 		pkt.n = 0;
@@ -1097,10 +1119,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		put16(&vars, 4000);
 		put(&vars, "KEY", 3);
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a key past the packet", out, n, closed, 400);
-		free(out);
-		expect_uwsgi_serves("a key past the packet");
+		expect_refused("a key past the packet", pkt.p, pkt.n, 5, 400, NULL);
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1136,15 +1155,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		uw_request_vars(&vars, "POST", "/cgi-bin/echo.py/slow-body", "1000");
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
 		put(&pkt, "0123456789", 10);
-		double t0 = gw_now();
-		out = uw_raw(pkt.p, pkt.n, false, 6, &n, &closed);
-		double took = gw_now() - t0;
-		expect_status_and_close("a body that stops", out, n, closed, 408);
+		double took = expect_refused("a body that stops", pkt.p, pkt.n, 6, 408,
+		                             "408: the request body did not come");
 		cr_expect(took < 5, "the 408 took %.1f s (body timeout 1 s)", took);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "408: the request body did not come", 2),
-		          "no log line for the body that stopped");
-		expect_uwsgi_serves("a body that stops");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1164,8 +1177,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 	int zombies = 0;
 	gw_count_children(G.pid, &zombies);
 	cr_expect_eq(zombies, 0, "%d zombies", zombies);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
@@ -1185,23 +1197,15 @@ static char *big_header(const char *name, size_t n, char fill)
 Test(uwsgi, oversized_vars_431_never_a_cut_packet)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pu = wsgi_pool("uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *pf = wsgi_pool("fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *cfg = NULL;
 	/* The HTTP front takes header blocks up to 256 KiB here, so the uwsgi
 	 * packet's 64 KiB is the limit that trips. */
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
-	                   " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
-	                   " \"limits\": {\"header_size\": 262144, \"request_line\": 131072},"
-	                   " \"pools\": {\"echo_u\": %s, \"echo_f\": %s},"
-	                   " \"routes\": [{\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
-	                   "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}", pu, pf) > 0);
-	free(pu);
-	free(pf);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("echo_u", 1, 15);
-	wait_idle("echo_f", 1, 15);
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
+	                 " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
+	                 " \"limits\": {\"header_size\": 262144, \"request_line\": 131072},"
+	                 " \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
+	                 "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}",
+	                 ECHO_POOLS, 2);
 	pid_t worker;
 	cr_assert_eq(pool_pids("echo_u", &worker, 1), 1);
 	struct reply r;
@@ -1298,25 +1302,21 @@ Test(uwsgi, oversized_vars_431_never_a_cut_packet)
 	}
 	pid_t again;
 	cr_expect(pool_pids("echo_u", &again, 1) == 1 && again == worker);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
  * 5. Faults in the application
  * ========================================================================== */
 
+/* The validated test application as the pool "v" under /v/, its worker idle. */
 static void start_validate_pool(const char *proto, const char *extra)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", extra);
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\", \"pools\": {\"v\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"}]}", pv) > 0);
-	free(pv);
-	start_gatewayd(cfg);
-	free(cfg);
+	const struct pool_def v = {"v", proto, TESTAPPS, "validate_app:application", extra};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"}]}", &v, 1);
 }
 
 /* GET /v/env: the worker's pid. */
@@ -1324,9 +1324,7 @@ static long env_pid(const char *what)
 {
 	struct reply r;
 	must_get("/v/env", 200, &r);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "%s: /v/env is not JSON: %s", what, r.body);
+	json_t *j = json_body(&r, what);
 	long pid = (long)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
 	reply_free(&r);
@@ -1336,27 +1334,21 @@ static long env_pid(const char *what)
 static void run_raises(const char *proto)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", "\"processes\": 1");
-	char *pm = wsgi_pool(proto, TESTAPPS, "misbehave_app:application", "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\", \"pools\": {\"v\": %s, \"m\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
-	                   "  {\"match\": \"/m/\", \"pool\": \"m\"}]}", pv, pm) > 0);
-	free(pv);
-	free(pm);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("v", 1, 15);
+	const struct pool_def pools[] = {
+		{"v", proto, TESTAPPS, "validate_app:application", "\"processes\": 1"},
+		{"m", proto, TESTAPPS, "misbehave_app:application", "\"processes\": 1"},
+	};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
+	                 "  {\"match\": \"/m/\", \"pool\": \"m\"}]}", pools, 2);
 	long pid = env_pid("before");
 	cr_assert_gt(pid, 0);
 	int fds = gw_count_fds(G.pid);
 	struct reply r;
 	char url[100];
 	snprintf(url, sizeof url, "/v/raise?tag=raise-%s", proto);
-	must_get(url, 500, &r);
-	expect_in(&r, "Internal Server Error", url);
-	reply_free(&r);
+	expect_get(url, 500, "Internal Server Error");
 	char *rid = rid_of(url);
 	/* The traceback is in gatewayd's error log, on lines with the request id
 	 * where every error log line has it ("req=ID: "), for both protocols. */
@@ -1415,8 +1407,7 @@ static void run_raises(const char *proto)
 	/* No descriptor left behind by the exceptions and the cuts (over FastCGI
 	 * gatewayd gw_now also keeps a connection to the second pool's worker). */
 	expect_fds_back(fds + (strcmp(proto, "fastcgi") == 0 ? 1 : 0), "exceptions and cuts");
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_raises_500_traceback_logged_same_worker_over_uwsgi) { run_raises("uwsgi"); }
@@ -1425,7 +1416,6 @@ Test(uwsgi, app_raises_500_traceback_logged_same_worker_over_fastcgi) { run_rais
 static void run_ignored_body(const char *proto)
 {
 	start_validate_pool(proto, "\"processes\": 1");
-	wait_idle("v", 1, 15);
 	long pid = env_pid("before");
 	size_t blen = 8 << 20;
 	unsigned char *body = binary_body(blen, 11);
@@ -1444,9 +1434,7 @@ static void run_ignored_body(const char *proto)
 	struct reply r;
 	must(G.port, "POST", "/v/env?read=all", "Content-Type: application/octet-stream\r\n", body,
 	     small, 200, &r);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "%s", r.body);
+	json_t *j = json_body(&r, "/v/env?read=all");
 	cr_expect_eq(json_integer_value(json_object_get(j, "body_len")), (json_int_t)small);
 	cr_expect_eq(json_integer_value(json_object_get(j, "pid")), pid);
 	json_decref(j);
@@ -1454,8 +1442,7 @@ static void run_ignored_body(const char *proto)
 	free(body);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_ignores_a_big_body_next_request_served_over_uwsgi) { run_ignored_body("uwsgi"); }
@@ -1531,7 +1518,6 @@ static void stream_and_check(const char *target, size_t want, double pause)
 static void run_stream(const char *proto)
 {
 	start_validate_pool(proto, "\"processes\": 1");
-	wait_idle("v", 1, 15);
 	struct reply r;
 	must_get("/v/hello", 200, &r);
 	reply_free(&r);
@@ -1553,8 +1539,7 @@ static void run_stream(const char *proto)
 	must_get("/v/hello", 200, &r);
 	reply_free(&r);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_streams_100_mib_all_arrives_memory_bounded_over_uwsgi) { run_stream("uwsgi"); }
@@ -1566,7 +1551,6 @@ Test(uwsgi, app_streams_100_mib_all_arrives_memory_bounded_over_fastcgi)
 Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 {
 	start_validate_pool("uwsgi", "\"processes\": 1, \"max_requests\": 3");
-	wait_idle("v", 1, 15);
 	long pids[8];
 	long blocks[8];
 	for (int i = 0; i < 8; i++) {
@@ -1605,6 +1589,5 @@ Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
 	cr_expect_eq(pool_stat("v", "spawns"), 3);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
