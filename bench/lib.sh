@@ -60,7 +60,8 @@ start_gatewayd() {
 }
 
 report_rss() { # $1: the /proc status fields to print (default: VmRSS and VmHWM)
-	grep -E "${1:-VmRSS|VmHWM}" "/proc/$gwpid/status" | tr -s ' \t' ' ' | sed 's/^/gatewayd dispatcher /'
+	grep -E "${1:-VmRSS|VmHWM}" "/proc/$gwpid/status" | tr -s ' \t' ' ' |
+		sed 's/^/gatewayd dispatcher /'
 }
 
 start_fcgiwrap() { # 16 workers, so its pool is never the limit at c=16

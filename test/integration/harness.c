@@ -193,7 +193,8 @@ void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void))
 		dump_logs();
 	else if (!ok)
 		gw_dump_log(g);
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
+	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st,
+	          st == -1 ? ": timed out" : "");
 	gw_cleanup(g);
 }
 

@@ -113,9 +113,9 @@ char *gw_field(const char *text, const char *prefix);
 		const char *what_ = (what), *prefix_ = (prefix), *want_ = (want);                \
 		char *got_ = gw_field((text), prefix_);                                          \
 		if (want_)                                                                       \
-			cr_expect(got_ && strcmp(got_, want_) == 0, "%s%s%s: got \"%s\", want \"%s\"", \
-			          what_ ? what_ : "", what_ ? ": " : "", prefix_,                \
-			          got_ ? got_ : "(absent)", want_);                              \
+			cr_expect(got_ && strcmp(got_, want_) == 0,                              \
+			          "%s%s%s: got \"%s\", want \"%s\"", what_ ? what_ : "",          \
+			          what_ ? ": " : "", prefix_, got_ ? got_ : "(absent)", want_);    \
 		else                                                                             \
 			cr_expect(got_ == NULL, "%s%s%s must be absent, got \"%s\"",             \
 			          what_ ? what_ : "", what_ ? ": " : "", prefix_, got_);         \

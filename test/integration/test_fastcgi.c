@@ -184,8 +184,8 @@ static void start_apache(struct gw_peer *p, const struct peer_kind *k)
 	require_world_searchable(gw_fixtures());
 	char conf[400];
 	const char *more[] = {"@MODULES@", APACHE_MODULES, "@REUSE@", k->reuse,
-	                      "@BACKEND_TYPE@", k->backend_type, "@SLASH@", k->slash ? k->slash : "/",
-	                      NULL};
+	                      "@BACKEND_TYPE@", k->backend_type,
+	                      "@SLASH@", k->slash ? k->slash : "/", NULL};
 	p->name = "Apache httpd";
 	gw_peer_configure(p, &G, G.port, "apache", template_path(k->template), more, conf);
 	char *argv[] = {(char *)APACHE_BIN, (char *)"-f", conf, (char *)"-DFOREGROUND", NULL};
@@ -571,7 +571,8 @@ static void expect_still_serving(const struct peer_kind *k, const char *after)
 	char what[200];
 	snprintf(what, sizeof what, "a GET after %s", after);
 	struct peer_case next = {.what = what,
-	                         .call = {"GET", "/cgi-bin/sub/env.pl", NULL, "after=1", NULL, false},
+	                         .call = {"GET", "/cgi-bin/sub/env.pl", NULL, "after=1", NULL,
+	                                  false},
 	                         .status = 200,
 	                         .body = {{"env:QUERY_STRING=", "after=1"}, {NULL}}};
 	run_case(k, &next);
@@ -605,8 +606,8 @@ static void run_requests(const struct peer_kind *k)
 		struct answer a;
 		peer_call(k, &post, &a);
 		if (status_is(peer_name, what, &a, 200))
-			cr_expect_str_eq(a.body, want, "%s: %s: the script saw \"%s\"", peer_name, what,
-			                 a.body);
+			cr_expect_str_eq(a.body, want, "%s: %s: the script saw \"%s\"", peer_name,
+			                 what, a.body);
 		answer_free(&a);
 	}
 	free(body);
@@ -645,8 +646,8 @@ static void run_timeout(const struct peer_kind *k)
 		          peer_name, took);
 		pid_t pid = gw_wait_pidfile(pidfile, 1), child = gw_wait_pidfile(childfile, 1);
 		cr_expect(pid > 0 && child > 0, "%s: sleep.sh wrote no pid files", peer_name);
-		cr_expect(pid <= 0 || gw_wait_gone(pid, 5), "%s: the timed-out script %d still runs",
-		          peer_name, (int)pid);
+		cr_expect(pid <= 0 || gw_wait_gone(pid, 5),
+		          "%s: the timed-out script %d still runs", peer_name, (int)pid);
 		cr_expect(child <= 0 || gw_wait_gone(child, 5), "%s: its grandchild %d still runs",
 		          peer_name, (int)child);
 		cr_expect(gw_log_contains(G.error_log, "sleep.sh ran over its 2.0 s timeout", 1),
@@ -724,7 +725,8 @@ static void run_disconnect(const struct peer_kind *k)
 	cr_expect(gone, "%s: the client went away mid-response but script %d still runs",
 	          peer_name, (int)pid);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "%s: gatewayd still has children", peer_name);
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "%s: gatewayd still has children",
+	          peer_name);
 	expect_still_serving(k, "a client went away");
 	finish_ok();
 }
@@ -1453,7 +1455,8 @@ static pid_t start_stream(int fd, const char *name)
 Test(raw, get_values_answered_and_connection_stays_open, .fini = teardown, .timeout = 30)
 {
 	int fd = raw_start();
-	static const char *const all[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS", NULL};
+	static const char *const all[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS",
+	                                  NULL};
 	static struct record r;
 	cr_assert_eq(get_values(fd, all, 0, &r), 0, "no answer to FCGI_GET_VALUES");
 	cr_assert_eq(r.type, FCGI_GET_VALUES_RESULT, "answer of type %d", r.type);
@@ -1597,7 +1600,8 @@ Test(raw, begin_request_for_a_busy_id_ignored, .fini = teardown, .timeout = 30)
 	stream(&b, FCGI_STDIN, 1, "hello", 5, 32768, true);
 	raw_exchange(fd, &b, 1, "the first request");
 	static const struct gw_field_want first[] = {
-		{"Status: ", "200 OK"}, {"env:QUERY_STRING=", "first"}, {"stdin-bytes:", "5"}, {NULL},
+		{"Status: ", "200 OK"}, {"env:QUERY_STRING=", "first"}, {"stdin-bytes:", "5"},
+		{NULL},
 	};
 	gw_expect_fields("busy id", (const char *)R[1].out.p, first);
 	cr_expect_eq(R[1].protocol_status, FCGI_REQUEST_COMPLETE);
@@ -1674,7 +1678,8 @@ Test(raw, truncated_records_then_close, .fini = teardown, .timeout = 30)
 	expect_serves_env_get(fd, 1, 0, "after the truncated records");
 	close(fd);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "a script of a dropped connection still runs");
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5),
+	          "a script of a dropped connection still runs");
 	bytes_free(&b);
 	bytes_free(&pairs);
 	stop_raw_ok();
@@ -1733,7 +1738,8 @@ Test(raw, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
 Test(raw, param_name_with_equals_400, .fini = teardown, .timeout = 30)
 {
 	run_refused_params("a param name holding '='", "LD_PRELOAD=/tmp/x.so;X", "1",
-	                   "400 Bad Request", "variable LD_PRELOAD=/tmp/x.so;X from the web server");
+	                   "400 Bad Request",
+	                   "variable LD_PRELOAD=/tmp/x.so;X from the web server");
 }
 
 /* Split a run of whole records into a list of (offset, length) of records. */
@@ -1775,7 +1781,8 @@ Test(raw, multiplexed_requests_interleaved, .fini = teardown, .timeout = 30)
 		uint16_t id = (uint16_t)(k + 1);
 		begin(&r[k], id, FCGI_RESPONDER, FCGI_KEEP_CONN);
 		params(&r[k], id, kvs[k], 20, true);
-		stream(&r[k], FCGI_STDIN, id, bodies[k], bodies[k] ? strlen(bodies[k]) : 0, 7000, true);
+		stream(&r[k], FCGI_STDIN, id, bodies[k], bodies[k] ? strlen(bodies[k]) : 0, 7000,
+		       true);
 		n[k] = record_spans(&r[k], o[k], l[k], 64);
 	}
 	static const int deal[3] = {2, 0, 1};
@@ -2027,7 +2034,8 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
 	cr_expect(sent, "request 1 was answered, but gatewayd never read the rest of its STDIN: "
 	          "the kept connection stopped reading for good");
 	if (sent)
-		expect_serves_env_get(fd, 2, FCGI_KEEP_CONN, "the next request on the kept connection");
+		expect_serves_env_get(fd, 2, FCGI_KEEP_CONN,
+		                      "the next request on the kept connection");
 	raw_finish(fd, &b);
 }
 
@@ -2057,7 +2065,8 @@ Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teard
 			usleep(200000);
 		}
 		close(fd);
-		cr_expect(gw_wait_gone(pid, 5), "round %d: the reset left script %d running", round, (int)pid);
+		cr_expect(gw_wait_gone(pid, 5), "round %d: the reset left script %d running", round,
+		          (int)pid);
 		bytes_free(&b);
 	}
 	/* Still serving. */

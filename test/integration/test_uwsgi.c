@@ -173,7 +173,8 @@ static void start_with_pools(const char *config, const struct pool_def *defs, si
 {
 	char *members = strdup("");
 	for (size_t i = 0; i < n; i++) {
-		char *pool = wsgi_pool(defs[i].proto, defs[i].dir, defs[i].spec, defs[i].extra), *more;
+		char *more, *pool = wsgi_pool(defs[i].proto, defs[i].dir, defs[i].spec,
+		                              defs[i].extra);
 		cr_assert(asprintf(&more, "%s%s\"%s\": %s", members, i ? ", " : "", defs[i].name,
 		                   pool) > 0);
 		free(pool);
@@ -652,7 +653,8 @@ static void uwsgi_get(const char *what, const char *uri, const char *const *more
 	int rc = raw ? parse_reply(raw, n, r) : -1;
 	if (rc != 0)
 		dump_logs();
-	cr_assert_eq(rc, 0, "%s: no answer to a uwsgi request: %.300s", what, raw ? raw : "(timeout)");
+	cr_assert_eq(rc, 0, "%s: no answer to a uwsgi request: %.300s", what,
+	             raw ? raw : "(timeout)");
 	free(raw);
 	free(vars.p);
 	free(pkt.p);
@@ -778,7 +780,8 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	/* UWSGI_* variables (uWSGI's per-request switches) from a web server or a
 	 * client never reach a worker; the request is served without them. */
 	{
-		static const char *const switches[] = {"UWSGI_SCRIPT", "evil:app", "UWSGI_CHDIR", "/tmp",
+		static const char *const switches[] = {"UWSGI_SCRIPT", "evil:app",
+		                                       "UWSGI_CHDIR", "/tmp",
 		                                       "HTTP_PROXY", "http://127.0.0.1:1", NULL};
 		struct reply kr;
 		uwsgi_get("UWSGI_ vars from the web server", "/wsgi/keys?k=1", switches, &kr);
@@ -838,7 +841,8 @@ static void run_demo_apps(const char *proto)
 	const struct pool_def pools[] = {
 		{"v", proto, TESTAPPS, "validate_app:application", "\"processes\": 1"},
 		{"flask", proto, "@SRC@/examples/flask", "app:app", "\"processes\": 1"},
-		{"django", proto, "@SRC@/examples/django", "demo.wsgi:application", "\"processes\": 1"},
+		{"django", proto, "@SRC@/examples/django", "demo.wsgi:application",
+		 "\"processes\": 1"},
 	};
 	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
 	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
@@ -1036,7 +1040,8 @@ static double expect_refused(const char *what, const void *raw, size_t n, double
 	expect_status_and_close(what, out, got, closed, want);
 	free(out);
 	if (logged)
-		cr_expect(gw_log_contains(G.error_log, logged, 2), "%s: no log line \"%s\"", what, logged);
+		cr_expect(gw_log_contains(G.error_log, logged, 2), "%s: no log line \"%s\"", what,
+		          logged);
 	expect_uwsgi_serves(what);
 	return took;
 }

@@ -704,8 +704,8 @@ static void check_invalid(struct guard *g, struct gunicorn_run *r, const json_t 
 	run_gunicorn(g, r);
 	switch (r->dev) {
 	case DEV_ACCEPTED:
-		cr_expect(r->outcome == OUT_ACCEPTED, "%s: listed as accepted, got %s %d %s", r->name,
-		          outcome_name(r->outcome), r->status, r->reason ? r->reason : "");
+		cr_expect(r->outcome == OUT_ACCEPTED, "%s: listed as accepted, got %s %d %s",
+		          r->name, outcome_name(r->outcome), r->status, r->reason ? r->reason : "");
 		break;
 	case DEV_AT_EOF:
 		cr_expect(r->outcome == OUT_AT_EOF, "%s: listed as incomplete, got %s", r->name,
@@ -713,8 +713,8 @@ static void check_invalid(struct guard *g, struct gunicorn_run *r, const json_t 
 		break;
 	case DEV_OTHER_STATUS:
 		cr_expect(r->outcome == OUT_HEAD_ERROR && r->status == dev_status,
-		          "%s: listed as %d, got %s %d", r->name, dev_status, outcome_name(r->outcome),
-		          r->status);
+		          "%s: listed as %d, got %s %d", r->name, dev_status,
+		          outcome_name(r->outcome), r->status);
 		break;
 	default:
 		cr_expect(gunicorn_class_matches(class, r), "%s (%s): got %s %d %s", r->name, class,
@@ -1733,8 +1733,10 @@ static void expect_bound_cases(size_t room, const struct bound_case *cases, size
 Test(http1_chunked, size_line_is_bounded)
 {
 	static const struct bound_case cases[] = {
-		{ "4000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 4000, 0, WHOLE_INPUT },
-		{ "5000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 5000, 0, HTTP1_ERROR },
+		{ "4000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 4000, 0,
+		  WHOLE_INPUT },
+		{ "5000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 5000, 0,
+		  HTTP1_ERROR },
 		{ "5000 zeros", "", "5\r\nhello\r\n0\r\n\r\n", '0', 5000, 0, HTTP1_ERROR },
 	};
 	expect_bound_cases(16384, cases, sizeof cases / sizeof cases[0]);
