@@ -12,13 +12,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_init "${1:-10}"
 
-cat > "$work/gatewayd.json" <<JSON
-{"listen": [{"http": "127.0.0.1:18080"}],
- "log": {"error": "$work/gw-error.log", "level": "warn"},
- "routes": [{"match": "/cgi-bin/", "cgi": {"root": "cgi-bin", "max_children": 64, "queue": 1024}}]}
+start_gatewayd <<JSON
+{"listen": [{"http": "127.0.0.1:18080"}], $gw_log, "routes": [$cgi_route]}
 JSON
-start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
-gwpid=$last_pid
 start_fcgiwrap
 start_nginx 18081 "unix:$work/fcgiwrap.sock" "" ""
 wait_for http://127.0.0.1:18080/cgi-bin/hello.cgi
@@ -40,4 +36,4 @@ echo "posix_spawn+wait ceiling: ${ceil1}/s (1 process), ${ceiln}/s ($(nproc) pro
 awk -v a="$gw_c1" -v b="$ceil1" 'BEGIN { printf "gatewayd c=1 vs 1-process ceiling: %.0f%%\n", 100 * a / b }'
 awk -v a="$gw_c16" -v b="$ceiln" -v n="$(nproc)" \
 	'BEGIN { printf "gatewayd c=16 vs %s-process ceiling: %.0f%%\n", n, 100 * a / b }'
-grep -E 'VmRSS|VmHWM' "/proc/$gwpid/status" | tr -s ' \t' ' ' | sed 's/^/gatewayd dispatcher /'
+report_rss

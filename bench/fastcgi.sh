@@ -8,13 +8,10 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_init "${1:-10}"
 
-cat > "$work/gatewayd.json" <<JSON
+start_gatewayd <<JSON
 {"listen": [{"fastcgi": "127.0.0.1:19000"}, {"fastcgi": "unix:$work/gatewayd.sock"}],
- "log": {"error": "$work/gw-error.log", "level": "warn"},
- "routes": [{"match": "/cgi-bin/", "cgi": {"root": "cgi-bin", "max_children": 64, "queue": 1024}}]}
+ $gw_log, "routes": [$cgi_route]}
 JSON
-start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
-gwpid=$last_pid
 start_fcgiwrap
 start_nginx 18082 gatewayd "upstream gatewayd { server 127.0.0.1:19000; keepalive 32; }" \
 	"fastcgi_keep_conn on;"
@@ -35,4 +32,4 @@ for c in 1 16; do
 	ratio "gatewayd (tcp) / fcgiwrap behind nginx at c=$c" "$gw" "$fw"
 	ratio "gatewayd (unix) / fcgiwrap behind nginx at c=$c, same transport" "$gu" "$fw"
 done
-grep -E 'VmRSS|VmHWM' "/proc/$gwpid/status" | tr -s ' \t' ' ' | sed 's/^/gatewayd dispatcher /'
+report_rss

@@ -8,14 +8,12 @@ bench_init() { # $1: seconds per measurement
 	top=$PWD
 	hello=$top/examples/cgi-bin/hello.cgi
 	[ -x "$hello" ] || { echo "build first: make" >&2; exit 1; }
-	need=""
-	for p in nginx-light fcgiwrap wrk; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
-	done
-	if [ -n "$need" ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
-	fi
+	need_packages nginx-light fcgiwrap wrk
 	work=$(mktemp -d /tmp/gwbench.XXXXXX)
+	# What every run's gatewayd config holds: its error log, and (where it
+	# serves CGI) the copied hello.cgi under /cgi-bin/ with room for c=16.
+	gw_log="\"log\": {\"error\": \"$work/gw-error.log\", \"level\": \"warn\"}"
+	cgi_route='{"match": "/cgi-bin/", "cgi": {"root": "cgi-bin", "max_children": 64, "queue": 1024}}'
 	pids=""
 	trap bench_cleanup EXIT INT TERM
 	mkdir -p "$work/cgi-bin"
@@ -31,6 +29,16 @@ end
 LUA
 }
 
+need_packages() { # Debian packages this run needs, installed when missing
+	need=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
+	done
+	if [ -n "$need" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
+	fi
+}
+
 bench_cleanup() {
 	for p in $pids; do kill -TERM -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
 	sleep 0.3
@@ -44,22 +52,46 @@ start_bg() {
 	last_pid=$!
 }
 
+# gatewayd on the config read from stdin (written to the work dir), its pid in $gwpid.
+start_gatewayd() {
+	cat > "$work/gatewayd.json"
+	start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
+	gwpid=$last_pid
+}
+
+report_rss() { # $1: the /proc status fields to print (default: VmRSS and VmHWM)
+	grep -E "${1:-VmRSS|VmHWM}" "/proc/$gwpid/status" | tr -s ' \t' ' ' |
+		sed 's/^/gatewayd dispatcher /'
+}
+
 start_fcgiwrap() { # 16 workers, so its pool is never the limit at c=16
 	start_bg fcgiwrap -c 16 -s "unix:$work/fcgiwrap.sock"
 }
 
-# nginx serving port $1 with a /cgi-bin/ location whose fastcgi_pass is $2.
-# $3: extra lines for the http block (an upstream, say).
-start_nginx() {
-	cat > "$work/nginx-$1.conf" <<CONF
+# nginx whose http block holds what stdin says (upstreams, servers), its files
+# named after $1 in the work dir; BENCH_NGINX_WORKERS worker processes (default 1).
+start_nginx_with() {
+	{
+		cat <<CONF
 user root;
-worker_processes 1;
+worker_processes ${BENCH_NGINX_WORKERS:-1};
 daemon off;
 pid $work/nginx-$1.pid;
 error_log $work/nginx-$1-error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+CONF
+		cat
+		echo "}"
+	} > "$work/nginx-$1.conf"
+	start_bg nginx -c "$work/nginx-$1.conf" -p "$work"
+}
+
+# nginx serving port $1 with a /cgi-bin/ location whose fastcgi_pass is $2.
+# $3: extra lines for the http block (an upstream, say); $4: for the location.
+start_nginx() {
+	start_nginx_with "$1" <<CONF
     $3
     server {
         listen 127.0.0.1:$1;
@@ -70,9 +102,7 @@ http {
             $4
         }
     }
-}
 CONF
-	start_bg nginx -c "$work/nginx-$1.conf" -p "$work"
 }
 
 wait_for() { # url: up to 5 s

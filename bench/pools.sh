@@ -9,17 +9,13 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_init "${1:-10}"
 conc=${2:-16}
-for p in spawn-fcgi php-cgi php8.2-fpm; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null
-done
+need_packages spawn-fcgi php-cgi php8.2-fpm
 fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* | head -n 1)
 mkdir -p "$work/php"
 cp examples/php/hello.php "$work/php/hello.php"
 
-cat > "$work/gatewayd.json" <<JSON
-{"listen": [{"http": "127.0.0.1:18090"}],
- "log": {"error": "$work/gw-error.log", "level": "warn"},
+start_gatewayd <<JSON
+{"listen": [{"http": "127.0.0.1:18090"}], $gw_log,
  "pools": {
    "hello": {"protocol": "fastcgi", "command": ["$top/examples/hello.fcgi"], "processes": 2,
              "queue": 1024},
@@ -27,10 +23,8 @@ cat > "$work/gatewayd.json" <<JSON
            "env": {"PHP_FCGI_CHILDREN": "0", "PHP_FCGI_MAX_REQUESTS": "0"}}},
  "routes": [{"match": "=/fcgi/hello", "pool": "hello"},
             {"match": "/php/", "pool": "php", "root": "php"},
-            {"match": "/cgi-bin/", "cgi": {"root": "cgi-bin", "max_children": 64, "queue": 1024}}]}
+            $cgi_route]}
 JSON
-start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
-gwpid=$last_pid
 
 # nginx -> spawn-fcgi -> hello.fcgi (two processes on one socket)
 spawn-fcgi -s "$work/hello.sock" -F 2 -P "$work/spawn-fcgi.pid" -- "$top/examples/hello.fcgi" >/dev/null
@@ -49,15 +43,7 @@ pm = static
 pm.max_children = 2
 CONF
 start_bg "$fpm" -R -F -y "$work/fpm.conf"
-cat > "$work/nginx-pools.conf" <<CONF
-user root;
-worker_processes 1;
-daemon off;
-pid $work/nginx-pools.pid;
-error_log $work/nginx-pools-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
+start_nginx_with pools <<CONF
     upstream hello { server unix:$work/hello.sock; }
     upstream fpm { server unix:$work/php-fpm.sock; keepalive 16; }
     server {
@@ -73,9 +59,7 @@ http {
             fastcgi_pass fpm;
         }
     }
-}
 CONF
-start_bg nginx -c "$work/nginx-pools.conf" -p "$work"
 wait_for http://127.0.0.1:18090/fcgi/hello
 wait_for http://127.0.0.1:18090/php/hello.php
 wait_for http://127.0.0.1:18091/fcgi/hello
@@ -91,6 +75,6 @@ measure "nginx -> php-fpm static" http://127.0.0.1:18091/php/hello.php "$conc"; 
 ratio "gatewayd php-cgi pool / nginx+php-fpm" "$gp" "$fp"
 measure "gatewayd -> hello.cgi" http://127.0.0.1:18090/cgi-bin/hello.cgi "$conc"; gc=$rps
 ratio "the same C program: hello.fcgi pool / hello.cgi per request" "$gf" "$gc"
-grep -E 'VmRSS|VmHWM' "/proc/$gwpid/status" | tr -s ' \t' ' ' | sed 's/^/gatewayd dispatcher /'
+report_rss
 for p in $spawned; do kill "$p" 2>/dev/null || true; done
 if [ -n "${BENCH_HOLD:-}" ]; then sleep "$BENCH_HOLD"; fi

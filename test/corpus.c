@@ -68,3 +68,18 @@ const void *guard_place(struct guard *g, const void *src, size_t n)
 		memmove(dst, src, n);
 	return dst;
 }
+
+bool bytes_eq(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+}
+
+void expect_name_value(const uint8_t *name, size_t name_len, const uint8_t *value,
+                       size_t value_len, const struct name_value *want, const char *unit,
+                       const char *what, size_t i)
+{
+	cr_assert(bytes_eq(name, name_len, want->name, want->name_len), "%s: %s %zu: name %.*s",
+	          what, unit, i, (int)name_len, (const char *)name);
+	cr_assert(bytes_eq(value, value_len, want->value, want->value_len),
+	          "%s: %s %zu: value %.*s", what, unit, i, (int)value_len, (const char *)value);
+}

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,24 +150,66 @@ void gw_start(struct gw_proc *g, const char *json)
 	cr_assert_fail("gatewayd did not listen on port %d within 5 s", g->port);
 }
 
+/* Reap pid if it exits within timeout seconds: true, and its wait status. */
+static bool reaped_within(pid_t pid, double timeout, int *st)
+{
+	double until = gw_now() + timeout;
+	while (gw_now() < until) {
+		if (waitpid(pid, st, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+int gw_wait_exit(struct gw_proc *g, double timeout)
+{
+	int st;
+	if (!reaped_within(g->pid, timeout, &st))
+		return -1;
+	g->pid = 0;
+	return st;
+}
+
 int gw_stop(struct gw_proc *g, double timeout)
 {
 	int st;
 	if (g->pid <= 0)
 		return -1;
 	kill(g->pid, SIGTERM);
-	double until = gw_now() + timeout;
-	while (gw_now() < until) {
-		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-			g->pid = 0;
-			return st;
-		}
-		usleep(10000);
-	}
+	if ((st = gw_wait_exit(g, timeout)) != -1)
+		return st;
 	kill(g->pid, SIGKILL);
 	waitpid(g->pid, &st, 0);
 	g->pid = 0;
 	return -1;
+}
+
+void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void))
+{
+	int st = gw_stop(g, timeout);
+	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (!ok && dump_logs)
+		dump_logs();
+	else if (!ok)
+		gw_dump_log(g);
+	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st,
+	          st == -1 ? ": timed out" : "");
+	gw_cleanup(g);
+}
+
+void gw_dump_file(const char *title, const char *path)
+{
+	char *text = gw_read_file(path);
+	size_t n = text ? strlen(text) : 0;
+	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
+	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
+	free(text);
+}
+
+void gw_dump_log(const struct gw_proc *g)
+{
+	gw_dump_file("error log of gatewayd", g->error_log);
 }
 
 void gw_cleanup(struct gw_proc *g)
@@ -391,16 +434,21 @@ bad:
 	return -1;
 }
 
-int gw_request(int port, const char *raw, struct gw_response *resp)
+static int request_within(int port, const char *raw, double timeout, struct gw_response *resp)
 {
 	int fd = gw_connect(port);
 	if (fd < 0)
 		return -1;
 	gw_send_all(fd, raw, strlen(raw));
-	int rc = gw_read_response(fd, strncmp(raw, "HEAD ", 5) == 0, 30, resp);
+	int rc = gw_read_response(fd, strncmp(raw, "HEAD ", 5) == 0, timeout, resp);
 	close(fd);
 	pending.fd = -1;
 	return rc;
+}
+
+int gw_request(int port, const char *raw, struct gw_response *resp)
+{
+	return request_within(port, raw, 30, resp);
 }
 
 char *gw_header(const struct gw_response *resp, const char *name)
@@ -442,6 +490,19 @@ int gw_count_fds(pid_t pid)
 			n++;
 	closedir(d);
 	return n;
+}
+
+bool gw_fds_are(void *probe)
+{
+	struct gw_fd_probe *p = probe;
+	return gw_count_fds(p->pid) == p->want;
+}
+
+bool gw_fds_at_most(void *probe)
+{
+	struct gw_fd_probe *p = probe;
+	int n = gw_count_fds(p->pid);
+	return n >= 0 && n <= p->want;
 }
 
 static char proc_state(pid_t pid)
@@ -579,6 +640,12 @@ char *gw_field(const char *text, const char *prefix)
 	return NULL;
 }
 
+void gw_expect_fields(const char *what, const char *text, const struct gw_field_want *fields)
+{
+	for (const struct gw_field_want *f = fields; f->prefix; f++)
+		gw_expect_field(what, text, f->prefix, f->want);
+}
+
 void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what)
 {
 	static const char *const dropped[] = {
@@ -599,6 +666,49 @@ bool gw_pid_gone(void *arg)
 	return !gw_pid_alive(*(pid_t *)arg);
 }
 
+bool gw_no_children(void *arg)
+{
+	int zombies;
+	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
+}
+
+bool gw_wait_gone(pid_t pid, double timeout)
+{
+	return gw_wait_until(gw_pid_gone, &pid, timeout);
+}
+
+pid_t gw_wait_pidfile(const char *path, double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		char *text = gw_read_file(path);
+		long pid = text ? strtol(text, NULL, 10) : 0;
+		free(text);
+		if (pid > 0)
+			return (pid_t)pid;
+		usleep(20000);
+	} while (gw_now() < until);
+	return 0;
+}
+
+char *gw_last_line_with(const char *path, const char *needle)
+{
+	char *text = gw_read_file(path), *found = NULL;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strstr(line, needle)) {
+			free(found);
+			found = strdup(line);
+		}
+		if (!next)
+			break;
+	}
+	free(text);
+	return found;
+}
+
 void gw_require_file(const char *path, const char *package)
 {
 	cr_assert(access(path, F_OK) == 0,
@@ -612,6 +722,105 @@ void gw_peer_child_setup(pid_t test)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != test)
 		_exit(1);
+}
+
+pid_t gw_peer_spawn(char *const argv[], char *const envp[], const char *out)
+{
+	pid_t test = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		gw_peer_child_setup(test);
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+void gw_peer_wait_ready(struct gw_peer *p, const char *unix_path, void (*dump_logs)(void))
+{
+	double until = gw_now() + 10;
+	while (gw_now() < until) {
+		int fd = unix_path ? connect_unix(unix_path) : gw_connect(p->port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		int st;
+		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+			p->pid = 0;
+			dump_logs();
+			cr_assert_fail("%s exited at start (wait status %d)", p->name, st);
+		}
+		usleep(20000);
+	}
+	dump_logs();
+	cr_assert_fail("%s did not accept within 10 s", p->name);
+}
+
+void gw_peer_stop(struct gw_peer *p)
+{
+	int st;
+	if (p->pid <= 0)
+		return;
+	kill(-p->pid, SIGTERM);
+	if (!reaped_within(p->pid, 8, &st)) {
+		kill(-p->pid, SIGKILL);
+		waitpid(p->pid, &st, 0);
+	}
+	kill(-p->pid, SIGKILL); /* stragglers of the group, if any */
+	p->pid = 0;
+}
+
+void gw_write_template(const char *template, const char *const *pairs, const char *out)
+{
+	char *text = gw_read_file(template);
+	cr_assert_not_null(text, "no template %s", template);
+	char *filled = gw_substitute(text, pairs);
+	FILE *f = fopen(out, "w");
+	cr_assert_not_null(f, "cannot write %s", out);
+	fputs(filled, f);
+	fclose(f);
+	free(text);
+	free(filled);
+}
+
+void gw_peer_configure(struct gw_peer *p, const struct gw_proc *g, int gw_port, const char *stem,
+                       const char *template, const char *const *more, char conf[400])
+{
+	char port[16], gwport[16];
+	p->port = gw_free_port();
+	snprintf(port, sizeof port, "%d", p->port);
+	snprintf(gwport, sizeof gwport, "%d", gw_port);
+	snprintf(conf, 400, "%s/%s.conf", g->dir, stem);
+	snprintf(p->log, sizeof p->log, "%s/%s-error.log", g->dir, stem);
+	snprintf(p->out, sizeof p->out, "%s/%s.out", g->dir, stem);
+	const char *pairs[32] = {"@DIR@", g->dir, "@PORT@", port, "@GWPORT@", gwport,
+	                         "@FIX@", gw_fixtures()};
+	size_t n = 8;
+	for (; more && *more && n < 30; more++)
+		pairs[n++] = *more;
+	gw_write_template(template, pairs, conf);
 }
 
 json_t *gw_pool_of(json_t *status, const char *name)
@@ -632,4 +841,26 @@ long long gw_ival(json_t *obj, const char *key)
 	json_t *v = json_object_get(obj, key);
 	cr_assert(json_is_integer(v), "status: \"%s\" missing or not an integer", key);
 	return json_integer_value(v);
+}
+
+json_t *gw_status(int port)
+{
+	static const char get[] = "GET /_gatewayd/status HTTP/1.1\r\nHost: localhost\r\n"
+	                          "Connection: close\r\n\r\n";
+	struct gw_response r;
+	cr_assert_eq(request_within(port, get, 5, &r), 0, "no answer from /_gatewayd/status");
+	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
+	json_error_t err;
+	json_t *j = json_loads(r.body, 0, &err);
+	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
+	gw_response_free(&r);
+	return j;
+}
+
+long long gw_pool_stat(int port, const char *pool, const char *key)
+{
+	json_t *st = gw_status(port);
+	long long v = gw_ival(gw_pool_of(st, pool), key);
+	json_decref(st);
+	return v;
 }

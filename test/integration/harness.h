@@ -3,9 +3,12 @@
 #ifndef GW_TEST_HARNESS_H
 #define GW_TEST_HARNESS_H
 
+#include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 struct gw_proc {
@@ -28,6 +31,15 @@ void gw_start(struct gw_proc *g, const char *json);
 /* SIGTERM, wait up to timeout seconds; returns the wait status (-1 on timeout,
  * after which the daemon is SIGKILLed). Removes nothing: call gw_cleanup. */
 int gw_stop(struct gw_proc *g, double timeout);
+/* Wait up to timeout seconds for the daemon to exit by itself; its wait
+ * status, or -1 (it is left running). */
+int gw_wait_exit(struct gw_proc *g, double timeout);
+/* gw_stop, and the test fails unless gatewayd exited 0 (under ASan: no leak);
+ * before failing, dump_logs() when given, else gw_dump_log(g). Then gw_cleanup. */
+void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void));
+/* cr_log_warn the end of gatewayd's error log, or of any file, titled. */
+void gw_dump_log(const struct gw_proc *g);
+void gw_dump_file(const char *title, const char *path);
 /* Remove the temp dir. */
 void gw_cleanup(struct gw_proc *g);
 
@@ -66,6 +78,14 @@ void gw_response_free(struct gw_response *resp);
 
 /* Open descriptors of pid (from /proc/pid/fd). */
 int gw_count_fds(pid_t pid);
+/* For gw_wait_until: does pid hold exactly (gw_fds_are) or at most
+ * (gw_fds_at_most) want descriptors? The argument is a struct gw_fd_probe. */
+struct gw_fd_probe {
+	pid_t pid;
+	int want;
+};
+bool gw_fds_are(void *probe);
+bool gw_fds_at_most(void *probe);
 /* Children of pid: all, and zombies among them (from /proc/pid/task/x/children). */
 int gw_count_children(pid_t pid, int *zombies);
 /* Is this pid alive (and not a zombie)? */
@@ -85,20 +105,80 @@ const char *gw_fixtures(void);  /* SRC/test/fixtures */
 char *gw_substitute(const char *text, const char *const *pairs);
 /* The rest of the line that starts with prefix in text (malloc'd) or NULL. */
 char *gw_field(const char *text, const char *prefix);
+/* Expect the field prefix of text (gw_field) to be want, or absent when want
+ * is NULL; the failure message begins with what, when not NULL. A macro, so
+ * that a failure names the caller's line. */
+#define gw_expect_field(what, text, prefix, want)                                                \
+	do {                                                                                     \
+		const char *what_ = (what), *prefix_ = (prefix), *want_ = (want);                \
+		char *got_ = gw_field((text), prefix_);                                          \
+		if (want_)                                                                       \
+			cr_expect(got_ && strcmp(got_, want_) == 0,                              \
+			          "%s%s%s: got \"%s\", want \"%s\"", what_ ? what_ : "",          \
+			          what_ ? ": " : "", prefix_, got_ ? got_ : "(absent)", want_);    \
+		else                                                                             \
+			cr_expect(got_ == NULL, "%s%s%s must be absent, got \"%s\"",             \
+			          what_ ? what_ : "", what_ ? ": " : "", prefix_, got_);         \
+		free(got_);                                                                      \
+	} while (0)
+/* A table of fields for gw_expect_fields, ended by {NULL}. */
+struct gw_field_want {
+	const char *prefix;
+	const char *want; /* NULL: the field must be absent */
+};
+void gw_expect_fields(const char *what, const char *text, const struct gw_field_want *fields);
 /* The answer of test/fixtures/cgi-bin/hop.sh as it reached the test, head and
  * body: none of the hop-by-hop fields the script printed (RFC 9110 §7.6.1),
  * its end-to-end ones kept. what names the path, for failure messages. */
 void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char *what);
-/* For gw_wait_until: is the pid *arg gone? */
+/* For gw_wait_until: is the pid *arg gone? Has it no children? */
 bool gw_pid_gone(void *arg);
+bool gw_no_children(void *arg);
+/* Is pid gone within timeout seconds? */
+bool gw_wait_gone(pid_t pid, double timeout);
+/* Poll a pid file (written whole by rename) up to timeout seconds; 0 if none. */
+pid_t gw_wait_pidfile(const char *path, double timeout);
+/* The last line of a file that holds needle (malloc'd), or NULL. */
+char *gw_last_line_with(const char *path, const char *needle);
 /* Fail the test, naming the Debian package, when path is missing. */
 void gw_require_file(const char *path, const char *package);
 /* In a forked peer (nginx, Apache, ...): its own session, and gone with the test. */
 void gw_peer_child_setup(pid_t test);
+
+/* A program a suite runs beside gatewayd: a web server in front of it, fcgiwrap. */
+struct gw_peer {
+	const char *name;
+	pid_t pid;     /* leader of its own process group (setsid) */
+	int port;      /* 0 for a unix socket peer */
+	char log[400]; /* its error log */
+	char out[400]; /* its stdout and stderr */
+};
+/* Start argv in its own session (process group), stdin from /dev/null, stdout
+ * and stderr appended to out, the environment envp only; its pid. */
+pid_t gw_peer_spawn(char *const argv[], char *const envp[], const char *out);
+/* Wait up to 10 s until p accepts on its port (or on unix_path when not NULL);
+ * when it exits or does not, dump_logs() and fail the test. */
+void gw_peer_wait_ready(struct gw_peer *p, const char *unix_path, void (*dump_logs)(void));
+/* SIGTERM to its process group, SIGKILL after 8 s; reaped, pid 0. */
+void gw_peer_stop(struct gw_peer *p);
+/* Read the file template, fill its placeholders (gw_substitute's pairs), write out. */
+void gw_write_template(const char *template, const char *const *pairs, const char *out);
+/* A web server's files in g's directory (<stem>.conf, <stem>-error.log as
+ * p->log, <stem>.out as p->out), a free p->port, and its config written from
+ * the file template with @DIR@, @PORT@ (its own), @GWPORT@ (gw_port, where
+ * gatewayd listens for it), @FIX@ and the pairs more (NULL-terminated, or
+ * NULL) filled in. conf gets the config's path. */
+void gw_peer_configure(struct gw_peer *p, const struct gw_proc *g, int gw_port, const char *stem,
+                       const char *template, const char *const *more, char conf[400]);
 /* The live (not retired by a reload) pool of that name in a status document. */
 json_t *gw_pool_of(json_t *status, const char *name);
 /* An integer member of a status object; the test fails when it is missing. */
 long long gw_ival(json_t *obj, const char *key);
+/* GET /_gatewayd/status from gatewayd's HTTP port, parsed; the test fails
+ * without a 200 and JSON within 5 s. */
+json_t *gw_status(int port);
+/* An integer member of a live pool in a fresh status document. */
+long long gw_pool_stat(int port, const char *pool, const char *key);
 
 /* Every test file ends its tests with this when built with LeakSanitizer:
  * Criterion ignores a test's exit status, so leaks must be checked inside. */

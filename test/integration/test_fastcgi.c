@@ -71,187 +71,46 @@ static const char GW_CONFIG[] =
 
 static struct gw_proc G; /* the test's daemon; teardown() stops it whatever happened */
 
-struct peer {
-	const char *name;
-	pid_t pid;   /* leader of its own process group (setsid) */
-	int port;    /* 0 for a unix socket peer */
-	char log[400]; /* its error log */
-	char out[400]; /* its stdout and stderr */
-};
-static struct peer PEERS[2]; /* the web server, and fcgiwrap */
-
-/* Stop a peer: SIGTERM to its process group, SIGKILL after 8 s; reaped. */
-static void peer_stop(struct peer *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(-p->pid, SIGTERM);
-	double until = gw_now() + 8;
-	int st;
-	while (gw_now() < until) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			kill(-p->pid, SIGKILL); /* stragglers of the group, if any */
-			p->pid = 0;
-			return;
-		}
-		usleep(10000);
-	}
-	kill(-p->pid, SIGKILL);
-	waitpid(p->pid, &st, 0);
-	p->pid = 0;
-}
+static struct gw_peer PEERS[2]; /* the web server, and fcgiwrap */
 
 static void teardown(void)
 {
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++)
-		peer_stop(&PEERS[i]);
+		gw_peer_stop(&PEERS[i]);
 	gw_cleanup(&G);
-}
-
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 4000 bytes):\n%s", title, path,
-	            text ? text + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(text);
 }
 
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log);
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++) {
 		if (PEERS[i].log[0])
-			dump_file(PEERS[i].name, PEERS[i].log);
+			gw_dump_file(PEERS[i].name, PEERS[i].log);
 		if (PEERS[i].out[0] && strcmp(PEERS[i].out, PEERS[i].log) != 0)
-			dump_file(PEERS[i].name, PEERS[i].out);
+			gw_dump_file(PEERS[i].name, PEERS[i].out);
 	}
 }
 
-/* Stop the peers, then gatewayd: it must exit 0 (ASan: no leak). */
-static void stop_all_ok(void)
+/* The end of every test: the peers stopped, then gatewayd, which must exit 0
+ * (ASan: no leak), and no leak in the test itself. */
+static void finish_ok(void)
 {
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++)
-		peer_stop(&PEERS[i]);
-	int st = gw_stop(&G, 10);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_logs();
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(&G);
+		gw_peer_stop(&PEERS[i]);
+	gw_stop_ok(&G, 10, dump_logs);
+	gw_assert_no_leaks();
 }
 
-#define expect_field(text, prefix, want)                                                        \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s: got \"%s\", want \"%s\"",  \
-		          peer_name, (prefix), got_ ? got_ : "(absent)", (want));               \
-		free(got_);                                                                     \
-	} while (0)
+/* A field of a script's answer, its failure message naming peer_name (in scope). */
+#define expect_field(text, prefix, want) gw_expect_field(peer_name, text, prefix, want)
+#define expect_no_field(text, prefix) gw_expect_field(peer_name, text, prefix, NULL)
 
-#define expect_no_field(text, prefix)                                                           \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ == NULL, "%s: %s is set: \"%s\"", peer_name, (prefix), got_);     \
-		free(got_);                                                                     \
-	} while (0)
-
-/* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
-static pid_t wait_pidfile(const char *path, double timeout)
+/* test/fixtures/fastcgi/<name>, where the web servers' config templates are. */
+static const char *template_path(const char *name)
 {
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		long pid = text ? strtol(text, NULL, 10) : 0;
-		free(text);
-		if (pid > 0)
-			return (pid_t)pid;
-		usleep(20000);
-	} while (gw_now() < until);
-	return 0;
-}
-
-static bool wait_gone(pid_t pid, double timeout)
-{
-	return gw_wait_until(gw_pid_gone, &pid, timeout);
-}
-
-static bool no_children(void *arg)
-{
-	int zombies;
-	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
-}
-
-/* Read test/gw_fixtures/fastcgi/<name>, fill its placeholders, write it to out. */
-static void write_template(const char *name, const char *const *pairs, const char *out)
-{
-	char path[4200];
+	static char path[4200];
 	snprintf(path, sizeof path, "%s/fastcgi/%s", gw_fixtures(), name);
-	char *text = gw_read_file(path);
-	cr_assert_not_null(text, "no template %s", path);
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(out, "w");
-	cr_assert_not_null(f, "cannot write %s", out);
-	fputs(filled, f);
-	fclose(f);
-	free(text);
-	free(filled);
-}
-
-/* Start argv in its own session (process group), stdout+stderr to log, the
- * environment envp only. */
-static pid_t spawn_peer(char *const argv[], char *const envp[], const char *log)
-{
-	pid_t test = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		gw_peer_child_setup(test);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait until the peer accepts on its port (or its unix socket), up to 10 s. */
-static void wait_peer_ready(struct peer *p, const char *unix_path)
-{
-	double until = gw_now() + 10;
-	while (gw_now() < until) {
-		int fd;
-		if (unix_path) {
-			struct sockaddr_un sa = {.sun_family = AF_UNIX};
-			snprintf(sa.sun_path, sizeof sa.sun_path, "%s", unix_path);
-			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-				close(fd);
-				fd = -1;
-			}
-		} else {
-			fd = gw_connect(p->port);
-		}
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		int st;
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			p->pid = 0;
-			dump_logs();
-			cr_assert_fail("%s exited at start (wait status %d)", p->name, st);
-		}
-		usleep(20000);
-	}
-	dump_logs();
-	cr_assert_fail("%s did not accept within 10 s", p->name);
+	return path;
 }
 
 /* ---- the peers ---------------------------------------------------------- */
@@ -318,52 +177,37 @@ static void require_world_searchable(const char *dir)
 	}
 }
 
-static void start_apache(struct peer *p, const struct peer_kind *k)
+static void start_apache(struct gw_peer *p, const struct peer_kind *k)
 {
 	gw_require_file(APACHE_BIN, "apache2");
 	gw_require_file(APACHE_MODULES "/mod_proxy_fcgi.so", "apache2");
 	require_world_searchable(gw_fixtures());
-	char port[16], gwport[16], conf[400];
+	char conf[400];
+	const char *more[] = {"@MODULES@", APACHE_MODULES, "@REUSE@", k->reuse,
+	                      "@BACKEND_TYPE@", k->backend_type,
+	                      "@SLASH@", k->slash ? k->slash : "/", NULL};
 	p->name = "Apache httpd";
-	p->port = gw_free_port();
-	snprintf(port, sizeof port, "%d", p->port);
-	snprintf(gwport, sizeof gwport, "%d", G.port);
-	snprintf(conf, sizeof conf, "%s/apache.conf", G.dir);
-	snprintf(p->log, sizeof p->log, "%s/apache-error.log", G.dir);
-	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", gw_fixtures(), "@MODULES@", APACHE_MODULES,
-	                       "@REUSE@", k->reuse, "@BACKEND_TYPE@", k->backend_type,
-	                       "@SLASH@", k->slash ? k->slash : "/", NULL};
-	write_template(k->template, pairs, conf);
-	snprintf(p->out, sizeof p->out, "%s/apache.out", G.dir);
+	gw_peer_configure(p, &G, G.port, "apache", template_path(k->template), more, conf);
 	char *argv[] = {(char *)APACHE_BIN, (char *)"-f", conf, (char *)"-DFOREGROUND", NULL};
-	p->pid = spawn_peer(argv, peer_env, p->out);
-	wait_peer_ready(p, NULL);
+	p->pid = gw_peer_spawn(argv, peer_env, p->out);
+	gw_peer_wait_ready(p, NULL, dump_logs);
 }
 
-static void start_nginx(struct peer *p, const char *template)
+static void start_nginx(struct gw_peer *p, const char *template)
 {
 	gw_require_file(NGINX_BIN, "nginx-light");
 	gw_require_file(NGINX_FASTCGI_PARAMS, "nginx-light");
-	char port[16], gwport[16], conf[400];
+	char conf[400];
 	p->name = "nginx";
-	p->port = gw_free_port();
-	snprintf(port, sizeof port, "%d", p->port);
-	snprintf(gwport, sizeof gwport, "%d", G.port);
-	snprintf(conf, sizeof conf, "%s/nginx.conf", G.dir);
-	snprintf(p->log, sizeof p->log, "%s/nginx-error.log", G.dir);
-	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", gw_fixtures(), NULL};
-	write_template(template, pairs, conf);
-	snprintf(p->out, sizeof p->out, "%s/nginx.out", G.dir);
+	gw_peer_configure(p, &G, G.port, "nginx", template_path(template), NULL, conf);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
-	p->pid = spawn_peer(argv, peer_env, p->out);
-	wait_peer_ready(p, NULL);
+	p->pid = gw_peer_spawn(argv, peer_env, p->out);
+	gw_peer_wait_ready(p, NULL, dump_logs);
 }
 
 /* fcgiwrap on a unix socket, with one prefork child and only PATH (the same
  * PATH gatewayd gives scripts when the web server sends none) in its env. */
-static void start_fcgiwrap(struct peer *p, const char *sock)
+static void start_fcgiwrap(struct gw_peer *p, const char *sock)
 {
 	gw_require_file(FCGIWRAP_BIN, "fcgiwrap");
 	char url[512];
@@ -373,8 +217,8 @@ static void start_fcgiwrap(struct peer *p, const char *sock)
 	snprintf(p->out, sizeof p->out, "%s", p->log);
 	char *argv[] = {(char *)FCGIWRAP_BIN, (char *)"-c", (char *)"1", (char *)"-s", url, NULL};
 	char *env[] = {(char *)PEER_PATH, NULL};
-	p->pid = spawn_peer(argv, env, p->out);
-	wait_peer_ready(p, sock);
+	p->pid = gw_peer_spawn(argv, env, p->out);
+	gw_peer_wait_ready(p, sock, dump_logs);
 }
 
 static void start_gatewayd(const char *config)
@@ -640,32 +484,13 @@ static void sha256_hex(const void *p, size_t n, char *out)
 
 /* ---- through each peer: requests, timeout, disconnect --------------------- */
 
-/* The last line of gatewayd's log that holds needle (for failure messages). */
-static char *last_log_line(const char *needle)
-{
-	char *text = gw_read_file(G.error_log), *found = NULL;
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strstr(line, needle)) {
-			free(found);
-			found = strdup(line);
-		}
-		if (!next)
-			break;
-	}
-	free(text);
-	return found;
-}
-
 /* Is the status the one wanted? If not, one failure that says what came back
  * and why gatewayd thinks so, and the caller skips the checks of the body. */
 static bool status_is(const char *peer_name, const char *what, const struct answer *a, int want)
 {
 	if (a->status == want)
 		return true;
-	char *why = last_log_line("req=");
+	char *why = gw_last_line_with(G.error_log, "req=");
 	cr_expect_fail("%s: %s: status %d, want %d\n%.300s\ngatewayd's last request log line: %s",
 	               peer_name, what, a->status, want, a->body ? a->body : "",
 	               why ? why : "(none)");
@@ -673,112 +498,126 @@ static bool status_is(const char *peer_name, const char *what, const struct answ
 	return false;
 }
 
-/* After a crash, a timeout or a disconnect the next request is served as usual
- * (through Apache's reused or nginx's kept connections too). */
+/* A request through a peer and what must come back: the status, fields of
+ * the body (the env dumper's lines) and of the head, a line in gatewayd's log. */
+struct peer_case {
+	const char *what;
+	struct call call;
+	int status;
+	struct gw_field_want body[8]; /* ended by {NULL} */
+	struct gw_field_want head[2];
+	const char *logged;          /* NULL, or what gatewayd's error log must hold */
+	const char *still_serving;   /* NULL, or after what the next GET is checked */
+};
+
+static const struct peer_case PEER_CASES[] = {
+	{.what = "GET with a query",
+	 .call = {"GET", "/cgi-bin/sub/env.pl", NULL, "a=1&b=two%20words", NULL, false},
+	 .status = 200,
+	 .body = {{"env:QUERY_STRING=", "a=1&b=two%20words"}, {"env:REQUEST_METHOD=", "GET"},
+	          {"env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl"}, {"stdin-bytes:", "0"},
+	          /* httpoxy: the client's Proxy header never becomes HTTP_PROXY */
+	          {"env:HTTP_PROXY=", NULL}, {"env:HTTP_USER_AGENT=", "gatewayd-test"}, {NULL}}},
+	{.what = "PATH_INFO",
+	 .call = {"GET", "/cgi-bin/sub/env.pl", "/extra/path", "q=1", NULL, false},
+	 .status = 200,
+	 .body = {{"env:PATH_INFO=", "/extra/path"}, {"env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl"},
+	          {"env:QUERY_STRING=", "q=1"}, {NULL}}},
+	/* The target's output, as a GET. */
+	{.what = "local redirect",
+	 .call = {"GET", "/cgi-bin/redirect.sh", NULL, NULL, NULL, false},
+	 .status = 200,
+	 .body = {{"env:QUERY_STRING=", "redirected=yes"}, {"env:REQUEST_METHOD=", "GET"},
+	          {"env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl"}, {NULL}}},
+	{.what = "client redirect",
+	 .call = {"GET", "/cgi-bin/client-redirect.sh", NULL, NULL, NULL, false},
+	 .status = 302,
+	 .head = {{"Location: ", "http://example.com/elsewhere?x=1"}, {NULL}}},
+	/* gatewayd's 502, relayed (or the web server's own 502 page); the next
+	 * request is served as usual (through Apache's reused or nginx's kept
+	 * connections too). */
+	{.what = "a script that crashes",
+	 .call = {"GET", "/cgi-bin/crash.sh", NULL, NULL, NULL, false},
+	 .status = 502,
+	 .logged = "crash.sh killed by signal 11",
+	 .still_serving = "a crash"},
+};
+
+static void expect_still_serving(const struct peer_kind *k, const char *after);
+
+/* One case through the peer k: the status first (when it is wrong, its
+ * failure says why, and the rest is not checked), then the fields and the log. */
+static void run_case(const struct peer_kind *k, const struct peer_case *c)
+{
+	struct answer a;
+	char what[300];
+	snprintf(what, sizeof what, "%s: %s", k->name, c->what);
+	peer_call(k, &c->call, &a);
+	if (status_is(k->name, c->what, &a, c->status)) {
+		gw_expect_fields(what, a.body, c->body);
+		gw_expect_fields(what, a.head, c->head);
+		if (c->logged)
+			cr_expect(gw_log_contains(G.error_log, c->logged, 3),
+			          "%s: gatewayd's error log lacks \"%s\"", what, c->logged);
+	}
+	answer_free(&a);
+	if (c->still_serving)
+		expect_still_serving(k, c->still_serving);
+}
+
+/* After a crash, a timeout or a disconnect the next request is served as usual. */
 static void expect_still_serving(const struct peer_kind *k, const char *after)
 {
-	const char *peer_name = k->name;
-	struct call get = {"GET", "/cgi-bin/sub/env.pl", NULL, "after=1", NULL, false};
-	struct answer a;
 	char what[200];
 	snprintf(what, sizeof what, "a GET after %s", after);
-	peer_call(k, &get, &a);
-	if (status_is(peer_name, what, &a, 200))
-		expect_field(a.body, "env:QUERY_STRING=", "after=1");
-	answer_free(&a);
+	struct peer_case next = {.what = what,
+	                         .call = {"GET", "/cgi-bin/sub/env.pl", NULL, "after=1", NULL,
+	                                  false},
+	                         .status = 200,
+	                         .body = {{"env:QUERY_STRING=", "after=1"}, {NULL}}};
+	run_case(k, &next);
+}
+
+/* gatewayd behind the web server k (or cgi-fcgi's, which starts per call). */
+static void start_gatewayd_and_peer(const struct peer_kind *k)
+{
+	start_gatewayd(GW_CONFIG);
+	start_peer(k);
 }
 
 static void run_requests(const struct peer_kind *k)
 {
 	const char *peer_name = k->name;
-	start_gatewayd(GW_CONFIG);
-	start_peer(k);
-	struct answer a;
+	start_gatewayd_and_peer(k);
+	for (size_t i = 0; i < sizeof PEER_CASES / sizeof PEER_CASES[0]; i++)
+		run_case(k, &PEER_CASES[i]);
 
-	/* GET with a query. */
-	struct call get = {"GET", "/cgi-bin/sub/env.pl", NULL, "a=1&b=two%20words", NULL, false};
-	peer_call(k, &get, &a);
-	if (status_is(peer_name, "GET with a query", &a, 200)) {
-		expect_field(a.body, "env:QUERY_STRING=", "a=1&b=two%20words");
-		expect_field(a.body, "env:REQUEST_METHOD=", "GET");
-		expect_field(a.body, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
-		expect_field(a.body, "stdin-bytes:", "0");
-		/* httpoxy: the client's Proxy header never becomes HTTP_PROXY */
-		expect_no_field(a.body, "env:HTTP_PROXY=");
-		expect_field(a.body, "env:HTTP_USER_AGENT=", "gatewayd-test");
-	}
-	answer_free(&a);
-
-	/* POST with a Content-Length body. */
+	/* POST with a Content-Length body, then chunked from the client: Apache
+	 * >= 2.4.47 streams STDIN without CONTENT_LENGTH, nginx buffers; either
+	 * way the script gets it all and CONTENT_LENGTH. (cgi-fcgi sends
+	 * CONTENT_LENGTH bytes only: the raw test stdin_without_content_length
+	 * covers that side.) */
 	char *body = make_body(100000), sha[65], want[100];
 	sha256_hex(body, strlen(body), sha);
 	snprintf(want, sizeof want, "100000 %s\n", sha);
-	struct call post = {"POST", "/cgi-bin/sha256.sh", NULL, NULL, body, false};
-	peer_call(k, &post, &a);
-	if (status_is(peer_name, "POST with Content-Length", &a, 200))
-		cr_expect_str_eq(a.body, want, "%s: POST with Content-Length: the script saw \"%s\"",
-		                 peer_name, a.body);
-	answer_free(&a);
-
-	/* POST chunked from the client: Apache >= 2.4.47 streams STDIN without
-	 * CONTENT_LENGTH, nginx buffers; either way the script gets it all and
-	 * CONTENT_LENGTH. (cgi-fcgi sends CONTENT_LENGTH bytes only: the raw
-	 * test stdin_without_content_length covers that side.) */
-	if (k->front != FRONT_CGI_FCGI) {
-		struct call chunked = {"POST", "/cgi-bin/sha256.sh", NULL, NULL, body, true};
-		peer_call(k, &chunked, &a);
-		if (status_is(peer_name, "POST chunked", &a, 200))
-			cr_expect_str_eq(a.body, want, "%s: chunked POST: the script saw \"%s\"",
-			                 peer_name, a.body);
+	for (int chunked = 0; chunked < (k->front == FRONT_CGI_FCGI ? 1 : 2); chunked++) {
+		const char *what = chunked ? "POST chunked" : "POST with Content-Length";
+		struct call post = {"POST", "/cgi-bin/sha256.sh", NULL, NULL, body, chunked};
+		struct answer a;
+		peer_call(k, &post, &a);
+		if (status_is(peer_name, what, &a, 200))
+			cr_expect_str_eq(a.body, want, "%s: %s: the script saw \"%s\"", peer_name,
+			                 what, a.body);
 		answer_free(&a);
 	}
 	free(body);
-
-	/* PATH_INFO. */
-	struct call pi = {"GET", "/cgi-bin/sub/env.pl", "/extra/path", "q=1", NULL, false};
-	peer_call(k, &pi, &a);
-	if (status_is(peer_name, "PATH_INFO", &a, 200)) {
-		expect_field(a.body, "env:PATH_INFO=", "/extra/path");
-		expect_field(a.body, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
-		expect_field(a.body, "env:QUERY_STRING=", "q=1");
-	}
-	answer_free(&a);
-
-	/* A local redirect: the target's output, as a GET. */
-	struct call lr = {"GET", "/cgi-bin/redirect.sh", NULL, NULL, NULL, false};
-	peer_call(k, &lr, &a);
-	if (status_is(peer_name, "local redirect", &a, 200)) {
-		expect_field(a.body, "env:QUERY_STRING=", "redirected=yes");
-		expect_field(a.body, "env:REQUEST_METHOD=", "GET");
-		expect_field(a.body, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
-	}
-	answer_free(&a);
-
-	/* A client redirect: 302 and the Location. */
-	struct call cr = {"GET", "/cgi-bin/client-redirect.sh", NULL, NULL, NULL, false};
-	peer_call(k, &cr, &a);
-	if (status_is(peer_name, "client redirect", &a, 302)) {
-		char *loc = gw_field(a.head, "Location: ");
-		cr_expect(loc && strcmp(loc, "http://example.com/elsewhere?x=1") == 0,
-		          "%s: client redirect: Location \"%s\"", peer_name, loc ? loc : "(absent)");
-		free(loc);
-	}
-	answer_free(&a);
-
-	/* A script that crashes: gatewayd's 502, relayed (or the web server's own 502 page). */
-	struct call crash = {"GET", "/cgi-bin/crash.sh", NULL, NULL, NULL, false};
-	peer_call(k, &crash, &a);
-	if (status_is(peer_name, "a script that crashes", &a, 502))
-		cr_expect(gw_log_contains(G.error_log, "crash.sh killed by signal 11", 3),
-		          "%s: the crash is not in gatewayd's error log", peer_name);
-	answer_free(&a);
-	expect_still_serving(k, "a crash");
 
 	/* cgi-fcgi exits with the appStatus of FCGI_END_REQUEST: the script's exit status. */
 	if (k->front == FRONT_CGI_FCGI) {
 		char addr[64];
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", G.port);
 		struct call exit3 = {"GET", "/fcgi-bin/exit3.sh", NULL, NULL, NULL, false};
+		struct answer a;
 		int st = cgi_fcgi_call(addr, &exit3, &a);
 		cr_expect_eq(st, 3, "%s: exit3.sh: cgi-fcgi exited %d, want the script's 3", peer_name, st);
 		if (status_is(peer_name, "a script that exits 3 after its answer", &a, 200))
@@ -786,15 +625,13 @@ static void run_requests(const struct peer_kind *k)
 		answer_free(&a);
 	}
 
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 static void run_timeout(const struct peer_kind *k)
 {
 	const char *peer_name = k->name;
-	start_gatewayd(GW_CONFIG);
-	start_peer(k);
+	start_gatewayd_and_peer(k);
 	char query[440], pidfile[400], childfile[420];
 	snprintf(pidfile, sizeof pidfile, "%s/sleep.pid", G.dir);
 	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
@@ -807,26 +644,24 @@ static void run_timeout(const struct peer_kind *k)
 	if (status_is(peer_name, "a script over its 2 s timeout", &a, 504)) {
 		cr_expect(took > 1.5 && took < 8, "%s: the 504 came after %.1f s (timeout 2 s)",
 		          peer_name, took);
-		pid_t pid = wait_pidfile(pidfile, 1), child = wait_pidfile(childfile, 1);
+		pid_t pid = gw_wait_pidfile(pidfile, 1), child = gw_wait_pidfile(childfile, 1);
 		cr_expect(pid > 0 && child > 0, "%s: sleep.sh wrote no pid files", peer_name);
-		cr_expect(pid <= 0 || wait_gone(pid, 5), "%s: the timed-out script %d still runs",
-		          peer_name, (int)pid);
-		cr_expect(child <= 0 || wait_gone(child, 5), "%s: its grandchild %d still runs",
+		cr_expect(pid <= 0 || gw_wait_gone(pid, 5),
+		          "%s: the timed-out script %d still runs", peer_name, (int)pid);
+		cr_expect(child <= 0 || gw_wait_gone(child, 5), "%s: its grandchild %d still runs",
 		          peer_name, (int)child);
 		cr_expect(gw_log_contains(G.error_log, "sleep.sh ran over its 2.0 s timeout", 1),
 		          "%s: no timeout line in gatewayd's log", peer_name);
 		expect_still_serving(k, "a timeout");
 	}
 	answer_free(&a);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 static void run_disconnect(const struct peer_kind *k)
 {
 	const char *peer_name = k->name;
-	start_gatewayd(GW_CONFIG);
-	start_peer(k);
+	start_gatewayd_and_peer(k);
 	char pidfile[400];
 	snprintf(pidfile, sizeof pidfile, "%s/stream.pid", G.dir);
 	struct call stream = {"GET", "/fcgi-bin/stream.sh", NULL, pidfile, NULL, false};
@@ -837,7 +672,7 @@ static void run_disconnect(const struct peer_kind *k)
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", G.port);
 		snprintf(out, sizeof out, "%s/cgi-fcgi.out", G.dir);
 		pid_t cf = cgi_fcgi_start(addr, &stream, out);
-		pid = wait_pidfile(pidfile, 5);
+		pid = gw_wait_pidfile(pidfile, 5);
 		struct stat sb;
 		double until = gw_now() + 5;
 		while (gw_now() < until && (stat(out, &sb) < 0 || sb.st_size < 8192))
@@ -853,19 +688,18 @@ static void run_disconnect(const struct peer_kind *k)
 		int fd = gw_connect(PEERS[0].port);
 		cr_assert(fd >= 0);
 		gw_send_all(fd, req, strlen(req));
-		pid = wait_pidfile(pidfile, 5);
+		pid = gw_wait_pidfile(pidfile, 5);
 		if (!pid) {
 			size_t len;
 			char *got = gw_read_all(fd, 1, &len);
-			char *why = last_log_line("req=");
+			char *why = gw_last_line_with(G.error_log, "req=");
 			close(fd);
 			cr_expect_fail("%s: stream.sh never started; the answer: %.200s\n"
 			               "gatewayd's last request log line: %s", peer_name, got,
 			               why ? why : "(none)");
 			free(got);
 			free(why);
-			stop_all_ok();
-			gw_assert_no_leaks();
+			finish_ok();
 			return;
 		}
 		/* Some of the response is through: the script is mid-stream. */
@@ -885,16 +719,16 @@ static void run_disconnect(const struct peer_kind *k)
 		close(fd);
 	}
 	cr_assert(pid > 0, "%s: stream.sh never started (no pid file)", peer_name);
-	bool gone = wait_gone(pid, 5);
+	bool gone = gw_wait_gone(pid, 5);
 	if (!gone)
 		dump_logs();
 	cr_expect(gone, "%s: the client went away mid-response but script %d still runs",
 	          peer_name, (int)pid);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(no_children, &gw, 5), "%s: gatewayd still has children", peer_name);
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5), "%s: gatewayd still has children",
+	          peer_name);
 	expect_still_serving(k, "a client went away");
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 #define PEER_TESTS(suite, kind)                                                                 \
@@ -1101,8 +935,7 @@ Test(nginx, environment_same_as_fcgiwrap, .fini = teardown, .timeout = 40)
 	free(a);
 	free(b);
 
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* nginx keeps its FastCGI connections (fastcgi_keep_conn, upstream keepalive)
@@ -1136,8 +969,7 @@ Test(nginx, kept_connection_serves_on_after_a_body_left_unread, .fini = teardown
 		dump_logs();
 	cr_expect(took < 2, "the next request took %.1f s: gatewayd stopped reading the kept "
 	          "FastCGI connection while the old body waited and never resumed", took);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- FCGI_STDERR to the web server ------------------------------------------ */
@@ -1164,8 +996,7 @@ Test(nginx, script_stderr_reaches_the_web_server, .fini = teardown, .timeout = 4
 	cr_expect(gw_log_contains(G.error_log, tag, 1), "gatewayd's log lacks the stderr lines of %s",
 	          rid);
 	free(rid);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- a unix socket listener --------------------------------------------------- */
@@ -1546,30 +1377,88 @@ static const char GW_RAW_CONFIG[] =
 	"  {\"match\": \"/fcgi-bin/\", \"cgi\": {\"root\": \"@FIX@/fastcgi/fcgi-bin\","
 	"   \"timeout\": 20, \"kill_grace\": 1}}]}";
 
-static void gw_start_raw(void)
+/* The start of most raw tests: gatewayd on GW_RAW_CONFIG, a connection to it. */
+static int raw_start(void)
 {
 	start_gatewayd(GW_RAW_CONFIG);
+	return raw_connect(G.port);
 }
 
 static void stop_raw_ok(void)
 {
 	replies_free();
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
+}
+
+/* The end of most raw tests: the connection closed, the bytes freed, then stop_raw_ok(). */
+static void raw_finish(int fd, struct bytes *b)
+{
+	close(fd);
+	bytes_free(b);
+	stop_raw_ok();
+}
+
+/* Send b on fd and collect into R[] until request id has its END_REQUEST;
+ * the test fails without it. what names the request. */
+static void raw_exchange(int fd, const struct bytes *b, uint16_t id, const char *what)
+{
+	uint16_t ids[] = {id};
+	send_bytes(fd, b);
+	cr_assert_eq(collect(fd, ids, 1, 10), 0, "%s: request %d got no answer", what, id);
+}
+
+/* The connection fd serves the env dumper's GET (env_get()) as request id
+ * (with flags) next: R[] cleared, the request sent, its answer checked. */
+static void expect_serves_env_get(int fd, uint16_t id, uint8_t flags, const char *what)
+{
+	struct bytes b = {0};
+	replies_free();
+	request(&b, id, flags, env_get(), NULL);
+	raw_exchange(fd, &b, id, what);
+	bytes_free(&b);
+	expect_env_answer(id);
+}
+
+/* Ask FCGI_GET_VALUES for names (NULL-terminated) in a record padded with pad
+ * bytes; the answer in r. 0, or read_mgmt()'s code. */
+static int get_values(int fd, const char *const *names, uint8_t pad, struct record *r)
+{
+	struct bytes q = {0}, b = {0};
+	for (; *names; names++)
+		nv(&q, *names, "");
+	rec(&b, FCGI_VERSION_1, FCGI_GET_VALUES, 0, q.p, q.n, pad);
+	send_bytes(fd, &b);
+	bytes_free(&q);
+	bytes_free(&b);
+	return read_mgmt(fd, r, 5);
+}
+
+static const char *const MPXS_CONNS_ONLY[] = {"FCGI_MPXS_CONNS", NULL};
+
+/* stream.sh (output without end) as kept request 1 on fd, its pid file named
+ * after name: its pid, once it runs. */
+static pid_t start_stream(int fd, const char *name)
+{
+	char pidfile[400];
+	snprintf(pidfile, sizeof pidfile, "%s/%s.pid", G.dir, name);
+	const char *kv[] = {"SCRIPT_FILENAME", fx("fastcgi/fcgi-bin/stream.sh"), "REQUEST_METHOD",
+	                    "GET", "QUERY_STRING", pidfile, NULL};
+	struct bytes b = {0};
+	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
+	send_bytes(fd, &b);
+	bytes_free(&b);
+	pid_t pid = gw_wait_pidfile(pidfile, 5);
+	cr_assert(pid > 0, "stream.sh (%s) did not start", name);
+	return pid;
 }
 
 Test(raw, get_values_answered_and_connection_stays_open, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
-	struct bytes b = {0}, q = {0};
-	nv(&q, "FCGI_MAX_CONNS", "");
-	nv(&q, "FCGI_MAX_REQS", "");
-	nv(&q, "FCGI_MPXS_CONNS", "");
-	rec(&b, FCGI_VERSION_1, FCGI_GET_VALUES, 0, q.p, q.n, 0);
-	send_bytes(fd, &b);
+	int fd = raw_start();
+	static const char *const all[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS",
+	                                  NULL};
 	static struct record r;
-	cr_assert_eq(read_mgmt(fd, &r, 5), 0, "no answer to FCGI_GET_VALUES");
+	cr_assert_eq(get_values(fd, all, 0, &r), 0, "no answer to FCGI_GET_VALUES");
 	cr_assert_eq(r.type, FCGI_GET_VALUES_RESULT, "answer of type %d", r.type);
 	char *mpxs = values_get(r.content, r.len, "FCGI_MPXS_CONNS");
 	char *conns = values_get(r.content, r.len, "FCGI_MAX_CONNS");
@@ -1585,35 +1474,23 @@ Test(raw, get_values_answered_and_connection_stays_open, .fini = teardown, .time
 	/* Still open: a second GET_VALUES (one name, padded) is answered too. */
 	cr_expect(!closed_within(fd, 0.5), "gatewayd closed the connection after its "
 	          "FCGI_GET_VALUES_RESULT (the connection must stay open)");
-	b.n = 0;
-	q.n = 0;
-	nv(&q, "FCGI_MPXS_CONNS", "");
-	rec(&b, FCGI_VERSION_1, FCGI_GET_VALUES, 0, q.p, q.n, 7);
-	send_bytes(fd, &b);
-	cr_assert_eq(read_mgmt(fd, &r, 5), 0, "no answer to a second FCGI_GET_VALUES");
+	cr_assert_eq(get_values(fd, MPXS_CONNS_ONLY, 7, &r), 0,
+	             "no answer to a second FCGI_GET_VALUES");
 	cr_expect_eq(r.type, FCGI_GET_VALUES_RESULT, "answer of type %d", r.type);
 	mpxs = values_get(r.content, r.len, "FCGI_MPXS_CONNS");
 	cr_expect(mpxs && strcmp(mpxs, "1") == 0, "second answer: FCGI_MPXS_CONNS=%s", mpxs);
 	free(mpxs);
 
 	/* And a request after them. */
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_expect_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
+	expect_serves_env_get(fd, 1, 0, "after FCGI_GET_VALUES");
 	close(fd);
-	bytes_free(&b);
-	bytes_free(&q);
 	stop_raw_ok();
 }
 
 Test(raw, wrong_version_closes_that_connection_only, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
 	/* A: a request half sent (params not ended). */
-	int a = raw_connect(G.port);
+	int a = raw_start();
 	struct bytes b = {0};
 	begin(&b, 1, FCGI_RESPONDER, 0);
 	params(&b, 1, env_get(), 65535, false);
@@ -1632,27 +1509,22 @@ Test(raw, wrong_version_closes_that_connection_only, .fini = teardown, .timeout 
 	b.n = 0;
 	rec(&b, FCGI_VERSION_1, FCGI_PARAMS, 1, NULL, 0, 0);
 	stream(&b, FCGI_STDIN, 1, NULL, 0, 1, true);
-	send_bytes(a, &b);
-	uint16_t ids[] = {1};
-	cr_expect_eq(collect(a, ids, 1, 10), 0, "the other connection's request got no answer");
+	raw_exchange(a, &b, 1, "the other connection's request");
 	expect_env_answer(1);
-	close(a);
-	bytes_free(&b);
 	bytes_free(&v2);
-	stop_raw_ok();
+	raw_finish(a, &b);
 }
 
 Test(raw, http_on_the_fastcgi_port_closed_and_logged, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	const char *http = "GET /cgi-bin/sub/env.pl HTTP/1.1\r\nHost: localhost\r\n\r\n";
 	gw_send_all(fd, http, strlen(http));
 	cr_expect(closed_within(fd, 5), "HTTP sent to the FastCGI port did not close the connection");
 	close(fd);
 	char *line = NULL;
 	if (gw_log_contains(G.error_log, "GET /cgi-bin/sub/env.pl HTTP/1.1", 3))
-		line = last_log_line("GET /cgi-bin/sub/env.pl HTTP/1.1");
+		line = gw_last_line_with(G.error_log, "GET /cgi-bin/sub/env.pl HTTP/1.1");
 	cr_expect(line && strstr(line, "HTTP"), "the log does not name HTTP: %s",
 	          line ? line : "(no line)");
 	cr_expect(line && strstr(line, "FastCGI"), "the log does not say it was the FastCGI port: %s",
@@ -1663,8 +1535,7 @@ Test(raw, http_on_the_fastcgi_port_closed_and_logged, .fini = teardown, .timeout
 
 Test(raw, unknown_management_type_answered_unknown_type, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	struct bytes b = {0};
 	rec(&b, FCGI_VERSION_1, 42, 0, "abc", 3, 5);
 	send_bytes(fd, &b);
@@ -1676,25 +1547,16 @@ Test(raw, unknown_management_type_answered_unknown_type, .fini = teardown, .time
 	/* The connection stays open. */
 	cr_expect(!closed_within(fd, 0.5), "gatewayd closed the connection after its "
 	          "FCGI_UNKNOWN_TYPE (the connection must stay open)");
-	b.n = 0;
-	struct bytes q = {0};
-	nv(&q, "FCGI_MPXS_CONNS", "");
-	rec(&b, FCGI_VERSION_1, FCGI_GET_VALUES, 0, q.p, q.n, 0);
-	send_bytes(fd, &b);
-	if (read_mgmt(fd, &r, 5) == 0)
+	if (get_values(fd, MPXS_CONNS_ONLY, 0, &r) == 0)
 		cr_expect_eq(r.type, FCGI_GET_VALUES_RESULT, "answer of type %d", r.type);
 	else
 		cr_expect_fail("no answer to FCGI_GET_VALUES after FCGI_UNKNOWN_TYPE");
-	close(fd);
-	bytes_free(&b);
-	bytes_free(&q);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, unknown_role_refused, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	struct bytes b = {0};
 	begin(&b, 1, FCGI_AUTHORIZER, FCGI_KEEP_CONN);
 	begin(&b, 2, FCGI_FILTER, FCGI_KEEP_CONN);
@@ -1709,32 +1571,22 @@ Test(raw, unknown_role_refused, .fini = teardown, .timeout = 30)
 		cr_expect_eq(R[i].out.n, 0, "request %d: output for a refused role", i);
 	}
 	/* The connection (kept) serves a responder next. */
-	replies_free();
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	uint16_t one[] = {1};
-	cr_expect_eq(collect(fd, one, 1, 10), 0);
-	expect_env_answer(1);
+	expect_serves_env_get(fd, 1, 0, "a responder after the refused roles");
 	close(fd);
 	/* Not kept: END_REQUEST, then the close. */
 	replies_free();
 	fd = raw_connect(G.port);
 	b.n = 0;
 	begin(&b, 1, FCGI_AUTHORIZER, 0);
-	send_bytes(fd, &b);
-	cr_expect_eq(collect(fd, one, 1, 5), 0);
+	raw_exchange(fd, &b, 1, "FCGI_AUTHORIZER without FCGI_KEEP_CONN");
 	cr_expect_eq(R[1].protocol_status, FCGI_UNKNOWN_ROLE);
 	cr_expect(closed_within(fd, 5), "not FCGI_KEEP_CONN, yet the connection stayed open");
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, begin_request_for_a_busy_id_ignored, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "POST",
 	                    "CONTENT_LENGTH", "5", "QUERY_STRING", "first", NULL};
 	const char *kv2[] = {"SCRIPT_FILENAME", fx("cgi-bin/crash.sh"), "REQUEST_METHOD", "GET", NULL};
@@ -1746,28 +1598,23 @@ Test(raw, begin_request_for_a_busy_id_ignored, .fini = teardown, .timeout = 30)
 	begin(&b, 1, FCGI_RESPONDER, 0);
 	params(&b, 1, kv2, 65535, true);
 	stream(&b, FCGI_STDIN, 1, "hello", 5, 32768, true);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0, "the first request did not complete");
-	const char *peer_name = "busy id";
-	const char *out = (const char *)R[1].out.p;
-	expect_field(out, "Status: ", "200 OK");
-	expect_field(out, "env:QUERY_STRING=", "first");
-	expect_field(out, "stdin-bytes:", "5");
+	raw_exchange(fd, &b, 1, "the first request");
+	static const struct gw_field_want first[] = {
+		{"Status: ", "200 OK"}, {"env:QUERY_STRING=", "first"}, {"stdin-bytes:", "5"},
+		{NULL},
+	};
+	gw_expect_fields("busy id", (const char *)R[1].out.p, first);
 	cr_expect_eq(R[1].protocol_status, FCGI_REQUEST_COMPLETE);
 	cr_expect(gw_log_contains(G.error_log, "BEGIN_REQUEST for request id 1, which is busy", 2),
 	          "the log does not mention the ignored BEGIN_REQUEST");
 	/* The ignored BEGIN_REQUEST's flags (no KEEP_CONN) did not stick. */
 	cr_expect(!closed_within(fd, 0.5), "the connection closed after the kept request");
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, params_after_stdin_ignored, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "POST",
 	                    "CONTENT_LENGTH", "5", NULL};
 	const char *late[] = {"INJECTED", "late", NULL};
@@ -1777,29 +1624,23 @@ Test(raw, params_after_stdin_ignored, .fini = teardown, .timeout = 30)
 	stream(&b, FCGI_STDIN, 1, "hel", 3, 32768, false);
 	params(&b, 1, late, 65535, true);
 	stream(&b, FCGI_STDIN, 1, "lo", 2, 32768, true);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0, "the request did not complete");
-	const char *peer_name = "PARAMS after STDIN";
-	const char *out = (const char *)R[1].out.p;
-	expect_field(out, "Status: ", "200 OK");
-	expect_field(out, "stdin-bytes:", "5");
-	char *inj = gw_field(out, "env:INJECTED=");
-	cr_expect_null(inj, "a PARAMS record after STDIN reached the environment");
-	free(inj);
+	raw_exchange(fd, &b, 1, "PARAMS after STDIN");
+	static const struct gw_field_want want[] = {
+		{"Status: ", "200 OK"}, {"stdin-bytes:", "5"},
+		{"env:INJECTED=", NULL}, /* the late PARAMS never reach the environment */
+		{NULL},
+	};
+	gw_expect_fields("PARAMS after STDIN", (const char *)R[1].out.p, want);
 	cr_expect(gw_log_contains(G.error_log, "PARAMS after the params stream ended", 2),
 	          "the log does not mention the ignored PARAMS");
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, truncated_records_then_close, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
 	struct bytes b = {0};
 	/* 5 bytes of a header. */
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	begin(&b, 1, FCGI_RESPONDER, 0);
 	gw_send_all(fd, b.p, 5);
 	close(fd);
@@ -1834,75 +1675,61 @@ Test(raw, truncated_records_then_close, .fini = teardown, .timeout = 30)
 	/* gatewayd is still there and serves. */
 	cr_assert(gw_pid_alive(G.pid), "gatewayd died of a truncated record");
 	fd = raw_connect(G.port);
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_expect_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
+	expect_serves_env_get(fd, 1, 0, "after the truncated records");
 	close(fd);
 	pid_t gw = G.pid;
-	cr_expect(gw_wait_until(no_children, &gw, 5), "a script of a dropped connection still runs");
+	cr_expect(gw_wait_until(gw_no_children, &gw, 5),
+	          "a script of a dropped connection still runs");
 	bytes_free(&b);
 	bytes_free(&pairs);
 	stop_raw_ok();
 }
 
+/* A request whose params gatewayd refuses (the extra pair name=value): the
+ * status, a log line naming why, and the kept connection serves the next
+ * request, on the same id. */
+static void run_refused_params(const char *what, const char *name, const char *value,
+                               const char *status, const char *logged)
+{
+	int fd = raw_start();
+	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "GET",
+	                    name, value, NULL};
+	struct bytes b = {0};
+	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
+	raw_exchange(fd, &b, 1, what);
+	gw_expect_field(what, (const char *)R[1].out.p, "Status: ", status);
+	cr_expect(gw_log_contains(G.error_log, logged, 2), "%s: no log line \"%s\"", what, logged);
+	expect_serves_env_get(fd, 1, 0, what);
+	raw_finish(fd, &b);
+}
+
 Test(raw, oversized_params_431, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
 	char *big = malloc(70001);
 	cr_assert_not_null(big);
 	memset(big, 'x', 70000);
 	big[70000] = '\0';
-	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "GET",
-	                    "HTTP_X_BIG", big, NULL};
-	struct bytes b = {0};
-	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&b, 1, kv, 65535, true);
-	stream(&b, FCGI_STDIN, 1, NULL, 0, 1, true);
-	send_bytes(fd, &b);
+	run_refused_params("params over 64 KiB", "HTTP_X_BIG", big,
+	                   "431 Request Header Fields Too Large", "params over 64 KiB");
 	free(big);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0, "no answer to params over 64 KiB");
-	const char *peer_name = "oversized params";
-	expect_field((const char *)R[1].out.p, "Status: ", "431 Request Header Fields Too Large");
-	cr_expect(gw_log_contains(G.error_log, "params over 64 KiB", 2),
-	          "no clear log line for the oversized params");
-	/* The (kept) connection serves the next request, on the same id. */
-	replies_free();
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	cr_expect_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
 }
 
 /* The hop-by-hop fields a script prints never reach the web server (the HTTP
  * and uwsgi suites send the same script through theirs). */
 Test(raw, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/hop.sh"), "REQUEST_METHOD", "GET", NULL};
 	struct bytes b = {0};
 	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0, "no answer from hop.sh");
+	raw_exchange(fd, &b, 1, "hop.sh");
 	const char *out = (const char *)R[1].out.p;
 	const char *blank = strstr(out, "\r\n\r\n");
 	cr_assert_not_null(blank, "no head end in: %s", out);
 	char *head = strndup(out, (size_t)(blank + 2 - out));
 	gw_expect_hop_by_hop_dropped(head, blank + 4, "FastCGI");
 	free(head);
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 /* A name holding '=' cannot be an environment variable: the web server is
@@ -1910,30 +1737,9 @@ Test(raw, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
  * and the kept connection serves the next one. */
 Test(raw, param_name_with_equals_400, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
-	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "GET",
-	                    "LD_PRELOAD=/tmp/x.so;X", "1", NULL};
-	struct bytes b = {0};
-	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&b, 1, kv, 65535, true);
-	stream(&b, FCGI_STDIN, 1, NULL, 0, 1, true);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0, "no answer to a param name holding '='");
-	const char *peer_name = "param name with '='";
-	expect_field((const char *)R[1].out.p, "Status: ", "400 Bad Request");
-	cr_expect(gw_log_contains(G.error_log, "variable LD_PRELOAD=/tmp/x.so;X from the web server", 2),
-	          "no log line naming the refused param");
-	replies_free();
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	cr_expect_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	run_refused_params("a param name holding '='", "LD_PRELOAD=/tmp/x.so;X", "1",
+	                   "400 Bad Request",
+	                   "variable LD_PRELOAD=/tmp/x.so;X from the web server");
 }
 
 /* Split a run of whole records into a list of (offset, length) of records. */
@@ -1951,8 +1757,7 @@ static size_t record_spans(const struct bytes *b, size_t *off, size_t *len, size
 
 Test(raw, multiplexed_requests_interleaved, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	char *body = make_body(50000), sha[65], want[100];
 	sha256_hex(body, strlen(body), sha);
 	snprintf(want, sizeof want, "50000 %s\n", sha);
@@ -1965,26 +1770,26 @@ Test(raw, multiplexed_requests_interleaved, .fini = teardown, .timeout = 30)
 	                     "QUERY_STRING", "two=2", NULL};
 	const char *kv3[] = {"SCRIPT_FILENAME", fx("cgi-bin/sleep.sh"), "REQUEST_METHOD", "GET",
 	                     "QUERY_STRING", query, NULL};
-	/* Each request in small records, then dealt out one record at a time. */
-	struct bytes r1 = {0}, r2 = {0}, r3 = {0}, all = {0};
-	begin(&r1, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&r1, 1, kv1, 20, true);
-	stream(&r1, FCGI_STDIN, 1, body, strlen(body), 7000, true);
-	begin(&r2, 2, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&r2, 2, kv2, 20, true);
-	stream(&r2, FCGI_STDIN, 2, NULL, 0, 1, true);
-	begin(&r3, 3, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&r3, 3, kv3, 20, true);
-	stream(&r3, FCGI_STDIN, 3, NULL, 0, 1, true);
+	/* Each request in small records, then dealt out one record at a time,
+	 * the slow one (request 3) first. */
+	const char *const *kvs[3] = {kv1, kv2, kv3};
+	const char *bodies[3] = {body, NULL, NULL};
+	struct bytes r[3] = {{0}}, all = {0};
 	static size_t o[3][64], l[3][64];
-	size_t n[3] = {record_spans(&r1, o[0], l[0], 64), record_spans(&r2, o[1], l[1], 64),
-	               record_spans(&r3, o[2], l[2], 64)};
-	struct bytes *src[3] = {&r3, &r1, &r2}; /* the slow one first */
-	size_t *so[3] = {o[2], o[0], o[1]}, *sl[3] = {l[2], l[0], l[1]}, sn[3] = {n[2], n[0], n[1]};
+	size_t n[3];
+	for (int k = 0; k < 3; k++) {
+		uint16_t id = (uint16_t)(k + 1);
+		begin(&r[k], id, FCGI_RESPONDER, FCGI_KEEP_CONN);
+		params(&r[k], id, kvs[k], 20, true);
+		stream(&r[k], FCGI_STDIN, id, bodies[k], bodies[k] ? strlen(bodies[k]) : 0, 7000,
+		       true);
+		n[k] = record_spans(&r[k], o[k], l[k], 64);
+	}
+	static const int deal[3] = {2, 0, 1};
 	for (size_t i = 0; i < 64; i++)
-		for (int k = 0; k < 3; k++)
-			if (i < sn[k])
-				put(&all, src[k]->p + so[k][i], sl[k][i]);
+		for (int d = 0; d < 3; d++)
+			if (i < n[deal[d]])
+				put(&all, r[deal[d]].p + o[deal[d]][i], l[deal[d]][i]);
 	send_bytes(fd, &all);
 	uint16_t ids[] = {1, 2, 3};
 	cr_assert_eq(collect(fd, ids, 3, 15), 0, "not all three multiplexed requests were answered");
@@ -1998,79 +1803,51 @@ Test(raw, multiplexed_requests_interleaved, .fini = teardown, .timeout = 30)
 		             i, R[i].protocol_status);
 	/* The slow one (sent first) did not hold the others back. */
 	cr_expect(R[3].order == 3, "the request that sleeps 1 s ended %d of 3", R[3].order);
-	close(fd);
 	free(body);
-	bytes_free(&r1);
-	bytes_free(&r2);
-	bytes_free(&r3);
-	bytes_free(&all);
-	stop_raw_ok();
+	for (int k = 0; k < 3; k++)
+		bytes_free(&r[k]);
+	raw_finish(fd, &all);
 }
 
 Test(raw, keep_conn_honoured_and_close_without_it, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
-	struct bytes b = {0};
-	uint16_t ids[] = {1};
+	int fd = raw_start();
 	for (int i = 0; i < 3; i++) {
-		replies_free();
-		b.n = 0;
-		request(&b, 1, FCGI_KEEP_CONN, env_get(), NULL);
-		send_bytes(fd, &b);
-		cr_assert_eq(collect(fd, ids, 1, 10), 0, "kept connection: request %d unanswered", i + 1);
-		expect_env_answer(1);
+		char what[64];
+		snprintf(what, sizeof what, "kept connection: request %d", i + 1);
+		expect_serves_env_get(fd, 1, FCGI_KEEP_CONN, what);
 	}
 	cr_expect(!closed_within(fd, 0.5), "FCGI_KEEP_CONN, yet the connection closed");
 	close(fd);
 	/* Without FCGI_KEEP_CONN: END_REQUEST, then gatewayd closes. */
-	replies_free();
 	fd = raw_connect(G.port);
-	b.n = 0;
-	request(&b, 1, 0, env_get(), NULL);
-	send_bytes(fd, &b);
-	cr_assert_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
+	expect_serves_env_get(fd, 1, 0, "without FCGI_KEEP_CONN");
 	cr_expect(closed_within(fd, 3), "no FCGI_KEEP_CONN, yet the connection stayed open");
 	close(fd);
-	bytes_free(&b);
 	stop_raw_ok();
 }
 
 Test(raw, end_request_carries_exit_status, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	const char *kv[] = {"SCRIPT_FILENAME", fx("fastcgi/fcgi-bin/exit3.sh"), "REQUEST_METHOD",
 	                    "GET", NULL};
 	struct bytes b = {0};
 	request(&b, 1, 0, kv, NULL);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0);
-	const char *peer_name = "exit status";
-	expect_field((const char *)R[1].out.p, "Status: ", "200 OK");
-	expect_field((const char *)R[1].out.p, "exiting with ", "3");
+	raw_exchange(fd, &b, 1, "exit3.sh");
+	static const struct gw_field_want want[] = {
+		{"Status: ", "200 OK"}, {"exiting with ", "3"}, {NULL},
+	};
+	gw_expect_fields("exit status", (const char *)R[1].out.p, want);
 	cr_expect_eq(R[1].app_status, 3, "END_REQUEST appStatus %u, want 3", R[1].app_status);
 	cr_expect_eq(R[1].protocol_status, FCGI_REQUEST_COMPLETE);
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, abort_request_kills_the_script, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
-	char pidfile[400];
-	snprintf(pidfile, sizeof pidfile, "%s/abort.pid", G.dir);
-	const char *kv[] = {"SCRIPT_FILENAME", fx("fastcgi/fcgi-bin/stream.sh"), "REQUEST_METHOD",
-	                    "GET", "QUERY_STRING", pidfile, NULL};
-	struct bytes b = {0};
-	request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
-	send_bytes(fd, &b);
-	pid_t pid = wait_pidfile(pidfile, 5);
-	cr_assert(pid > 0, "stream.sh did not start");
+	int fd = raw_start();
+	pid_t pid = start_stream(fd, "abort");
 	/* Output flows... */
 	static struct record r;
 	double until = gw_now() + 5;
@@ -2080,29 +1857,21 @@ Test(raw, abort_request_kills_the_script, .fini = teardown, .timeout = 30)
 			got += r.len;
 	cr_expect(got >= 16384, "only %zu bytes of output before the abort", got);
 	/* ...when the web server aborts. */
-	b.n = 0;
+	struct bytes b = {0};
 	rec(&b, FCGI_VERSION_1, FCGI_ABORT_REQUEST, 1, NULL, 0, 0);
 	send_bytes(fd, &b);
 	uint16_t ids[] = {1};
 	cr_expect_eq(collect(fd, ids, 1, 5), 0, "no END_REQUEST after FCGI_ABORT_REQUEST");
-	cr_expect(wait_gone(pid, 5), "FCGI_ABORT_REQUEST left script %d running", (int)pid);
+	cr_expect(gw_wait_gone(pid, 5), "FCGI_ABORT_REQUEST left script %d running", (int)pid);
 	cr_expect(gw_log_contains(G.error_log, "FCGI_ABORT_REQUEST", 1), "the abort is not logged");
 	/* The kept connection serves the next request on the same id. */
-	replies_free();
-	b.n = 0;
-	request(&b, 1, FCGI_KEEP_CONN, env_get(), NULL);
-	send_bytes(fd, &b);
-	cr_expect_eq(collect(fd, ids, 1, 10), 0);
-	expect_env_answer(1);
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	expect_serves_env_get(fd, 1, FCGI_KEEP_CONN, "after the abort");
+	raw_finish(fd, &b);
 }
 
 Test(raw, stdin_without_content_length, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	char *body = make_body(70000), sha[65], want[100];
 	sha256_hex(body, strlen(body), sha);
 	snprintf(want, sizeof want, "\r\n\r\n70000 %s\n", sha);
@@ -2112,22 +1881,17 @@ Test(raw, stdin_without_content_length, .fini = teardown, .timeout = 30)
 	begin(&b, 1, FCGI_RESPONDER, 0);
 	params(&b, 1, kv, 65535, true);
 	stream(&b, FCGI_STDIN, 1, body, strlen(body), 8000, true);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	cr_assert_eq(collect(fd, ids, 1, 10), 0);
+	raw_exchange(fd, &b, 1, "STDIN without CONTENT_LENGTH");
 	cr_expect(strstr((const char *)R[1].out.p, want) != NULL &&
 	              strncmp((const char *)R[1].out.p, "Status: 200 OK\r\nContent-Type: text/plain\r\n", 42) == 0,
 	          "STDIN without CONTENT_LENGTH: the script saw %s", R[1].out.p);
-	close(fd);
 	free(body);
-	bytes_free(&b);
-	stop_raw_ok();
+	raw_finish(fd, &b);
 }
 
 Test(raw, byte_by_byte_with_a_pair_across_records, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sub/env.pl"), "REQUEST_METHOD", "POST",
@@ -2142,15 +1906,12 @@ Test(raw, byte_by_byte_with_a_pair_across_records, .fini = teardown, .timeout = 
 	}
 	uint16_t ids[] = {1};
 	cr_assert_eq(collect(fd, ids, 1, 10), 0);
-	const char *peer_name = "byte by byte";
-	const char *out = (const char *)R[1].out.p;
-	expect_field(out, "env:QUERY_STRING=", "bytes=1");
-	expect_field(out, "env:EMPTY_VALUE=", "");
-	expect_field(out, "env:CONTENT_LENGTH=", "5");
-	expect_field(out, "stdin-bytes:", "5");
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	static const struct gw_field_want want[] = {
+		{"env:QUERY_STRING=", "bytes=1"}, {"env:EMPTY_VALUE=", ""},
+		{"env:CONTENT_LENGTH=", "5"}, {"stdin-bytes:", "5"}, {NULL},
+	};
+	gw_expect_fields("byte by byte", (const char *)R[1].out.p, want);
+	raw_finish(fd, &b);
 }
 
 Test(raw, stderr_as_fcgi_stderr_only_when_configured, .fini = teardown, .timeout = 30)
@@ -2166,11 +1927,9 @@ Test(raw, stderr_as_fcgi_stderr_only_when_configured, .fini = teardown, .timeout
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/stderr.sh"), "REQUEST_METHOD", "GET", NULL};
 	struct bytes b = {0};
 	request(&b, 1, 0, kv, NULL);
-	uint16_t ids[] = {1};
 
 	int fd = raw_connect(G.port);
-	send_bytes(fd, &b);
-	cr_assert_eq(collect(fd, ids, 1, 10), 0);
+	raw_exchange(fd, &b, 1, "stderr.sh on the listener with \"stderr\": true");
 	const char *err = R[1].err.p ? (const char *)R[1].err.p : "";
 	cr_expect(strstr(err, "stderr line one from stderr.sh\n") &&
 	          strstr(err, "stderr line two from stderr.sh\n"),
@@ -2179,8 +1938,7 @@ Test(raw, stderr_as_fcgi_stderr_only_when_configured, .fini = teardown, .timeout
 
 	replies_free();
 	fd = raw_connect(quiet);
-	send_bytes(fd, &b);
-	cr_assert_eq(collect(fd, ids, 1, 10), 0);
+	raw_exchange(fd, &b, 1, "stderr.sh on the listener without \"stderr\"");
 	cr_expect_eq(R[1].err.n, 0, "no \"stderr\", yet FCGI_STDERR carried \"%s\"", R[1].err.p);
 	cr_expect(strstr((const char *)R[1].out.p, "Status: 200") != NULL);
 	close(fd);
@@ -2194,8 +1952,7 @@ Test(raw, stderr_as_fcgi_stderr_only_when_configured, .fini = teardown, .timeout
  * holds its own STDIN, not the requests multiplexed beside it. */
 Test(raw, multiplexed_body_not_read_does_not_stall_the_rest, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
-	int fd = raw_connect(G.port);
+	int fd = raw_start();
 	size_t big = 1 << 20;
 	char *body = make_body(big), cl[32];
 	snprintf(cl, sizeof cl, "%zu", big);
@@ -2203,12 +1960,8 @@ Test(raw, multiplexed_body_not_read_does_not_stall_the_rest, .fini = teardown, .
 	const char *kv1[] = {"SCRIPT_FILENAME", fx("cgi-bin/sleep.sh"), "REQUEST_METHOD", "POST",
 	                     "QUERY_STRING", "3", "CONTENT_LENGTH", cl, NULL};
 	struct bytes b = {0};
-	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&b, 1, kv1, 65535, true);
-	stream(&b, FCGI_STDIN, 1, body, big, 32768, true);
-	begin(&b, 2, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&b, 2, env_get(), 65535, true);
-	stream(&b, FCGI_STDIN, 2, NULL, 0, 1, true);
+	request(&b, 1, FCGI_KEEP_CONN, kv1, body);
+	request(&b, 2, FCGI_KEEP_CONN, env_get(), NULL);
 	/* Send from a child: gatewayd may rightly stop reading request 1's body. */
 	pid_t sender = fork();
 	cr_assert(sender >= 0);
@@ -2254,9 +2007,7 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
 	const char *kv[] = {"SCRIPT_FILENAME", fx("cgi-bin/sleep.sh"), "REQUEST_METHOD", "POST",
 	                    "QUERY_STRING", query, "CONTENT_LENGTH", cl, NULL};
 	struct bytes b = {0};
-	begin(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	params(&b, 1, kv, 65535, true);
-	stream(&b, FCGI_STDIN, 1, body, big, 32768, true);
+	request(&b, 1, FCGI_KEEP_CONN, kv, body);
 	free(body);
 	/* The whole of request 1 from a child: it blocks while gatewayd does not read. */
 	pid_t sender = fork();
@@ -2282,19 +2033,10 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
 	}
 	cr_expect(sent, "request 1 was answered, but gatewayd never read the rest of its STDIN: "
 	          "the kept connection stopped reading for good");
-	if (sent) {
-		replies_free();
-		b.n = 0;
-		request(&b, 2, FCGI_KEEP_CONN, env_get(), NULL);
-		send_bytes(fd, &b);
-		uint16_t two[] = {2};
-		cr_expect_eq(collect(fd, two, 1, 10), 0, "the next request on the kept connection got "
-		             "no answer");
-		expect_env_answer(2);
-	}
-	close(fd);
-	bytes_free(&b);
-	stop_raw_ok();
+	if (sent)
+		expect_serves_env_get(fd, 2, FCGI_KEEP_CONN,
+		                      "the next request on the kept connection");
+	raw_finish(fd, &b);
 }
 
 /* A web server that resets the connection while gatewayd writes to it (nginx
@@ -2303,18 +2045,13 @@ Test(raw, kept_connection_reads_on_after_a_request_ends_with_its_body_unread, .f
  * read event to the connection being freed. */
 Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teardown, .timeout = 30)
 {
-	gw_start_raw();
+	start_gatewayd(GW_RAW_CONFIG);
 	for (int round = 0; round < 3; round++) {
 		int fd = raw_connect(G.port);
-		char pidfile[400];
-		snprintf(pidfile, sizeof pidfile, "%s/reset%d.pid", G.dir, round);
-		const char *kv[] = {"SCRIPT_FILENAME", fx("fastcgi/fcgi-bin/stream.sh"),
-		                    "REQUEST_METHOD", "GET", "QUERY_STRING", pidfile, NULL};
+		char name[16];
+		snprintf(name, sizeof name, "reset%d", round);
+		pid_t pid = start_stream(fd, name);
 		struct bytes b = {0};
-		request(&b, 1, FCGI_KEEP_CONN, kv, NULL);
-		send_bytes(fd, &b);
-		pid_t pid = wait_pidfile(pidfile, 5);
-		cr_assert(pid > 0, "stream.sh did not start");
 		/* Leave the output unread so gatewayd's writes pile up; then end the
 		 * connection badly: a record with version 2 (gatewayd closes it with
 		 * the request in flight), or a reset. */
@@ -2323,25 +2060,18 @@ Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teard
 			struct linger lg = {.l_onoff = 1, .l_linger = 0};
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		} else {
-			b.n = 0;
 			rec(&b, 2, FCGI_STDIN, 1, NULL, 0, 0);
 			send_bytes(fd, &b);
 			usleep(200000);
 		}
 		close(fd);
-		cr_expect(wait_gone(pid, 5), "round %d: the reset left script %d running", round, (int)pid);
+		cr_expect(gw_wait_gone(pid, 5), "round %d: the reset left script %d running", round,
+		          (int)pid);
 		bytes_free(&b);
 	}
 	/* Still serving. */
 	int fd = raw_connect(G.port);
-	struct bytes b = {0};
-	request(&b, 1, FCGI_KEEP_CONN, env_get(), NULL);
-	send_bytes(fd, &b);
-	uint16_t ids[] = {1};
-	replies_free();
-	cr_expect_eq(collect(fd, ids, 1, 10), 0, "no answer after the resets");
-	expect_env_answer(1);
+	expect_serves_env_get(fd, 1, FCGI_KEEP_CONN, "after the resets");
 	close(fd);
-	bytes_free(&b);
 	stop_raw_ok();
 }

@@ -36,23 +36,10 @@ static void teardown(void)
 	gw_cleanup(&G);
 }
 
-static void dump_log(const struct gw_proc *g)
-{
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 4000 bytes):\n%s", log ? log + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(log);
-}
-
 /* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */
 static void stop_ok(struct gw_proc *g)
 {
-	int st = gw_stop(g, 10);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_log(g);
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(g);
+	gw_stop_ok(g, 10, NULL);
 }
 
 /* One request on a new connection; the response must come. */
@@ -60,25 +47,67 @@ static void must_request(const char *raw, struct gw_response *r)
 {
 	int rc = gw_request(G.port, raw, r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no complete response to: %.80s", raw);
 }
 
-/* Assert that the line prefix+... exists in text and holds exactly want. */
-#define expect_field(text, prefix, want)                                                        \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: got \"%s\", want \"%s\"",      \
-		          (prefix), got_ ? got_ : "(absent)", (want));                          \
-		free(got_);                                                                     \
-	} while (0)
+/* The start of most tests: gatewayd on config, and one request to it. */
+static void start_and_request(const char *config, const char *raw, struct gw_response *r)
+{
+	gw_start(&G, config);
+	must_request(raw, r);
+}
 
-#define expect_no_field(text, prefix)                                                           \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ == NULL, "%s must be absent, got \"%s\"", (prefix), got_);        \
-		free(got_);                                                                     \
-	} while (0)
+/* The end of every test: the response freed (when given), gatewayd stopped
+ * (it must exit 0), and no leak in the test itself. */
+static void finish_ok(struct gw_response *r)
+{
+	if (r)
+		gw_response_free(r);
+	stop_ok(&G);
+	gw_assert_no_leaks();
+}
+
+/* A client waiting on a script that sleeps: its connection, left open, and
+ * the pids of sleep.sh and of its child (gatewayd's grandchild). */
+struct sleeper {
+	int fd;
+	pid_t script, child;
+};
+
+/* GET <route>sleep.sh?<seconds>+<pid file> on a new connection, with the
+ * header fields extra ("" for none), the pid file named after name in the
+ * test's directory; the test fails unless the script and its child start. */
+static struct sleeper start_sleeper(const char *route, int seconds, const char *name,
+                                    const char *extra)
+{
+	char pidfile[400], childfile[420], req[1024];
+	snprintf(pidfile, sizeof pidfile, "%s/%s.pid", G.dir, name);
+	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
+	struct sleeper s = {.fd = gw_connect(G.port)};
+	cr_assert(s.fd >= 0);
+	snprintf(req, sizeof req, "GET %ssleep.sh?%d+%s HTTP/1.1\r\nHost: t\r\n%s\r\n", route, seconds,
+	         pidfile, extra);
+	gw_send_all(s.fd, req, strlen(req));
+	s.script = gw_wait_pidfile(pidfile, 5);
+	s.child = gw_wait_pidfile(childfile, 1);
+	cr_assert(s.script > 0 && s.child > 0, "sleep.sh (%s) did not start", name);
+	return s;
+}
+
+/* After the one SIGTERM the test sent (a second one means "stop now", so not
+ * gw_stop), gatewayd's wait status once it exits by itself, or -1. */
+static int exit_after_sigterm(double timeout)
+{
+	int st = gw_wait_exit(&G, timeout);
+	if (st == -1)
+		gw_dump_log(&G);
+	return st;
+}
+
+/* Assert that the line prefix+... exists in text and holds exactly want. */
+#define expect_field(text, prefix, want) gw_expect_field(NULL, text, prefix, want)
+#define expect_no_field(text, prefix) gw_expect_field(NULL, text, prefix, NULL)
 
 /* The request id an error page carries ("request <16 hex>"); malloc'd or NULL. */
 static char *page_rid(const char *body)
@@ -125,26 +154,6 @@ static bool log_has_rid(const char *path, const char *rid, const char *needle, d
 	return line != NULL;
 }
 
-/* Poll a pid file (written whole by rename) up to timeout s; 0 if none. */
-static pid_t wait_pidfile(const char *path, double timeout)
-{
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		long pid = text ? strtol(text, NULL, 10) : 0;
-		free(text);
-		if (pid > 0)
-			return (pid_t)pid;
-		usleep(20000);
-	} while (gw_now() < until);
-	return 0;
-}
-
-static bool wait_gone(pid_t pid, double timeout)
-{
-	return gw_wait_until(gw_pid_gone, &pid, timeout);
-}
-
 /* The daemon's fd count once it stopped changing (10 equal samples, 20 ms apart). */
 static int settled_fds(pid_t pid)
 {
@@ -160,23 +169,6 @@ static int settled_fds(pid_t pid)
 		usleep(20000);
 	}
 	return last;
-}
-
-struct fd_probe {
-	pid_t pid;
-	int want;
-};
-
-static bool fds_are(void *arg)
-{
-	struct fd_probe *p = arg;
-	return gw_count_fds(p->pid) == p->want;
-}
-
-static bool no_children(void *arg)
-{
-	int zombies;
-	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
 }
 
 static bool socket_closed(int fd, double timeout)
@@ -422,7 +414,7 @@ static void expect_only_allowed_vars(const char *body)
 Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	char scripts[PATH_MAX], docroot[PATH_MAX], want[PATH_MAX * 2], portstr[16];
+	char scripts[PATH_MAX], docroot[PATH_MAX], portstr[16], my_port[16];
 
 	/* In the daemon's environment, so it would leak into an inherited one. */
 	cr_assert_eq(setenv("GW_SECRET_TEST", "1", 1), 0);
@@ -433,7 +425,7 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
-	int my_port = local_port(fd);
+	snprintf(my_port, sizeof my_port, "%d", local_port(fd));
 	const char *req =
 		"POST /cgi-bin/sub/env.pl/a/b%20c?x=1&y=%20 HTTP/1.1\r\n"
 		"Host: example.test:8080\r\n"
@@ -458,57 +450,64 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
 	const char *b = r.body;
 
-	/* RFC 3875 4.1.1-4.1.17 */
-	expect_no_field(b, "env:AUTH_TYPE="); /* nobody authenticated: unset (4.1.1) */
-	expect_field(b, "env:CONTENT_LENGTH=", "5");
-	expect_field(b, "env:CONTENT_TYPE=", "text/plain");
-	expect_field(b, "env:GATEWAY_INTERFACE=", "CGI/1.1");
-	expect_field(b, "env:PATH_INFO=", "/a/b c");
-	snprintf(want, sizeof want, "%s/a/b c", docroot);
-	expect_field(b, "env:PATH_TRANSLATED=", want);
-	expect_field(b, "env:QUERY_STRING=", "x=1&y=%20");
-	expect_field(b, "env:REMOTE_ADDR=", "127.0.0.1");
-	expect_field(b, "env:REMOTE_HOST=", "127.0.0.1"); /* no DNS: the address (4.1.9) */
-	expect_no_field(b, "env:REMOTE_IDENT=");
-	expect_no_field(b, "env:REMOTE_USER=");
-	expect_field(b, "env:REQUEST_METHOD=", "POST");
-	expect_field(b, "env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl");
-	expect_field(b, "env:SERVER_NAME=", "example.test");
-	expect_field(b, "env:SERVER_PORT=", portstr);
-	expect_field(b, "env:SERVER_PROTOCOL=", "HTTP/1.1");
 	char *server = gw_header(&r, "Server");
 	cr_assert_not_null(server);
 	cr_expect(strncmp(server, "gatewayd", 8) == 0, "Server: %s", server);
-	expect_field(b, "env:SERVER_SOFTWARE=", server);
-	free(server);
-	/* the extensions */
-	expect_field(b, "env:REQUEST_URI=", "/cgi-bin/sub/env.pl/a/b%20c?x=1&y=%20");
-	snprintf(want, sizeof want, "%s/sub/env.pl", scripts);
-	expect_field(b, "env:SCRIPT_FILENAME=", want);
-	expect_field(b, "env:DOCUMENT_ROOT=", docroot);
-	snprintf(want, sizeof want, "%d", my_port);
-	expect_field(b, "env:REMOTE_PORT=", want);
-	expect_field(b, "env:SERVER_ADDR=", "127.0.0.1");
-	/* 4.1.18: HTTP_*, duplicates merged, httpoxy, credentials withheld, '_' names dropped */
-	expect_field(b, "env:HTTP_HOST=", "example.test:8080");
-	expect_field(b, "env:HTTP_USER_AGENT=", "gw-test/1");
-	expect_field(b, "env:HTTP_ACCEPT=", "text/plain");
-	expect_field(b, "env:HTTP_X_DUP=", "one, two");
-	expect_field(b, "env:HTTP_X_REAL=", "genuine");
-	expect_no_field(b, "env:HTTP_X_ONLY_UNDERSCORE=");
-	expect_no_field(b, "env:HTTP_PROXY=");
-	expect_no_field(b, "env:HTTP_AUTHORIZATION=");
-	expect_no_field(b, "env:HTTP_PROXY_AUTHORIZATION=");
-	expect_no_field(b, "env:HTTP_CONTENT_LENGTH=");
-	expect_no_field(b, "env:HTTP_CONTENT_TYPE=");
-	expect_no_field(b, "env:HTTP_CONNECTION=");
-	/* from scratch, cwd, the body */
-	expect_no_field(b, "env:GW_SECRET_TEST=");
+	char *translated = NULL, *filename = NULL, *cwd = NULL;
+	cr_assert(asprintf(&translated, "%s/a/b c", docroot) > 0);
+	cr_assert(asprintf(&filename, "%s/sub/env.pl", scripts) > 0);
+	cr_assert(asprintf(&cwd, "%s/sub", scripts) > 0);
+	const struct gw_field_want meta_variables[] = {
+		/* RFC 3875 4.1.1-4.1.17 */
+		{"env:AUTH_TYPE=", NULL}, /* nobody authenticated: unset (4.1.1) */
+		{"env:CONTENT_LENGTH=", "5"},
+		{"env:CONTENT_TYPE=", "text/plain"},
+		{"env:GATEWAY_INTERFACE=", "CGI/1.1"},
+		{"env:PATH_INFO=", "/a/b c"},
+		{"env:PATH_TRANSLATED=", translated},
+		{"env:QUERY_STRING=", "x=1&y=%20"},
+		{"env:REMOTE_ADDR=", "127.0.0.1"},
+		{"env:REMOTE_HOST=", "127.0.0.1"}, /* no DNS: the address (4.1.9) */
+		{"env:REMOTE_IDENT=", NULL},
+		{"env:REMOTE_USER=", NULL},
+		{"env:REQUEST_METHOD=", "POST"},
+		{"env:SCRIPT_NAME=", "/cgi-bin/sub/env.pl"},
+		{"env:SERVER_NAME=", "example.test"},
+		{"env:SERVER_PORT=", portstr},
+		{"env:SERVER_PROTOCOL=", "HTTP/1.1"},
+		{"env:SERVER_SOFTWARE=", server},
+		/* the extensions */
+		{"env:REQUEST_URI=", "/cgi-bin/sub/env.pl/a/b%20c?x=1&y=%20"},
+		{"env:SCRIPT_FILENAME=", filename},
+		{"env:DOCUMENT_ROOT=", docroot},
+		{"env:REMOTE_PORT=", my_port},
+		{"env:SERVER_ADDR=", "127.0.0.1"},
+		/* 4.1.18: HTTP_*, duplicates merged, httpoxy, credentials withheld, '_' names dropped */
+		{"env:HTTP_HOST=", "example.test:8080"},
+		{"env:HTTP_USER_AGENT=", "gw-test/1"},
+		{"env:HTTP_ACCEPT=", "text/plain"},
+		{"env:HTTP_X_DUP=", "one, two"},
+		{"env:HTTP_X_REAL=", "genuine"},
+		{"env:HTTP_X_ONLY_UNDERSCORE=", NULL},
+		{"env:HTTP_PROXY=", NULL},
+		{"env:HTTP_AUTHORIZATION=", NULL},
+		{"env:HTTP_PROXY_AUTHORIZATION=", NULL},
+		{"env:HTTP_CONTENT_LENGTH=", NULL},
+		{"env:HTTP_CONTENT_TYPE=", NULL},
+		{"env:HTTP_CONNECTION=", NULL},
+		/* from scratch, cwd, the body */
+		{"env:GW_SECRET_TEST=", NULL},
+		{"cwd:", cwd},
+		{"argc:", "0"},
+		{"stdin-bytes:", "5"},
+		{NULL},
+	};
+	gw_expect_fields("a POST with path info, a query and many fields", b, meta_variables);
 	expect_only_allowed_vars(b);
-	snprintf(want, sizeof want, "%s/sub", scripts);
-	expect_field(b, "cwd:", want);
-	expect_field(b, "argc:", "0");
-	expect_field(b, "stdin-bytes:", "5");
+	free(server);
+	free(translated);
+	free(filename);
+	free(cwd);
 
 	/* The request id: 16 hex digits, in the error log (the script's stderr
 	 * line) and at the end of the access log line. */
@@ -530,16 +529,20 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 	/* No query, no path info, HTTP/1.0: QUERY_STRING is still set, empty. */
 	must_request("GET /cgi-bin/sub/env.pl HTTP/1.0\r\n\r\n", &r);
 	cr_assert_eq(r.status, 200);
-	expect_field(r.body, "env:QUERY_STRING=", "");
-	expect_field(r.body, "env:PATH_INFO=", "");
-	expect_no_field(r.body, "env:PATH_TRANSLATED=");
-	expect_no_field(r.body, "env:CONTENT_LENGTH=");
-	expect_field(r.body, "env:SERVER_PROTOCOL=", "HTTP/1.0");
-	expect_field(r.body, "env:REQUEST_METHOD=", "GET");
-	expect_field(r.body, "env:SERVER_NAME=", "localhost"); /* no Host: server_name */
+	static const struct gw_field_want bare_get[] = {
+		{"env:QUERY_STRING=", ""},
+		{"env:PATH_INFO=", ""},
+		{"env:PATH_TRANSLATED=", NULL},
+		{"env:CONTENT_LENGTH=", NULL},
+		{"env:SERVER_PROTOCOL=", "HTTP/1.0"},
+		{"env:REQUEST_METHOD=", "GET"},
+		{"env:SERVER_NAME=", "localhost"}, /* no Host: server_name */
+		{"stdin-bytes:", "0"},
+		{NULL},
+	};
+	gw_expect_fields("an HTTP/1.0 GET without query or path info", r.body, bare_get);
 	char *rid2 = gw_field(r.body, "env:GATEWAY_REQUEST_ID=");
 	cr_expect(rid2 && strcmp(rid2, rid) != 0, "a second request has its own id");
-	expect_field(r.body, "stdin-bytes:", "0");
 	free(rid2);
 	free(rid);
 	gw_response_free(&r);
@@ -553,8 +556,7 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 Test(cgi_env, pass_authorization, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, ENV_CONFIG);
-	must_request("GET /auth-cgi/sub/env.pl HTTP/1.1\r\nHost: t\r\n"
+	start_and_request(ENV_CONFIG, "GET /auth-cgi/sub/env.pl HTTP/1.1\r\nHost: t\r\n"
 	             "Authorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n", &r);
 	cr_assert_eq(r.status, 200);
 	expect_field(r.body, "env:SCRIPT_NAME=", "/auth-cgi/sub/env.pl");
@@ -566,9 +568,7 @@ Test(cgi_env, pass_authorization, .fini = teardown, .timeout = 30)
 	             "Authorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n", &r);
 	cr_assert_eq(r.status, 200);
 	expect_no_field(r.body, "env:HTTP_AUTHORIZATION=");
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* ---- 2. go-cgi-fcgi-cases end to end -------------------------------------- */
@@ -643,6 +643,18 @@ static char *go_value(const char *body, const char *key)
 	return gw_field(body, prefix);
 }
 
+/* test.cgi's key must be want (NULL: absent); name is the Go test's. */
+static void expect_go_value(const char *name, const char *body, const char *key, const char *want)
+{
+	char *got = go_value(body, key);
+	if (want)
+		cr_expect(got && strcmp(got, want) == 0, "%s: %s = \"%s\", want \"%s\"", name, key,
+		          got ? got : "(absent)", want);
+	else
+		cr_expect_null(got, "%s: %s must be absent, is \"%s\"", name, key, got);
+	free(got);
+}
+
 #define GO_CONFIG                                                                               \
 	"{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"},{\"http\":\"[::1]:@PORT@\"}],"            \
 	" \"routes\":[{\"match\":\"/\",\"cgi\":{\"root\":\"@FIX@/cgi/go\",\"timeout\":10}}],"    \
@@ -692,7 +704,7 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 		pid_t pid = (pid_t)strtol(pidh + 13, NULL, 10);
 		cr_assert_gt(pid, 0);
 		close(fd);
-		cr_expect(wait_gone(pid, 3), "%s: the script (pid %d) still runs 3 s after the client left",
+		cr_expect(gw_wait_gone(pid, 3), "%s: the script (pid %d) still runs 3 s after the client left",
 		          name, (int)pid);
 		(*checked)++;
 		return;
@@ -708,12 +720,8 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 	}
 	if (strncmp(name, "TestCGIPostChunked", 18) == 0) {
 		cr_expect_eq(r.status, 200, "%s: status %d", name, r.status);
-		char *v = go_value(r.body, "env-CONTENT_LENGTH");
-		cr_expect(v && strcmp(v, "15") == 0, "%s: CONTENT_LENGTH %s", name, v);
-		free(v);
-		v = go_value(r.body, "param-postfoo");
-		cr_expect(v && strcmp(v, "postbar") == 0, "%s: param-postfoo %s", name, v);
-		free(v);
+		expect_go_value(name, r.body, "env-CONTENT_LENGTH", "15");
+		expect_go_value(name, r.body, "param-postfoo", "postbar");
 		(*checked)++;
 		gw_response_free(&r);
 		return;
@@ -756,29 +764,18 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 		} else if (strcmp(want, "<path of the CGI program>") == 0) {
 			want = script; /* the placeholder, not a difference */
 		}
-		char *got = go_value(r.body, key);
-		cr_expect(got && strcmp(got, want) == 0, "%s: %s = \"%s\", want \"%s\"", name, key,
-		          got ? got : "(absent)", want);
-		free(got);
+		expect_go_value(name, r.body, key, want);
 		(*checked)++;
 	}
 	size_t i;
 	json_array_foreach(json_object_get(c, "expect_absent"), i, val) {
-		char *got = go_value(r.body, json_string_value(val));
-		cr_expect_null(got, "%s: %s must be absent, is \"%s\"", name, json_string_value(val), got);
-		free(got);
+		expect_go_value(name, r.body, json_string_value(val), NULL);
 		(*checked)++;
 	}
 	if (strncmp(name, "TestInternalRedirect", 20) == 0) {
-		char *v = go_value(r.body, "env-SCRIPT_NAME");
-		cr_expect(v && strcmp(v, "/foo") == 0, "%s: SCRIPT_NAME %s", name, v);
-		free(v);
-		v = go_value(r.body, "env-REQUEST_URI");
-		cr_expect(v && strcmp(v, "/foo") == 0, "%s: REQUEST_URI %s", name, v);
-		free(v);
-		v = go_value(r.body, "env-REQUEST_METHOD");
-		cr_expect(v && strcmp(v, "GET") == 0, "%s: REQUEST_METHOD %s", name, v);
-		free(v);
+		expect_go_value(name, r.body, "env-SCRIPT_NAME", "/foo");
+		expect_go_value(name, r.body, "env-REQUEST_URI", "/foo");
+		expect_go_value(name, r.body, "env-REQUEST_METHOD", "GET");
 		(*checked)++;
 	}
 	if (strncmp(name, "TestHandlerStderr", 17) == 0) {
@@ -792,9 +789,7 @@ static void go_run_case(json_t *c, const char *goroot, int *checked)
 	}
 	if (r.status == 200) {
 		/* cwd is the script's directory, for every case that ran one */
-		char *cwd = go_value(r.body, "cwd");
-		cr_expect(cwd && strcmp(cwd, goroot) == 0, "%s: cwd %s", name, cwd);
-		free(cwd);
+		expect_go_value(name, r.body, "cwd", goroot);
 	}
 	free(software);
 	gw_response_free(&r);
@@ -819,8 +814,7 @@ Test(cgi_corpus, go_cgi_host_cases, .fini = teardown, .timeout = 40)
 		go_run_case(c, goroot, &checked);
 	cr_expect_gt(checked, 60, "only %d expectations checked", checked);
 	json_decref(root);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 3. full duplex ----------------------------------------------------- */
@@ -847,7 +841,7 @@ static void post_generated(const char *path, uint64_t len, double timeout, struc
 	close(fd);
 	int rc = parse_raw(raw, n, r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "POST %s: incomplete response (%zu bytes): %.200s", path, n, raw);
 	free(raw);
 }
@@ -867,9 +861,7 @@ Test(cgi_duplex, post_100_mib_checksum, .fini = teardown, .timeout = 60)
 	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
 	snprintf(expect, sizeof expect, "104857600 %s\n", want);
 	cr_expect_str_eq(r.body, expect);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_duplex, writes_before_reading, .fini = teardown, .timeout = 30)
@@ -885,9 +877,7 @@ Test(cgi_duplex, writes_before_reading, .fini = teardown, .timeout = 30)
 	cr_expect_eq(strspn(r.body, "x"), 1 << 20);
 	cr_expect(memcmp(r.body + (1 << 20) + 1, want, 64) == 0, "the script saw another body: %.64s",
 	          r.body + (1 << 20) + 1);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_duplex, never_reads_body, .fini = teardown, .timeout = 30)
@@ -910,17 +900,14 @@ Test(cgi_duplex, never_reads_body, .fini = teardown, .timeout = 30)
 	/* The daemon is fine afterwards. */
 	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* A 17 MiB answer streams through to a client that reads it all. */
 Test(cgi_duplex, large_response, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, DUPLEX_CONFIG);
-	must_request("GET /go/test.cgi?bigresponse=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	start_and_request(DUPLEX_CONFIG, "GET /go/test.cgi?bigresponse=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_assert_eq(r.status, 200);
 	cr_expect(r.chunked);
 	cr_assert_eq(r.body_len, (size_t)17 * 1024 * 1026, "%zu bytes", r.body_len);
@@ -930,9 +917,7 @@ Test(cgi_duplex, large_response, .fini = teardown, .timeout = 30)
 		bad += strspn(p, "A") != 1024 || p[1024] != '\r' || p[1025] != '\n';
 	}
 	cr_expect_eq(bad, 0, "%zu damaged lines", bad);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* ---- 4. chunked request bodies ------------------------------------------- */
@@ -995,11 +980,10 @@ Test(cgi_chunked, dechunked_with_content_length, .fini = teardown, .timeout = 30
 		free(req);
 	}
 	/* The spool file is closed once the request is over. */
-	struct fd_probe probe = {G.pid, fds_before};
-	cr_expect(gw_wait_until(fds_are, &probe, 5), "gatewayd holds %d fds, %d before the bodies",
+	struct gw_fd_probe probe = {G.pid, fds_before};
+	cr_expect(gw_wait_until(gw_fds_are, &probe, 5), "gatewayd holds %d fds, %d before the bodies",
 	          gw_count_fds(G.pid), fds_before);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 5. the response ---------------------------------------------------- */
@@ -1013,15 +997,12 @@ Test(cgi_chunked, dechunked_with_content_length, .fini = teardown, .timeout = 30
 Test(cgi_response, status_header, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, CGI_CONFIG);
-	must_request("GET /cgi-bin/status.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	start_and_request(CGI_CONFIG, "GET /cgi-bin/status.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_expect_eq(r.status, 418);
 	cr_expect(strncmp(r.head, "HTTP/1.1 418 I'm a teapot\r\n", 27) == 0, "status line: %.40s", r.head);
 	cr_expect_null(strcasestr(r.head, "\r\nStatus:"), "the Status gw_field must not go out");
 	cr_expect_str_eq(r.body, "short and stout\n");
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* One hop-by-hop list for every front end (the FastCGI and uwsgi suites send
@@ -1029,22 +1010,18 @@ Test(cgi_response, status_header, .fini = teardown, .timeout = 30)
 Test(cgi_response, hop_by_hop_fields_dropped, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, CGI_CONFIG);
-	must_request("GET /cgi-bin/hop.sh HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+	start_and_request(CGI_CONFIG, "GET /cgi-bin/hop.sh HTTP/1.1\r\nHost: t\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
 	gw_expect_hop_by_hop_dropped(r.head, r.body, "HTTP");
 	/* the script's "Connection: close" is its own hop's: the client keeps its connection */
 	cr_expect_null(strcasestr(r.head, "Connection: close"), "%s", r.head);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_response, local_redirect_is_a_get, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, CGI_CONFIG);
-	must_request("POST /cgi-bin/redirect.sh?orig=1 HTTP/1.1\r\nHost: t\r\n"
+	start_and_request(CGI_CONFIG, "POST /cgi-bin/redirect.sh?orig=1 HTTP/1.1\r\nHost: t\r\n"
 	             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
 	             "Connection: close\r\n\r\na=1", &r);
 	cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
@@ -1058,9 +1035,7 @@ Test(cgi_response, local_redirect_is_a_get, .fini = teardown, .timeout = 30)
 	expect_no_field(r.body, "env:CONTENT_LENGTH=");
 	expect_no_field(r.body, "env:CONTENT_TYPE=");
 	expect_field(r.body, "stdin-bytes:", "0");
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_response, redirect_loop_capped, .fini = teardown, .timeout = 30)
@@ -1085,23 +1060,18 @@ Test(cgi_response, redirect_loop_capped, .fini = teardown, .timeout = 30)
 	cr_expect_eq(n, 11, "loop.sh ran %d times", n);
 	free(text);
 	free(rid);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_response, client_redirect_302, .fini = teardown, .timeout = 30)
 {
 	struct gw_response r;
-	gw_start(&G, CGI_CONFIG);
-	must_request("GET /cgi-bin/client-redirect.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	start_and_request(CGI_CONFIG, "GET /cgi-bin/client-redirect.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_expect_eq(r.status, 302);
 	char *loc = gw_header(&r, "Location");
 	cr_expect(loc && strcmp(loc, "http://example.com/elsewhere?x=1") == 0, "Location: %s", loc);
 	free(loc);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 Test(cgi_response, nph_passed_through_raw, .fini = teardown, .timeout = 30)
@@ -1115,13 +1085,26 @@ Test(cgi_response, nph_passed_through_raw, .fini = teardown, .timeout = 30)
 	cr_expect_eq(n, strlen(want), "got %zu bytes: %s", n, raw);
 	cr_expect_str_eq(raw, want, "NPH output must pass unchanged");
 	free(raw);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
+}
+
+/* nolength.sh's answer, as the framing of its protocol carries it: chunked on
+ * HTTP/1.1, else to the close; never a Content-Length, the body whole. */
+static void expect_nolength_answer(const char *what, const struct gw_response *r, bool chunked)
+{
+	cr_expect_eq(r->status, 200, "%s: status %d", what, r->status);
+	if (chunked)
+		cr_expect(r->chunked, "%s: without a length must be chunked: %s", what, r->head);
+	else
+		cr_expect(!r->chunked && r->closed, "%s: %s", what, r->head);
+	char *cl = gw_header(r, "Content-Length");
+	cr_expect_null(cl, "%s: Content-Length %s", what, cl);
+	free(cl);
+	cr_expect_str_eq(r->body, "first piece\nsecond piece\nthird piece\n", "%s", what);
 }
 
 Test(cgi_response, no_length_chunked_or_close, .fini = teardown, .timeout = 30)
 {
-	static const char want[] = "first piece\nsecond piece\nthird piece\n";
 	struct gw_response r;
 	gw_start(&G, CGI_CONFIG);
 
@@ -1132,46 +1115,24 @@ Test(cgi_response, no_length_chunked_or_close, .fini = teardown, .timeout = 30)
 	for (int k = 0; k < 2; k++) {
 		gw_send_all(fd, req11, strlen(req11));
 		cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "response %d on one connection", k);
-		cr_expect_eq(r.status, 200);
-		cr_expect(r.chunked, "HTTP/1.1 without a length must be chunked: %s", r.head);
-		char *cl = gw_header(&r, "Content-Length");
-		cr_expect_null(cl);
-		free(cl);
-		cr_expect_str_eq(r.body, want);
+		expect_nolength_answer("HTTP/1.1", &r, true);
 		gw_response_free(&r);
 	}
 	close(fd);
 
-	/* HTTP/1.0: no framing, the close ends the body */
-	fd = gw_connect(G.port);
-	cr_assert(fd >= 0);
-	const char *req10 = "GET /cgi-bin/nolength.sh HTTP/1.0\r\n\r\n";
-	gw_send_all(fd, req10, strlen(req10));
-	size_t n;
-	char *raw = gw_read_all(fd, 10, &n);
-	close(fd);
-	cr_assert_eq(parse_raw(raw, n, &r), 0, "%s", raw);
-	cr_expect_eq(r.status, 200);
-	cr_expect(!r.chunked && r.closed, "HTTP/1.0: %s", r.head);
-	char *cl = gw_header(&r, "Content-Length");
-	cr_expect_null(cl);
-	free(cl);
-	cr_expect_str_eq(r.body, want);
-	gw_response_free(&r);
-	free(raw);
-
-	/* HTTP/1.0 asking for keep-alive: without a length the close still ends it */
-	fd = gw_connect(G.port);
-	cr_assert(fd >= 0);
-	req10 = "GET /cgi-bin/nolength.sh HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
-	gw_send_all(fd, req10, strlen(req10));
-	raw = gw_read_all(fd, 10, &n);
-	close(fd);
-	cr_assert_eq(parse_raw(raw, n, &r), 0, "%s", raw);
-	cr_expect(!r.chunked && r.closed, "HTTP/1.0 keep-alive: %s", r.head);
-	cr_expect_str_eq(r.body, want);
-	gw_response_free(&r);
-	free(raw);
+	/* HTTP/1.0, even asking for keep-alive: no framing, the close ends the body */
+	static const char *const http10[][2] = {
+		{"HTTP/1.0", "GET /cgi-bin/nolength.sh HTTP/1.0\r\n\r\n"},
+		{"HTTP/1.0 keep-alive", "GET /cgi-bin/nolength.sh HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
+	};
+	for (size_t k = 0; k < sizeof http10 / sizeof http10[0]; k++) {
+		size_t n;
+		char *raw = gw_exchange(G.port, http10[k][1], strlen(http10[k][1]), 10, &n);
+		cr_assert_eq(parse_raw(raw, n, &r), 0, "%s: %s", http10[k][0], raw);
+		expect_nolength_answer(http10[k][0], &r, false);
+		gw_response_free(&r);
+		free(raw);
+	}
 
 	/* HEAD: the head only, and the connection goes on */
 	fd = gw_connect(G.port);
@@ -1183,12 +1144,11 @@ Test(cgi_response, no_length_chunked_or_close, .fini = teardown, .timeout = 30)
 	gw_response_free(&r);
 	gw_send_all(fd, req11, strlen(req11));
 	cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "no answer after a HEAD");
-	cr_expect_eq(r.status, 200, "after a HEAD: %d (a body was sent for the HEAD?)", r.status);
-	cr_expect_str_eq(r.body, want);
+	/* a body sent for the HEAD would show here */
+	expect_nolength_answer("HTTP/1.1 after a HEAD", &r, true);
 	gw_response_free(&r);
 	close(fd);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* Pipelined requests, a body among them, answered in order on one connection. */
@@ -1218,8 +1178,7 @@ Test(cgi_response, pipelined_keepalive, .fini = teardown, .timeout = 30)
 	}
 	cr_expect(socket_closed(fd, 3), "Connection: close was not honoured");
 	close(fd);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* 502 with the request id, and a log line about it that says why. */
@@ -1251,8 +1210,7 @@ Test(cgi_response, bad_scripts_502, .fini = teardown, .timeout = 30)
 	free(line);
 	expect_502("silent.sh", "produced no output");
 	expect_502("crash.sh", "killed by signal 11");
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 6. stderr ------------------------------------------------------------ */
@@ -1278,8 +1236,7 @@ Test(cgi_stderr, lines_in_error_log_with_request_id, .fini = teardown, .timeout 
 		          "line two not logged with req=%s", rids[k]);
 		free(rids[k]);
 	}
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 7. timeouts ------------------------------------------------------------ */
@@ -1303,8 +1260,8 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	gw_send_all(fa, req, strlen(req));
 	snprintf(req, sizeof req, "GET /cgi-bin/ignore-term.sh?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pb);
 	gw_send_all(fb, req, strlen(req));
-	pid_t a = wait_pidfile(pa, 5), b = wait_pidfile(pb, 5);
-	pid_t a2 = wait_pidfile(ca, 1), b2 = wait_pidfile(cb, 1);
+	pid_t a = gw_wait_pidfile(pa, 5), b = gw_wait_pidfile(pb, 5);
+	pid_t a2 = gw_wait_pidfile(ca, 1), b2 = gw_wait_pidfile(cb, 1);
 	cr_assert(a > 0 && b > 0 && a2 > 0 && b2 > 0, "the scripts did not start");
 
 	struct gw_response r;
@@ -1324,60 +1281,48 @@ Test(cgi_timeout, killed_504_then_sigkill, .fini = teardown, .timeout = 30)
 	cr_expect(log_has_rid(G.error_log, rid_a, "ran over its 1.0 s timeout", 2));
 
 	/* SIGTERM to the group: the script and its grandchild go at once. */
-	cr_expect(wait_gone(a, 2), "sleep.sh (pid %d) outlived its timeout", (int)a);
-	cr_expect(wait_gone(a2, 2), "sleep.sh's grandchild (pid %d) outlived its timeout", (int)a2);
+	cr_expect(gw_wait_gone(a, 2), "sleep.sh (pid %d) outlived its timeout", (int)a);
+	cr_expect(gw_wait_gone(a2, 2), "sleep.sh's grandchild (pid %d) outlived its timeout", (int)a2);
 	/* SIGTERM ignored: SIGKILL after kill_grace, grandchild included. */
-	cr_expect(wait_gone(b, 4), "ignore-term.sh (pid %d) survived SIGKILL", (int)b);
-	cr_expect(wait_gone(b2, 4), "ignore-term.sh's grandchild (pid %d) survived", (int)b2);
+	cr_expect(gw_wait_gone(b, 4), "ignore-term.sh (pid %d) survived SIGKILL", (int)b);
+	cr_expect(gw_wait_gone(b2, 4), "ignore-term.sh's grandchild (pid %d) survived", (int)b2);
 	cr_expect(log_has_rid(G.error_log, rid_b, "ignored SIGTERM for 1.0 s: SIGKILL", 2),
 	          "no SIGKILL log line for req=%s", rid_b);
 	free(rid_a);
 	free(rid_b);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 8. client disconnect ------------------------------------------------------- */
 
 Test(cgi_disconnect, client_gone_script_killed, .fini = teardown, .timeout = 30)
 {
-	char pidfile[400], childfile[420], req[1024];
 	gw_start(&G, CGI_CONFIG);
-	snprintf(pidfile, sizeof pidfile, "%s/gone.pid", G.dir);
-	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
-	int fd = gw_connect(G.port);
-	cr_assert(fd >= 0);
-	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
-	gw_send_all(fd, req, strlen(req));
-	pid_t pid = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
-	cr_assert(pid > 0 && child > 0, "sleep.sh did not start");
-	close(fd);
-	cr_expect(wait_gone(pid, 3), "the script (pid %d) still runs 3 s after its client left", (int)pid);
-	cr_expect(wait_gone(child, 3), "its grandchild (pid %d) still runs", (int)child);
+	struct sleeper gone = start_sleeper("/cgi-bin/", 30, "gone", "");
+	close(gone.fd);
+	cr_expect(gw_wait_gone(gone.script, 3), "the script (pid %d) still runs 3 s after its client left",
+	          (int)gone.script);
+	cr_expect(gw_wait_gone(gone.child, 3), "its grandchild (pid %d) still runs", (int)gone.child);
 	/* ...and the daemon still answers. */
 	struct gw_response r;
 	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* ---- 9. the concurrency limit ----------------------------------------------- */
 
+/* The route /one/: one script at a time, a queue of queue waiting queue_timeout s at most. */
+#define ONE_SLOT_ROUTE(queue, queue_timeout)                                                    \
+	"{\"match\":\"/one/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"                \
+	"\"max_children\":1,\"queue\":" #queue ",\"queue_timeout\":" #queue_timeout "}}"
+
 Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 30)
 {
-	char pidfile[400], req[1024];
 	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
-	             " \"routes\":[{\"match\":\"/one/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"
-	             "   \"max_children\":1,\"queue\":1,\"queue_timeout\":1}}],"
+	             " \"routes\":[" ONE_SLOT_ROUTE(1, 1) "],"
 	             " \"timeouts\":{\"header\":5,\"body\":2,\"keepalive\":2,\"shutdown\":3}}");
-	snprintf(pidfile, sizeof pidfile, "%s/busy.pid", G.dir);
-	int fa = gw_connect(G.port);
-	cr_assert(fa >= 0);
-	snprintf(req, sizeof req, "GET /one/sleep.sh?3+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", pidfile);
-	gw_send_all(fa, req, strlen(req));
-	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+	int fa = start_sleeper("/one/", 3, "busy", "Connection: close\r\n").fd;
 
 	/* Two more: one waits in the queue (then times out), one finds it full. */
 	int fb = gw_connect(G.port), fc = gw_connect(G.port);
@@ -1434,30 +1379,31 @@ Test(cgi_limit, full_queue_and_queue_timeout_503, .fini = teardown, .timeout = 3
 	must_request("GET /one/argv.sh?again HTTP/1.0\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
 	cr_expect_str_eq(r.body, "argc=1\n[again]\n");
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(&r);
 }
 
 /* ---- 10. ISINDEX ---------------------------------------------------------------- */
 
 Test(cgi_isindex, query_becomes_argv, .fini = teardown, .timeout = 30)
 {
-	struct gw_response r;
+	static const struct {
+		const char *request, *argv, *why;
+	} cases[] = {
+		{"GET /cgi-bin/argv.sh?foo+bar%21 HTTP/1.0\r\n\r\n", "argc=2\n[foo]\n[bar!]\n",
+		 "an ISINDEX query: its words, decoded"},
+		{"GET /cgi-bin/argv.sh?foo=bar+baz HTTP/1.0\r\n\r\n", "argc=0\n",
+		 "a query with '=' is not ISINDEX"},
+		{"GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", "argc=0\n", "no query"},
+	};
 	gw_start(&G, CGI_CONFIG);
-	must_request("GET /cgi-bin/argv.sh?foo+bar%21 HTTP/1.0\r\n\r\n", &r);
-	cr_expect_eq(r.status, 200);
-	cr_expect_str_eq(r.body, "argc=2\n[foo]\n[bar!]\n");
-	gw_response_free(&r);
-	must_request("GET /cgi-bin/argv.sh?foo=bar+baz HTTP/1.0\r\n\r\n", &r);
-	cr_expect_eq(r.status, 200);
-	cr_expect_str_eq(r.body, "argc=0\n", "a query with '=' is not ISINDEX");
-	gw_response_free(&r);
-	must_request("GET /cgi-bin/argv.sh HTTP/1.0\r\n\r\n", &r);
-	cr_expect_str_eq(r.body, "argc=0\n");
-	gw_response_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct gw_response r;
+		must_request(cases[i].request, &r);
+		cr_expect_eq(r.status, 200, "%s: status %d", cases[i].why, r.status);
+		cr_expect_str_eq(r.body, cases[i].argv, "%s", cases[i].why);
+		gw_response_free(&r);
+	}
+	finish_ok(NULL);
 }
 
 /* ---- 11. scripts that cannot run ------------------------------------------------- */
@@ -1516,8 +1462,7 @@ Test(cgi_resolve, missing_not_executable_escaping_directory, .fini = teardown, .
 		}
 		gw_response_free(&r);
 	}
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 12. load: no zombie, no child, no descriptor left ----------------------------- */
@@ -1574,62 +1519,43 @@ Test(cgi_load, sequential_and_concurrent_leave_nothing, .fini = teardown, .timeo
 
 	/* Nothing left: children reaped, descriptors back to where they were. */
 	pid_t pid = G.pid;
-	cr_expect(gw_wait_until(no_children, &pid, 5), "gatewayd still has %d children",
+	cr_expect(gw_wait_until(gw_no_children, &pid, 5), "gatewayd still has %d children",
 	          gw_count_children(pid, NULL));
 	int zombies = -1;
 	cr_expect_eq(gw_count_children(pid, &zombies), 0);
 	cr_expect_eq(zombies, 0, "%d zombies", zombies);
-	struct fd_probe probe = {pid, fds_before};
-	cr_expect(gw_wait_until(fds_are, &probe, 5), "gatewayd holds %d fds, %d before the load",
+	struct gw_fd_probe probe = {pid, fds_before};
+	cr_expect(gw_wait_until(gw_fds_are, &probe, 5), "gatewayd holds %d fds, %d before the load",
 	          gw_count_fds(pid), fds_before);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }
 
 /* ---- 13. SIGTERM with a request in flight ---------------------------------------- */
 
 Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
 {
-	char pidfile[400], childfile[420], req[1024];
 	gw_start(&G, CGI_CONFIG);
-	snprintf(pidfile, sizeof pidfile, "%s/inflight.pid", G.dir);
-	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
-	int fd = gw_connect(G.port);
-	cr_assert(fd >= 0);
-	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
-	gw_send_all(fd, req, strlen(req));
-	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
-	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
+	struct sleeper inflight = start_sleeper("/cgi-bin/", 1, "inflight", "");
 
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	struct gw_response r;
-	cr_assert_eq(gw_read_response(fd, false, 10, &r), 0, "the in-flight request got no answer");
+	cr_assert_eq(gw_read_response(inflight.fd, false, 10, &r), 0,
+	             "the in-flight request got no answer");
 	cr_expect_eq(r.status, 200);
 	cr_expect_str_eq(r.body, "slept 1\n");
 	char *conn = gw_header(&r, "Connection");
 	cr_expect(conn && strcasecmp(conn, "close") == 0, "a stopping server closes: Connection: %s", conn);
 	free(conn);
 	gw_response_free(&r);
-	cr_expect(socket_closed(fd, 3), "the connection was not closed after the answer");
-	close(fd);
+	cr_expect(socket_closed(inflight.fd, 3), "the connection was not closed after the answer");
+	close(inflight.fd);
 
-	/* It exits by itself, 0, with no child behind. (Not gw_stop: a second
-	 * SIGTERM would mean "stop gw_now".) */
-	int st = -1;
-	pid_t got = 0;
-	for (int k = 0; k < 250 && got == 0; k++) {
-		got = waitpid(G.pid, &st, WNOHANG);
-		if (got == 0)
-			usleep(20000);
-	}
-	bool exited = got > 0 && got == G.pid;
-	if (exited)
-		G.pid = 0; /* reaped: nothing left for teardown to stop */
-	else
-		dump_log(&G);
-	cr_assert(exited, "gatewayd did not exit within 5 s of SIGTERM");
+	/* It exits by itself, 0, with no child behind. */
+	int st = exit_after_sigterm(5);
+	cr_assert(st != -1, "gatewayd did not exit within 5 s of SIGTERM");
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
-	cr_expect(!gw_pid_alive(script) && !gw_pid_alive(child), "a script process outlived gatewayd");
+	cr_expect(!gw_pid_alive(inflight.script) && !gw_pid_alive(inflight.child),
+	          "a script process outlived gatewayd");
 	gw_cleanup(&G);
 	gw_assert_no_leaks();
 }
@@ -1637,41 +1563,22 @@ Test(cgi_shutdown, sigterm_finishes_in_flight, .fini = teardown, .timeout = 30)
 /* A script slower than the shutdown deadline is killed, and gatewayd still exits 0. */
 Test(cgi_shutdown, deadline_kills_slow_script, .fini = teardown, .timeout = 30)
 {
-	char pidfile[400], childfile[420], req[1024];
 	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
 	             " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":20,"
 	             "   \"kill_grace\":1}}],"
 	             " \"timeouts\":{\"header\":2,\"body\":2,\"keepalive\":2,\"shutdown\":1}}");
-	snprintf(pidfile, sizeof pidfile, "%s/slow.pid", G.dir);
-	snprintf(childfile, sizeof childfile, "%s.child", pidfile);
-	int fd = gw_connect(G.port);
-	cr_assert(fd >= 0);
-	snprintf(req, sizeof req, "GET /cgi-bin/sleep.sh?30+%s HTTP/1.1\r\nHost: t\r\n\r\n", pidfile);
-	gw_send_all(fd, req, strlen(req));
-	pid_t script = wait_pidfile(pidfile, 5), child = wait_pidfile(childfile, 1);
-	cr_assert(script > 0 && child > 0, "sleep.sh did not start");
+	struct sleeper slow = start_sleeper("/cgi-bin/", 30, "slow", "");
 
-	/* One SIGTERM and a wait (not gw_stop: a second SIGTERM means "stop gw_now"). */
 	double t0 = gw_now();
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
-	int st = -1;
-	pid_t got = 0;
-	for (int k = 0; k < 300 && got == 0; k++) {
-		got = waitpid(G.pid, &st, WNOHANG);
-		if (got == 0)
-			usleep(20000);
-	}
-	bool exited = got > 0 && got == G.pid;
-	if (exited)
-		G.pid = 0;
-	else
-		dump_log(&G);
-	cr_assert(exited, "gatewayd did not exit within 6 s of SIGTERM (shutdown deadline 1 s)");
+	int st = exit_after_sigterm(6);
+	cr_assert(st != -1, "gatewayd did not exit within 6 s of SIGTERM (shutdown deadline 1 s)");
 	cr_expect_lt(gw_now() - t0, 4, "exit took %.1f s", gw_now() - t0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gatewayd exit status %d", st);
-	cr_expect(wait_gone(script, 2) && wait_gone(child, 2), "the script outlived gatewayd");
-	cr_expect(socket_closed(fd, 2), "the client's connection was left open");
-	close(fd);
+	cr_expect(gw_wait_gone(slow.script, 2) && gw_wait_gone(slow.child, 2),
+	          "the script outlived gatewayd");
+	cr_expect(socket_closed(slow.fd, 2), "the client's connection was left open");
+	close(slow.fd);
 	gw_cleanup(&G);
 	gw_assert_no_leaks();
 }
@@ -1698,10 +1605,9 @@ static bool server_timing_of(const struct gw_response *resp, struct server_timin
 
 Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, .timeout = 30)
 {
-	char pidfile[400], req[1024];
+	char req[1024];
 	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
-	             " \"routes\":[{\"match\":\"/one/\",\"cgi\":{\"root\":\"@FIX@/cgi-bin\",\"timeout\":10,"
-	             "   \"max_children\":1,\"queue\":4,\"queue_timeout\":5}},"
+	             " \"routes\":[" ONE_SLOT_ROUTE(4, 5) ","
 	             "  {\"match\":\"/\",\"static\":{\"root\":\"@FIX@/front/htdocs\"}}]}");
 	struct server_timing t;
 	struct gw_response r;
@@ -1718,13 +1624,7 @@ Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, 
 	gw_response_free(&r);
 
 	/* The only slot is busy for 1 s: the next request's wait shows as queue. */
-	snprintf(pidfile, sizeof pidfile, "%s/busy.pid", G.dir);
-	int fa = gw_connect(G.port);
-	cr_assert(fa >= 0);
-	snprintf(req, sizeof req, "GET /one/sleep.sh?1+%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-	         pidfile);
-	gw_send_all(fa, req, strlen(req));
-	cr_assert_gt(wait_pidfile(pidfile, 5), 0, "the first request did not start");
+	int fa = start_sleeper("/one/", 1, "busy", "Connection: close\r\n").fd;
 	must_request("GET /one/argv.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
 	cr_expect_eq(r.status, 200);
 	cr_assert(server_timing_of(&r, &t));
@@ -1751,6 +1651,5 @@ Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, 
 		cr_expect_geq(t.total, 0);
 		gw_response_free(&r);
 	}
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok(NULL);
 }

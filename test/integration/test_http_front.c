@@ -103,6 +103,32 @@ static void send_str(int fd, const char *s)
 	gw_send_all(fd, s, strlen(s));
 }
 
+/* The end of most tests: gatewayd stopped (it must exit 0), no leak in the test. */
+static void finish_ok(void)
+{
+	stop_ok();
+	gw_assert_no_leaks();
+}
+
+/* One request on a new connection: its answer, which must come, with status want. */
+static void expect_status(const char *raw, int want, struct gw_response *r)
+{
+	cr_assert_eq(gw_request(G.port, raw, r), 0, "no answer to %.60s", raw);
+	cr_expect_eq(r->status, want, "%.60s: status %d, want %d", raw, r->status, want);
+}
+
+/* The request raw (a GET of /notes.txt) on the open connection fd: 200 and
+ * the fixture's text. what says what the connection has been through. */
+static void expect_notes_on(int fd, const char *raw, const char *what)
+{
+	struct gw_response r;
+	send_str(fd, raw);
+	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0, "%s: no answer", what);
+	cr_expect_eq(r.status, 200, "%s: status %d", what, r.status);
+	cr_expect_str_eq(r.body, "FRONT-FIXTURE-TEXT\n", "%s", what);
+	gw_response_free(&r);
+}
+
 /* Wait for fd to become readable; true when it did within timeout. */
 static bool readable(int fd, double timeout)
 {
@@ -273,6 +299,24 @@ static char *url(const char *path)
 	cr_assert(asprintf(&u, "http://127.0.0.1:%d%s", G.port, path) > 0);
 	return u;
 }
+
+/* curl (CURL's common options, then opts, then the URL of path): its output
+ * (malloc'd); curl must exit 0. */
+static char *curl_ok(const char *path, const char *const *opts)
+{
+	const char *argv[24] = {"curl", "-sS", "--noproxy", "*", "--max-time", "10"};
+	size_t n = 6;
+	for (; *opts && n < 22; opts++)
+		argv[n++] = *opts;
+	char *u = url(path), *out;
+	argv[n++] = u;
+	argv[n] = NULL;
+	int rc = run_prog(argv, &out);
+	cr_expect_eq(rc, 0, "curl %s: exit %d: %s", path, rc, out);
+	free(u);
+	return out;
+}
+#define CURL_OK(path, ...) curl_ok(path, (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- 1. the command line and config checking ---------------------------- */
 
@@ -555,8 +599,7 @@ Test(front, keepalive_curl_reuses_connection)
 	free(u1);
 	free(u2);
 	free(u3);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, keepalive_raw_socket)
@@ -583,8 +626,7 @@ Test(front, keepalive_raw_socket)
 		gw_response_free(&r);
 	}
 	close(fd);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* One-way body flow with a handler that answers at once, inside its start,
@@ -658,8 +700,7 @@ Test(front, pipelining_three_in_one_write)
 	gw_response_free(&r);
 	cr_expect(peer_closes(fd, 3), "Connection: close was not honoured");
 	close(fd);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, head_has_length_and_no_body)
@@ -684,18 +725,13 @@ Test(front, head_has_length_and_no_body)
 	free(ct);
 	gw_response_free(&r);
 	/* No body followed: the next bytes on the connection are the next status line. */
-	const char get[] = "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n";
-	gw_send_all(fd, get, sizeof get - 1);
-	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0, "HEAD left bytes behind");
-	cr_expect_eq(r.status, 200);
-	cr_expect_str_eq(r.body, "FRONT-FIXTURE-TEXT\n");
-	gw_response_free(&r);
+	expect_notes_on(fd, "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+	                "after a HEAD (bytes left behind?)");
 	close(fd);
 
 	/* HEAD of a script: headers only, even though the script prints a body. */
-	cr_assert_eq(gw_request(G.port, "HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n"
+	              "Connection: close\r\n\r\n", 200, &r);
 	gw_response_free(&r);
 	size_t len;
 	const char head_cgi[] = "HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
@@ -705,15 +741,11 @@ Test(front, head_has_length_and_no_body)
 	free(all);
 
 	/* curl -I agrees. */
-	char *u = url("/style.css"), *out;
-	int rc = CURL(&out, "-I", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/style.css", "-I");
 	cr_expect(strstr(out, "HTTP/1.1 200") && strcasestr(out, "Content-Length: ") &&
 	          strcasestr(out, "Content-Type: text/css"), "%s", out);
 	free(out);
-	free(u);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, http10_client)
@@ -721,8 +753,7 @@ Test(front, http10_client)
 	gw_start(&G, CFG);
 	/* A script's answer without a length: it ends by the close, never chunked. */
 	struct gw_response r;
-	cr_assert_eq(gw_request(G.port, "GET /cgi-bin/hello.sh?old HTTP/1.0\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("GET /cgi-bin/hello.sh?old HTTP/1.0\r\n\r\n", 200, &r);
 	cr_expect(!r.chunked, "chunked to an HTTP/1.0 client");
 	cr_expect(r.closed, "the body should end by the close");
 	cr_expect(strstr(r.body, "Hello from sh") && strstr(r.body, "query: old"), "%s", r.body);
@@ -755,23 +786,15 @@ Test(front, http10_client)
 	cr_expect(conn && strcasecmp(conn, "keep-alive") == 0, "Connection: %s", conn ? conn : "-");
 	free(conn);
 	gw_response_free(&r);
-	gw_send_all(fd, ka, sizeof ka - 1);
-	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0, "the kept 1.0 connection is gone");
-	cr_expect_eq(r.status, 200);
-	cr_expect_str_eq(r.body, "FRONT-FIXTURE-TEXT\n");
-	gw_response_free(&r);
+	expect_notes_on(fd, ka, "the kept 1.0 connection");
 	close(fd);
 
 	/* curl -0 too. */
-	char *u = url("/cgi-bin/hello.sh"), *out;
-	int rc = CURL(&out, "-0", "-i", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/cgi-bin/hello.sh", "-0", "-i");
 	cr_expect(strstr(out, "HTTP/1.1 200") && strstr(out, "Hello from sh") &&
 	          !strcasestr(out, "Transfer-Encoding"), "%s", out);
 	free(out);
-	free(u);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, expect_100_continue)
@@ -810,33 +833,26 @@ Test(front, expect_100_continue)
 	close(fd);
 
 	/* curl waits for the 100 too (it sends Expect for a large body). */
-	char *u = url("/cgi-bin/form.py"), *out;
-	int rc = CURL(&out, "-H", "Expect: 100-continue", "-d", "name=Linus", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/cgi-bin/form.py", "-H", "Expect: 100-continue", "-d", "name=Linus");
 	cr_expect(strstr(out, "<dd>Linus</dd>"), "%s", out);
 	free(out);
-	free(u);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, request_bodies_length_and_chunked)
 {
 	gw_start(&G, CFG);
-	char *u = url("/cgi-bin/form.py"), *out;
 	/* Content-Length */
-	int rc = CURL(&out, "-d", "name=Ada&message=hello+there", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/cgi-bin/form.py", "-d", "name=Ada&message=hello+there");
 	cr_expect(strstr(out, "<dt>name</dt><dd>Ada</dd>") &&
 	          strstr(out, "<dt>message</dt><dd>hello there</dd>"), "%s", out);
 	free(out);
 	/* chunked, from curl */
-	rc = CURL(&out, "-H", "Transfer-Encoding: chunked", "-d", "name=Bob&message=chunks", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	out = CURL_OK("/cgi-bin/form.py", "-H", "Transfer-Encoding: chunked", "-d",
+	              "name=Bob&message=chunks");
 	cr_expect(strstr(out, "<dt>name</dt><dd>Bob</dd>") &&
 	          strstr(out, "<dt>message</dt><dd>chunks</dd>"), "%s", out);
 	free(out);
-	free(u);
 
 	/* chunked by hand: several chunks, an extension, a trailer, then the
 	 * connection is reused for a Content-Length POST. */
@@ -863,8 +879,7 @@ Test(front, request_bodies_length_and_chunked)
 	cr_expect(strstr(r.body, "<dd>Dora</dd>"), "%s", r.body);
 	gw_response_free(&r);
 	close(fd);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 3. bad input ------------------------------------------------------- */
@@ -980,15 +995,21 @@ static char *repeat(char ch, size_t n)
 	return s;
 }
 
+/* expect_rejected() on CFG, the connection left open, for a request built at
+ * run time (freed here). */
+static void expect_built_rejected(char *raw, int status, const char *const *words)
+{
+	expect_rejected(CFG, raw, strlen(raw), status, false, words);
+	free(raw);
+	gw_assert_no_leaks();
+}
+
 Test(front, bad_request_line_over_limit)
 {
 	char *a = repeat('a', 1100), *raw = NULL;
 	cr_assert(asprintf(&raw, "GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", a) > 0);
-	expect_rejected(CFG, raw, strlen(raw), 414, false,
-	                (const char *const[]){"414", "request line", NULL});
 	free(a);
-	free(raw);
-	gw_assert_no_leaks();
+	expect_built_rejected(raw, 414, (const char *const[]){"414", "request line", NULL});
 }
 
 Test(front, bad_header_block_over_limit)
@@ -996,11 +1017,8 @@ Test(front, bad_header_block_over_limit)
 	char *a = repeat('v', 1500), *raw = NULL;
 	cr_assert(asprintf(&raw, "GET / HTTP/1.1\r\nHost: t\r\nX-A: %s\r\nX-B: %s\r\nX-C: %s\r\n\r\n",
 	                   a, a, a) > 0);
-	expect_rejected(CFG, raw, strlen(raw), 431, false,
-	                (const char *const[]){"431", "head", NULL});
 	free(a);
-	free(raw);
-	gw_assert_no_leaks();
+	expect_built_rejected(raw, 431, (const char *const[]){"431", "head", NULL});
 }
 
 Test(front, bad_too_many_headers)
@@ -1056,8 +1074,7 @@ static void expect_408(const char *raw, const char *word)
 	cr_expect(!line || strstr(line, " req="), "no request id: %s", line);
 	free(line);
 	expect_serving(G.port, "/", "FRONT-FIXTURE-INDEX");
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, bad_slow_headers)
@@ -1101,8 +1118,7 @@ Test(front, bad_slow_headers_trickled)
 	cr_expect(gw_now() - t0 < 2.5, "cut off after %.2f s; the header timeout is 1 s", gw_now() - t0);
 	gw_response_free(&r);
 	close(fd);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* Path traversal never reaches a file outside the root. */
@@ -1129,22 +1145,17 @@ Test(front, bad_path_traversal)
 	cr_expect_not_null(line, "no log line with a request id saying why the traversal got 400");
 	free(line);
 	/* curl --path-as-is sends the dots unresolved. */
-	char *u = url("/../../etc/passwd"), *out;
-	int rc = CURL(&out, "--path-as-is", "-i", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/../../etc/passwd", "--path-as-is", "-i");
 	cr_expect(strstr(out, "HTTP/1.1 400") && !strstr(out, "root:x:0:0"), "%s", out);
 	free(out);
-	free(u);
 	/* Dots that stay inside the root are fine. */
 	struct gw_response r;
-	cr_assert_eq(gw_request(G.port, "GET /sub/../notes.txt HTTP/1.1\r\nHost: t\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("GET /sub/../notes.txt HTTP/1.1\r\nHost: t\r\n"
+	              "Connection: close\r\n\r\n", 200, &r);
 	cr_expect_str_eq(r.body, "FRONT-FIXTURE-TEXT\n");
 	gw_response_free(&r);
 	expect_serving(G.port, "/", "FRONT-FIXTURE-INDEX");
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* A symlink inside the root that points outside it is not followed. */
@@ -1178,8 +1189,7 @@ Test(front, bad_symlink_out_of_root)
 	free(secret);
 	free(ok);
 	free(abs);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 4. static files -------------------------------------------------------- */
@@ -1191,18 +1201,14 @@ Test(front, static_index_and_types)
 	char *want = gw_read_file(file);
 	cr_assert_not_null(want);
 	struct gw_response r;
-	cr_assert_eq(gw_request(G.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-	                        &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 200, &r);
 	cr_expect_str_eq(r.body, want, "/ is not index.html");
 	char *ct = gw_header(&r, "Content-Type");
 	cr_expect(ct && strncmp(ct, "text/html", 9) == 0, "Content-Type %s", ct ? ct : "-");
 	free(ct);
 	gw_response_free(&r);
 
-	cr_assert_eq(gw_request(G.port, "GET /sub/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-	                        &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("GET /sub/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 200, &r);
 	cr_expect(strstr(r.body, "FRONT-FIXTURE-SUB-INDEX"), "%s", r.body);
 	gw_response_free(&r);
 
@@ -1225,26 +1231,21 @@ Test(front, static_index_and_types)
 	/* The shipped demo through curl. */
 	stop_ok();
 	gw_start(&G, CFG_DEMO);
-	char *u = url("/"), *out;
-	int rc = CURL(&out, "-i", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/", "-i");
 	cr_expect(strstr(out, "HTTP/1.1 200") && strcasestr(out, "Content-Type: text/html"),
 	          "%.300s", out);
 	free(out);
-	free(u);
 	free(file);
 	free(want);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, static_last_modified_and_if_modified_since)
 {
 	gw_start(&G, CFG);
 	struct gw_response r;
-	cr_assert_eq(gw_request(G.port, "GET /style.css HTTP/1.1\r\nHost: t\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("GET /style.css HTTP/1.1\r\nHost: t\r\n"
+	              "Connection: close\r\n\r\n", 200, &r);
 	char *lm = gw_header(&r, "Last-Modified");
 	cr_assert_not_null(lm, "no Last-Modified");
 	struct tm tm = {0};
@@ -1273,22 +1274,17 @@ Test(front, static_last_modified_and_if_modified_since)
 		cr_expect(strstr(r.body, "FRONT-FIXTURE-CSS"), "%s", r.body);
 		gw_response_free(&r);
 	}
-	cr_assert_eq(gw_request(G.port, "GET /style.css HTTP/1.1\r\nHost: t\r\n"
-	                                 "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 304);
+	expect_status("GET /style.css HTTP/1.1\r\nHost: t\r\n"
+	              "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n"
+	              "Connection: close\r\n\r\n", 304, &r);
 	gw_response_free(&r);
 
 	/* curl -z with the date gets the 304 as well. */
-	char *u = url("/style.css"), *out;
-	int rc = CURL(&out, "-i", "-z", lm, u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/style.css", "-i", "-z", lm);
 	cr_expect(strstr(out, "HTTP/1.1 304"), "%s", out);
 	free(out);
-	free(u);
 	free(lm);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, static_head_redirect_missing_and_method)
@@ -1296,9 +1292,8 @@ Test(front, static_head_redirect_missing_and_method)
 	gw_start(&G, CFG);
 	struct gw_response r;
 	/* HEAD: the GET's headers, no body. */
-	cr_assert_eq(gw_request(G.port, "HEAD /notes.txt HTTP/1.1\r\nHost: t\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("HEAD /notes.txt HTTP/1.1\r\nHost: t\r\n"
+	              "Connection: close\r\n\r\n", 200, &r);
 	char *cl = gw_header(&r, "Content-Length"), *lm = gw_header(&r, "Last-Modified");
 	cr_expect(cl && strcmp(cl, "19") == 0, "Content-Length %s", cl ? cl : "-");
 	cr_expect_not_null(lm);
@@ -1307,26 +1302,20 @@ Test(front, static_head_redirect_missing_and_method)
 	gw_response_free(&r);
 
 	/* A directory without its slash: 301 to the slash (query kept). */
-	cr_assert_eq(gw_request(G.port, "GET /sub HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-	                        &r), 0);
-	cr_expect_eq(r.status, 301);
+	expect_status("GET /sub HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 301, &r);
 	char *loc = gw_header(&r, "Location");
 	cr_expect(loc && strcmp(loc, "/sub/") == 0, "Location %s", loc ? loc : "-");
 	free(loc);
 	gw_response_free(&r);
-	cr_assert_eq(gw_request(G.port, "GET /sub?a=1 HTTP/1.1\r\nHost: t\r\n"
-	                                 "Connection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 301);
+	expect_status("GET /sub?a=1 HTTP/1.1\r\nHost: t\r\n"
+	              "Connection: close\r\n\r\n", 301, &r);
 	loc = gw_header(&r, "Location");
 	cr_expect(loc && strcmp(loc, "/sub/?a=1") == 0, "Location %s", loc ? loc : "-");
 	free(loc);
 	gw_response_free(&r);
-	char *u = url("/sub"), *out;
-	int rc = CURL(&out, "-L", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/sub", "-L");
 	cr_expect(strstr(out, "FRONT-FIXTURE-SUB-INDEX"), "curl -L /sub: %s", out);
 	free(out);
-	free(u);
 
 	/* Missing: 404, and the connection stays usable. */
 	int fd = gw_connect(G.port);
@@ -1355,8 +1344,7 @@ Test(front, static_head_redirect_missing_and_method)
 		free(allow);
 		gw_response_free(&r);
 	}
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 5. idle keep-alive -------------------------------------------------- */
@@ -1382,8 +1370,7 @@ Test(front, keepalive_idle_closed_after_timeout)
 	cr_expect(peer_closes(fd, 1 + 2), "a silent connection stayed open");
 	close(fd);
 	expect_serving(G.port, "/", NULL);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 6. logs -------------------------------------------------------------- */
@@ -1391,30 +1378,23 @@ Test(front, keepalive_idle_closed_after_timeout)
 Test(front, access_log_and_request_ids)
 {
 	gw_start(&G, CFG);
-	char *u = url("/"), *out;
-	int rc = CURL(&out, "-A", "front-test/1", "-e", "http://referer.example/", u);
-	cr_expect_eq(rc, 0, "%s", out);
+	char *out = CURL_OK("/", "-A", "front-test/1", "-e", "http://referer.example/");
 	free(out);
-	free(u);
 	struct gw_response r;
-	cr_assert_eq(gw_request(G.port, "GET /missing.html?q=1 HTTP/1.1\r\nHost: t\r\n"
-	                                 "User-Agent: raw\r\nConnection: close\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 404);
+	expect_status("GET /missing.html?q=1 HTTP/1.1\r\nHost: t\r\n"
+	              "User-Agent: raw\r\nConnection: close\r\n\r\n", 404, &r);
 	/* The error page names the request id. */
 	char id404[17] = "";
 	char *p = strstr(r.body, "<small>request ");
 	cr_expect(p && sscanf(p, "<small>request %16[0-9a-f]", id404) == 1, "no id in %s", r.body);
 	gw_response_free(&r);
-	cr_assert_eq(gw_request(G.port, "GET / HTTP/1.1\r\nHost: t\r\nX-Bad : 1\r\n\r\n", &r), 0);
-	cr_expect_eq(r.status, 400);
+	expect_status("GET / HTTP/1.1\r\nHost: t\r\nX-Bad : 1\r\n\r\n", 400, &r);
 	char id400[17] = "";
 	p = strstr(r.body, "<small>request ");
 	cr_expect(p && sscanf(p, "<small>request %16[0-9a-f]", id400) == 1, "no id in %s", r.body);
 	gw_response_free(&r);
-	cr_assert_eq(gw_request(G.port, "POST /cgi-bin/form.py HTTP/1.1\r\nHost: t\r\n"
-	                                 "Content-Length: 8\r\nConnection: close\r\n\r\nname=Log",
-	                        &r), 0);
-	cr_expect_eq(r.status, 200);
+	expect_status("POST /cgi-bin/form.py HTTP/1.1\r\nHost: t\r\n"
+	              "Content-Length: 8\r\nConnection: close\r\n\r\nname=Log", 200, &r);
 	size_t post_bytes = r.body_len;
 	gw_response_free(&r);
 
@@ -1474,32 +1454,38 @@ Test(front, access_log_and_request_ids)
 	}
 	regfree(&re);
 	free(text);
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 7. connection limit and shutdown ------------------------------------- */
 
+/* The fixture's static files at "/" and nothing else, then more (limits, timeouts). */
+#define STATIC_ONLY(more)                                                                        \
+	"{" LISTEN "\"routes\":[{\"match\":\"/\",\"static\":{\"root\":\"@FIX@/front/htdocs\"}}],"    \
+	more "}"
+
+/* A new connection that has been served once (GET /notes.txt) and is idle. */
+static int served_connection(int i)
+{
+	char what[64];
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	snprintf(what, sizeof what, "connection %d", i);
+	expect_notes_on(fd, "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n", what);
+	return fd;
+}
+
 Test(front, connection_limit)
 {
-	gw_start(&G, "{" LISTEN
-	             "\"routes\":[{\"match\":\"/\",\"static\":{\"root\":\"@FIX@/front/htdocs\"}}],"
-	             "\"limits\":{\"connections\":4},"
-	             "\"timeouts\":{\"header\":10,\"body\":10,\"keepalive\":10,\"send\":5,"
-	             "\"shutdown\":3}}");
+	gw_start(&G, STATIC_ONLY("\"limits\":{\"connections\":4},"
+	                         "\"timeouts\":{\"header\":10,\"body\":10,\"keepalive\":10,"
+	                         "\"send\":5,\"shutdown\":3}"));
 	/* Four connections, each served once and then idle. gw_start's probe
 	 * connection is closed already; make sure the daemon has seen that by
 	 * serving these one at a time. */
 	int fds[4];
-	for (int i = 0; i < 4; i++) {
-		fds[i] = gw_connect(G.port);
-		cr_assert(fds[i] >= 0);
-		send_str(fds[i], "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		struct gw_response r;
-		cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0, "connection %d not served", i);
-		cr_expect_eq(r.status, 200);
-		gw_response_free(&r);
-	}
+	for (int i = 0; i < 4; i++)
+		fds[i] = served_connection(i);
 	/* The fifth waits. */
 	int fifth = gw_connect(G.port); /* the kernel's backlog completes the handshake */
 	cr_assert(fifth >= 0);
@@ -1516,34 +1502,23 @@ Test(front, connection_limit)
 	close(fifth);
 	/* The others are still alive and served. */
 	for (int i = 1; i < 4; i++) {
-		send_str(fds[i], "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0, "connection %d lost", i);
-		cr_expect_eq(r.status, 200);
-		gw_response_free(&r);
+		char what[64];
+		snprintf(what, sizeof what, "connection %d, after the fifth", i);
+		expect_notes_on(fds[i], "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n", what);
 		close(fds[i]);
 	}
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(front, sigterm_with_idle_keepalive_connections)
 {
-	gw_start(&G, "{" LISTEN
-	             "\"routes\":[{\"match\":\"/\",\"static\":{\"root\":\"@FIX@/front/htdocs\"}}],"
-	             "\"timeouts\":{\"header\":30,\"body\":30,\"keepalive\":30,\"send\":30,"
-	             "\"shutdown\":20}}");
+	gw_start(&G, STATIC_ONLY("\"timeouts\":{\"header\":30,\"body\":30,\"keepalive\":30,"
+	                         "\"send\":30,\"shutdown\":20}"));
 	int fds[4];
-	for (int i = 0; i < 4; i++) {
-		fds[i] = gw_connect(G.port);
-		cr_assert(fds[i] >= 0);
-		if (i == 3)
-			break; /* the last one never sends anything */
-		send_str(fds[i], "GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		struct gw_response r;
-		cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0);
-		cr_expect_eq(r.status, 200);
-		gw_response_free(&r);
-	}
+	for (int i = 0; i < 3; i++)
+		fds[i] = served_connection(i);
+	fds[3] = gw_connect(G.port); /* the last one never sends anything */
+	cr_assert(fds[3] >= 0);
 	double t0 = gw_now();
 	int st = gw_stop(&G, 2.0);
 	double took = gw_now() - t0;
@@ -1697,6 +1672,5 @@ Test(front, corpora_of_bad_requests, .timeout = 60)
 	cr_expect_eq(answered, n, "%zu answered, %zu silent, %zu 5xx of %zu", answered, silent, bad, n);
 	expect_serving(G.port, "/", "FRONT-FIXTURE-INDEX");
 	cr_expect(gw_pid_alive(G.pid));
-	stop_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }

@@ -44,39 +44,10 @@ static void teardown(void)
 
 TestSuite(pools, .fini = teardown, .timeout = 45);
 
-static void dump_log(const struct gw_proc *g)
-{
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 6000 bytes):\n%s",
-	            log ? log + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(log);
-}
-
-/* SIGTERM; the daemon must exit 0. Then remove its directory. */
+/* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */
 static void stop_ok(struct gw_proc *g)
 {
-	int st = gw_stop(g, 15);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_log(g);
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(g);
-}
-
-/* Wait (bounded) for the daemon to exit by itself; its wait status, or -1. */
-static int wait_exit(struct gw_proc *g, double timeout)
-{
-	int st;
-	double until = gw_now() + timeout;
-	while (gw_now() < until) {
-		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-			g->pid = 0;
-			return st;
-		}
-		gw_sleep(0.01);
-	}
-	return -1;
+	gw_stop_ok(g, 15, NULL);
 }
 
 /* Every config: the HTTP listener, and worker sockets in the test's own
@@ -294,7 +265,7 @@ static void must_get(const char *target, int status, struct resp *r)
 {
 	int rc = get(target, r);
 	if (rc != 0 || r->status != status)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no complete response to GET %s", target);
 	cr_assert_eq(r->status, status, "GET %s: status %d, wanted %d; body: %s", target, r->status,
 	             status, r->body);
@@ -344,15 +315,7 @@ static long num_after(const char *text, const char *prefix)
 
 static json_t *status(void)
 {
-	struct resp r;
-	int rc = http(G.port, "GET", "/_gatewayd/status", NULL, &r, 5);
-	cr_assert_eq(rc, 0, "no answer from /_gatewayd/status");
-	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
-	resp_free(&r);
-	return j;
+	return gw_status(G.port);
 }
 
 static long long pcount(json_t *pool, const char *state)
@@ -381,10 +344,7 @@ static int worker_pids(json_t *pool, const char *state, pid_t *out, int max)
 /* One pool's counts in one status snapshot. */
 static long long pool_stat(const char *pool, const char *key)
 {
-	json_t *st = status();
-	long long v = gw_ival(gw_pool_of(st, pool), key);
-	json_decref(st);
-	return v;
+	return gw_pool_stat(G.port, pool, key);
 }
 
 static long long pool_state(const char *pool, const char *state)
@@ -413,9 +373,59 @@ static void wait_state(const char *pool, const char *state, long long n, double 
 	struct state_probe p = {pool, state, n};
 	bool ok = gw_wait_until(state_is, &p, timeout);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "pool %s: never %lld %s within %.1f s (gw_now %lld)", pool, n, state, timeout,
 	          pool_state(pool, state));
+}
+
+/* What must be idle once gatewayd is up: so many workers of the pool, within
+ * so many seconds. */
+struct idle_want {
+	const char *pool;
+	long long workers;
+	double within;
+};
+
+/* gatewayd on config; then, for each of want (ended by {NULL}), the pool's
+ * workers idle. */
+static void start_idle(const char *config, const struct idle_want *want)
+{
+	gw_start(&G, config);
+	for (; want->pool; want++)
+		wait_state(want->pool, "idle", want->workers, want->within);
+}
+
+/* gatewayd with the one pool "perl" (test/fixtures/pools/worker.pl) under
+ * /perl/: processes workers, more keys of the pool after them (", ..." or
+ * ""), all idle. */
+static void start_perl(int processes, const char *more)
+{
+	char config[2048];
+	snprintf(config, sizeof config,
+	         "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": %d%s}},"
+	         "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}", processes, more);
+	const struct idle_want perl[] = {{"perl", processes, 5}, {NULL}};
+	start_idle(config, perl);
+}
+
+/* The three kinds of worker: the compiled hello (two), php-cgi (one, its
+ * scripts under /php/) and the Perl fixture (two). */
+#define THREE_POOLS                                                                              \
+	"{" BASE "\"pools\": {"                                                                    \
+	"\"hello\": {" HELLO_CMD ", \"processes\": 2},"                                            \
+	"\"php\": {" PHP_CMD ", \"processes\": 1},"                                                \
+	"\"perl\": {" PERL_CMD ", \"processes\": 2}},"                                             \
+	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"},"                             \
+	"{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"              \
+	"{\"match\": \"/perl/\", \"pool\": \"perl\"}]}"
+static const struct idle_want THREE_POOLS_IDLE[] = {
+	{"hello", 2, 5}, {"php", 1, 5}, {"perl", 2, 5}, {NULL}};
+
+/* The end of most tests: gatewayd stopped (it must exit 0), no leak in the test. */
+static void finish_ok(void)
+{
+	stop_ok(&G);
+	gw_assert_no_leaks();
 }
 
 struct pids_probe {
@@ -475,7 +485,7 @@ static pid_t busy_pid(const char *pool, const char *uri_part)
 	struct busy_probe b = {pool, uri_part, 0};
 	bool ok = gw_wait_until(find_busy, &b, 5);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "pool %s: no busy worker serving %s", pool, uri_part);
 	return b.pid;
 }
@@ -484,16 +494,7 @@ static pid_t busy_pid(const char *pool, const char *uri_part)
 
 Test(pools, normal_traffic_is_served_by_persistent_workers)
 {
-	gw_start(&G, "{" BASE "\"pools\": {"
-	             "\"hello\": {" HELLO_CMD ", \"processes\": 2},"
-	             "\"php\": {" PHP_CMD ", \"processes\": 1},"
-	             "\"perl\": {" PERL_CMD ", \"processes\": 2}},"
-	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"},"
-	             "{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"
-	             "{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("hello", "idle", 2, 5);
-	wait_state("php", "idle", 1, 5);
-	wait_state("perl", "idle", 2, 5);
+	start_idle(THREE_POOLS, THREE_POOLS_IDLE);
 	json_t *st = status();
 	pid_t hello_pids[2], php_pids[1], perl_pids[2];
 	cr_assert_eq(worker_pids(gw_pool_of(st, "hello"), NULL, hello_pids, 2), 2);
@@ -602,8 +603,7 @@ Test(pools, normal_traffic_is_served_by_persistent_workers)
 	cr_expect(spawn == 0 && queue == 0 && app > 0 && total >= app,
 	          "spawn %.3f queue %.3f app %.3f total %.3f", spawn, queue, app, total);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 1b. bodies both ways, bigger than any buffer, and a slow upload ------- */
@@ -650,13 +650,12 @@ static int post_pieces(const char *target, const char *body, size_t len, size_t 
 
 Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
 {
-	gw_start(&G, "{" BASE "\"pools\": {"
-	             "\"php\": {" PHP_CMD ", \"processes\": 1},"
-	             "\"perl\": {" PERL_CMD ", \"processes\": 1}},"
-	             "\"routes\": [{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"
-	             "{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("php", "idle", 1, 5);
-	wait_state("perl", "idle", 1, 5);
+	static const struct idle_want idle[] = {{"php", 1, 5}, {"perl", 1, 5}, {NULL}};
+	start_idle("{" BASE "\"pools\": {"
+	           "\"php\": {" PHP_CMD ", \"processes\": 1},"
+	           "\"perl\": {" PERL_CMD ", \"processes\": 1}},"
+	           "\"routes\": [{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"},"
+	           "{\"match\": \"/perl/\", \"pool\": \"perl\"}]}", idle);
 	/* 5 MB out of a worker. */
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/big?big=5000000", NULL, &r, 10);
@@ -679,7 +678,7 @@ Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
 	body[len] = '\0';
 	rc = post_pieces("/php/info.php", body, len, len, 0, &r);
 	if (rc != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "no answer to a 2 MB POST");
 	cr_assert_eq(r.status, 200, "2 MB POST: %d %s", r.status, r.body);
 	char want[96];
@@ -689,8 +688,7 @@ Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
 	             "the body php-cgi got differs from the one sent: %s", r.body);
 	resp_free(&r);
 	free(body);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* A client uploads in two pieces with a pause between (any slow client, or a
@@ -698,9 +696,7 @@ Test(pools, bodies_bigger_than_any_buffer_stream_both_ways)
  * goes on serving everyone else meanwhile. */
 Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 2, 5);
+	start_perl(2, "");
 	struct client c;
 	cr_assert_eq(cl_open(&c, G.port), 0);
 	const char *head = "POST /perl/upload HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
@@ -712,7 +708,7 @@ Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/other", NULL, &r, 5);
 	if (rc != 0 || r.status != 200)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0, "the daemon stopped answering while a request body was on its way");
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
@@ -730,17 +726,14 @@ Test(pools, a_slow_upload_is_streamed_and_blocks_no_one)
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "body bytes=50\n"), "%s", r.body);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 2. kill -9 a busy worker --------------------------------------------- */
 
 Test(pools, a_worker_killed_mid_request_costs_that_request_only)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 2, 5);
+	start_perl(2, "");
 	long long spawns0 = pool_stat("perl", "spawns");
 	cr_assert_eq(spawns0, 2);
 
@@ -787,8 +780,7 @@ Test(pools, a_worker_killed_mid_request_costs_that_request_only)
 		cr_assert_neq(num_after(r.body, "perl pid "), pid);
 		resp_free(&r);
 	}
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* A client gives up on a request its worker is still working on. That worker
@@ -796,10 +788,7 @@ Test(pools, a_worker_killed_mid_request_costs_that_request_only)
  * reaches the abandoned work (the worker killed and replaced). */
 Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2,"
-	             " \"request_timeout\": 2}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 2, 5);
+	start_perl(2, ", \"request_timeout\": 2");
 	struct client c;
 	cr_assert_eq(cl_open(&c, G.port), 0);
 	cl_send_request(&c, "GET", "/perl/abandoned?hang", NULL, false);
@@ -810,7 +799,7 @@ Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 	struct resp r;
 	int rc = http(G.port, "GET", "/perl/next", NULL, &r, 5);
 	if (rc != 0 || r.status != 200 || r.took > 1)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(r.status, 200, "the next request, with a worker idle: %d after %.2f s", r.status,
 	             r.took);
@@ -821,8 +810,7 @@ Test(pools, a_client_that_gives_up_leaves_its_worker_busy_not_idle)
 	cr_assert(pids_dead_within(&hung, 1, 2 + 2.5 - (gw_now() - t0)),
 	          "the abandoned hung worker %d outlived request_timeout (2 s)", (int)hung);
 	wait_state("perl", "idle", 2, 5);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 3. a crash loop backs off ------------------------------------------- */
@@ -886,18 +874,14 @@ Test(pools, a_worker_that_exits_at_start_backs_off)
 	/* The daemon is fine: the other pool, and status, answer. */
 	must_get("/hello", 200, &r);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 4. a hanging worker: 504, killed, replaced ---------------------------- */
 
 Test(pools, a_hanging_worker_times_out_and_is_replaced)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 1,"
-	             " \"request_timeout\": 1}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 1, 5);
+	start_perl(1, ", \"request_timeout\": 1");
 	json_t *st = status();
 	pid_t old;
 	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, &old, 1), 1);
@@ -922,18 +906,14 @@ Test(pools, a_hanging_worker_times_out_and_is_replaced)
 	cr_assert_eq(num_after(r.body, "perl pid "), fresh, "%s", r.body);
 	cr_assert(strstr(r.body, " request 1\n"), "%s", r.body);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 5. saturation: the queue and its deadline ----------------------------- */
 
 Test(pools, saturation_gives_503_with_retry_after)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 2,"
-	             " \"queue\": 1, \"queue_timeout\": 1}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 2, 5);
+	start_perl(2, ", \"queue\": 1, \"queue_timeout\": 1");
 	struct async slow[2], queued;
 	async_start(&slow[0], "/perl/slow?sleep=2.5");
 	async_start(&slow[1], "/perl/slow?sleep=2.5");
@@ -975,8 +955,7 @@ Test(pools, saturation_gives_503_with_retry_after)
 	cr_assert_eq(pool_stat("perl", "queue_length"), 0);
 	must_get("/perl/after", 200, &r);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 6. 10,000 requests with max_requests 100 ------------------------------ */
@@ -1027,13 +1006,6 @@ static void *load_run(void *arg)
 	return NULL;
 }
 
-static bool fds_at_most(void *arg)
-{
-	int *limit = arg;
-	int n = gw_count_fds(G.pid);
-	return n >= 0 && n <= *limit;
-}
-
 static bool children_settled(void *arg)
 {
 	int *want = arg, z;
@@ -1066,7 +1038,7 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 	double took = gw_now() - t0;
 	cr_log_info("%d requests in %.2f s (%.0f/s)", ok + failed, took, (ok + failed) / took);
 	if (failed)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(failed, 0, "%d of %d requests failed", failed, LOAD_REQUESTS);
 	cr_assert_eq(ok, LOAD_REQUESTS);
 
@@ -1086,32 +1058,22 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 
 	/* No leak: the descriptors back to where they were (plus at most one
 	 * kept-alive connection per worker), and no zombie. */
-	int limit = baseline + 2;
-	bool fds_ok = gw_wait_until(fds_at_most, &limit, 3);
+	struct gw_fd_probe limit = {G.pid, baseline + 2};
+	bool fds_ok = gw_wait_until(gw_fds_at_most, &limit, 3);
 	cr_assert(fds_ok, "gatewayd has %d descriptors, %d before the load", gw_count_fds(G.pid),
 	          baseline);
 	int want_children = 2;
 	bool kids_ok = gw_wait_until(children_settled, &want_children, 6);
 	int z, kids = gw_count_children(G.pid, &z);
 	cr_assert(kids_ok, "gatewayd has %d children (%d zombies), wanted 2 workers", kids, z);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 7. kill -9 gatewayd: no worker survives ------------------------------- */
 
 Test(pools, workers_die_with_a_killed_gatewayd)
 {
-	gw_start(&G, "{" BASE "\"pools\": {"
-	             "\"hello\": {" HELLO_CMD ", \"processes\": 2},"
-	             "\"perl\": {" PERL_CMD ", \"processes\": 2},"
-	             "\"php\": {" PHP_CMD ", \"processes\": 1}},"
-	             "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"},"
-	             "{\"match\": \"/perl/\", \"pool\": \"perl\"},"
-	             "{\"match\": \"/php/\", \"pool\": \"php\", \"root\": \"@FIX@/pools/php\"}]}");
-	wait_state("hello", "idle", 2, 5);
-	wait_state("perl", "idle", 2, 5);
-	wait_state("php", "idle", 1, 5);
+	start_idle(THREE_POOLS, THREE_POOLS_IDLE);
 	/* One worker busy on a request that never ends. */
 	struct client c;
 	cr_assert_eq(cl_open(&c, G.port), 0);
@@ -1149,13 +1111,12 @@ Test(pools, workers_die_with_a_killed_gatewayd)
 
 Test(pools, sigterm_lets_the_request_in_flight_finish)
 {
-	gw_start(&G, "{" BASE "\"pools\": {"
-	             "\"perl\": {" PERL_CMD ", \"processes\": 2},"
-	             "\"hello\": {" HELLO_CMD ", \"processes\": 1}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"},"
-	             "{\"match\": \"=/hello\", \"pool\": \"hello\"}]}");
-	wait_state("perl", "idle", 2, 5);
-	wait_state("hello", "idle", 1, 5);
+	static const struct idle_want idle[] = {{"perl", 2, 5}, {"hello", 1, 5}, {NULL}};
+	start_idle("{" BASE "\"pools\": {"
+	           "\"perl\": {" PERL_CMD ", \"processes\": 2},"
+	           "\"hello\": {" HELLO_CMD ", \"processes\": 1}},"
+	           "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"},"
+	           "{\"match\": \"=/hello\", \"pool\": \"hello\"}]}", idle);
 	json_t *st = status();
 	pid_t pids[3];
 	int n = worker_pids(gw_pool_of(st, "perl"), NULL, pids, 2);
@@ -1174,9 +1135,9 @@ Test(pools, sigterm_lets_the_request_in_flight_finish)
 	cr_assert(strstr(inflight.r.body, "perl pid "), "%s", inflight.r.body);
 	resp_free(&inflight.r);
 
-	int ws = wait_exit(&G, 10);
+	int ws = gw_wait_exit(&G, 10);
 	if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ws != -1, "gatewayd still running 10 s after SIGTERM");
 	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "gatewayd exit status %d", ws);
 	cr_assert(pids_dead_within(pids, n, 1.0), "a worker outlived gatewayd's orderly stop");
@@ -1188,10 +1149,7 @@ Test(pools, sigterm_lets_the_request_in_flight_finish)
  * requests the daemon accepted, and a drain finishes them, promptly. */
 Test(pools, sigterm_serves_the_queued_request_too)
 {
-	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\": 1,"
-	             " \"queue_timeout\": 5}},"
-	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
-	wait_state("perl", "idle", 1, 5);
+	start_perl(1, ", \"queue_timeout\": 5");
 	struct async running, queued;
 	async_start(&running, "/perl/running?sleep=1");
 	busy_pid("perl", "/perl/running");
@@ -1204,10 +1162,10 @@ Test(pools, sigterm_serves_the_queued_request_too)
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	async_join(&running);
 	async_join(&queued);
-	int ws = wait_exit(&G, 15);
+	int ws = gw_wait_exit(&G, 15);
 	double took = gw_now() - t0;
 	if (queued.r.status != 200 || took > 4)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(running.rc, 0);
 	cr_assert_eq(running.r.status, 200, "the running request: %d", running.r.status);
 	cr_assert_eq(queued.rc, 0, "the queued request got no answer");
@@ -1268,8 +1226,7 @@ Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 	cr_assert(strstr(r.body, " request 1\n"), "%s", r.body);
 	resp_free(&r);
 	cr_assert_eq(pool_stat("perl", "spawns"), 2);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
@@ -1319,8 +1276,7 @@ Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
 	int want_children = 2;
 	cr_assert(gw_wait_until(children_settled, &want_children, 3), "gatewayd has %d children",
 	          gw_count_children(G.pid, NULL));
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 10. an external pool ------------------------------------------------- */
@@ -1346,21 +1302,27 @@ static bool port_accepts(void *arg)
 	return true;
 }
 
-Test(pools, an_external_pool_skips_a_dead_address)
+/* An external worker: spawn-fcgi -n binds 127.0.0.1:port and execs dir/worker
+ * (one process) in this very child, external_pid, which teardown kills. */
+static void start_spawn_fcgi(int port, const char *dir, const char *worker)
 {
-	int live = free_tcp_port(), dead = free_tcp_port();
-	char hello[4200], port_arg[16];
-	snprintf(hello, sizeof hello, "%s/examples/hello.fcgi", gw_builddir());
-	snprintf(port_arg, sizeof port_arg, "%d", live);
-	/* spawn-fcgi -n: binds the port and execs hello.fcgi in this very process. */
+	char port_arg[16], path[4200];
+	snprintf(port_arg, sizeof port_arg, "%d", port);
+	snprintf(path, sizeof path, "%s/%s", dir, worker);
 	external_pid = fork();
 	cr_assert_geq(external_pid, 0);
 	if (external_pid == 0) {
 		execl("/usr/bin/spawn-fcgi", "spawn-fcgi", "-n", "-p", port_arg, "-a", "127.0.0.1",
-		      "-F", "1", "--", hello, (char *)NULL);
+		      "-F", "1", "--", path, (char *)NULL);
 		_exit(127);
 	}
-	cr_assert(gw_wait_until(port_accepts, &live, 5), "spawn-fcgi is not listening on %d", live);
+	cr_assert(gw_wait_until(port_accepts, &port, 5), "spawn-fcgi is not listening on %d", port);
+}
+
+Test(pools, an_external_pool_skips_a_dead_address)
+{
+	int live = free_tcp_port(), dead = free_tcp_port();
+	start_spawn_fcgi(live, gw_builddir(), "examples/hello.fcgi");
 
 	char cfg[2048];
 	/* The dead address first: the first request tries it, and goes on. */
@@ -1421,17 +1383,7 @@ Test(pools, an_external_pool_skips_a_dead_address)
 Test(pools, an_external_worker_serves_concurrent_requests_in_turn)
 {
 	int live = free_tcp_port();
-	char worker[4200], port_arg[16];
-	snprintf(worker, sizeof worker, "%s/test/fixtures/pools/worker.pl", gw_srcdir());
-	snprintf(port_arg, sizeof port_arg, "%d", live);
-	external_pid = fork();
-	cr_assert_geq(external_pid, 0);
-	if (external_pid == 0) {
-		execl("/usr/bin/spawn-fcgi", "spawn-fcgi", "-n", "-p", port_arg, "-a", "127.0.0.1",
-		      "-F", "1", "--", worker, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert(gw_wait_until(port_accepts, &live, 5), "spawn-fcgi is not listening on %d", live);
+	start_spawn_fcgi(live, gw_srcdir(), "test/fixtures/pools/worker.pl");
 	char cfg[2048];
 	/* "connections" left at its default: more slots than the address has processes. */
 	snprintf(cfg, sizeof cfg, "{" BASE "\"pools\": {\"ext\": {\"protocol\": \"fastcgi\","
@@ -1456,7 +1408,7 @@ Test(pools, an_external_worker_serves_concurrent_requests_in_turn)
 		resp_free(&a[i].r);
 	}
 	if (bad)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert_eq(bad, 0, "%d of 3 concurrent requests to a one-process external worker failed "
 	             "or waited past 2.5 s (the worker serves each in 0.3 s)", bad);
 	/* And the address is still in service. */
@@ -1605,8 +1557,7 @@ Test(pools, status_reports_pools_as_json_and_prometheus)
 	resp_free(&r);
 	must_get("/_gatewayd/status?format=prometheus", 404, &r);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- 12. SIGHUP under load ------------------------------------------------- */
@@ -1617,6 +1568,7 @@ Test(pools, status_reports_pools_as_json_and_prometheus)
 #define RELOAD_BEFORE "{" BASE RELOAD_POOLS("\"processes\": 2") \
 	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}," \
 	"{\"match\": \"/perl/\", \"pool\": \"perl\"}]}"
+static const struct idle_want RELOAD_BEFORE_IDLE[] = {{"hello", 2, 5}, {"perl", 2, 5}, {NULL}};
 /* perl changed (processes, max_requests), hello as it was, a route added. */
 #define RELOAD_AFTER "{" BASE RELOAD_POOLS("\"processes\": 3, \"max_requests\": 5000") \
 	"\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}," \
@@ -1687,8 +1639,45 @@ static int reload_load_join(struct reload_loader *l, int *ok)
 			             l[i].first_failure);
 	}
 	if (failed)
-		dump_log(&G);
+		gw_dump_log(&G);
 	return failed;
+}
+
+/* Load (reload_load_start()'s, for 3 s) and one long request in flight on the
+ * perl pool, across what the test does to the daemon. */
+struct under_load {
+	struct reload_loader loaders[3];
+	struct async longer;
+	pid_t long_pid; /* the worker serving the long request */
+};
+
+static void load_begin(struct under_load *u)
+{
+	reload_load_start(u->loaders, 3.0);
+	async_start(&u->longer, "/perl/long?sleep=1.5");
+	u->long_pid = busy_pid("perl", "/perl/long");
+}
+
+/* The load over: no request of it failed across what (the reload, say), enough
+ * went through, and the long request was answered by its own worker. */
+static void load_end_ok(struct under_load *u, const char *what)
+{
+	int ok, failed = reload_load_join(u->loaders, &ok);
+	async_join(&u->longer);
+	cr_assert_eq(failed, 0, "%d of %d requests failed across %s", failed, ok + failed, what);
+	cr_assert_gt(ok, 30, "only %d requests in 3 s", ok);
+	cr_assert_eq(u->longer.rc, 0, "the request in flight across %s got no answer", what);
+	cr_assert_eq(u->longer.r.status, 200, "the request in flight across %s: %d %s", what,
+	             u->longer.r.status, u->longer.r.body);
+	cr_assert_eq(num_after(u->longer.r.body, "perl pid "), u->long_pid, "%s", u->longer.r.body);
+	resp_free(&u->longer.r);
+}
+
+/* Write config over the running one's file and SIGHUP the daemon. */
+static void reload(const char *config)
+{
+	gw_write_config(&G, config);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 }
 
 static int live_pool_count(void)
@@ -1709,9 +1698,7 @@ static bool no_retired_pool(void *arg)
 
 Test(pools, sighup_under_load_fails_no_request)
 {
-	gw_start(&G, RELOAD_BEFORE);
-	wait_state("hello", "idle", 2, 5);
-	wait_state("perl", "idle", 2, 5);
+	start_idle(RELOAD_BEFORE, RELOAD_BEFORE_IDLE);
 	json_t *st = status();
 	pid_t old_hello[2], old_perl[2];
 	cr_assert_eq(worker_pids(gw_pool_of(st, "hello"), NULL, old_hello, 2), 2);
@@ -1721,24 +1708,12 @@ Test(pools, sighup_under_load_fails_no_request)
 	must_get("/hello2", 404, &r);
 	resp_free(&r);
 
-	struct reload_loader l[3];
-	reload_load_start(l, 3.0);
 	/* A long request on the pool about to change: in flight across the reload. */
-	struct async longer;
-	async_start(&longer, "/perl/long?sleep=1.5");
-	pid_t long_pid = busy_pid("perl", "/perl/long");
+	struct under_load load;
+	load_begin(&load);
 	gw_sleep(0.5);
-	gw_write_config(&G, RELOAD_AFTER);
-	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	int ok, failed = reload_load_join(l, &ok);
-	async_join(&longer);
-	cr_assert_eq(failed, 0, "%d of %d requests failed across the reload", failed, ok + failed);
-	cr_assert_gt(ok, 30, "only %d requests in 3 s", ok);
-	cr_assert_eq(longer.rc, 0, "the request in flight across the reload got no answer");
-	cr_assert_eq(longer.r.status, 200, "the request in flight across the reload: %d %s",
-	             longer.r.status, longer.r.body);
-	cr_assert_eq(num_after(longer.r.body, "perl pid "), long_pid, "%s", longer.r.body);
-	resp_free(&longer.r);
+	reload(RELOAD_AFTER);
+	load_end_ok(&load, "the reload");
 
 	/* The new config is in force: the new route, and the changed pool's
 	 * workers are new processes, the old ones gone. */
@@ -1772,48 +1747,32 @@ Test(pools, sighup_under_load_fails_no_request)
 	int children = 5;
 	cr_assert(gw_wait_until(children_settled, &children, 3), "gatewayd has %d children, wanted 5",
 	          gw_count_children(G.pid, NULL));
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 {
-	gw_start(&G, RELOAD_BEFORE);
-	wait_state("hello", "idle", 2, 5);
-	wait_state("perl", "idle", 2, 5);
+	start_idle(RELOAD_BEFORE, RELOAD_BEFORE_IDLE);
 	json_t *st = status();
 	pid_t old_perl[2];
 	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, old_perl, 2), 2);
 	json_decref(st);
 
-	struct reload_loader l[3];
-	reload_load_start(l, 3.0);
-	struct async longer;
-	async_start(&longer, "/perl/long?sleep=1.5");
-	pid_t long_pid = busy_pid("perl", "/perl/long");
+	struct under_load load;
+	load_begin(&load);
 	gw_sleep(0.3);
 	/* Two reloads 0.3 s apart (the first generation still draining at the
 	 * second), then a config that does not load: the running one stays. */
-	gw_write_config(&G, RELOAD_AFTER);
-	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	reload(RELOAD_AFTER);
 	gw_sleep(0.3);
-	gw_write_config(&G, RELOAD_AGAIN);
-	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	reload(RELOAD_AGAIN);
 	gw_sleep(0.5);
 	FILE *f = fopen(G.config, "w");
 	cr_assert_not_null(f);
 	fputs("{\"listen\": [", f);
 	fclose(f);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	int ok, failed = reload_load_join(l, &ok);
-	async_join(&longer);
-	cr_assert_eq(failed, 0, "%d of %d requests failed across the reloads", failed, ok + failed);
-	cr_assert_gt(ok, 30, "only %d requests in 3 s", ok);
-	cr_assert_eq(longer.rc, 0, "the request in flight across the reloads got no answer");
-	cr_assert_eq(longer.r.status, 200, "the request in flight across the reloads: %d %s",
-	             longer.r.status, longer.r.body);
-	cr_assert_eq(num_after(longer.r.body, "perl pid "), long_pid, "%s", longer.r.body);
-	resp_free(&longer.r);
+	load_end_ok(&load, "the reloads");
 	cr_assert(gw_log_contains(G.error_log, "keeping the running config", 2),
 	          "no word in the log about the config that did not load");
 
@@ -1841,8 +1800,7 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	resp_free(&r);
 	/* Put a good config back so nothing else trips on the broken file. */
 	gw_write_config(&G, RELOAD_AGAIN);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ---- uwsgi: the next request waits in a busy worker's backlog ------------- */
@@ -1850,6 +1808,14 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 #define BACKLOG_POOL "\"w\": {\"protocol\": \"uwsgi\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
 	" \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1," \
 	" \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+
+/* gatewayd with the pool "w" of BACKLOG_POOL under /w/, its worker idle. */
+static void start_backlog_pool(void)
+{
+	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
+	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL "},"
+	           "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}", w);
+}
 
 struct uri_probe {
 	const char *key; /* "current_uri" or "next_uri" */
@@ -1875,7 +1841,7 @@ static void wait_uri(const char *key, const char *uri)
 	struct uri_probe p = {key, uri};
 	bool ok = gw_wait_until(worker_has_uri, &p, 5);
 	if (!ok)
-		dump_log(&G);
+		gw_dump_log(&G);
 	cr_assert(ok, "no worker of pool w shows %s %s", key, uri);
 }
 
@@ -1884,9 +1850,7 @@ static void wait_uri(const char *key, const char *uri)
  * dispatcher's queue stays empty); the worker takes it when it is done. */
 Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 {
-	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
-	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
-	wait_state("w", "idle", 1, 10);
+	start_backlog_pool();
 	struct async a, b;
 	async_start(&a, "/w/sleep?1");
 	wait_uri("current_uri", "/w/sleep?1");
@@ -1911,8 +1875,7 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 	cr_expect_eq(gw_ival(p, "requests_served"), 2);
 	cr_expect_eq(gw_ival(p, "errors"), 0);
 	json_decref(st);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* The worker dies with a request in its backlog, one it never took: a GET
@@ -1920,9 +1883,7 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
  * instant before) gets 502, as its own request does. */
 Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_it, .timeout = 60)
 {
-	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
-	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
-	wait_state("w", "idle", 1, 10);
+	start_backlog_pool();
 	pid_t first;
 	json_t *st = status();
 	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
@@ -1966,8 +1927,7 @@ Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_i
 	struct resp r;
 	must_get("/w/end", 200, &r);
 	resp_free(&r);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* What an application prints to sys.stderr (not wsgi.errors) reaches the
@@ -1976,9 +1936,7 @@ Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_i
  * written to fd 2 past Python is logged too, with no id to give it. */
 Test(pools, a_workers_stderr_lines_carry_the_request_id, .timeout = 30)
 {
-	gw_start(&G, "{" BASE "\"pools\": {" BACKLOG_POOL "},"
-	             "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}");
-	wait_state("w", "idle", 1, 10);
+	start_backlog_pool();
 	struct resp r;
 	must_get("/w/stderr", 200, &r);
 	const char *at = strstr(r.body, " rid ");
@@ -1996,6 +1954,5 @@ Test(pools, a_workers_stderr_lines_carry_the_request_id, .timeout = 30)
 	snprintf(want, sizeof want, "w#0 (pid %ld): raw line on fd 2", pid);
 	cr_expect(gw_log_contains(G.error_log, want, 3), "no \"%s\" in the error log", want);
 	free(rid);
-	stop_ok(&G);
-	gw_assert_no_leaks();
+	finish_ok();
 }

@@ -57,21 +57,6 @@ static void dump_log(void)
 	free(log);
 }
 
-/* Wait (bounded) for the daemon to exit by itself: its wait status, or -1. */
-static int wait_exit(double timeout)
-{
-	int st;
-	double until = gw_now() + timeout;
-	while (gw_now() < until) {
-		if (waitpid(G.pid, &st, WNOHANG) == G.pid) {
-			G.pid = 0;
-			return st;
-		}
-		gw_sleep(0.01);
-	}
-	return -1;
-}
-
 static void expect_exit(int st, int code)
 {
 	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
@@ -405,7 +390,7 @@ Test(notify, stopping_when_told_to_stop)
 	char *status = gw_field(msg, "STATUS=");
 	cr_expect(status && strncmp(status, "stopping: ", 10) == 0, "%s", msg);
 	free(status);
-	expect_exit(wait_exit(15), 0);
+	expect_exit(gw_wait_exit(&G, 15), 0);
 	gw_assert_no_leaks();
 }
 
@@ -476,7 +461,7 @@ Test(notify, an_abstract_socket_name)
 	must_notify("READY=1", 10, msg, sizeof msg);
 	kill(G.pid, SIGTERM);
 	must_notify("STOPPING=1", 5, msg, sizeof msg);
-	expect_exit(wait_exit(15), 0);
+	expect_exit(gw_wait_exit(&G, 15), 0);
 	gw_assert_no_leaks();
 }
 
@@ -484,11 +469,11 @@ Test(notify, a_malformed_notify_socket_or_watchdog_is_a_start_up_error)
 {
 	gw_write_config(&G, CONFIG_FAST);
 	start(NULL, (const char *const[]){"NOTIFY_SOCKET=run/notify", NULL}, -1);
-	expect_exit(wait_exit(5), 1);
+	expect_exit(gw_wait_exit(&G, 5), 1);
 	cr_expect(gw_log_contains(G.error_log,
 	                          "NOTIFY_SOCKET=\"run/notify\": not an absolute path or @abstract name", 1));
 	start(NULL, (const char *const[]){"WATCHDOG_USEC=soon", NULL}, -1);
-	expect_exit(wait_exit(5), 1);
+	expect_exit(gw_wait_exit(&G, 5), 1);
 	cr_expect(gw_log_contains(G.error_log, "WATCHDOG_USEC=\"soon\": not a number", 1));
 	gw_assert_no_leaks();
 }
@@ -598,7 +583,7 @@ Test(activation, a_tcp_socket_from_systemd_socket_activate_is_served_and_kept_ac
 	free(again);
 	kill(G.pid, SIGTERM);
 	must_notify("STOPPING=1", 5, msg, sizeof msg);
-	expect_exit(wait_exit(15), 0);
+	expect_exit(gw_wait_exit(&G, 15), 0);
 	gw_assert_no_leaks();
 }
 
@@ -686,7 +671,7 @@ Test(activation, a_restart_loses_no_connection_while_the_socket_stays_with_its_h
 	/* Without the socket, gatewayd cannot have the address: what serves below
 	 * is the inherited socket. */
 	start(NULL, NULL, -1);
-	expect_exit(wait_exit(5), 1);
+	expect_exit(gw_wait_exit(&G, 5), 1);
 	cr_expect(gw_log_contains(G.error_log, "Address already in use", 1));
 
 	start(NULL, LISTEN_ENV, ls);
@@ -725,7 +710,7 @@ Test(activation, a_socket_no_listen_entry_serves_is_refused)
 	while ((fd = gw_connect(other)) < 0 && gw_now() < until)
 		gw_sleep(0.02);
 	cr_assert(fd >= 0);
-	expect_exit(wait_exit(10), 1);
+	expect_exit(gw_wait_exit(&G, 10), 1);
 	close(fd);
 	snprintf(want, sizeof want, "the socket systemd passed as fd 3 (stray, %s) matches no \"listen\" "
 	         "entry of %s", addr, G.config);

@@ -57,73 +57,35 @@
 static struct gw_proc G; /* the test's daemon */
 static int UPORT;        /* its uwsgi listener (G.port is its HTTP listener) */
 
-struct peer {
-	pid_t pid;     /* leader of its own process group */
-	int port;
-	char log[400]; /* its error log */
-	char out[400]; /* its stdout and stderr */
-};
-static struct peer NGX;
+static struct gw_peer NGX = {.name = "nginx"};
 
 /* ---- processes ------------------------------------------------------------ */
 
-static void peer_stop(struct peer *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(-p->pid, SIGTERM);
-	double until = gw_now() + 8;
-	int st;
-	while (gw_now() < until) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-			kill(-p->pid, SIGKILL);
-			p->pid = 0;
-			return;
-		}
-		gw_sleep(0.01);
-	}
-	kill(-p->pid, SIGKILL);
-	waitpid(p->pid, &st, 0);
-	p->pid = 0;
-}
-
 static void teardown(void)
 {
-	peer_stop(&NGX);
-	memset(&NGX, 0, sizeof NGX);
+	gw_peer_stop(&NGX);
+	NGX = (struct gw_peer){.name = "nginx"};
 	gw_cleanup(&G);
 }
 
 TestSuite(uwsgi, .fini = teardown, .timeout = 60);
 
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
-	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(text);
-}
-
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log);
 	if (NGX.log[0])
-		dump_file("nginx's error log", NGX.log);
+		gw_dump_file("nginx's error log", NGX.log);
 	if (NGX.out[0])
-		dump_file("nginx's output", NGX.out);
+		gw_dump_file("nginx's output", NGX.out);
 }
 
-/* Stop nginx, then gatewayd: it must exit 0 (ASan: no leak). */
-static void stop_all_ok(void)
+/* The end of every test: nginx stopped, then gatewayd, which must exit 0
+ * (ASan: no leak), and no leak in the test itself. */
+static void finish_ok(void)
 {
-	peer_stop(&NGX);
-	int st = gw_stop(&G, 15);
-	bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		dump_logs();
-	cr_assert(ok, "gatewayd did not exit 0 (wait status %d%s)", st, st == -1 ? ": timed out" : "");
-	gw_cleanup(&G);
+	gw_peer_stop(&NGX);
+	gw_stop_ok(&G, 15, dump_logs);
+	gw_assert_no_leaks();
 }
 
 /* The worker runs Debian's python3: it must import the module. */
@@ -168,62 +130,13 @@ static void start_nginx(void)
 {
 	gw_require_file(NGINX_BIN, "nginx-light");
 	gw_require_file(NGINX_UWSGI_PARAMS, "nginx-light");
-	char port[16], gwport[16], conf[400], tpl[4200];
-	NGX.port = gw_free_port();
-	snprintf(port, sizeof port, "%d", NGX.port);
-	snprintf(gwport, sizeof gwport, "%d", UPORT);
-	snprintf(conf, sizeof conf, "%s/nginx.conf", G.dir);
-	snprintf(NGX.log, sizeof NGX.log, "%s/nginx-error.log", G.dir);
-	snprintf(NGX.out, sizeof NGX.out, "%s/nginx.out", G.dir);
-	snprintf(tpl, sizeof tpl, "%s/uwsgi/nginx.conf", gw_fixtures());
-	char *text = gw_read_file(tpl);
-	cr_assert_not_null(text, "no template %s", tpl);
-	const char *pairs[] = {"@DIR@", G.dir, "@PORT@", port, "@GWPORT@", gwport,
-	                       "@FIX@", gw_fixtures(), NULL};
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fputs(filled, f);
-	fclose(f);
-	free(text);
-	free(filled);
-
+	char conf[400], template[4200];
+	snprintf(template, sizeof template, "%s/uwsgi/nginx.conf", gw_fixtures());
+	gw_peer_configure(&NGX, &G, UPORT, "nginx", template, NULL, conf);
 	char *argv[] = {(char *)NGINX_BIN, (char *)"-c", conf, (char *)"-p", G.dir, NULL};
 	char *envp[] = {(char *)PEER_PATH, (char *)"LANG=C", NULL};
-	pid_t test = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		gw_peer_child_setup(test);
-		int fd = open(NGX.out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	NGX.pid = pid;
-	double until = gw_now() + 10;
-	while (gw_now() < until) {
-		int fd = gw_connect(NGX.port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			NGX.pid = 0;
-			dump_logs();
-			cr_assert_fail("nginx exited at start (wait status %d)", st);
-		}
-		gw_sleep(0.02);
-	}
-	dump_logs();
-	cr_assert_fail("nginx did not accept within 10 s");
+	NGX.pid = gw_peer_spawn(argv, envp, NGX.out);
+	gw_peer_wait_ready(&NGX, NULL, dump_logs);
 }
 
 /* ---- configs -------------------------------------------------------------- */
@@ -245,6 +158,43 @@ static char *wsgi_pool(const char *proto, const char *dir, const char *spec, con
 
 #define TESTAPPS "@SRC@/test/wsgi"
 #define UWSGI_FIX "@FIX@/uwsgi"
+
+/* A pool of gatewayd-wsgi workers: its name, protocol, --path and application
+ * (wsgi_pool()'s), and more keys of the pool. */
+struct pool_def {
+	const char *name, *proto, *dir, *spec, *extra;
+};
+
+static void wait_idle(const char *pool, long long n, double timeout);
+
+/* gatewayd on config, its "@POOLS@" the members for the pools of defs; then
+ * each pool has its one worker idle. */
+static void start_with_pools(const char *config, const struct pool_def *defs, size_t n)
+{
+	char *members = strdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *more, *pool = wsgi_pool(defs[i].proto, defs[i].dir, defs[i].spec,
+		                              defs[i].extra);
+		cr_assert(asprintf(&more, "%s%s\"%s\": %s", members, i ? ", " : "", defs[i].name,
+		                   pool) > 0);
+		free(pool);
+		free(members);
+		members = more;
+	}
+	const char *pairs[] = {"@POOLS@", members, NULL};
+	char *text = gw_substitute(config, pairs);
+	start_gatewayd(text);
+	free(text);
+	free(members);
+	for (size_t i = 0; i < n; i++)
+		wait_idle(defs[i].name, 1, 15);
+}
+
+/* The echo application, one worker over uwsgi (echo_u), one over FastCGI (echo_f). */
+static const struct pool_def ECHO_POOLS[] = {
+	{"echo_u", "uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1"},
+	{"echo_f", "fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1"},
+};
 
 /* ---- an HTTP client: sends while it reads, reads to the close ------------- */
 
@@ -418,13 +368,7 @@ static void must_get(const char *target, int want, struct reply *r)
 	must(G.port, "GET", target, NULL, NULL, 0, want, r);
 }
 
-#define expect_field(text, prefix, want, what)                                                  \
-	do {                                                                                    \
-		char *got_ = gw_field((text), (prefix));                                           \
-		cr_expect(got_ && strcmp(got_, (want)) == 0, "%s: %s got \"%s\", want \"%s\"",   \
-		          (what), (prefix), got_ ? got_ : "(absent)", (want));                   \
-		free(got_);                                                                     \
-	} while (0)
+#define expect_field(text, prefix, want, what) gw_expect_field(what, text, prefix, want)
 
 static long num_field(const char *text, const char *prefix)
 {
@@ -471,23 +415,12 @@ static unsigned char *binary_body(size_t n, uint32_t seed)
 
 static json_t *status(void)
 {
-	struct reply r;
-	int rc = http(G.port, "GET", "/_gatewayd/status", NULL, NULL, 0, 5, &r);
-	cr_assert_eq(rc, 0, "no answer from /_gatewayd/status");
-	cr_assert_eq(r.status, 200, "status: %d %s", r.status, r.body);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "status is not JSON (%s): %s", err.text, r.body);
-	reply_free(&r);
-	return j;
+	return gw_status(G.port);
 }
 
 static long long pool_stat(const char *pool, const char *key)
 {
-	json_t *st = status();
-	long long v = gw_ival(gw_pool_of(st, pool), key);
-	json_decref(st);
-	return v;
+	return gw_pool_stat(G.port, pool, key);
 }
 
 /* The pids of the pool's live workers (up to max); how many there are. */
@@ -533,25 +466,6 @@ static void wait_idle(const char *pool, long long n, double timeout)
 	cr_assert(ok, "pool %s: not %lld idle workers within %.0f s", pool, n, timeout);
 }
 
-/* The last line of a log holding needle (malloc'd) or NULL. */
-static char *last_line(const char *path, const char *needle)
-{
-	char *text = gw_read_file(path), *found = NULL;
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strstr(line, needle)) {
-			free(found);
-			found = strdup(line);
-		}
-		if (!next)
-			break;
-	}
-	free(text);
-	return found;
-}
-
 /* Does some line of the log hold both a and b? */
 static bool log_line_with(const char *path, const char *a, const char *b)
 {
@@ -589,7 +503,7 @@ static bool log_has_line_with(const char *path, const char *a, const char *b, do
 static char *rid_of(const char *needle)
 {
 	cr_assert(gw_log_contains(G.access_log, needle, 5), "no access log line with %s", needle);
-	char *line = last_line(G.access_log, needle);
+	char *line = gw_last_line_with(G.access_log, needle);
 	cr_assert_not_null(line);
 	char *sp = strrchr(line, ' ');
 	cr_assert_not_null(sp, "access log line without a request id: %s", line);
@@ -612,21 +526,10 @@ static long vm_kib(pid_t pid, const char *key)
 	return v;
 }
 
-struct fd_probe {
-	pid_t pid;
-	int want;
-};
-
-static bool fds_back(void *arg)
-{
-	struct fd_probe *p = arg;
-	return gw_count_fds(p->pid) <= p->want;
-}
-
 static void expect_fds_back(int before, const char *after)
 {
-	struct fd_probe p = {G.pid, before};
-	bool ok = gw_wait_until(fds_back, &p, 5);
+	struct gw_fd_probe p = {G.pid, before};
+	bool ok = gw_wait_until(gw_fds_at_most, &p, 5);
 	int n = gw_count_fds(G.pid);
 	if (!ok) {
 		char cmd[100];
@@ -735,27 +638,41 @@ static char *read_to_close(int fd, double timeout, size_t *n, bool *closed)
 	return in;
 }
 
-/* A good request over raw uwsgi to the CGI echo: 200 and its answer. */
-static void expect_uwsgi_serves(const char *after)
+/* A GET of uri straight to gatewayd's uwsgi listener, its vars those of
+ * uw_request_vars() and then the pairs more (NULL-terminated, or NULL); the
+ * answer, which must come, in r. what names the request. */
+static void uwsgi_get(const char *what, const char *uri, const char *const *more, struct reply *r)
 {
 	struct bytes vars = {0}, pkt = {0};
-	uw_request_vars(&vars, "GET", "/cgi-bin/echo.py/after?n=1", NULL);
+	uw_request_vars(&vars, "GET", uri, NULL);
+	for (; more && *more; more += 2)
+		uw_var(&vars, more[0], more[1]);
 	uw_packet(&pkt, &vars, (unsigned)vars.n);
 	size_t n;
 	char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
-	struct reply r;
-	int rc = raw ? parse_reply(raw, n, &r) : -1;
-	if (rc != 0 || r.status != 200)
+	int rc = raw ? parse_reply(raw, n, r) : -1;
+	if (rc != 0)
 		dump_logs();
-	cr_assert_eq(rc, 0, "after %s: no answer to a good uwsgi request: %.300s", after,
+	cr_assert_eq(rc, 0, "%s: no answer to a uwsgi request: %.300s", what,
 	             raw ? raw : "(timeout)");
-	cr_expect_eq(r.status, 200, "after %s: a good uwsgi request got %d", after, r.status);
-	expect_field(r.body, "PATH_INFO=", "/after", after);
-	expect_field(r.body, "QUERY_STRING=", "n=1", after);
 	free(raw);
-	reply_free(&r);
 	free(vars.p);
 	free(pkt.p);
+}
+
+/* A good request over raw uwsgi to the CGI echo: 200 and its answer. */
+static void expect_uwsgi_serves(const char *after)
+{
+	char what[200];
+	snprintf(what, sizeof what, "a good request after %s", after);
+	struct reply r;
+	uwsgi_get(what, "/cgi-bin/echo.py/after?n=1", NULL, &r);
+	if (r.status != 200)
+		dump_logs();
+	cr_expect_eq(r.status, 200, "%s: status %d", what, r.status);
+	expect_field(r.body, "PATH_INFO=", "/after", what);
+	expect_field(r.body, "QUERY_STRING=", "n=1", what);
+	reply_free(&r);
 }
 
 /* ============================================================================
@@ -772,24 +689,16 @@ struct echo_target {
 Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pu = wsgi_pool("uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *pf = wsgi_pool("fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
-	                   " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
-	                   " \"pools\": {\"echo_u\": %s, \"echo_f\": %s},"
-	                   " \"routes\": ["
-	                   "  {\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"" UWSGI_FIX "/cgi-bin\","
-	                   "   \"timeout\": 20}},"
-	                   "  {\"match\": \"/front-cgi/\", \"cgi\": {\"root\": \"@FIX@/cgi-bin\"}},"
-	                   "  {\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
-	                   "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}", pu, pf) > 0);
-	free(pu);
-	free(pf);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("echo_u", 1, 15);
-	wait_idle("echo_f", 1, 15);
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
+	                 " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
+	                 " \"pools\": {@POOLS@},"
+	                 " \"routes\": ["
+	                 "  {\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"" UWSGI_FIX "/cgi-bin\","
+	                 "   \"timeout\": 20}},"
+	                 "  {\"match\": \"/front-cgi/\", \"cgi\": {\"root\": \"@FIX@/cgi-bin\"}},"
+	                 "  {\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
+	                 "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}",
+	                 ECHO_POOLS, 2);
 	start_nginx();
 	pid_t wsgi_pid[2] = {0, 0};
 	cr_assert_eq(pool_pids("echo_u", &wsgi_pid[0], 1), 1);
@@ -865,50 +774,33 @@ Test(uwsgi, nginx_uwsgi_pass_to_cgi_and_to_wsgi_pools)
 	cr_expect_eq(pool_stat("echo_u", "requests_served"), 2);
 	cr_expect_eq(pool_stat("echo_f", "requests_served"), 2);
 	cr_expect_eq(pool_stat("echo_u", "errors"), 0);
-	char *bad = last_line(G.error_log, "AssertionError");
+	char *bad = gw_last_line_with(G.error_log, "AssertionError");
 	cr_expect_null(bad, "wsgiref.validate complained: %s", bad);
 	free(bad);
 	/* UWSGI_* variables (uWSGI's per-request switches) from a web server or a
 	 * client never reach a worker; the request is served without them. */
 	{
-		struct bytes vars = {0}, pkt = {0};
-		uw_request_vars(&vars, "GET", "/wsgi/keys?k=1", NULL);
-		uw_var(&vars, "UWSGI_SCRIPT", "evil:app");
-		uw_var(&vars, "UWSGI_CHDIR", "/tmp");
-		uw_var(&vars, "HTTP_PROXY", "http://127.0.0.1:1");
-		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		size_t n;
-		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
+		static const char *const switches[] = {"UWSGI_SCRIPT", "evil:app",
+		                                       "UWSGI_CHDIR", "/tmp",
+		                                       "HTTP_PROXY", "http://127.0.0.1:1", NULL};
 		struct reply kr;
-		cr_assert(raw && parse_reply(raw, n, &kr) == 0, "no answer to a request with UWSGI_ vars");
+		uwsgi_get("UWSGI_ vars from the web server", "/wsgi/keys?k=1", switches, &kr);
 		cr_expect_eq(kr.status, 200);
 		expect_field(kr.body, "uwsgi_keys=", "none", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "QUERY_STRING=", "k=1", "UWSGI_ vars from the web server");
 		expect_field(kr.body, "HTTP_PROXY=", "(unset)", "HTTP_PROXY from the web server");
 		reply_free(&kr);
-		free(raw);
-		free(vars.p);
-		free(pkt.p);
 	}
 	/* The hop-by-hop fields a script prints never reach the web server (the
 	 * HTTP and FastCGI suites send the same script through theirs). */
 	{
-		struct bytes vars = {0}, pkt = {0};
-		uw_request_vars(&vars, "GET", "/front-cgi/hop.sh", NULL);
-		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		size_t n;
-		char *raw = xfer(UPORT, pkt.p, pkt.n, 20, &n);
 		struct reply hr;
-		cr_assert(raw && parse_reply(raw, n, &hr) == 0, "no answer from hop.sh over uwsgi");
+		uwsgi_get("hop.sh over uwsgi", "/front-cgi/hop.sh", NULL, &hr);
 		cr_expect_eq(hr.status, 200);
 		gw_expect_hop_by_hop_dropped(hr.head, hr.body, "uwsgi");
 		reply_free(&hr);
-		free(raw);
-		free(vars.p);
-		free(pkt.p);
 	}
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
@@ -922,41 +814,49 @@ static void expect_in(const struct reply *r, const char *needle, const char *wha
 	          r->body ? r->body : "");
 }
 
+/* GET target: status want, and a body that holds needle (when not NULL). */
+static void expect_get(const char *target, int want, const char *needle)
+{
+	struct reply r;
+	must_get(target, want, &r);
+	if (needle)
+		expect_in(&r, needle, target);
+	reply_free(&r);
+}
+
+/* The body of r as JSON (json_decref it); the test fails when it is not. */
+static json_t *json_body(const struct reply *r, const char *what)
+{
+	json_error_t err;
+	json_t *j = json_loads(r->body, 0, &err);
+	cr_assert_not_null(j, "%s: not JSON (%s): %s", what, err.text, r->body);
+	return j;
+}
+
 static void run_demo_apps(const char *proto)
 {
 	require_python_module("wsgiref.validate", "python3");
 	require_python_module("flask", "python3-flask");
 	require_python_module("django", "python3-django");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", "\"processes\": 1");
-	char *pfl = wsgi_pool(proto, "@SRC@/examples/flask", "app:app", "\"processes\": 1");
-	char *pdj = wsgi_pool(proto, "@SRC@/examples/django", "demo.wsgi:application",
-	                      "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\","
-	                   " \"pools\": {\"v\": %s, \"flask\": %s, \"django\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
-	                   "  {\"match\": \"/flask/\", \"pool\": \"flask\"},"
-	                   "  {\"match\": \"/django/\", \"pool\": \"django\"}]}", pv, pfl, pdj) > 0);
-	free(pv);
-	free(pfl);
-	free(pdj);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("v", 1, 15);
-	wait_idle("flask", 1, 15);
-	wait_idle("django", 1, 15);
+	const struct pool_def pools[] = {
+		{"v", proto, TESTAPPS, "validate_app:application", "\"processes\": 1"},
+		{"flask", proto, "@SRC@/examples/flask", "app:app", "\"processes\": 1"},
+		{"django", proto, "@SRC@/examples/django", "demo.wsgi:application",
+		 "\"processes\": 1"},
+	};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
+	                 "  {\"match\": \"/flask/\", \"pool\": \"flask\"},"
+	                 "  {\"match\": \"/django/\", \"pool\": \"django\"}]}",
+	                 pools, 3);
 	struct reply r;
 
 	/* ---- the validated test applications ---- */
-	must_get("/v/hello", 200, &r);
-	expect_in(&r, "Hello from WSGI, pid ", "validate_app /v/hello");
-	reply_free(&r);
+	expect_get("/v/hello", 200, "Hello from WSGI, pid ");
 	must_get("/v/env/some/path?a=1&b=%20x", 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "/v/env: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "/v/env");
 		json_t *cgi = json_object_get(j, "cgi");
 		cr_expect_str_eq(json_string_value(json_object_get(cgi, "SCRIPT_NAME")), "/v/env");
 		cr_expect_str_eq(json_string_value(json_object_get(cgi, "PATH_INFO")), "/some/path");
@@ -973,9 +873,7 @@ static void run_demo_apps(const char *proto)
 	must(G.port, "POST", "/v/env?read=sized", "Content-Type: application/octet-stream\r\n",
 	     body, blen, 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "/v/env POST: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "/v/env POST");
 		cr_expect_eq(json_integer_value(json_object_get(j, "body_len")), (json_int_t)blen,
 		             "%s", r.body);
 		json_decref(j);
@@ -995,8 +893,7 @@ static void run_demo_apps(const char *proto)
 	cr_expect(replaced && strcmp(replaced, "yes") == 0, "X-Replaced: %s", replaced);
 	free(replaced);
 	reply_free(&r);
-	must_get("/v/nothing-here", 404, &r);
-	reply_free(&r);
+	expect_get("/v/nothing-here", 404, NULL);
 
 	/* ---- Flask ---- */
 	must_get("/flask/", 200, &r);
@@ -1005,13 +902,9 @@ static void run_demo_apps(const char *proto)
 	cr_expect(ct && strncmp(ct, "text/html", 9) == 0, "flask /: Content-Type %s", ct);
 	free(ct);
 	reply_free(&r);
-	must_get("/flask/no/such/page", 404, &r);
-	expect_in(&r, "No page at /no/such/page", "flask 404");
-	reply_free(&r);
-	must_get("/flask/form", 200, &r);
+	expect_get("/flask/no/such/page", 404, "No page at /no/such/page");
 	/* url_for() under the mount: SCRIPT_NAME came through. */
-	expect_in(&r, "action=\"/flask/form\"", "flask /form");
-	reply_free(&r);
+	expect_get("/flask/form", 200, "action=\"/flask/form\"");
 	const char *form = "name=gatewayd&message=signed+over+the+pool";
 	must(G.port, "POST", "/flask/form", "Content-Type: application/x-www-form-urlencoded\r\n",
 	     form, strlen(form), 303, &r);
@@ -1020,9 +913,7 @@ static void run_demo_apps(const char *proto)
 	          "flask POST /form: Location %s", loc ? loc : "(absent)");
 	free(loc);
 	reply_free(&r);
-	must_get("/flask/", 200, &r);
-	expect_in(&r, "signed over the pool", "flask / after the POST");
-	reply_free(&r);
+	expect_get("/flask/", 200, "signed over the pool");
 	const char *empty = "name=&message=";
 	must(G.port, "POST", "/flask/form", "Content-Type: application/x-www-form-urlencoded\r\n",
 	     empty, strlen(empty), 400, &r);
@@ -1030,9 +921,7 @@ static void run_demo_apps(const char *proto)
 	reply_free(&r);
 	must_get("/flask/api/info?x=1", 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "flask /api/info: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "flask /api/info");
 		cr_expect_str_eq(json_string_value(json_object_get(j, "script_root")), "/flask");
 		cr_expect_str_eq(json_string_value(json_object_get(j, "path")), "/api/info");
 		cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "args"), "x")),
@@ -1044,9 +933,7 @@ static void run_demo_apps(const char *proto)
 	must(G.port, "POST", "/flask/api/echo", "Content-Type: application/json\r\n", jbody,
 	     strlen(jbody), 200, &r);
 	{
-		json_error_t err;
-		json_t *j = json_loads(r.body, 0, &err);
-		cr_assert_not_null(j, "flask /api/echo: not JSON: %s", r.body);
+		json_t *j = json_body(&r, "flask /api/echo");
 		json_t *n = json_object_get(json_object_get(j, "received"), "n");
 		cr_expect(json_is_array(n) && json_array_size(n) == 3 &&
 		          json_integer_value(json_array_get(n, 2)) == 3, "flask echo: %s", r.body);
@@ -1073,8 +960,7 @@ static void run_demo_apps(const char *proto)
 		pid2 = strtol(p + 11, NULL, 10);
 	cr_expect(pid1 > 0 && pid1 == pid2, "django: pids %ld then %ld", pid1, pid2);
 	reply_free(&r);
-	must_get("/django/no/such/page", 404, &r);
-	reply_free(&r);
+	expect_get("/django/no/such/page", 404, NULL);
 	/* Django's logger says so, through a StreamHandler that kept the
 	 * sys.stderr it found at start: the line is this request's ("req=ID: ",
 	 * from the uwsgi tag or the FastCGI STDERR record), not an untagged one. */
@@ -1088,7 +974,7 @@ static void run_demo_apps(const char *proto)
 	/* wsgiref.validate and the applications had nothing to say. */
 	static const char *const bad[] = {"AssertionError", "WSGIWarning", "Traceback", NULL};
 	for (int i = 0; bad[i]; i++) {
-		char *line = last_line(G.error_log, bad[i]);
+		char *line = gw_last_line_with(G.error_log, bad[i]);
 		cr_expect_null(line, "%s pools: the error log says: %s", proto, line);
 		free(line);
 	}
@@ -1096,8 +982,7 @@ static void run_demo_apps(const char *proto)
 	             pool_stat("django", "errors"), 0);
 	cr_expect_eq(pool_stat("flask", "crashes") + pool_stat("django", "crashes") +
 	             pool_stat("v", "crashes"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, demo_apps_over_uwsgi_pools) { run_demo_apps("uwsgi"); }
@@ -1141,6 +1026,26 @@ static void expect_status_and_close(const char *what, const char *out, size_t n,
 	cr_expect_eq(status, want, "%s: answered %d, want %d: %.300s", what, status, want, out);
 }
 
+/* Bytes sent raw that gatewayd must refuse: answered want (waiting timeout s
+ * at most) and closed, the log line logged (when not NULL), and the daemon
+ * serves on. How long the answer took. */
+static double expect_refused(const char *what, const void *raw, size_t n, double timeout, int want,
+                             const char *logged)
+{
+	size_t got;
+	bool closed;
+	double t0 = gw_now();
+	char *out = uw_raw(raw, n, false, timeout, &got, &closed);
+	double took = gw_now() - t0;
+	expect_status_and_close(what, out, got, closed, want);
+	free(out);
+	if (logged)
+		cr_expect(gw_log_contains(G.error_log, logged, 2), "%s: no log line \"%s\"", what,
+		          logged);
+	expect_uwsgi_serves(what);
+	return took;
+}
+
 Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 {
 	gw_require_file(PYTHON_BIN, "python3");
@@ -1178,15 +1083,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 
 		/* (b) The same, and the web server just waits: the header timeout (1 s)
 		 * answers 408 and closes. */
-		double t0 = gw_now();
-		out = uw_raw(pkt.p, 4 + 10, false, 5, &n, &closed);
-		double took = gw_now() - t0;
-		expect_status_and_close("truncated packet, then silence", out, n, closed, 408);
+		double took = expect_refused("truncated packet, then silence", pkt.p, 4 + 10, 5, 408,
+		                             "408: the uwsgi packet did not come whole");
 		cr_expect(took < 4, "the 408 took %.1f s (header timeout 1 s)", took);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "408: the uwsgi packet did not come whole", 2),
-		          "no log line for the packet that never came whole");
-		expect_uwsgi_serves("a truncated packet and a timeout");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1199,12 +1098,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		put16(&vars, 5);
 		put(&vars, "value", 5);
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a zero-length key", out, n, closed, 400);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "malformed uwsgi vars", 2),
-		          "no log line for the zero-length key");
-		expect_uwsgi_serves("a zero-length key");
+		expect_refused("a zero-length key", pkt.p, pkt.n, 5, 400, "malformed uwsgi vars");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1222,10 +1116,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		char tail[600];
 		memset(tail, 'z', sizeof tail);
 		put(&pkt, tail, sizeof tail);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a value past the packet", out, n, closed, 400);
-		free(out);
-		expect_uwsgi_serves("a value past the packet");
+		expect_refused("a value past the packet", pkt.p, pkt.n, 5, 400, NULL);
 		/* And a key size past it. */
 		vars.n = 0;
 		pkt.n = 0;
@@ -1233,10 +1124,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		put16(&vars, 4000);
 		put(&vars, "KEY", 3);
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
-		out = uw_raw(pkt.p, pkt.n, false, 5, &n, &closed);
-		expect_status_and_close("a key past the packet", out, n, closed, 400);
-		free(out);
-		expect_uwsgi_serves("a key past the packet");
+		expect_refused("a key past the packet", pkt.p, pkt.n, 5, 400, NULL);
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1249,7 +1137,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		cr_expect_eq(n, 0, "HTTP on the uwsgi port: answered %.200s", out);
 		free(out);
 		bool logged = gw_log_contains(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1", 3);
-		char *line = logged ? last_line(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1") : NULL;
+		char *line = logged ? gw_last_line_with(G.error_log, "GET /cgi-bin/echo.py HTTP/1.1") : NULL;
 		cr_expect(line && strstr(line, "HTTP") && strstr(line, "uwsgi port"),
 		          "the log does not say HTTP came to the uwsgi port: %s", line ? line : "(none)");
 		free(line);
@@ -1272,15 +1160,9 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 		uw_request_vars(&vars, "POST", "/cgi-bin/echo.py/slow-body", "1000");
 		uw_packet(&pkt, &vars, (unsigned)vars.n);
 		put(&pkt, "0123456789", 10);
-		double t0 = gw_now();
-		out = uw_raw(pkt.p, pkt.n, false, 6, &n, &closed);
-		double took = gw_now() - t0;
-		expect_status_and_close("a body that stops", out, n, closed, 408);
+		double took = expect_refused("a body that stops", pkt.p, pkt.n, 6, 408,
+		                             "408: the request body did not come");
 		cr_expect(took < 5, "the 408 took %.1f s (body timeout 1 s)", took);
-		free(out);
-		cr_expect(gw_log_contains(G.error_log, "408: the request body did not come", 2),
-		          "no log line for the body that stopped");
-		expect_uwsgi_serves("a body that stops");
 		free(vars.p);
 		free(pkt.p);
 	}
@@ -1300,8 +1182,7 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 	int zombies = 0;
 	gw_count_children(G.pid, &zombies);
 	cr_expect_eq(zombies, 0, "%d zombies", zombies);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
@@ -1321,23 +1202,15 @@ static char *big_header(const char *name, size_t n, char fill)
 Test(uwsgi, oversized_vars_431_never_a_cut_packet)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pu = wsgi_pool("uwsgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *pf = wsgi_pool("fastcgi", UWSGI_FIX, "echo_app:application", "\"processes\": 1");
-	char *cfg = NULL;
 	/* The HTTP front takes header blocks up to 256 KiB here, so the uwsgi
 	 * packet's 64 KiB is the limit that trips. */
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
-	                   " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
-	                   " \"limits\": {\"header_size\": 262144, \"request_line\": 131072},"
-	                   " \"pools\": {\"echo_u\": %s, \"echo_f\": %s},"
-	                   " \"routes\": [{\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
-	                   "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}", pu, pf) > 0);
-	free(pu);
-	free(pf);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("echo_u", 1, 15);
-	wait_idle("echo_f", 1, 15);
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
+	                 " {\"uwsgi\": \"127.0.0.1:@UPORT@\"}], \"temp_dir\": \"@DIR@\","
+	                 " \"limits\": {\"header_size\": 262144, \"request_line\": 131072},"
+	                 " \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/wsgi/\", \"pool\": \"echo_u\"},"
+	                 "  {\"match\": \"/wsgi-fcgi/\", \"pool\": \"echo_f\"}]}",
+	                 ECHO_POOLS, 2);
 	pid_t worker;
 	cr_assert_eq(pool_pids("echo_u", &worker, 1), 1);
 	struct reply r;
@@ -1428,31 +1301,27 @@ Test(uwsgi, oversized_vars_431_never_a_cut_packet)
 	static const char *const worker_complaints[] = {"uwsgi: truncated", "uwsgi: malformed",
 	                                                "Traceback", NULL};
 	for (int i = 0; worker_complaints[i]; i++) {
-		char *line = last_line(G.error_log, worker_complaints[i]);
+		char *line = gw_last_line_with(G.error_log, worker_complaints[i]);
 		cr_expect_null(line, "the worker got a bad packet: %s", line);
 		free(line);
 	}
 	pid_t again;
 	cr_expect(pool_pids("echo_u", &again, 1) == 1 && again == worker);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 /* ============================================================================
  * 5. Faults in the application
  * ========================================================================== */
 
+/* The validated test application as the pool "v" under /v/, its worker idle. */
 static void start_validate_pool(const char *proto, const char *extra)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", extra);
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\", \"pools\": {\"v\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"}]}", pv) > 0);
-	free(pv);
-	start_gatewayd(cfg);
-	free(cfg);
+	const struct pool_def v = {"v", proto, TESTAPPS, "validate_app:application", extra};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"}]}", &v, 1);
 }
 
 /* GET /v/env: the worker's pid. */
@@ -1460,9 +1329,7 @@ static long env_pid(const char *what)
 {
 	struct reply r;
 	must_get("/v/env", 200, &r);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "%s: /v/env is not JSON: %s", what, r.body);
+	json_t *j = json_body(&r, what);
 	long pid = (long)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
 	reply_free(&r);
@@ -1472,27 +1339,21 @@ static long env_pid(const char *what)
 static void run_raises(const char *proto)
 {
 	require_python_module("wsgiref.validate", "python3");
-	char *pv = wsgi_pool(proto, TESTAPPS, "validate_app:application", "\"processes\": 1");
-	char *pm = wsgi_pool(proto, TESTAPPS, "misbehave_app:application", "\"processes\": 1");
-	char *cfg = NULL;
-	cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
-	                   " \"temp_dir\": \"@DIR@\", \"pools\": {\"v\": %s, \"m\": %s},"
-	                   " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
-	                   "  {\"match\": \"/m/\", \"pool\": \"m\"}]}", pv, pm) > 0);
-	free(pv);
-	free(pm);
-	start_gatewayd(cfg);
-	free(cfg);
-	wait_idle("v", 1, 15);
+	const struct pool_def pools[] = {
+		{"v", proto, TESTAPPS, "validate_app:application", "\"processes\": 1"},
+		{"m", proto, TESTAPPS, "misbehave_app:application", "\"processes\": 1"},
+	};
+	start_with_pools("{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"}],"
+	                 " \"temp_dir\": \"@DIR@\", \"pools\": {@POOLS@},"
+	                 " \"routes\": [{\"match\": \"/v/\", \"pool\": \"v\"},"
+	                 "  {\"match\": \"/m/\", \"pool\": \"m\"}]}", pools, 2);
 	long pid = env_pid("before");
 	cr_assert_gt(pid, 0);
 	int fds = gw_count_fds(G.pid);
 	struct reply r;
 	char url[100];
 	snprintf(url, sizeof url, "/v/raise?tag=raise-%s", proto);
-	must_get(url, 500, &r);
-	expect_in(&r, "Internal Server Error", url);
-	reply_free(&r);
+	expect_get(url, 500, "Internal Server Error");
 	char *rid = rid_of(url);
 	/* The traceback is in gatewayd's error log, on lines with the request id
 	 * where every error log line has it ("req=ID: "), for both protocols. */
@@ -1551,8 +1412,7 @@ static void run_raises(const char *proto)
 	/* No descriptor left behind by the exceptions and the cuts (over FastCGI
 	 * gatewayd gw_now also keeps a connection to the second pool's worker). */
 	expect_fds_back(fds + (strcmp(proto, "fastcgi") == 0 ? 1 : 0), "exceptions and cuts");
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_raises_500_traceback_logged_same_worker_over_uwsgi) { run_raises("uwsgi"); }
@@ -1561,7 +1421,6 @@ Test(uwsgi, app_raises_500_traceback_logged_same_worker_over_fastcgi) { run_rais
 static void run_ignored_body(const char *proto)
 {
 	start_validate_pool(proto, "\"processes\": 1");
-	wait_idle("v", 1, 15);
 	long pid = env_pid("before");
 	size_t blen = 8 << 20;
 	unsigned char *body = binary_body(blen, 11);
@@ -1580,9 +1439,7 @@ static void run_ignored_body(const char *proto)
 	struct reply r;
 	must(G.port, "POST", "/v/env?read=all", "Content-Type: application/octet-stream\r\n", body,
 	     small, 200, &r);
-	json_error_t err;
-	json_t *j = json_loads(r.body, 0, &err);
-	cr_assert_not_null(j, "%s", r.body);
+	json_t *j = json_body(&r, "/v/env?read=all");
 	cr_expect_eq(json_integer_value(json_object_get(j, "body_len")), (json_int_t)small);
 	cr_expect_eq(json_integer_value(json_object_get(j, "pid")), pid);
 	json_decref(j);
@@ -1590,8 +1447,7 @@ static void run_ignored_body(const char *proto)
 	free(body);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_ignores_a_big_body_next_request_served_over_uwsgi) { run_ignored_body("uwsgi"); }
@@ -1667,7 +1523,6 @@ static void stream_and_check(const char *target, size_t want, double pause)
 static void run_stream(const char *proto)
 {
 	start_validate_pool(proto, "\"processes\": 1");
-	wait_idle("v", 1, 15);
 	struct reply r;
 	must_get("/v/hello", 200, &r);
 	reply_free(&r);
@@ -1689,8 +1544,7 @@ static void run_stream(const char *proto)
 	must_get("/v/hello", 200, &r);
 	reply_free(&r);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }
 
 Test(uwsgi, app_streams_100_mib_all_arrives_memory_bounded_over_uwsgi) { run_stream("uwsgi"); }
@@ -1702,7 +1556,6 @@ Test(uwsgi, app_streams_100_mib_all_arrives_memory_bounded_over_fastcgi)
 Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 {
 	start_validate_pool("uwsgi", "\"processes\": 1, \"max_requests\": 3");
-	wait_idle("v", 1, 15);
 	long pids[8];
 	long blocks[8];
 	for (int i = 0; i < 8; i++) {
@@ -1741,6 +1594,5 @@ Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
 	cr_expect_eq(pool_stat("v", "spawns"), 3);
-	stop_all_ok();
-	gw_assert_no_leaks();
+	finish_ok();
 }

@@ -74,11 +74,6 @@ static uint8_t *json_hex(const json_t *obj, const char *key, size_t *len)
 	return unhex(hex, len);
 }
 
-static bool bytes_eq(const void *a, size_t a_len, const void *b, size_t b_len)
-{
-	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
-}
-
 /* SHA-256 (FIPS 180-4), to compare a rebuilt byte string with the digest the
  * Go vectors give for it. Returns the digest in hex (static buffer). */
 static const char *sha256_hex(const uint8_t *msg, size_t len)
@@ -185,44 +180,81 @@ static void expect_record(const struct fcgi_record *r, const uint8_t *at, const 
 	}
 }
 
-/* buf[0..len) must decode to exactly the records w[0..n): whole, right before
- * the guard page, then one byte at a time (see the top of the file). */
-static void check_records_pad(struct guard *g, const uint8_t *buf, size_t len,
-                              const struct want *w, size_t n, bool check_pad, const char *name)
+/* A decoder under test, one unit (a record, a pair) at a time: decode()
+ * answers as the codec does (> 0: the bytes of a whole unit), check() compares
+ * the unit it just decoded at at with the i-th one wanted. */
+struct unit_decoder {
+	const char *unit; /* "record", "pair": for failure messages */
+	ssize_t (*decode)(struct unit_decoder *d, const uint8_t *at, size_t len);
+	void (*check)(struct unit_decoder *d, const uint8_t *at, ssize_t rc, size_t i);
+};
+
+/* buf[0..len) must decode to exactly n units: whole, right before the guard
+ * page, then one byte at a time (see the top of the file). */
+static void check_units(struct guard *g, const uint8_t *buf, size_t len, size_t n,
+                        struct unit_decoder *d, const char *name)
 {
-	struct fcgi_record r;
 	const uint8_t *at = guard_place(g, buf, len);
 	size_t off = 0, i = 0;
 
 	while (off < len) {
-		ssize_t rc = fcgi_record_decode(at + off, len - off, &r);
-		cr_assert_gt(rc, 0, "%s: whole: record %zu at %zu gave %zd", name, i, off, rc);
-		cr_assert_lt(i, n, "%s: whole: more records than expected", name);
+		ssize_t rc = d->decode(d, at + off, len - off);
+		cr_assert_gt(rc, 0, "%s: whole: %s %zu at %zu gave %zd", name, d->unit, i, off, rc);
+		cr_assert_lt(i, n, "%s: whole: more %ss than expected", name, d->unit);
 		cr_assert_leq((size_t)rc, len - off);
-		cr_assert_eq((size_t)rc, FCGI_HEADER_LEN + r.content_length + r.padding_length);
-		expect_record(&r, at + off, &w[i], check_pad, name, i);
+		d->check(d, at + off, rc, i);
 		i++;
 		off += (size_t)rc;
 	}
-	cr_assert_eq(i, n, "%s: whole: %zu records, want %zu", name, i, n);
+	cr_assert_eq(i, n, "%s: whole: %zu %ss, want %zu", name, i, d->unit, n);
 
 	/* pending bytes are buf[start..k) */
 	size_t start = 0;
 	i = 0;
 	for (size_t k = 0; k <= len; k++) {
 		at = guard_place(g, buf + start, k - start);
-		ssize_t rc = fcgi_record_decode(at, k - start, &r);
+		ssize_t rc = d->decode(d, at, k - start);
 		if (rc == FCGI_INCOMPLETE)
 			continue;
-		cr_assert_eq(rc, (ssize_t)(k - start),
-		             "%s: bytewise: %zu of record %zu's bytes gave %zd", name, k - start, i, rc);
-		cr_assert_lt(i, n, "%s: bytewise: more records than expected", name);
-		expect_record(&r, at, &w[i], check_pad, name, i);
+		cr_assert_eq(rc, (ssize_t)(k - start), "%s: bytewise: %zu of %s %zu's bytes gave %zd",
+		             name, k - start, d->unit, i, rc);
+		cr_assert_lt(i, n, "%s: bytewise: more %ss than expected", name, d->unit);
+		d->check(d, at, rc, i);
 		i++;
 		start = k;
 	}
 	cr_assert_eq(start, len, "%s: bytewise: %zu bytes left undecoded", name, len - start);
-	cr_assert_eq(i, n, "%s: bytewise: %zu records, want %zu", name, i, n);
+	cr_assert_eq(i, n, "%s: bytewise: %zu %ss, want %zu", name, i, d->unit, n);
+}
+
+struct record_decoder {
+	struct unit_decoder d; /* first: the decoder's own fields follow */
+	struct fcgi_record r;
+	const struct want *w;
+	bool check_pad;
+	const char *name;
+};
+
+static ssize_t record_decode(struct unit_decoder *d, const uint8_t *at, size_t len)
+{
+	struct record_decoder *rd = (struct record_decoder *)d;
+	return fcgi_record_decode(at, len, &rd->r);
+}
+
+static void record_check(struct unit_decoder *d, const uint8_t *at, ssize_t rc, size_t i)
+{
+	struct record_decoder *rd = (struct record_decoder *)d;
+	cr_assert_eq((size_t)rc, FCGI_HEADER_LEN + rd->r.content_length + rd->r.padding_length);
+	expect_record(&rd->r, at, &rd->w[i], rd->check_pad, rd->name, i);
+}
+
+/* buf[0..len) must decode to exactly the records w[0..n) (check_units()). */
+static void check_records_pad(struct guard *g, const uint8_t *buf, size_t len,
+                              const struct want *w, size_t n, bool check_pad, const char *name)
+{
+	struct record_decoder rd = {{"record", record_decode, record_check}, .w = w,
+	                            .check_pad = check_pad, .name = name};
+	check_units(g, buf, len, n, &rd.d, name);
 }
 
 static void check_records(struct guard *g, const uint8_t *buf, size_t len, const struct want *w,
@@ -253,17 +285,10 @@ static uint8_t *join_stream(const uint8_t *buf, size_t len, uint8_t type, uint16
 
 /* ---- expected name-value pairs ------------------------------------------------------ */
 
-struct want_pair {
-	const char *name;
-	size_t name_len;
-	const char *value;
-	size_t value_len;
-};
-
-#define PAIR(n, v) { n, sizeof(n) - 1, v, sizeof(v) - 1 }
+#define PAIR(n, v) NAME_VALUE(n, v)
 
 static void expect_pair(const uint8_t *at, ssize_t rc, const uint8_t *name, size_t name_len,
-                        const uint8_t *value, size_t value_len, const struct want_pair *w,
+                        const uint8_t *value, size_t value_len, const struct name_value *w,
                         const char *what, size_t i)
 {
 	size_t head = (size_t)rc - name_len - value_len;
@@ -271,49 +296,40 @@ static void expect_pair(const uint8_t *at, ssize_t rc, const uint8_t *name, size
 	cr_assert(head == 2 || head == 5 || head == 8, "%s: pair %zu: %zu length bytes", what, i,
 	          head);
 	cr_assert(name == at + head && value == name + name_len, "%s: pair %zu: not views", what, i);
-	cr_assert(bytes_eq(name, name_len, w->name, w->name_len), "%s: pair %zu: name %.*s", what,
-	          i, (int)name_len, (const char *)name);
-	cr_assert(bytes_eq(value, value_len, w->value, w->value_len), "%s: pair %zu: value %.*s",
-	          what, i, (int)value_len, (const char *)value);
+	expect_name_value(name, name_len, value, value_len, w, "pair", what, i);
+}
+
+struct pair_decoder {
+	struct unit_decoder d; /* first: the decoder's own fields follow */
+	size_t max_len;
+	const uint8_t *name, *value;
+	size_t name_len, value_len;
+	const struct name_value *w;
+	const char *what;
+};
+
+static ssize_t pair_decode(struct unit_decoder *d, const uint8_t *at, size_t len)
+{
+	struct pair_decoder *pd = (struct pair_decoder *)d;
+	return fcgi_nv_decode(at, len, pd->max_len, &pd->name, &pd->name_len, &pd->value,
+	                      &pd->value_len);
+}
+
+static void pair_check(struct unit_decoder *d, const uint8_t *at, ssize_t rc, size_t i)
+{
+	struct pair_decoder *pd = (struct pair_decoder *)d;
+	expect_pair(at, rc, pd->name, pd->name_len, pd->value, pd->value_len, &pd->w[i], pd->what,
+	            i);
 }
 
 /* buf[0..len) (a stream's joined content) must decode to the pairs w[0..n),
  * whole and byte by byte, each time right before the guard page. */
 static void check_pairs(struct guard *g, const uint8_t *buf, size_t len, size_t max_len,
-                        const struct want_pair *w, size_t n, const char *what)
+                        const struct name_value *w, size_t n, const char *what)
 {
-	const uint8_t *at = guard_place(g, buf, len), *name, *value;
-	size_t name_len, value_len, off = 0, i = 0;
-
-	while (off < len) {
-		ssize_t rc = fcgi_nv_decode(at + off, len - off, max_len, &name, &name_len, &value,
-		                            &value_len);
-		cr_assert_gt(rc, 0, "%s: whole: pair %zu at %zu gave %zd", what, i, off, rc);
-		cr_assert_leq((size_t)rc, len - off);
-		cr_assert_lt(i, n, "%s: more pairs than expected", what);
-		expect_pair(at + off, rc, name, name_len, value, value_len, &w[i], what, i);
-		i++;
-		off += (size_t)rc;
-	}
-	cr_assert_eq(i, n, "%s: whole: %zu pairs, want %zu", what, i, n);
-
-	size_t start = 0;
-	i = 0;
-	for (size_t k = 0; k <= len; k++) {
-		at = guard_place(g, buf + start, k - start);
-		ssize_t rc = fcgi_nv_decode(at, k - start, max_len, &name, &name_len, &value,
-		                            &value_len);
-		if (rc == FCGI_INCOMPLETE)
-			continue;
-		cr_assert_eq(rc, (ssize_t)(k - start), "%s: bytewise: %zu of pair %zu's bytes gave %zd",
-		             what, k - start, i, rc);
-		cr_assert_lt(i, n, "%s: bytewise: more pairs than expected", what);
-		expect_pair(at, rc, name, name_len, value, value_len, &w[i], what, i);
-		i++;
-		start = k;
-	}
-	cr_assert_eq(start, len, "%s: bytewise: %zu bytes left", what, len - start);
-	cr_assert_eq(i, n);
+	struct pair_decoder pd = {{"pair", pair_decode, pair_check}, .max_len = max_len, .w = w,
+	                          .what = what};
+	check_units(g, buf, len, n, &pd.d, what);
 }
 
 /* ---- Go's net/http/fcgi vectors ---------------------------------------------------------- */
@@ -496,7 +512,7 @@ Test(fastcgi_go, get_values_reply)
 		REC(FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, "\x0f\x01" "FCGI_MPXS_CONNS1", 6),
 		REC(FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, "", 0),
 	};
-	const struct want_pair pairs[] = { PAIR(FCGI_MPXS_CONNS, "1") };
+	const struct name_value pairs[] = { PAIR(FCGI_MPXS_CONNS, "1") };
 	struct fcgi_record r;
 
 	check_records(&g, raw, len, w, NELEM(w), "GET_VALUES_RESULT");
@@ -518,7 +534,7 @@ static const struct want go_request[] = {
 	REC(FCGI_STDIN, 1, "0123456789abcdef", 0),
 	REC(FCGI_ABORT_REQUEST, 1, "", 0),
 };
-static const struct want_pair go_params[] = {
+static const struct name_value go_params[] = {
 	PAIR("REQUEST_METHOD", "GET"),
 	PAIR("SERVER_PROTOCOL", "HTTP/1.1"),
 };
@@ -725,7 +741,7 @@ static const struct want b4_out_w[] = {
 	END(1, 0, FCGI_REQUEST_COMPLETE, 0),
 };
 
-static const struct want_pair spec_pairs[] = {
+static const struct name_value spec_pairs[] = {
 	PAIR("SERVER_PORT", "80"),
 	PAIR("SERVER_ADDR", "199.170.183.42"),
 };
@@ -1026,7 +1042,7 @@ struct nv_case {
 	size_t len;
 	size_t max_len;
 	ssize_t rc;
-	struct want_pair pair;
+	struct name_value pair;
 };
 
 #define NV(raw, max, rc, n, v) { raw, sizeof(raw) - 1, max, rc, PAIR(n, v) }
@@ -1149,8 +1165,8 @@ Test(fastcgi_roundtrip, pairs)
 				cr_assert_eq(fcgi_nv_decode(buf, size, nl + vl - 1, &n, &n_len, &v,
 				                            &v_len), FCGI_ERROR);
 			if (size < 600) {
-				const struct want_pair w = { (const char *)name, nl, (const char *)value,
-					                     vl };
+				const struct name_value w = { (const char *)name, nl,
+				                               (const char *)value, vl };
 				check_pairs(&g, buf, size, nl + vl, &w, 1, "round trip");
 			}
 		}
@@ -1251,43 +1267,42 @@ Test(fastcgi_roundtrip, management_records)
 	struct guard g = guard_new(4096);
 	uint8_t out[16];
 	struct fcgi_record r;
+	/* BEGIN_REQUEST (a: role, b: flags) and END_REQUEST (a: app status, b:
+	 * protocol status) bodies, and the record each encodes to. */
 	static const struct {
-		uint16_t id, role;
-		uint8_t flags;
+		struct want w;
 		const char *bytes;
-	} begins[] = {
-		{ 1, FCGI_RESPONDER, 0, "\x01\x01\x00\x01\x00\x08\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" },
-		{ 2, FCGI_RESPONDER, FCGI_KEEP_CONN,
+	} bodies[] = {
+		{ BEGIN(1, FCGI_RESPONDER, 0, 0),
+		  "\x01\x01\x00\x01\x00\x08\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" },
+		{ BEGIN(2, FCGI_RESPONDER, FCGI_KEEP_CONN, 0),
 		  "\x01\x01\x00\x02\x00\x08\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00" },
-		{ 0xabcd, FCGI_AUTHORIZER, 0, "\x01\x01\xab\xcd\x00\x08\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00" },
-		{ 65535, FCGI_FILTER, 0xff, "\x01\x01\xff\xff\x00\x08\x00\x00\x00\x03\xff\x00\x00\x00\x00\x00" },
-	};
-	static const struct {
-		uint16_t id;
-		uint32_t status;
-		uint8_t proto;
-		const char *bytes;
-	} ends[] = {
-		{ 1, 0, FCGI_REQUEST_COMPLETE, "\x01\x03\x00\x01\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" },
-		{ 1, 938, FCGI_REQUEST_COMPLETE, "\x01\x03\x00\x01\x00\x08\x00\x00\x00\x00\x03\xaa\x00\x00\x00\x00" },
-		{ 7, 0xffffffff, FCGI_CANT_MPX_CONN, "\x01\x03\x00\x07\x00\x08\x00\x00\xff\xff\xff\xff\x01\x00\x00\x00" },
-		{ 0x100, 0x01020304, FCGI_OVERLOADED, "\x01\x03\x01\x00\x00\x08\x00\x00\x01\x02\x03\x04\x02\x00\x00\x00" },
-		{ 9, 1, FCGI_UNKNOWN_ROLE, "\x01\x03\x00\x09\x00\x08\x00\x00\x00\x00\x00\x01\x03\x00\x00\x00" },
+		{ BEGIN(0xabcd, FCGI_AUTHORIZER, 0, 0),
+		  "\x01\x01\xab\xcd\x00\x08\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00" },
+		{ BEGIN(65535, FCGI_FILTER, 0xff, 0),
+		  "\x01\x01\xff\xff\x00\x08\x00\x00\x00\x03\xff\x00\x00\x00\x00\x00" },
+		{ END(1, 0, FCGI_REQUEST_COMPLETE, 0),
+		  "\x01\x03\x00\x01\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" },
+		{ END(1, 938, FCGI_REQUEST_COMPLETE, 0),
+		  "\x01\x03\x00\x01\x00\x08\x00\x00\x00\x00\x03\xaa\x00\x00\x00\x00" },
+		{ END(7, 0xffffffff, FCGI_CANT_MPX_CONN, 0),
+		  "\x01\x03\x00\x07\x00\x08\x00\x00\xff\xff\xff\xff\x01\x00\x00\x00" },
+		{ END(0x100, 0x01020304, FCGI_OVERLOADED, 0),
+		  "\x01\x03\x01\x00\x00\x08\x00\x00\x01\x02\x03\x04\x02\x00\x00\x00" },
+		{ END(9, 1, FCGI_UNKNOWN_ROLE, 0),
+		  "\x01\x03\x00\x09\x00\x08\x00\x00\x00\x00\x00\x01\x03\x00\x00\x00" },
 	};
 
-	for (size_t i = 0; i < NELEM(begins); i++) {
+	for (size_t i = 0; i < NELEM(bodies); i++) {
+		const struct want *w = &bodies[i].w;
+		bool begin = w->type == FCGI_BEGIN_REQUEST;
 		memset(out, 0xaa, sizeof out);
-		fcgi_begin_request_encode(out, begins[i].id, begins[i].role, begins[i].flags);
-		cr_expect(memcmp(out, begins[i].bytes, 16) == 0, "begin %zu", i);
-		const struct want w = BEGIN(begins[i].id, begins[i].role, begins[i].flags, 0);
-		check_records(&g, out, 16, &w, 1, "BEGIN_REQUEST");
-	}
-	for (size_t i = 0; i < NELEM(ends); i++) {
-		memset(out, 0xaa, sizeof out);
-		fcgi_end_request_encode(out, ends[i].id, ends[i].status, ends[i].proto);
-		cr_expect(memcmp(out, ends[i].bytes, 16) == 0, "end %zu", i);
-		const struct want w = END(ends[i].id, ends[i].status, ends[i].proto, 0);
-		check_records(&g, out, 16, &w, 1, "END_REQUEST");
+		if (begin)
+			fcgi_begin_request_encode(out, w->id, (uint16_t)w->a, w->b);
+		else
+			fcgi_end_request_encode(out, w->id, w->a, w->b);
+		cr_expect(memcmp(out, bodies[i].bytes, 16) == 0, "%s %zu", begin ? "begin" : "end", i);
+		check_records(&g, out, 16, w, 1, begin ? "BEGIN_REQUEST" : "END_REQUEST");
 	}
 	for (unsigned type = 0; type < 256; type += 17) {
 		memset(out, 0xaa, sizeof out);

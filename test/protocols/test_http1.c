@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,7 +621,11 @@ static const char *outcome_name(enum outcome o)
 	return names[o];
 }
 
-Test(gunicorn, valid_requests_parse_to_the_manifest)
+/* Every case of the manifest of that kind ("valid", "invalid") run through the
+ * parser (gunicorn_start(), then check(), which runs it), its Host addition
+ * as listed; how many there were. */
+static size_t gunicorn_each(const char *kind,
+                            void (*check)(struct guard *g, struct gunicorn_run *r, const json_t *c))
 {
 	json_t *m = corpus_json("gunicorn-requests/manifest.json");
 	struct guard g = guard_new(64 * 1024);
@@ -630,41 +635,51 @@ Test(gunicorn, valid_requests_parse_to_the_manifest)
 	json_array_foreach(m, i, c) {
 		struct gunicorn_run r;
 
-		if (strcmp(json_string_value(json_object_get(c, "kind")), "valid") != 0)
+		if (strcmp(json_string_value(json_object_get(c, "kind")), kind) != 0)
 			continue;
 		gunicorn_start(&r, c);
-		int dev_status = r.status;
-		r.expect = json_object_get(c, "expect_requests");
 		cases++;
-		if (r.dev == DEV_PROXY_HEADER) {
-			struct parsed *p = malloc(sizeof *p);
-			parse_checked(&g, r.buf, r.len, &r.lim, p);
-			cr_expect(p->rc == HTTP1_ERROR && p->req.error_status == dev_status,
-			          "%s: the PROXY header was not refused", r.name);
-			free(p);
-			strip_proxy_header(&r);
-		}
-		run_gunicorn(&g, &r);
-		if (r.dev == DEV_REJECTED) {
-			cr_expect(r.outcome == OUT_HEAD_ERROR && r.status == dev_status,
-			          "%s: listed as refused with %d, got %s %d %s", r.name, dev_status,
-			          outcome_name(r.outcome), r.status, r.reason ? r.reason : "");
-		} else {
-			enum outcome want = r.dev == DEV_TRUNCATED_BODY ? OUT_AT_EOF : OUT_ACCEPTED;
-			cr_expect(r.outcome == want, "%s: %s %d %s", r.name,
-			          outcome_name(r.outcome), r.status, r.reason ? r.reason : "");
-			cr_expect_eq(r.requests, json_array_size(r.expect),
-			             "%s: %zu requests, want %zu", r.name, r.requests,
-			             json_array_size(r.expect));
-		}
+		check(&g, &r, c);
 		cr_expect_eq(r.host_added, gunicorn_host_listed(r.name),
 		             "%s: Host added %d, listed %d", r.name, r.host_added,
 		             gunicorn_host_listed(r.name));
 		free(r.buf);
 	}
-	cr_expect_eq(cases, 63);
 	guard_free(&g);
 	json_decref(m);
+	return cases;
+}
+
+static void check_valid(struct guard *g, struct gunicorn_run *r, const json_t *c)
+{
+	int dev_status = r->status;
+
+	r->expect = json_object_get(c, "expect_requests");
+	if (r->dev == DEV_PROXY_HEADER) {
+		struct parsed *p = malloc(sizeof *p);
+		parse_checked(g, r->buf, r->len, &r->lim, p);
+		cr_expect(p->rc == HTTP1_ERROR && p->req.error_status == dev_status,
+		          "%s: the PROXY header was not refused", r->name);
+		free(p);
+		strip_proxy_header(r);
+	}
+	run_gunicorn(g, r);
+	if (r->dev == DEV_REJECTED) {
+		cr_expect(r->outcome == OUT_HEAD_ERROR && r->status == dev_status,
+		          "%s: listed as refused with %d, got %s %d %s", r->name, dev_status,
+		          outcome_name(r->outcome), r->status, r->reason ? r->reason : "");
+	} else {
+		enum outcome want = r->dev == DEV_TRUNCATED_BODY ? OUT_AT_EOF : OUT_ACCEPTED;
+		cr_expect(r->outcome == want, "%s: %s %d %s", r->name, outcome_name(r->outcome),
+		          r->status, r->reason ? r->reason : "");
+		cr_expect_eq(r->requests, json_array_size(r->expect), "%s: %zu requests, want %zu",
+		             r->name, r->requests, json_array_size(r->expect));
+	}
+}
+
+Test(gunicorn, valid_requests_parse_to_the_manifest)
+{
+	cr_expect_eq(gunicorn_each("valid", check_valid), 63);
 }
 
 /* The answer gatewayd gives for each of gunicorn's error classes. */
@@ -681,52 +696,36 @@ static bool gunicorn_class_matches(const char *class, const struct gunicorn_run 
 	return r->outcome == OUT_HEAD_ERROR && r->status == 400;
 }
 
+static void check_invalid(struct guard *g, struct gunicorn_run *r, const json_t *c)
+{
+	int dev_status = r->status;
+	const char *class = json_string_value(json_object_get(c, "expect_error"));
+
+	run_gunicorn(g, r);
+	switch (r->dev) {
+	case DEV_ACCEPTED:
+		cr_expect(r->outcome == OUT_ACCEPTED, "%s: listed as accepted, got %s %d %s",
+		          r->name, outcome_name(r->outcome), r->status, r->reason ? r->reason : "");
+		break;
+	case DEV_AT_EOF:
+		cr_expect(r->outcome == OUT_AT_EOF, "%s: listed as incomplete, got %s", r->name,
+		          outcome_name(r->outcome));
+		break;
+	case DEV_OTHER_STATUS:
+		cr_expect(r->outcome == OUT_HEAD_ERROR && r->status == dev_status,
+		          "%s: listed as %d, got %s %d", r->name, dev_status,
+		          outcome_name(r->outcome), r->status);
+		break;
+	default:
+		cr_expect(gunicorn_class_matches(class, r), "%s (%s): got %s %d %s", r->name, class,
+		          outcome_name(r->outcome), r->status, r->reason ? r->reason : "");
+		break;
+	}
+}
+
 Test(gunicorn, invalid_requests_are_refused)
 {
-	json_t *m = corpus_json("gunicorn-requests/manifest.json");
-	struct guard g = guard_new(64 * 1024);
-	size_t i, cases = 0;
-	const json_t *c;
-
-	json_array_foreach(m, i, c) {
-		struct gunicorn_run r;
-
-		if (strcmp(json_string_value(json_object_get(c, "kind")), "invalid") != 0)
-			continue;
-		gunicorn_start(&r, c);
-		int dev_status = r.status;
-		const char *class = json_string_value(json_object_get(c, "expect_error"));
-		cases++;
-		run_gunicorn(&g, &r);
-		switch (r.dev) {
-		case DEV_ACCEPTED:
-			cr_expect(r.outcome == OUT_ACCEPTED, "%s: listed as accepted, got %s %d %s",
-			          r.name, outcome_name(r.outcome), r.status,
-			          r.reason ? r.reason : "");
-			break;
-		case DEV_AT_EOF:
-			cr_expect(r.outcome == OUT_AT_EOF, "%s: listed as incomplete, got %s",
-			          r.name, outcome_name(r.outcome));
-			break;
-		case DEV_OTHER_STATUS:
-			cr_expect(r.outcome == OUT_HEAD_ERROR && r.status == dev_status,
-			          "%s: listed as %d, got %s %d", r.name, dev_status,
-			          outcome_name(r.outcome), r.status);
-			break;
-		default:
-			cr_expect(gunicorn_class_matches(class, &r), "%s (%s): got %s %d %s",
-			          r.name, class, outcome_name(r.outcome), r.status,
-			          r.reason ? r.reason : "");
-			break;
-		}
-		cr_expect_eq(r.host_added, gunicorn_host_listed(r.name),
-		             "%s: Host added %d, listed %d", r.name, r.host_added,
-		             gunicorn_host_listed(r.name));
-		free(r.buf);
-	}
-	cr_expect_eq(cases, 74);
-	guard_free(&g);
-	json_decref(m);
+	cr_expect_eq(gunicorn_each("invalid", check_invalid), 74);
 }
 
 Test(gunicorn, every_listed_case_exists)
@@ -805,46 +804,73 @@ static char *pico_file(const json_t *c, size_t *len, const char **raw)
 	return corpus_file(rel, len);
 }
 
-static void pico_parse_section(const char *section, const char *prefix, size_t want_cases)
+/* One case of picohttpparser's manifest: the case, its file's name and bytes
+ * (room for 3 more at the end), the guard to place them at and what a driver
+ * passes on. */
+struct pico_case {
+	const json_t *c;
+	const char *raw;
+	char *file;
+	size_t len;
+	struct guard *g;
+	const void *arg;
+};
+
+/* Every case of the manifest's section through check(); how many there were. */
+static size_t pico_each(const char *section, void (*check)(struct pico_case *pc),
+                        const void *arg)
 {
 	json_t *m = corpus_json("picohttpparser-cases/manifest.json");
 	struct guard g = guard_new(64 * 1024);
-	struct parsed *p = malloc(sizeof *p);
-	size_t i, cases = 0, plen = strlen(prefix);
+	size_t i, cases = 0;
 	const json_t *c;
 
 	json_array_foreach(m, i, c) {
-		const char *raw;
-		size_t len;
-
 		if (strcmp(json_string_value(json_object_get(c, "section")), section) != 0)
 			continue;
-		char *file = pico_file(c, &len, &raw);
-		char *buf = malloc(plen + len + 1);
-		memcpy(buf, prefix, plen);
-		memcpy(buf + plen, file, len);
-		len += plen;
-		int expect = (int)json_integer_value(json_object_get(c, "expect"));
-		int want = pico_deviation(raw, expect);
-		cases++;
-
-		parse_checked(&g, buf, len, &default_limits, p);
-		expect_prefixes_ok(p, raw);
-		int ours = p->rc >= 0 ? 0 : (int)p->rc;
-		cr_expect_eq(ours, want, "%s (%s): %d, want %d (%d %s)", raw,
-		             json_string_value(json_object_get(c, "comment")), ours, want,
-		             p->req.error_status, p->rc == HTTP1_ERROR ? p->req.error_reason : "");
-		if (ours == 0)
-			cr_expect_eq((size_t)p->rc, len, "%s: the head is the whole input", raw);
-		if (ours == -1)
-			cr_expect(p->req.error_status >= 400 && p->req.error_status <= 505);
-		free(buf);
+		struct pico_case pc = {.c = c, .g = &g, .arg = arg};
+		char *file = pico_file(c, &pc.len, &pc.raw);
+		pc.file = malloc(pc.len + 3);
+		memcpy(pc.file, file, pc.len);
 		free(file);
+		cases++;
+		check(&pc);
+		free(pc.file);
 	}
-	cr_expect_eq(cases, want_cases);
-	free(p);
 	guard_free(&g);
 	json_decref(m);
+	return cases;
+}
+
+/* A case of the requests or headers section, after the prefix pc->arg. */
+static void check_pico_head(struct pico_case *pc)
+{
+	const char *prefix = pc->arg, *raw = pc->raw;
+	size_t plen = strlen(prefix), len = plen + pc->len;
+	char *buf = malloc(len + 1);
+	struct parsed *p = malloc(sizeof *p);
+	memcpy(buf, prefix, plen);
+	memcpy(buf + plen, pc->file, pc->len);
+	int expect = (int)json_integer_value(json_object_get(pc->c, "expect"));
+	int want = pico_deviation(raw, expect);
+
+	parse_checked(pc->g, buf, len, &default_limits, p);
+	expect_prefixes_ok(p, raw);
+	int ours = p->rc >= 0 ? 0 : (int)p->rc;
+	cr_expect_eq(ours, want, "%s (%s): %d, want %d (%d %s)", raw,
+	             json_string_value(json_object_get(pc->c, "comment")), ours, want,
+	             p->req.error_status, p->rc == HTTP1_ERROR ? p->req.error_reason : "");
+	if (ours == 0)
+		cr_expect_eq((size_t)p->rc, len, "%s: the head is the whole input", raw);
+	if (ours == -1)
+		cr_expect(p->req.error_status >= 400 && p->req.error_status <= 505);
+	free(p);
+	free(buf);
+}
+
+static void pico_parse_section(const char *section, const char *prefix, size_t want_cases)
+{
+	cr_expect_eq(pico_each(section, check_pico_head, prefix), want_cases);
 }
 
 Test(picohttpparser, requests)
@@ -857,95 +883,67 @@ Test(picohttpparser, header_blocks_after_a_request_line)
 	pico_parse_section("headers", "GET / HTTP/1.0\r\n", 4);
 }
 
+static void check_pico_response(struct pico_case *pc)
+{
+	struct parsed *p = malloc(sizeof *p);
+
+	parse_checked(pc->g, pc->file, pc->len, &default_limits, p);
+	expect_prefixes_ok(p, pc->raw);
+	if (memchr(pc->file, '\n', pc->len))
+		cr_expect(p->rc == HTTP1_ERROR && p->req.error_status == 400, "%s: %zd", pc->raw,
+		          p->rc);
+	else
+		cr_expect_eq(p->rc, HTTP1_INCOMPLETE, "%s: %zd", pc->raw, p->rc);
+	free(p);
+}
+
 Test(picohttpparser, responses_are_never_requests)
 {
-	json_t *m = corpus_json("picohttpparser-cases/manifest.json");
-	struct guard g = guard_new(64 * 1024);
-	struct parsed *p = malloc(sizeof *p);
-	size_t i, cases = 0;
-	const json_t *c;
+	cr_expect_eq(pico_each("response", check_pico_response, NULL), 29);
+}
 
-	json_array_foreach(m, i, c) {
-		const char *raw;
-		size_t len;
+static void check_pico_chunked(struct pico_case *pc)
+{
+	const char *raw = pc->raw;
+	char *buf = pc->file;
+	size_t len = pc->len;
 
-		if (strcmp(json_string_value(json_object_get(c, "section")), "response") != 0)
-			continue;
-		char *buf = pico_file(c, &len, &raw);
-		cases++;
-		parse_checked(&g, buf, len, &default_limits, p);
-		expect_prefixes_ok(p, raw);
-		if (memchr(buf, '\n', len))
-			cr_expect(p->rc == HTTP1_ERROR && p->req.error_status == 400, "%s: %zd",
-			          raw, p->rc);
-		else
-			cr_expect_eq(p->rc, HTTP1_INCOMPLETE, "%s: %zd", raw, p->rc);
-		free(buf);
+	const json_t *failure = json_object_get(pc->c, "failure_expect");
+	if (failure || pico_deviation(raw, 0) != 0) {
+		int want = pico_deviation(raw, (int)json_integer_value(failure));
+		struct dechunked d = check_chunked(pc->g, buf, len, 0, raw);
+		cr_expect_eq(d.rc, want, "%s: %zd, want %d", raw, d.rc, want);
+		free(d.data);
+		return;
 	}
-	cr_expect_eq(cases, 29);
-	free(p);
-	guard_free(&g);
-	json_decref(m);
+
+	const char *decoded = json_string_value(json_object_get(pc->c, "decoded"));
+	bool consume_trailer = json_integer_value(json_object_get(pc->c, "consume_trailer"));
+	const json_t *expect = json_object_get(pc->c, "expect_leftover_or_status");
+	long leftover = strtol(json_string_value(expect), NULL, 10);
+	if (!consume_trailer) {
+		cr_expect_eq(leftover, 0);
+		struct dechunked d = check_chunked(pc->g, buf, len, 0, raw);
+		cr_expect_eq(d.rc, HTTP1_INCOMPLETE, "%s: %zd before the trailer end", raw, d.rc);
+		free(d.data);
+		memcpy(buf + len, "\r\n", 2);
+		len += 2;
+		leftover = 0;
+	}
+	struct dechunked d = check_chunked(pc->g, buf, len, 0, raw);
+	if (leftover == HTTP1_INCOMPLETE)
+		cr_expect_eq(d.rc, HTTP1_INCOMPLETE, "%s: %zd, want incomplete", raw, d.rc);
+	else
+		cr_expect_eq(d.rc, (ssize_t)len - leftover, "%s: consumed %zd of %zu", raw, d.rc,
+		             len);
+	cr_expect(d.len == strlen(decoded) && memcmp(d.data, decoded, d.len) == 0,
+	          "%s: decoded %.*s", raw, (int)d.len, d.data);
+	free(d.data);
 }
 
 Test(picohttpparser, chunked)
 {
-	json_t *m = corpus_json("picohttpparser-cases/manifest.json");
-	struct guard g = guard_new(64 * 1024);
-	size_t i, cases = 0;
-	const json_t *c;
-
-	json_array_foreach(m, i, c) {
-		const char *raw;
-		size_t len;
-
-		if (strcmp(json_string_value(json_object_get(c, "section")), "chunked") != 0)
-			continue;
-		char *file = pico_file(c, &len, &raw);
-		char *buf = malloc(len + 3);
-		memcpy(buf, file, len);
-		cases++;
-
-		const json_t *failure = json_object_get(c, "failure_expect");
-		if (failure || pico_deviation(raw, 0) != 0) {
-			int want = pico_deviation(raw, (int)json_integer_value(failure));
-			struct dechunked d = check_chunked(&g, buf, len, 0, raw);
-			cr_expect_eq(d.rc, want, "%s: %zd, want %d", raw, d.rc, want);
-			free(d.data);
-			free(buf);
-			free(file);
-			continue;
-		}
-
-		const char *decoded = json_string_value(json_object_get(c, "decoded"));
-		bool consume_trailer = json_integer_value(json_object_get(c, "consume_trailer"));
-		const json_t *expect = json_object_get(c, "expect_leftover_or_status");
-		long leftover = strtol(json_string_value(expect), NULL, 10);
-		if (!consume_trailer) {
-			cr_expect_eq(leftover, 0);
-			struct dechunked d = check_chunked(&g, buf, len, 0, raw);
-			cr_expect_eq(d.rc, HTTP1_INCOMPLETE, "%s: %zd before the trailer end", raw,
-			             d.rc);
-			free(d.data);
-			memcpy(buf + len, "\r\n", 2);
-			len += 2;
-			leftover = 0;
-		}
-		struct dechunked d = check_chunked(&g, buf, len, 0, raw);
-		if (leftover == HTTP1_INCOMPLETE)
-			cr_expect_eq(d.rc, HTTP1_INCOMPLETE, "%s: %zd, want incomplete", raw, d.rc);
-		else
-			cr_expect_eq(d.rc, (ssize_t)len - leftover, "%s: consumed %zd of %zu", raw,
-			             d.rc, len);
-		cr_expect(d.len == strlen(decoded) && memcmp(d.data, decoded, d.len) == 0,
-		          "%s: decoded %.*s", raw, (int)d.len, d.data);
-		free(d.data);
-		free(buf);
-		free(file);
-	}
-	cr_expect_eq(cases, 22);
-	guard_free(&g);
-	json_decref(m);
+	cr_expect_eq(pico_each("chunked", check_pico_chunked, NULL), 22);
 }
 
 /* ---- lighttpd-cases/test_request.json ---------------------------------------------
@@ -1248,6 +1246,31 @@ struct flag_case {
 	bool want;
 };
 
+/* Each request of cases parses whole, and its flag(req) is the case's want. */
+static void expect_flag_cases(const struct flag_case *cases, size_t n,
+                              bool (*flag)(const struct http1_request *req))
+{
+	struct guard g = guard_new(4096);
+	struct parsed *p = malloc(sizeof *p);
+
+	for (size_t i = 0; i < n; i++) {
+		parse_ok(&g, cases[i].raw, p);
+		cr_expect_eq(flag(&p->req), cases[i].want, "%s", cases[i].raw);
+	}
+	free(p);
+	guard_free(&g);
+}
+
+static bool keep_alive_of(const struct http1_request *req)
+{
+	return req->keep_alive;
+}
+
+static bool expect_continue_of(const struct http1_request *req)
+{
+	return req->expect_continue;
+}
+
 Test(http1_parse, keep_alive)
 {
 	static const struct flag_case cases[] = {
@@ -1270,15 +1293,7 @@ Test(http1_parse, keep_alive)
 		{ "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", false },
 		{ "GET / HTTP/1.0\r\nKeep-Alive: 300\r\n\r\n", false },
 	};
-	struct guard g = guard_new(4096);
-	struct parsed *p = malloc(sizeof *p);
-
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		parse_ok(&g, cases[i].raw, p);
-		cr_expect_eq(p->req.keep_alive, cases[i].want, "%s", cases[i].raw);
-	}
-	free(p);
-	guard_free(&g);
+	expect_flag_cases(cases, sizeof cases / sizeof cases[0], keep_alive_of);
 }
 
 Test(http1_parse, expect_continue)
@@ -1293,15 +1308,7 @@ Test(http1_parse, expect_continue)
 		/* RFC 9110 §10.1.1: a 1.0 request's expectation MUST be ignored */
 		{ "PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", false },
 	};
-	struct guard g = guard_new(4096);
-	struct parsed *p = malloc(sizeof *p);
-
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		parse_ok(&g, cases[i].raw, p);
-		cr_expect_eq(p->req.expect_continue, cases[i].want, "%s", cases[i].raw);
-	}
-	free(p);
-	guard_free(&g);
+	expect_flag_cases(cases, sizeof cases / sizeof cases[0], expect_continue_of);
 }
 
 Test(http1_parse, path_query_and_host)
@@ -1500,30 +1507,46 @@ static void expect_parse(struct guard *g, const char *raw, const struct http1_li
 	free(p);
 }
 
+/* An input built at run time, head + n times fill + tail (repeat()), and what
+ * the parser must answer: rc (WHOLE_INPUT: the whole input is the head) and,
+ * with HTTP1_ERROR, the status. */
+struct limit_case {
+	const char *head, *tail;
+	char fill;
+	size_t n;
+	ssize_t rc;
+	int status;
+};
+#define WHOLE_INPUT SSIZE_MAX
+
+static void expect_limit_cases(struct guard *g, const struct http1_limits *lim,
+                               const struct limit_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct limit_case *c = &cases[i];
+		char *raw = repeat(c->head, c->fill, c->n, c->tail);
+		expect_parse(g, raw, lim, c->rc == WHOLE_INPUT ? (ssize_t)strlen(raw) : c->rc,
+		             c->status);
+		free(raw);
+	}
+}
+
 Test(http1_limits, request_line)
 {
 	const struct http1_limits lim = { .max_request_line = 100, .max_head = 1000,
 		                          .max_headers = 10 };
-	struct guard g = guard_new(4096);
 	/* "GET /" + n + " HTTP/1.0": 14 + n bytes */
-	char *at = repeat("GET /", 'a', 86, " HTTP/1.0\r\n\r\n");
-	char *over = repeat("GET /", 'a', 87, " HTTP/1.0\r\n\r\n");
-	char *over_lf = repeat("GET /", 'a', 87, " HTTP/1.0\n\n");
-	char *over_unfinished = repeat("GET /", 'a', 96, "");
-	char *at_unfinished = repeat("GET /", 'a', 95, "\r");
-
-	expect_parse(&g, at, &lim, (ssize_t)strlen(at), 0);
-	expect_parse(&g, over, &lim, HTTP1_ERROR, 414);
-	expect_parse(&g, over_lf, &lim, HTTP1_ERROR, 414);
-	/* 101 bytes and no line end yet: 414 at once */
-	expect_parse(&g, over_unfinished, &lim, HTTP1_ERROR, 414);
-	/* 100 bytes and a CR: the line may still end in time */
-	expect_parse(&g, at_unfinished, &lim, HTTP1_INCOMPLETE, 0);
-	free(at);
-	free(over);
-	free(over_lf);
-	free(over_unfinished);
-	free(at_unfinished);
+	static const struct limit_case cases[] = {
+		{ "GET /", " HTTP/1.0\r\n\r\n", 'a', 86, WHOLE_INPUT, 0 },
+		{ "GET /", " HTTP/1.0\r\n\r\n", 'a', 87, HTTP1_ERROR, 414 },
+		{ "GET /", " HTTP/1.0\n\n", 'a', 87, HTTP1_ERROR, 414 },
+		/* 101 bytes and no line end yet: 414 at once */
+		{ "GET /", "", 'a', 96, HTTP1_ERROR, 414 },
+		/* 100 bytes and a CR: the line may still end in time */
+		{ "GET /", "\r", 'a', 95, HTTP1_INCOMPLETE, 0 },
+	};
+	struct guard g = guard_new(4096);
+	expect_limit_cases(&g, &lim, cases, sizeof cases / sizeof cases[0]);
 	guard_free(&g);
 }
 
@@ -1531,29 +1554,21 @@ Test(http1_limits, head_size)
 {
 	const struct http1_limits lim = { .max_request_line = 100, .max_head = 200,
 		                          .max_headers = 10 };
-	struct guard g = guard_new(4096);
 	/* 19 + n + 4 bytes */
-	char *at = repeat("GET / HTTP/1.0\r\nX: ", 'v', 177, "\r\n\r\n");
-	char *over = repeat("GET / HTTP/1.0\r\nX: ", 'v', 178, "\r\n\r\n");
-	char *over_lf = repeat("GET / HTTP/1.0\r\nX: ", 'v', 180, "\n\n");
-	char *over_unfinished = repeat("GET / HTTP/1.0\r\nX: ", 'v', 182, "");
-	char *at_unfinished = repeat("GET / HTTP/1.0\r\nX: ", 'v', 181, "");
+	static const struct limit_case cases[] = {
+		{ "GET / HTTP/1.0\r\nX: ", "\r\n\r\n", 'v', 177, WHOLE_INPUT, 0 },
+		{ "GET / HTTP/1.0\r\nX: ", "\r\n\r\n", 'v', 178, HTTP1_ERROR, 431 },
+		/* its bare LF (byte 199) comes before the limit (byte 200): 400 first */
+		{ "GET / HTTP/1.0\r\nX: ", "\n\n", 'v', 180, HTTP1_ERROR, 400 },
+		{ "GET / HTTP/1.0\r\nX: ", "", 'v', 182, HTTP1_ERROR, 431 },
+		{ "GET / HTTP/1.0\r\nX: ", "", 'v', 181, HTTP1_INCOMPLETE, 0 },
+	};
+	struct guard g = guard_new(4096);
+	expect_limit_cases(&g, &lim, cases, sizeof cases / sizeof cases[0]);
 	char *empty_lines = malloc(203); /* 101 CRLFs: past max_head before any request line */
 	for (int i = 0; i < 101; i++)
 		memcpy(empty_lines + 2 * i, "\r\n", 3);
-
-	expect_parse(&g, at, &lim, 200, 0);
-	expect_parse(&g, over, &lim, HTTP1_ERROR, 431);
-	/* its bare LF (byte 199) comes before the limit (byte 200): 400 first */
-	expect_parse(&g, over_lf, &lim, HTTP1_ERROR, 400);
-	expect_parse(&g, over_unfinished, &lim, HTTP1_ERROR, 431);
-	expect_parse(&g, at_unfinished, &lim, HTTP1_INCOMPLETE, 0);
 	expect_parse(&g, empty_lines, &lim, HTTP1_ERROR, 431);
-	free(at);
-	free(over);
-	free(over_lf);
-	free(over_unfinished);
-	free(at_unfinished);
 	free(empty_lines);
 	guard_free(&g);
 }
@@ -1688,56 +1703,55 @@ Test(http1_chunked, table)
 	guard_free(&g);
 }
 
+/* A chunked body built at run time, head + n times fill + tail (repeat()), and
+ * what the decoder (max_trailer, 0: the default) must answer: the whole body
+ * (WHOLE_INPUT) or HTTP1_ERROR. */
+struct bound_case {
+	const char *what, *head, *tail;
+	char fill;
+	size_t n;
+	size_t max_trailer;
+	ssize_t rc;
+};
+
+static void expect_bound_cases(size_t room, const struct bound_case *cases, size_t n)
+{
+	struct guard g = guard_new(room);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct bound_case *c = &cases[i];
+		char *raw = repeat(c->head, c->fill, c->n, c->tail);
+		ssize_t want = c->rc == WHOLE_INPUT ? (ssize_t)strlen(raw) : c->rc;
+		struct dechunked d = check_chunked(&g, raw, strlen(raw), c->max_trailer, c->what);
+		cr_expect_eq(d.rc, want, "%s: %zd, want %zd", c->what, d.rc, want);
+		free(d.data);
+		free(raw);
+	}
+	guard_free(&g);
+}
+
 Test(http1_chunked, size_line_is_bounded)
 {
-	struct guard g = guard_new(16384);
-	char *ok = repeat("5;", 'x', 4000, "\r\nhello\r\n0\r\n\r\n");
-	char *long_ext = repeat("5;", 'x', 5000, "\r\nhello\r\n0\r\n\r\n");
-	char *long_zeros = repeat("", '0', 5000, "5\r\nhello\r\n0\r\n\r\n");
-	struct dechunked d;
-
-	d = check_chunked(&g, ok, strlen(ok), 0, "4000-byte extension");
-	cr_expect_eq(d.rc, (ssize_t)strlen(ok));
-	free(d.data);
-	d = check_chunked(&g, long_ext, strlen(long_ext), 0, "5000-byte extension");
-	cr_expect_eq(d.rc, HTTP1_ERROR);
-	free(d.data);
-	d = check_chunked(&g, long_zeros, strlen(long_zeros), 0, "5000 zeros");
-	cr_expect_eq(d.rc, HTTP1_ERROR);
-	free(d.data);
-	free(ok);
-	free(long_ext);
-	free(long_zeros);
-	guard_free(&g);
+	static const struct bound_case cases[] = {
+		{ "4000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 4000, 0,
+		  WHOLE_INPUT },
+		{ "5000-byte extension", "5;", "\r\nhello\r\n0\r\n\r\n", 'x', 5000, 0,
+		  HTTP1_ERROR },
+		{ "5000 zeros", "", "5\r\nhello\r\n0\r\n\r\n", '0', 5000, 0, HTTP1_ERROR },
+	};
+	expect_bound_cases(16384, cases, sizeof cases / sizeof cases[0]);
 }
 
 Test(http1_chunked, trailer_section_is_bounded)
 {
-	struct guard g = guard_new(32768);
 	/* trailer section: "X: " + n + "\r\n" + "\r\n" = n + 7 bytes */
-	char *at_limit = repeat("0\r\nX: ", 'v', 93, "\r\n\r\n");
-	char *over_limit = repeat("0\r\nX: ", 'v', 94, "\r\n\r\n");
-	char *over_default = repeat("0\r\nX: ", 'v', 8192, "\r\n\r\n");
-	char *at_default = repeat("0\r\nX: ", 'v', 8192 - 7, "\r\n\r\n");
-	struct dechunked d;
-
-	d = check_chunked(&g, at_limit, strlen(at_limit), 100, "at max_trailer");
-	cr_expect_eq(d.rc, (ssize_t)strlen(at_limit));
-	free(d.data);
-	d = check_chunked(&g, over_limit, strlen(over_limit), 100, "over max_trailer");
-	cr_expect_eq(d.rc, HTTP1_ERROR);
-	free(d.data);
-	d = check_chunked(&g, at_default, strlen(at_default), 0, "at the default");
-	cr_expect_eq(d.rc, (ssize_t)strlen(at_default));
-	free(d.data);
-	d = check_chunked(&g, over_default, strlen(over_default), 0, "over the default");
-	cr_expect_eq(d.rc, HTTP1_ERROR);
-	free(d.data);
-	free(at_limit);
-	free(over_limit);
-	free(over_default);
-	free(at_default);
-	guard_free(&g);
+	static const struct bound_case cases[] = {
+		{ "at max_trailer", "0\r\nX: ", "\r\n\r\n", 'v', 93, 100, WHOLE_INPUT },
+		{ "over max_trailer", "0\r\nX: ", "\r\n\r\n", 'v', 94, 100, HTTP1_ERROR },
+		{ "at the default", "0\r\nX: ", "\r\n\r\n", 'v', 8192 - 7, 0, WHOLE_INPUT },
+		{ "over the default", "0\r\nX: ", "\r\n\r\n", 'v', 8192, 0, HTTP1_ERROR },
+	};
+	expect_bound_cases(32768, cases, sizeof cases / sizeof cases[0]);
 }
 
 Test(http1_chunked, contract)

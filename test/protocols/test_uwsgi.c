@@ -52,41 +52,27 @@ static void assert_no_leaks(void)
 
 /* ---- expected vars -------------------------------------------------------------- */
 
-struct var {
-	const char *key;
-	size_t key_len;
-	const char *val;
-	size_t val_len;
-};
+/* A var: its key is the name_value's name, its value the value. */
+#define VAR(k, v) NAME_VALUE(k, v)
 
-#define VAR(k, v) { k, sizeof(k) - 1, v, sizeof(v) - 1 }
-
-static bool bytes_eq(const void *a, size_t a_len, const void *b, size_t b_len)
+static size_t var_size(const struct name_value *v)
 {
-	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
-}
-
-static size_t var_size(const struct var *v)
-{
-	return 4 + v->key_len + v->val_len;
+	return 4 + v->name_len + v->value_len;
 }
 
 /* Is the var at vars[off..) with these views exactly w? */
 static void expect_var(const uint8_t *vars, size_t off, const uint8_t *key, size_t key_len,
-                       const uint8_t *val, size_t val_len, const struct var *w, const char *what,
-                       size_t i)
+                       const uint8_t *val, size_t val_len, const struct name_value *w,
+                       const char *what, size_t i)
 {
 	cr_assert(key == vars + off + 2 && val == key + key_len + 2, "%s: var %zu: not views",
 	          what, i);
-	cr_assert(bytes_eq(key, key_len, w->key, w->key_len), "%s: var %zu: key %.*s", what, i,
-	          (int)key_len, (const char *)key);
-	cr_assert(bytes_eq(val, val_len, w->val, w->val_len), "%s: var %zu: value %.*s", what, i,
-	          (int)val_len, (const char *)val);
+	expect_name_value(key, key_len, val, val_len, w, "var", what, i);
 }
 
 /* Iterate vars[0..len) (placed by the caller); the vars must be w[0..n) and
  * the iteration must end with want_end. Returns the vars seen. */
-static size_t iterate(const uint8_t *vars, size_t len, const struct var *w, size_t n,
+static size_t iterate(const uint8_t *vars, size_t len, const struct name_value *w, size_t n,
                       int want_end, const char *what)
 {
 	const uint8_t *key, *val;
@@ -117,7 +103,7 @@ static size_t iterate(const uint8_t *vars, size_t len, const struct var *w, size
 
 /* A strict prefix of a large block is cut only near a var's edges, where the
  * answer changes: a guard-page copy of every prefix of 64 KiB is quadratic. */
-static bool near_edge(const struct var *w, size_t n, size_t m)
+static bool near_edge(const struct name_value *w, size_t n, size_t m)
 {
 	size_t b = 0;
 
@@ -126,7 +112,7 @@ static bool near_edge(const struct var *w, size_t n, size_t m)
 			return true;
 		if (i == n)
 			break;
-		size_t key_end = b + 2 + w[i].key_len;
+		size_t key_end = b + 2 + w[i].name_len;
 		if (m + 4 > key_end && m < key_end + 4)
 			return true;
 		b += var_size(&w[i]);
@@ -139,8 +125,8 @@ static bool near_edge(const struct var *w, size_t n, size_t m)
 /* vars[0..len) must be exactly w[0..n): whole before the guard page, and every
  * strict prefix gives the vars before the cut, then 0 at a boundary between
  * vars and UWSGI_ERROR elsewhere. */
-static void check_vars(struct guard *g, const uint8_t *vars, size_t len, const struct var *w,
-                       size_t n, const char *what)
+static void check_vars(struct guard *g, const uint8_t *vars, size_t len,
+                       const struct name_value *w, size_t n, const char *what)
 {
 	const uint8_t *at = guard_place(g, vars, len);
 	char name[96];
@@ -162,7 +148,7 @@ static void check_vars(struct guard *g, const uint8_t *vars, size_t len, const s
 /* raw[0..len) starts with a packet of plen bytes whose vars are w[0..n) (any
  * bytes after it are the body or the next packet). */
 static void check_packet(struct guard *g, const uint8_t *raw, size_t len, size_t plen,
-                         const struct var *w, size_t n, const char *what)
+                         const struct name_value *w, size_t n, const char *what)
 {
 	struct uwsgi_header h;
 	const uint8_t *at = guard_place(g, raw, len);
@@ -199,7 +185,7 @@ static void check_packet(struct guard *g, const uint8_t *raw, size_t len, size_t
 }
 
 /* Encode w[0..n) into a malloc'd buffer of exactly the packet's size. */
-static uint8_t *encode(const struct var *w, size_t n, size_t *len)
+static uint8_t *encode(const struct name_value *w, size_t n, size_t *len)
 {
 	size_t need = UWSGI_HEADER_LEN;
 	struct uwsgi_writer wr;
@@ -209,7 +195,7 @@ static uint8_t *encode(const struct var *w, size_t n, size_t *len)
 	uint8_t *buf = malloc(need);
 	uwsgi_writer_init(&wr, buf, need);
 	for (size_t i = 0; i < n; i++)
-		uwsgi_writer_var(&wr, w[i].key, w[i].key_len, w[i].val, w[i].val_len);
+		uwsgi_writer_var(&wr, w[i].name, w[i].name_len, w[i].value, w[i].value_len);
 	ssize_t rc = uwsgi_writer_finish(&wr);
 	cr_assert_eq(rc, (ssize_t)need, "encode: %zd, want %zu", rc, need);
 	cr_assert_eq(wr.len, need);
@@ -240,7 +226,7 @@ static const char nginx_get[] =
 	"\x0f\x00" "HTTP_USER_AGENT" "\x0b\x00" "curl/7.88.1"
 	"\x0b\x00" "HTTP_ACCEPT" "\x03\x00" "*/*";
 
-static const struct var nginx_get_vars[] = {
+static const struct name_value nginx_get_vars[] = {
 	VAR("QUERY_STRING", "name=world"),
 	VAR("REQUEST_METHOD", "GET"),
 	VAR("CONTENT_TYPE", ""),
@@ -283,7 +269,7 @@ static const char nginx_post[] =
 	"\x11\x00" "HTTP_CONTENT_TYPE" "\x21\x00" "application/x-www-form-urlencoded"
 	"a=1&b=2";
 
-static const struct var nginx_post_vars[] = {
+static const struct name_value nginx_post_vars[] = {
 	VAR("QUERY_STRING", ""),
 	VAR("REQUEST_METHOD", "POST"),
 	VAR("CONTENT_TYPE", "application/x-www-form-urlencoded"),
@@ -348,7 +334,7 @@ Test(uwsgi_nginx, writer_writes_the_same_bytes)
 	static const struct {
 		const char *raw;
 		size_t plen;
-		const struct var *vars;
+		const struct name_value *vars;
 		size_t n;
 	} cases[] = {
 		{ nginx_get, sizeof nginx_get - 1, nginx_get_vars, NELEM(nginx_get_vars) },
@@ -469,7 +455,7 @@ struct vars_case {
 	size_t len;
 	int end;           /* how the iteration ends */
 	size_t n;          /* the vars before it */
-	struct var want[2];
+	struct name_value want[2];
 };
 
 #define VARS(raw, end, n, ...) { raw, sizeof(raw) - 1, end, n, { __VA_ARGS__ } }
@@ -580,27 +566,27 @@ Test(uwsgi_vars, error_leaves_state)
 
 /* 255 vars of 257 bytes: VAR_nnnn (8) and a value of 245 bytes, 65535 bytes in
  * all. Keys and values live in store (255 * 253 bytes). */
-static void fill_255(struct var *v, char *store)
+static void fill_255(struct name_value *v, char *store)
 {
 	for (size_t i = 0; i < 255; i++) {
 		char *k = store + i * 253;
 		snprintf(k, 9, "VAR_%04zu", i);
 		memset(k + 8, 'a' + (int)(i % 26), 245);
-		v[i] = (struct var){ k, 8, k + 8, 245 };
+		v[i] = (struct name_value){ k, 8, k + 8, 245 };
 	}
 }
 
 Test(uwsgi_limits, vars_of_exactly_65535_bytes)
 {
 	struct guard g = guard_new(BIG);
-	struct var *many = malloc(255 * sizeof *many);
+	struct name_value *many = malloc(255 * sizeof *many);
 	char *store = malloc(255 * 253), *big = malloc(UWSGI_MAX_VARS);
 	uint8_t *buf;
 	size_t len;
 
 	/* one var */
 	memset(big, 'v', UWSGI_MAX_VARS);
-	struct var one = { "K", 1, big, UWSGI_MAX_VARS - 5 };
+	struct name_value one = { "K", 1, big, UWSGI_MAX_VARS - 5 };
 	buf = encode(&one, 1, &len);
 	cr_assert_eq(len, UWSGI_HEADER_LEN + UWSGI_MAX_VARS);
 	cr_assert(memcmp(buf, "\x00\xff\xff\x00" "\x01\x00" "K" "\xfa\xff", 9) == 0);
@@ -608,7 +594,7 @@ Test(uwsgi_limits, vars_of_exactly_65535_bytes)
 	free(buf);
 
 	/* one var, the key taking it all */
-	struct var key = { big, UWSGI_MAX_VARS - 4, "", 0 };
+	struct name_value key = { big, UWSGI_MAX_VARS - 4, "", 0 };
 	buf = encode(&key, 1, &len);
 	cr_assert_eq(len, UWSGI_HEADER_LEN + UWSGI_MAX_VARS);
 	check_packet(&g, buf, len, len, &key, 1, "a key of 65531 bytes");
@@ -645,7 +631,7 @@ Test(uwsgi_limits, vars_of_65536_bytes_are_refused)
 {
 	size_t cap = BIG;
 	uint8_t *buf = malloc(cap);
-	struct var *many = malloc(255 * sizeof *many);
+	struct name_value *many = malloc(255 * sizeof *many);
 	char *store = malloc(255 * 253), *big = malloc(UWSGI_MAX_VARS + 1);
 	struct uwsgi_writer w;
 
@@ -668,7 +654,8 @@ Test(uwsgi_limits, vars_of_65536_bytes_are_refused)
 	memset(buf, 0xa5, cap);
 	uwsgi_writer_init(&w, buf, cap);
 	for (size_t i = 0; i < 255; i++)
-		uwsgi_writer_var(&w, many[i].key, many[i].key_len, many[i].val, many[i].val_len);
+		uwsgi_writer_var(&w, many[i].name, many[i].name_len, many[i].value,
+		                 many[i].value_len);
 	cr_assert(!w.overflow);
 	uwsgi_writer_var(&w, "K", 1, "", 0);
 	/* and once refused, nothing more is written, even a var that would fit */
@@ -679,7 +666,8 @@ Test(uwsgi_limits, vars_of_65536_bytes_are_refused)
 	memset(buf, 0xa5, cap);
 	uwsgi_writer_init(&w, buf, cap);
 	for (size_t i = 0; i < 254; i++)
-		uwsgi_writer_var(&w, many[i].key, many[i].key_len, many[i].val, many[i].val_len);
+		uwsgi_writer_var(&w, many[i].name, many[i].name_len, many[i].value,
+		                 many[i].value_len);
 	size_t before = w.len;
 	uwsgi_writer_var(&w, "KEY", 3, big, 257 - 4 - 3 + 1);
 	uwsgi_writer_var(&w, "K", 1, "", 0);
@@ -754,34 +742,35 @@ Test(uwsgi_limits, writer_refuses_an_empty_key)
 
 Test(uwsgi_roundtrip, var_lists)
 {
-	static const struct var single[] = { VAR("A", "") };
-	static const struct var empty_values[] = { VAR("QUERY_STRING", ""), VAR("X", ""),
+	static const struct name_value single[] = { VAR("A", "") };
+	static const struct name_value empty_values[] = { VAR("QUERY_STRING", ""), VAR("X", ""),
 		                                   VAR("CONTENT_LENGTH", "") };
-	static const struct var binary[] = { VAR("\x00K", "\xff\x00v"), VAR("\xff", "\r\n\r\n"),
-		                             VAR("UWSGI_SCRIPT", "app:application") };
-	static const struct var le[] = { VAR("K", "0123456789012345678901234567890123456789"
+	static const struct name_value binary[] = { VAR("\x00K", "\xff\x00v"),
+		                                    VAR("\xff", "\r\n\r\n"),
+		                                    VAR("UWSGI_SCRIPT", "app:application") };
+	static const struct name_value le[] = { VAR("K", "0123456789012345678901234567890123456789"
 	                                          "0123456789012345678901234567890123456789"
 	                                          "0123456789012345678901234567890123456789"
 	                                          "0123456789012345678901234567890123456789"
 	                                          "0123456789012345678901234567890123456789"
 	                                          "0123456789012345678901234567890123456789"
 	                                          "0123456789012") }; /* datasize 0x0102 */
-	struct var *many = malloc(300 * sizeof *many);
+	struct name_value *many = malloc(300 * sizeof *many);
 	char *store = calloc(300, 16), *long_val = malloc(1000);
 	struct guard g = guard_new(BIG);
 
 	for (size_t i = 0; i < 300; i++) {
 		char *k = store + i * 16;
 		snprintf(k, 16, "HTTP_X_%zu", i);
-		many[i] = (struct var){ k, strlen(k), k + 5, i % 7 };
+		many[i] = (struct name_value){ k, strlen(k), k + 5, i % 7 };
 	}
 	memset(long_val, 'x', 1000);
-	struct var long_one[] = { VAR("HTTP_COOKIE", ""), VAR("PATH_INFO", "/") };
-	long_one[0].val = long_val;
-	long_one[0].val_len = 1000;
+	struct name_value long_one[] = { VAR("HTTP_COOKIE", ""), VAR("PATH_INFO", "/") };
+	long_one[0].value = long_val;
+	long_one[0].value_len = 1000;
 
 	const struct {
-		const struct var *vars;
+		const struct name_value *vars;
 		size_t n;
 		const char *what;
 	} lists[] = {
@@ -808,9 +797,10 @@ Test(uwsgi_roundtrip, var_lists)
 			struct uwsgi_writer w;
 			uint8_t *small = malloc(len - 1);
 			uwsgi_writer_init(&w, small, len - 1);
-			for (size_t j = 0; j < lists[i].n; j++)
-				uwsgi_writer_var(&w, lists[i].vars[j].key, lists[i].vars[j].key_len,
-				                 lists[i].vars[j].val, lists[i].vars[j].val_len);
+			for (size_t j = 0; j < lists[i].n; j++) {
+				const struct name_value *v = &lists[i].vars[j];
+				uwsgi_writer_var(&w, v->name, v->name_len, v->value, v->value_len);
+			}
 			cr_assert(w.overflow, "%s", lists[i].what);
 			cr_assert_eq(uwsgi_writer_finish(&w), UWSGI_ERROR, "%s", lists[i].what);
 			free(small);

@@ -13,10 +13,7 @@ cd "$(dirname "$0")/../.."
 bench_init "${1:-10}"
 conc=${2:-16}
 rounds=${BENCH_ROUNDS:-3}
-for p in uwsgi uwsgi-plugin-python3 gunicorn python3-flask; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null
-done
+need_packages uwsgi uwsgi-plugin-python3 gunicorn python3-flask
 worker=$top/spawner/wsgi/gatewayd-wsgi
 wsgi=$top/examples/wsgi
 flask=$top/examples/flask
@@ -38,14 +35,11 @@ else
 	extra_pools=""
 	extra_routes=""
 fi
-cat > "$work/gatewayd.json" <<JSON
-{"listen": [{"http": "127.0.0.1:18190"}],
- "log": {"error": "$work/gw-error.log", "level": "warn"},
+start_gatewayd <<JSON
+{"listen": [{"http": "127.0.0.1:18190"}], $gw_log,
  "pools": {$(pool hello_f fastcgi "$wsgi" hello:application), $(pool flask_f fastcgi "$flask" app:app)$extra_pools},
  "routes": [{"match": "/wsgi/", "pool": "hello_f"}, {"match": "/flask/", "pool": "flask_f"}$extra_routes]}
 JSON
-start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
-gwpid=$last_pid
 
 # nginx -> uWSGI, one uWSGI instance (master + 2 workers) per application
 for app in hello flask; do
@@ -54,23 +48,13 @@ for app in hello flask; do
 		--chdir "$dir" --mount "$mount=$mod" --manage-script-name --disable-logging \
 		--die-on-term --logto "$work/uwsgi-$app.log"
 done
-cat > "$work/nginx-wsgi.conf" <<CONF
-user root;
-worker_processes ${BENCH_NGINX_WORKERS:-1};
-daemon off;
-pid $work/nginx-wsgi.pid;
-error_log $work/nginx-wsgi-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
+start_nginx_with wsgi <<CONF
     server {
         listen 127.0.0.1:18191;
         location /wsgi/ { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$work/uwsgi-hello.sock; }
         location /flask/ { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$work/uwsgi-flask.sock; }
     }
-}
 CONF
-start_bg nginx -c "$work/nginx-wsgi.conf" -p "$work"
 
 # gunicorn, sync workers; SCRIPT_NAME mounts the Flask app at /flask as the others do
 start_bg gunicorn --log-level warning -w 2 -k sync -b 127.0.0.1:18192 --chdir "$wsgi" hello:application
@@ -122,5 +106,5 @@ for app in hello flask; do
 	done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-grep -E 'VmRSS' "/proc/$gwpid/status" | tr -s ' \t' ' ' | sed 's/^/gatewayd dispatcher /'
+report_rss VmRSS
 if [ -s "$work/gw-error.log" ]; then echo "gatewayd error log (last lines):"; tail -n 5 "$work/gw-error.log"; fi

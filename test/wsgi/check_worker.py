@@ -379,24 +379,21 @@ def pattern(n, offset=0):
     return (PATTERN * ((n + offset) // 10 + 2))[offset:offset + n]
 
 
-class ProtocolTests:
-    """Mixed into one TestCase per protocol; self.client speaks it."""
+class WorkerTests:
+    """Mixed into one TestCase per protocol: one worker of app for the class,
+    and self.client, a client of it speaking its protocol, for each test."""
 
+    app = None
     protocol = None
     client_class = None
 
     @classmethod
     def setUpClass(cls):
-        cls.worker = Worker("validate_app:application", cls.protocol)
+        cls.worker = Worker(cls.app, cls.protocol)
 
     @classmethod
     def tearDownClass(cls):
         cls.worker.stop()
-        err = cls.worker.stderr()
-        # wsgiref.validate reports through warnings and assertions.
-        for bad in ("WSGIWarning", "AssertionError", "Exception ignored", "garbage collected"):
-            if bad in err:
-                raise AssertionError("%s in the worker's stderr:\n%s" % (bad, err))
 
     def setUp(self):
         self.client = self.client_class(self.worker)
@@ -404,6 +401,21 @@ class ProtocolTests:
     def tearDown(self):
         if hasattr(self.client, "close"):
             self.client.close()
+
+
+class ProtocolTests(WorkerTests):
+    """The validated test applications, through self.client."""
+
+    app = "validate_app:application"
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        err = cls.worker.stderr()
+        # wsgiref.validate reports through warnings and assertions.
+        for bad in ("WSGIWarning", "AssertionError", "Exception ignored", "garbage collected"):
+            if bad in err:
+                raise AssertionError("%s in the worker's stderr:\n%s" % (bad, err))
 
     def get(self, path, query="", **kw):
         return self.client.request(cgi_env(path, query, script_name="/t"), **kw)
@@ -417,6 +429,16 @@ class ProtocolTests:
     def log_text(self, reply):
         """Where wsgi.errors went: STDERR records (FastCGI), the worker's stderr (uwsgi)."""
         return reply.stderr + self.worker.stderr()
+
+    def assert_request_logged(self, reply, said):
+        """said went where the request's wsgi.errors goes: its STDERR records
+        (FastCGI), or the worker's stderr with the request id in front, so the
+        log line can be found (uwsgi)."""
+        if self.protocol == "fastcgi":
+            self.assertIn(said, reply.stderr)
+        else:
+            self.assertTrue(self.worker.wait_stderr(r"\[test-\d+\] " + re.escape(said)),
+                            self.worker.stderr())
 
     def assert_serving(self):
         r = self.get("/hello")
@@ -682,12 +704,7 @@ class ProtocolTests:
     def test_errors_stream(self):
         r = self.get("/env", "log=hello-from-wsgi.errors")
         self.assertEqual(r.code, 200)
-        if self.protocol == "fastcgi":
-            self.assertIn("env_app says: hello-from-wsgi.errors", r.stderr)
-        else:
-            # With the request id in front, so the log line can be found.
-            self.assertTrue(self.worker.wait_stderr(
-                r"\[test-\d+\] env_app says: hello-from-wsgi.errors"), self.worker.stderr())
+        self.assert_request_logged(r, "env_app says: hello-from-wsgi.errors")
 
     def test_sys_stderr_is_the_requests_errors_stream(self):
         # What the application prints to sys.stderr goes where wsgi.errors
@@ -695,11 +712,7 @@ class ProtocolTests:
         # back in place after the request.
         r = self.get("/env", "print=hello-from-print")
         self.assertEqual(r.code, 200)
-        if self.protocol == "fastcgi":
-            self.assertIn("env_app prints: hello-from-print", r.stderr)
-        else:
-            self.assertTrue(self.worker.wait_stderr(
-                r"\[test-\d+\] env_app prints: hello-from-print"), self.worker.stderr())
+        self.assert_request_logged(r, "env_app prints: hello-from-print")
         self.assertEqual(self.get("/env").code, 200)
 
     def test_streams_kept_from_the_start_are_the_requests_errors_stream_too(self):
@@ -709,11 +722,7 @@ class ProtocolTests:
         r = self.get("/env", "kept=hello-from-logging&dunder=hello-from-dunder")
         self.assertEqual(r.code, 200)
         for said in ("env_app logs: hello-from-logging", "env_app prints: hello-from-dunder"):
-            if self.protocol == "fastcgi":
-                self.assertIn(said, r.stderr)
-            else:
-                self.assertTrue(self.worker.wait_stderr(r"\[test-\d+\] " + said),
-                                self.worker.stderr())
+            self.assert_request_logged(r, said)
 
     def test_probe_connection(self):
         # gatewayd's readiness probe: connect, close, nothing sent. Silently.
@@ -885,27 +894,11 @@ class FastCGITests(ProtocolTests, unittest.TestCase):
         self.assertIs(self.client.conn, conn)
 
 
-class MisbehavingAppTests:
+class MisbehavingAppTests(WorkerTests):
     """Applications that break the rules: the worker answers 500 (or cuts
     the response once its head is out) and goes on serving."""
 
-    protocol = None
-    client_class = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.worker = Worker("misbehave_app:application", cls.protocol)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.worker.stop()
-
-    def setUp(self):
-        self.client = self.client_class(self.worker)
-
-    def tearDown(self):
-        if hasattr(self.client, "close"):
-            self.client.close()
+    app = "misbehave_app:application"
 
     def case(self, name, method="GET"):
         return self.client.request(cgi_env("/", "case=" + name, method))
@@ -989,12 +982,21 @@ class MisbehavingFastCGITests(MisbehavingAppTests, unittest.TestCase):
 
 
 class SignalTests(unittest.TestCase):
+    def serving(self, proto):
+        """A worker speaking proto and a client of it, which it has served once."""
+        w = Worker("validate_app:application", proto)
+        try:
+            c = (UwsgiClient if proto == "uwsgi" else FcgiClient)(w)
+            self.assertEqual(c.request(cgi_env("/hello")).code, 200)
+        except BaseException:
+            w.stop()
+            raise
+        return w, c
+
     def test_sigterm_idle_exits_at_once(self):
         for proto in ("uwsgi", "fastcgi"):
-            w = Worker("validate_app:application", proto)
+            w, c = self.serving(proto)
             try:
-                c = (UwsgiClient if proto == "uwsgi" else FcgiClient)(w)
-                self.assertEqual(c.request(cgi_env("/hello")).code, 200)
                 # FastCGI: idle on a kept connection, then idle in accept.
                 t0 = time.time()
                 w.proc.send_signal(signal.SIGTERM)
@@ -1007,10 +1009,8 @@ class SignalTests(unittest.TestCase):
 
     def test_sigterm_busy_finishes_request(self):
         for proto in ("uwsgi", "fastcgi"):
-            w = Worker("validate_app:application", proto)
+            w, c = self.serving(proto)
             try:
-                c = (UwsgiClient if proto == "uwsgi" else FcgiClient)(w)
-                self.assertEqual(c.request(cgi_env("/hello")).code, 200)
                 box = {}
                 t = threading.Thread(target=lambda: box.update(
                     r=c.request(cgi_env("/env", "sleep=1"))))

@@ -55,7 +55,8 @@ def _read(inp, how, clen):
     return []
 
 
-def _rss_kib():
+def rss_kib():
+    """The process's resident set in KiB, or -1 (leak.py says it too)."""
     try:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
@@ -92,7 +93,7 @@ def application(environ, start_response):
         "cwd": os.getcwd(),
         "path0": sys.path[0],
         "environ_type": type(environ).__name__,
-        "rss_kib": _rss_kib(),
+        "rss_kib": rss_kib(),
     }
     if q.get("log"):
         environ["wsgi.errors"].write("env_app says: %s\n" % q["log"])

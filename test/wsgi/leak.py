@@ -3,15 +3,9 @@
 and the process's RSS. For max_requests (or an RSS limit) to recycle."""
 import os
 
+from env_app import rss_kib
+
 _hoard = []
-
-
-def _rss_kib():
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    except (OSError, ValueError, IndexError):
-        return -1
 
 
 def application(environ, start_response):
@@ -21,7 +15,7 @@ def application(environ, start_response):
             kib = int(part[4:])
     _hoard.append(bytearray(os.urandom(16)) * (kib * 64))  # touched, so it counts in RSS
     body = ("pid %d holds %d blocks, rss %d KiB\n" % (os.getpid(), len(_hoard),
-                                                      _rss_kib())).encode()
+                                                      rss_kib())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
     return [body]
