@@ -69,12 +69,12 @@ start_fcgiwrap() { # 16 workers, so its pool is never the limit at c=16
 }
 
 # nginx whose http block holds what stdin says (upstreams, servers), its files
-# named after $1 in the work dir; BENCH_NGINX_WORKERS worker processes (default 1).
+# named after $1 in the work dir; BENCH_NGINX_WORKERS worker processes (default auto, as Debian ships nginx).
 start_nginx_with() {
 	{
 		cat <<CONF
 user root;
-worker_processes ${BENCH_NGINX_WORKERS:-1};
+worker_processes ${BENCH_NGINX_WORKERS:-auto};
 daemon off;
 pid $work/nginx-$1.pid;
 error_log $work/nginx-$1-error.log warn;

@@ -7,7 +7,7 @@
 #
 #   sh test/wsgi/bench_wsgi.sh [SECONDS] [CONCURRENCY]   (defaults: 10, 16)
 #   BENCH_ROUNDS=N rounds, interleaved, the median reported (default 3)
-#   BENCH_NGINX_WORKERS=2 for a two-worker nginx (default 1, as in bench/*.sh)
+#   BENCH_NGINX_WORKERS=N for an N-worker nginx (default auto, as Debian ships it)
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
 bench_init "${1:-10}"
@@ -67,7 +67,7 @@ for u in http://127.0.0.1:18190/wsgi/hello http://127.0.0.1:18190/flask/ \
 done
 if [ -n "$uwsgi_pools" ]; then wait_for http://127.0.0.1:18190/u/wsgi/hello; wait_for http://127.0.0.1:18190/u/flask/; fi
 
-echo "bench wsgi: $(nproc) cores, ${secs}s per run, c=$conc, keep-alive client connections (wrk), 2 workers each, nginx ${BENCH_NGINX_WORKERS:-1} worker(s), ${rounds} rounds (the median counts)"
+echo "bench wsgi: $(nproc) cores, ${secs}s per run, c=$conc, keep-alive client connections (wrk), 2 workers each, nginx ${BENCH_NGINX_WORKERS:-auto} worker(s), ${rounds} rounds (the median counts)"
 echo "(req/s count 2xx answers only; 'errors' = non-2xx answers + socket errors)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$work/results
