@@ -130,6 +130,21 @@ int request_from_cgi_vars(struct request *r, long long *content_length, const ch
 /* Route and start: what a front end calls once the head is in. */
 void request_dispatch(struct request *r);
 
+/* Is the client (REMOTE_ADDR) on a loopback address? */
+bool request_from_loopback(struct request *r);
+/* gatewayd's own paths (status, health) answer GET and HEAD, from loopback
+ * clients only when loopback_only. false: r was answered (403, 405). */
+bool request_self_allowed(struct request *r, bool loopback_only);
+/* Answer status with the whole of text (type: its Content-Type), not to be
+ * cached, and end the request: what gatewayd says about itself. */
+void request_send_text(struct request *r, int status, const char *type, const char *text,
+                       size_t len);
+
+/* For the handlers that answer at once (status, health): a body is dropped;
+ * nothing to do when drained or aborted. */
+void request_body_drop(struct request *r);
+void request_nothing(struct request *r);
+
 /* Answer status with a short HTML page and end the request. extra: more header
  * lines ("Retry-After: 5\r\n"-free form: "Retry-After: 5"), or NULL. */
 void request_error(struct request *r, int status, const char *extra_header);
