@@ -518,6 +518,15 @@ char *gw_read_file(const char *path)
 	return buf;
 }
 
+void gw_dump_file(const char *title, const char *path, size_t tail)
+{
+	char *text = gw_read_file(path);
+	size_t n = text ? strlen(text) : 0;
+	cr_log_warn("%s (%s, last %zu bytes):\n%s", title, path, tail,
+	            text ? text + (n > tail ? n - tail : 0) : "(none)");
+	free(text);
+}
+
 struct log_probe {
 	const char *path;
 	const char *needle;

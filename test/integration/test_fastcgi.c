@@ -108,23 +108,14 @@ static void teardown(void)
 	gw_cleanup(&G);
 }
 
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 4000 bytes):\n%s", title, path,
-	            text ? text + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(text);
-}
-
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log, 4000);
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++) {
 		if (PEERS[i].log[0])
-			dump_file(PEERS[i].name, PEERS[i].log);
+			gw_dump_file(PEERS[i].name, PEERS[i].log, 4000);
 		if (PEERS[i].out[0] && strcmp(PEERS[i].out, PEERS[i].log) != 0)
-			dump_file(PEERS[i].name, PEERS[i].out);
+			gw_dump_file(PEERS[i].name, PEERS[i].out, 4000);
 	}
 }
 

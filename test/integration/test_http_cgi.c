@@ -38,10 +38,7 @@ static void teardown(void)
 
 static void dump_log(const struct gw_proc *g)
 {
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 4000 bytes):\n%s", log ? log + (n > 4000 ? n - 4000 : 0) : "(none)");
-	free(log);
+	gw_dump_file("error log of gatewayd", g->error_log, 4000);
 }
 
 /* SIGTERM; the daemon must exit 0 (ASan: no leak). Then remove its directory. */

@@ -46,11 +46,7 @@ TestSuite(pools, .fini = teardown, .timeout = 45);
 
 static void dump_log(const struct gw_proc *g)
 {
-	char *log = gw_read_file(g->error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log of gatewayd (last 6000 bytes):\n%s",
-	            log ? log + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(log);
+	gw_dump_file("error log of gatewayd", g->error_log, 6000);
 }
 
 /* SIGTERM; the daemon must exit 0. Then remove its directory. */

@@ -96,22 +96,13 @@ static void teardown(void)
 
 TestSuite(uwsgi, .fini = teardown, .timeout = 60);
 
-static void dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
-	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(text);
-}
-
 static void dump_logs(void)
 {
-	dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log, 6000);
 	if (NGX.log[0])
-		dump_file("nginx's error log", NGX.log);
+		gw_dump_file("nginx's error log", NGX.log, 6000);
 	if (NGX.out[0])
-		dump_file("nginx's output", NGX.out);
+		gw_dump_file("nginx's output", NGX.out, 6000);
 }
 
 /* Stop nginx, then gatewayd: it must exit 0 (ASan: no leak). */
