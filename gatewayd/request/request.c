@@ -89,8 +89,14 @@ bool request_from_loopback(struct request *r)
 int request_route(struct request *r)
 {
 	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
+	static struct route_cfg health_route = {.match = "/_gatewayd/", .kind = ROUTE_HEALTH};
 	if (r->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
 		r->route = &status_route;
+		return 0;
+	}
+	if (r->cfg->status.enabled && (strcmp(r->path, LIVE_PATH) == 0 ||
+	                               strcmp(r->path, READY_PATH) == 0)) {
+		r->route = &health_route;
 		return 0;
 	}
 	r->route = router_match(r->cfg, r->path, &r->route_prefix);
@@ -322,6 +328,7 @@ void request_start(struct request *r)
 		[ROUTE_STATIC] = &handler_static,
 		[ROUTE_POOL] = &handler_pool,
 		[ROUTE_STATUS] = &handler_status,
+		[ROUTE_HEALTH] = &handler_health,
 	};
 	r->handler = handlers[r->route->kind];
 	r->handler->start(r);
@@ -348,7 +355,8 @@ static const char *error_detail(int status)
 	case 414: return "The request line is too long.";
 	case 431: return "The request's header fields are too large.";
 	case 502: return "The program behind this address failed; the error log has the reason.";
-	case 503: return "Every worker is busy; try again shortly.";
+	case 503: return gw->stopping ? "This server is stopping; try again shortly."
+	                              : "Every worker is busy; try again shortly.";
 	case 504: return "The program behind this address took too long.";
 	default: return "";
 	}
@@ -515,6 +523,8 @@ int request_internal_redirect(struct request *r, const char *location)
 void request_log_access(struct request *r, unsigned long long bytes_sent)
 {
 	char line[2048];
+	if (r->no_access_log)
+		return;
 	const char *method = cgi_env_get(&r->env, "REQUEST_METHOD");
 	const char *uri = cgi_env_get(&r->env, "REQUEST_URI");
 	const char *proto = cgi_env_get(&r->env, "SERVER_PROTOCOL");

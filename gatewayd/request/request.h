@@ -96,6 +96,7 @@ struct request {
 	void *front_ctx;
 	bool head_sent;
 	int status;                  /* answered status, for the access log */
+	bool no_access_log;          /* a health probe: not in the access log */
 
 	const struct handler_ops *handler;
 	void *handler_ctx;
@@ -206,11 +207,17 @@ extern const struct handler_ops handler_cgi;
 extern const struct handler_ops handler_static;
 extern const struct handler_ops handler_pool;
 extern const struct handler_ops handler_status;
+extern const struct handler_ops handler_health;
 
 #define STATUS_PATH "/_gatewayd/status"
+#define LIVE_PATH "/_gatewayd/live"
+#define READY_PATH "/_gatewayd/ready"
 
 /* CGI children still alive (also after their requests ended), for shutdown. */
 size_t cgi_children_alive(void);
 void cgi_kill_all(int sig);
+/* A cgi route's children running and requests waiting for one, in the
+ * generation the route belongs to. */
+void cgi_route_load(const struct route_cfg *route, unsigned *running, unsigned *waiting);
 
 #endif
