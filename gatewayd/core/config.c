@@ -63,18 +63,18 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	json_array_foreach(arr, i, item) {
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
-		static const char *const keys[] = {"http", "fastcgi", "uwsgi", "owner", "group", "mode",
-		                                   "stderr", NULL};
+		static const char *const keys[] = {"http", "fastcgi", "uwsgi", "agent", "owner", "group",
+		                                   "mode", "stderr", NULL};
 		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
 		json_t *http = json_object_get(item, "http"), *fcgi = json_object_get(item, "fastcgi");
-		json_t *uwsgi = json_object_get(item, "uwsgi");
-		json_t *addr = http ? http : fcgi ? fcgi : uwsgi;
-		if (!!http + !!fcgi + !!uwsgi != 1 || !json_is_string(addr))
+		json_t *uwsgi = json_object_get(item, "uwsgi"), *agent = json_object_get(item, "agent");
+		json_t *addr = http ? http : fcgi ? fcgi : uwsgi ? uwsgi : agent;
+		if (!!http + !!fcgi + !!uwsgi + !!agent != 1 || !json_is_string(addr))
 			return fail(c, where, "must name one protocol: {\"http\" | \"fastcgi\" | "
-			                      "\"uwsgi\": \"host:port\" or \"unix:/path\"}");
-		l->proto = http ? LISTEN_HTTP : fcgi ? LISTEN_FASTCGI : LISTEN_UWSGI;
+			                      "\"uwsgi\" | \"agent\": \"host:port\" or \"unix:/path\"}");
+		l->proto = http ? LISTEN_HTTP : fcgi ? LISTEN_FASTCGI : uwsgi ? LISTEN_UWSGI : LISTEN_AGENT;
 		l->mode = -1;
 		cfg->nlisten = i + 1;
 		const char *a = json_string_value(addr);
@@ -383,15 +383,20 @@ static int load_pools(struct check *c, json_t *root, struct config *cfg)
 
 static int load_status(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "loopback_only", NULL};
+	static const char *const keys[] = {"enabled", "loopback_only", "health_loopback_only", NULL};
 	json_t *obj = json_object_get(root, "status");
 	cfg->status.enabled = true;
 	cfg->status.loopback_only = true;
+	/* A balancer probes from another host: live and ready say no more than
+	 * ready or not (and why), so they answer everyone unless told otherwise. */
+	cfg->status.health_loopback_only = false;
 	if (!obj)
 		return 0;
 	return want_object(c, obj, "status") || check_keys(c, obj, "status", keys) ||
 	       get_bool(c, obj, "enabled", "status", &cfg->status.enabled) ||
-	       get_bool(c, obj, "loopback_only", "status", &cfg->status.loopback_only) ? -1 : 0;
+	       get_bool(c, obj, "loopback_only", "status", &cfg->status.loopback_only) ||
+	       get_bool(c, obj, "health_loopback_only", "status",
+	                &cfg->status.health_loopback_only) ? -1 : 0;
 }
 
 static int load_limits(struct check *c, json_t *root, struct config *cfg)

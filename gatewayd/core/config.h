@@ -9,7 +9,8 @@
 
 #include "gatewayd/core/log.h"
 
-enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI };
+/* LISTEN_AGENT: HAProxy's agent-check, one line per connection (front/agent.c). */
+enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI, LISTEN_AGENT };
 
 struct listen_cfg {
 	enum listen_proto proto;
@@ -23,7 +24,7 @@ struct listen_cfg {
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
-enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL, ROUTE_STATUS };
+enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL, ROUTE_STATUS, ROUTE_HEALTH };
 
 enum pool_protocol { POOL_FASTCGI, POOL_UWSGI };
 enum pool_mode { POOL_STATIC, POOL_DYNAMIC, POOL_ONDEMAND };
@@ -98,6 +99,7 @@ struct config {
 	struct {
 		bool enabled;
 		bool loopback_only; /* GET /_gatewayd/status from loopback clients only */
+		bool health_loopback_only; /* the same for /_gatewayd/live and /_gatewayd/ready */
 	} status;
 	char *server_name;
 	char *document_root;

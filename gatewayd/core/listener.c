@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gatewayd/front/agent.h"
 #include "gatewayd/front/fastcgi.h"
 #include "gatewayd/front/http.h"
 #include "gatewayd/front/uwsgi.h"
@@ -21,6 +22,9 @@
 
 static ev_timer resume_timer;
 static bool paused_for_fds;
+/* What may be accepted: everything; during a SIGTERM drain, only what answers
+ * the balancers; nothing once the drain is over. */
+static enum { ACCEPT_ALL, ACCEPT_PROBES, ACCEPT_NONE } accepting = ACCEPT_ALL;
 
 /* A unix socket: a stale file from an earlier run is replaced, then the
  * socket gets the configured owner, group and mode. */
@@ -130,7 +134,7 @@ int listeners_open(struct config *cfg)
 		gw->nlisteners = i + 1;
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
-		static const char *const protos[] = {"http", "fastcgi", "uwsgi"};
+		static const char *const protos[] = {"http", "fastcgi", "uwsgi", "agent"};
 		const char *proto = protos[l->cfg->proto], *name = sd_listen_name(l->fd);
 		char from[96] = "";
 		if (name)
@@ -144,18 +148,53 @@ int listeners_open(struct config *cfg)
 	return 0;
 }
 
+/* Does l answer the balancers during a drain? A balancer must see the drain
+ * (ready 503, agent "drain") rather than a refused connection, which it
+ * cannot tell from a crash. */
+static bool answers_probes(const struct listener *l)
+{
+	return l->cfg->proto == LISTEN_AGENT || (l->cfg->proto == LISTEN_HTTP && gw->cfg->status.enabled);
+}
+
+static bool may_accept(const struct listener *l)
+{
+	return accepting == ACCEPT_ALL || (accepting == ACCEPT_PROBES && answers_probes(l));
+}
+
 void listeners_start(void)
 {
-	if (gw->stopping)
-		return;
-	for (size_t i = 0; i < gw->nlisteners; i++)
-		ev_io_start(gw->loop, &gw->listeners[i].w);
+	for (size_t i = 0; i < gw->nlisteners; i++) {
+		struct listener *l = &gw->listeners[i];
+		if (may_accept(l))
+			ev_io_start(gw->loop, &l->w);
+		else
+			ev_io_stop(gw->loop, &l->w);
+	}
 }
 
 void listeners_stop(void)
 {
 	for (size_t i = 0; i < gw->nlisteners; i++)
 		ev_io_stop(gw->loop, &gw->listeners[i].w);
+}
+
+void listeners_drain(void)
+{
+	accepting = ACCEPT_PROBES;
+	listeners_stop();
+	if (!paused_for_fds && gw->nconns < gw->max_conns)
+		listeners_start();
+}
+
+void listeners_shut(void)
+{
+	accepting = ACCEPT_NONE;
+	listeners_stop();
+}
+
+bool listeners_accepting(void)
+{
+	return accepting == ACCEPT_ALL && !paused_for_fds && gw->nconns < gw->max_conns;
 }
 
 void listeners_close(void)
@@ -219,6 +258,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			fcgi_conn_start(fd, l->cfg);
 		else if (l->cfg->proto == LISTEN_UWSGI)
 			uwsgi_conn_start(fd, l->cfg);
+		else if (l->cfg->proto == LISTEN_AGENT)
+			agent_conn_start(fd);
 		else
 			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
 	}

@@ -58,6 +58,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		stop_forced = true;
 		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
 		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
+		listeners_shut();
 		conns_abort_all();
 		cgi_kill_all(SIGKILL);
 		pools_kill();
@@ -84,7 +85,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	         gw->cfg->timeouts.shutdown);
 	gw->stopping = true;
 	systemd_stopping();
-	listeners_stop();
+	listeners_drain();
 	conns_shutdown_all();
 	pools_drain();
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown, 0);

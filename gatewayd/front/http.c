@@ -45,6 +45,9 @@ struct http_conn {
 	struct spool spool;          /* a chunked body, de-chunked */
 
 	bool reject_pending; /* a malformed request: its rest may still arrive */
+	/* Accepted during a SIGTERM drain, which keeps the listener open for the
+	 * balancers' probes: gatewayd's own paths only, 503 to anything else. */
+	bool drain_only;
 
 	bool resp_chunked;
 	bool resp_no_body;
@@ -108,6 +111,8 @@ static bool body_pending(const struct http_conn *c)
 static void conn_log_access(struct http_conn *c)
 {
 	struct request *r = c->req;
+	if (r->no_access_log)
+		return;
 	struct access_entry e = {
 		.remote_addr = c->remote_addr,
 		.request_line = c->request_line,
@@ -499,14 +504,20 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		conn_reject(c, status, why);
 		return;
 	}
-	if ((status = request_route(r)) != 0) {
+	status = request_route(r);
+	if (!status && c->drain_only && r->route->kind != ROUTE_HEALTH &&
+	    r->route->kind != ROUTE_STATUS) {
+		log_info(r->id, "stopping: a new connection gets gatewayd's own paths only: 503");
+		status = 503;
+	}
+	if (status) {
 		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
 			c->keep_alive = false;
 			c->reject_pending = true; /* the unread body may still be arriving */
 		}
 		c->state = CONN_ACTIVE;
 		c->body_kind = HTTP1_BODY_NONE;
-		request_error(r, status, NULL);
+		request_error(r, status, status == 503 ? "Retry-After: 1" : NULL);
 		return;
 	}
 	begin_body(c, r, expect);
@@ -720,6 +731,7 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 	if (!c)
 		return;
 	spool_init(&c->spool);
+	c->drain_only = gw->stopping;
 	c->state = CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);

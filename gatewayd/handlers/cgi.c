@@ -87,6 +87,13 @@ void cgi_kill_all(int sig)
 			spawn_signal_group(j->pid, sig);
 }
 
+void cgi_route_load(const struct route_cfg *route, unsigned *running, unsigned *waiting)
+{
+	const struct cgi_route_state *rs = route->state; /* NULL until its first request */
+	*running = rs && rs->running > 0 ? (unsigned)rs->running : 0;
+	*waiting = rs ? rs->waiting.waiting : 0;
+}
+
 static struct cgi_route_state *route_state(struct route_cfg *route)
 {
 	if (!route->state)

@@ -79,11 +79,24 @@ void request_free(struct request *r)
 	free(r);
 }
 
+bool request_from_loopback(struct request *r)
+{
+	const char *addr = cgi_env_get(&r->env, "REMOTE_ADDR");
+	return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	                strncmp(addr, "::ffff:127.", 11) == 0);
+}
+
 int request_route(struct request *r)
 {
 	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
+	static struct route_cfg health_route = {.match = "/_gatewayd/", .kind = ROUTE_HEALTH};
 	if (r->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
 		r->route = &status_route;
+		return 0;
+	}
+	if (r->cfg->status.enabled && (strcmp(r->path, LIVE_PATH) == 0 ||
+	                               strcmp(r->path, READY_PATH) == 0)) {
+		r->route = &health_route;
 		return 0;
 	}
 	r->route = router_match(r->cfg, r->path, &r->route_prefix);
@@ -315,6 +328,7 @@ void request_start(struct request *r)
 		[ROUTE_STATIC] = &handler_static,
 		[ROUTE_POOL] = &handler_pool,
 		[ROUTE_STATUS] = &handler_status,
+		[ROUTE_HEALTH] = &handler_health,
 	};
 	r->handler = handlers[r->route->kind];
 	r->handler->start(r);
@@ -341,10 +355,49 @@ static const char *error_detail(int status)
 	case 414: return "The request line is too long.";
 	case 431: return "The request's header fields are too large.";
 	case 502: return "The program behind this address failed; the error log has the reason.";
-	case 503: return "Every worker is busy; try again shortly.";
+	case 503: return gw->stopping ? "This server is stopping; try again shortly."
+	                              : "Every worker is busy; try again shortly.";
 	case 504: return "The program behind this address took too long.";
 	default: return "";
 	}
+}
+
+bool request_self_allowed(struct request *r, bool loopback_only)
+{
+	if (loopback_only && !request_from_loopback(r)) {
+		log_warn(r->id, "%s asked for by %s, not a loopback client: 403", r->path,
+		         cgi_env_get(&r->env, "REMOTE_ADDR"));
+		request_error(r, 403, NULL);
+		return false;
+	}
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		request_error(r, 405, "Allow: GET, HEAD");
+		return false;
+	}
+	return true;
+}
+
+void request_send_text(struct request *r, int status, const char *type, const char *text,
+                       size_t len)
+{
+	struct http1_header h[2] = {
+		{{"Content-Type", 12}, {type, strlen(type)}},
+		{{"Cache-Control", 13}, {"no-store", 8}},
+	};
+	struct response_head head = {.status = status, .headers = h, .num_headers = 2,
+	                             .content_length = (long long)len};
+	r->front->send_head(r, &head);
+	r->front->send_body(r, text, len);
+	r->front->send_end(r, true);
+}
+
+void request_body_drop(struct request *r)
+{
+	request_body_taken(r, buf_len(&r->body));
+}
+
+void request_nothing(struct request *r)
+{
 }
 
 void request_error(struct request *r, int status, const char *extra_header)
@@ -470,6 +523,8 @@ int request_internal_redirect(struct request *r, const char *location)
 void request_log_access(struct request *r, unsigned long long bytes_sent)
 {
 	char line[2048];
+	if (r->no_access_log)
+		return;
 	const char *method = cgi_env_get(&r->env, "REQUEST_METHOD");
 	const char *uri = cgi_env_get(&r->env, "REQUEST_URI");
 	const char *proto = cgi_env_get(&r->env, "SERVER_PROTOCOL");

@@ -96,6 +96,7 @@ struct request {
 	void *front_ctx;
 	bool head_sent;
 	int status;                  /* answered status, for the access log */
+	bool no_access_log;          /* a health probe: not in the access log */
 
 	const struct handler_ops *handler;
 	void *handler_ctx;
@@ -129,6 +130,21 @@ int request_add_server_var(struct request *r, const void *name, size_t name_len,
 int request_from_cgi_vars(struct request *r, long long *content_length, const char **why);
 /* Route and start: what a front end calls once the head is in. */
 void request_dispatch(struct request *r);
+
+/* Is the client (REMOTE_ADDR) on a loopback address? */
+bool request_from_loopback(struct request *r);
+/* gatewayd's own paths (status, health) answer GET and HEAD, from loopback
+ * clients only when loopback_only. false: r was answered (403, 405). */
+bool request_self_allowed(struct request *r, bool loopback_only);
+/* Answer status with the whole of text (type: its Content-Type), not to be
+ * cached, and end the request: what gatewayd says about itself. */
+void request_send_text(struct request *r, int status, const char *type, const char *text,
+                       size_t len);
+
+/* For the handlers that answer at once (status, health): a body is dropped;
+ * nothing to do when drained or aborted. */
+void request_body_drop(struct request *r);
+void request_nothing(struct request *r);
 
 /* Answer status with a short HTML page and end the request. extra: more header
  * lines ("Retry-After: 5\r\n"-free form: "Retry-After: 5"), or NULL. */
@@ -191,11 +207,17 @@ extern const struct handler_ops handler_cgi;
 extern const struct handler_ops handler_static;
 extern const struct handler_ops handler_pool;
 extern const struct handler_ops handler_status;
+extern const struct handler_ops handler_health;
 
 #define STATUS_PATH "/_gatewayd/status"
+#define LIVE_PATH "/_gatewayd/live"
+#define READY_PATH "/_gatewayd/ready"
 
 /* CGI children still alive (also after their requests ended), for shutdown. */
 size_t cgi_children_alive(void);
 void cgi_kill_all(int sig);
+/* A cgi route's children running and requests waiting for one, in the
+ * generation the route belongs to. */
+void cgi_route_load(const struct route_cfg *route, unsigned *running, unsigned *waiting);
 
 #endif

@@ -104,6 +104,25 @@ Test(config, match_kinds)
 	config_free(c);
 }
 
+Test(config, agent_listener_and_health_keys)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:8080\"},"
+	                        " {\"agent\": \"127.0.0.1:9999\"}], " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->nlisten, 2);
+	cr_assert_eq(c->listen[1].proto, LISTEN_AGENT);
+	cr_assert_str_eq(c->listen[1].port, "9999");
+	/* live and ready answer any client by default; status only loopback ones. */
+	cr_assert(c->status.enabled && c->status.loopback_only);
+	cr_assert_not(c->status.health_loopback_only);
+	config_free(c);
+	c = load("{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], \"status\": "
+	         "{\"health_loopback_only\": true}, " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert(c->status.health_loopback_only);
+	config_free(c);
+}
+
 struct bad_case {
 	const char *json;
 	const char *expect; /* substring of the error */
@@ -140,6 +159,12 @@ static const struct bad_case bad_cases[] = {
 	 "log.level: \"loud\""},
 	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"listen\": [], " GOOD_ROUTES "}", "duplicate"},
 	{"[1, 2]", "(top): must be an object"},
+	{"{\"listen\": [{\"agent\": \"127.0.0.1:1\", \"http\": \"127.0.0.1:2\"}], " GOOD_ROUTES "}",
+	 "listen[0]: must name one protocol"},
+	{"{\"listen\": [{\"agent\": \"127.0.0.1:1\", \"stderr\": true}], " GOOD_ROUTES "}",
+	 "listen[0]: \"stderr\" applies to fastcgi listeners only"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"status\": {\"health_loopback_only\": 1}, "
+	 GOOD_ROUTES "}", "health_loopback_only"},
 };
 
 Test(config, every_error_says_where)

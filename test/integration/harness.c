@@ -198,18 +198,9 @@ void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void))
 	gw_cleanup(g);
 }
 
-void gw_dump_file(const char *title, const char *path)
-{
-	char *text = gw_read_file(path);
-	size_t n = text ? strlen(text) : 0;
-	cr_log_warn("%s (%s, last 6000 bytes):\n%s", title, path,
-	            text ? text + (n > 6000 ? n - 6000 : 0) : "(none)");
-	free(text);
-}
-
 void gw_dump_log(const struct gw_proc *g)
 {
-	gw_dump_file("error log of gatewayd", g->error_log);
+	gw_dump_file("error log of gatewayd", g->error_log, 6000);
 }
 
 void gw_cleanup(struct gw_proc *g)
@@ -577,6 +568,15 @@ char *gw_read_file(const char *path)
 	if (buf)
 		buf[n] = '\0';
 	return buf;
+}
+
+void gw_dump_file(const char *title, const char *path, size_t tail)
+{
+	char *text = gw_read_file(path);
+	size_t n = text ? strlen(text) : 0;
+	cr_log_warn("%s (%s, last %zu bytes):\n%s", title, path, tail,
+	            text ? text + (n > tail ? n - tail : 0) : "(none)");
+	free(text);
 }
 
 struct log_probe {

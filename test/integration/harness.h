@@ -39,7 +39,6 @@ int gw_wait_exit(struct gw_proc *g, double timeout);
 void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void));
 /* cr_log_warn the end of gatewayd's error log, or of any file, titled. */
 void gw_dump_log(const struct gw_proc *g);
-void gw_dump_file(const char *title, const char *path);
 /* Remove the temp dir. */
 void gw_cleanup(struct gw_proc *g);
 
@@ -94,6 +93,8 @@ bool gw_pid_alive(pid_t pid);
 bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout);
 /* Read a whole file (malloc'd, NUL-terminated) or NULL. */
 char *gw_read_file(const char *path);
+/* Show the last tail bytes of a file (a log) in the test's output, under title. */
+void gw_dump_file(const char *title, const char *path, size_t tail);
 /* Does the error log contain needle (polled up to timeout seconds)? */
 bool gw_log_contains(const char *path, const char *needle, double timeout);
 

@@ -82,12 +82,12 @@ static void teardown(void)
 
 static void dump_logs(void)
 {
-	gw_dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log, 4000);
 	for (size_t i = 0; i < sizeof PEERS / sizeof PEERS[0]; i++) {
 		if (PEERS[i].log[0])
-			gw_dump_file(PEERS[i].name, PEERS[i].log);
+			gw_dump_file(PEERS[i].name, PEERS[i].log, 4000);
 		if (PEERS[i].out[0] && strcmp(PEERS[i].out, PEERS[i].log) != 0)
-			gw_dump_file(PEERS[i].name, PEERS[i].out);
+			gw_dump_file(PEERS[i].name, PEERS[i].out, 4000);
 	}
 }
 

@@ -51,10 +51,7 @@ TestSuite(units, .fini = teardown, .timeout = 120);
 
 static void dump_log(void)
 {
-	char *log = gw_read_file(G.error_log);
-	size_t n = log ? strlen(log) : 0;
-	cr_log_warn("error log (last 5000 bytes):\n%s", log ? log + (n > 5000 ? n - 5000 : 0) : "(none)");
-	free(log);
+	gw_dump_file("error log of gatewayd", G.error_log, 5000);
 }
 
 static void expect_exit(int st, int code)

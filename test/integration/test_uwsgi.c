@@ -72,11 +72,11 @@ TestSuite(uwsgi, .fini = teardown, .timeout = 60);
 
 static void dump_logs(void)
 {
-	gw_dump_file("error log of gatewayd", G.error_log);
+	gw_dump_file("error log of gatewayd", G.error_log, 6000);
 	if (NGX.log[0])
-		gw_dump_file("nginx's error log", NGX.log);
+		gw_dump_file("nginx's error log", NGX.log, 6000);
 	if (NGX.out[0])
-		gw_dump_file("nginx's output", NGX.out);
+		gw_dump_file("nginx's output", NGX.out, 6000);
 }
 
 /* The end of every test: nginx stopped, then gatewayd, which must exit 0
