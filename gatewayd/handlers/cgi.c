@@ -400,9 +400,7 @@ static bool take_output(struct cgi_job *j, const char *p, size_t n)
 	case CGI_OUT_REDIRECT:
 		job_detach(j);
 		job_stop_io(j);
-		if (!location || request_internal_redirect(r, location) < 0)
-			request_error(r, 500, NULL);
-		free(location);
+		request_follow_redirect(r, location);
 		return false;
 	case CGI_OUT_BAD:
 		break;

@@ -487,6 +487,13 @@ int request_set_path(struct request *r, const char *path, size_t len)
 	return 0;
 }
 
+void request_follow_redirect(struct request *r, char *location)
+{
+	if (!location || request_internal_redirect(r, location) < 0)
+		request_error(r, 500, NULL);
+	free(location);
+}
+
 int request_internal_redirect(struct request *r, const char *location)
 {
 	if (++r->redirects > gw->cfg->max_redirects) {

@@ -154,6 +154,9 @@ void request_error(struct request *r, int status, const char *extra_header);
  * RFC 3875 §6.2.2 says: the body is dropped. Returns 0, or -1 when the
  * redirect cap is reached (the caller answers 500). */
 int request_internal_redirect(struct request *r, const char *location);
+/* A handler's local redirect (location malloc'd, taken; NULL: none could be
+ * read): re-dispatched, or 500 past the cap. */
+void request_follow_redirect(struct request *r, char *location);
 
 /* Set r->path from a raw (percent-encoded) path: decoded, dot segments removed.
  * Returns 0, or 400 for a malformed escape, a NUL or a climb above the root. */

@@ -57,9 +57,7 @@ static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 	case CGI_OUT_REDIRECT:
 		job_detach(j);
 		job_finish(j, false);
-		if (!location || request_internal_redirect(r, location) < 0)
-			request_error(r, 500, NULL);
-		free(location);
+		request_follow_redirect(r, location);
 		return false;
 	case CGI_OUT_BAD:
 		break;
@@ -238,12 +236,7 @@ static void on_release(struct conn *conn)
 }
 
 static const struct conn_ops upstream_conn_ops = {
-	.name = "upstream",
-	.input = on_input,
-	.eof = on_eof,
-	.write_error = on_write_error,
-	.written = on_written,
-	.deadline = on_deadline,
-	.release = on_release,
+	.name = "upstream", .input = on_input, .eof = on_eof, .write_error = on_write_error,
+	.written = on_written, .deadline = on_deadline, .release = on_release
 };
 

@@ -188,19 +188,9 @@ static void free_all(struct peers *ps)
 }
 
 static const struct peer_source external_source = {
-	.kind = "external",
-	.take = take,
-	.served = served,
-	.release = release,
-	.failed = failed,
-	.abandon = abandon,
-	.each = each,
-	.facts = facts,
-	.set_waiting = set_waiting,
-	.demand = demand,
-	.drain = drain,
-	.kill_all = kill_all,
-	.free = free_all,
+	.kind = "external", .take = take, .served = served, .release = release, .failed = failed,
+	.abandon = abandon, .each = each, .facts = facts, .set_waiting = set_waiting,
+	.demand = demand, .drain = drain, .kill_all = kill_all, .free = free_all
 };
 
 /* Slot n for address, at *tail. */

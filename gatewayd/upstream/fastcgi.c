@@ -115,11 +115,7 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 }
 
 const struct upstream_proto upstream_fastcgi = {
-	.name = "FastCGI",
-	.keeps_connection = true,
-	.reinit = fcgi_reinit,
-	.encode_head = fcgi_encode_head,
-	.encode_body = fcgi_encode_body,
-	.decode = fcgi_decode,
-	.abort = fcgi_abort,
+	.name = "FastCGI", .keeps_connection = true, .reinit = fcgi_reinit,
+	.encode_head = fcgi_encode_head, .encode_body = fcgi_encode_body, .decode = fcgi_decode,
+	.abort = fcgi_abort
 };

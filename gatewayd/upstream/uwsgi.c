@@ -85,11 +85,7 @@ static enum upstream_abort uwsgi_abort(struct upstream_job *j, struct buf *out)
 }
 
 const struct upstream_proto upstream_uwsgi = {
-	.name = "uwsgi",
-	.response_ends_at_close = true,
-	.reinit = uwsgi_reinit,
-	.encode_head = uwsgi_encode_head,
-	.encode_body = uwsgi_encode_body,
-	.decode = uwsgi_decode,
-	.abort = uwsgi_abort,
+	.name = "uwsgi", .response_ends_at_close = true, .reinit = uwsgi_reinit,
+	.encode_head = uwsgi_encode_head, .encode_body = uwsgi_encode_body, .decode = uwsgi_decode,
+	.abort = uwsgi_abort
 };

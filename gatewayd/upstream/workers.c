@@ -98,11 +98,8 @@ static void hook_stderr_line(struct pool *p, struct worker *w, const char *line,
 }
 
 static const struct pool_hooks pool_hooks = {
-	.log = hook_log,
-	.idle = hook_idle,
-	.stopping = hook_stopping,
-	.stderr_line = hook_stderr_line,
-	.exited = hook_exited,
+	.log = hook_log, .idle = hook_idle, .stopping = hook_stopping,
+	.stderr_line = hook_stderr_line, .exited = hook_exited
 };
 
 /* ---- get and free ------------------------------------------------------ */
@@ -211,19 +208,9 @@ static void free_all(struct peers *ps)
 }
 
 static const struct peer_source workers_source = {
-	.kind = "workers",
-	.take = take,
-	.served = served,
-	.release = release,
-	.failed = kill_it,
-	.abandon = kill_it,
-	.each = each,
-	.facts = facts,
-	.set_waiting = set_waiting,
-	.demand = demand,
-	.drain = drain,
-	.kill_all = kill_all,
-	.free = free_all,
+	.kind = "workers", .take = take, .served = served, .release = release, .failed = kill_it,
+	.abandon = kill_it, .each = each, .facts = facts, .set_waiting = set_waiting,
+	.demand = demand, .drain = drain, .kill_all = kill_all, .free = free_all
 };
 
 int workers_start(struct peers **out, struct ev_loop *loop, const struct pool_settings *set,

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test/test_loop.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/upstream/external.h"
 #include "gatewayd/upstream/peer.h"
@@ -71,20 +72,9 @@ static void setup(void)
 	log_open_error(NULL, LOG_WARN);
 }
 
-static void on_tick(struct ev_loop *l, ev_timer *t, int revents)
-{
-}
-
 static bool run_until(bool (*cond)(void), double seconds)
 {
-	ev_timer tick;
-	ev_timer_init(&tick, on_tick, 0.01, 0.01);
-	ev_timer_start(loop, &tick);
-	ev_tstamp until = ev_time() + seconds;
-	while (!cond() && ev_time() < until)
-		ev_run(loop, EVRUN_ONCE);
-	ev_timer_stop(loop, &tick);
-	return cond();
+	return test_loop_until(loop, cond, seconds);
 }
 
 static struct source_facts facts(void)

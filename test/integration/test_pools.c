@@ -1281,17 +1281,6 @@ Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
 
 /* ---- 10. an external pool ------------------------------------------------- */
 
-static int free_tcp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	cr_assert(fd >= 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 static bool port_accepts(void *arg)
 {
@@ -1321,7 +1310,7 @@ static void start_spawn_fcgi(int port, const char *dir, const char *worker)
 
 Test(pools, an_external_pool_skips_a_dead_address)
 {
-	int live = free_tcp_port(), dead = free_tcp_port();
+	int live = gw_free_port(), dead = gw_free_port();
 	start_spawn_fcgi(live, gw_builddir(), "examples/hello.fcgi");
 
 	char cfg[2048];
@@ -1382,7 +1371,7 @@ Test(pools, an_external_pool_skips_a_dead_address)
  * process to an idle connection meanwhile. */
 Test(pools, an_external_worker_serves_concurrent_requests_in_turn)
 {
-	int live = free_tcp_port();
+	int live = gw_free_port();
 	start_spawn_fcgi(live, gw_srcdir(), "test/fixtures/pools/worker.pl");
 	char cfg[2048];
 	/* "connections" left at its default: more slots than the address has processes. */

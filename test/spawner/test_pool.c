@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test/test_loop.h"
 #include "spawner/pool.h"
 
 static struct ev_loop *loop;
@@ -85,21 +86,9 @@ static void setup(void)
 	cr_assert_eq(access(hello, X_OK), 0, "%s: %s", hello, strerror(errno));
 }
 
-static void on_tick(struct ev_loop *l, ev_timer *t, int revents)
-{
-}
-
-/* Run the loop until cond() holds or seconds pass. */
 static bool run_until(bool (*cond)(void), double seconds)
 {
-	ev_timer tick;
-	ev_timer_init(&tick, on_tick, 0.01, 0.01);
-	ev_timer_start(loop, &tick);
-	ev_tstamp until = ev_time() + seconds;
-	while (!cond() && ev_time() < until)
-		ev_run(loop, EVRUN_ONCE);
-	ev_timer_stop(loop, &tick);
-	return cond();
+	return test_loop_until(loop, cond, seconds);
 }
 
 static unsigned want_idle;
