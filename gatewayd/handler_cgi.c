@@ -19,6 +19,7 @@
 #include "gatewayd/cgi_output.h"
 #include "gatewayd/log.h"
 #include "gatewayd/request.h"
+#include "gatewayd/router.h"
 #include "gatewayd/script.h"
 #include "gatewayd/server.h"
 #include "spawner/spawn.h"
@@ -90,16 +91,10 @@ static struct cgi_route_state *route_state(struct route_cfg *route)
 
 /* ---- resolving the script ------------------------------------------- */
 
-static bool inside(const char *root, const char *path)
-{
-	size_t n = strlen(root);
-	return strncmp(root, path, n) == 0 && path[n] == '/';
-}
-
 static int script_check(struct request *r, const char *file)
 {
 	char real[PATH_MAX];
-	if (!realpath(file, real) || !inside(r->route->cgi.root, real)) {
+	if (!realpath(file, real) || !router_path_below(r->route->cgi.root, real)) {
 		log_warn(r->id, "%s resolves outside the cgi root %s", file, r->route->cgi.root);
 		return 404;
 	}

@@ -12,6 +12,7 @@
 #include "gatewayd/log.h"
 #include "gatewayd/mime.h"
 #include "gatewayd/request.h"
+#include "gatewayd/router.h"
 #include "gatewayd/server.h"
 
 #define STATIC_CHUNK (64 * 1024)
@@ -20,12 +21,6 @@ struct static_job {
 	int fd;
 	off_t left;
 };
-
-static bool inside_root(const char *root, const char *real)
-{
-	size_t n = strlen(root);
-	return strncmp(root, real, n) == 0 && (real[n] == '/' || real[n] == '\0');
-}
 
 static void static_finish(struct request *r, struct static_job *j, bool complete)
 {
@@ -108,7 +103,7 @@ static void static_start(struct request *r)
 			return;
 		}
 	}
-	if (!S_ISREG(st.st_mode) || !realpath(path, real) || !inside_root(sc->root, real)) {
+	if (!S_ISREG(st.st_mode) || !realpath(path, real) || !router_path_below(sc->root, real)) {
 		log_info(r->id, "%s: not a regular file inside %s", path, sc->root);
 		request_error(r, 404, NULL);
 		return;

@@ -34,12 +34,20 @@ struct route_cfg *router_match(struct config *cfg, const char *path, size_t *pre
 	return NULL;
 }
 
+bool router_path_below(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+	if (n == 0 || strncmp(path, root, n) != 0)
+		return false;
+	/* "/srv/cgi" holds "/srv/cgi/x", not "/srv/cgi-evil/x"; "/" holds "/x". */
+	return path[n] == '/' || (root[n - 1] == '/' && path[n] != '\0');
+}
+
 struct route_cfg *router_match_script(struct config *cfg, const char *real)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
-		size_t n = r->kind == ROUTE_CGI ? strlen(r->cgi.root) : 0;
-		if (n && strncmp(real, r->cgi.root, n) == 0 && real[n] == '/')
+		if (r->kind == ROUTE_CGI && router_path_below(r->cgi.root, real))
 			return r;
 	}
 	return NULL;

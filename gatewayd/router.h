@@ -2,11 +2,17 @@
 #ifndef GW_ROUTER_H
 #define GW_ROUTER_H
 
+#include <stdbool.h>
+
 #include "gatewayd/config.h"
 
 /* The route for a decoded path, or NULL. *prefix_len: how much of the path the
  * route's match consumed (the mount point, for SCRIPT_NAME). */
 struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
+
+/* Is the resolved path below the directory root (resolved too, so never with a
+ * trailing slash but "/")? The root itself is not below itself. */
+bool router_path_below(const char *root, const char *path);
 
 /* The first cgi route whose root holds the resolved path real, or NULL. */
 struct route_cfg *router_match_script(struct config *cfg, const char *real);
