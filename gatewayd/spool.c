@@ -76,6 +76,8 @@ size_t spool_read(struct spool *s, char *dst, size_t cap)
 	size_t n = 0;
 	if (s->fd < 0) {
 		n = buf_len(&s->mem) < cap ? buf_len(&s->mem) : cap;
+		if (n == 0)
+			return 0; /* nothing held: mem.data may be NULL, which memcpy may not get */
 		memcpy(dst, buf_head(&s->mem), n);
 		buf_consume(&s->mem, n);
 	} else {
