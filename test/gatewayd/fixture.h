@@ -14,8 +14,9 @@
 #include "gatewayd/request.h"
 
 /* .init and .fini of every suite here: the directory (the error log goes to
- * dir/error.log at debug level); then gw and the directory gone, and
- * gw_assert_no_leaks(). The integration harness's helpers (gw_substitute,
+ * dir/error.log at debug level); then gw and the directory gone, and a leak
+ * check that crashes the test's teardown when LeakSanitizer finds one (which
+ * fails the run). The integration harness's helpers (gw_substitute,
  * gw_read_file...) are linked in too. */
 void fx_setup(void);
 void fx_teardown(void);
