@@ -88,6 +88,7 @@ static const struct path_case path_cases[] = {
 	{"/a/../b", 0, "/b"},
 	{"/a/b/../../c", 0, "/c"},
 	{"/a/..", 0, "/"},
+	{"/a/b/../", 0, "/a/"},
 	{"/./", 0, "/"},
 	{"/.a/..b/...", 0, "/.a/..b/..."}, /* dots that are no dot segments */
 	{"/%61%2Fb", 0, "/a/b"},           /* decoded first: %2F is a separator */
@@ -108,22 +109,44 @@ static const struct path_case path_cases[] = {
 	{"%2Fa", 0, "/a"},
 };
 
-Test(request, set_path)
+static void expect_paths(const struct path_case *cases, size_t n)
 {
 	struct recording rec;
 	struct request *r = fx_request(&rec);
-	for (size_t i = 0; i < sizeof path_cases / sizeof path_cases[0]; i++) {
-		const struct path_case *c = &path_cases[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct path_case *c = &cases[i];
 		free(r->path);
 		r->path = NULL;
 		int st = request_set_path(r, c->raw, strlen(c->raw));
 		cr_expect_eq(st, c->status, "\"%s\": %d, want %d", c->raw, st, c->status);
 		if (c->status == 0 && st == 0)
-			cr_expect_str_eq(r->path, c->path, "\"%s\"", c->raw);
+			cr_expect_str_eq(r->path, c->path, "\"%s\" gave \"%s\"", c->raw, r->path);
 		if (st)
 			cr_expect_null(r->path, "\"%s\": a refused path leaves r->path alone", c->raw);
 	}
 	fx_request_free(r, &rec);
+}
+
+Test(request, set_path)
+{
+	expect_paths(path_cases, sizeof path_cases / sizeof path_cases[0]);
+}
+
+/* A final "." or ".." names a directory: RFC 3986 §5.2.4 gives "/a/b/.." as
+ * "/a/", as it gives "/a/b/../" (which passes). Today normalize_path() in
+ * request.c drops that slash ("/a"), so "/static/sub/.." does not reach a
+ * "/static/" route (404). Disabled: request.c is being reworked elsewhere;
+ * enable it with the fix. */
+static const struct path_case trailing_dot_cases[] = {
+	{"/a/b/..", 0, "/a/"},
+	{"/a/.", 0, "/a/"},
+	{"/a/b/%2e%2e", 0, "/a/"},
+	{"/static/sub/..", 0, "/static/"},
+};
+
+Test(request, final_dot_segment_keeps_the_slash, .disabled = true)
+{
+	expect_paths(trailing_dot_cases, sizeof trailing_dot_cases / sizeof trailing_dot_cases[0]);
 }
 
 /* Only len bytes count: the query after them is not part of the path. */
