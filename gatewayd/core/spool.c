@@ -44,6 +44,8 @@ int spool_write(struct spool *s, const char *p, size_t n, const char *rid)
 			          strerror(errno));
 			return -1;
 		}
+		/* The file holds what is unread: bytes already taken back are not in it. */
+		s->file_start = s->read;
 		if (file_write(s, buf_head(&s->mem), buf_len(&s->mem), rid) < 0)
 			return -1;
 		buf_free(&s->mem);
@@ -74,11 +76,14 @@ size_t spool_read(struct spool *s, char *dst, size_t cap)
 	size_t n = 0;
 	if (s->fd < 0) {
 		n = buf_len(&s->mem) < cap ? buf_len(&s->mem) : cap;
+		if (n == 0)
+			return 0; /* nothing held: mem.data may be NULL, which memcpy may not get */
 		memcpy(dst, buf_head(&s->mem), n);
 		buf_consume(&s->mem, n);
 	} else {
 		uint64_t left = s->size - s->read;
-		ssize_t r = pread(s->fd, dst, left < cap ? (size_t)left : cap, (off_t)s->read);
+		ssize_t r = pread(s->fd, dst, left < cap ? (size_t)left : cap,
+		                  (off_t)(s->read - s->file_start));
 		n = r > 0 ? (size_t)r : 0;
 	}
 	s->read += n;
@@ -93,4 +98,5 @@ void spool_free(struct spool *s)
 	s->fd = -1;
 	s->size = 0;
 	s->read = 0;
+	s->file_start = 0;
 }

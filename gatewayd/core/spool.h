@@ -15,6 +15,7 @@ struct spool {
 	int fd;        /* -1 while in memory */
 	uint64_t size; /* bytes written */
 	uint64_t read; /* bytes taken back with spool_read() */
+	uint64_t file_start; /* the byte the file starts with: what was read before it */
 };
 
 void spool_init(struct spool *s);

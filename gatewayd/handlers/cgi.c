@@ -107,7 +107,7 @@ static int script_check(struct request *r, const char *file)
 {
 	char real[PATH_MAX];
 	struct stat st;
-	if (!realpath(file, real) || !path_within(r->route->cgi.root, real)) {
+	if (!realpath(file, real) || !router_path_below(r->route->cgi.root, real)) {
 		log_warn(r->id, "%s resolves outside the cgi root %s", file, r->route->cgi.root);
 		return 404;
 	}

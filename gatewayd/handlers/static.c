@@ -103,7 +103,7 @@ static void static_start(struct request *r)
 			return;
 		}
 	}
-	if (!S_ISREG(st.st_mode) || !realpath(path, real) || !path_within(sc->root, real)) {
+	if (!S_ISREG(st.st_mode) || !realpath(path, real) || !router_path_below(sc->root, real)) {
 		log_info(r->id, "%s: not a regular file inside %s", path, sc->root);
 		request_error(r, 404, NULL);
 		return;

@@ -10,12 +10,37 @@
 #define CGI_MAX_HEAD (64 * 1024)
 #define CGI_MAX_HEADERS 100
 
-/* For the access log only: an NPH script's bytes go to the client as they are. */
+/* An NPH script's status line is read this far, for the access log. */
+#define NPH_STATUS_LINE_MAX 32
+
+/* "HTTP/x.y NNN ...": NNN, else 200. Reads p[0..n) only. */
 static int nph_status(const char *p, size_t n)
 {
-	int status;
-	struct http1_str reason;
-	return http1_parse_status_line(p, n, n, &status, &reason) > 0 ? status : 200;
+	const char *sp = n >= 5 && memcmp(p, "HTTP/", 5) == 0 ? memchr(p, ' ', n) : NULL;
+	int status = 0;
+	if (!sp || (size_t)(sp - p) + 4 > n)
+		return 200;
+	for (int i = 1; i <= 3; i++) {
+		if (sp[i] < '0' || sp[i] > '9')
+			return 200;
+		status = status * 10 + (sp[i] - '0');
+	}
+	return status >= 100 ? status : 200;
+}
+
+/* NPH: the bytes go to the client as they come. The status line may come in
+ * pieces (a pipe read ends anywhere): its start is kept in o->head until it
+ * holds a line end or NPH_STATUS_LINE_MAX bytes, the status read again each time. */
+static void nph_feed(struct cgi_output *o, struct request *r, const char *p, size_t n)
+{
+	size_t have = buf_len(&o->head);
+	if (have < NPH_STATUS_LINE_MAX && (have == 0 || !memchr(buf_head(&o->head), '\n', have))) {
+		size_t take = n < NPH_STATUS_LINE_MAX - have ? n : NPH_STATUS_LINE_MAX - have;
+		if (buf_append(&o->head, p, take) == 0)
+			r->status = nph_status(buf_head(&o->head), buf_len(&o->head));
+	}
+	o->head_done = true;
+	r->front->send_raw(r, p, n);
 }
 
 static enum cgi_output_result send_head(struct cgi_output *o, struct request *r, size_t head_len,
@@ -47,10 +72,7 @@ enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, 
                                        size_t n, char **location)
 {
 	if (o->nph) {
-		if (!r->head_sent)
-			r->status = nph_status(p, n);
-		o->head_done = true;
-		r->front->send_raw(r, p, n);
+		nph_feed(o, r, p, n);
 		return CGI_OUT_MORE;
 	}
 	if (o->head_done) {

@@ -34,21 +34,21 @@ struct route_cfg *router_match(struct config *cfg, const char *path, size_t *pre
 	return NULL;
 }
 
-bool path_within(const char *root, const char *real)
+bool router_path_below(const char *root, const char *path)
 {
 	size_t n = strlen(root);
-	while (n > 1 && root[n - 1] == '/')
-		n--;
-	if (strncmp(root, real, n) != 0)
+	if (n == 0)
 		return false;
-	return real[n] == '\0' || real[n] == '/' || root[n - 1] == '/';
+	while (n > 0 && root[n - 1] == '/') /* "/" holds every absolute path */
+		n--;
+	return strncmp(root, path, n) == 0 && path[n] == '/' && (n > 0 || path[1] != '\0');
 }
 
 struct route_cfg *router_match_script(struct config *cfg, const char *real)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
-		if (r->kind == ROUTE_CGI && path_within(r->cgi.root, real))
+		if (r->kind == ROUTE_CGI && router_path_below(r->cgi.root, real))
 			return r;
 	}
 	return NULL;

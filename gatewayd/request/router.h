@@ -10,10 +10,10 @@
  * route's match consumed (the mount point, for SCRIPT_NAME). */
 struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
 
-/* The one rule for "is this resolved path inside that resolved root": real is
- * root itself or below it (root "/" holds every absolute path). Callers that
- * want a file check that it is one. */
-bool path_within(const char *root, const char *real);
+/* The one rule for "is this resolved path inside that resolved root": path is
+ * strictly below root (never root itself; root "/" holds every other absolute
+ * path). Callers that want a file check that it is one. */
+bool router_path_below(const char *root, const char *path);
 
 /* The first cgi route whose root holds the resolved path real, or NULL. */
 struct route_cfg *router_match_script(struct config *cfg, const char *real);

@@ -22,7 +22,9 @@ static size_t dechunk(const char *buf, size_t len, size_t step, char *out, int *
 			*err = 1;
 			break;
 		}
-		memcpy(out + n, data, dlen);
+		/* No body bytes in this call: data may be NULL, which memcpy may not get. */
+		if (dlen)
+			memcpy(out + n, data, dlen);
 		n += dlen;
 		off += (size_t)used;
 		if (used == 0 && avail == len - off)

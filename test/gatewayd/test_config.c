@@ -7,45 +7,23 @@
 #include <unistd.h>
 
 #include "gatewayd/core/config.h"
+#include "test/gatewayd/fixture.h"
 
-int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
-
-static char dir[64];
 static char err[1024];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof dir, "/tmp/gwcfg.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	char sub[128];
-	snprintf(sub, sizeof sub, "%s/scripts", dir);
-	mkdir(sub, 0755);
-	snprintf(sub, sizeof sub, "%s/htdocs", dir);
-	mkdir(sub, 0755);
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
-	if (__lsan_do_recoverable_leak_check)
-		cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked");
+	fx_setup();
+	fx_mkdir("scripts");
+	fx_mkdir("htdocs");
 }
 
 static struct config *load(const char *json)
 {
-	char path[128];
-	snprintf(path, sizeof path, "%s/gw.json", dir);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(json, f);
-	fclose(f);
-	err[0] = '\0';
-	return config_load(path, err, sizeof err);
+	return fx_config_load(json, err, sizeof err);
 }
 
-TestSuite(config, .init = setup, .fini = teardown);
+TestSuite(config, .init = setup, .fini = fx_teardown);
 
 #define GOOD_ROUTES "\"routes\": [{\"match\": \"/cgi-bin/\", \"cgi\": {\"root\": \"scripts\"}}," \
 	"{\"match\": \"/\", \"static\": {\"root\": \"htdocs\"}}]"
@@ -61,18 +39,15 @@ Test(config, minimal_valid_with_defaults)
 	cr_assert_eq(c->routes[0].kind, ROUTE_CGI);
 	cr_assert_eq(c->routes[0].match_kind, MATCH_PREFIX);
 	/* Relative roots are relative to the config file's directory. */
-	char want[128];
-	snprintf(want, sizeof want, "%s/scripts", dir);
 	char real[4096];
-	cr_assert_not_null(realpath(want, real));
+	cr_assert_not_null(realpath(fx_path("scripts"), real));
 	cr_assert_str_eq(c->routes[0].cgi.root, real);
 	cr_assert_eq(c->routes[0].cgi.timeout, 30);
 	cr_assert_eq(c->limits.headers, 100);
 	cr_assert_eq(c->routes[1].stat.nindex, 1);
 	cr_assert_str_eq(c->routes[1].stat.index[0], "index.html");
 	/* DOCUMENT_ROOT defaults to the first static root. */
-	snprintf(want, sizeof want, "%s/htdocs", dir);
-	cr_assert_not_null(realpath(want, real));
+	cr_assert_not_null(realpath(fx_path("htdocs"), real));
 	cr_assert_str_eq(c->document_root, real);
 	config_free(c);
 }
