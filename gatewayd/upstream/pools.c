@@ -438,6 +438,28 @@ static json_t *client_limits_json(void)
 	                 "rate_limited", (json_int_t)st.rate_limited);
 }
 
+/* limits.per_client as Prometheus series. */
+static void client_limits_prometheus(FILE *f)
+{
+	struct client_limits_stats st;
+	client_limits_stats(&st);
+	fprintf(f, "# HELP gatewayd_client_connections_refused_total Connections answered 429: "
+	           "over limits.per_client.connections.\n"
+	           "# TYPE gatewayd_client_connections_refused_total counter\n"
+	           "gatewayd_client_connections_refused_total %llu\n", st.connections_refused);
+	fprintf(f, "# HELP gatewayd_client_rate_limited_total Requests answered 429: "
+	           "over limits.per_client.requests_per_second.\n"
+	           "# TYPE gatewayd_client_rate_limited_total counter\n"
+	           "gatewayd_client_rate_limited_total %llu\n", st.rate_limited);
+	fprintf(f, "# HELP gatewayd_client_addresses Client addresses the per-client limits "
+	           "remember.\n# TYPE gatewayd_client_addresses gauge\ngatewayd_client_addresses %u\n",
+	        st.tracked);
+	fprintf(f, "# HELP gatewayd_client_addresses_forgotten_total Addresses dropped from the "
+	           "full table, least recently seen first.\n"
+	           "# TYPE gatewayd_client_addresses_forgotten_total counter\n"
+	           "gatewayd_client_addresses_forgotten_total %llu\n", st.forgotten);
+}
+
 char *pools_status_json(void)
 {
 	json_t *pools = json_array();
@@ -459,28 +481,12 @@ char *pools_status_prometheus(void)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
+	client_limits_prometheus(f);
 	fprintf(f, "# HELP gatewayd_connections Open client connections.\n"
 	           "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n", gw->nconns);
 	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"
 	           "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
 	        (unsigned long long)gw->requests);
-	struct client_limits_stats st;
-	client_limits_stats(&st);
-	fprintf(f, "# HELP gatewayd_client_connections_refused_total Connections answered 429: "
-	           "over limits.per_client.connections.\n"
-	           "# TYPE gatewayd_client_connections_refused_total counter\n"
-	           "gatewayd_client_connections_refused_total %llu\n", st.connections_refused);
-	fprintf(f, "# HELP gatewayd_client_rate_limited_total Requests answered 429: "
-	           "over limits.per_client.requests_per_second.\n"
-	           "# TYPE gatewayd_client_rate_limited_total counter\n"
-	           "gatewayd_client_rate_limited_total %llu\n", st.rate_limited);
-	fprintf(f, "# HELP gatewayd_client_addresses Client addresses the per-client limits "
-	           "remember.\n# TYPE gatewayd_client_addresses gauge\ngatewayd_client_addresses %u\n",
-	        st.tracked);
-	fprintf(f, "# HELP gatewayd_client_addresses_forgotten_total Addresses dropped from the "
-	           "full table, least recently seen first.\n"
-	           "# TYPE gatewayd_client_addresses_forgotten_total counter\n"
-	           "gatewayd_client_addresses_forgotten_total %llu\n", st.forgotten);
 	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
 	           "# TYPE gatewayd_pool_processes gauge\n");
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
