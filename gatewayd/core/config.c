@@ -399,10 +399,40 @@ static int load_status(struct check *c, json_t *root, struct config *cfg)
 	                &cfg->status.health_loopback_only) ? -1 : 0;
 }
 
+/* limits.per_client (core/client_limits.h): nothing is limited unless
+ * connections or requests_per_second is set. */
+static int load_per_client(struct check *c, json_t *limits, struct config *cfg)
+{
+	static const char *const keys[] = {"connections", "requests_per_second", "burst",
+	                                   "ipv6_prefix", "clients", NULL};
+	static const char where[] = "limits.per_client";
+	struct per_client_cfg *pc = &cfg->limits.per_client;
+	json_t *obj = json_object_get(limits, "per_client");
+	int conns = 0, burst = 0, prefix = (int)pc->ipv6_prefix, clients = (int)pc->clients;
+	if (!obj)
+		return 0;
+	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
+	    get_int(c, obj, "connections", where, &conns, 0, 1000000) ||
+	    get_number(c, obj, "requests_per_second", where, &pc->requests_per_second, 0, 1e6) ||
+	    get_int(c, obj, "burst", where, &burst, 1, 1000000) ||
+	    get_int(c, obj, "ipv6_prefix", where, &prefix, 16, 128) ||
+	    get_int(c, obj, "clients", where, &clients, 16, 1 << 20))
+		return -1;
+	if (burst && pc->requests_per_second <= 0)
+		return fail(c, where, "\"burst\" needs \"requests_per_second\"");
+	pc->connections = (unsigned)conns;
+	pc->ipv6_prefix = (unsigned)prefix;
+	pc->clients = (unsigned)clients;
+	/* One second's worth at once unless told (rounded up, at least 1). */
+	unsigned per_second = (unsigned)pc->requests_per_second;
+	pc->burst = burst ? (unsigned)burst : per_second + (pc->requests_per_second > per_second);
+	return 0;
+}
+
 static int load_limits(struct check *c, json_t *root, struct config *cfg)
 {
 	static const char *const keys[] = {"request_line", "header_size", "headers", "body",
-	                                   "body_memory", "connections", NULL};
+	                                   "body_memory", "connections", "per_client", NULL};
 	json_t *obj = json_object_get(root, "limits");
 	uint64_t line = cfg->limits.request_line, head = cfg->limits.head,
 		 mem = cfg->limits.body_memory, conns = cfg->max_connections;
@@ -415,7 +445,8 @@ static int load_limits(struct check *c, json_t *root, struct config *cfg)
 	    get_int(c, obj, "headers", "limits", &headers, 1, 1000) ||
 	    get_size(c, obj, "body", "limits", &cfg->limits.body, 0, UINT64_MAX / 2) ||
 	    get_size(c, obj, "body_memory", "limits", &mem, 0, 1 << 30) ||
-	    get_size(c, obj, "connections", "limits", &conns, 1, 1 << 24))
+	    get_size(c, obj, "connections", "limits", &conns, 1, 1 << 24) ||
+	    load_per_client(c, obj, cfg))
 		return -1;
 	cfg->limits.request_line = line;
 	cfg->limits.head = head;
@@ -468,6 +499,8 @@ static void set_defaults(struct config *cfg)
 	cfg->limits.body = 1ULL << 30;
 	cfg->limits.body_memory = 1 << 20;
 	cfg->max_connections = 4096;
+	cfg->limits.per_client.ipv6_prefix = 64;
+	cfg->limits.per_client.clients = 65536;
 	cfg->timeouts.header = 10;
 	cfg->timeouts.body = 30;
 	cfg->timeouts.keepalive = 15;

@@ -12,6 +12,15 @@
 /* LISTEN_AGENT: HAProxy's agent-check, one line per connection (front/agent.c). */
 enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI, LISTEN_AGENT };
 
+/* limits.per_client: one client address's share (core/client_limits.c). */
+struct per_client_cfg {
+	unsigned connections;       /* HTTP connections open at once; 0: no limit */
+	double requests_per_second; /* 0: no limit */
+	unsigned burst;             /* requests at once: the token bucket's size */
+	unsigned ipv6_prefix;       /* an IPv6 client is its first this many bits */
+	unsigned clients;           /* client addresses remembered at once */
+};
+
 struct listen_cfg {
 	enum listen_proto proto;
 	char *host;      /* numeric address; NULL for a unix socket */
@@ -113,6 +122,7 @@ struct config {
 		size_t headers;
 		uint64_t body;          /* default for routes */
 		size_t body_memory;     /* a chunked body past this spools to a file */
+		struct per_client_cfg per_client;
 	} limits;
 	struct {
 		double header;

@@ -76,6 +76,18 @@ int get_int(struct check *c, json_t *obj, const char *key, const char *where, in
 	return 0;
 }
 
+int get_number(struct check *c, json_t *obj, const char *key, const char *where, double *out,
+               double min, double max)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
+		return fail(c, where, "\"%s\" must be a number in [%g, %g]", key, min, max);
+	*out = json_number_value(v);
+	return 0;
+}
+
 /* A size: an integer of bytes, or a string with a K, M or G suffix ("100M"). */
 int get_size(struct check *c, json_t *obj, const char *key, const char *where,
                     uint64_t *out, uint64_t min, uint64_t max)

@@ -28,6 +28,9 @@ int get_seconds(struct check *c, json_t *obj, const char *key, const char *where
                        double *out);
 int get_int(struct check *c, json_t *obj, const char *key, const char *where, int *out,
                    int min, int max);
+/* A JSON number, fractions allowed. */
+int get_number(struct check *c, json_t *obj, const char *key, const char *where, double *out,
+               double min, double max);
 int get_size(struct check *c, json_t *obj, const char *key, const char *where,
                     uint64_t *out, uint64_t min, uint64_t max);
 int get_bool(struct check *c, json_t *obj, const char *key, const char *where, bool *out);

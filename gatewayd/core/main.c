@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/config.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/listener.h"
@@ -126,6 +127,8 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	if (log_open_error(cfg->error_log, cfg->log_level) < 0 || log_open_access(cfg->access_log) < 0)
 		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
 	gw->max_conns = connections_allowed(cfg->max_connections);
+	if (client_limits_configure(&cfg->limits.per_client, gw->max_conns) < 0)
+		log_error(NULL, "reload: out of memory for limits.per_client; keeping the old limits");
 	config_unref(old);
 	log_info(NULL, "reloaded %s", cfg->path);
 }
@@ -186,6 +189,7 @@ static void release_all(void)
 	pools_kill();
 	pools_free();
 	conns_reap();
+	client_limits_free();
 	config_unref(gw->cfg);
 	gw->cfg = NULL;
 	log_close();
@@ -231,6 +235,10 @@ int main(int argc, char **argv)
 	if (getrandom(&gw->id_prefix, sizeof gw->id_prefix, 0) != sizeof gw->id_prefix)
 		gw->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	gw->max_conns = connections_allowed(cfg->max_connections);
+	if (client_limits_configure(&cfg->limits.per_client, gw->max_conns) < 0) {
+		log_error(NULL, "out of memory for limits.per_client");
+		return 1;
+	}
 	if (listeners_open(cfg) < 0 || pools_start(cfg) < 0) {
 		pools_kill();
 		pools_free();

@@ -327,9 +327,11 @@ static void req_params_done(struct fcgi_req *fr)
 	struct request *r = fr->r;
 	fr->phase = FREQ_STDIN;
 	int st = params_to_env(fr);
-	if (st) {
+	char retry_after[REQUEST_RETRY_AFTER_LEN];
+	if (st || request_over_rate(r, retry_after)) {
+		/* The peer is the web server: the rate is its client's (REMOTE_ADDR). */
 		fr->started = true;
-		request_error(r, st, NULL);
+		request_error(r, st ? st : 429, st ? NULL : retry_after);
 		return;
 	}
 	long long cl;

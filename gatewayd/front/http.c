@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/request/request.h"
@@ -68,6 +69,7 @@ struct http_conn {
 	unsigned remote_port;
 	char local_addr[INET6_ADDRSTRLEN];
 	unsigned local_port;
+	struct client_slot slot; /* its share of limits.per_client.connections */
 };
 
 static void conn_process_input(struct http_conn *c);
@@ -317,6 +319,18 @@ static const struct front_ops http_front = {
 
 /* ---- reading requests ------------------------------------------------- */
 
+/* Answer c->req, which never reached a handler, and close after it: the rest
+ * of the request may still be arriving (conn_finish_request lingers). */
+static void conn_answer_and_close(struct http_conn *c, int status, const char *extra_header)
+{
+	c->keep_alive = false;
+	c->reject_pending = true;
+	c->state = CONN_ACTIVE;
+	c->body_kind = HTTP1_BODY_NONE;
+	conn_set_reading(&c->conn, false);
+	request_error(c->req, status, extra_header);
+}
+
 /* Answer a request that never reached a handler, and close after it. */
 static void conn_reject(struct http_conn *c, int status, const char *why)
 {
@@ -334,12 +348,24 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 			c->request_line = strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
 	}
 	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
-	c->keep_alive = false;
-	c->reject_pending = true;
-	c->state = CONN_ACTIVE;
-	c->body_kind = HTTP1_BODY_NONE;
-	conn_set_reading(&c->conn, false);
-	request_error(c->req, status, NULL);
+	conn_answer_and_close(c, status, NULL);
+}
+
+/* Over limits.per_client.connections: answered at once, before any request
+ * comes (as a server may send 408 on an idle connection, RFC 9112 §9.5), then
+ * closed after the linger. It never holds a slot: however many a client
+ * opens, each is gone within the linger time (or the send timeout). */
+static void conn_refuse_over_limit(struct http_conn *c)
+{
+	if (!(c->req = request_new(&http_front, c))) {
+		conn_close(&c->conn);
+		return;
+	}
+	log_warn(c->req->id, "429: %s:%u is over limits.per_client.connections (%u open); "
+	         "connection refused", c->remote_addr, c->remote_port,
+	         gw->cfg->limits.per_client.connections);
+	/* When a slot frees is unknown: a second is a polite pace to try again at. */
+	conn_answer_and_close(c, 429, "Retry-After: 1");
 }
 
 /* Move Content-Length body bytes from the input buffer to the request, up to
@@ -479,6 +505,20 @@ static void begin_body(struct http_conn *c, struct request *r, bool expect)
 	request_start(r);
 }
 
+/* Answer a whole head without a handler (no route, over the rate): the
+ * connection stays open unless a body is still to come. */
+static void answer_unrouted(struct http_conn *c, struct request *r, int status,
+                            const char *extra_header)
+{
+	if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
+		c->keep_alive = false;
+		c->reject_pending = true; /* the unread body may still be arriving */
+	}
+	c->state = CONN_ACTIVE;
+	c->body_kind = HTTP1_BODY_NONE;
+	request_error(r, status, extra_header);
+}
+
 static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
 {
 	struct request *r = request_new(&http_front, c);
@@ -504,20 +544,20 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 		conn_reject(c, status, why);
 		return;
 	}
+	char retry_after[REQUEST_RETRY_AFTER_LEN];
+	if (request_over_rate(r, retry_after)) {
+		answer_unrouted(c, r, 429, retry_after);
+		return;
+	}
 	status = request_route(r);
 	if (!status && c->drain_only && r->route->kind != ROUTE_HEALTH &&
 	    r->route->kind != ROUTE_STATUS) {
 		log_info(r->id, "stopping: a new connection gets gatewayd's own paths only: 503");
-		status = 503;
+		answer_unrouted(c, r, 503, "Retry-After: 1");
+		return;
 	}
 	if (status) {
-		if (body_pending(c) || c->body_kind == HTTP1_BODY_CHUNKED) {
-			c->keep_alive = false;
-			c->reject_pending = true; /* the unread body may still be arriving */
-		}
-		c->state = CONN_ACTIVE;
-		c->body_kind = HTTP1_BODY_NONE;
-		request_error(r, status, status == 503 ? "Retry-After: 1" : NULL);
+		answer_unrouted(c, r, status, NULL);
 		return;
 	}
 	begin_body(c, r, expect);
@@ -717,6 +757,7 @@ static void on_abort(struct conn *conn)
 static void on_release(struct conn *conn)
 {
 	conn_clear_request(http_of(conn));
+	client_conn_closed(&http_of(conn)->slot);
 }
 
 static const struct conn_ops http_conn_ops = {
@@ -736,5 +777,8 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
 	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
+	bool within = client_conn_open(peer, ev_now(gw->loop), &c->slot);
 	conn_start(&c->conn);
+	if (!within)
+		conn_refuse_over_limit(c);
 }

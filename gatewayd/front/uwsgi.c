@@ -148,8 +148,10 @@ static bool conn_begin_request(struct uwsgi_conn *c, const uint8_t *vars, size_t
 		log_warn(r->id, "malformed uwsgi vars (a size past the packet, or an empty key): 400");
 		status = 400;
 	}
-	if (status) {
-		request_error(r, status, NULL);
+	char retry_after[REQUEST_RETRY_AFTER_LEN];
+	if (status || request_over_rate(r, retry_after)) {
+		/* The peer is the web server: the rate is its client's (REMOTE_ADDR). */
+		request_error(r, status ? status : 429, status ? NULL : retry_after);
 		return true;
 	}
 	long long cl;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/request/router.h"
@@ -344,6 +345,19 @@ void request_dispatch(struct request *r)
 	request_start(r);
 }
 
+bool request_over_rate(struct request *r, char retry_after[REQUEST_RETRY_AFTER_LEN])
+{
+	const char *addr = cgi_env_get(&r->env, "REMOTE_ADDR");
+	unsigned wait = client_request(addr, ev_now(gw->loop));
+	if (!wait)
+		return false;
+	const struct per_client_cfg *pc = &r->cfg->limits.per_client;
+	log_warn(r->id, "429: %s is over limits.per_client.requests_per_second (%g/s, burst %u); "
+	         "Retry-After: %u", addr, pc->requests_per_second, pc->burst, wait);
+	snprintf(retry_after, REQUEST_RETRY_AFTER_LEN, "Retry-After: %u", wait);
+	return true;
+}
+
 static const char *error_detail(int status)
 {
 	switch (status) {
@@ -353,6 +367,7 @@ static const char *error_detail(int status)
 	case 408: return "The request took too long to arrive.";
 	case 413: return "The request body is larger than this server accepts here.";
 	case 414: return "The request line is too long.";
+	case 429: return "Too much at once from your address; try again in a moment.";
 	case 431: return "The request's header fields are too large.";
 	case 502: return "The program behind this address failed; the error log has the reason.";
 	case 503: return gw->stopping ? "This server is stopping; try again shortly."

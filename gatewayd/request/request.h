@@ -150,6 +150,13 @@ void request_nothing(struct request *r);
  * lines ("Retry-After: 5\r\n"-free form: "Retry-After: 5"), or NULL. */
 void request_error(struct request *r, int status, const char *extra_header);
 
+/* The per-client request rate (core/client_limits.h) for r's REMOTE_ADDR:
+ * false within it; true over it, the refusal logged with the address and
+ * retry_after set to the header line to answer 429 with. A front end asks
+ * before routing, so a refused request costs no script lookup. */
+#define REQUEST_RETRY_AFTER_LEN 32
+bool request_over_rate(struct request *r, char retry_after[REQUEST_RETRY_AFTER_LEN]);
+
 /* Re-dispatch r as a GET of location (a local path with optional query), as
  * RFC 3875 §6.2.2 says: the body is dropped. Returns 0, or -1 when the
  * redirect cap is reached (the caller answers 500). */

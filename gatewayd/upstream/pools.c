@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/request/request.h"
@@ -411,14 +412,51 @@ static json_t *pool_json(const struct pool_rt *rt)
 	                 "crashes", (json_int_t)p.crashes, "workers", workers);
 }
 
+/* limits.per_client: the settings beside what they refused. */
+static json_t *client_limits_json(void)
+{
+	const struct per_client_cfg *pc = &gw->cfg->limits.per_client;
+	struct client_limits_stats st;
+	client_limits_stats(&st);
+	return json_pack("{s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I}", "connections",
+	                 (int)pc->connections, "requests_per_second", pc->requests_per_second,
+	                 "burst", (int)pc->burst, "clients_tracked", (int)st.tracked, "clients_max",
+	                 (int)st.capacity, "clients_forgotten", (json_int_t)st.forgotten,
+	                 "connections_refused", (json_int_t)st.connections_refused,
+	                 "rate_limited", (json_int_t)st.rate_limited);
+}
+
+/* limits.per_client as Prometheus series. */
+static void client_limits_prometheus(FILE *f)
+{
+	struct client_limits_stats st;
+	client_limits_stats(&st);
+	fprintf(f, "# HELP gatewayd_client_connections_refused_total Connections answered 429: "
+	           "over limits.per_client.connections.\n"
+	           "# TYPE gatewayd_client_connections_refused_total counter\n"
+	           "gatewayd_client_connections_refused_total %llu\n", st.connections_refused);
+	fprintf(f, "# HELP gatewayd_client_rate_limited_total Requests answered 429: "
+	           "over limits.per_client.requests_per_second.\n"
+	           "# TYPE gatewayd_client_rate_limited_total counter\n"
+	           "gatewayd_client_rate_limited_total %llu\n", st.rate_limited);
+	fprintf(f, "# HELP gatewayd_client_addresses Client addresses the per-client limits "
+	           "remember.\n# TYPE gatewayd_client_addresses gauge\ngatewayd_client_addresses %u\n",
+	        st.tracked);
+	fprintf(f, "# HELP gatewayd_client_addresses_forgotten_total Addresses dropped from the "
+	           "full table, least recently seen first.\n"
+	           "# TYPE gatewayd_client_addresses_forgotten_total counter\n"
+	           "gatewayd_client_addresses_forgotten_total %llu\n", st.forgotten);
+}
+
 char *pools_status_json(void)
 {
 	json_t *pools = json_array();
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
 		json_array_insert_new(pools, 0, pool_json(rt));
-	json_t *root = json_pack("{s:s, s:i, s:I, s:I, s:o}", "server", GW_SERVER_SOFTWARE, "pid",
-	                         (int)getpid(), "connections", (json_int_t)gw->nconns, "requests",
-	                         (json_int_t)gw->requests, "pools", pools);
+	json_t *root = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o}", "server", GW_SERVER_SOFTWARE,
+	                         "pid", (int)getpid(), "connections", (json_int_t)gw->nconns,
+	                         "requests", (json_int_t)gw->requests, "client_limits",
+	                         client_limits_json(), "pools", pools);
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	return text;
@@ -484,6 +522,7 @@ char *pools_status_prometheus(void)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
+	client_limits_prometheus(f);
 	fprintf(f, "# HELP gatewayd_connections Open client connections.\n"
 	           "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n", gw->nconns);
 	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"

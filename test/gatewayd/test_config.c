@@ -64,6 +64,32 @@ Test(config, ipv6_listen_and_sizes)
 	config_free(c);
 }
 
+Test(config, per_client_limits_off_by_default_burst_defaults_to_a_second)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	const struct per_client_cfg *pc = &c->limits.per_client;
+	cr_expect(pc->connections == 0 && pc->requests_per_second == 0, "limits on by default");
+	cr_expect_eq(pc->ipv6_prefix, 64);
+	cr_expect_eq(pc->clients, 65536);
+	config_free(c);
+	c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
+	         "{\"connections\": 4, \"requests_per_second\": 2.5}}, " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_expect_eq(c->limits.per_client.connections, 4);
+	cr_expect_eq(c->limits.per_client.requests_per_second, 2.5);
+	cr_expect_eq(c->limits.per_client.burst, 3, "burst: one second's worth, rounded up");
+	config_free(c);
+	c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
+	         "{\"requests_per_second\": 0.2, \"burst\": 7, \"ipv6_prefix\": 56, "
+	         "\"clients\": 1000}}, " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	cr_expect_eq(c->limits.per_client.burst, 7);
+	cr_expect_eq(c->limits.per_client.ipv6_prefix, 56);
+	cr_expect_eq(c->limits.per_client.clients, 1000);
+	config_free(c);
+}
+
 Test(config, match_kinds)
 {
 	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"routes\": ["
@@ -140,6 +166,15 @@ static const struct bad_case bad_cases[] = {
 	 "listen[0]: \"stderr\" applies to fastcgi listeners only"},
 	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"status\": {\"health_loopback_only\": 1}, "
 	 GOOD_ROUTES "}", "health_loopback_only"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": {\"burst\": 5}}, "
+	 GOOD_ROUTES "}", "limits.per_client: \"burst\" needs \"requests_per_second\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
+	 "{\"requests_per_second\": -1}}, " GOOD_ROUTES "}",
+	 "limits.per_client: \"requests_per_second\" must be a number in [0, 1e+06]"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
+	 "{\"conections\": 2}}, " GOOD_ROUTES "}", "limits.per_client: unknown key \"conections\""},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
+	 "{\"ipv6_prefix\": 8}}, " GOOD_ROUTES "}", "limits.per_client: \"ipv6_prefix\" must be an integer in [16, 128]"},
 };
 
 Test(config, every_error_says_where)

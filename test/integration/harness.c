@@ -305,6 +305,21 @@ char *gw_read_all(int fd, double timeout, size_t *len)
 	return buf;
 }
 
+bool gw_closed_within(int fd, double timeout)
+{
+	double deadline = gw_now() + timeout;
+	char buf[4096];
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		double left = deadline - gw_now();
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			return false;
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	}
+}
+
 char *gw_exchange(int port, const char *raw, size_t rawlen, double timeout, size_t *len)
 {
 	int fd = gw_connect(port);

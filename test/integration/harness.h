@@ -55,6 +55,9 @@ int gw_connect(int port);
 void gw_send_all(int fd, const void *buf, size_t len);
 /* Read until the peer closes or timeout seconds pass; malloc'd, NUL-terminated. */
 char *gw_read_all(int fd, double timeout, size_t *len);
+/* Does the peer close fd (or reset it) within timeout seconds? What it
+ * sends meanwhile is read and dropped. */
+bool gw_closed_within(int fd, double timeout);
 /* Connect, send raw, read until close (or timeout); returns the bytes. */
 char *gw_exchange(int port, const char *raw, size_t rawlen, double timeout, size_t *len);
 

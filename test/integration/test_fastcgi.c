@@ -1285,22 +1285,6 @@ static int read_mgmt(int fd, struct record *r, double timeout)
 	return rc;
 }
 
-/* Does the peer close the connection within timeout s (data is skipped)? */
-static bool closed_within(int fd, double timeout)
-{
-	double deadline = gw_now() + timeout;
-	char buf[4096];
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		double left = deadline - gw_now();
-		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
-			return false;
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return true;
-	}
-}
-
 static int raw_connect(int port)
 {
 	int fd = gw_connect(port);
@@ -1472,7 +1456,7 @@ Test(raw, get_values_answered_and_connection_stays_open, .fini = teardown, .time
 	free(reqs);
 
 	/* Still open: a second GET_VALUES (one name, padded) is answered too. */
-	cr_expect(!closed_within(fd, 0.5), "gatewayd closed the connection after its "
+	cr_expect(!gw_closed_within(fd, 0.5), "gatewayd closed the connection after its "
 	          "FCGI_GET_VALUES_RESULT (the connection must stay open)");
 	cr_assert_eq(get_values(fd, MPXS_CONNS_ONLY, 7, &r), 0,
 	             "no answer to a second FCGI_GET_VALUES");
@@ -1501,7 +1485,7 @@ Test(raw, wrong_version_closes_that_connection_only, .fini = teardown, .timeout 
 	uint8_t c[8] = {0, FCGI_RESPONDER, 0};
 	rec(&v2, 2, FCGI_BEGIN_REQUEST, 1, c, 8, 0);
 	send_bytes(bad, &v2);
-	cr_expect(closed_within(bad, 5), "a record of version 2 did not close its connection");
+	cr_expect(gw_closed_within(bad, 5), "a record of version 2 did not close its connection");
 	close(bad);
 	cr_expect(gw_log_contains(G.error_log, "record with version 2, not 1", 3),
 	          "the log does not say why the connection was closed");
@@ -1520,7 +1504,7 @@ Test(raw, http_on_the_fastcgi_port_closed_and_logged, .fini = teardown, .timeout
 	int fd = raw_start();
 	const char *http = "GET /cgi-bin/sub/env.pl HTTP/1.1\r\nHost: localhost\r\n\r\n";
 	gw_send_all(fd, http, strlen(http));
-	cr_expect(closed_within(fd, 5), "HTTP sent to the FastCGI port did not close the connection");
+	cr_expect(gw_closed_within(fd, 5), "HTTP sent to the FastCGI port did not close the connection");
 	close(fd);
 	char *line = NULL;
 	if (gw_log_contains(G.error_log, "GET /cgi-bin/sub/env.pl HTTP/1.1", 3))
@@ -1545,7 +1529,7 @@ Test(raw, unknown_management_type_answered_unknown_type, .fini = teardown, .time
 	cr_expect_eq(r.len, 8, "FCGI_UNKNOWN_TYPE body of %d bytes", r.len);
 	cr_expect_eq(r.content[0], 42, "FCGI_UNKNOWN_TYPE names type %d, want 42", r.content[0]);
 	/* The connection stays open. */
-	cr_expect(!closed_within(fd, 0.5), "gatewayd closed the connection after its "
+	cr_expect(!gw_closed_within(fd, 0.5), "gatewayd closed the connection after its "
 	          "FCGI_UNKNOWN_TYPE (the connection must stay open)");
 	if (get_values(fd, MPXS_CONNS_ONLY, 0, &r) == 0)
 		cr_expect_eq(r.type, FCGI_GET_VALUES_RESULT, "answer of type %d", r.type);
@@ -1580,7 +1564,7 @@ Test(raw, unknown_role_refused, .fini = teardown, .timeout = 30)
 	begin(&b, 1, FCGI_AUTHORIZER, 0);
 	raw_exchange(fd, &b, 1, "FCGI_AUTHORIZER without FCGI_KEEP_CONN");
 	cr_expect_eq(R[1].protocol_status, FCGI_UNKNOWN_ROLE);
-	cr_expect(closed_within(fd, 5), "not FCGI_KEEP_CONN, yet the connection stayed open");
+	cr_expect(gw_closed_within(fd, 5), "not FCGI_KEEP_CONN, yet the connection stayed open");
 	raw_finish(fd, &b);
 }
 
@@ -1608,7 +1592,7 @@ Test(raw, begin_request_for_a_busy_id_ignored, .fini = teardown, .timeout = 30)
 	cr_expect(gw_log_contains(G.error_log, "BEGIN_REQUEST for request id 1, which is busy", 2),
 	          "the log does not mention the ignored BEGIN_REQUEST");
 	/* The ignored BEGIN_REQUEST's flags (no KEEP_CONN) did not stick. */
-	cr_expect(!closed_within(fd, 0.5), "the connection closed after the kept request");
+	cr_expect(!gw_closed_within(fd, 0.5), "the connection closed after the kept request");
 	raw_finish(fd, &b);
 }
 
@@ -1817,12 +1801,12 @@ Test(raw, keep_conn_honoured_and_close_without_it, .fini = teardown, .timeout = 
 		snprintf(what, sizeof what, "kept connection: request %d", i + 1);
 		expect_serves_env_get(fd, 1, FCGI_KEEP_CONN, what);
 	}
-	cr_expect(!closed_within(fd, 0.5), "FCGI_KEEP_CONN, yet the connection closed");
+	cr_expect(!gw_closed_within(fd, 0.5), "FCGI_KEEP_CONN, yet the connection closed");
 	close(fd);
 	/* Without FCGI_KEEP_CONN: END_REQUEST, then gatewayd closes. */
 	fd = raw_connect(G.port);
 	expect_serves_env_get(fd, 1, 0, "without FCGI_KEEP_CONN");
-	cr_expect(closed_within(fd, 3), "no FCGI_KEEP_CONN, yet the connection stayed open");
+	cr_expect(gw_closed_within(fd, 3), "no FCGI_KEEP_CONN, yet the connection stayed open");
 	close(fd);
 	stop_raw_ok();
 }
