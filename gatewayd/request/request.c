@@ -457,6 +457,7 @@ void request_error(struct request *r, int status, const char *extra_header)
 static int normalize_path(char *p)
 {
 	char *out = p, *in = p;
+	bool dot_last = false; /* the last segment was . or .. */
 	if (*in != '/')
 		return -1;
 	while (*in) {
@@ -468,6 +469,7 @@ static int normalize_path(char *p)
 		size_t len = (size_t)(in - seg);
 		if (len == 0)
 			break;
+		dot_last = (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.');
 		if (len == 1 && seg[0] == '.')
 			continue;
 		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
@@ -481,8 +483,9 @@ static int normalize_path(char *p)
 		memmove(out, seg, len);
 		out += len;
 	}
-	/* A trailing slash is meaningful (a directory): keep it. */
-	if (out == p || (in > p && in[-1] == '/' && out[-1] != '/'))
+	/* A trailing slash is meaningful (a directory): keep it, and a final .
+	 * or .. names a directory too (RFC 3986 §5.2.4: "/a/b/.." is "/a/"). */
+	if (out == p || ((dot_last || (in > p && in[-1] == '/')) && out[-1] != '/'))
 		*out++ = '/';
 	*out = '\0';
 	return 0;

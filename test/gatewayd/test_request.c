@@ -145,7 +145,7 @@ static const struct path_case trailing_dot_cases[] = {
 	{"/static/sub/..", 0, "/static/"},
 };
 
-Test(request, final_dot_segment_keeps_the_slash, .disabled = true)
+Test(request, final_dot_segment_keeps_the_slash)
 {
 	expect_paths(trailing_dot_cases, sizeof trailing_dot_cases / sizeof trailing_dot_cases[0]);
 }
