@@ -31,8 +31,8 @@ int main(int argc, char **argv)
 	int procs = atoi(argv[3]);
 	long *counts = mmap(NULL, sizeof(long) * (size_t)procs, PROT_READ | PROT_WRITE,
 	                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	char *args[] = {(char *)prog, NULL};
-	char *envp[] = {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "QUERY_STRING=", NULL};
+	char *args[] = { (char *)prog, NULL };
+	char *envp[] = { "GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "QUERY_STRING=", NULL };
 	double start = now();
 	for (int p = 0; p < procs; p++) {
 		if (fork() == 0) {

@@ -42,9 +42,8 @@ enum cgi_var_verdict {
 	CGI_VAR_BAD_VALUE,
 	CGI_VAR_NO_MEMORY,
 };
-enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name,
-                                             size_t name_len, const void *value,
-                                             size_t value_len);
+enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name, size_t name_len,
+                                             const void *value, size_t value_len);
 /* A few words for a log line. */
 const char *cgi_var_verdict_text(enum cgi_var_verdict v);
 void cgi_env_unset(struct cgi_env *env, const char *name);
@@ -56,18 +55,18 @@ char *const *cgi_env_envp(const struct cgi_env *env);
 /* What the HTTP front end knows of a request, for cgi_env_from_http(). */
 struct cgi_http_input {
 	const struct http1_request *req; /* parsed head */
-	const char *remote_addr;         /* numeric, no brackets */
+	const char *remote_addr; /* numeric, no brackets */
 	unsigned remote_port;
-	const char *server_addr;         /* the local address the request came in on */
+	const char *server_addr; /* the local address the request came in on */
 	unsigned server_port;
-	const char *server_name;         /* default SERVER_NAME when no Host header */
-	const char *server_software;     /* e.g. "gatewayd/0.1.0" */
-	const char *request_id;          /* GATEWAY_REQUEST_ID */
+	const char *server_name; /* default SERVER_NAME when no Host header */
+	const char *server_software; /* e.g. "gatewayd/0.1.0" */
+	const char *request_id; /* GATEWAY_REQUEST_ID */
 	bool https;
-	bool pass_authorization;         /* route allows HTTP_AUTHORIZATION */
-	const char *auth_user;           /* REMOTE_USER and AUTH_TYPE only if non-NULL */
+	bool pass_authorization; /* route allows HTTP_AUTHORIZATION */
+	const char *auth_user; /* REMOTE_USER and AUTH_TYPE only if non-NULL */
 	const char *auth_type;
-	long long content_length;        /* -1: unknown yet (set later for chunked bodies) */
+	long long content_length; /* -1: unknown yet (set later for chunked bodies) */
 };
 
 /* Build the request's meta-variables (RFC 3875 §4.1) into env (initialised;
@@ -112,15 +111,15 @@ void cgi_argv_free(char **argv);
 #define CGI_INCOMPLETE (-2)
 
 struct cgi_response {
-	int status;                 /* from Status:, else 302 for a Location not
+	int status; /* from Status:, else 302 for a Location not
 	                             * starting with '/', else 200 */
-	struct http1_str reason;    /* from Status: after the code; {NULL, 0} if none */
-	struct http1_str location;  /* p == NULL if none */
-	bool local_redirect;        /* Location is a local path ("/...") and no Status */
+	struct http1_str reason; /* from Status: after the code; {NULL, 0} if none */
+	struct http1_str location; /* p == NULL if none */
+	bool local_redirect; /* Location is a local path ("/...") and no Status */
 	bool has_content_type;
 	struct http1_header *headers; /* caller's array: every field but Status, in order */
 	size_t num_headers;
-	const char *error_reason;   /* static text when CGI_ERROR */
+	const char *error_reason; /* static text when CGI_ERROR */
 };
 
 /* Parse the header block a script printed, at buf[0..len).
@@ -138,8 +137,8 @@ ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *res
 /* The same for the fields of an HTTP response whose status line was read
  * already (a uwsgi worker answers with one): status and reason stand as a
  * Status field would, so a Status field among the fields is a duplicate. */
-ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status,
-				  struct http1_str reason, struct cgi_response *resp,
-				  struct http1_header *headers, size_t max_headers);
+ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status, struct http1_str reason,
+                                  struct cgi_response *resp, struct http1_header *headers,
+                                  size_t max_headers);
 
 #endif

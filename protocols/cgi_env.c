@@ -100,9 +100,8 @@ int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_
 	return env_put(env, name, name_len, value, value_len);
 }
 
-enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name,
-                                             size_t name_len, const void *value,
-                                             size_t value_len)
+enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *name, size_t name_len,
+                                             const void *value, size_t value_len)
 {
 	if (name_len == 0 || memchr(name, '=', name_len) || memchr(name, '\0', name_len))
 		return CGI_VAR_BAD_NAME;
@@ -122,11 +121,16 @@ enum cgi_var_verdict cgi_env_add_from_server(struct cgi_env *env, const void *na
 const char *cgi_var_verdict_text(enum cgi_var_verdict v)
 {
 	switch (v) {
-	case CGI_VAR_SET: return "set";
-	case CGI_VAR_DROPPED: return "dropped (httpoxy or a UWSGI_ switch)";
-	case CGI_VAR_BAD_NAME: return "an empty name, or one holding '=' or NUL";
-	case CGI_VAR_BAD_VALUE: return "a value holding NUL";
-	case CGI_VAR_NO_MEMORY: return "out of memory";
+	case CGI_VAR_SET:
+		return "set";
+	case CGI_VAR_DROPPED:
+		return "dropped (httpoxy or a UWSGI_ switch)";
+	case CGI_VAR_BAD_NAME:
+		return "an empty name, or one holding '=' or NUL";
+	case CGI_VAR_BAD_VALUE:
+		return "a value holding NUL";
+	case CGI_VAR_NO_MEMORY:
+		return "out of memory";
 	}
 	return "?";
 }
@@ -218,8 +222,7 @@ static int set_server_vars(struct cgi_env *env, const struct cgi_http_input *in)
 	const char *protocol = in->req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
 
 	if (cgi_env_set(env, "GATEWAY_INTERFACE", "CGI/1.1") < 0 ||
-	    cgi_env_set(env, "SERVER_SOFTWARE", software) < 0 ||
-	    set_server_name(env, in) < 0 ||
+	    cgi_env_set(env, "SERVER_SOFTWARE", software) < 0 || set_server_name(env, in) < 0 ||
 	    env_set_optional(env, "SERVER_ADDR", in->server_addr) < 0 ||
 	    env_set_number(env, "SERVER_PORT", in->server_port) < 0 ||
 	    cgi_env_set(env, "SERVER_PROTOCOL", protocol) < 0 ||
@@ -268,7 +271,10 @@ static int set_request_vars(struct cgi_env *env, const struct cgi_http_input *in
  * setting (httpoxy). The hop-by-hop fields are withheld too
  * (http1_is_hop_by_hop). */
 static const char *const withheld_fields[] = {
-	"Content-Length", "Content-Type", "Trailer", "Proxy",
+	"Content-Length",
+	"Content-Type",
+	"Trailer",
+	"Proxy",
 };
 
 /* Only letters, digits and '-': "X_Foo" or "X.Foo" would map onto the same
@@ -279,8 +285,8 @@ static bool field_name_mappable(struct http1_str name)
 		return false;
 	for (size_t i = 0; i < name.len; i++) {
 		unsigned char c = (unsigned char)name.p[i];
-		bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			     (c >= '0' && c <= '9');
+		bool alnum =
+		        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 		if (!alnum && c != '-')
 			return false;
 	}
@@ -331,7 +337,7 @@ static char *http_var_name(struct http1_str name)
 
 /* The values of every field called like headers[first], in order, joined with sep. */
 static char *joined_values(const struct http1_request *req, size_t first, const char *sep,
-			   size_t *len_out)
+                           size_t *len_out)
 {
 	struct http1_str name = req->headers[first].name;
 	size_t sep_len = strlen(sep), len = 0;
@@ -398,10 +404,8 @@ static int set_header_vars(struct cgi_env *env, const struct cgi_http_input *in)
 
 int cgi_env_from_http(struct cgi_env *env, const struct cgi_http_input *in)
 {
-	if (set_server_vars(env, in) < 0 ||
-	    set_client_vars(env, in) < 0 ||
-	    set_request_vars(env, in) < 0 ||
-	    set_header_vars(env, in) < 0)
+	if (set_server_vars(env, in) < 0 || set_client_vars(env, in) < 0 ||
+	    set_request_vars(env, in) < 0 || set_header_vars(env, in) < 0)
 		return -1;
 	return 0;
 }
@@ -460,7 +464,7 @@ static char *decode_word(const char *word, size_t len)
 }
 
 int cgi_isindex_argv(const char *query, size_t len, const char *argv0, char ***argv_out,
-		     int max_args)
+                     int max_args)
 {
 	*argv_out = NULL;
 	if (len == 0 || memchr(query, '=', len))

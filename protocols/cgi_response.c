@@ -78,7 +78,7 @@ static ssize_t parse_status(struct cgi_response *resp, struct http1_str v)
 }
 
 static ssize_t add_header(struct cgi_response *resp, const struct block_state *st,
-			  struct http1_str name, struct http1_str value)
+                          struct http1_str name, struct http1_str value)
 {
 	if (resp->num_headers == st->max_headers)
 		return fail(resp, "too many header fields");
@@ -89,8 +89,8 @@ static ssize_t add_header(struct cgi_response *resp, const struct block_state *s
 }
 
 /* One field line, its end of line removed. */
-static ssize_t parse_field(struct cgi_response *resp, struct block_state *st,
-			   const char *line, size_t len)
+static ssize_t parse_field(struct cgi_response *resp, struct block_state *st, const char *line,
+                           size_t len)
 {
 	const char *colon = memchr(line, ':', len);
 	if (!colon)
@@ -146,7 +146,7 @@ static void response_init(struct cgi_response *resp, struct http1_header *header
 }
 
 static ssize_t parse_block(struct block_state *st, const char *buf, size_t len,
-			   struct cgi_response *resp)
+                           struct cgi_response *resp)
 {
 	size_t pos = 0;
 
@@ -168,7 +168,7 @@ static ssize_t parse_block(struct block_state *st, const char *buf, size_t len,
 }
 
 ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *resp,
-			   struct http1_header *headers, size_t max_headers)
+                           struct http1_header *headers, size_t max_headers)
 {
 	struct block_state st = { .has_status = false, .max_headers = max_headers };
 
@@ -176,9 +176,9 @@ ssize_t cgi_response_parse(const char *buf, size_t len, struct cgi_response *res
 	return parse_block(&st, buf, len, resp);
 }
 
-ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status,
-				  struct http1_str reason, struct cgi_response *resp,
-				  struct http1_header *headers, size_t max_headers)
+ssize_t cgi_response_parse_fields(const char *buf, size_t len, int status, struct http1_str reason,
+                                  struct cgi_response *resp, struct http1_header *headers,
+                                  size_t max_headers)
 {
 	struct block_state st = { .has_status = true, .max_headers = max_headers };
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FCGI_INCOMPLETE 0   /* decoders: need more bytes */
-#define FCGI_ERROR (-1)     /* decoders: malformed; encoders: no room */
+#define FCGI_INCOMPLETE 0 /* decoders: need more bytes */
+#define FCGI_ERROR (-1) /* decoders: malformed; encoders: no room */
 /* The most bytes one record can span: a buffer this large always holds one. */
 #define FCGI_RECORD_MAX (FCGI_HEADER_LEN + FCGI_MAX_LENGTH + 255)
 

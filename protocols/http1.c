@@ -521,7 +521,8 @@ const struct http1_header *http1_find_header(const struct http1_request *req, co
 bool http1_looks_like_request(const uint8_t *buf, size_t len)
 {
 	static const char *const methods[] = {
-		"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI",
+		"GET",     "POST",  "HEAD",    "PUT",   "DELETE",
+		"OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI",
 	};
 
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {

@@ -26,15 +26,15 @@ struct http1_header {
 };
 
 enum http1_body_kind {
-	HTTP1_BODY_NONE,    /* no Content-Length, no Transfer-Encoding */
-	HTTP1_BODY_LENGTH,  /* Content-Length: content_length bytes follow */
+	HTTP1_BODY_NONE, /* no Content-Length, no Transfer-Encoding */
+	HTTP1_BODY_LENGTH, /* Content-Length: content_length bytes follow */
 	HTTP1_BODY_CHUNKED, /* Transfer-Encoding: chunked (last coding) */
 };
 
 struct http1_limits {
 	size_t max_request_line; /* bytes, CRLF excluded; over it: 414 */
-	size_t max_head;         /* request line + headers + blank line; over it: 431 */
-	size_t max_headers;      /* count; over it: 431 */
+	size_t max_head; /* request line + headers + blank line; over it: 431 */
+	size_t max_headers; /* count; over it: 431 */
 };
 
 struct http1_request {
@@ -44,8 +44,8 @@ struct http1_request {
 	 * authority ("/" when empty: a static string, not a view into buf);
 	 * authority-form (CONNECT) and asterisk-form (OPTIONS *): the whole target */
 	struct http1_str path;
-	struct http1_str query;  /* after '?' up to '#', p == NULL when no '?' */
-	int minor_version;       /* HTTP/1.<minor>; 0 or 1 */
+	struct http1_str query; /* after '?' up to '#', p == NULL when no '?' */
+	int minor_version; /* HTTP/1.<minor>; 0 or 1 */
 
 	struct http1_header *headers; /* caller's array, max_headers long */
 	size_t num_headers;
@@ -53,7 +53,7 @@ struct http1_request {
 	/* framing derived from the headers */
 	enum http1_body_kind body_kind;
 	uint64_t content_length;
-	bool keep_alive;      /* after this request: 1.1 unless "close", 1.0 only with
+	bool keep_alive; /* after this request: 1.1 unless "close", 1.0 only with
 	                         "keep-alive" (Connection tokens, any case) */
 	bool expect_continue; /* Expect: 100-continue (any case); never for HTTP/1.0 */
 	/* Host header value, p == NULL if absent; for an absolute-form target its
@@ -61,7 +61,7 @@ struct http1_request {
 	struct http1_str host;
 
 	/* when the parser returns HTTP1_ERROR */
-	int error_status;         /* 400, 414, 431, 501 (unknown transfer coding), 505 */
+	int error_status; /* 400, 414, 431, 501 (unknown transfer coding), 505 */
 	const char *error_reason; /* static text for the log, e.g. "missing Host field" */
 };
 
@@ -104,12 +104,12 @@ bool http1_str_ieq(struct http1_str s, const char *lit);
 
 /* Chunked transfer coding decoder (RFC 9112 §7.1), resumable at any byte. */
 struct http1_chunked {
-	int state;           /* private */
-	uint64_t remaining;  /* private: bytes left in the current chunk */
-	size_t line_bytes;   /* private: bytes of the current chunk-size line */
+	int state; /* private */
+	uint64_t remaining; /* private: bytes left in the current chunk */
+	size_t line_bytes; /* private: bytes of the current chunk-size line */
 	size_t trailer_bytes; /* private: total trailer bytes seen */
-	size_t max_trailer;  /* set by the caller before the first call; 0 means 8192 */
-	bool done;           /* set once the last chunk and the trailer section are consumed */
+	size_t max_trailer; /* set by the caller before the first call; 0 means 8192 */
+	bool done; /* set once the last chunk and the trailer section are consumed */
 };
 
 /* Decode from buf[0..len). Returns the number of bytes consumed (0..len), or

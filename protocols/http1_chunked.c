@@ -8,9 +8,9 @@
 
 enum chunked_state {
 	CH_SIZE_START = 0, /* the first hex digit of a chunk-size */
-	CH_SIZE,           /* more hex digits */
-	CH_SIZE_BWS,       /* whitespace after the size: only a ';' may follow */
-	CH_EXT,            /* a chunk extension: skipped */
+	CH_SIZE, /* more hex digits */
+	CH_SIZE_BWS, /* whitespace after the size: only a ';' may follow */
+	CH_EXT, /* a chunk extension: skipped */
 	CH_SIZE_LF,
 	CH_DATA,
 	CH_DATA_CR,

@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #define UWSGI_HEADER_LEN 4
-#define UWSGI_MAX_VARS 65535   /* datasize is a u16 */
+#define UWSGI_MAX_VARS 65535 /* datasize is a u16 */
 #define UWSGI_INCOMPLETE 0
 #define UWSGI_ERROR (-1)
 
@@ -48,10 +48,10 @@ int uwsgi_var_next(const uint8_t *vars, size_t len, size_t *off, const uint8_t *
 
 /* Encoding a request: reserve the header, append vars, then finish. */
 struct uwsgi_writer {
-	uint8_t *buf;   /* caller's */
+	uint8_t *buf; /* caller's */
 	size_t cap;
-	size_t len;     /* bytes written so far, header included */
-	bool overflow;  /* a var did not fit, the vars passed 65535 bytes, a key
+	size_t len; /* bytes written so far, header included */
+	bool overflow; /* a var did not fit, the vars passed 65535 bytes, a key
 	                 * was empty, or cap < UWSGI_HEADER_LEN; stays set */
 };
 void uwsgi_writer_init(struct uwsgi_writer *w, uint8_t *buf, size_t cap);

@@ -14,7 +14,7 @@
 
 #include "spawner/spawn.h"
 
-#define YOUNG_SECONDS 2.0      /* a worker dying sooner counts toward back-off */
+#define YOUNG_SECONDS 2.0 /* a worker dying sooner counts toward back-off */
 #define BACKOFF_FIRST 0.25
 #define BACKOFF_MAX 30.0
 #define STOP_GRACE 5.0
@@ -22,7 +22,7 @@
 
 #define LOG(p, level, ...) ((p)->hooks->log(level, __VA_ARGS__))
 
-static const char *state_names[] = {"starting", "idle", "busy", "draining", "dead"};
+static const char *state_names[] = { "starting", "idle", "busy", "draining", "dead" };
 
 const char *worker_state_name(enum worker_state s)
 {
@@ -76,7 +76,8 @@ static void flush_errline(struct worker *w)
 	if (w->pool->hooks->stderr_line)
 		w->pool->hooks->stderr_line(w->pool, w, w->errline, w->errlen);
 	else
-		LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen, w->errline);
+		LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen,
+		    w->errline);
 	w->errlen = 0;
 }
 
@@ -150,8 +151,8 @@ static void on_worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 		pool_kill(p, w, NULL);
 		return;
 	}
-	LOG(p, 1, "%s#%u (pid %d) still running %.0f s after the stop signal: SIGKILL",
-	    p->set.name, w->slot, (int)w->pid, STOP_GRACE);
+	LOG(p, 1, "%s#%u (pid %d) still running %.0f s after the stop signal: SIGKILL", p->set.name,
+	    w->slot, (int)w->pid, STOP_GRACE);
 	w->kill_requested = true;
 	spawn_signal_group(w->pid, SIGKILL);
 }
@@ -168,12 +169,13 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 	if (idle) {
 		/* Many workers (php-cgi) only note the signal and go back to accept():
 		 * a connection wakes them to see it. */
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", w->address + 5);
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd >= 0) {
 			if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-				LOG(p, 3, "%s#%u: wake-up connect: %s", p->set.name, w->slot, strerror(errno));
+				LOG(p, 3, "%s#%u: wake-up connect: %s", p->set.name, w->slot,
+				    strerror(errno));
 			close(fd);
 		}
 	}
@@ -206,8 +208,9 @@ static void on_worker_exit(struct ev_loop *loop, ev_child *c, int revents)
 	if (!expected) {
 		p->crashes++;
 		if (WIFSIGNALED(st))
-			LOG(p, 0, "%s#%u (pid %d) killed by signal %d (%s) after %.1f s", p->set.name,
-			    w->slot, (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)), lived);
+			LOG(p, 0, "%s#%u (pid %d) killed by signal %d (%s) after %.1f s",
+			    p->set.name, w->slot, (int)w->pid, WTERMSIG(st),
+			    strsignal(WTERMSIG(st)), lived);
 		else
 			LOG(p, 0, "%s#%u (pid %d) exited with status %d after %.1f s", p->set.name,
 			    w->slot, (int)w->pid, WEXITSTATUS(st), lived);
@@ -216,7 +219,8 @@ static void on_worker_exit(struct ev_loop *loop, ev_child *c, int revents)
 			if (p->backoff > BACKOFF_MAX)
 				p->backoff = BACKOFF_MAX;
 			p->next_spawn_at = ev_now(loop) + p->backoff;
-			LOG(p, 1, "%s: worker died young; next spawn in %.2f s", p->set.name, p->backoff);
+			LOG(p, 1, "%s: worker died young; next spawn in %.2f s", p->set.name,
+			    p->backoff);
 		}
 	} else {
 		LOG(p, 3, "%s#%u (pid %d) exited", p->set.name, w->slot, (int)w->pid);
@@ -231,7 +235,7 @@ static void on_worker_exit(struct ev_loop *loop, ev_child *c, int revents)
 
 static int bind_worker_socket(struct pool *p, struct worker *w)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s-%u.sock", p->set.socket_dir,
 	                 p->set.socket_name ? p->set.socket_name : p->set.name, w->slot);
 	if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
@@ -266,14 +270,14 @@ static void set_ready(struct pool *p, struct worker *w)
 static void on_probe(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
-	struct pollfd pfd = {.fd = w->listen_fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = w->listen_fd, .events = POLLIN };
 	if (poll(&pfd, 1, 0) == 0)
 		set_ready(w->pool, w);
 }
 
 static void probe_start(struct pool *p, struct worker *w)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", w->address + 5);
 	w->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (w->probe_fd < 0 || connect(w->probe_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -289,7 +293,7 @@ static void probe_start(struct pool *p, struct worker *w)
 static int spawn_one(struct pool *p)
 {
 	struct worker *w = worker_new(p, WORKER_STARTING);
-	int err[2] = {-1, -1};
+	int err[2] = { -1, -1 };
 	if (!w)
 		return -1;
 	int fd = bind_worker_socket(p, w);
@@ -300,15 +304,22 @@ static int spawn_one(struct pool *p)
 		return -1;
 	}
 	struct worker_spec spec = {
-		.path = p->set.argv[0], .argv = p->set.argv, .envp = p->set.envp, .cwd = p->set.cwd,
-		.listen_fd = fd, .err_fd = err[1], .uid = p->set.uid, .gid = p->set.gid,
+		.path = p->set.argv[0],
+		.argv = p->set.argv,
+		.envp = p->set.envp,
+		.cwd = p->set.cwd,
+		.listen_fd = fd,
+		.err_fd = err[1],
+		.uid = p->set.uid,
+		.gid = p->set.gid,
 	};
 	pid_t pid = spawn_worker(&spec);
 	w->listen_fd = fd; /* kept (close-on-exec) to see the worker accept */
 	close(err[1]);
 	p->spawns++;
 	if (pid < 0) {
-		LOG(p, 0, "%s: cannot start %s: %s", p->set.name, p->set.argv[0], strerror((int)-pid));
+		LOG(p, 0, "%s: cannot start %s: %s", p->set.name, p->set.argv[0],
+		    strerror((int)-pid));
 		close(err[0]);
 		p->crashes++;
 		p->backoff = p->backoff ? p->backoff * 2 : BACKOFF_FIRST;
@@ -356,7 +367,9 @@ static int wanted(const struct pool *p)
 		if (alive < p->set.start)
 			want = p->set.start - alive;
 		else if (spare < p->set.min_spare || (int)p->waiting > spare)
-			want = (p->set.min_spare > (int)p->waiting ? p->set.min_spare : (int)p->waiting) - spare;
+			want = (p->set.min_spare > (int)p->waiting ? p->set.min_spare
+			                                           : (int)p->waiting) -
+			       spare;
 		else if (spare > p->set.max_spare)
 			want = p->set.max_spare - spare;
 		break;
@@ -413,7 +426,8 @@ static void maintain_soon(struct pool *p, double after)
 	if (p->draining)
 		return;
 	ev_tstamp at = ev_now(p->loop) + after;
-	if (ev_is_active(&p->maintain) && ev_now(p->loop) + ev_timer_remaining(p->loop, &p->maintain) <= at)
+	if (ev_is_active(&p->maintain) &&
+	    ev_now(p->loop) + ev_timer_remaining(p->loop, &p->maintain) <= at)
 		return;
 	ev_timer_stop(p->loop, &p->maintain);
 	ev_timer_set(&p->maintain, after > 0.001 ? after : 0.001, 0);

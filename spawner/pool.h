@@ -23,7 +23,7 @@ enum worker_state {
 	WORKER_IDLE,
 	WORKER_BUSY,
 	WORKER_DRAINING, /* told to stop (recycled, idle too long, reload); exit awaited */
-	WORKER_DEAD,     /* its process is gone; the record goes once the dispatcher lets go */
+	WORKER_DEAD, /* its process is gone; the record goes once the dispatcher lets go */
 	WORKER_NSTATES
 };
 
@@ -58,44 +58,44 @@ struct pool_settings {
 	uid_t uid;
 	gid_t gid;
 	enum pool_sizing sizing;
-	int start;             /* static: the count; dynamic: how many at start */
+	int start; /* static: the count; dynamic: how many at start */
 	int min_spare;
 	int max_spare;
 	int max;
-	double idle_timeout;   /* ondemand */
+	double idle_timeout; /* ondemand */
 	unsigned max_requests; /* 0: never recycled */
 	int stop_signal;
-	double start_timeout;  /* a worker not ready by then is killed */
+	double start_timeout; /* a worker not ready by then is killed */
 	const char *socket_dir; /* where worker sockets go */
 };
 
 struct worker {
 	struct pool *pool;
-	unsigned slot;         /* "name#slot" in logs and status */
+	unsigned slot; /* "name#slot" in logs and status */
 	pid_t pid;
 	enum worker_state state;
-	char address[128];     /* "unix:/path": where the dispatcher connects */
+	char address[128]; /* "unix:/path": where the dispatcher connects */
 	unsigned long requests;
 	ev_tstamp started_at;
 	ev_tstamp state_since;
 	ev_child child_w;
-	ev_timer timer;        /* start timeout, or the grace after the stop signal */
-	int listen_fd;         /* the worker's listening socket, kept to watch it accept */
-	int probe_fd;          /* a connection waiting to be accepted: readiness */
+	ev_timer timer; /* start timeout, or the grace after the stop signal */
+	int listen_fd; /* the worker's listening socket, kept to watch it accept */
+	int probe_fd; /* a connection waiting to be accepted: readiness */
 	ev_timer probe_w;
-	int err_fd;            /* the worker's stderr, logged line by line */
+	int err_fd; /* the worker's stderr, logged line by line */
 	ev_io err_w;
 	char errline[512];
 	size_t errlen;
-	void *peer;            /* the dispatcher's, opaque here: set, read and freed by it */
-	bool kill_requested;   /* we killed it: not a crash */
+	void *peer; /* the dispatcher's, opaque here: set, read and freed by it */
+	bool kill_requested; /* we killed it: not a crash */
 	struct worker *next;
 };
 
 struct pool {
 	struct pool_settings set;
 	const struct pool_hooks *hooks;
-	void *owner;           /* the dispatcher's */
+	void *owner; /* the dispatcher's */
 	struct ev_loop *loop;
 	struct worker *workers;
 	unsigned next_slot;
@@ -103,11 +103,11 @@ struct pool {
 	unsigned long spawns;
 	unsigned long crashes;
 	unsigned long served;
-	double backoff;        /* seconds to wait before the next spawn; 0: none */
+	double backoff; /* seconds to wait before the next spawn; 0: none */
 	ev_tstamp next_spawn_at;
-	unsigned waiting;      /* requests waiting for a worker (the dispatcher sets it) */
+	unsigned waiting; /* requests waiting for a worker (the dispatcher sets it) */
 	ev_timer maintain;
-	bool draining;         /* no more spawns; stop everything */
+	bool draining; /* no more spawns; stop everything */
 };
 
 /* Start the pool's initial workers. -1 with a logged reason on a start-up error. */

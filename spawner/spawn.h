@@ -8,11 +8,11 @@
 #include <sys/types.h>
 
 struct spawn_spec {
-	const char *path;   /* the executable */
+	const char *path; /* the executable */
 	char *const *argv;
-	char *const *envp;  /* the complete environment; nothing is inherited */
-	const char *cwd;    /* NULL: the daemon's */
-	int fd[3];          /* become the child's 0, 1, 2; -1: /dev/null. Must be > 2. */
+	char *const *envp; /* the complete environment; nothing is inherited */
+	const char *cwd; /* NULL: the daemon's */
+	int fd[3]; /* become the child's 0, 1, 2; -1: /dev/null. Must be > 2. */
 	bool new_process_group; /* the child leads a group of its own, so a timeout
 	                         * can kill everything the script started */
 };
@@ -41,10 +41,10 @@ struct worker_spec {
 	const char *path;
 	char *const *argv;
 	char *const *envp;
-	const char *cwd;   /* NULL: the daemon's */
-	int listen_fd;     /* becomes fd 0 */
-	int err_fd;        /* becomes fd 2 (-1: /dev/null); fd 1 is /dev/null */
-	uid_t uid;         /* (uid_t)-1: unchanged */
-	gid_t gid;         /* (gid_t)-1: unchanged */
+	const char *cwd; /* NULL: the daemon's */
+	int listen_fd; /* becomes fd 0 */
+	int err_fd; /* becomes fd 2 (-1: /dev/null); fd 1 is /dev/null */
+	uid_t uid; /* (uid_t)-1: unchanged */
+	gid_t gid; /* (gid_t)-1: unchanged */
 };
 pid_t spawn_worker(const struct worker_spec *spec);

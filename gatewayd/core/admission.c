@@ -1,7 +1,7 @@
 #include "gatewayd/core/admission.h"
 
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {

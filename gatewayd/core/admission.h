@@ -16,7 +16,7 @@ typedef void admission_expired_fn(struct admission_ticket *t);
 
 struct admission_ticket {
 	struct admission_ticket *next;
-	struct admission *queue;  /* the queue it waits in, NULL when it waits in none */
+	struct admission *queue; /* the queue it waits in, NULL when it waits in none */
 	ev_timer deadline;
 	admission_expired_fn *expired;
 };

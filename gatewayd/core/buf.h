@@ -22,8 +22,14 @@ struct buf {
 	bool failed; /* an append did not fit: the contents have a hole */
 };
 
-static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
+static inline size_t buf_len(const struct buf *b)
+{
+	return b->end - b->start;
+}
+static inline char *buf_head(const struct buf *b)
+{
+	return b->data + b->start;
+}
 
 /* Make room for at least n bytes after end; returns the writable tail, or
  * NULL (and failed set) when memory runs out. */

@@ -20,7 +20,7 @@ static void key_v4(const void *addr4, struct client_key *k)
 
 static void key_v6(const uint8_t a[16], unsigned prefix, struct client_key *k)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	if (memcmp(a, mapped, 12) == 0) {
 		key_v4(a + 12, k); /* a dual-stack socket's IPv4 client */
 		return;
@@ -32,8 +32,7 @@ static void key_v6(const uint8_t a[16], unsigned prefix, struct client_key *k)
 		k->b[whole] = (uint8_t)(a[whole] & (0xff << (8 - bits)));
 }
 
-int client_key_from_sockaddr(const struct sockaddr *sa, unsigned ipv6_prefix,
-                             struct client_key *k)
+int client_key_from_sockaddr(const struct sockaddr *sa, unsigned ipv6_prefix, struct client_key *k)
 {
 	if (sa->sa_family == AF_INET) {
 		key_v4(&((const struct sockaddr_in *)sa)->sin_addr, k);
@@ -368,7 +367,8 @@ unsigned client_request(const char *addr, double now)
 	struct client_entry *e = client_table_get(cl.table, &k, now);
 	if (!e)
 		return 0;
-	unsigned wait = token_bucket_take(&e->bucket, cl.cfg.requests_per_second, cl.cfg.burst, now);
+	unsigned wait =
+	        token_bucket_take(&e->bucket, cl.cfg.requests_per_second, cl.cfg.burst, now);
 	if (wait)
 		cl.rate_limited++;
 	return wait;

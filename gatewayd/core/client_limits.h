@@ -34,8 +34,7 @@ struct client_key {
 
 /* An AF_INET or AF_INET6 address to its key: 0, or -1 for another family (a
  * unix socket's peer is no client address: it is never limited). */
-int client_key_from_sockaddr(const struct sockaddr *sa, unsigned ipv6_prefix,
-                             struct client_key *k);
+int client_key_from_sockaddr(const struct sockaddr *sa, unsigned ipv6_prefix, struct client_key *k);
 /* A numeric address as REMOTE_ADDR holds it: 0, or -1 when it is none. */
 int client_key_from_text(const char *addr, unsigned ipv6_prefix, struct client_key *k);
 
@@ -59,14 +58,14 @@ unsigned token_bucket_take(struct token_bucket *b, double rate, unsigned burst, 
 struct client_entry {
 	struct client_key key;
 	struct token_bucket bucket;
-	unsigned conns;        /* HTTP connections it holds open */
-	uint32_t chain;        /* the next entry in its hash chain (indices from 1; 0: none) */
+	unsigned conns; /* HTTP connections it holds open */
+	uint32_t chain; /* the next entry in its hash chain (indices from 1; 0: none) */
 	uint32_t older, newer; /* the idle list: entries holding no connection */
 };
 
 struct client_table {
 	struct client_entry *e; /* e[1..capacity]; e[1..used] have been handed out */
-	uint32_t *heads;        /* hash chains */
+	uint32_t *heads; /* hash chains */
 	uint32_t mask;
 	uint32_t capacity, used;
 	uint32_t newest, oldest; /* the idle list, most recently seen first */
@@ -119,10 +118,10 @@ unsigned client_request(const char *addr, double now);
 
 struct client_limits_stats {
 	unsigned long long connections_refused; /* answered 429 at accept */
-	unsigned long long rate_limited;        /* requests answered 429 */
-	unsigned long long forgotten;           /* addresses dropped from a full table */
-	unsigned tracked;                       /* addresses remembered now */
-	unsigned capacity;                      /* at most; 0 while the limits are off */
+	unsigned long long rate_limited; /* requests answered 429 */
+	unsigned long long forgotten; /* addresses dropped from a full table */
+	unsigned tracked; /* addresses remembered now */
+	unsigned capacity; /* at most; 0 while the limits are off */
 };
 void client_limits_stats(struct client_limits_stats *out);
 

@@ -8,12 +8,12 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
-#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* "127.0.0.1:8080" or "[::1]:8080". */
 static int parse_address(struct check *c, const char *where, const char *s, struct listen_cfg *l)
@@ -60,27 +60,35 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	cfg->listen = calloc(json_array_size(arr), sizeof *cfg->listen);
 	if (!cfg->listen)
 		return fail(c, "listen", "out of memory");
-	json_array_foreach(arr, i, item) {
+	json_array_foreach(arr, i, item)
+	{
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
-		static const char *const keys[] = {"http", "fastcgi", "uwsgi", "agent", "owner", "group",
-		                                   "mode", "stderr", NULL};
+		static const char *const keys[] = { "http",  "fastcgi", "uwsgi",  "agent", "owner",
+			                            "group", "mode",    "stderr", NULL };
 		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
-		json_t *http = json_object_get(item, "http"), *fcgi = json_object_get(item, "fastcgi");
-		json_t *uwsgi = json_object_get(item, "uwsgi"), *agent = json_object_get(item, "agent");
+		json_t *http = json_object_get(item, "http"),
+		       *fcgi = json_object_get(item, "fastcgi");
+		json_t *uwsgi = json_object_get(item, "uwsgi"),
+		       *agent = json_object_get(item, "agent");
 		json_t *addr = http ? http : fcgi ? fcgi : uwsgi ? uwsgi : agent;
 		if (!!http + !!fcgi + !!uwsgi + !!agent != 1 || !json_is_string(addr))
-			return fail(c, where, "must name one protocol: {\"http\" | \"fastcgi\" | "
-			                      "\"uwsgi\" | \"agent\": \"host:port\" or \"unix:/path\"}");
-		l->proto = http ? LISTEN_HTTP : fcgi ? LISTEN_FASTCGI : uwsgi ? LISTEN_UWSGI : LISTEN_AGENT;
+			return fail(c, where,
+			            "must name one protocol: {\"http\" | \"fastcgi\" | "
+			            "\"uwsgi\" | \"agent\": \"host:port\" or \"unix:/path\"}");
+		l->proto = http    ? LISTEN_HTTP
+		           : fcgi  ? LISTEN_FASTCGI
+		           : uwsgi ? LISTEN_UWSGI
+		                   : LISTEN_AGENT;
 		l->mode = -1;
 		cfg->nlisten = i + 1;
 		const char *a = json_string_value(addr);
 		if (strncmp(a, "unix:", 5) == 0) {
 			if (a[5] != '/')
-				return fail(c, where, "\"%s\": a unix socket needs an absolute path", a);
+				return fail(c, where,
+				            "\"%s\": a unix socket needs an absolute path", a);
 			if (!(l->unix_path = strdup(a + 5)))
 				return fail(c, where, "out of memory");
 		} else if (parse_address(c, where, a, l)) {
@@ -101,9 +109,11 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 
 static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_cfg *cgi)
 {
-	static const char *const keys[] = {"root", "timeout", "kill_grace", "max_children",
-	                                   "queue", "queue_timeout", "pass_authorization",
-	                                   "env", NULL};
+	static const char *const keys[] = {
+		"root",  "timeout",       "kill_grace",         "max_children",
+		"queue", "queue_timeout", "pass_authorization", "env",
+		NULL
+	};
 	cgi->timeout = 30;
 	cgi->kill_grace = 2;
 	cgi->max_children = 64;
@@ -123,7 +133,7 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_
 
 static int load_static(struct check *c, json_t *obj, const char *where, struct static_cfg *st)
 {
-	static const char *const keys[] = {"root", "index", NULL};
+	static const char *const keys[] = { "root", "index", NULL };
 	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
 	    get_dir(c, obj, "root", where, &st->root, true) ||
 	    get_string_list(c, obj, "index", where, &st->index, &st->nindex))
@@ -151,7 +161,8 @@ static int parse_match(struct check *c, const char *where, struct route_cfg *r)
 		r->match_kind = MATCH_PREFIX;
 		r->match_text = m;
 	} else {
-		return fail(c, where, "match \"%s\": use \"/prefix/\", \"=/exact\" or \"*.ext\"", m);
+		return fail(c, where, "match \"%s\": use \"/prefix/\", \"=/exact\" or \"*.ext\"",
+		            m);
 	}
 	return 0;
 }
@@ -167,9 +178,10 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 	cfg->routes = calloc(json_array_size(arr) + 1, sizeof *cfg->routes);
 	if (!cfg->routes)
 		return fail(c, "routes", "out of memory");
-	json_array_foreach(arr, i, item) {
-		static const char *const keys[] = {"match", "cgi", "static", "pool", "root",
-		                                   "max_body", NULL};
+	json_array_foreach(arr, i, item)
+	{
+		static const char *const keys[] = { "match", "cgi",      "static", "pool",
+			                            "root",  "max_body", NULL };
 		char where[64], sub[80];
 		struct route_cfg *r = &cfg->routes[i];
 		snprintf(where, sizeof where, "routes[%zu]", i);
@@ -186,9 +198,11 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 		json_t *cgi = json_object_get(item, "cgi"), *st = json_object_get(item, "static");
 		json_t *pool = json_object_get(item, "pool");
 		if (!!cgi + !!st + !!pool != 1)
-			return fail(c, where, "needs exactly one handler: \"cgi\", \"static\" or \"pool\"");
+			return fail(c, where,
+			            "needs exactly one handler: \"cgi\", \"static\" or \"pool\"");
 		if (!pool && json_object_get(item, "root"))
-			return fail(c, where, "\"root\" goes with \"pool\" (cgi and static have their own)");
+			return fail(c, where,
+			            "\"root\" goes with \"pool\" (cgi and static have their own)");
 		if (pool) {
 			r->kind = ROUTE_POOL;
 			if (!json_is_string(pool))
@@ -198,7 +212,8 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 					r->pool = &cfg->pools[k];
 			snprintf(sub, sizeof sub, "%s.pool", where);
 			if (!r->pool)
-				return fail(c, sub, "no pool named \"%s\"", json_string_value(pool));
+				return fail(c, sub, "no pool named \"%s\"",
+				            json_string_value(pool));
 			if (get_dir(c, item, "root", where, &r->pool_root, false))
 				return -1;
 		} else if (cgi) {
@@ -218,9 +233,12 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 
 static int parse_signal(const char *name)
 {
-	static const struct { const char *name; int sig; } sigs[] = {
-		{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
-		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"KILL", SIGKILL},
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "KILL", SIGKILL },
 	};
 	if (strncmp(name, "SIG", 3) == 0)
 		name += 3;
@@ -275,18 +293,20 @@ static int load_processes(struct check *c, json_t *obj, const char *where, struc
 		p->processes = (int)json_integer_value(v);
 		return 0;
 	}
-	static const char *const keys[] = {"mode", "start", "min_spare", "max_spare", "max",
-	                                   "idle_timeout", NULL};
+	static const char *const keys[] = { "mode", "start",        "min_spare", "max_spare",
+		                            "max",  "idle_timeout", NULL };
 	char *mode = NULL;
 	if (want_object(c, v, at) || check_keys(c, v, at, keys) ||
 	    get_string(c, v, "mode", at, &mode))
 		return -1;
-	if (!mode || (strcmp(mode, "dynamic") && strcmp(mode, "ondemand") && strcmp(mode, "static"))) {
+	if (!mode ||
+	    (strcmp(mode, "dynamic") && strcmp(mode, "ondemand") && strcmp(mode, "static"))) {
 		free(mode);
 		return fail(c, at, "\"mode\" must be \"static\", \"dynamic\" or \"ondemand\"");
 	}
-	p->mode = !strcmp(mode, "dynamic") ? POOL_DYNAMIC : !strcmp(mode, "ondemand") ? POOL_ONDEMAND
-	                                                                            : POOL_STATIC;
+	p->mode = !strcmp(mode, "dynamic")    ? POOL_DYNAMIC
+	          : !strcmp(mode, "ondemand") ? POOL_ONDEMAND
+	                                      : POOL_STATIC;
 	free(mode);
 	p->max_processes = 8;
 	p->min_spare = 1;
@@ -308,10 +328,11 @@ static int load_processes(struct check *c, json_t *obj, const char *where, struc
 
 static int load_pool(struct check *c, const char *name, json_t *obj, struct pool_cfg *p)
 {
-	static const char *const keys[] = {"protocol", "command", "env", "cwd", "user", "group",
-	                                   "processes", "max_requests", "request_timeout", "queue",
-	                                   "queue_timeout", "stop_signal", "addresses",
-	                                   "connections", NULL};
+	static const char *const keys[] = { "protocol",  "command",       "env",
+		                            "cwd",       "user",          "group",
+		                            "processes", "max_requests",  "request_timeout",
+		                            "queue",     "queue_timeout", "stop_signal",
+		                            "addresses", "connections",   NULL };
 	char where[160], *proto = NULL, *sig = NULL;
 	int max_requests = 0;
 	snprintf(where, sizeof where, "pools.%s", name);
@@ -335,8 +356,7 @@ static int load_pool(struct check *c, const char *name, json_t *obj, struct pool
 	    get_string_list(c, obj, "addresses", where, &p->addresses, &p->naddresses) ||
 	    get_dir(c, obj, "cwd", where, &p->cwd, false) ||
 	    get_string(c, obj, "user", where, &p->user) ||
-	    get_string(c, obj, "group", where, &p->group) ||
-	    load_processes(c, obj, where, p) ||
+	    get_string(c, obj, "group", where, &p->group) || load_processes(c, obj, where, p) ||
 	    get_int(c, obj, "max_requests", where, &max_requests, 0, INT_MAX) ||
 	    get_seconds(c, obj, "request_timeout", where, &p->request_timeout) ||
 	    get_int(c, obj, "queue", where, &p->queue, 0, 1000000) ||
@@ -349,11 +369,13 @@ static int load_pool(struct check *c, const char *name, json_t *obj, struct pool
 		p->stop_signal = parse_signal(sig);
 		free(sig);
 		if (p->stop_signal < 0)
-			return fail(c, where, "\"stop_signal\": use TERM, INT, QUIT, HUP, USR1 or USR2");
+			return fail(c, where,
+			            "\"stop_signal\": use TERM, INT, QUIT, HUP, USR1 or USR2");
 	}
 	if (!!p->ncommand == !!p->naddresses)
-		return fail(c, where, "needs either \"command\" (workers gatewayd runs) or "
-		                      "\"addresses\" (workers something else runs)");
+		return fail(c, where,
+		            "needs either \"command\" (workers gatewayd runs) or "
+		            "\"addresses\" (workers something else runs)");
 	if (p->ncommand && resolve_command(c, where, &p->command[0]))
 		return -1;
 	return get_env(c, obj, where, &p->env, &p->nenv);
@@ -370,10 +392,12 @@ static int load_pools(struct check *c, json_t *root, struct config *cfg)
 	cfg->pools = calloc(json_object_size(obj) + 1, sizeof *cfg->pools);
 	if (!cfg->pools)
 		return fail(c, "pools", "out of memory");
-	json_object_foreach(obj, name, v) {
+	json_object_foreach(obj, name, v)
+	{
 		if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789_-") != strlen(name))
-			return fail(c, "pools", "pool name \"%s\": use letters, digits, '_' and '-'", name);
+			return fail(c, "pools",
+			            "pool name \"%s\": use letters, digits, '_' and '-'", name);
 		cfg->npools++;
 		if (load_pool(c, name, v, &cfg->pools[cfg->npools - 1]))
 			return -1;
@@ -383,7 +407,8 @@ static int load_pools(struct check *c, json_t *root, struct config *cfg)
 
 static int load_status(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "loopback_only", "health_loopback_only", NULL};
+	static const char *const keys[] = { "enabled", "loopback_only", "health_loopback_only",
+		                            NULL };
 	json_t *obj = json_object_get(root, "status");
 	cfg->status.enabled = true;
 	cfg->status.loopback_only = true;
@@ -393,18 +418,22 @@ static int load_status(struct check *c, json_t *root, struct config *cfg)
 	if (!obj)
 		return 0;
 	return want_object(c, obj, "status") || check_keys(c, obj, "status", keys) ||
-	       get_bool(c, obj, "enabled", "status", &cfg->status.enabled) ||
-	       get_bool(c, obj, "loopback_only", "status", &cfg->status.loopback_only) ||
-	       get_bool(c, obj, "health_loopback_only", "status",
-	                &cfg->status.health_loopback_only) ? -1 : 0;
+	                       get_bool(c, obj, "enabled", "status", &cfg->status.enabled) ||
+	                       get_bool(c, obj, "loopback_only", "status",
+	                                &cfg->status.loopback_only) ||
+	                       get_bool(c, obj, "health_loopback_only", "status",
+	                                &cfg->status.health_loopback_only)
+	               ? -1
+	               : 0;
 }
 
 /* limits.per_client (core/client_limits.h): nothing is limited unless
  * connections or requests_per_second is set. */
 static int load_per_client(struct check *c, json_t *limits, struct config *cfg)
 {
-	static const char *const keys[] = {"connections", "requests_per_second", "burst",
-	                                   "ipv6_prefix", "clients", NULL};
+	static const char *const keys[] = { "connections", "requests_per_second",
+		                            "burst",       "ipv6_prefix",
+		                            "clients",     NULL };
 	static const char where[] = "limits.per_client";
 	struct per_client_cfg *pc = &cfg->limits.per_client;
 	json_t *obj = json_object_get(limits, "per_client");
@@ -431,11 +460,11 @@ static int load_per_client(struct check *c, json_t *limits, struct config *cfg)
 
 static int load_limits(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"request_line", "header_size", "headers", "body",
-	                                   "body_memory", "connections", "per_client", NULL};
+	static const char *const keys[] = { "request_line", "header_size", "headers",    "body",
+		                            "body_memory",  "connections", "per_client", NULL };
 	json_t *obj = json_object_get(root, "limits");
 	uint64_t line = cfg->limits.request_line, head = cfg->limits.head,
-		 mem = cfg->limits.body_memory, conns = cfg->max_connections;
+	         mem = cfg->limits.body_memory, conns = cfg->max_connections;
 	int headers = (int)cfg->limits.headers;
 	if (!obj)
 		return 0;
@@ -458,21 +487,26 @@ static int load_limits(struct check *c, json_t *root, struct config *cfg)
 
 static int load_timeouts(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"header", "body", "keepalive", "send", "shutdown", NULL};
+	static const char *const keys[] = {
+		"header", "body", "keepalive", "send", "shutdown", NULL
+	};
 	json_t *obj = json_object_get(root, "timeouts");
 	if (!obj)
 		return 0;
 	return want_object(c, obj, "timeouts") || check_keys(c, obj, "timeouts", keys) ||
-	       get_seconds(c, obj, "header", "timeouts", &cfg->timeouts.header) ||
-	       get_seconds(c, obj, "body", "timeouts", &cfg->timeouts.body) ||
-	       get_seconds(c, obj, "keepalive", "timeouts", &cfg->timeouts.keepalive) ||
-	       get_seconds(c, obj, "send", "timeouts", &cfg->timeouts.send) ||
-	       get_seconds(c, obj, "shutdown", "timeouts", &cfg->timeouts.shutdown) ? -1 : 0;
+	                       get_seconds(c, obj, "header", "timeouts", &cfg->timeouts.header) ||
+	                       get_seconds(c, obj, "body", "timeouts", &cfg->timeouts.body) ||
+	                       get_seconds(c, obj, "keepalive", "timeouts",
+	                                   &cfg->timeouts.keepalive) ||
+	                       get_seconds(c, obj, "send", "timeouts", &cfg->timeouts.send) ||
+	                       get_seconds(c, obj, "shutdown", "timeouts", &cfg->timeouts.shutdown)
+	               ? -1
+	               : 0;
 }
 
 static int load_log(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"error", "access", "level", NULL};
+	static const char *const keys[] = { "error", "access", "level", NULL };
 	json_t *obj = json_object_get(root, "log");
 	char *level = NULL;
 	if (!obj)
@@ -512,16 +546,15 @@ static void set_defaults(struct config *cfg)
 
 static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"listen", "routes", "pools", "server_name",
-	                                   "document_root", "log", "limits", "timeouts",
-	                                   "temp_dir", "status", NULL};
+	static const char *const keys[] = { "listen",        "routes", "pools",  "server_name",
+		                            "document_root", "log",    "limits", "timeouts",
+		                            "temp_dir",      "status", NULL };
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);
 	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
-	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) ||
-	    load_listen(c, root, cfg) || load_pools(c, root, cfg) ||
-	    load_routes(c, root, cfg) || load_status(c, root, cfg) ||
+	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) || load_listen(c, root, cfg) ||
+	    load_pools(c, root, cfg) || load_routes(c, root, cfg) || load_status(c, root, cfg) ||
 	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
 	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
 	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))
@@ -546,7 +579,7 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
-	struct check c = {.file = path, .err = err, .errlen = errlen};
+	struct check c = { .file = path, .err = err, .errlen = errlen };
 	json_error_t jerr;
 	char real[PATH_MAX];
 

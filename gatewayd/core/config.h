@@ -14,21 +14,21 @@ enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI, LISTEN_AGENT };
 
 /* limits.per_client: one client address's share (core/client_limits.c). */
 struct per_client_cfg {
-	unsigned connections;       /* HTTP connections open at once; 0: no limit */
+	unsigned connections; /* HTTP connections open at once; 0: no limit */
 	double requests_per_second; /* 0: no limit */
-	unsigned burst;             /* requests at once: the token bucket's size */
-	unsigned ipv6_prefix;       /* an IPv6 client is its first this many bits */
-	unsigned clients;           /* client addresses remembered at once */
+	unsigned burst; /* requests at once: the token bucket's size */
+	unsigned ipv6_prefix; /* an IPv6 client is its first this many bits */
+	unsigned clients; /* client addresses remembered at once */
 };
 
 struct listen_cfg {
 	enum listen_proto proto;
-	char *host;      /* numeric address; NULL for a unix socket */
+	char *host; /* numeric address; NULL for a unix socket */
 	char *port;
 	char *unix_path; /* "unix:/path" */
-	char *owner;     /* unix socket: chown to this user and group, chmod to mode */
+	char *owner; /* unix socket: chown to this user and group, chmod to mode */
 	char *group;
-	int mode;        /* -1: leave as created */
+	int mode; /* -1: leave as created */
 	bool fcgi_stderr; /* FastCGI: also send script stderr as FCGI_STDERR */
 };
 
@@ -41,15 +41,15 @@ enum pool_mode { POOL_STATIC, POOL_DYNAMIC, POOL_ONDEMAND };
 struct pool_cfg {
 	char *name;
 	enum pool_protocol protocol;
-	char **command;      /* argv; command[0] resolved to a path; NULL for external */
+	char **command; /* argv; command[0] resolved to a path; NULL for external */
 	size_t ncommand;
-	char **env;          /* "NAME=value": the whole environment of a worker */
+	char **env; /* "NAME=value": the whole environment of a worker */
 	size_t nenv;
 	char *cwd;
 	char *user;
 	char *group;
 	enum pool_mode mode;
-	int processes;       /* static: the count; dynamic: how many at start */
+	int processes; /* static: the count; dynamic: how many at start */
 	int min_spare;
 	int max_spare;
 	int max_processes;
@@ -59,21 +59,21 @@ struct pool_cfg {
 	int queue;
 	double queue_timeout;
 	int stop_signal;
-	char **addresses;    /* external pool: "host:port" or "unix:/path"; nothing spawned */
+	char **addresses; /* external pool: "host:port" or "unix:/path"; nothing spawned */
 	size_t naddresses;
-	int connections;     /* external pool: connections per address */
-	void *state;         /* runtime (struct pool), not config */
+	int connections; /* external pool: connections per address */
+	void *state; /* runtime (struct pool), not config */
 };
 
 struct cgi_cfg {
-	char *root;        /* absolute, resolved */
-	double timeout;    /* seconds until SIGTERM to the script's group */
+	char *root; /* absolute, resolved */
+	double timeout; /* seconds until SIGTERM to the script's group */
 	double kill_grace; /* seconds from SIGTERM to SIGKILL */
 	int max_children;
-	int queue;         /* waiting requests past max_children */
+	int queue; /* waiting requests past max_children */
 	double queue_timeout;
 	bool pass_authorization;
-	char **env;        /* "NAME=value" added to every script's environment */
+	char **env; /* "NAME=value" added to every script's environment */
 	size_t nenv;
 };
 
@@ -84,20 +84,20 @@ struct static_cfg {
 };
 
 struct route_cfg {
-	char *match;            /* as written */
+	char *match; /* as written */
 	enum match_kind match_kind;
 	const char *match_text; /* the prefix, exact path or suffix */
 	enum route_kind kind;
 	uint64_t max_body;
 	struct cgi_cfg cgi;
 	struct static_cfg stat;
-	struct pool_cfg *pool;  /* ROUTE_POOL */
-	char *pool_root;        /* ROUTE_POOL: scripts' directory (SCRIPT_FILENAME), or NULL */
+	struct pool_cfg *pool; /* ROUTE_POOL */
+	char *pool_root; /* ROUTE_POOL: scripts' directory (SCRIPT_FILENAME), or NULL */
 	void *state; /* the handler's runtime state for this route (not config) */
 };
 
 struct config {
-	int refs;  /* gw->cfg holds one; so does each request, cgi job and pool using it */
+	int refs; /* gw->cfg holds one; so does each request, cgi job and pool using it */
 	char *path;
 	struct listen_cfg *listen;
 	size_t nlisten;
@@ -112,16 +112,16 @@ struct config {
 	} status;
 	char *server_name;
 	char *document_root;
-	char *error_log;   /* "-": stderr */
-	char *access_log;  /* NULL: none */
+	char *error_log; /* "-": stderr */
+	char *access_log; /* NULL: none */
 	enum log_level log_level;
 	size_t max_connections;
 	struct {
 		size_t request_line;
 		size_t head;
 		size_t headers;
-		uint64_t body;          /* default for routes */
-		size_t body_memory;     /* a chunked body past this spools to a file */
+		uint64_t body; /* default for routes */
+		size_t body_memory; /* a chunked body past this spools to a file */
 		struct per_client_cfg per_client;
 	} limits;
 	struct {

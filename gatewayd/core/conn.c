@@ -1,16 +1,16 @@
 #include "gatewayd/core/conn.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "gatewayd/core/server.h"
 
-static struct conn *registry;  /* client connections */
-static struct conn *to_free;   /* closed, freed once the loop turn is over */
+static struct conn *registry; /* client connections */
+static struct conn *to_free; /* closed, freed once the loop turn is over */
 static ev_prepare reaper;
 
 void conn_read_soon(struct conn *c)

@@ -50,21 +50,21 @@ struct conn {
 	ev_io rio;
 	ev_io wio;
 	ev_timer timer;
-	ev_tstamp timer_at;  /* when the armed timer fires; 0: not armed */
+	ev_tstamp timer_at; /* when the armed timer fires; 0: not armed */
 	const struct conn_ops *ops;
 	struct buf in;
 	struct buf out;
-	size_t read_chunk;   /* bytes asked of each read() */
-	size_t last_n;       /* bytes the last read() gave: a short one is a hint */
+	size_t read_chunk; /* bytes asked of each read() */
+	size_t last_n; /* bytes the last read() gave: a short one is a hint */
 	ev_tstamp last_read;
 	ev_tstamp last_write;
 	bool reading;
-	bool peer_closed;    /* read saw EOF or an error */
-	bool connecting;     /* a non-blocking connect is in progress */
-	bool wrote_any;      /* a byte reached the socket since conn_mark_unwritten() */
-	bool kicked;         /* conn_kick(): look at c->in even if no byte comes */
-	bool closed;         /* conn_close() ran: only c->closed may be read now */
-	bool front;          /* a client connection: counted, and in the registry */
+	bool peer_closed; /* read saw EOF or an error */
+	bool connecting; /* a non-blocking connect is in progress */
+	bool wrote_any; /* a byte reached the socket since conn_mark_unwritten() */
+	bool kicked; /* conn_kick(): look at c->in even if no byte comes */
+	bool closed; /* conn_close() ran: only c->closed may be read now */
+	bool front; /* a client connection: counted, and in the registry */
 	struct conn *prev, *next;
 	struct conn *free_next;
 };

@@ -14,8 +14,8 @@
 /* What the running config's cgi routes and pools can take now. */
 struct tally {
 	unsigned long slots, busy; /* capacity, and how much of it is in use */
-	bool serves;               /* some route has something to run a request on, busy or not */
-	char full[128];            /* the first route or pool that would refuse one now (503) */
+	bool serves; /* some route has something to run a request on, busy or not */
+	char full[128]; /* the first route or pool that would refuse one now (503) */
 };
 
 /* Every pool that starts with workers has had one accepting: the start is
@@ -33,8 +33,9 @@ static void tally_cgi(struct tally *t, const struct route_cfg *r)
 	t->busy += running < max ? running : max;
 	t->serves = true;
 	if (running >= max && waiting >= (unsigned)r->cgi.queue && !t->full[0])
-		snprintf(t->full, sizeof t->full, "route %s full: max_children %d running, queue %d waiting",
-		         r->match, r->cgi.max_children, r->cgi.queue);
+		snprintf(t->full, sizeof t->full,
+		         "route %s full: max_children %d running, queue %d waiting", r->match,
+		         r->cgi.max_children, r->cgi.queue);
 }
 
 /* A pool refuses a request when no worker is idle and its queue is full
@@ -78,7 +79,7 @@ static const char *pool_starting(void)
 
 const char *health_state_name(enum health_state s)
 {
-	static const char *const names[] = {"ready", "not ready", "down", "stopping"};
+	static const char *const names[] = { "ready", "not ready", "down", "stopping" };
 	return names[s];
 }
 
@@ -107,7 +108,8 @@ static void verdict(struct health *h, const struct tally *t)
 		snprintf(h->why, sizeof h->why, "requests in flight finish; new ones get 503");
 	} else if (!started) {
 		h->state = HEALTH_NOT_READY;
-		snprintf(h->why, sizeof h->why, "starting: pool %s has no worker accepting yet", pool);
+		snprintf(h->why, sizeof h->why, "starting: pool %s has no worker accepting yet",
+		         pool);
 	} else if (!t->serves) {
 		/* Not busy: unable (its only pools are external ones that refuse). */
 		h->state = HEALTH_DOWN;
@@ -117,7 +119,8 @@ static void verdict(struct health *h, const struct tally *t)
 		snprintf(h->why, sizeof h->why, "%s", t->full);
 	} else if (!listeners_accepting()) {
 		h->state = HEALTH_NOT_READY;
-		snprintf(h->why, sizeof h->why, "not accepting connections (at the connection limit, "
+		snprintf(h->why, sizeof h->why,
+		         "not accepting connections (at the connection limit, "
 		         "or out of descriptors)");
 	} else {
 		h->state = HEALTH_READY;
@@ -126,7 +129,7 @@ static void verdict(struct health *h, const struct tally *t)
 
 void health_check(struct health *h, const char *rid)
 {
-	struct tally t = {0};
+	struct tally t = { 0 };
 	memset(h, 0, sizeof *h);
 	for (size_t i = 0; i < gw->cfg->nroutes; i++) {
 		const struct route_cfg *r = &gw->cfg->routes[i];

@@ -7,11 +7,11 @@
 #define GW_HEALTH_H
 
 enum health_state {
-	HEALTH_READY,     /* take traffic */
+	HEALTH_READY, /* take traffic */
 	HEALTH_NOT_READY, /* starting, at the connection limit, or a queue is full */
-	HEALTH_DOWN,      /* nothing to run a request on, busy or idle (the only
+	HEALTH_DOWN, /* nothing to run a request on, busy or idle (the only
 	                     pools are external ones that refuse) */
-	HEALTH_STOPPING,  /* a SIGTERM drain is under way */
+	HEALTH_STOPPING, /* a SIGTERM drain is under way */
 };
 
 struct health {

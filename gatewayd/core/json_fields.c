@@ -24,7 +24,8 @@ int check_keys(struct check *c, json_t *obj, const char *where, const char *cons
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		const char *const *a = allowed;
 		while (*a && strcmp(*a, key) != 0)
 			a++;
@@ -39,8 +40,7 @@ int want_object(struct check *c, json_t *v, const char *where)
 	return json_is_object(v) ? 0 : fail(c, where, "must be an object");
 }
 
-int get_string(struct check *c, json_t *obj, const char *key, const char *where,
-                      char **out)
+int get_string(struct check *c, json_t *obj, const char *key, const char *where, char **out)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
@@ -52,8 +52,7 @@ int get_string(struct check *c, json_t *obj, const char *key, const char *where,
 	return *out ? 0 : fail(c, where, "out of memory");
 }
 
-int get_seconds(struct check *c, json_t *obj, const char *key, const char *where,
-                       double *out)
+int get_seconds(struct check *c, json_t *obj, const char *key, const char *where, double *out)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
@@ -64,8 +63,8 @@ int get_seconds(struct check *c, json_t *obj, const char *key, const char *where
 	return 0;
 }
 
-int get_int(struct check *c, json_t *obj, const char *key, const char *where, int *out,
-                   int min, int max)
+int get_int(struct check *c, json_t *obj, const char *key, const char *where, int *out, int min,
+            int max)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
@@ -89,8 +88,8 @@ int get_number(struct check *c, json_t *obj, const char *key, const char *where,
 }
 
 /* A size: an integer of bytes, or a string with a K, M or G suffix ("100M"). */
-int get_size(struct check *c, json_t *obj, const char *key, const char *where,
-                    uint64_t *out, uint64_t min, uint64_t max)
+int get_size(struct check *c, json_t *obj, const char *key, const char *where, uint64_t *out,
+             uint64_t min, uint64_t max)
 {
 	json_t *v = json_object_get(obj, key);
 	uint64_t n;
@@ -114,11 +113,14 @@ int get_size(struct check *c, json_t *obj, const char *key, const char *where,
 		if (mul != 1)
 			end++;
 		if (errno || no_digits || *end || s[0] == '-' || x > UINT64_MAX / mul)
-			return fail(c, where, "\"%s\": \"%s\" is not a size (bytes, or a number with K, M or G)",
-			            key, s);
+			return fail(
+			        c, where,
+			        "\"%s\": \"%s\" is not a size (bytes, or a number with K, M or G)",
+			        key, s);
 		n = x * mul;
 	} else {
-		return fail(c, where, "\"%s\" must be a size (bytes, or a string like \"10M\")", key);
+		return fail(c, where, "\"%s\" must be a size (bytes, or a string like \"10M\")",
+		            key);
 	}
 	if (n < min || n > max)
 		return fail(c, where, "\"%s\" must be between %llu and %llu bytes", key,
@@ -139,8 +141,8 @@ int get_bool(struct check *c, json_t *obj, const char *key, const char *where, b
 }
 
 /* A directory named in the file: relative to the file's own directory, resolved. */
-int get_dir(struct check *c, json_t *obj, const char *key, const char *where,
-                   char **out, bool required)
+int get_dir(struct check *c, json_t *obj, const char *key, const char *where, char **out,
+            bool required)
 {
 	json_t *v = json_object_get(obj, key);
 	char joined[PATH_MAX * 2], real[PATH_MAX];
@@ -165,8 +167,8 @@ int get_dir(struct check *c, json_t *obj, const char *key, const char *where,
 	return *out ? 0 : fail(c, where, "out of memory");
 }
 
-int get_string_list(struct check *c, json_t *obj, const char *key, const char *where,
-                           char ***out, size_t *n)
+int get_string_list(struct check *c, json_t *obj, const char *key, const char *where, char ***out,
+                    size_t *n)
 {
 	json_t *v = json_object_get(obj, key), *item;
 	size_t i;
@@ -177,7 +179,8 @@ int get_string_list(struct check *c, json_t *obj, const char *key, const char *w
 	char **list = calloc(json_array_size(v) + 1, sizeof *list);
 	if (!list)
 		return fail(c, where, "out of memory");
-	json_array_foreach(v, i, item) {
+	json_array_foreach(v, i, item)
+	{
 		if (!json_is_string(item) || !(list[i] = strdup(json_string_value(item)))) {
 			for (size_t j = 0; j < i; j++)
 				free(list[j]);
@@ -213,9 +216,11 @@ int get_env(struct check *c, json_t *obj, const char *where, char ***out, size_t
 	*out = calloc(json_object_size(env) + 1, sizeof **out);
 	if (!*out)
 		return fail(c, w, "out of memory");
-	json_object_foreach(env, k, v) {
+	json_object_foreach(env, k, v)
+	{
 		if (!json_is_string(v) || !k[0] || strchr(k, '='))
-			return fail(c, w, "\"%s\" must be a name without '=' and a string value", k);
+			return fail(c, w, "\"%s\" must be a name without '=' and a string value",
+			            k);
 		if (asprintf(&(*out)[*n], "%s=%s", k, json_string_value(v)) < 0)
 			return fail(c, w, "out of memory");
 		(*n)++;

@@ -2,23 +2,23 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "gatewayd/core/log.h"
+#include "gatewayd/core/sd_listen.h"
+#include "gatewayd/core/server.h"
 #include "gatewayd/front/agent.h"
 #include "gatewayd/front/fastcgi.h"
 #include "gatewayd/front/http.h"
 #include "gatewayd/front/uwsgi.h"
-#include "gatewayd/core/log.h"
-#include "gatewayd/core/sd_listen.h"
-#include "gatewayd/core/server.h"
 
 static ev_timer resume_timer;
 static bool paused_for_fds;
@@ -30,7 +30,7 @@ static enum { ACCEPT_ALL, ACCEPT_PROBES, ACCEPT_NONE } accepting = ACCEPT_ALL;
  * socket gets the configured owner, group and mode. */
 static int listen_unix(const struct listen_cfg *l)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(l->unix_path) >= sizeof sa.sun_path) {
 		log_error(NULL, "listen unix:%s: path too long", l->unix_path);
 		return -1;
@@ -81,8 +81,8 @@ static int listen_on(const struct listen_cfg *l)
 		return inherited; /* systemd's: never bound, chowned or chmodded here */
 	if (l->unix_path)
 		return listen_unix(l);
-	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
-	                         .ai_socktype = SOCK_STREAM};
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV,
+		                  .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
 	int err = getaddrinfo(l->host, l->port, &hints, &ai);
 	if (err) {
@@ -134,16 +134,18 @@ int listeners_open(struct config *cfg)
 		gw->nlisteners = i + 1;
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
-		static const char *const protos[] = {"http", "fastcgi", "uwsgi", "agent"};
+		static const char *const protos[] = { "http", "fastcgi", "uwsgi", "agent" };
 		const char *proto = protos[l->cfg->proto], *name = sd_listen_name(l->fd);
 		char from[96] = "";
 		if (name)
 			snprintf(from, sizeof from, " (socket from systemd: fd %d%s%s%s)", l->fd,
 			         name[0] ? ", \"" : "", name, name[0] ? "\"" : "");
 		if (l->cfg->unix_path)
-			log_info(NULL, "listening for %s on unix:%s%s", proto, l->cfg->unix_path, from);
+			log_info(NULL, "listening for %s on unix:%s%s", proto, l->cfg->unix_path,
+			         from);
 		else
-			log_info(NULL, "listening for %s on %s:%s%s", proto, l->cfg->host, l->cfg->port, from);
+			log_info(NULL, "listening for %s on %s:%s%s", proto, l->cfg->host,
+			         l->cfg->port, from);
 	}
 	return 0;
 }
@@ -153,7 +155,8 @@ int listeners_open(struct config *cfg)
  * cannot tell from a crash. */
 static bool answers_probes(const struct listener *l)
 {
-	return l->cfg->proto == LISTEN_AGENT || (l->cfg->proto == LISTEN_HTTP && gw->cfg->status.enabled);
+	return l->cfg->proto == LISTEN_AGENT ||
+	       (l->cfg->proto == LISTEN_HTTP && gw->cfg->status.enabled);
 }
 
 static bool may_accept(const struct listener *l)
@@ -242,9 +245,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		struct sockaddr_storage peer, local;
 		socklen_t plen = sizeof peer, llen = sizeof local;
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
 				pause_for_fds(errno);
 			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn(NULL, "accept: %s", strerror(errno));
@@ -306,7 +311,9 @@ int listeners_reload(struct config *cfg)
 			}
 		}
 		if (l->fd < 0 && (l->fd = listen_on(l->cfg)) < 0) {
-			log_error(NULL, "reload: cannot listen on a new address; keeping the running config");
+			log_error(
+			        NULL,
+			        "reload: cannot listen on a new address; keeping the running config");
 			for (size_t k = 0; k < i; k++) {
 				bool old = false;
 				for (size_t m = 0; m < gw->nlisteners; m++)

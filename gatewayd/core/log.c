@@ -14,7 +14,7 @@ static enum log_level max_level = LOG_INFO;
 static char error_path[4096];
 static char access_path[4096];
 
-static const char *level_names[] = {"error", "warn", "info", "debug"};
+static const char *level_names[] = { "error", "warn", "info", "debug" };
 
 int log_level_parse(const char *name, enum log_level *out)
 {

@@ -16,7 +16,7 @@ int log_level_parse(const char *name, enum log_level *out);
 
 /* rid: the request id, or NULL for lines that belong to no request. */
 void log_msg(enum log_level level, const char *rid, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *rid, const char *fmt, va_list ap);
 #define log_error(rid, ...) log_msg(LOG_ERROR, rid, __VA_ARGS__)
 #define log_warn(rid, ...) log_msg(LOG_WARN, rid, __VA_ARGS__)

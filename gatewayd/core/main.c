@@ -57,8 +57,10 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	if (!stop_forced) {
 		stop_forced = true;
-		log_warn(NULL, "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
-		         "child(ren) and %zu worker(s)", gw->nconns, cgi_children_alive(), pools_alive());
+		log_warn(NULL,
+		         "shutdown deadline passed: aborting %zu connection(s), killing %zu cgi "
+		         "child(ren) and %zu worker(s)",
+		         gw->nconns, cgi_children_alive(), pools_alive());
 		listeners_shut();
 		conns_abort_all();
 		cgi_kill_all(SIGKILL);
@@ -124,11 +126,13 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	gw->cfg = cfg;
 	if (pools_reload(cfg) < 0)
 		log_error(NULL, "reload: the new pools could not all start");
-	if (log_open_error(cfg->error_log, cfg->log_level) < 0 || log_open_access(cfg->access_log) < 0)
+	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
+	    log_open_access(cfg->access_log) < 0)
 		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
 	gw->max_conns = connections_allowed(cfg->max_connections);
 	if (client_limits_configure(&cfg->limits.per_client, gw->max_conns) < 0)
-		log_error(NULL, "reload: out of memory for limits.per_client; keeping the old limits");
+		log_error(NULL,
+		          "reload: out of memory for limits.per_client; keeping the old limits");
 	config_unref(old);
 	log_info(NULL, "reloaded %s", cfg->path);
 }
@@ -153,11 +157,21 @@ static int parse_args(int argc, char **argv, const char **config_path, bool *tes
 	int opt;
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (opt) {
-		case 'c': *config_path = optarg; break;
-		case 't': *test_only = true; break;
-		case 'V': printf("%s\n", GW_SERVER_SOFTWARE); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			*config_path = optarg;
+			break;
+		case 't':
+			*test_only = true;
+			break;
+		case 'V':
+			printf("%s\n", GW_SERVER_SOFTWARE);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
@@ -211,7 +225,8 @@ int main(int argc, char **argv)
 	if (!cfg) {
 		fprintf(stderr, "gatewayd: %s\n", err);
 		if (test_only)
-			fprintf(stderr, "gatewayd: configuration file %s test failed\n", config_path);
+			fprintf(stderr, "gatewayd: configuration file %s test failed\n",
+			        config_path);
 		return 1;
 	}
 	if (test_only) {

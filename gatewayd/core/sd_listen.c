@@ -16,7 +16,7 @@
 
 struct inherited {
 	int fd;
-	char name[64];  /* from LISTEN_FDNAMES, or "" */
+	char name[64]; /* from LISTEN_FDNAMES, or "" */
 	char addr[128]; /* "127.0.0.1:8080", "[::]:80", "unix:/run/x.sock": for logs */
 	struct sockaddr_storage sa;
 	socklen_t salen;
@@ -51,12 +51,14 @@ static void format_addr(const struct sockaddr_storage *sa, socklen_t len, char *
 	} else {
 		const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
 		size_t n = len > offsetof(struct sockaddr_un, sun_path)
-		                   ? strnlen(un->sun_path, len - offsetof(struct sockaddr_un, sun_path))
+		                   ? strnlen(un->sun_path,
+		                             len - offsetof(struct sockaddr_un, sun_path))
 		                   : 0;
 		/* An abstract name starts with a NUL: shown with '@' as systemd does. */
 		if (n == 0 && len > offsetof(struct sockaddr_un, sun_path) + 1)
 			snprintf(out, outlen, "unix:@%.*s",
-			         (int)(len - offsetof(struct sockaddr_un, sun_path) - 1), un->sun_path + 1);
+			         (int)(len - offsetof(struct sockaddr_un, sun_path) - 1),
+			         un->sun_path + 1);
 		else
 			snprintf(out, outlen, "unix:%.*s", (int)n, un->sun_path);
 	}
@@ -79,14 +81,18 @@ static int take_one(struct inherited *s, char *err, size_t errlen)
 	format_addr(&s->sa, s->salen, s->addr, sizeof s->addr);
 	int fam = s->sa.ss_family;
 	if (type != SOCK_STREAM || (fam != AF_INET && fam != AF_INET6 && fam != AF_UNIX)) {
-		snprintf(err, errlen, "inherited fd %d (%s, %s): not a TCP or unix stream socket; "
-		         "gatewayd serves those only", s->fd, label, s->addr);
+		snprintf(err, errlen,
+		         "inherited fd %d (%s, %s): not a TCP or unix stream socket; "
+		         "gatewayd serves those only",
+		         s->fd, label, s->addr);
 		return -1;
 	}
 	if (!listening) {
-		snprintf(err, errlen, "inherited fd %d (%s, %s): a connection, not a listening socket "
-		         "(a socket unit with Accept=yes); gatewayd takes listening sockets (Accept=no)",
-		         s->fd, label, s->addr);
+		snprintf(
+		        err, errlen,
+		        "inherited fd %d (%s, %s): a connection, not a listening socket "
+		        "(a socket unit with Accept=yes); gatewayd takes listening sockets (Accept=no)",
+		        s->fd, label, s->addr);
 		return -1;
 	}
 	int fl = fcntl(s->fd, F_GETFL);
@@ -189,10 +195,13 @@ int sd_listen_check(const struct config *cfg, char *err, size_t errlen)
 		for (size_t k = 0; k < cfg->nlisten && !served; k++)
 			served = same_address(&socks[i], &cfg->listen[k]);
 		if (!served) {
-			snprintf(err, errlen, "the socket systemd passed as fd %d (%s, %s) matches no "
-			         "\"listen\" entry of %s: add one with that address, or stop the socket "
-			         "unit that passes it", socks[i].fd,
-			         socks[i].name[0] ? socks[i].name : "unnamed", socks[i].addr, cfg->path);
+			snprintf(
+			        err, errlen,
+			        "the socket systemd passed as fd %d (%s, %s) matches no "
+			        "\"listen\" entry of %s: add one with that address, or stop the socket "
+			        "unit that passes it",
+			        socks[i].fd, socks[i].name[0] ? socks[i].name : "unnamed",
+			        socks[i].addr, cfg->path);
 			return -1;
 		}
 	}

@@ -19,8 +19,8 @@ struct server {
 	struct listener *listeners;
 	size_t nlisteners;
 	size_t nconns;
-	size_t max_conns;   /* the config's, lowered to what the fd limit allows */
-	uint64_t requests;  /* served so far: the low part of request ids */
+	size_t max_conns; /* the config's, lowered to what the fd limit allows */
+	uint64_t requests; /* served so far: the low part of request ids */
 	uint32_t id_prefix; /* random per start, so ids differ across restarts */
 	bool stopping;
 	ev_tstamp stop_deadline;

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
 
 void spool_init(struct spool *s)
 {

@@ -12,7 +12,7 @@ struct request;
 
 struct spool {
 	struct buf mem;
-	int fd;        /* -1 while in memory */
+	int fd; /* -1 while in memory */
 	uint64_t size; /* bytes written */
 	uint64_t read; /* bytes taken back with spool_read() */
 	uint64_t file_start; /* the byte the file starts with: what was read before it */
@@ -25,7 +25,10 @@ int spool_write(struct spool *s, const char *p, size_t n, const char *rid);
 void spool_hand_to(struct spool *s, struct request *r);
 /* Take up to cap bytes back, in order (an overflow queue); returns how many. */
 size_t spool_read(struct spool *s, char *dst, size_t cap);
-static inline uint64_t spool_pending(const struct spool *s) { return s->size - s->read; }
+static inline uint64_t spool_pending(const struct spool *s)
+{
+	return s->size - s->read;
+}
 void spool_free(struct spool *s);
 
 #endif

@@ -9,26 +9,26 @@
 #include <unistd.h>
 
 #include "gatewayd/core/log.h"
-#include "gatewayd/upstream/peer.h"
-#include "gatewayd/upstream/pools.h"
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/sd_notify.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/upstream/peer.h"
+#include "gatewayd/upstream/pools.h"
 
-#define STATUS_INTERVAL 5.0   /* seconds between STATUS= lines */
+#define STATUS_INTERVAL 5.0 /* seconds between STATUS= lines */
 #define RELOAD_READY_MAX 30.0 /* a reload's new pools get this long (their start timeout) */
-#define RETRY_INTERVAL 0.1     /* a state message that met a full queue is sent again */
+#define RETRY_INTERVAL 0.1 /* a state message that met a full queue is sent again */
 
 static struct ev_loop *loop;
-static ev_prepare ready_w;       /* runs every loop iteration until READY=1 is sent */
+static ev_prepare ready_w; /* runs every loop iteration until READY=1 is sent */
 static ev_tstamp ready_deadline; /* after a reload: READY=1 by then, pools up or not */
 static ev_timer status_w;
 static ev_timer watchdog_w;
 static double watchdog_interval; /* seconds; 0: no watchdog */
-static uint64_t last_requests;   /* for requests/s */
+static uint64_t last_requests; /* for requests/s */
 static ev_tstamp last_at;
-static int last_errno;           /* a failing send is logged once per errno */
-static char pending[1024];       /* the state message waiting for room, or "" */
+static int last_errno; /* a failing send is logged once per errno */
+static char pending[1024]; /* the state message waiting for room, or "" */
 static ev_timer retry_w;
 
 static int send_msg(const char *msg)
@@ -84,8 +84,8 @@ static void status_line(char *out, size_t len)
 	size_t n = 0;
 	last_requests = gw->requests;
 	last_at = now;
-	append(out, len, &n, "STATUS=%s%zu connections, %zu cgi running", gw->stopping ? "stopping: " : "",
-	       gw->nconns, cgi_children_alive());
+	append(out, len, &n, "STATUS=%s%zu connections, %zu cgi running",
+	       gw->stopping ? "stopping: " : "", gw->nconns, cgi_children_alive());
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
 		struct source_facts f;
 		if (rt->retired)
@@ -103,7 +103,8 @@ static void on_ready_check(struct ev_loop *l, ev_prepare *w, int revents)
 	if (!up && !(ready_deadline > 0 && ev_now(l) >= ready_deadline))
 		return;
 	if (!up)
-		log_warn(NULL, "reload: a pool is not up after %.0f s; telling systemd ready anyway",
+		log_warn(NULL,
+		         "reload: a pool is not up after %.0f s; telling systemd ready anyway",
 		         RELOAD_READY_MAX);
 	ev_prepare_stop(l, w);
 	char msg[1024];
@@ -135,7 +136,8 @@ static int watchdog_init(char *err, size_t errlen)
 		errno = 0;
 		unsigned long long usec = strtoull(usec_s, &end, 10);
 		if (*usec_s == '\0' || *end || errno || usec == 0 || usec_s[0] == '-') {
-			snprintf(err, errlen, "WATCHDOG_USEC=\"%s\": not a number of microseconds", usec_s);
+			snprintf(err, errlen, "WATCHDOG_USEC=\"%s\": not a number of microseconds",
+			         usec_s);
 			rc = -1;
 		}
 		watchdog_interval = rc == 0 ? (double)usec / 2e6 : 0;
@@ -178,7 +180,8 @@ void systemd_reloading(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	char msg[96];
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	         (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	         (unsigned long long)ts.tv_sec * 1000000ULL +
+	                 (unsigned long long)ts.tv_nsec / 1000);
 	send_state(msg);
 	ev_now_update(loop);
 	ready_deadline = ev_now(loop) + RELOAD_READY_MAX;

@@ -32,7 +32,7 @@
 struct agent_conn {
 	struct conn conn; /* first: the allocation */
 	ev_tstamp started;
-	bool shut;        /* the line is out and the write side shut */
+	bool shut; /* the line is out and the write side shut */
 };
 
 /* The line for the verdict now, "\n" included, into out; its length. */
@@ -103,11 +103,13 @@ static void on_shutdown(struct conn *c)
 	/* Its line is written already, or about to be: it ends by itself. */
 }
 
+/* clang-format off */
 static const struct conn_ops agent_conn_ops = {
 	.name = "agent", .input = on_input, .eof = on_done, .write_error = on_done,
 	.written = on_written, .deadline = on_deadline, .timeout = on_close,
 	.shutdown = on_shutdown, .abort = on_close
 };
+/* clang-format on */
 
 void agent_conn_start(int fd)
 {

@@ -10,12 +10,12 @@
 
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
-#include "gatewayd/request/response_head.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/core/spool.h"
-#include "protocols/http1.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/request/response_head.h"
 #include "protocols/fastcgi.h"
+#include "protocols/http1.h"
 
 #define FCGI_MAX_REQS_PER_CONN 64
 #define FCGI_PARAMS_MAX (64 * 1024)
@@ -26,9 +26,9 @@
 #define FCGI_PARK_MAX (16u << 20)
 
 enum freq_phase {
-	FREQ_PARAMS,  /* collecting FCGI_PARAMS */
-	FREQ_STDIN,   /* the handler runs (or waits for a spooled body); STDIN flows */
-	FREQ_ENDED,   /* END_REQUEST queued: freed once its output is written */
+	FREQ_PARAMS, /* collecting FCGI_PARAMS */
+	FREQ_STDIN, /* the handler runs (or waits for a spooled body); STDIN flows */
+	FREQ_ENDED, /* END_REQUEST queued: freed once its output is written */
 };
 
 struct fcgi_conn;
@@ -38,18 +38,18 @@ struct fcgi_req {
 	uint16_t id;
 	enum freq_phase phase;
 	struct request *r;
-	struct buf params;    /* the PARAMS stream joined: a pair may straddle records */
-	bool started;         /* the handler has the request */
-	bool spooling;        /* no CONTENT_LENGTH: STDIN collects until its end */
+	struct buf params; /* the PARAMS stream joined: a pair may straddle records */
+	bool started; /* the handler has the request */
+	bool spooling; /* no CONTENT_LENGTH: STDIN collects until its end */
 	bool stdin_done;
-	bool handler_done;    /* the handler ended the request (or let go) */
+	bool handler_done; /* the handler ended the request (or let go) */
 	bool above_high;
 	unsigned long long bytes_sent; /* response body bytes, for the access log */
 	long long stdin_left; /* CONTENT_LENGTH bytes still expected */
 	struct spool spool;
 	struct spool overflow; /* STDIN the handler has no room for, while other
 	                        * requests share the connection: they must not stall */
-	struct buf out;       /* encoded records of this request, not yet written */
+	struct buf out; /* encoded records of this request, not yet written */
 	struct fcgi_req *next;
 };
 
@@ -58,16 +58,16 @@ struct fcgi_req {
  * conn.out is empty, so records of different requests never interleave and
  * requests take turns (round robin). */
 struct fcgi_conn {
-	struct conn conn;           /* first: the allocation */
-	bool send_stderr;           /* the listener's "stderr": a reload may free the listener */
+	struct conn conn; /* first: the allocation */
+	bool send_stderr; /* the listener's "stderr": a reload may free the listener */
 	struct fcgi_req *reqs;
 	size_t nreqs;
-	struct fcgi_req mgmt;       /* management records (request id 0) */
-	struct fcgi_req *on_wire;   /* whose records conn.out holds, or NULL */
-	struct fcgi_req *rr;        /* round robin: the next request to write from */
+	struct fcgi_req mgmt; /* management records (request id 0) */
+	struct fcgi_req *on_wire; /* whose records conn.out holds, or NULL */
+	struct fcgi_req *rr; /* round robin: the next request to write from */
 	bool keep_conn;
-	bool had_request;           /* without KEEP_CONN, close once requests are done */
-	bool closing;               /* close once the output is written */
+	bool had_request; /* without KEEP_CONN, close once requests are done */
+	bool closing; /* close once the output is written */
 };
 
 static void fcgi_kick(struct fcgi_conn *c);
@@ -187,8 +187,9 @@ static struct fcgi_req *freq_of(struct request *r)
 static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct fcgi_req *fr = freq_of(r);
-	struct buf head = {0};
-	struct head_framing f = {.status_prefix = "Status: ", .content_length = response_content_length(h)};
+	struct buf head = { 0 };
+	struct head_framing f = { .status_prefix = "Status: ",
+		                  .content_length = response_content_length(h) };
 	response_put_head(r, h, &f, &head);
 	if (head.failed)
 		fr->out.failed = true; /* the connection's write loop fails the request */
@@ -276,11 +277,13 @@ static void front_body_more(struct request *r)
 		fcgi_kick(c);
 }
 
+/* clang-format off */
 static const struct front_ops fcgi_front = {
 	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
 	.send_stderr = front_send_stderr, .send_end = front_send_end, .backlog = front_backlog,
 	.body_more = front_body_more
 };
+/* clang-format on */
 
 /* ---- from params to a running request -------------------------------- */
 
@@ -412,7 +415,8 @@ static void on_begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 {
 	struct fcgi_begin_request b;
 	if (rec->request_id == 0 || fcgi_begin_request_decode(rec, &b) < 0) {
-		log_warn(NULL, "FastCGI: malformed BEGIN_REQUEST (id %u): ignored", rec->request_id);
+		log_warn(NULL, "FastCGI: malformed BEGIN_REQUEST (id %u): ignored",
+		         rec->request_id);
 		return;
 	}
 	if (req_find(c, rec->request_id)) {
@@ -423,7 +427,8 @@ static void on_begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 	c->keep_conn = b.flags & FCGI_KEEP_CONN;
 	c->had_request = true;
 	if (b.role != FCGI_RESPONDER) {
-		log_info(NULL, "FastCGI: role %u for request id %u: only the responder role is served",
+		log_info(NULL,
+		         "FastCGI: role %u for request id %u: only the responder role is served",
 		         b.role, rec->request_id);
 		queue_refusal(c, rec->request_id, FCGI_UNKNOWN_ROLE);
 		return;
@@ -473,7 +478,7 @@ static void on_params(struct fcgi_conn *c, struct fcgi_req *fr, const struct fcg
 
 static void on_get_values(struct fcgi_conn *c, const struct fcgi_record *rec)
 {
-	uint8_t reply[512] = {0};
+	uint8_t reply[512] = { 0 };
 	size_t n = 0;
 	const uint8_t *p = rec->content;
 	size_t left = rec->content_length;
@@ -491,7 +496,8 @@ static void on_get_values(struct fcgi_conn *c, const struct fcgi_record *rec)
 		else if (nlen == 15 && memcmp(name, FCGI_MPXS_CONNS, 15) == 0)
 			snprintf(val, sizeof val, "1");
 		if (val[0]) {
-			ssize_t w = fcgi_nv_encode(reply + n, sizeof reply - n, name, nlen, val, strlen(val));
+			ssize_t w = fcgi_nv_encode(reply + n, sizeof reply - n, name, nlen, val,
+			                           strlen(val));
 			if (w > 0)
 				n += (size_t)w;
 		}
@@ -551,18 +557,25 @@ static void conn_process_input(struct fcgi_conn *c)
 {
 	for (;;) {
 		struct fcgi_record rec;
-		ssize_t n = fcgi_record_decode((const uint8_t *)buf_head(&c->conn.in), buf_len(&c->conn.in), &rec);
+		ssize_t n = fcgi_record_decode((const uint8_t *)buf_head(&c->conn.in),
+		                               buf_len(&c->conn.in), &rec);
 		if (n == FCGI_INCOMPLETE)
 			return;
 		if (n < 0) {
-			if (http1_looks_like_request((const uint8_t *)buf_head(&c->conn.in), buf_len(&c->conn.in)))
-				log_warn(NULL, "FastCGI port received HTTP (\"%.*s\"): point HTTP clients "
-				         "at an http listener; closing",
-				         (int)log_line_len(buf_head(&c->conn.in), buf_len(&c->conn.in), 60),
-				         buf_head(&c->conn.in));
+			if (http1_looks_like_request((const uint8_t *)buf_head(&c->conn.in),
+			                             buf_len(&c->conn.in)))
+				log_warn(
+				        NULL,
+				        "FastCGI port received HTTP (\"%.*s\"): point HTTP clients "
+				        "at an http listener; closing",
+				        (int)log_line_len(buf_head(&c->conn.in),
+				                          buf_len(&c->conn.in), 60),
+				        buf_head(&c->conn.in));
 			else
-				log_warn(NULL, "FastCGI: record with version %u, not 1: closing the connection",
-				         rec.version);
+				log_warn(
+				        NULL,
+				        "FastCGI: record with version %u, not 1: closing the connection",
+				        rec.version);
 			conn_close(&c->conn);
 			return;
 		}
@@ -610,8 +623,10 @@ static void on_write_error(struct conn *conn, int err)
 {
 	struct fcgi_conn *c = fcgi_of(conn);
 	char why[128];
-	snprintf(why, sizeof why, err == ENOMEM ? "out of memory building the response"
-	         : "writing to the web server failed: %s", strerror(err));
+	snprintf(why, sizeof why,
+	         err == ENOMEM ? "out of memory building the response"
+	                       : "writing to the web server failed: %s",
+	         strerror(err));
 	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
 		req_abort(fr, why);
 	conn_close(&c->conn);
@@ -693,7 +708,8 @@ static ev_tstamp on_deadline(struct conn *conn)
 	struct fcgi_conn *c = fcgi_of(conn);
 	struct config *cfg = gw->cfg;
 	if (ev_is_active(&c->conn.wio))
-		return (c->conn.last_write > c->conn.last_read ? c->conn.last_write : c->conn.last_read) +
+		return (c->conn.last_write > c->conn.last_read ? c->conn.last_write
+		                                               : c->conn.last_read) +
 		       cfg->timeouts.send;
 	bool waiting_input = false;
 	for (struct fcgi_req *fr = c->reqs; fr; fr = fr->next)
@@ -741,11 +757,13 @@ static void on_release(struct conn *conn)
 	buf_free(&c->mgmt.out);
 }
 
+/* clang-format off */
 static const struct conn_ops fcgi_conn_ops = {
 	.name = "fastcgi", .input = on_input, .eof = on_eof, .write_error = on_write_error,
 	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
 	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
+/* clang-format on */
 
 void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 {

@@ -14,20 +14,20 @@
 #include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
-#include "gatewayd/request/response_head.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/core/spool.h"
+#include "gatewayd/request/request.h"
+#include "gatewayd/request/response_head.h"
 #include "protocols/http1.h"
 
 #define LINGER_SECONDS 2.0
 #define LINGER_MAX_BYTES (1 << 20)
 
 enum conn_state {
-	CONN_HEAD,       /* waiting for (the rest of) a request head */
-	CONN_SPOOL,      /* de-chunking a body before the handler starts */
-	CONN_ACTIVE,     /* a handler has the request; body may still stream in */
-	CONN_LINGER,     /* response sent, write side shut: draining until close */
+	CONN_HEAD, /* waiting for (the rest of) a request head */
+	CONN_SPOOL, /* de-chunking a body before the handler starts */
+	CONN_ACTIVE, /* a handler has the request; body may still stream in */
+	CONN_LINGER, /* response sent, write side shut: draining until close */
 };
 
 struct http_conn {
@@ -40,10 +40,10 @@ struct http_conn {
 	bool keep_alive;
 	bool head_only;
 	enum http1_body_kind body_kind;
-	uint64_t body_left;          /* Content-Length bytes still to come */
+	uint64_t body_left; /* Content-Length bytes still to come */
 	uint64_t body_max;
 	struct http1_chunked chunked;
-	struct spool spool;          /* a chunked body, de-chunked */
+	struct spool spool; /* a chunked body, de-chunked */
 
 	bool reject_pending; /* a malformed request: its rest may still arrive */
 	/* Accepted during a SIGTERM drain, which keeps the listener open for the
@@ -52,13 +52,13 @@ struct http_conn {
 
 	bool resp_chunked;
 	bool resp_no_body;
-	long long resp_left;         /* identity framing: bytes still owed, -1 if none */
-	bool resp_done;              /* the handler ended the request */
+	long long resp_left; /* identity framing: bytes still owed, -1 if none */
+	bool resp_done; /* the handler ended the request */
 	bool resp_above_high;
 	unsigned long long resp_bytes;
 
-	ev_tstamp idle_since;        /* keep-alive: since the last response */
-	ev_tstamp head_start;        /* first byte of the current head */
+	ev_tstamp idle_since; /* keep-alive: since the last response */
+	ev_tstamp head_start; /* first byte of the current head */
 	ev_tstamp linger_start;
 	size_t linger_bytes;
 
@@ -185,8 +185,8 @@ static void conn_finish_request(struct http_conn *c)
 {
 	conn_log_access(c);
 	bool unread = body_pending(c) || c->reject_pending || buf_len(&c->conn.in) > 0;
-	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) && !c->conn.peer_closed &&
-	                !c->reject_pending;
+	bool reusable = c->keep_alive && !gw->stopping && !body_pending(c) &&
+	                !c->conn.peer_closed && !c->reject_pending;
 	conn_clear_request(c);
 	c->requests++;
 	if (!reusable) {
@@ -312,10 +312,12 @@ static void front_body_more(struct request *r)
 	request_feed_later(r, &conn_of(r)->conn);
 }
 
+/* clang-format off */
 static const struct front_ops http_front = {
 	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
 	.send_end = front_send_end, .backlog = front_backlog, .body_more = front_body_more
 };
+/* clang-format on */
 
 /* ---- reading requests ------------------------------------------------- */
 
@@ -345,7 +347,8 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
 		/* Log the request line when one arrived whole, as other servers do. */
 		const char *p = buf_head(&c->conn.in), *eol = memchr(p, '\n', buf_len(&c->conn.in));
 		if (eol && (size_t)(eol - p) <= gw->cfg->limits.request_line)
-			c->request_line = strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
+			c->request_line =
+			        strndup(p, (size_t)(eol - p) - (eol > p && eol[-1] == '\r'));
 	}
 	log_info(c->req->id, "%d: %s (from %s:%u)", status, why, c->remote_addr, c->remote_port);
 	conn_answer_and_close(c, status, NULL);
@@ -361,9 +364,10 @@ static void conn_refuse_over_limit(struct http_conn *c)
 		conn_close(&c->conn);
 		return;
 	}
-	log_warn(c->req->id, "429: %s:%u is over limits.per_client.connections (%u open); "
-	         "connection refused", c->remote_addr, c->remote_port,
-	         gw->cfg->limits.per_client.connections);
+	log_warn(c->req->id,
+	         "429: %s:%u is over limits.per_client.connections (%u open); "
+	         "connection refused",
+	         c->remote_addr, c->remote_port, gw->cfg->limits.per_client.connections);
 	/* When a slot frees is unknown: a second is a polite pace to try again at. */
 	conn_answer_and_close(c, 429, "Retry-After: 1");
 }
@@ -398,8 +402,8 @@ static void conn_spool_body(struct http_conn *c)
 	while (buf_len(&c->conn.in) > 0 && !c->chunked.done) {
 		const char *data;
 		size_t dlen;
-		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->conn.in), buf_len(&c->conn.in),
-		                                    &data, &dlen);
+		ssize_t used = http1_chunked_decode(&c->chunked, buf_head(&c->conn.in),
+		                                    buf_len(&c->conn.in), &data, &dlen);
 		if (used < 0) {
 			conn_reject(c, 400, "malformed chunked body");
 			return;
@@ -457,7 +461,8 @@ static int set_request_vars(struct http_conn *c, struct request *r, const struct
 		/* Kept in the internal request; each handler withholds it unless its
 		 * route allows (the route is not known yet). */
 		.pass_authorization = true,
-		.content_length = h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
+		.content_length =
+		        h->body_kind == HTTP1_BODY_LENGTH ? (long long)h->content_length : -1,
 	};
 	int status = 0;
 	r->content_length = in.content_length;
@@ -472,7 +477,8 @@ static int set_request_vars(struct http_conn *c, struct request *r, const struct
 		return 400;
 	}
 	if ((status = request_set_path(r, h->path.p, h->path.len)) != 0)
-		*why = status == 500 ? "out of memory" : "malformed path (bad escape, NUL or above the root)";
+		*why = status == 500 ? "out of memory"
+		                     : "malformed path (bad escape, NUL or above the root)";
 	return status;
 }
 
@@ -585,8 +591,8 @@ static void conn_process_input(struct http_conn *c)
 				c->head_start = ev_now(gw->loop);
 				conn_update_timer(&c->conn);
 			}
-			ssize_t n = http1_parse_request(buf_head(&c->conn.in), buf_len(&c->conn.in), &h, headers,
-			                                conn_limits());
+			ssize_t n = http1_parse_request(buf_head(&c->conn.in), buf_len(&c->conn.in),
+			                                &h, headers, conn_limits());
 			if (n == HTTP1_INCOMPLETE)
 				return;
 			if (n < 0) {
@@ -605,7 +611,8 @@ static void conn_process_input(struct http_conn *c)
 		case CONN_ACTIVE:
 			conn_feed_body(c);
 			/* Pipelined requests wait in c->conn.in; don't buffer without bound. */
-			if (c->req && c->req->body_complete && buf_len(&c->conn.in) >= gw->cfg->limits.head)
+			if (c->req && c->req->body_complete &&
+			    buf_len(&c->conn.in) >= gw->cfg->limits.head)
 				conn_set_reading(&c->conn, false);
 			return;
 		case CONN_LINGER:
@@ -657,8 +664,10 @@ static void on_write_error(struct conn *conn, int err)
 		snprintf(why, sizeof why, "out of memory building the response");
 	} else {
 		c->conn.peer_closed = true;
-		snprintf(why, sizeof why, err == EPIPE || err == ECONNRESET ? "client went away"
-		         : "write to client failed: %s", strerror(err));
+		snprintf(why, sizeof why,
+		         err == EPIPE || err == ECONNRESET ? "client went away"
+		                                           : "write to client failed: %s",
+		         strerror(err));
 	}
 	conn_abort(c, why);
 }
@@ -694,7 +703,8 @@ static ev_tstamp wait_deadline(struct http_conn *c, int *status)
 			*status = 408;
 			return c->head_start + cfg->timeouts.header;
 		}
-		return c->idle_since + (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
+		return c->idle_since +
+		       (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
 	case CONN_SPOOL:
 		*status = 408;
 		return c->conn.last_read + cfg->timeouts.body;
@@ -730,8 +740,9 @@ static void on_timeout(struct conn *conn)
 			c->req->handler->abort(c->req);
 		if (c->req)
 			c->req->handler = NULL;
-		conn_reject(c, 408, c->state == CONN_HEAD ? "request head too slow"
-		                                           : "request body too slow");
+		conn_reject(c, 408,
+		            c->state == CONN_HEAD ? "request head too slow"
+		                                  : "request body too slow");
 		conn_update_timer(&c->conn);
 		return;
 	}
@@ -760,15 +771,18 @@ static void on_release(struct conn *conn)
 	client_conn_closed(&http_of(conn)->slot);
 }
 
+/* clang-format off */
 static const struct conn_ops http_conn_ops = {
 	.name = "http", .input = on_input, .eof = on_eof, .write_error = on_write_error,
 	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
 	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
+/* clang-format on */
 
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
 {
-	struct http_conn *c = (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops, 16384);
+	struct http_conn *c =
+	        (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops, 16384);
 	if (!c)
 		return;
 	spool_init(&c->spool);

@@ -11,15 +11,15 @@
 
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/response_head.h"
-#include "gatewayd/core/server.h"
 #include "protocols/http1.h"
 #include "protocols/uwsgi.h"
 
 enum uconn_state {
-	UCONN_PACKET,  /* waiting for the vars packet */
-	UCONN_ACTIVE,  /* a handler has the request; the body may still come */
+	UCONN_PACKET, /* waiting for the vars packet */
+	UCONN_ACTIVE, /* a handler has the request; the body may still come */
 	UCONN_CLOSING, /* the answer is complete: close once it is written */
 };
 
@@ -47,8 +47,8 @@ static void front_send_head(struct request *r, const struct response_head *h)
 {
 	struct uwsgi_conn *c = conn_of(r);
 	/* uwsgi answers are HTTP responses; the web server reframes them. */
-	struct head_framing f = {.status_prefix = "HTTP/1.1 ",
-	                         .content_length = response_content_length(h)};
+	struct head_framing f = { .status_prefix = "HTTP/1.1 ",
+		                  .content_length = response_content_length(h) };
 	response_put_head(r, h, &f, &c->conn.out);
 	conn_want_write(&c->conn);
 }
@@ -95,10 +95,12 @@ static void front_body_more(struct request *r)
 	request_feed_later(r, &conn_of(r)->conn);
 }
 
+/* clang-format off */
 static const struct front_ops uwsgi_front = {
 	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
 	.send_end = front_send_end, .backlog = front_backlog, .body_more = front_body_more
 };
+/* clang-format on */
 
 /* ---- reading the request ---------------------------------------------- */
 
@@ -114,7 +116,6 @@ static void abort_request(struct uwsgi_conn *c, const char *why)
 	}
 	conn_close(&c->conn);
 }
-
 
 /* The body bytes that came, up to the request's high-water mark, to the
  * handler (which only kicks the connection when it takes them). */
@@ -145,7 +146,8 @@ static bool conn_begin_request(struct uwsgi_conn *c, const uint8_t *vars, size_t
 		status = request_add_server_var(r, k, kl, v, vl);
 	c->state = UCONN_ACTIVE;
 	if (!status && rc < 0) {
-		log_warn(r->id, "malformed uwsgi vars (a size past the packet, or an empty key): 400");
+		log_warn(r->id,
+		         "malformed uwsgi vars (a size past the packet, or an empty key): 400");
 		status = 400;
 	}
 	char retry_after[REQUEST_RETRY_AFTER_LEN];
@@ -180,8 +182,10 @@ static void conn_process_input(struct uwsgi_conn *c)
 	const uint8_t *p = (const uint8_t *)buf_head(&c->conn.in);
 	size_t n = buf_len(&c->conn.in);
 	if (n >= 4 && http1_looks_like_request(p, n)) {
-		log_warn(NULL, "uwsgi port received HTTP (\"%.*s\"): point HTTP clients at an http "
-		         "listener; closing", (int)log_line_len((const char *)p, n, 60), p);
+		log_warn(NULL,
+		         "uwsgi port received HTTP (\"%.*s\"): point HTTP clients at an http "
+		         "listener; closing",
+		         (int)log_line_len((const char *)p, n, 60), p);
 		conn_close(&c->conn);
 		return;
 	}
@@ -191,8 +195,10 @@ static void conn_process_input(struct uwsgi_conn *c)
 	if (used == UWSGI_INCOMPLETE && (n < UWSGI_HEADER_LEN || hdr.modifier1 == 0))
 		return;
 	if (used < 0 || hdr.modifier1 != 0) {
-		log_warn(NULL, "uwsgi packet with modifier1 %u (only 0, WSGI/CGI variables, is "
-		         "served): closing", hdr.modifier1);
+		log_warn(NULL,
+		         "uwsgi packet with modifier1 %u (only 0, WSGI/CGI variables, is "
+		         "served): closing",
+		         hdr.modifier1);
 		conn_close(&c->conn);
 		return;
 	}
@@ -233,8 +239,10 @@ static void on_eof(struct conn *conn, int err)
 static void on_write_error(struct conn *conn, int err)
 {
 	char why[128];
-	snprintf(why, sizeof why, err == ENOMEM ? "out of memory building the response"
-	         : "writing to the web server failed: %s", strerror(err));
+	snprintf(why, sizeof why,
+	         err == ENOMEM ? "out of memory building the response"
+	                       : "writing to the web server failed: %s",
+	         strerror(err));
 	abort_request(uwsgi_of(conn), why);
 }
 
@@ -277,7 +285,7 @@ static void on_timeout(struct conn *conn)
 	 * body, and nothing of the answer is out yet: 408, as over HTTP. */
 	bool packet = c->state == UCONN_PACKET && buf_len(&c->conn.in) > 0;
 	bool body = c->state == UCONN_ACTIVE && c->r && !c->resp_done && !c->r->head_sent &&
-		    buf_len(&c->conn.out) == 0;
+	            buf_len(&c->conn.out) == 0;
 	if (!packet && !body) {
 		abort_request(c, "uwsgi connection timed out");
 		return;
@@ -288,7 +296,8 @@ static void on_timeout(struct conn *conn)
 	}
 	struct request *r = c->r;
 	if (packet)
-		log_info(r->id, "408: the uwsgi packet did not come whole within %.0f s (%zu bytes)",
+		log_info(r->id,
+		         "408: the uwsgi packet did not come whole within %.0f s (%zu bytes)",
 		         cfg->timeouts.header, buf_len(&c->conn.in));
 	else
 		log_info(r->id, "408: the request body did not come within %.0f s; request aborted",
@@ -322,11 +331,13 @@ static void on_release(struct conn *conn)
 	c->r = NULL;
 }
 
+/* clang-format off */
 static const struct conn_ops uwsgi_conn_ops = {
 	.name = "uwsgi", .input = on_input, .eof = on_eof, .write_error = on_write_error,
 	.written = on_written, .deadline = on_deadline, .timeout = on_timeout,
 	.shutdown = on_shutdown, .abort = on_abort, .release = on_release
 };
+/* clang-format on */
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc)
 {

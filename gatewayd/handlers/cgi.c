@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "gatewayd/core/admission.h"
-#include "gatewayd/request/cgi_output.h"
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
+#include "gatewayd/request/cgi_output.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/router.h"
 #include "gatewayd/request/script.h"
-#include "gatewayd/core/server.h"
 #include "spawner/spawn.h"
 
 #define CGI_MAX_ARGS 64
@@ -370,7 +370,8 @@ static void pump_stdin(struct cgi_job *j)
 		}
 		if (n < 0) {
 			if (errno != EPIPE)
-				log_warn(j->rid, "writing the body to %s: %s", j->script, strerror(errno));
+				log_warn(j->rid, "writing the body to %s: %s", j->script,
+				         strerror(errno));
 			stdin_close(j);
 			continue;
 		}
@@ -453,10 +454,10 @@ static void on_stdout(struct ev_loop *loop, ev_io *w, int revents)
 static int spawn_script(struct cgi_job *j)
 {
 	struct request *r = j->r;
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	bool has_body = r->content_length > 0;
 	char **argv = NULL;
-	char *argv0[2] = {j->script, NULL};
+	char *argv0[2] = { j->script, NULL };
 	int rc;
 
 	if ((has_body && (rc = spawn_pipe(in, 1)) < 0) || (rc = spawn_pipe(out, 0)) < 0 ||
@@ -465,8 +466,8 @@ static int spawn_script(struct cgi_job *j)
 		goto fail;
 	}
 	/* RFC 3875 §4.4: an ISINDEX query ("a+b", no '=') becomes the arguments. */
-	if (r->query && cgi_isindex_argv(r->query, strlen(r->query), j->script, &argv,
-	                                 CGI_MAX_ARGS) <= 0)
+	if (r->query &&
+	    cgi_isindex_argv(r->query, strlen(r->query), j->script, &argv, CGI_MAX_ARGS) <= 0)
 		argv = NULL;
 
 	char dir[PATH_MAX];
@@ -476,7 +477,7 @@ static int spawn_script(struct cgi_job *j)
 		.argv = argv ? argv : argv0,
 		.envp = cgi_env_envp(&r->env),
 		.cwd = dirname(dir),
-		.fd = {in[0], out[1], err[1]},
+		.fd = { in[0], out[1], err[1] },
 		.new_process_group = true,
 	};
 	pid_t pid = spawn_process(&spec);
@@ -651,7 +652,9 @@ static void cgi_abort(struct request *r)
 	job_maybe_free(j);
 }
 
+/* clang-format off */
 const struct handler_ops handler_cgi = {
 	.name = "cgi", .start = cgi_start, .body = cgi_body, .drained = cgi_drained,
 	.abort = cgi_abort
 };
+/* clang-format on */

@@ -26,14 +26,17 @@ static void health_start(struct request *r)
 	char body[sizeof h.why + 32];
 	health_check(&h, r->id);
 	int n = h.state == HEALTH_READY
-	        ? snprintf(body, sizeof body, "ready, %u%% idle\n", h.idle_percent)
-	        : snprintf(body, sizeof body, "%s: %s\n", health_state_name(h.state), h.why);
+	                ? snprintf(body, sizeof body, "ready, %u%% idle\n", h.idle_percent)
+	                : snprintf(body, sizeof body, "%s: %s\n", health_state_name(h.state),
+	                           h.why);
 	if (n < 0 || (size_t)n >= sizeof body)
 		n = (int)strlen(body);
 	request_send_text(r, h.state == HEALTH_READY ? 200 : 503, TEXT_PLAIN, body, (size_t)n);
 }
 
+/* clang-format off */
 const struct handler_ops handler_health = {
 	.name = "health", .start = health_start, .body = request_body_drop, .drained = request_nothing,
 	.abort = request_nothing
 };
+/* clang-format on */

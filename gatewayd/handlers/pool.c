@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gatewayd/upstream/pools.h"
+#include "gatewayd/core/server.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/script.h"
-#include "gatewayd/core/server.h"
+#include "gatewayd/upstream/pools.h"
 #include "gatewayd/upstream/upstream.h"
 
 static int pool_env(struct request *r)
@@ -15,7 +15,7 @@ static int pool_env(struct request *r)
 	struct cgi_env *env = &r->env;
 	int rc = 0;
 	if (r->route->pool_root) {
-		static const char *const index[] = {"index.php", "index.html", NULL};
+		static const char *const index[] = { "index.php", "index.html", NULL };
 		struct script_match m;
 		int st = script_find(r, r->route->pool_root, index, &m);
 		if (st)
@@ -24,7 +24,8 @@ static int pool_env(struct request *r)
 			return st;
 	} else if (!r->script_filename) {
 		/* The application is the mount point; the rest of the path is PATH_INFO. */
-		size_t mount = r->route->match_kind == MATCH_PREFIX ? r->route_prefix : strlen(r->path);
+		size_t mount =
+		        r->route->match_kind == MATCH_PREFIX ? r->route_prefix : strlen(r->path);
 		rc |= cgi_env_setn(env, "SCRIPT_NAME", r->path, mount);
 		rc |= cgi_env_set(env, "PATH_INFO", r->path + mount);
 		rc |= cgi_env_set(env, "DOCUMENT_ROOT", gw->cfg->document_root);
@@ -62,7 +63,9 @@ static void pool_handler_abort(struct request *r)
 		upstream_job_abort(r->handler_ctx);
 }
 
+/* clang-format off */
 const struct handler_ops handler_pool = {
 	.name = "pool", .start = pool_handler_start, .body = pool_handler_body,
 	.drained = pool_handler_drained, .abort = pool_handler_abort
 };
+/* clang-format on */

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
 #include "gatewayd/handlers/mime.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/router.h"
-#include "gatewayd/core/server.h"
 
 #define STATIC_CHUNK (64 * 1024)
 
@@ -40,7 +40,8 @@ static void static_pump(struct request *r)
 		size_t want = j->left < STATIC_CHUNK ? (size_t)j->left : STATIC_CHUNK;
 		ssize_t n = read(j->fd, chunk, want);
 		if (n <= 0) {
-			log_error(r->id, "reading %s: %s", r->path, n < 0 ? strerror(errno) : "file shrank");
+			log_error(r->id, "reading %s: %s", r->path,
+			          n < 0 ? strerror(errno) : "file shrank");
 			static_finish(r, j, false);
 			return;
 		}
@@ -54,12 +55,13 @@ static void static_pump(struct request *r)
 static void send_redirect_to_dir(struct request *r)
 {
 	char loc[PATH_MAX + 16];
-	struct http1_header h = {{"Location", 8}, {loc, 0}};
+	struct http1_header h = { { "Location", 8 }, { loc, 0 } };
 	const char *q = r->query && r->query[0] ? r->query : NULL;
 	int n = snprintf(loc, sizeof loc, "%s/%s%s", r->path, q ? "?" : "", q ? q : "");
 	h.value.len = n > 0 && (size_t)n < sizeof loc ? (size_t)n : 0;
-	struct response_head head = {.status = 301, .headers = &h, .num_headers = 1,
-	                             .content_length = 0};
+	struct response_head head = {
+		.status = 301, .headers = &h, .num_headers = 1, .content_length = 0
+	};
 	r->front->send_head(r, &head);
 	r->front->send_end(r, true);
 }
@@ -115,12 +117,13 @@ static void static_start(struct request *r)
 	time_t since = ims ? http1_parse_date(ims, strlen(ims)) : (time_t)-1;
 	const char *type = mime_type_for(path);
 	struct http1_header h[2] = {
-		{{"Last-Modified", 13}, {lastmod, strlen(lastmod)}},
-		{{"Content-Type", 12}, {type, strlen(type)}},
+		{ { "Last-Modified", 13 }, { lastmod, strlen(lastmod) } },
+		{ { "Content-Type", 12 }, { type, strlen(type) } },
 	};
 	if (since != (time_t)-1 && st.st_mtime <= since) {
-		struct response_head nm = {.status = 304, .headers = h, .num_headers = 1,
-		                           .content_length = -1};
+		struct response_head nm = {
+			.status = 304, .headers = h, .num_headers = 1, .content_length = -1
+		};
 		r->front->send_head(r, &nm);
 		r->front->send_end(r, true);
 		return;
@@ -132,8 +135,9 @@ static void static_start(struct request *r)
 		request_error(r, errno == EACCES ? 403 : 404, NULL);
 		return;
 	}
-	struct response_head ok = {.status = 200, .headers = h, .num_headers = 2,
-	                           .content_length = st.st_size};
+	struct response_head ok = {
+		.status = 200, .headers = h, .num_headers = 2, .content_length = st.st_size
+	};
 	r->front->send_head(r, &ok);
 	if (head) {
 		r->front->send_end(r, true);
@@ -174,7 +178,9 @@ static void static_abort(struct request *r)
 	r->handler_ctx = NULL;
 }
 
+/* clang-format off */
 const struct handler_ops handler_static = {
 	.name = "static", .start = static_start, .body = static_body, .drained = static_drained,
 	.abort = static_abort
 };
+/* clang-format on */

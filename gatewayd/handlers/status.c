@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
 #include "gatewayd/upstream/pools.h"
 
 static void status_start(struct request *r)
@@ -22,7 +22,9 @@ static void status_start(struct request *r)
 	free(text);
 }
 
+/* clang-format off */
 const struct handler_ops handler_status = {
 	.name = "status", .start = status_start, .body = request_body_drop, .drained = request_nothing,
 	.abort = request_nothing
 };
+/* clang-format on */

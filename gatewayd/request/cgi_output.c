@@ -83,7 +83,7 @@ enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, 
 		return CGI_OUT_BAD;
 	struct http1_header headers[CGI_MAX_HEADERS];
 	struct cgi_response resp;
-	struct http1_str reason = {o->reason, strlen(o->reason)};
+	struct http1_str reason = { o->reason, strlen(o->reason) };
 	ssize_t used = o->status ? cgi_response_parse_fields(buf_head(&o->head), buf_len(&o->head),
 	                                                     o->status, reason, &resp, headers,
 	                                                     CGI_MAX_HEADERS)
@@ -116,8 +116,8 @@ void cgi_output_log_incomplete(const struct cgi_output *o, const char *rid)
 	if (n == 0)
 		log_error(rid, "%s produced no output", o->who);
 	else
-		log_error(rid, "%s ended inside its header block: %.*s", o->who, (int)(n > 200 ? 200 : n),
-		          buf_head(&o->head));
+		log_error(rid, "%s ended inside its header block: %.*s", o->who,
+		          (int)(n > 200 ? 200 : n), buf_head(&o->head));
 }
 
 void cgi_output_free(struct cgi_output *o)

@@ -12,17 +12,17 @@
 struct request;
 
 enum cgi_output_result {
-	CGI_OUT_MORE,     /* taken; feed more */
+	CGI_OUT_MORE, /* taken; feed more */
 	CGI_OUT_REDIRECT, /* a local redirect: *location (malloc'd) to re-dispatch */
-	CGI_OUT_BAD,      /* malformed or oversized header block (logged): answer 502 */
+	CGI_OUT_BAD, /* malformed or oversized header block (logged): answer 502 */
 };
 
 struct cgi_output {
-	struct buf head;  /* the header block as it arrives */
+	struct buf head; /* the header block as it arrives */
 	bool head_done;
-	bool nph;         /* pass everything through raw */
-	const char *who;  /* for log lines: the script or the worker */
-	int status;       /* > 0: an HTTP status line came first (cgi_output_set_status) */
+	bool nph; /* pass everything through raw */
+	const char *who; /* for log lines: the script or the worker */
+	int status; /* > 0: an HTTP status line came first (cgi_output_set_status) */
 	char reason[64];
 };
 

@@ -11,8 +11,8 @@
 #include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/router.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/router.h"
 
 struct request *request_new(const struct front_ops *front, void *front_ctx)
 {
@@ -56,12 +56,15 @@ void request_put_server_timing(const struct request *r, struct buf *o)
 	double queue = t->queue + (t->queued_at > 0 ? now - t->queued_at : 0);
 	double app = t->app_at > 0 ? now - t->app_at : 0;
 	double total = now - t->start;
-	long long us[4] = {(long long)(t->spawn * 1e6), (long long)(queue * 1e6), (long long)(app * 1e6),
-	                   total > 0 ? (long long)(total * 1e6) : 0};
+	long long us[4] = { (long long)(t->spawn * 1e6), (long long)(queue * 1e6),
+		            (long long)(app * 1e6), total > 0 ? (long long)(total * 1e6) : 0 };
 	/* Integers: printf's floating point is a visible cost at 50k responses/s. */
-	buf_printf(o, "Server-Timing: spawn;dur=%lld.%03lld, queue;dur=%lld.%03lld, app;dur=%lld.%03lld, "
-	           "total;dur=%lld.%03lld\r\n", us[0] / 1000, us[0] % 1000, us[1] / 1000, us[1] % 1000,
-	           us[2] / 1000, us[2] % 1000, us[3] / 1000, us[3] % 1000);
+	buf_printf(
+	        o,
+	        "Server-Timing: spawn;dur=%lld.%03lld, queue;dur=%lld.%03lld, app;dur=%lld.%03lld, "
+	        "total;dur=%lld.%03lld\r\n",
+	        us[0] / 1000, us[0] % 1000, us[1] / 1000, us[1] % 1000, us[2] / 1000, us[2] % 1000,
+	        us[3] / 1000, us[3] % 1000);
 }
 
 void request_free(struct request *r)
@@ -89,14 +92,14 @@ bool request_from_loopback(struct request *r)
 
 int request_route(struct request *r)
 {
-	static struct route_cfg status_route = {.match = STATUS_PATH, .kind = ROUTE_STATUS};
-	static struct route_cfg health_route = {.match = "/_gatewayd/", .kind = ROUTE_HEALTH};
+	static struct route_cfg status_route = { .match = STATUS_PATH, .kind = ROUTE_STATUS };
+	static struct route_cfg health_route = { .match = "/_gatewayd/", .kind = ROUTE_HEALTH };
 	if (r->cfg->status.enabled && strcmp(r->path, STATUS_PATH) == 0) {
 		r->route = &status_route;
 		return 0;
 	}
-	if (r->cfg->status.enabled && (strcmp(r->path, LIVE_PATH) == 0 ||
-	                               strcmp(r->path, READY_PATH) == 0)) {
+	if (r->cfg->status.enabled &&
+	    (strcmp(r->path, LIVE_PATH) == 0 || strcmp(r->path, READY_PATH) == 0)) {
 		r->route = &health_route;
 		return 0;
 	}
@@ -125,8 +128,8 @@ int request_route_script(struct request *r, const char *script_filename)
 	return r->script_filename ? 0 : 500;
 }
 
-int request_add_server_var(struct request *r, const void *name, size_t name_len,
-                           const void *value, size_t value_len)
+int request_add_server_var(struct request *r, const void *name, size_t name_len, const void *value,
+                           size_t value_len)
 {
 	enum cgi_var_verdict v = cgi_env_add_from_server(&r->env, name, name_len, value, value_len);
 	int shown = name_len > 64 ? 64 : (int)name_len;
@@ -232,7 +235,8 @@ static int route_proxy_fcgi(struct request *r, const char *path)
 		return 0;
 	const char *sn = cgi_env_get(env, "SCRIPT_NAME");
 	size_t sl = sn ? strlen(sn) : 0, il = strlen(info);
-	if (sl > il && strcmp(sn + sl - il, info) == 0 && cgi_env_setn(env, "SCRIPT_NAME", sn, sl - il))
+	if (sl > il && strcmp(sn + sl - il, info) == 0 &&
+	    cgi_env_setn(env, "SCRIPT_NAME", sn, sl - il))
 		return 500;
 	return cgi_env_set(env, "PATH_INFO", info) < 0 ? 500 : 0;
 }
@@ -325,10 +329,8 @@ int request_from_cgi_vars(struct request *r, long long *content_length, const ch
 void request_start(struct request *r)
 {
 	static const struct handler_ops *const handlers[] = {
-		[ROUTE_CGI] = &handler_cgi,
-		[ROUTE_STATIC] = &handler_static,
-		[ROUTE_POOL] = &handler_pool,
-		[ROUTE_STATUS] = &handler_status,
+		[ROUTE_CGI] = &handler_cgi,       [ROUTE_STATIC] = &handler_static,
+		[ROUTE_POOL] = &handler_pool,     [ROUTE_STATUS] = &handler_status,
 		[ROUTE_HEALTH] = &handler_health,
 	};
 	r->handler = handlers[r->route->kind];
@@ -352,8 +354,10 @@ bool request_over_rate(struct request *r, char retry_after[REQUEST_RETRY_AFTER_L
 	if (!wait)
 		return false;
 	const struct per_client_cfg *pc = &r->cfg->limits.per_client;
-	log_warn(r->id, "429: %s is over limits.per_client.requests_per_second (%g/s, burst %u); "
-	         "Retry-After: %u", addr, pc->requests_per_second, pc->burst, wait);
+	log_warn(r->id,
+	         "429: %s is over limits.per_client.requests_per_second (%g/s, burst %u); "
+	         "Retry-After: %u",
+	         addr, pc->requests_per_second, pc->burst, wait);
 	snprintf(retry_after, REQUEST_RETRY_AFTER_LEN, "Retry-After: %u", wait);
 	return true;
 }
@@ -361,19 +365,31 @@ bool request_over_rate(struct request *r, char retry_after[REQUEST_RETRY_AFTER_L
 static const char *error_detail(int status)
 {
 	switch (status) {
-	case 400: return "The request could not be understood.";
-	case 403: return "You are not allowed to run this.";
-	case 404: return "Nothing here.";
-	case 408: return "The request took too long to arrive.";
-	case 413: return "The request body is larger than this server accepts here.";
-	case 414: return "The request line is too long.";
-	case 429: return "Too much at once from your address; try again in a moment.";
-	case 431: return "The request's header fields are too large.";
-	case 502: return "The program behind this address failed; the error log has the reason.";
-	case 503: return gw->stopping ? "This server is stopping; try again shortly."
-	                              : "Every worker is busy; try again shortly.";
-	case 504: return "The program behind this address took too long.";
-	default: return "";
+	case 400:
+		return "The request could not be understood.";
+	case 403:
+		return "You are not allowed to run this.";
+	case 404:
+		return "Nothing here.";
+	case 408:
+		return "The request took too long to arrive.";
+	case 413:
+		return "The request body is larger than this server accepts here.";
+	case 414:
+		return "The request line is too long.";
+	case 429:
+		return "Too much at once from your address; try again in a moment.";
+	case 431:
+		return "The request's header fields are too large.";
+	case 502:
+		return "The program behind this address failed; the error log has the reason.";
+	case 503:
+		return gw->stopping ? "This server is stopping; try again shortly."
+		                    : "Every worker is busy; try again shortly.";
+	case 504:
+		return "The program behind this address took too long.";
+	default:
+		return "";
 	}
 }
 
@@ -396,11 +412,12 @@ void request_send_text(struct request *r, int status, const char *type, const ch
                        size_t len)
 {
 	struct http1_header h[2] = {
-		{{"Content-Type", 12}, {type, strlen(type)}},
-		{{"Cache-Control", 13}, {"no-store", 8}},
+		{ { "Content-Type", 12 }, { type, strlen(type) } },
+		{ { "Cache-Control", 13 }, { "no-store", 8 } },
 	};
-	struct response_head head = {.status = status, .headers = h, .num_headers = 2,
-	                             .content_length = (long long)len};
+	struct response_head head = {
+		.status = status, .headers = h, .num_headers = 2, .content_length = (long long)len
+	};
 	r->front->send_head(r, &head);
 	r->front->send_body(r, text, len);
 	r->front->send_end(r, true);
@@ -411,9 +428,7 @@ void request_body_drop(struct request *r)
 	request_body_taken(r, buf_len(&r->body));
 }
 
-void request_nothing(struct request *r)
-{
-}
+void request_nothing(struct request *r) {}
 
 void request_error(struct request *r, int status, const char *extra_header)
 {
@@ -432,20 +447,24 @@ void request_error(struct request *r, int status, const char *extra_header)
 	                   "</body></html>\n",
 	                   status, http1_reason(status), status, http1_reason(status),
 	                   error_detail(status), r->id);
-	hdrs[n].name = (struct http1_str){"Content-Type", 12};
-	hdrs[n++].value = (struct http1_str){"text/html; charset=utf-8", 24};
+	hdrs[n].name = (struct http1_str){ "Content-Type", 12 };
+	hdrs[n++].value = (struct http1_str){ "text/html; charset=utf-8", 24 };
 	if (extra_header) {
 		const char *colon = strchr(extra_header, ':');
 		if (colon) {
 			const char *v = colon + 1;
 			while (*v == ' ')
 				v++;
-			hdrs[n].name = (struct http1_str){extra_header, (size_t)(colon - extra_header)};
-			hdrs[n++].value = (struct http1_str){v, strlen(v)};
+			hdrs[n].name =
+			        (struct http1_str){ extra_header, (size_t)(colon - extra_header) };
+			hdrs[n++].value = (struct http1_str){ v, strlen(v) };
 		}
 	}
 	struct response_head h = {
-		.status = status, .headers = hdrs, .num_headers = n, .content_length = len,
+		.status = status,
+		.headers = hdrs,
+		.num_headers = n,
+		.content_length = len,
 	};
 	r->front->send_head(r, &h);
 	r->front->send_body(r, body, (size_t)len);
@@ -469,7 +488,8 @@ static int normalize_path(char *p)
 		size_t len = (size_t)(in - seg);
 		if (len == 0)
 			break;
-		dot_last = (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.');
+		dot_last =
+		        (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.');
 		if (len == 1 && seg[0] == '.')
 			continue;
 		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
@@ -608,7 +628,8 @@ static void refill_from_spool(struct request *r)
 			return;
 		ssize_t n = pread(r->spool_fd, dst, want, r->spool_off);
 		if (n <= 0) {
-			log_error(r->id, "reading the spooled body: %s", n < 0 ? strerror(errno) : "short file");
+			log_error(r->id, "reading the spooled body: %s",
+			          n < 0 ? strerror(errno) : "short file");
 			r->spool_off = r->spool_size;
 			break;
 		}

@@ -27,10 +27,10 @@ struct request;
 
 struct response_head {
 	int status;
-	const char *reason;                  /* NULL: the standard phrase */
-	const struct http1_header *headers;  /* views; Status and hop-by-hop fields excluded */
+	const char *reason; /* NULL: the standard phrase */
+	const struct http1_header *headers; /* views; Status and hop-by-hop fields excluded */
 	size_t num_headers;
-	long long content_length;            /* -1: unknown (the front end frames it) */
+	long long content_length; /* -1: unknown (the front end frames it) */
 };
 
 struct front_ops {
@@ -63,40 +63,40 @@ struct handler_ops {
 /* Where a request's time goes, for the Server-Timing header (seconds, all
  * from ev_time(): ev_now() is per loop turn, and drifts from ev_time()). */
 struct request_timing {
-	ev_tstamp start;      /* the request was complete enough to dispatch */
-	ev_tstamp queued_at;  /* > 0: waiting for a CGI slot or a pool worker since */
+	ev_tstamp start; /* the request was complete enough to dispatch */
+	ev_tstamp queued_at; /* > 0: waiting for a CGI slot or a pool worker since */
 	double queue;
-	double spawn;         /* creating the process that runs it (CGI) */
-	ev_tstamp app_at;     /* > 0: handed to the application then */
+	double spawn; /* creating the process that runs it (CGI) */
+	ev_tstamp app_at; /* > 0: handed to the application then */
 };
 
 struct request {
 	char id[24];
-	struct config *cfg;          /* the generation it was routed in (a reference) */
+	struct config *cfg; /* the generation it was routed in (a reference) */
 	struct cgi_env env;
-	char *path;                  /* decoded, dot segments removed, no query */
-	const char *query;           /* points into env's QUERY_STRING value */
-	const char *method;          /* points into env's REQUEST_METHOD value */
+	char *path; /* decoded, dot segments removed, no query */
+	const char *query; /* points into env's QUERY_STRING value */
+	const char *method; /* points into env's REQUEST_METHOD value */
 	struct route_cfg *route;
-	size_t route_prefix;         /* bytes of path the route's match took (the mount) */
+	size_t route_prefix; /* bytes of path the route's match took (the mount) */
 	/* The script a web server named (FastCGI SCRIPT_FILENAME), resolved; NULL
 	 * when the script is found by walking path under the route's root. */
 	char *script_filename;
-	int app_status;              /* the script's exit status, for FastCGI END_REQUEST */
+	int app_status; /* the script's exit status, for FastCGI END_REQUEST */
 	int redirects;
 
-	long long content_length;    /* -1: no body */
-	struct buf body;             /* body bytes the handler has not taken yet */
+	long long content_length; /* -1: no body */
+	struct buf body; /* body bytes the handler has not taken yet */
 	bool body_complete;
-	int spool_fd;                /* >= 0: the body continues in this file */
+	int spool_fd; /* >= 0: the body continues in this file */
 	off_t spool_size;
 	off_t spool_off;
 
 	const struct front_ops *front;
 	void *front_ctx;
 	bool head_sent;
-	int status;                  /* answered status, for the access log */
-	bool no_access_log;          /* a health probe: not in the access log */
+	int status; /* answered status, for the access log */
+	bool no_access_log; /* a health probe: not in the access log */
 
 	const struct handler_ops *handler;
 	void *handler_ctx;
@@ -120,8 +120,8 @@ int request_route_script(struct request *r, const char *script_filename);
  * cgi_env_add_from_server(): 0 when set or deliberately dropped, else the status
  * to answer (400 for a malformed name or value, 500 out of memory), logged with
  * the name. */
-int request_add_server_var(struct request *r, const void *name, size_t name_len,
-                           const void *value, size_t value_len);
+int request_add_server_var(struct request *r, const void *name, size_t name_len, const void *value,
+                           size_t value_len);
 /* For requests that arrive as CGI variables (FastCGI, uwsgi): fill the
  * defaults, drop empty CONTENT_* (nginx sends them), pick the script the web
  * server names (SCRIPT_FILENAME, Apache's proxy:fcgi:// form, DOCUMENT_ROOT +

@@ -2,8 +2,8 @@
 
 #include <time.h>
 
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
 #include "protocols/http1.h"
 
 long long response_content_length(const struct response_head *h)
@@ -12,7 +12,8 @@ long long response_content_length(const struct response_head *h)
 		return h->content_length;
 	for (size_t i = 0; i < h->num_headers; i++) {
 		const struct http1_header *f = &h->headers[i];
-		if (!http1_str_ieq(f->name, "Content-Length") || f->value.len == 0 || f->value.len > 18)
+		if (!http1_str_ieq(f->name, "Content-Length") || f->value.len == 0 ||
+		    f->value.len > 18)
 			continue;
 		long long n = 0;
 		for (size_t k = 0; k < f->value.len; k++) {

@@ -14,11 +14,11 @@ struct response_head;
 
 struct head_framing {
 	const char *status_prefix; /* "HTTP/1.1 " (a client; a uwsgi web server) or "Status: " */
-	bool to_client;            /* add Date and Server when the application did not */
-	long long content_length;  /* -1: none (chunked, or the close ends the body) */
-	bool chunked;              /* Transfer-Encoding: chunked */
-	bool close;                /* Connection: close */
-	bool keep_alive;           /* Connection: keep-alive (an HTTP/1.0 client) */
+	bool to_client; /* add Date and Server when the application did not */
+	long long content_length; /* -1: none (chunked, or the close ends the body) */
+	bool chunked; /* Transfer-Encoding: chunked */
+	bool close; /* Connection: close */
+	bool keep_alive; /* Connection: keep-alive (an HTTP/1.0 client) */
 };
 
 /* The body length the application gave: h->content_length, else a valid

@@ -6,14 +6,14 @@
 #include <sys/stat.h>
 
 #include "gatewayd/core/log.h"
-#include "gatewayd/request/request.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/request/request.h"
 
 static int set_match(struct request *r, struct script_match *m, const char *name_end,
                      const char *index)
 {
-	int n = snprintf(m->script_name, sizeof m->script_name, "%.*s%s",
-	                 (int)(name_end - r->path), r->path, index ? index : "");
+	int n = snprintf(m->script_name, sizeof m->script_name, "%.*s%s", (int)(name_end - r->path),
+	                 r->path, index ? index : "");
 	m->path_info = name_end;
 	return n < 0 || (size_t)n >= sizeof m->script_name ? 414 : 0;
 }

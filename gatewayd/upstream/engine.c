@@ -47,7 +47,7 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	server_check_stopped();
 }
-static ev_prepare stop_check = {.cb = on_stop_check};
+static ev_prepare stop_check = { .cb = on_stop_check };
 static void job_try_assign(struct upstream_job *j);
 static void backlog_fill(struct pool_rt *rt);
 
@@ -87,8 +87,9 @@ static void on_worker_wait_expired(struct admission_ticket *t)
 	struct pool_rt *rt = j->rt;
 	waiting_sync(rt);
 	rt->rejected++;
-	log_warn(j->r ? j->r->id : NULL, "pool %s: no worker within %.1f s (%u busy, %u queued): 503",
-	         rt->cfg->name, rt->cfg->queue_timeout, peers_in(rt, PEER_BUSY), rt->waiting.waiting);
+	log_warn(j->r ? j->r->id : NULL,
+	         "pool %s: no worker within %.1f s (%u busy, %u queued): 503", rt->cfg->name,
+	         rt->cfg->queue_timeout, peers_in(rt, PEER_BUSY), rt->waiting.waiting);
 	if (j->r) {
 		struct request *r = j->r;
 		job_detach(j);
@@ -124,7 +125,7 @@ static void job_promote(struct upstream_job *j)
  * started them in the moment before. */
 static bool request_idempotent(const struct request *r)
 {
-	static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	static const char *const safe[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
 	for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
 		if (r->method && strcmp(r->method, safe[i]) == 0)
 			return true;
@@ -171,7 +172,8 @@ void job_finish(struct upstream_job *j, bool keep)
 		    buf_len(&c->conn.out) > 0)
 			conn_close(&c->conn);
 		else
-			conn_set_reading(&c->conn, true); /* notice if the peer closes it while idle */
+			conn_set_reading(&c->conn,
+			                 true); /* notice if the peer closes it while idle */
 	}
 	j->conn = NULL;
 	j->pe = NULL;
@@ -285,7 +287,8 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 		ev_timer_set(&j->timer, j->rt->cfg->request_timeout, 0);
 		ev_timer_start(gw->loop, &j->timer);
 	}
-	log_debug(r ? r->id : NULL, "to %s%s", j->who, behind ? ", behind its current request" : "");
+	log_debug(r ? r->id : NULL, "to %s%s", j->who,
+	          behind ? ", behind its current request" : "");
 	return true;
 }
 
@@ -299,8 +302,8 @@ static void job_try_assign(struct upstream_job *j)
 	}
 	if (j->attempts >= MAX_ATTEMPTS) {
 		rt->errors++;
-		log_error(j->r->id, "pool %s: %d workers failed to take the request: 502", rt->cfg->name,
-		          j->attempts);
+		log_error(j->r->id, "pool %s: %d workers failed to take the request: 502",
+		          rt->cfg->name, j->attempts);
 		job_fail(j, 502, NULL);
 		job_free(j);
 		return;
@@ -355,7 +358,7 @@ static struct peer *behind_pick(struct pool_rt *rt)
 	peers_facts(rt->peers, &f);
 	if (f.draining || f.grows)
 		return NULL;
-	struct behind_pick k = {.max_requests = f.max_requests};
+	struct behind_pick k = { .max_requests = f.max_requests };
 	rt->peers->src->each(rt->peers, behind_consider, &k);
 	return k.best;
 }
@@ -445,14 +448,16 @@ static void job_orphaned(struct upstream_job *next)
 	if (next->conn)
 		conn_close(&next->conn->conn);
 	if (retry) {
-		log_warn(next->r->id, "%s is gone before it took this request: trying another worker",
+		log_warn(next->r->id,
+		         "%s is gone before it took this request: trying another worker",
 		         next->who);
 		rt->retries++;
 		job_try_assign(next);
 		return;
 	}
 	if (next->r) {
-		log_error(next->r->id, "%s is gone with this request in its backlog: 502", next->who);
+		log_error(next->r->id, "%s is gone with this request in its backlog: 502",
+		          next->who);
 		rt->errors++;
 		job_fail(next, 502, NULL);
 	}
@@ -485,11 +490,11 @@ static void on_peer_gone(void *owner, struct peer *pe, int st)
 	j->conn = NULL;
 	if (j->r) {
 		if (WIFSIGNALED(st))
-			log_error(j->r->id, "%s died of signal %d while serving this request: 502", j->who,
-			          WTERMSIG(st));
+			log_error(j->r->id, "%s died of signal %d while serving this request: 502",
+			          j->who, WTERMSIG(st));
 		else
-			log_error(j->r->id, "%s exited (status %d) while serving this request: 502", j->who,
-			          WEXITSTATUS(st));
+			log_error(j->r->id, "%s exited (status %d) while serving this request: 502",
+			          j->who, WEXITSTATUS(st));
 		rt->errors++;
 		job_fail(j, 502, NULL);
 	}

@@ -20,31 +20,31 @@ struct peer;
  * does. The request's body may still be going out in any state but QUEUED
  * (a peer may answer before it read everything). */
 enum job_state {
-	JOB_QUEUED,    /* in its pool's queue, on no peer */
-	JOB_BEHIND,    /* sent on to a busy peer: in its socket's backlog, not taken yet */
-	JOB_SENDING,   /* its peer's own job: the request going out, no answer yet */
+	JOB_QUEUED, /* in its pool's queue, on no peer */
+	JOB_BEHIND, /* sent on to a busy peer: in its socket's backlog, not taken yet */
+	JOB_SENDING, /* its peer's own job: the request going out, no answer yet */
 	JOB_RECEIVING, /* the answer has begun: the job is this peer's for good */
 };
 
 struct upstream_conn {
-	struct conn conn;         /* first: the allocation */
+	struct conn conn; /* first: the allocation */
 	struct peer *pe;
 	struct upstream_job *job; /* NULL: idle, kept alive for the peer's next request */
 };
 
 struct upstream_job {
-	struct request *r;  /* NULL once let go */
+	struct request *r; /* NULL once let go */
 	struct pool_rt *rt;
 	enum job_state state;
 	struct peer *pe;
 	struct upstream_conn *conn;
 	struct cgi_output out;
 	struct buf errline;
-	ev_timer timer;     /* queue deadline, then request_timeout */
+	ev_timer timer; /* queue deadline, then request_timeout */
 	int attempts;
-	bool body_taken;    /* body bytes left r->body for a connection: no retry can resend them */
+	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
-	char who[160];      /* its peer's: "php#3 (pid 123)" */
+	char who[160]; /* its peer's: "php#3 (pid 123)" */
 	struct admission_ticket ticket; /* while it waits for a peer */
 };
 

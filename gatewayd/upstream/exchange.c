@@ -130,8 +130,9 @@ static void on_input(struct conn *conn)
 		return;
 	}
 	while (buf_len(&c->conn.in) > 0) {
-		struct upstream_event ev = {.type = UPSTREAM_NONE};
-		ssize_t used = j->rt->proto->decode(j, buf_head(&c->conn.in), buf_len(&c->conn.in), &ev);
+		struct upstream_event ev = { .type = UPSTREAM_NONE };
+		ssize_t used =
+		        j->rt->proto->decode(j, buf_head(&c->conn.in), buf_len(&c->conn.in), &ev);
 		if (used < 0) {
 			log_error(j->r ? j->r->id : NULL, "%s: malformed %s response", j->who,
 			          j->rt->proto->name);
@@ -156,8 +157,8 @@ static void on_input(struct conn *conn)
 			upstream_output(j, ev.data, ev.len);
 			break;
 		case UPSTREAM_STDERR:
-			request_stderr_feed(j->r, j->r ? j->r->id : NULL, j->who, &j->errline, ev.data,
-			                    ev.len);
+			request_stderr_feed(j->r, j->r ? j->r->id : NULL, j->who, &j->errline,
+			                    ev.data, ev.len);
 			break;
 		case UPSTREAM_END:
 			upstream_end(j, ev.app_status);
@@ -235,8 +236,9 @@ static void on_release(struct conn *conn)
 		c->job->conn = NULL;
 }
 
+/* clang-format off */
 static const struct conn_ops upstream_conn_ops = {
 	.name = "upstream", .input = on_input, .eof = on_eof, .write_error = on_write_error,
 	.written = on_written, .deadline = on_deadline, .release = on_release
 };
-
+/* clang-format on */

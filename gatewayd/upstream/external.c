@@ -10,20 +10,20 @@
 #include "gatewayd/core/log.h"
 
 struct slot {
-	struct peer peer;      /* first */
+	struct peer peer; /* first */
 	struct external *ext;
-	unsigned n;            /* "name#n" in logs and status */
+	unsigned n; /* "name#n" in logs and status */
 	enum peer_state state; /* idle, busy, or dead: resting after a failure, or drained */
 	char address[128];
 	unsigned long requests;
 	ev_tstamp started_at;
 	ev_tstamp state_since;
-	ev_timer rest;         /* out of service until it fires */
+	ev_timer rest; /* out of service until it fires */
 	struct slot *next;
 };
 
 struct external {
-	struct peers ps;       /* first */
+	struct peers ps; /* first */
 	char *name;
 	double rest;
 	struct slot *slots;
@@ -129,9 +129,13 @@ static void each(const struct peers *ps, peer_facts_fn *fn, void *arg)
 {
 	for (struct slot *s = external_of(ps)->slots; s; s = s->next) {
 		struct peer_facts f = {
-			.slot = s->n, .state = s->state, .address = s->address,
-			.requests = s->requests, .started_at = s->started_at,
-			.state_since = s->state_since, .peer = &s->peer,
+			.slot = s->n,
+			.state = s->state,
+			.address = s->address,
+			.requests = s->requests,
+			.started_at = s->started_at,
+			.state_since = s->state_since,
+			.peer = &s->peer,
 		};
 		fn(&f, arg);
 	}
@@ -187,11 +191,13 @@ static void free_all(struct peers *ps)
 	free(x);
 }
 
+/* clang-format off */
 static const struct peer_source external_source = {
 	.kind = "external", .take = take, .served = served, .release = release, .failed = failed,
 	.abandon = abandon, .each = each, .facts = facts, .set_waiting = set_waiting,
 	.demand = demand, .drain = drain, .kill_all = kill_all, .free = free_all
 };
+/* clang-format on */
 
 /* Slot n for address, at *tail. */
 static struct slot *slot_new(struct external *x, const char *address, unsigned n,
@@ -208,7 +214,7 @@ static struct slot *slot_new(struct external *x, const char *address, unsigned n
 	s->started_at = s->state_since = ev_now(x->ps.loop);
 	ev_init(&s->rest, on_rest);
 	s->rest.data = s;
-	s->peer = (struct peer){.from = &x->ps, .own = s, .address = s->address};
+	s->peer = (struct peer){ .from = &x->ps, .own = s, .address = s->address };
 	snprintf(s->peer.who, sizeof s->peer.who, "%s#%u (%s)", x->name, n, address);
 	**tail = s;
 	*tail = &s->next;
@@ -222,7 +228,9 @@ struct peers *external_start(struct ev_loop *loop, const char *name, char *const
 	struct external *x = calloc(1, sizeof *x);
 	if (!x)
 		return NULL;
-	x->ps = (struct peers){.src = &external_source, .hooks = hooks, .owner = owner, .loop = loop};
+	x->ps = (struct peers){
+		.src = &external_source, .hooks = hooks, .owner = owner, .loop = loop
+	};
 	x->rest = rest;
 	x->name = strdup(name);
 	struct slot **tail = &x->slots;

@@ -25,7 +25,7 @@ static void append_stream(struct buf *out, uint8_t type, const void *p, size_t n
 static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 {
 	struct request *r = upstream_job_request(j);
-	struct buf pairs = {0};
+	struct buf pairs = { 0 };
 	uint8_t begin[16];
 	fcgi_begin_request_encode(begin, FCGI_CLIENT_ID, FCGI_RESPONDER,
 	                          upstream_job_keeps_connection(j) ? FCGI_KEEP_CONN : 0);
@@ -36,7 +36,8 @@ static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 		size_t nlen = (size_t)(eq - kv), vlen = strlen(eq + 1);
 		size_t need = fcgi_nv_size(nlen, vlen);
 		if (buf_len(&pairs) + need > FCGI_PARAMS_LIMIT) {
-			log_warn(r->id, "the request's variables pass the FastCGI params limit: 431");
+			log_warn(r->id,
+			         "the request's variables pass the FastCGI params limit: 431");
 			buf_free(&pairs);
 			return 431;
 		}
@@ -114,8 +115,10 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 	return used;
 }
 
+/* clang-format off */
 const struct upstream_proto upstream_fastcgi = {
 	.name = "FastCGI", .keeps_connection = true, .reinit = fcgi_reinit,
 	.encode_head = fcgi_encode_head, .encode_body = fcgi_encode_body, .decode = fcgi_decode,
 	.abort = fcgi_abort
 };
+/* clang-format on */

@@ -12,7 +12,7 @@
 
 const char *peer_state_name(enum peer_state s)
 {
-	static const char *const names[] = {"starting", "idle", "busy", "draining", "dead"};
+	static const char *const names[] = { "starting", "idle", "busy", "draining", "dead" };
 	return s < PEER_NSTATES ? names[s] : "?";
 }
 
@@ -20,7 +20,7 @@ const char *peer_state_name(enum peer_state s)
  * readiness wait is needed before the first write. */
 static int connect_unix(const char *path, bool *done)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -51,7 +51,8 @@ int peer_connect(const char *address, bool *done)
 		h++;
 		h[strlen(h) - 1] = '\0';
 	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		                  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
 	if (getaddrinfo(h, colon + 1, &hints, &ai) != 0)
 		return -EINVAL;

@@ -28,17 +28,17 @@ enum peer_state { PEER_STARTING, PEER_IDLE, PEER_BUSY, PEER_DRAINING, PEER_DEAD,
 struct peer {
 	/* The source's, set when it makes the peer. */
 	struct peers *from;
-	void *own;                 /* the source's record of it (a struct worker, a slot) */
-	const char *address;       /* "unix:/path" or "host:port" */
-	char who[160];             /* "php#3 (pid 123)", "ext#0 (127.0.0.1:9000)", for logs */
-	bool keeps_connection;     /* a connection may stay open for its next request */
-	bool has_backlog;          /* one process on a socket of its own: a connection made
+	void *own; /* the source's record of it (a struct worker, a slot) */
+	const char *address; /* "unix:/path" or "host:port" */
+	char who[160]; /* "php#3 (pid 123)", "ext#0 (127.0.0.1:9000)", for logs */
+	bool keeps_connection; /* a connection may stay open for its next request */
+	bool has_backlog; /* one process on a socket of its own: a connection made
 	                            * while it is busy waits in that socket's backlog for it */
 	/* The engine's; the source never reads them. */
-	struct upstream_job *job;      /* the request it serves */
+	struct upstream_job *job; /* the request it serves */
 	struct upstream_job *next_job; /* one sent on behind job, in its socket's backlog */
-	struct upstream_conn *conn;    /* a connection kept alive to it */
-	ev_tstamp busy_since;          /* when job became its job */
+	struct upstream_conn *conn; /* a connection kept alive to it */
+	ev_tstamp busy_since; /* when job became its job */
 };
 
 /* What a source knows of one of its records, whether or not the engine
@@ -47,22 +47,22 @@ struct peer_facts {
 	unsigned slot;
 	enum peer_state state;
 	const char *address;
-	pid_t pid;                 /* 0: no process of ours */
-	unsigned long requests;    /* served so far */
+	pid_t pid; /* 0: no process of ours */
+	unsigned long requests; /* served so far */
 	ev_tstamp started_at;
 	ev_tstamp state_since;
-	struct peer *peer;         /* NULL: never taken */
+	struct peer *peer; /* NULL: never taken */
 };
 
 /* What a source knows of itself. */
 struct source_facts {
 	unsigned count[PEER_NSTATES];
-	unsigned long served;       /* requests its peers finished */
+	unsigned long served; /* requests its peers finished */
 	unsigned long spawns;
 	unsigned long crashes;
 	unsigned long max_requests; /* a peer goes after serving so many; 0: never */
-	unsigned alive;             /* processes of ours still alive */
-	bool grows;                 /* it may start a peer for a waiting request */
+	unsigned alive; /* processes of ours still alive */
+	bool grows; /* it may start a peer for a waiting request */
 	bool draining;
 };
 

@@ -84,8 +84,9 @@ static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct po
 		.argv = pc->command,
 		.envp = rt->envp,
 		.cwd = pc->cwd,
-		.sizing = pc->mode == POOL_DYNAMIC ? POOL_SIZE_DYNAMIC
-		          : pc->mode == POOL_ONDEMAND ? POOL_SIZE_ONDEMAND : POOL_SIZE_STATIC,
+		.sizing = pc->mode == POOL_DYNAMIC    ? POOL_SIZE_DYNAMIC
+		          : pc->mode == POOL_ONDEMAND ? POOL_SIZE_ONDEMAND
+		                                      : POOL_SIZE_STATIC,
 		.start = pc->processes,
 		.min_spare = pc->min_spare,
 		.max_spare = pc->max_spare,
@@ -146,10 +147,11 @@ static int make_socket_dir(struct config *cfg)
 {
 	if (socket_dir[0] || cfg->npools == 0)
 		return 0;
-	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir, (int)getpid());
+	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir,
+	         (int)getpid());
 	if (!mkdtemp(socket_dir)) {
-		log_error(NULL, "cannot make the worker socket directory under %s: %s", cfg->temp_dir,
-		          strerror(errno));
+		log_error(NULL, "cannot make the worker socket directory under %s: %s",
+		          cfg->temp_dir, strerror(errno));
 		socket_dir[0] = '\0';
 		return -1;
 	}
@@ -187,7 +189,8 @@ static bool same_str(const char *a, const char *b)
  * the queue are read per request, so they change in place. */
 static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
 {
-	return a->protocol == b->protocol && same_list(a->command, a->ncommand, b->command, b->ncommand) &&
+	return a->protocol == b->protocol &&
+	       same_list(a->command, a->ncommand, b->command, b->ncommand) &&
 	       same_list(a->env, a->nenv, b->env, b->nenv) && same_str(a->cwd, b->cwd) &&
 	       same_str(a->user, b->user) && same_str(a->group, b->group) && a->mode == b->mode &&
 	       a->processes == b->processes && a->min_spare == b->min_spare &&
@@ -298,7 +301,8 @@ bool pools_up(void)
 {
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
 		struct source_facts f;
-		if (rt->retired || !rt->cfg->ncommand || rt->cfg->mode == POOL_ONDEMAND || rt->cfg->processes == 0)
+		if (rt->retired || !rt->cfg->ncommand || rt->cfg->mode == POOL_ONDEMAND ||
+		    rt->cfg->processes == 0)
 			continue; /* external addresses, ondemand pools: nothing of ours to wait for */
 		rt->peers->src->facts(rt->peers, &f);
 		if (f.count[PEER_STARTING] > 0 || f.count[PEER_IDLE] + f.count[PEER_BUSY] == 0)
@@ -364,7 +368,9 @@ static const char *mode_name(const struct pool_cfg *pc)
 {
 	if (pc->naddresses)
 		return "external";
-	return pc->mode == POOL_DYNAMIC ? "dynamic" : pc->mode == POOL_ONDEMAND ? "ondemand" : "static";
+	return pc->mode == POOL_DYNAMIC    ? "dynamic"
+	       : pc->mode == POOL_ONDEMAND ? "ondemand"
+	                                   : "static";
 }
 
 /* One worker's (or external slot's) line of status. */
@@ -394,18 +400,19 @@ static json_t *pool_json(const struct pool_rt *rt)
 	peers_facts(rt->peers, &p);
 	json_t *states = json_object(), *workers = json_array();
 	for (int s = 0; s < PEER_NSTATES; s++)
-		json_object_set_new(states, peer_state_name((enum peer_state)s), json_integer(p.count[s]));
+		json_object_set_new(states, peer_state_name((enum peer_state)s),
+		                    json_integer(p.count[s]));
 	rt->peers->src->each(rt->peers, worker_json, workers);
-	json_t *limits = json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode",
-	                           mode_name(pc), "start", pc->processes, "max",
-	                           pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
-	                           "min_spare", pc->min_spare, "max_spare", pc->max_spare,
-	                           "max_requests", (json_int_t)pc->max_requests, "request_timeout",
-	                           pc->request_timeout, "queue", pc->queue, "queue_timeout",
-	                           pc->queue_timeout);
+	json_t *limits = json_pack(
+	        "{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode", mode_name(pc), "start",
+	        pc->processes, "max", pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
+	        "min_spare", pc->min_spare, "max_spare", pc->max_spare, "max_requests",
+	        (json_int_t)pc->max_requests, "request_timeout", pc->request_timeout, "queue",
+	        pc->queue, "queue_timeout", pc->queue_timeout);
 	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-	                 "name", pc->name, "retired", rt->retired, "protocol", pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi",
-	                 "limits", limits, "processes", states, "queue_length", (int)rt->waiting.waiting,
+	                 "name", pc->name, "retired", rt->retired, "protocol",
+	                 pc->protocol == POOL_FASTCGI ? "fastcgi" : "uwsgi", "limits", limits,
+	                 "processes", states, "queue_length", (int)rt->waiting.waiting,
 	                 "requests_served", (json_int_t)p.served, "errors", (json_int_t)rt->errors,
 	                 "timeouts", (json_int_t)rt->timeouts, "rejected", (json_int_t)rt->rejected,
 	                 "retries", (json_int_t)rt->retries, "spawns", (json_int_t)p.spawns,
@@ -422,8 +429,8 @@ static json_t *client_limits_json(void)
 	                 (int)pc->connections, "requests_per_second", pc->requests_per_second,
 	                 "burst", (int)pc->burst, "clients_tracked", (int)st.tracked, "clients_max",
 	                 (int)st.capacity, "clients_forgotten", (json_int_t)st.forgotten,
-	                 "connections_refused", (json_int_t)st.connections_refused,
-	                 "rate_limited", (json_int_t)st.rate_limited);
+	                 "connections_refused", (json_int_t)st.connections_refused, "rate_limited",
+	                 (json_int_t)st.rate_limited);
 }
 
 /* limits.per_client as Prometheus series. */
@@ -431,21 +438,28 @@ static void client_limits_prometheus(FILE *f)
 {
 	struct client_limits_stats st;
 	client_limits_stats(&st);
-	fprintf(f, "# HELP gatewayd_client_connections_refused_total Connections answered 429: "
-	           "over limits.per_client.connections.\n"
-	           "# TYPE gatewayd_client_connections_refused_total counter\n"
-	           "gatewayd_client_connections_refused_total %llu\n", st.connections_refused);
-	fprintf(f, "# HELP gatewayd_client_rate_limited_total Requests answered 429: "
-	           "over limits.per_client.requests_per_second.\n"
-	           "# TYPE gatewayd_client_rate_limited_total counter\n"
-	           "gatewayd_client_rate_limited_total %llu\n", st.rate_limited);
-	fprintf(f, "# HELP gatewayd_client_addresses Client addresses the per-client limits "
-	           "remember.\n# TYPE gatewayd_client_addresses gauge\ngatewayd_client_addresses %u\n",
+	fprintf(f,
+	        "# HELP gatewayd_client_connections_refused_total Connections answered 429: "
+	        "over limits.per_client.connections.\n"
+	        "# TYPE gatewayd_client_connections_refused_total counter\n"
+	        "gatewayd_client_connections_refused_total %llu\n",
+	        st.connections_refused);
+	fprintf(f,
+	        "# HELP gatewayd_client_rate_limited_total Requests answered 429: "
+	        "over limits.per_client.requests_per_second.\n"
+	        "# TYPE gatewayd_client_rate_limited_total counter\n"
+	        "gatewayd_client_rate_limited_total %llu\n",
+	        st.rate_limited);
+	fprintf(f,
+	        "# HELP gatewayd_client_addresses Client addresses the per-client limits "
+	        "remember.\n# TYPE gatewayd_client_addresses gauge\ngatewayd_client_addresses %u\n",
 	        st.tracked);
-	fprintf(f, "# HELP gatewayd_client_addresses_forgotten_total Addresses dropped from the "
-	           "full table, least recently seen first.\n"
-	           "# TYPE gatewayd_client_addresses_forgotten_total counter\n"
-	           "gatewayd_client_addresses_forgotten_total %llu\n", st.forgotten);
+	fprintf(f,
+	        "# HELP gatewayd_client_addresses_forgotten_total Addresses dropped from the "
+	        "full table, least recently seen first.\n"
+	        "# TYPE gatewayd_client_addresses_forgotten_total counter\n"
+	        "gatewayd_client_addresses_forgotten_total %llu\n",
+	        st.forgotten);
 }
 
 char *pools_status_json(void)
@@ -473,7 +487,8 @@ static void worker_prometheus(const struct peer_facts *w, void *arg)
 {
 	const struct prom_line *l = arg;
 	if (!l->rss)
-		fprintf(l->f, "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
+		fprintf(l->f,
+		        "gatewayd_worker_requests_total{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %lu\n",
 		        l->pool, w->slot, (int)w->pid, w->requests);
 	else if (w->pid)
 		fprintf(l->f, "gatewayd_worker_rss_bytes{pool=\"%s\",slot=\"%u\",pid=\"%d\"} %ld\n",
@@ -485,13 +500,13 @@ static void pools_prometheus(FILE *f)
 	static const struct {
 		const char *name, *type, *help;
 	} series[] = {
-		{"queue_length", "gauge", "Requests waiting for a worker."},
-		{"requests_served_total", "counter", "Requests workers finished."},
-		{"errors_total", "counter", "Requests answered 502."},
-		{"timeouts_total", "counter", "Requests answered 504."},
-		{"rejected_total", "counter", "Requests answered 503."},
-		{"spawns_total", "counter", "Workers started."},
-		{"crashes_total", "counter", "Workers that exited unasked."},
+		{ "queue_length", "gauge", "Requests waiting for a worker." },
+		{ "requests_served_total", "counter", "Requests workers finished." },
+		{ "errors_total", "counter", "Requests answered 502." },
+		{ "timeouts_total", "counter", "Requests answered 504." },
+		{ "rejected_total", "counter", "Requests answered 503." },
+		{ "spawns_total", "counter", "Workers started." },
+		{ "crashes_total", "counter", "Workers that exited unasked." },
 	};
 	fprintf(f, "# HELP gatewayd_pool_processes Workers by state.\n"
 	           "# TYPE gatewayd_pool_processes gauge\n");
@@ -499,18 +514,21 @@ static void pools_prometheus(FILE *f)
 		struct source_facts p;
 		peers_facts(rt->peers, &p);
 		for (int s = 0; s < PEER_NSTATES; s++)
-			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n", rt->cfg->name,
-			        peer_state_name((enum peer_state)s), p.count[s]);
+			fprintf(f, "gatewayd_pool_processes{pool=\"%s\",state=\"%s\"} %u\n",
+			        rt->cfg->name, peer_state_name((enum peer_state)s), p.count[s]);
 	}
 	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
-		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n", series[i].name,
-		        series[i].help, series[i].name, series[i].type);
+		fprintf(f, "# HELP gatewayd_pool_%s %s\n# TYPE gatewayd_pool_%s %s\n",
+		        series[i].name, series[i].help, series[i].name, series[i].type);
 		for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
 			struct source_facts p;
 			peers_facts(rt->peers, &p);
-			unsigned long long v[] = {rt->waiting.waiting, p.served, rt->errors, rt->timeouts,
-			                          rt->rejected, p.spawns, p.crashes};
-			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name, rt->cfg->name, v[i]);
+			unsigned long long v[] = {
+				rt->waiting.waiting, p.served, rt->errors, rt->timeouts,
+				rt->rejected,        p.spawns, p.crashes
+			};
+			fprintf(f, "gatewayd_pool_%s{pool=\"%s\"} %llu\n", series[i].name,
+			        rt->cfg->name, v[i]);
 		}
 	}
 }
@@ -523,22 +541,26 @@ char *pools_status_prometheus(void)
 	if (!f)
 		return NULL;
 	client_limits_prometheus(f);
-	fprintf(f, "# HELP gatewayd_connections Open client connections.\n"
-	           "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n", gw->nconns);
-	fprintf(f, "# HELP gatewayd_requests_total Requests received.\n"
-	           "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
+	fprintf(f,
+	        "# HELP gatewayd_connections Open client connections.\n"
+	        "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n",
+	        gw->nconns);
+	fprintf(f,
+	        "# HELP gatewayd_requests_total Requests received.\n"
+	        "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
 	        (unsigned long long)gw->requests);
 	pools_prometheus(f);
 	fprintf(f, "# HELP gatewayd_worker_requests_total Requests a worker served.\n"
 	           "# TYPE gatewayd_worker_requests_total counter\n");
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
 		rt->peers->src->each(rt->peers, worker_prometheus,
-		                     &(struct prom_line){.f = f, .pool = rt->cfg->name});
+		                     &(struct prom_line){ .f = f, .pool = rt->cfg->name });
 	fprintf(f, "# HELP gatewayd_worker_rss_bytes Resident memory of a worker.\n"
 	           "# TYPE gatewayd_worker_rss_bytes gauge\n");
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
-		rt->peers->src->each(rt->peers, worker_prometheus,
-		                     &(struct prom_line){.f = f, .pool = rt->cfg->name, .rss = true});
+		rt->peers->src->each(
+		        rt->peers, worker_prometheus,
+		        &(struct prom_line){ .f = f, .pool = rt->cfg->name, .rss = true });
 	fclose(f);
 	return out;
 }

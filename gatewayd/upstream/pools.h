@@ -14,19 +14,19 @@
 
 struct pool_rt {
 	struct pool_cfg *cfg;
-	struct config *gen;          /* the generation cfg lives in (a reference) */
-	unsigned generation;         /* in worker socket names: unique across reloads */
-	char name_gen[96];           /* "name.generation", the socket name prefix */
-	unsigned jobs;               /* jobs that point here, queued or running */
-	bool retired;                /* replaced by a reload: draining, freed when empty */
-	struct peers *peers;         /* workers.c or external.c: the engine's one way to either */
+	struct config *gen; /* the generation cfg lives in (a reference) */
+	unsigned generation; /* in worker socket names: unique across reloads */
+	char name_gen[96]; /* "name.generation", the socket name prefix */
+	unsigned jobs; /* jobs that point here, queued or running */
+	bool retired; /* replaced by a reload: draining, freed when empty */
+	struct peers *peers; /* workers.c or external.c: the engine's one way to either */
 	const struct upstream_proto *proto;
-	char **envp;                 /* the workers' environment */
-	struct admission waiting;    /* requests waiting for a worker, oldest first */
-	ev_prepare dispatch;         /* hands idle workers to waiting requests, outside callbacks */
-	unsigned long errors;        /* 502s */
-	unsigned long timeouts;      /* 504s */
-	unsigned long rejected;      /* 503s */
+	char **envp; /* the workers' environment */
+	struct admission waiting; /* requests waiting for a worker, oldest first */
+	ev_prepare dispatch; /* hands idle workers to waiting requests, outside callbacks */
+	unsigned long errors; /* 502s */
+	unsigned long timeouts; /* 504s */
+	unsigned long rejected; /* 503s */
 	unsigned long retries;
 	struct pool_rt *next;
 };

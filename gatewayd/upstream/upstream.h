@@ -24,7 +24,7 @@ struct upstream_event {
 		UPSTREAM_STATUS, /* an HTTP status line: status, reason in data/len */
 		UPSTREAM_OUTPUT, /* CGI-style output (header block, then body) */
 		UPSTREAM_STDERR,
-		UPSTREAM_END,    /* app_status */
+		UPSTREAM_END, /* app_status */
 	} type;
 	const char *data;
 	size_t len;
@@ -37,16 +37,16 @@ struct upstream_event {
  * failure). */
 union upstream_proto_state {
 	struct {
-		bool stdin_ended;      /* the empty STDIN record that ends the body is out */
+		bool stdin_ended; /* the empty STDIN record that ends the body is out */
 	} fcgi;
 	struct {
-		bool first_line_read;  /* the answer's first line was looked at */
+		bool first_line_read; /* the answer's first line was looked at */
 	} uwsgi;
 };
 
 /* What the engine does when the client leaves mid-request. */
 enum upstream_abort {
-	UPSTREAM_ABORT_CLOSE,  /* closing the connection says it all: the job ends now */
+	UPSTREAM_ABORT_CLOSE, /* closing the connection says it all: the job ends now */
 	UPSTREAM_ABORT_FINISH, /* what abort appended tells the worker; it stays busy (and
 	                        * timed) until its answer ends, and the answer is dropped */
 };
@@ -70,7 +70,8 @@ struct upstream_proto {
 	void (*encode_body)(struct upstream_job *j, struct buf *out, const char *p, size_t n);
 	/* One unit of the response at p[0..n): its size, 0 when incomplete, -1 on
 	 * a protocol error; *ev says what it held (views into p). */
-	ssize_t (*decode)(struct upstream_job *j, const char *p, size_t n, struct upstream_event *ev);
+	ssize_t (*decode)(struct upstream_job *j, const char *p, size_t n,
+	                  struct upstream_event *ev);
 	/* The client left while the worker has the request: append to out what
 	 * the worker should be told, say how the job ends. */
 	enum upstream_abort (*abort)(struct upstream_job *j, struct buf *out);

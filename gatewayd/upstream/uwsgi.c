@@ -61,7 +61,8 @@ static ssize_t uwsgi_decode(struct upstream_job *j, const char *p, size_t n,
 		*first_line_read = true;
 		if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 			struct http1_str reason;
-			ssize_t line = http1_parse_status_line(p, n, STATUS_LINE_MAX, &ev->status, &reason);
+			ssize_t line = http1_parse_status_line(p, n, STATUS_LINE_MAX, &ev->status,
+			                                       &reason);
 			if (line < 0)
 				return -1;
 			ev->type = UPSTREAM_STATUS;
@@ -84,8 +85,10 @@ static enum upstream_abort uwsgi_abort(struct upstream_job *j, struct buf *out)
 	return UPSTREAM_ABORT_CLOSE;
 }
 
+/* clang-format off */
 const struct upstream_proto upstream_uwsgi = {
 	.name = "uwsgi", .response_ends_at_close = true, .reinit = uwsgi_reinit,
 	.encode_head = uwsgi_encode_head, .encode_body = uwsgi_encode_body, .decode = uwsgi_decode,
 	.abort = uwsgi_abort
 };
+/* clang-format on */

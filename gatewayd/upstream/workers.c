@@ -46,7 +46,8 @@ static struct peer *peer_new(struct workers *ws, struct worker *w)
 	pe->address = w->address;
 	pe->keeps_connection = true;
 	pe->has_backlog = true;
-	snprintf(pe->who, sizeof pe->who, "%s#%u (pid %d)", ws->pool.set.name, w->slot, (int)w->pid);
+	snprintf(pe->who, sizeof pe->who, "%s#%u (pid %d)", ws->pool.set.name, w->slot,
+	         (int)w->pid);
 	return pe;
 }
 
@@ -84,23 +85,27 @@ static void hook_stderr_line(struct pool *p, struct worker *w, const char *line,
 	char rid[24] = "";
 	if (len > 3 && line[0] == '[') {
 		size_t k = 1;
-		while (k < len && k < sizeof rid && (isalnum((unsigned char)line[k]) || line[k] == '-'))
+		while (k < len && k < sizeof rid &&
+		       (isalnum((unsigned char)line[k]) || line[k] == '-'))
 			k++;
-		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' && line[k + 1] == ' ') {
+		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' &&
+		    line[k + 1] == ' ') {
 			memcpy(rid, line + 1, k - 1);
 			rid[k - 1] = '\0';
 			line += k + 2;
 			len -= k + 2;
 		}
 	}
-	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot, (int)w->pid,
-	        (int)len, line);
+	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot,
+	        (int)w->pid, (int)len, line);
 }
 
+/* clang-format off */
 static const struct pool_hooks pool_hooks = {
 	.log = hook_log, .idle = hook_idle, .stopping = hook_stopping,
 	.stderr_line = hook_stderr_line, .exited = hook_exited
 };
+/* clang-format on */
 
 /* ---- get and free ------------------------------------------------------ */
 
@@ -151,9 +156,14 @@ static void each(const struct peers *ps, peer_facts_fn *fn, void *arg)
 {
 	for (struct worker *w = workers_of(ps)->pool.workers; w; w = w->next) {
 		struct peer_facts f = {
-			.slot = w->slot, .state = state_of(w->state), .address = w->address,
-			.pid = w->pid, .requests = w->requests, .started_at = w->started_at,
-			.state_since = w->state_since, .peer = w->peer,
+			.slot = w->slot,
+			.state = state_of(w->state),
+			.address = w->address,
+			.pid = w->pid,
+			.requests = w->requests,
+			.started_at = w->started_at,
+			.state_since = w->state_since,
+			.peer = w->peer,
 		};
 		fn(&f, arg);
 	}
@@ -207,11 +217,13 @@ static void free_all(struct peers *ps)
 	free(ws);
 }
 
+/* clang-format off */
 static const struct peer_source workers_source = {
 	.kind = "workers", .take = take, .served = served, .release = release, .failed = kill_it,
 	.abandon = kill_it, .each = each, .facts = facts, .set_waiting = set_waiting,
 	.demand = demand, .drain = drain, .kill_all = kill_all, .free = free_all
 };
+/* clang-format on */
 
 int workers_start(struct peers **out, struct ev_loop *loop, const struct pool_settings *set,
                   const struct peer_hooks *hooks, void *owner)
@@ -220,7 +232,9 @@ int workers_start(struct peers **out, struct ev_loop *loop, const struct pool_se
 	*out = NULL;
 	if (!ws)
 		return -1;
-	ws->ps = (struct peers){.src = &workers_source, .hooks = hooks, .owner = owner, .loop = loop};
+	ws->ps = (struct peers){
+		.src = &workers_source, .hooks = hooks, .owner = owner, .loop = loop
+	};
 	*out = &ws->ps;
 	return pool_start(&ws->pool, loop, set, &pool_hooks, ws);
 }
