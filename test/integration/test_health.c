@@ -490,15 +490,16 @@ static int uwsgi_get(int port, const char *path, const char *remote, char *line,
 }
 
 /* live and ready answer a balancer on another host; the status page does
- * not (loopback_only); health_loopback_only closes them too. The other host
- * is a REMOTE_ADDR a web server passes on (uwsgi), so no traffic leaves
- * 127.0.0.1. */
+ * not (loopback_only, the default) unless loopback_only is false;
+ * health_loopback_only closes the probes too. The other host is a
+ * REMOTE_ADDR a web server passes on (uwsgi), so no traffic leaves 127.0.0.1. */
 Test(health, probes_answer_remote_clients_unlike_the_status_page)
 {
 	int uw = gw_free_port();
-	const char *const statuses[] = {"", ", \"status\": {\"health_loopback_only\": true}"};
+	const char *const statuses[] = {"", ", \"status\": {\"health_loopback_only\": true}",
+	                                ", \"status\": {\"loopback_only\": false}"};
 	char line[256];
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		char *cfg = NULL;
 		cr_assert(asprintf(&cfg, "{\"listen\": [{\"http\": \"127.0.0.1:@PORT@\"},"
 		                   " {\"uwsgi\": \"127.0.0.1:%d\"}], \"routes\": [{\"match\": \"/cgi-bin/\","
@@ -507,13 +508,13 @@ Test(health, probes_answer_remote_clients_unlike_the_status_page)
 		gw_start(&G, cfg);
 		free(cfg);
 		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/ready", "192.0.2.7", line, sizeof line),
-		             k ? 403 : 200, "%s", line);
+		             k == 1 ? 403 : 200, "%s", line);
 		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/live", "192.0.2.7", line, sizeof line),
-		             k ? 403 : 200, "%s", line);
+		             k == 1 ? 403 : 200, "%s", line);
 		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/live", "127.0.0.1", line, sizeof line), 200,
 		             "%s", line);
-		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/status", "192.0.2.7", line, sizeof line), 403,
-		             "%s", line);
+		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/status", "192.0.2.7", line, sizeof line),
+		             k == 2 ? 200 : 403, "%s", line);
 		cr_expect_eq(uwsgi_get(uw, "/_gatewayd/status", "127.0.0.1", line, sizeof line), 200,
 		             "%s", line);
 		stop_ok();
