@@ -17,6 +17,8 @@ clang $flags test/fuzz/fuzz_cgi_response.c protocols/cgi_response.c protocols/cg
 	-o "$out/fuzz_cgi_response"
 clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c protocols/http1*.c -o "$out/fuzz_fastcgi"
 clang $flags test/fuzz/fuzz_uwsgi.c protocols/uwsgi.c protocols/http1*.c -o "$out/fuzz_uwsgi"
+clang $flags test/fuzz/fuzz_proxy_protocol.c protocols/proxy_protocol.c protocols/http1*.c \
+	-o "$out/fuzz_proxy_protocol"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
 for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
 	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"
@@ -46,11 +48,17 @@ mkdir -p "$out/seed_uwsgi"
 printf '\000\015\000\000\002\000AB\002\000cd\001\000E\000\000' > "$out/seed_uwsgi/1"
 printf '\000\000\000\000\000\025\000\000\016\000REQUEST_METHOD\003\000GET' > "$out/seed_uwsgi/2"
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > "$out/seed_uwsgi/3"
-for t in http1 cgi_response fastcgi uwsgi; do
+# PROXY protocol: v1 TCP4, v2 TCP6 with a TLV, v2 LOCAL
+mkdir -p "$out/seed_proxy_protocol"
+printf 'PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n' > "$out/seed_proxy_protocol/1"
+printf '\r\n\r\n\000\r\nQUIT\n\041\041\000\051\040\001\015\270\000\000\000\000\000\000\000\000\000\000\000\001\040\001\015\270\000\000\000\000\000\000\000\000\000\000\000\002\060\071\000\120\001\000\002h2' > "$out/seed_proxy_protocol/2"
+printf '\r\n\r\n\000\r\nQUIT\n\040\000\000\000' > "$out/seed_proxy_protocol/3"
+for t in http1 cgi_response fastcgi uwsgi proxy_protocol; do
 	seed=$out/seed_http1
 	[ "$t" = cgi_response ] && seed=$out/seed_cgi
 	[ "$t" = fastcgi ] && seed=$out/seed_fastcgi
 	[ "$t" = uwsgi ] && seed=$out/seed_uwsgi
+	[ "$t" = proxy_protocol ] && seed=$out/seed_proxy_protocol
 	echo "fuzz_$t: ${secs}s"
 	"$out/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=0 \
 		-artifact_prefix="$out/$t-" "$seed" >"$out/$t.log" 2>&1 || {
