@@ -65,7 +65,7 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
 		static const char *const keys[] = { "http",  "fastcgi", "uwsgi",  "agent", "owner",
-			                            "group", "mode",    "stderr", NULL };
+			                            "group", "mode",    "stderr", "proxy_protocol", NULL };
 		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
@@ -97,12 +97,15 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 		if (get_string(c, item, "owner", where, &l->owner) ||
 		    get_string(c, item, "group", where, &l->group) ||
 		    get_bool(c, item, "stderr", where, &l->fcgi_stderr) ||
+		    get_bool(c, item, "proxy_protocol", where, &l->proxy_protocol) ||
 		    get_mode(c, item, where, &l->mode))
 			return -1;
 		if (!l->unix_path && (l->owner || l->group || l->mode >= 0))
 			return fail(c, where, "owner, group and mode apply to unix sockets only");
 		if (l->proto != LISTEN_FASTCGI && json_object_get(item, "stderr"))
 			return fail(c, where, "\"stderr\" applies to fastcgi listeners only");
+		if (l->proto != LISTEN_HTTP && json_object_get(item, "proxy_protocol"))
+			return fail(c, where, "\"proxy_protocol\" applies to http listeners only");
 	}
 	return 0;
 }
@@ -525,6 +528,30 @@ static int load_log(struct check *c, json_t *root, struct config *cfg)
 	return 0;
 }
 
+/* trusted_proxies: addresses and CIDR blocks, e.g. ["127.0.0.1", "10.0.0.0/8"]. */
+static int load_trusted(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *arr = json_object_get(root, "trusted_proxies"), *item;
+	size_t i;
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr))
+		return fail(c, "trusted_proxies", "must be an array of addresses or CIDR blocks");
+	if (!(cfg->trusted = calloc(json_array_size(arr) + 1, sizeof *cfg->trusted)))
+		return fail(c, "trusted_proxies", "out of memory");
+	json_array_foreach(arr, i, item)
+	{
+		char where[64];
+		snprintf(where, sizeof where, "trusted_proxies[%zu]", i);
+		if (!json_is_string(item) || cidr_parse(json_string_value(item), &cfg->trusted[i]))
+			return fail(c, where,
+			            "must be a numeric address or CIDR block (\"10.0.0.0/8\", "
+			            "\"::1\"), host bits zero");
+		cfg->ntrusted = i + 1;
+	}
+	return 0;
+}
+
 static void set_defaults(struct config *cfg)
 {
 	cfg->limits.request_line = 8192;
@@ -548,13 +575,14 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "listen",        "routes", "pools",  "server_name",
 		                            "document_root", "log",    "limits", "timeouts",
-		                            "temp_dir",      "status", NULL };
+		                            "temp_dir",      "status", "trusted_proxies", NULL };
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);
 	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
 	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) || load_listen(c, root, cfg) ||
 	    load_pools(c, root, cfg) || load_routes(c, root, cfg) || load_status(c, root, cfg) ||
+	    load_trusted(c, root, cfg) ||
 	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
 	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
 	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))
@@ -634,6 +662,7 @@ void config_free(struct config *cfg)
 		free(cfg->listen[i].group);
 	}
 	free(cfg->listen);
+	free(cfg->trusted);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
 		free(r->match);

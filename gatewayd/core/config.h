@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/trust.h"
 
 /* LISTEN_AGENT: HAProxy's agent-check, one line per connection (front/agent.c). */
 enum listen_proto { LISTEN_HTTP, LISTEN_FASTCGI, LISTEN_UWSGI, LISTEN_AGENT };
@@ -30,6 +31,7 @@ struct listen_cfg {
 	char *group;
 	int mode; /* -1: leave as created */
 	bool fcgi_stderr; /* FastCGI: also send script stderr as FCGI_STDERR */
+	bool proxy_protocol; /* HTTP: a PROXY protocol header (v1 or v2) comes first */
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
@@ -133,6 +135,8 @@ struct config {
 	} timeouts;
 	int max_redirects;
 	char *temp_dir;
+	struct cidr *trusted; /* trusted_proxies (core/trust.h) */
+	size_t ntrusted;
 };
 
 /* Load and check path. On failure returns NULL and writes one line, e.g.

@@ -164,6 +164,18 @@ static const struct bad_case bad_cases[] = {
 	 "listen[0]: must name one protocol"},
 	{"{\"listen\": [{\"agent\": \"127.0.0.1:1\", \"stderr\": true}], " GOOD_ROUTES "}",
 	 "listen[0]: \"stderr\" applies to fastcgi listeners only"},
+	{"{\"listen\": [{\"fastcgi\": \"127.0.0.1:1\", \"proxy_protocol\": true}], " GOOD_ROUTES "}",
+	 "listen[0]: \"proxy_protocol\" applies to http listeners only"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\", \"proxy_protocol\": 1}], " GOOD_ROUTES "}",
+	 "proxy_protocol"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"trusted_proxies\": \"10.0.0.1\", "
+	 GOOD_ROUTES "}", "trusted_proxies: must be an array"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"trusted_proxies\": [\"10.0.0.1/8\"], "
+	 GOOD_ROUTES "}", "trusted_proxies[0]: must be a numeric address or CIDR block"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"trusted_proxies\": [\"::1\", \"lb.example\"], "
+	 GOOD_ROUTES "}", "trusted_proxies[1]"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"trusted_proxies\": [\"10.0.0.0/33\"], "
+	 GOOD_ROUTES "}", "trusted_proxies[0]"},
 	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"status\": {\"health_loopback_only\": 1}, "
 	 GOOD_ROUTES "}", "health_loopback_only"},
 	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": {\"burst\": 5}}, "
