@@ -266,7 +266,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		else if (l->cfg->proto == LISTEN_AGENT)
 			agent_conn_start(fd);
 		else
-			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local);
+			http_conn_start(fd, (struct sockaddr *)&peer, (struct sockaddr *)&local,
+			                l->cfg->proxy_protocol);
 	}
 }
 

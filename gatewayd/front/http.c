@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +20,13 @@
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/response_head.h"
 #include "protocols/http1.h"
+#include "protocols/proxy_protocol.h"
 
 #define LINGER_SECONDS 2.0
 #define LINGER_MAX_BYTES (1 << 20)
 
 enum conn_state {
+	CONN_PROXY, /* a proxy_protocol listener: waiting for the PROXY header */
 	CONN_HEAD, /* waiting for (the rest of) a request head */
 	CONN_SPOOL, /* de-chunking a body before the handler starts */
 	CONN_ACTIVE, /* a handler has the request; body may still stream in */
@@ -65,8 +68,16 @@ struct http_conn {
 	char *request_line;
 	char *referer;
 	char *user_agent;
+	/* The client: the TCP peer, or what its PROXY header said. */
 	char remote_addr[INET6_ADDRSTRLEN];
 	unsigned remote_port;
+	/* The TCP peer, whom trusted_proxies judges for the header fields. */
+	char peer_addr[INET6_ADDRSTRLEN];
+	unsigned peer_port;
+	/* This request's client: remote_addr, or the address X-Forwarded-For or
+	 * Forwarded names when they come from trusted proxies. */
+	char req_addr[INET6_ADDRSTRLEN];
+	unsigned req_port;
 	char local_addr[INET6_ADDRSTRLEN];
 	unsigned local_port;
 	struct client_slot slot; /* its share of limits.per_client.connections */
@@ -116,7 +127,7 @@ static void conn_log_access(struct http_conn *c)
 	if (r->no_access_log)
 		return;
 	struct access_entry e = {
-		.remote_addr = c->remote_addr,
+		.remote_addr = c->req_addr[0] ? c->req_addr : c->remote_addr,
 		.request_line = c->request_line,
 		.status = r->status,
 		.bytes_sent = c->resp_bytes,
@@ -136,6 +147,8 @@ static void conn_clear_request(struct http_conn *c)
 	free(c->referer);
 	free(c->user_agent);
 	c->request_line = c->referer = c->user_agent = NULL;
+	c->req_addr[0] = '\0';
+	c->req_port = 0;
 	spool_free(&c->spool);
 	c->resp_done = false;
 	c->reject_pending = false;
@@ -444,15 +457,59 @@ static void keep_log_fields(struct http_conn *c, const struct http1_request *h, 
 	c->user_agent = f ? strndup_view(f->value) : NULL;
 }
 
+/* All the fields named name, joined by ", " (RFC 9110 §5.3), into out. */
+static size_t joined_field(const struct http1_request *h, const char *name, char *out,
+                           size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->num_headers; i++) {
+		const struct http1_header *f = &h->headers[i];
+		if (f->name.len != strlen(name) || strncasecmp(f->name.p, name, f->name.len) != 0)
+			continue;
+		if (n && n + 2 <= cap) {
+			memcpy(out + n, ", ", 2);
+			n += 2;
+		}
+		size_t k = f->value.len < cap - n ? f->value.len : cap - n;
+		memcpy(out + n, f->value.p, k);
+		n += k;
+	}
+	return n;
+}
+
+/* REMOTE_ADDR for this request: the connection's client, or, when that is a
+ * trusted proxy, the right-most address of Forwarded (if any, else
+ * X-Forwarded-For) that is not itself trusted (core/trust.h, trust_walk). */
+static void client_behind_proxies(struct http_conn *c, const struct http1_request *h)
+{
+	memcpy(c->req_addr, c->remote_addr, sizeof c->req_addr);
+	c->req_port = c->remote_port;
+	if (!gw->cfg->ntrusted || !trust_addr(gw->cfg, c->remote_addr))
+		return;
+	char list[8192], addr[INET6_ADDRSTRLEN];
+	unsigned port;
+	bool fwd = true;
+	size_t n = joined_field(h, "Forwarded", list, sizeof list);
+	if (!n) {
+		fwd = false;
+		n = joined_field(h, "X-Forwarded-For", list, sizeof list);
+	}
+	if (n && trust_walk(gw->cfg, list, n, fwd, addr, &port)) {
+		memcpy(c->req_addr, addr, sizeof c->req_addr);
+		c->req_port = port;
+	}
+}
+
 /* The request's CGI variables (RFC 3875 §4.1) and its decoded path. Returns 0,
  * or the status to answer with *why for the log. */
 static int set_request_vars(struct http_conn *c, struct request *r, const struct http1_request *h,
                             const char **why)
 {
+	client_behind_proxies(c, h);
 	struct cgi_http_input in = {
 		.req = h,
-		.remote_addr = c->remote_addr,
-		.remote_port = c->remote_port,
+		.remote_addr = c->req_addr,
+		.remote_port = c->req_port,
 		.server_addr = c->local_addr,
 		.server_port = c->local_port,
 		.server_name = gw->cfg->server_name,
@@ -525,6 +582,27 @@ static void answer_unrouted(struct http_conn *c, struct request *r, int status,
 	request_error(r, status, extra_header);
 }
 
+/* A trusted balancer's X-Request-Id becomes the request's id, so that the id
+ * it logged is the one in gatewayd's logs and the script's
+ * GATEWAY_REQUEST_ID. The balancer is the TCP peer: it wrote the field. An
+ * invalid one keeps our own id, with a log line; from anyone else it is only
+ * HTTP_X_REQUEST_ID. */
+static void take_request_id(struct http_conn *c, struct request *r, const struct http1_request *h)
+{
+	const struct http1_header *f = http1_find_header(h, "X-Request-Id");
+	if (!f || !gw->cfg->ntrusted || !trust_addr(gw->cfg, c->peer_addr))
+		return;
+	if (!trust_request_id_valid(f->value.p, f->value.len)) {
+		log_warn(r->id,
+		         "X-Request-Id from %s:%u refused (1 to %d bytes of A-Z a-z 0-9 . _ : @ + "
+		         "= / -); using %s",
+		         c->peer_addr, c->peer_port, TRUST_REQUEST_ID_MAX, r->id);
+		return;
+	}
+	memcpy(r->id, f->value.p, f->value.len);
+	r->id[f->value.len] = '\0';
+}
+
 static void conn_begin_request(struct http_conn *c, struct http1_request *h, size_t head_len)
 {
 	struct request *r = request_new(&http_front, c);
@@ -534,6 +612,7 @@ static void conn_begin_request(struct http_conn *c, struct http1_request *h, siz
 	}
 	c->req = r;
 	r->started = c->head_start ? c->head_start : ev_now(gw->loop);
+	take_request_id(c, r, h);
 	c->minor = h->minor_version;
 	c->keep_alive = h->keep_alive;
 	c->head_only = h->method.len == 4 && memcmp(h->method.p, "HEAD", 4) == 0;
@@ -578,10 +657,59 @@ static const struct http1_limits *conn_limits(void)
 	return &lim;
 }
 
+/* Refuse a PROXY header: a 400 (the bytes may not have been HTTP, but a
+ * client that sent HTTP by mistake reads it) and close. */
+static void conn_refuse_proxy(struct http_conn *c, const char *why)
+{
+	if (!(c->req = request_new(&http_front, c))) {
+		conn_close(&c->conn);
+		return;
+	}
+	log_warn(c->req->id, "400: PROXY protocol header from %s:%u refused: %s; connection closed",
+	         c->peer_addr, c->peer_port, why);
+	buf_reset(&c->conn.in);
+	conn_answer_and_close(c, 400, NULL);
+}
+
+/* CONN_PROXY: decode the header that comes first; true once it is taken
+ * (the state is CONN_HEAD), false while it is incomplete or was refused. */
+static bool conn_take_proxy_header(struct http_conn *c)
+{
+	if (buf_len(&c->conn.in) == 0)
+		return false;
+	if (!trust_addr(gw->cfg, c->peer_addr)) {
+		conn_refuse_proxy(c, "the peer is not in trusted_proxies");
+		return false;
+	}
+	struct proxy_header ph;
+	ssize_t n = proxy_decode((const uint8_t *)buf_head(&c->conn.in), buf_len(&c->conn.in), &ph);
+	if (n == PROXY_INCOMPLETE)
+		return false;
+	if (n < 0) {
+		conn_refuse_proxy(c, ph.error);
+		return false;
+	}
+	buf_consume(&c->conn.in, (size_t)n);
+	if (!ph.local) {
+		inet_ntop(ph.family, ph.src, c->remote_addr, sizeof c->remote_addr);
+		c->remote_port = ph.src_port;
+	}
+	log_debug(NULL, "PROXY v%d header from %s:%u: client %s:%u", ph.version, c->peer_addr,
+	          c->peer_port, c->remote_addr, c->remote_port);
+	c->state = CONN_HEAD;
+	c->head_start = 0;
+	conn_update_timer(&c->conn);
+	return true;
+}
+
 static void conn_process_input(struct http_conn *c)
 {
 	for (;;) {
 		switch (c->state) {
+		case CONN_PROXY:
+			if (!conn_take_proxy_header(c))
+				return;
+			continue;
 		case CONN_HEAD: {
 			if (buf_len(&c->conn.in) == 0)
 				return;
@@ -645,7 +773,10 @@ static void on_input(struct conn *conn)
 static void on_eof(struct conn *conn, int err)
 {
 	struct http_conn *c = http_of(conn);
-	if (c->state == CONN_LINGER || (c->state == CONN_HEAD && !c->req)) {
+	if (c->state == CONN_PROXY && buf_len(&c->conn.in) > 0)
+		log_warn(NULL, "PROXY protocol header from %s:%u cut short (%zu bytes); "
+		         "connection closed", c->peer_addr, c->peer_port, buf_len(&c->conn.in));
+	if (c->state == CONN_LINGER || c->state == CONN_PROXY || (c->state == CONN_HEAD && !c->req)) {
 		conn_close(&c->conn);
 		return;
 	}
@@ -698,6 +829,8 @@ static ev_tstamp wait_deadline(struct http_conn *c, int *status)
 		return (c->conn.last_write > 0 ? c->conn.last_write : ev_now(gw->loop)) +
 		       cfg->timeouts.send;
 	switch (c->state) {
+	case CONN_PROXY:
+		return c->idle_since + cfg->timeouts.header;
 	case CONN_HEAD:
 		if (c->head_start) {
 			*status = 408;
@@ -731,6 +864,13 @@ static void on_timeout(struct conn *conn)
 	struct http_conn *c = http_of(conn);
 	int status;
 	wait_deadline(c, &status);
+	if (c->state == CONN_PROXY) {
+		log_warn(NULL, "PROXY protocol header from %s:%u not whole within timeouts.header "
+		         "(%zu bytes); connection closed", c->peer_addr, c->peer_port,
+		         buf_len(&c->conn.in));
+		conn_close(&c->conn);
+		return;
+	}
 	if (c->state == CONN_HEAD && !c->head_start) {
 		conn_close(&c->conn); /* idle keep-alive connection: close quietly */
 		return;
@@ -754,7 +894,8 @@ static void on_timeout(struct conn *conn)
 static void on_shutdown(struct conn *conn)
 {
 	struct http_conn *c = http_of(conn);
-	if (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0)
+	if (c->state == CONN_PROXY ||
+	    (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0))
 		conn_close(&c->conn);
 	else
 		c->keep_alive = false;
@@ -779,7 +920,8 @@ static const struct conn_ops http_conn_ops = {
 };
 /* clang-format on */
 
-void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local)
+void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local,
+                     bool proxy_protocol)
 {
 	struct http_conn *c =
 	        (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops, 16384);
@@ -787,9 +929,11 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 		return;
 	spool_init(&c->spool);
 	c->drain_only = gw->stopping;
-	c->state = CONN_HEAD;
+	c->state = proxy_protocol ? CONN_PROXY : CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
+	memcpy(c->peer_addr, c->remote_addr, sizeof c->peer_addr);
+	c->peer_port = c->remote_port;
 	sockaddr_text(local, c->local_addr, sizeof c->local_addr, &c->local_port);
 	bool within = client_conn_open(peer, ev_now(gw->loop), &c->slot);
 	conn_start(&c->conn);

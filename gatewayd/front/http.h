@@ -3,9 +3,11 @@
 #ifndef GW_HTTP_CONN_H
 #define GW_HTTP_CONN_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 /* Take ownership of an accepted, non-blocking, close-on-exec socket. */
-void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local);
+void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local,
+                     bool proxy_protocol);
 
 #endif

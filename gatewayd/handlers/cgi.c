@@ -43,7 +43,7 @@ struct cgi_job {
 	struct route_cfg *route;
 	struct cgi_route_state *rs;
 	enum job_state state;
-	char rid[24]; /* the job may outlive r and still logs */
+	char rid[REQUEST_ID_LEN]; /* the job may outlive r and still logs */
 	char *script;
 	struct cgi_output out;
 

@@ -22,6 +22,8 @@
 /* Above this many bytes queued, a producer pauses (request body or response). */
 #define REQUEST_HIGH_WATER (256 * 1024)
 #define REQUEST_LOW_WATER (64 * 1024)
+/* A request id: ours, or a trusted balancer's X-Request-Id (core/trust.h: 64 at most). */
+#define REQUEST_ID_LEN 65
 
 struct request;
 
@@ -71,7 +73,7 @@ struct request_timing {
 };
 
 struct request {
-	char id[24];
+	char id[REQUEST_ID_LEN]; /* ours (16 hex digits) or a trusted balancer's X-Request-Id */
 	struct config *cfg; /* the generation it was routed in (a reference) */
 	struct cgi_env env;
 	char *path; /* decoded, dot segments removed, no query */
