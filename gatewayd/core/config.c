@@ -64,8 +64,9 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	{
 		char where[64];
 		snprintf(where, sizeof where, "listen[%zu]", i);
-		static const char *const keys[] = { "http",  "fastcgi", "uwsgi",  "agent", "owner",
-			                            "group", "mode",    "stderr", "proxy_protocol", NULL };
+		static const char *const keys[] = { "http",           "fastcgi", "uwsgi", "agent",
+			                            "owner",          "group",   "mode",  "stderr",
+			                            "proxy_protocol", NULL };
 		struct listen_cfg *l = &cfg->listen[i];
 		if (want_object(c, item, where) || check_keys(c, item, where, keys))
 			return -1;
@@ -573,9 +574,10 @@ static void set_defaults(struct config *cfg)
 
 static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen",        "routes", "pools",  "server_name",
-		                            "document_root", "log",    "limits", "timeouts",
-		                            "temp_dir",      "status", "trusted_proxies", NULL };
+	static const char *const keys[] = { "listen",      "routes",          "pools",
+		                            "server_name", "document_root",   "log",
+		                            "limits",      "timeouts",        "temp_dir",
+		                            "status",      "trusted_proxies", NULL };
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);

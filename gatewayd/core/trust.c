@@ -28,7 +28,8 @@ int cidr_parse(const char *s, struct cidr *out)
 	if (slash) {
 		char *end;
 		long b = strtol(slash + 1, &end, 10);
-		if (!slash[1] || *end || b < 0 || b > (long)max || slash[1] == '+' || slash[1] == '-')
+		if (!slash[1] || *end || b < 0 || b > (long)max || slash[1] == '+' ||
+		    slash[1] == '-')
 			return -1;
 		out->bits = (unsigned)b;
 	}
@@ -175,8 +176,8 @@ static bool forwarded_for(const char *p, size_t n, char *out, size_t outlen, siz
 	return false;
 }
 
-bool trust_walk(const struct config *cfg, const char *value, size_t len, bool forwarded,
-                char *addr, unsigned *port)
+bool trust_walk(const struct config *cfg, const char *value, size_t len, bool forwarded, char *addr,
+                unsigned *port)
 {
 	bool found = false;
 	size_t end = len;
@@ -224,8 +225,8 @@ bool trust_request_id_valid(const char *p, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char ch = p[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      (ch && strchr("._:@+=/-", ch))))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (ch && strchr("._:@+=/-", ch))))
 			return false;
 	}
 	return true;

@@ -32,8 +32,8 @@ bool trust_addr(const struct config *cfg, const char *addr);
  * for= parameter of each element), else X-Forwarded-For's plain list.
  * Returns true with addr (INET6_ADDRSTRLEN) and *port (0 when the entry had
  * none) set, false when the list gave no address. */
-bool trust_walk(const struct config *cfg, const char *value, size_t len, bool forwarded,
-                char *addr, unsigned *port);
+bool trust_walk(const struct config *cfg, const char *value, size_t len, bool forwarded, char *addr,
+                unsigned *port);
 
 /* An X-Request-Id a balancer sent: 1 to 64 bytes of [A-Za-z0-9._:@+=/-]. */
 #define TRUST_REQUEST_ID_MAX 64

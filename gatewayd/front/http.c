@@ -458,8 +458,7 @@ static void keep_log_fields(struct http_conn *c, const struct http1_request *h, 
 }
 
 /* All the fields named name, joined by ", " (RFC 9110 §5.3), into out. */
-static size_t joined_field(const struct http1_request *h, const char *name, char *out,
-                           size_t cap)
+static size_t joined_field(const struct http1_request *h, const char *name, char *out, size_t cap)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < h->num_headers; i++) {
@@ -774,9 +773,12 @@ static void on_eof(struct conn *conn, int err)
 {
 	struct http_conn *c = http_of(conn);
 	if (c->state == CONN_PROXY && buf_len(&c->conn.in) > 0)
-		log_warn(NULL, "PROXY protocol header from %s:%u cut short (%zu bytes); "
-		         "connection closed", c->peer_addr, c->peer_port, buf_len(&c->conn.in));
-	if (c->state == CONN_LINGER || c->state == CONN_PROXY || (c->state == CONN_HEAD && !c->req)) {
+		log_warn(NULL,
+		         "PROXY protocol header from %s:%u cut short (%zu bytes); "
+		         "connection closed",
+		         c->peer_addr, c->peer_port, buf_len(&c->conn.in));
+	if (c->state == CONN_LINGER || c->state == CONN_PROXY ||
+	    (c->state == CONN_HEAD && !c->req)) {
 		conn_close(&c->conn);
 		return;
 	}
@@ -865,9 +867,10 @@ static void on_timeout(struct conn *conn)
 	int status;
 	wait_deadline(c, &status);
 	if (c->state == CONN_PROXY) {
-		log_warn(NULL, "PROXY protocol header from %s:%u not whole within timeouts.header "
-		         "(%zu bytes); connection closed", c->peer_addr, c->peer_port,
-		         buf_len(&c->conn.in));
+		log_warn(NULL,
+		         "PROXY protocol header from %s:%u not whole within timeouts.header "
+		         "(%zu bytes); connection closed",
+		         c->peer_addr, c->peer_port, buf_len(&c->conn.in));
 		conn_close(&c->conn);
 		return;
 	}
