@@ -135,7 +135,9 @@ int listeners_open(struct config *cfg)
 		ev_io_init(&l->w, on_accept, l->fd, EV_READ);
 		l->w.data = l;
 		static const char *const protos[] = { "http", "fastcgi", "uwsgi", "agent" };
-		const char *proto = protos[l->cfg->proto], *name = sd_listen_name(l->fd);
+		const char *proto = l->cfg->proxy_protocol ? "http (PROXY protocol first)"
+		                                           : protos[l->cfg->proto];
+		const char *name = sd_listen_name(l->fd);
 		char from[96] = "";
 		if (name)
 			snprintf(from, sizeof from, " (socket from systemd: fd %d%s%s%s)", l->fd,
