@@ -1,6 +1,8 @@
 /* Bytes as the inside of a JSON string, reversibly: see json_escape.h. */
 #include "protocols/json_escape.h"
 
+#include "protocols/http1_lex.h" /* hex_value() */
+
 static const char hex[] = "0123456789abcdef";
 
 /* The length of the valid UTF-8 sequence at p[0..n) (RFC 3629 table 3.7 of
@@ -81,17 +83,6 @@ size_t json_escape(char *out, size_t cap, const char *in, size_t n, size_t *used
 	return o;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t json_unescape_bytes(char *out, const char *s, size_t n)
 {
 	size_t o = 0;
@@ -103,9 +94,9 @@ size_t json_unescape_bytes(char *out, const char *s, size_t n)
 		if (i + 1 < n && s[i + 1] == '\\') {
 			out[o++] = '\\';
 			i++;
-		} else if (i + 3 < n && s[i + 1] == 'x' && hexval(s[i + 2]) >= 0 &&
-		           hexval(s[i + 3]) >= 0) {
-			out[o++] = (char)(hexval(s[i + 2]) << 4 | hexval(s[i + 3]));
+		} else if (i + 3 < n && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0 &&
+		           hex_value(s[i + 3]) >= 0) {
+			out[o++] = (char)(hex_value(s[i + 2]) << 4 | hex_value(s[i + 3]));
 			i += 3;
 		} else {
 			return (size_t)-1;

@@ -3,7 +3,6 @@
  * every line an object jansson parses, with the members and escapes the
  * manual page gives, a part's marks, and a cut line still one object. */
 #include <criterion/criterion.h>
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -80,24 +79,27 @@ Test(log, line_len)
 		             "case %zu", i);
 }
 
+/* What a client may send: a quote, a backslash, a control byte, a byte that
+ * is not UTF-8, a newline; no referer. */
+static const struct access_entry hostile = {
+	.remote_addr = "127.0.0.1",
+	.request_line = "GET /\"a\\b\x01\xff HTTP/1.1",
+	.status = 404,
+	.bytes_sent = 12,
+	.referer = NULL,
+	.user_agent = "evil\nline",
+	.seconds = 0.5,
+	.rid = "00000000000000cd",
+};
+
 Test(log, access_line_quotes_what_the_client_sent)
 {
 	cr_assert_eq(log_open_access(fx_path("access.log")), 0);
-	struct access_entry e = {
-		.remote_addr = "127.0.0.1",
-		.request_line = "GET /\"a\\b\x01 HTTP/1.1",
-		.status = 404,
-		.bytes_sent = 12,
-		.referer = NULL,
-		.user_agent = "evil\nline",
-		.seconds = 0.5,
-		.rid = "00000000000000cd",
-	};
-	log_access(&e);
+	log_access(&hostile);
 	char *text = gw_read_file(fx_path("access.log"));
 	cr_assert_not_null(text);
 	cr_expect(strstr(text, "127.0.0.1 - - ["), "%s", text);
-	cr_expect(strstr(text, "] \"GET /\\\"a\\\\b\\x01 HTTP/1.1\" 404 12 \"-\" \"evil\\x0aline\" "
+	cr_expect(strstr(text, "] \"GET /\\\"a\\\\b\\x01\xff HTTP/1.1\" 404 12 \"-\" \"evil\\x0aline\" "
 	                       "0.500000 00000000000000cd\n"), "%s", text);
 	cr_expect_eq(strchr(text, '\n'), text + strlen(text) - 1, "one line");
 	free(text);
@@ -108,32 +110,10 @@ Test(log, access_line_quotes_what_the_client_sent)
 /* Every line of path as a JSON object; *count set; the array freed by the caller. */
 static json_t *json_lines(const char *path, size_t *count)
 {
-	char *text = gw_read_file(path);
-	cr_assert_not_null(text);
 	json_t *all = json_array();
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		cr_assert_not_null(nl, "a line without its newline: %s", line);
-		json_error_t err;
-		json_t *v = json_loadb(line, (size_t)(nl - line), 0, &err);
-		cr_assert(json_is_object(v), "not a JSON object (%s): %.*s", err.text, (int)(nl - line),
-		          line);
-		json_array_append_new(all, v);
-	}
-	free(text);
+	gw_json_lines(path, all);
 	*count = json_array_size(all);
 	return all;
-}
-
-static bool is_rfc3339_ms_utc(const char *t)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	if (!t || strlen(t) != sizeof shape - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
-			return false;
-	return true;
 }
 
 Test(log, json_error_lines)
@@ -154,7 +134,7 @@ Test(log, json_error_lines)
 	json_t *l;
 	size_t i;
 	json_array_foreach(lines, i, l) {
-		cr_expect(is_rfc3339_ms_utc(json_string_value(json_object_get(l, "time"))), "line %zu", i);
+		cr_expect(gw_is_log_time(json_string_value(json_object_get(l, "time"))), "line %zu", i);
 		cr_expect_str_eq(json_string_value(json_object_get(l, "level")), i == 0 ? "info" : "warn");
 		cr_expect_null(json_object_get(l, "cut"));
 	}
@@ -207,22 +187,12 @@ Test(log, json_access_line)
 {
 	log_set_format(LOG_JSON);
 	cr_assert_eq(log_open_access(fx_path("access.log")), 0);
-	struct access_entry e = {
-		.remote_addr = "127.0.0.1",
-		.request_line = "GET /\"a\\b\x01\xff HTTP/1.1",
-		.status = 404,
-		.bytes_sent = 12,
-		.referer = NULL,
-		.user_agent = "evil\nline",
-		.seconds = 0.5,
-		.rid = "00000000000000cd",
-	};
-	log_access(&e);
+	log_access(&hostile);
 	size_t n;
 	json_t *lines = json_lines(fx_path("access.log"), &n);
 	cr_assert_eq(n, 1);
 	json_t *l = json_array_get(lines, 0);
-	cr_expect(is_rfc3339_ms_utc(json_string_value(json_object_get(l, "time"))));
+	cr_expect(gw_is_log_time(json_string_value(json_object_get(l, "time"))));
 	cr_expect_str_eq(json_string_value(json_object_get(l, "remote_addr")), "127.0.0.1");
 	cr_expect_str_eq(json_string_value(json_object_get(l, "request")),
 	                 "GET /\"a\\\\b\x01\\xff HTTP/1.1");

@@ -10,7 +10,6 @@
 #include "test/integration/harness.h"
 
 #include <criterion/criterion.h>
-#include <ctype.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,38 +48,9 @@ static void must_get(const char *path, int status, struct gw_response *r)
 	cr_assert_eq(r->status, status, "GET %s: %d", path, r->status);
 }
 
-/* Every line of path, each parsed as a JSON object (the test fails on the
- * first that is not), appended to all. */
-static void parse_lines(const char *path, json_t *all)
-{
-	char *text = gw_read_file(path);
-	cr_assert_not_null(text, "no %s", path);
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		cr_assert_not_null(nl, "%s: a line without its newline: %s", path, line);
-		json_error_t err;
-		json_t *v = json_loadb(line, (size_t)(nl - line), 0, &err);
-		cr_assert(json_is_object(v), "%s: not a JSON object (%s): %.*s", path, err.text,
-		          (int)(nl - line), line);
-		json_array_append_new(all, v);
-	}
-	free(text);
-}
-
 static const char *str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-static bool is_time(const char *t)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	if (!t || strlen(t) != sizeof shape - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
-			return false;
-	return true;
 }
 
 static bool is_rid(const char *s)
@@ -165,16 +135,16 @@ Test(json_logs, every_line_parses_and_carries_the_bytes, .fini = teardown, .time
 	cr_expect_eq(st, 0, "gatewayd's exit status %d", st);
 
 	json_t *err = json_array(), *acc = json_array();
-	parse_lines(old_err, err);
-	parse_lines(G.error_log, err); /* includes the stop's lines */
-	parse_lines(old_acc, acc);
-	parse_lines(G.access_log, acc);
+	gw_json_lines(old_err, err);
+	gw_json_lines(G.error_log, err); /* includes the stop's lines */
+	gw_json_lines(old_acc, acc);
+	gw_json_lines(G.access_log, acc);
 
 	/* The access log: every member, of its type. */
 	json_t *v;
 	size_t i;
 	json_array_foreach(acc, i, v) {
-		cr_expect(is_time(str(v, "time")), "access %zu: time", i);
+		cr_expect(gw_is_log_time(str(v, "time")), "access %zu: time", i);
 		cr_expect_str_eq(str(v, "remote_addr"), "127.0.0.1");
 		cr_expect(json_is_string(json_object_get(v, "request")), "access %zu: request", i);
 		cr_expect(json_is_integer(json_object_get(v, "status")), "access %zu: status", i);
@@ -202,7 +172,7 @@ Test(json_logs, every_line_parses_and_carries_the_bytes, .fini = teardown, .time
 	json_t *script = json_array();
 	bool saw_worker = false, saw_reopen = false;
 	json_array_foreach(err, i, v) {
-		cr_expect(is_time(str(v, "time")), "error %zu: time", i);
+		cr_expect(gw_is_log_time(str(v, "time")), "error %zu: time", i);
 		const char *level = str(v, "level");
 		cr_expect(level && strstr(" error warn info debug ", level), "error %zu: level", i);
 		cr_expect(json_is_string(json_object_get(v, "message")), "error %zu: message", i);
