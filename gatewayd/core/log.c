@@ -280,8 +280,8 @@ void log_source(enum log_level level, const char *rid, const char *who, const ch
 		return;
 	if (format == LOG_TEXT) {
 		if (part)
-			log_msg(level, rid, "%s (part %u%s): %.*s", who, part, more ? ", continued" : "",
-			        (int)len, text);
+			log_msg(level, rid, "%s (part %u%s): %.*s", who, part,
+			        more ? ", continued" : "", (int)len, text);
 		else
 			log_msg(level, rid, "%s: %.*s", who, (int)len, text);
 		return;
