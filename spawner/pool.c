@@ -69,16 +69,25 @@ static void worker_unlink(struct pool *p, struct worker *w)
 	p->count[w->state]--;
 }
 
-static void flush_errline(struct worker *w)
+/* Hand on what errline holds: a whole line (more false, no part before) or
+ * one part of one. */
+static void emit_errline(struct worker *w, bool more)
 {
-	if (w->errlen == 0)
-		return;
+	unsigned part = more || w->errparts ? ++w->errparts : 0;
+	if (!more)
+		w->errparts = 0;
 	if (w->pool->hooks->stderr_line)
-		w->pool->hooks->stderr_line(w->pool, w, w->errline, w->errlen);
+		w->pool->hooks->stderr_line(w->pool, w, w->errline, w->errlen, part, more);
 	else
 		LOG(w->pool, 1, "%s#%u: %.*s", w->pool->set.name, w->slot, (int)w->errlen,
 		    w->errline);
 	w->errlen = 0;
+}
+
+static void flush_errline(struct worker *w)
+{
+	if (w->errlen || w->errparts)
+		emit_errline(w, false);
 }
 
 static void read_worker_stderr(struct worker *w)
@@ -98,10 +107,14 @@ static void read_worker_stderr(struct worker *w)
 			return;
 		}
 		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n' || w->errlen == sizeof w->errline)
+			if (chunk[i] == '\n') {
 				flush_errline(w);
-			if (chunk[i] != '\n' && chunk[i] != '\r')
+			} else if (chunk[i] != '\r') {
+				/* full: a part, once the line goes on */
+				if (w->errlen == sizeof w->errline)
+					emit_errline(w, true);
 				w->errline[w->errlen++] = chunk[i];
+			}
 		}
 	}
 }

@@ -42,8 +42,11 @@ struct pool_hooks {
 	/* A worker is about to be told to stop: drop any idle connection to it
 	 * (a worker blocked reading a kept-alive connection cannot see a signal). */
 	void (*stopping)(struct pool *p, struct worker *w);
-	/* A line the worker wrote to its stderr (NULL: the pool logs it as a warning). */
-	void (*stderr_line)(struct pool *p, struct worker *w, const char *line, size_t len);
+	/* A line the worker wrote to its stderr (NULL: the pool logs it as a
+	 * warning). A line longer than the buffer comes in parts: part 1, 2, ...
+	 * with more set on all but the last; part 0 is a whole line. */
+	void (*stderr_line)(struct pool *p, struct worker *w, const char *line, size_t len,
+	                    unsigned part, bool more);
 	/* A worker's process is gone (w->peer is still the dispatcher's); the
 	 * record is freed when this returns. */
 	void (*exited)(struct pool *p, struct worker *w, int wait_status);
@@ -85,8 +88,10 @@ struct worker {
 	ev_timer probe_w;
 	int err_fd; /* the worker's stderr, logged line by line */
 	ev_io err_w;
-	char errline[512];
+	char errline[4096];
 	size_t errlen;
+	unsigned errparts; /* parts of the current line already handed on */
+	char errrid[24]; /* the dispatcher's: the request id of a split line's first part */
 	void *peer; /* the dispatcher's, opaque here: set, read and freed by it */
 	bool kill_requested; /* we killed it: not a crash */
 	struct worker *next;

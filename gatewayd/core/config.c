@@ -510,23 +510,30 @@ static int load_timeouts(struct check *c, json_t *root, struct config *cfg)
 
 static int load_log(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "error", "access", "level", NULL };
+	static const char *const keys[] = { "error", "access", "level", "format", NULL };
 	json_t *obj = json_object_get(root, "log");
-	char *level = NULL;
+	char *level = NULL, *format = NULL;
 	if (!obj)
 		return 0;
 	if (want_object(c, obj, "log") || check_keys(c, obj, "log", keys) ||
 	    get_string(c, obj, "error", "log", &cfg->error_log) ||
 	    get_string(c, obj, "access", "log", &cfg->access_log) ||
-	    get_string(c, obj, "level", "log", &level))
-		return -1;
-	if (level && log_level_parse(level, &cfg->log_level) < 0) {
-		fail(c, "log.level", "\"%s\": use error, warn, info or debug", level);
+	    get_string(c, obj, "level", "log", &level) ||
+	    get_string(c, obj, "format", "log", &format)) {
 		free(level);
 		return -1;
 	}
+	int rc = 0;
+	if (level && log_level_parse(level, &cfg->log_level) < 0) {
+		fail(c, "log.level", "\"%s\": use error, warn, info or debug", level);
+		rc = -1;
+	} else if (format && log_format_parse(format, &cfg->log_format) < 0) {
+		fail(c, "log.format", "\"%s\": use text or json", format);
+		rc = -1;
+	}
 	free(level);
-	return 0;
+	free(format);
+	return rc;
 }
 
 /* trusted_proxies: addresses and CIDR blocks, e.g. ["127.0.0.1", "10.0.0.0/8"]. */

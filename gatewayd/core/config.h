@@ -117,6 +117,7 @@ struct config {
 	char *error_log; /* "-": stderr */
 	char *access_log; /* NULL: none */
 	enum log_level log_level;
+	enum log_format log_format; /* LOG_TEXT unless "log": {"format": "json"} */
 	size_t max_connections;
 	struct {
 		size_t request_line;

@@ -126,6 +126,7 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	gw->cfg = cfg;
 	if (pools_reload(cfg) < 0)
 		log_error(NULL, "reload: the new pools could not all start");
+	log_set_format(cfg->log_format);
 	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
 	    log_open_access(cfg->access_log) < 0)
 		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	log_set_format(cfg->log_format);
 	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
 	    log_open_access(cfg->access_log) < 0) {
 		fprintf(stderr, "gatewayd: cannot open a log file: %s\n", strerror(errno));

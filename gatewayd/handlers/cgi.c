@@ -53,7 +53,7 @@ struct cgi_job {
 	ev_child child_w;
 	ev_timer timer; /* run timeout, then the SIGKILL grace */
 
-	struct buf errline; /* a stderr line not yet ended */
+	struct stderr_line errline; /* a stderr line not yet ended */
 	bool out_paused;
 	bool exited;
 	bool killing;
@@ -240,7 +240,7 @@ static void job_free(struct cgi_job *j)
 			j->next->prev = j->prev;
 	}
 	cgi_output_free(&j->out);
-	buf_free(&j->errline);
+	buf_free(&j->errline.buf);
 	free(j->script);
 	config_unref(j->cfg);
 	free(j);

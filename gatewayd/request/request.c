@@ -590,28 +590,43 @@ void request_log_access(struct request *r, unsigned long long bytes_sent)
 
 #define STDERR_LINE_MAX 4096
 
-void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line)
+/* Log what line holds: the whole line (more false, no part logged before), or
+ * one part of it. Then hand the bytes to the front end. */
+static void stderr_emit(struct request *r, const char *rid, const char *who,
+                        struct stderr_line *line, bool more)
 {
-	if (buf_len(line) == 0)
-		return;
-	log_warn(rid, "%s: %.*s", who, (int)buf_len(line), buf_head(line));
+	unsigned part = more || line->parts ? ++line->parts : 0;
+	log_source(LOG_WARN, rid, who, buf_head(&line->buf), buf_len(&line->buf), part, more);
+	if (!more)
+		line->parts = 0;
 	if (r && r->front->send_stderr) {
-		buf_append(line, "\n", 1);
-		r->front->send_stderr(r, buf_head(line), buf_len(line));
+		if (!more)
+			buf_append(&line->buf, "\n", 1);
+		r->front->send_stderr(r, buf_head(&line->buf), buf_len(&line->buf));
 	}
-	buf_reset(line);
+	buf_reset(&line->buf);
 }
 
-void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
-                         const char *p, size_t n)
+void request_stderr_flush(struct request *r, const char *rid, const char *who,
+                          struct stderr_line *line)
+{
+	if (buf_len(&line->buf) == 0 && line->parts == 0)
+		return;
+	stderr_emit(r, rid, who, line, false);
+}
+
+void request_stderr_feed(struct request *r, const char *rid, const char *who,
+                         struct stderr_line *line, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\n') {
 			request_stderr_flush(r, rid, who, line);
 		} else if (p[i] != '\r') {
-			buf_append(line, &p[i], 1);
-			if (buf_len(line) >= STDERR_LINE_MAX)
-				request_stderr_flush(r, rid, who, line);
+			/* A full buffer is a part only once the line goes on: a line of
+			 * exactly STDERR_LINE_MAX bytes stays whole. */
+			if (buf_len(&line->buf) >= STDERR_LINE_MAX)
+				stderr_emit(r, rid, who, line, true);
+			buf_append(&line->buf, &p[i], 1);
 		}
 	}
 }

@@ -176,11 +176,18 @@ void request_use_spool(struct request *r, int fd, off_t size);
 
 /* A program's stderr, line by line: each whole line goes to the error log
  * with rid (the request may already be gone: r NULL) and to the front end's
- * send_stderr. line holds a line not yet ended; lines are cut at 4 KiB.
+ * send_stderr. line holds a line not yet ended; a line longer than 4 KiB is
+ * logged in 4 KiB parts marked as such (log_source()), no byte lost, and
+ * reaches send_stderr whole, its newline after its last part.
  * request_stderr_flush() emits what is left at the end. */
-void request_stderr_feed(struct request *r, const char *rid, const char *who, struct buf *line,
-                         const char *p, size_t n);
-void request_stderr_flush(struct request *r, const char *rid, const char *who, struct buf *line);
+struct stderr_line {
+	struct buf buf;
+	unsigned parts; /* parts of the current line already logged */
+};
+void request_stderr_feed(struct request *r, const char *rid, const char *who,
+                         struct stderr_line *line, const char *p, size_t n);
+void request_stderr_flush(struct request *r, const char *rid, const char *who,
+                          struct stderr_line *line);
 
 /* An access log line for a request that came as CGI variables (FastCGI,
  * uwsgi): the request line is rebuilt from them. */

@@ -60,7 +60,7 @@ static void job_free(struct upstream_job *j)
 	waiting_sync(j->rt);
 	ev_timer_stop(gw->loop, &j->timer);
 	cgi_output_free(&j->out);
-	buf_free(&j->errline);
+	buf_free(&j->errline.buf);
 	free(j);
 }
 

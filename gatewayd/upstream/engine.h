@@ -11,6 +11,7 @@
 #include "gatewayd/core/buf.h"
 #include "gatewayd/core/conn.h"
 #include "gatewayd/request/cgi_output.h"
+#include "gatewayd/request/request.h"
 #include "gatewayd/upstream/upstream.h"
 
 struct peer;
@@ -39,7 +40,7 @@ struct upstream_job {
 	struct peer *pe;
 	struct upstream_conn *conn;
 	struct cgi_output out;
-	struct buf errline;
+	struct stderr_line errline;
 	ev_timer timer; /* queue deadline, then request_timeout */
 	int attempts;
 	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */

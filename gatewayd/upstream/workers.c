@@ -79,25 +79,31 @@ static void hook_exited(struct pool *p, struct worker *w, int wait_status)
 /* A worker's stderr line goes to the error log with the id of the request it
  * belongs to when the worker names it ("[id] text": gatewayd-wsgi does). No
  * guess from the request the worker serves: the pipe is not in step with the
- * socket, and a late line would carry the next request's id. */
-static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len)
+ * socket, and a late line would carry the next request's id. The later parts
+ * of a split line carry the id its first part named. */
+static void hook_stderr_line(struct pool *p, struct worker *w, const char *line, size_t len,
+                             unsigned part, bool more)
 {
-	char rid[24] = "";
-	if (len > 3 && line[0] == '[') {
-		size_t k = 1;
-		while (k < len && k < sizeof rid &&
-		       (isalnum((unsigned char)line[k]) || line[k] == '-'))
-			k++;
-		if (k > 1 && k < sizeof rid && k + 1 < len && line[k] == ']' &&
-		    line[k + 1] == ' ') {
-			memcpy(rid, line + 1, k - 1);
-			rid[k - 1] = '\0';
-			line += k + 2;
-			len -= k + 2;
+	char *rid = w->errrid;
+	if (part <= 1) {
+		rid[0] = '\0';
+		if (len > 3 && line[0] == '[') {
+			size_t k = 1;
+			while (k < len && k < sizeof w->errrid &&
+			       (isalnum((unsigned char)line[k]) || line[k] == '-'))
+				k++;
+			if (k > 1 && k < sizeof w->errrid && k + 1 < len && line[k] == ']' &&
+			    line[k + 1] == ' ') {
+				memcpy(rid, line + 1, k - 1);
+				rid[k - 1] = '\0';
+				line += k + 2;
+				len -= k + 2;
+			}
 		}
 	}
-	log_msg(LOG_WARN, rid[0] ? rid : NULL, "%s#%u (pid %d): %.*s", p->set.name, w->slot,
-	        (int)w->pid, (int)len, line);
+	char who[160];
+	snprintf(who, sizeof who, "%s#%u (pid %d)", p->set.name, w->slot, (int)w->pid);
+	log_source(LOG_WARN, rid[0] ? rid : NULL, who, line, len, part, more);
 }
 
 /* clang-format off */

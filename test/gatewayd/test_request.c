@@ -539,7 +539,7 @@ Test(request, stderr_lines_whatever_the_pieces)
 	for (size_t step = 1; step <= sizeof out - 1; step++) {
 		struct recording rec;
 		struct request *r = fx_request(&rec);
-		struct buf line = {0};
+		struct stderr_line line = {0};
 		for (size_t off = 0; off < sizeof out - 1; off += step) {
 			size_t n = sizeof out - 1 - off < step ? sizeof out - 1 - off : step;
 			request_stderr_feed(r, r->id, "x.sh", &line, out + off, n);
@@ -547,27 +547,37 @@ Test(request, stderr_lines_whatever_the_pieces)
 		request_stderr_flush(r, r->id, "x.sh", &line);
 		fx_recording_sync(&rec);
 		cr_expect_str_eq(rec.err, want, "step %zu", step);
-		buf_free(&line);
+		buf_free(&line.buf);
 		fx_request_free(r, &rec);
 	}
 	cr_expect(fx_error_log_has("x.sh: third without end"));
 }
 
-Test(request, stderr_long_lines_are_cut)
+/* A line over 4 KiB: the log gets it in parts marked as such, the front end
+ * gets it whole; a line of exactly 4 KiB is one line. */
+Test(request, stderr_long_lines_come_in_parts)
 {
 	struct recording rec;
 	struct request *r = fx_request(&rec);
-	struct buf line = {0};
+	struct stderr_line line = {0};
 	char *big = malloc(10000);
 	memset(big, 'e', 10000);
 	request_stderr_feed(r, r->id, "x.sh", &line, big, 10000);
 	request_stderr_flush(r, r->id, "x.sh", &line);
+	memset(big, 'f', 4096);
+	big[4096] = '\n';
+	request_stderr_feed(r, r->id, "y.sh", &line, big, 4097);
 	fx_recording_sync(&rec);
-	/* 4096 + 4096 + 1808, each with its newline */
-	cr_expect_eq(rec.err_len, 10003);
-	cr_expect_eq(rec.err[4096], '\n');
-	cr_expect_eq(rec.err[8193], '\n');
-	buf_free(&line);
+	cr_expect_eq(rec.err_len, 10001 + 4097, "both lines whole, no byte lost");
+	cr_expect_eq(rec.err[10000], '\n');
+	cr_expect_eq(memchr(rec.err, '\n', 10000), NULL);
+	cr_expect(fx_error_log_has("x.sh (part 1, continued): eee"));
+	cr_expect(fx_error_log_has("x.sh (part 2, continued): eee"));
+	cr_expect(fx_error_log_has("x.sh (part 3): eee"));
+	cr_expect(fx_error_log_has("y.sh: fff"));
+	cr_expect_not(fx_error_log_has("y.sh (part"));
+	cr_expect_eq(line.parts, 0);
+	buf_free(&line.buf);
 	free(big);
 	fx_request_free(r, &rec);
 }
@@ -575,11 +585,11 @@ Test(request, stderr_long_lines_are_cut)
 /* The request is gone (r NULL): the lines still reach the log. */
 Test(request, stderr_without_a_request)
 {
-	struct buf line = {0};
+	struct stderr_line line = {0};
 	request_stderr_feed(NULL, "0123456789abcdef", "worker", &line, "late\n", 5);
 	cr_expect(fx_error_log_has("0123456789abcdef"));
 	cr_expect(fx_error_log_has("worker: late"));
-	buf_free(&line);
+	buf_free(&line.buf);
 }
 
 /* ---- the gateway head and the mapped path ---- */

@@ -1,6 +1,7 @@
 #include "test/integration/harness.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -878,4 +879,31 @@ long long gw_pool_stat(int port, const char *pool, const char *key)
 	long long v = gw_ival(gw_pool_of(st, pool), key);
 	json_decref(st);
 	return v;
+}
+
+void gw_json_lines(const char *path, json_t *all)
+{
+	char *text = gw_read_file(path);
+	cr_assert_not_null(text, "no %s", path);
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		cr_assert_not_null(nl, "%s: a line without its newline: %s", path, line);
+		json_error_t err;
+		json_t *v = json_loadb(line, (size_t)(nl - line), 0, &err);
+		cr_assert(json_is_object(v), "%s: not a JSON object (%s): %.*s", path, err.text,
+		          (int)(nl - line), line);
+		json_array_append_new(all, v);
+	}
+	free(text);
+}
+
+bool gw_is_log_time(const char *t)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	if (!t || strlen(t) != sizeof shape - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
+			return false;
+	return true;
 }

@@ -142,6 +142,11 @@ bool gw_no_children(void *arg);
 bool gw_wait_gone(pid_t pid, double timeout);
 /* Poll a pid file (written whole by rename) up to timeout seconds; 0 if none. */
 pid_t gw_wait_pidfile(const char *path, double timeout);
+/* Every line of a JSON log (path) parsed as one object and appended to all;
+ * the test fails at the first line that is not one. */
+void gw_json_lines(const char *path, json_t *all);
+/* t is a JSON log's time: RFC 3339, UTC, milliseconds (2026-12-04T22:15:47.123Z). */
+bool gw_is_log_time(const char *t);
 /* The last line of a file that holds needle (malloc'd), or NULL. */
 char *gw_last_line_with(const char *path, const char *needle);
 /* Fail the test, naming the Debian package, when path is missing. */

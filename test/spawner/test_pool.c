@@ -53,7 +53,8 @@ static void hook_stopping(struct pool *p, struct worker *w)
 	seen.stopping++;
 }
 
-static void hook_stderr(struct pool *p, struct worker *w, const char *line, size_t len)
+static void hook_stderr(struct pool *p, struct worker *w, const char *line, size_t len,
+                        unsigned part, bool more)
 {
 	seen.stderr_lines++;
 	snprintf(seen.last_line, sizeof seen.last_line, "%.*s", (int)len, line);
