@@ -17,6 +17,7 @@
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/core/spool.h"
+#include "gatewayd/front/http_conn.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/response_head.h"
 #include "protocols/http1.h"
@@ -25,72 +26,9 @@
 #define LINGER_SECONDS 2.0
 #define LINGER_MAX_BYTES (1 << 20)
 
-enum conn_state {
-	CONN_PROXY, /* a proxy_protocol listener: waiting for the PROXY header */
-	CONN_HEAD, /* waiting for (the rest of) a request head */
-	CONN_SPOOL, /* de-chunking a body before the handler starts */
-	CONN_ACTIVE, /* a handler has the request; body may still stream in */
-	CONN_LINGER, /* response sent, write side shut: draining until close */
-};
-
-struct http_conn {
-	struct conn conn; /* first: the allocation */
-	enum conn_state state;
-	unsigned requests;
-
-	struct request *req;
-	int minor;
-	bool keep_alive;
-	bool head_only;
-	enum http1_body_kind body_kind;
-	uint64_t body_left; /* Content-Length bytes still to come */
-	uint64_t body_max;
-	struct http1_chunked chunked;
-	struct spool spool; /* a chunked body, de-chunked */
-
-	bool reject_pending; /* a malformed request: its rest may still arrive */
-	/* Accepted during a SIGTERM drain, which keeps the listener open for the
-	 * balancers' probes: gatewayd's own paths only, 503 to anything else. */
-	bool drain_only;
-
-	bool resp_chunked;
-	bool resp_no_body;
-	long long resp_left; /* identity framing: bytes still owed, -1 if none */
-	bool resp_done; /* the handler ended the request */
-	bool resp_above_high;
-	unsigned long long resp_bytes;
-
-	ev_tstamp idle_since; /* keep-alive: since the last response */
-	ev_tstamp head_start; /* first byte of the current head */
-	ev_tstamp linger_start;
-	size_t linger_bytes;
-
-	char *request_line;
-	char *referer;
-	char *user_agent;
-	/* The client: the TCP peer, or what its PROXY header said. */
-	char remote_addr[INET6_ADDRSTRLEN];
-	unsigned remote_port;
-	/* The TCP peer, whom trusted_proxies judges for the header fields. */
-	char peer_addr[INET6_ADDRSTRLEN];
-	unsigned peer_port;
-	/* This request's client: remote_addr, or the address X-Forwarded-For or
-	 * Forwarded names when they come from trusted proxies. */
-	char req_addr[INET6_ADDRSTRLEN];
-	unsigned req_port;
-	char local_addr[INET6_ADDRSTRLEN];
-	unsigned local_port;
-	struct client_slot slot; /* its share of limits.per_client.connections */
-};
-
 static void conn_process_input(struct http_conn *c);
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static struct http_conn *conn_of(struct request *r)
-{
-	return r->front_ctx;
-}
 
 static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len, unsigned *port)
 {
@@ -110,13 +48,6 @@ static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len, unsi
 static char *strndup_view(struct http1_str s)
 {
 	return s.p ? strndup(s.p, s.len) : NULL;
-}
-
-static bool body_pending(const struct http_conn *c)
-{
-	if (c->state == CONN_SPOOL)
-		return true;
-	return c->body_kind == HTTP1_BODY_LENGTH && c->body_left > 0;
 }
 
 /* ---- request life ----------------------------------------------------- */
@@ -213,124 +144,6 @@ static void conn_finish_request(struct http_conn *c)
 	conn_update_timer(&c->conn);
 	conn_process_input(c);
 }
-
-/* ---- the front end's side of the request (front_ops) -------------------- */
-
-static void front_send_head(struct request *r, const struct response_head *h)
-{
-	struct http_conn *c = conn_of(r);
-	long long cl = response_content_length(h);
-
-	c->resp_no_body = c->head_only || h->status < 200 || h->status == 204 || h->status == 304;
-	c->resp_chunked = false;
-	c->resp_left = -1;
-	if (c->resp_no_body) {
-		/* nothing follows */
-	} else if (cl >= 0) {
-		c->resp_left = cl;
-	} else if (c->minor >= 1) {
-		c->resp_chunked = true;
-	} else {
-		c->keep_alive = false; /* HTTP/1.0: the end of the body is the close */
-	}
-	/* An answer before the whole body came (an error, a script that answers
-	 * first): the rest may still be arriving, and the connection is closed
-	 * after the answer (conn_finish_request), so the head says so. */
-	if (gw->stopping || body_pending(c))
-		c->keep_alive = false;
-	struct head_framing f = {
-		.status_prefix = "HTTP/1.1 ",
-		.to_client = true,
-		.content_length = cl,
-		.chunked = c->resp_chunked,
-		.close = !c->keep_alive,
-		.keep_alive = c->keep_alive && c->minor == 0,
-	};
-	response_put_head(r, h, &f, &c->conn.out);
-	conn_want_write(&c->conn);
-}
-
-static void front_send_body(struct request *r, const char *p, size_t n)
-{
-	struct http_conn *c = conn_of(r);
-	if (c->resp_no_body || n == 0)
-		return;
-	if (c->resp_left >= 0) {
-		if ((long long)n > c->resp_left) {
-			log_warn(r->id, "response body longer than its Content-Length; cut at %lld",
-			         (long long)c->resp_bytes + c->resp_left);
-			n = (size_t)c->resp_left;
-			c->keep_alive = false;
-		}
-		c->resp_left -= (long long)n;
-	}
-	if (c->resp_chunked) {
-		char hdr[24];
-		size_t hl = http1_chunk_header(hdr, n);
-		buf_append(&c->conn.out, hdr, hl);
-		buf_append(&c->conn.out, p, n);
-		buf_append(&c->conn.out, "\r\n", 2);
-	} else {
-		buf_append(&c->conn.out, p, n);
-	}
-	c->resp_bytes += n;
-	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
-		c->resp_above_high = true;
-	conn_want_write(&c->conn);
-}
-
-static void front_send_raw(struct request *r, const char *p, size_t n)
-{
-	struct http_conn *c = conn_of(r);
-	r->head_sent = true;
-	c->keep_alive = false;
-	c->resp_no_body = false;
-	c->resp_chunked = false;
-	c->resp_left = -1;
-	buf_append(&c->conn.out, p, n);
-	c->resp_bytes += n;
-	if (buf_len(&c->conn.out) >= REQUEST_HIGH_WATER)
-		c->resp_above_high = true;
-	conn_want_write(&c->conn);
-}
-
-static void front_send_end(struct request *r, bool complete)
-{
-	struct http_conn *c = conn_of(r);
-	if (!complete || c->resp_left > 0) {
-		if (c->resp_left > 0)
-			log_warn(r->id, "response body %lld bytes short of its Content-Length",
-			         c->resp_left);
-		c->keep_alive = false;
-		c->resp_chunked = false; /* no last-chunk: the client sees the cut */
-	}
-	if (c->resp_chunked)
-		buf_append(&c->conn.out, "0\r\n\r\n", 5);
-	c->resp_done = true;
-	/* Finishing happens in the write callback, never inside the handler's call. */
-	conn_want_write(&c->conn);
-}
-
-static size_t front_backlog(struct request *r)
-{
-	return buf_len(&conn_of(r)->conn.out);
-}
-
-static void conn_feed_body(struct http_conn *c);
-
-/* The handler took body bytes: feed it more from the loop (conn_kick), never
- * from inside its call. */
-static void front_body_more(struct request *r)
-{
-	request_feed_later(r, &conn_of(r)->conn);
-}
-
-/* clang-format off */
-static const struct front_ops http_front = {
-	.send_head = front_send_head, .send_body = front_send_body, .send_raw = front_send_raw,
-	.send_end = front_send_end, .backlog = front_backlog, .body_more = front_body_more
-};
-/* clang-format on */
 
 /* ---- reading requests ------------------------------------------------- */
 
