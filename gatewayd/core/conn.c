@@ -43,7 +43,8 @@ void conn_init(struct conn *c, int fd, const struct conn_ops *ops, bool front)
 	}
 }
 
-struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk)
+struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk,
+                           bool tcp)
 {
 	struct conn *c = calloc(1, size);
 	if (!c) {
@@ -51,8 +52,8 @@ struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size
 		return NULL;
 	}
 	int one = 1;
-	/* fails harmlessly (EOPNOTSUPP) on a unix socket */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (tcp)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	conn_init(c, fd, ops, true);
 	c->read_chunk = read_chunk;
 	return c;

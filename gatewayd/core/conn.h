@@ -74,10 +74,12 @@ struct conn {
  * Reading is off until conn_set_reading(). */
 void conn_init(struct conn *c, int fd, const struct conn_ops *ops, bool front);
 /* A client connection of an accepted socket: allocates size zeroed bytes (the
- * owner's struct, struct conn first), turns Nagle off on TCP and sets c up.
+ * owner's struct, struct conn first), turns Nagle off when tcp (a unix
+ * socket has none to turn off) and sets c up.
  * NULL (and the socket closed) when memory runs out. The owner fills its
  * fields, then calls conn_start(). */
-struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk);
+struct conn *conn_accepted(int fd, size_t size, const struct conn_ops *ops, size_t read_chunk,
+                           bool tcp);
 /* Start reading, with the first deadline. */
 void conn_start(struct conn *c);
 void conn_set_reading(struct conn *c, bool on);

@@ -113,7 +113,8 @@ static const struct conn_ops agent_conn_ops = {
 
 void agent_conn_start(int fd)
 {
-	struct conn *c = conn_accepted(fd, sizeof(struct agent_conn), &agent_conn_ops, 512);
+	struct conn *c = conn_accepted(fd, sizeof(struct agent_conn), &agent_conn_ops, 512,
+	                               false); /* one line, then the close: Nagle never waits */
 	if (!c)
 		return;
 	char line[256];

@@ -767,8 +767,8 @@ static const struct conn_ops fcgi_conn_ops = {
 
 void fcgi_conn_start(int fd, const struct listen_cfg *lc)
 {
-	struct fcgi_conn *c =
-	        (struct fcgi_conn *)conn_accepted(fd, sizeof *c, &fcgi_conn_ops, 65536 + 16);
+	struct fcgi_conn *c = (struct fcgi_conn *)conn_accepted(fd, sizeof *c, &fcgi_conn_ops,
+	                                                        65536 + 16, !lc->unix_path);
 	if (!c)
 		return;
 	c->send_stderr = lc->fcgi_stderr;

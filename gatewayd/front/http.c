@@ -739,8 +739,8 @@ static const struct conn_ops http_conn_ops = {
 void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr *local,
                      bool proxy_protocol)
 {
-	struct http_conn *c =
-	        (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops, 16384);
+	struct http_conn *c = (struct http_conn *)conn_accepted(fd, sizeof *c, &http_conn_ops,
+	                                                        16384, local->sa_family != AF_UNIX);
 	if (!c)
 		return;
 	spool_init(&c->spool);

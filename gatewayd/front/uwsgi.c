@@ -341,8 +341,8 @@ static const struct conn_ops uwsgi_conn_ops = {
 
 void uwsgi_conn_start(int fd, const struct listen_cfg *lc)
 {
-	struct uwsgi_conn *c =
-	        (struct uwsgi_conn *)conn_accepted(fd, sizeof *c, &uwsgi_conn_ops, 65536 + 8);
+	struct uwsgi_conn *c = (struct uwsgi_conn *)conn_accepted(fd, sizeof *c, &uwsgi_conn_ops,
+	                                                          65536 + 8, !lc->unix_path);
 	if (!c)
 		return;
 	c->started = ev_now(gw->loop);

@@ -127,7 +127,7 @@ static struct owner *open_conn(size_t read_chunk)
 	int sv[2];
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 	peer = sv[1];
-	struct owner *o = (struct owner *)conn_accepted(sv[0], sizeof *o, &test_ops, read_chunk);
+	struct owner *o = (struct owner *)conn_accepted(sv[0], sizeof *o, &test_ops, read_chunk, false);
 	cr_assert_not_null(o);
 	conn_start(&o->conn);
 	memset(&heard, 0, sizeof heard);
