@@ -54,8 +54,8 @@ struct walk {
 	char rest[PATH_MAX]; /* what is left to resolve, relative to cur */
 };
 
-/* Record why, returning c; the line ends with the uid as the brief for logs
- * asks: "<name>: <what> for uid N". */
+/* Write why's one line, "<name>: <what> for uid N" (cut short if it must
+ * be), and return c. */
 __attribute__((format(printf, 3, 4))) static enum exec_check
 refuse(struct walk *w, enum exec_check c, const char *fmt, ...)
 {
