@@ -16,7 +16,8 @@
  * end, an unknown type or tag, a tag not allowed for the type, a repeated
  * scalar tag, a missing required field, an integer field not 8 bytes long, a
  * string without its NUL or with one inside, more than SPAWN_MSG_MAX_LIST
- * elements in a list, a reserved byte not 0. */
+ * elements in a list, a reserved byte not 0, a version other than 1, bytes
+ * after the last field the count names. */
 #ifndef GW_PROTOCOLS_SPAWN_MSG_H
 #define GW_PROTOCOLS_SPAWN_MSG_H
 
@@ -106,9 +107,9 @@ struct spawn_msg {
  * more than SPAWN_MSG_MAX, else SPAWN_MSG_HEAD + the announced length. */
 long spawn_msg_frame(const uint8_t *buf, size_t len);
 
-/* Decode one whole message (len as spawn_msg_frame returned it). buf must be
- * writable: nothing is changed, but the struct points into it. 0, or -1 with
- * a reason (a static string) in *why. */
+/* Decode one whole message (len as spawn_msg_frame returned it; any other len
+ * is refused). Nothing in buf is changed, but the struct points into it: buf
+ * must outlive m. 0, or -1 with a reason (a static string) in *why. */
 int spawn_msg_decode(const uint8_t *buf, size_t len, struct spawn_msg *m, const char **why);
 
 /* Encode m: of the fields its type allows, each string that is not NULL, the

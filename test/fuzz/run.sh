@@ -19,6 +19,7 @@ clang $flags test/fuzz/fuzz_fastcgi.c protocols/fastcgi.c protocols/http1*.c -o 
 clang $flags test/fuzz/fuzz_uwsgi.c protocols/uwsgi.c protocols/http1*.c -o "$out/fuzz_uwsgi"
 clang $flags test/fuzz/fuzz_proxy_protocol.c protocols/proxy_protocol.c protocols/http1*.c \
 	-o "$out/fuzz_proxy_protocol"
+clang $flags test/fuzz/fuzz_spawn_msg.c protocols/spawn_msg.c protocols/http1*.c -o "$out/fuzz_spawn_msg"
 mkdir -p "$out/seed_http1" "$out/seed_cgi"
 for f in test/corpora/gunicorn-requests/*/*.raw test/corpora/picohttpparser-cases/*/*.raw; do
 	cp "$f" "$out/seed_http1/$(echo "$f" | tr / _)"
@@ -53,12 +54,20 @@ mkdir -p "$out/seed_proxy_protocol"
 printf 'PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n' > "$out/seed_proxy_protocol/1"
 printf '\r\n\r\n\000\r\nQUIT\n\041\041\000\051\040\001\015\270\000\000\000\000\000\000\000\000\000\000\000\001\040\001\015\270\000\000\000\000\000\000\000\000\000\000\000\002\060\071\000\120\001\000\002h2' > "$out/seed_proxy_protocol/2"
 printf '\r\n\r\n\000\r\nQUIT\n\040\000\000\000' > "$out/seed_proxy_protocol/3"
-for t in http1 cgi_response fastcgi uwsgi proxy_protocol; do
+# spawner messages: a SIGNAL, a CGI with lists, a REPLY, an EXIT then a RELOAD, a WORKER
+mkdir -p "$out/seed_spawn_msg"
+printf '$\000\000\000\003\001\002\000\011\000\000\000\010\000\000\000\322\004\000\000\000\000\000\000\012\000\000\000\010\000\000\000\017\000\000\000\000\000\000\000' > "$out/seed_spawn_msg/1"
+printf 'W\000\000\000\001\001\007\000\001\000\000\000\003\000\000\000r1\000\002\000\000\000\003\000\000\000/r\000\003\000\000\000\005\000\000\000/r/s\000\004\000\000\000\002\000\000\000a\000\004\000\000\000\002\000\000\000b\000\005\000\000\000\004\000\000\000A=1\000\006\000\000\000\010\000\000\000\007\000\000\000\000\000\000\000' > "$out/seed_spawn_msg/2"
+printf 'd\000\000\000\006\001\007\000\006\000\000\000\010\000\000\000\002\000\000\000\000\000\000\000\013\000\000\000\010\000\000\000\363\377\377\377\377\377\377\377\014\000\000\000\010\000\000\000\003\000\000\000\000\000\000\000\015\000\000\000\003\000\000\000no\000\016\000\000\000\010\000\000\000!\000\000\000\000\000\000\000\021\000\000\000\003\000\000\000/c\000\022\000\000\000\002\000\000\000l\000' > "$out/seed_spawn_msg/3"
+printf 'D\000\000\000\007\001\004\000\011\000\000\000\010\000\000\000*\000\000\000\000\000\000\000\013\000\000\000\010\000\000\000\000\011\000\000\000\000\000\000\023\000\000\000\010\000\000\000\005\000\000\000\000\000\000\000\024\000\000\000\010\000\000\000\006\000\000\000\000\000\000\000\004\000\000\000\005\001\000\000' > "$out/seed_spawn_msg/4"
+printf ' \000\000\000\002\001\002\000\007\000\000\000\004\000\000\000php\000\010\000\000\000\010\000\000\000\001\000\000\000\000\000\000\000' > "$out/seed_spawn_msg/5"
+for t in http1 cgi_response fastcgi uwsgi proxy_protocol spawn_msg; do
 	seed=$out/seed_http1
 	[ "$t" = cgi_response ] && seed=$out/seed_cgi
 	[ "$t" = fastcgi ] && seed=$out/seed_fastcgi
 	[ "$t" = uwsgi ] && seed=$out/seed_uwsgi
 	[ "$t" = proxy_protocol ] && seed=$out/seed_proxy_protocol
+	[ "$t" = spawn_msg ] && seed=$out/seed_spawn_msg
 	echo "fuzz_$t: ${secs}s"
 	"$out/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=0 \
 		-artifact_prefix="$out/$t-" "$seed" >"$out/$t.log" 2>&1 || {
