@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawner/client.h"
 #include "spawner/spawn.h"
 
 #define YOUNG_SECONDS 2.0 /* a worker dying sooner counts toward back-off */
@@ -138,7 +139,7 @@ static void worker_free(struct pool *p, struct worker *w)
 	probe_stop(p, w);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
-	ev_child_stop(p->loop, &w->child_w);
+	spawn_watch_stop(&w->watch);
 	if (w->err_fd >= 0) {
 		read_worker_stderr(w);
 		if (w->err_fd >= 0) {
@@ -167,7 +168,7 @@ static void on_worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	LOG(p, 1, "%s#%u (pid %d) still running %.0f s after the stop signal: SIGKILL", p->set.name,
 	    w->slot, (int)w->pid, STOP_GRACE);
 	w->kill_requested = true;
-	spawn_signal_group(w->pid, SIGKILL);
+	spawn_client_signal(w->pid, SIGKILL);
 }
 
 static void stop_worker(struct pool *p, struct worker *w, const char *why)
@@ -178,7 +179,7 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 	bool idle = w->state == WORKER_IDLE || w->state == WORKER_STARTING;
 	p->hooks->stopping(p, w);
 	set_state(p, w, WORKER_DRAINING);
-	spawn_signal_group(w->pid, p->set.stop_signal);
+	spawn_client_signal(w->pid, p->set.stop_signal);
 	if (idle) {
 		/* Many workers (php-cgi) only note the signal and go back to accept():
 		 * a connection wakes them to see it. */
@@ -204,20 +205,20 @@ void pool_kill(struct pool *p, struct worker *w, const char *why)
 	w->kill_requested = true;
 	if (w->state != WORKER_DEAD)
 		set_state(p, w, WORKER_DRAINING);
-	spawn_signal_group(w->pid, SIGKILL);
+	spawn_client_signal(w->pid, SIGKILL);
 }
 
 /* ---- spawning ---------------------------------------------------------- */
 
-static void on_worker_exit(struct ev_loop *loop, ev_child *c, int revents)
+static void on_worker_exit(struct spawn_watch *sw)
 {
-	struct worker *w = c->data;
+	struct worker *w = sw->data;
 	struct pool *p = w->pool;
-	int st = c->rstatus;
+	struct ev_loop *loop = p->loop;
+	int st = sw->status;
 	ev_tstamp lived = ev_now(loop) - w->started_at;
 	bool expected = w->kill_requested || w->state == WORKER_DRAINING;
 
-	ev_child_stop(loop, c);
 	if (!expected) {
 		p->crashes++;
 		if (WIFSIGNALED(st))
@@ -316,23 +317,14 @@ static int spawn_one(struct pool *p)
 		worker_free(p, w);
 		return -1;
 	}
-	struct worker_spec spec = {
-		.path = p->set.argv[0],
-		.argv = p->set.argv,
-		.envp = p->set.envp,
-		.cwd = p->set.cwd,
-		.listen_fd = fd,
-		.err_fd = err[1],
-		.uid = p->set.uid,
-		.gid = p->set.gid,
-	};
-	pid_t pid = spawn_worker(&spec);
+	struct spawn_result res;
+	pid_t pid = spawn_client_worker(p->set.name, w->slot, fd, err[1], &res);
 	w->listen_fd = fd; /* kept (close-on-exec) to see the worker accept */
 	close(err[1]);
 	p->spawns++;
 	if (pid < 0) {
-		LOG(p, 0, "%s: cannot start %s: %s", p->set.name, p->set.argv[0],
-		    strerror((int)-pid));
+		LOG(p, 0, "%s: cannot start a worker: %s", p->set.name,
+		    res.text[0] ? res.text : strerror((int)-pid));
 		close(err[0]);
 		p->crashes++;
 		p->backoff = p->backoff ? p->backoff * 2 : BACKOFF_FIRST;
@@ -347,9 +339,8 @@ static int spawn_one(struct pool *p)
 	ev_io_init(&w->err_w, on_worker_stderr, w->err_fd, EV_READ);
 	w->err_w.data = w;
 	ev_io_start(p->loop, &w->err_w);
-	ev_child_init(&w->child_w, on_worker_exit, pid, 0);
-	w->child_w.data = w;
-	ev_child_start(p->loop, &w->child_w);
+	w->watch = (struct spawn_watch){ .pid = pid, .exited = on_worker_exit, .data = w };
+	spawn_watch_start(&w->watch);
 	ev_init(&w->timer, on_worker_timer);
 	w->timer.data = w;
 	ev_timer_set(&w->timer, p->set.start_timeout, 0);
@@ -486,7 +477,7 @@ void pool_kill_all(struct pool *p)
 	for (struct worker *w = p->workers; w; w = w->next) {
 		if (w->pid && w->state != WORKER_DEAD) {
 			w->kill_requested = true;
-			spawn_signal_group(w->pid, SIGKILL);
+			spawn_client_signal(w->pid, SIGKILL);
 		}
 	}
 }

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "spawner/client.h"
+
 enum worker_state {
 	WORKER_STARTING, /* spawned; not yet seen accepting (a probe connection waits) */
 	WORKER_IDLE,
@@ -53,13 +55,8 @@ struct pool_hooks {
 };
 
 struct pool_settings {
-	const char *name;
+	const char *name; /* the spawner knows the pool's command, user and sandbox by it */
 	const char *socket_name; /* the socket file prefix: unique across reloads */
-	char *const *argv;
-	char *const *envp;
-	const char *cwd;
-	uid_t uid;
-	gid_t gid;
 	enum pool_sizing sizing;
 	int start; /* static: the count; dynamic: how many at start */
 	int min_spare;
@@ -81,7 +78,7 @@ struct worker {
 	unsigned long requests;
 	ev_tstamp started_at;
 	ev_tstamp state_since;
-	ev_child child_w;
+	struct spawn_watch watch; /* its exit, reported by the spawner */
 	ev_timer timer; /* start timeout, or the grace after the stop signal */
 	int listen_fd; /* the worker's listening socket, kept to watch it accept */
 	int probe_fd; /* a connection waiting to be accepted: readiness */

@@ -15,11 +15,21 @@ struct spawn_spec {
 	int fd[3]; /* become the child's 0, 1, 2; -1: /dev/null. Must be > 2. */
 	bool new_process_group; /* the child leads a group of its own, so a timeout
 	                         * can kill everything the script started */
+	bool die_with_parent; /* PR_SET_PDEATHSIG: SIGKILL when the spawning process dies */
+	bool set_ids; /* become uid and gid (gid the only group): needs root */
+	uid_t uid;
+	gid_t gid;
+	/* Runs in the child after its fds and cwd are in place and before the uid
+	 * changes: a sandbox, a cgroup to join. Async-signal-safe only (the child
+	 * shares the parent's memory until exec). 0, or -errno to fail the spawn. */
+	int (*in_child)(const void *arg);
+	const void *in_child_arg;
 };
 
-/* Returns the child's pid, or -errno (ENOENT, EACCES, ENOEXEC... from exec). The
- * child gets only fds 0-2: every other descriptor of the daemon is close-on-exec.
- * Signal dispositions and the signal mask are reset to the defaults. */
+/* Returns the child's pid, or -errno (ENOENT, EACCES, ENOEXEC... from exec, or
+ * from in_child). The child gets only fds 0-2 and default signal dispositions
+ * with nothing blocked. vfork semantics: the cost does not grow with the
+ * daemon's size, and the call returns once the child has exec'd or failed. */
 pid_t spawn_process(const struct spawn_spec *spec);
 
 /* SIGTERM/SIGKILL to a child's whole process group; ESRCH is not an error. */
@@ -33,18 +43,3 @@ int spawn_pipe(int fds[2], int parent_end);
 int spawn_reserve_stdio(void);
 
 #endif
-
-/* A long-lived worker: like spawn_process, plus fd 0 is its listening socket
- * (FCGI_LISTENSOCK_FILENO), it may run as another user, and it dies with the
- * daemon (PR_SET_PDEATHSIG), even when the daemon is SIGKILLed. */
-struct worker_spec {
-	const char *path;
-	char *const *argv;
-	char *const *envp;
-	const char *cwd; /* NULL: the daemon's */
-	int listen_fd; /* becomes fd 0 */
-	int err_fd; /* becomes fd 2 (-1: /dev/null); fd 1 is /dev/null */
-	uid_t uid; /* (uid_t)-1: unchanged */
-	gid_t gid; /* (gid_t)-1: unchanged */
-};
-pid_t spawn_worker(const struct worker_spec *spec);

@@ -1,4 +1,5 @@
 #include "gatewayd/core/config.h"
+#include "gatewayd/core/config_security.h"
 
 #include "gatewayd/core/json_fields.h"
 
@@ -111,13 +112,22 @@ static int load_listen(struct check *c, json_t *root, struct config *cfg)
 	return 0;
 }
 
-static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_cfg *cgi)
+static int load_cgi(struct check *c, json_t *obj, const char *where, const struct config *cfg,
+                    struct cgi_cfg *cgi)
 {
-	static const char *const keys[] = {
-		"root",  "timeout",       "kill_grace",         "max_children",
-		"queue", "queue_timeout", "pass_authorization", "env",
-		NULL
-	};
+	static const char *const keys[] = { "root",
+		                            "timeout",
+		                            "kill_grace",
+		                            "max_children",
+		                            "queue",
+		                            "queue_timeout",
+		                            "pass_authorization",
+		                            "env",
+		                            "user",
+		                            "group",
+		                            "sandbox",
+		                            NULL };
+	cgi->sandbox = cfg->sandbox;
 	cgi->timeout = 30;
 	cgi->kill_grace = 2;
 	cgi->max_children = 64;
@@ -130,7 +140,9 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, struct cgi_
 	    get_int(c, obj, "max_children", where, &cgi->max_children, 1, 100000) ||
 	    get_int(c, obj, "queue", where, &cgi->queue, 0, 1000000) ||
 	    get_seconds(c, obj, "queue_timeout", where, &cgi->queue_timeout) ||
-	    get_bool(c, obj, "pass_authorization", where, &cgi->pass_authorization))
+	    get_bool(c, obj, "pass_authorization", where, &cgi->pass_authorization) ||
+	    load_identity(c, obj, where, &cfg->id, &cgi->id) ||
+	    load_sandbox(c, obj, where, &cgi->sandbox))
 		return -1;
 	return get_env(c, obj, where, &cgi->env, &cgi->nenv);
 }
@@ -223,7 +235,7 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 		} else if (cgi) {
 			r->kind = ROUTE_CGI;
 			snprintf(sub, sizeof sub, "%s.cgi", where);
-			if (load_cgi(c, cgi, sub, &r->cgi))
+			if (load_cgi(c, cgi, sub, cfg, &r->cgi))
 				return -1;
 		} else {
 			r->kind = ROUTE_STATIC;
@@ -330,13 +342,15 @@ static int load_processes(struct check *c, json_t *obj, const char *where, struc
 	return 0;
 }
 
-static int load_pool(struct check *c, const char *name, json_t *obj, struct pool_cfg *p)
+static int load_pool(struct check *c, const char *name, json_t *obj, const struct config *cfg,
+                     struct pool_cfg *p)
 {
 	static const char *const keys[] = { "protocol",  "command",       "env",
 		                            "cwd",       "user",          "group",
 		                            "processes", "max_requests",  "request_timeout",
 		                            "queue",     "queue_timeout", "stop_signal",
-		                            "addresses", "connections",   NULL };
+		                            "addresses", "connections",   "sandbox",
+		                            NULL };
 	char where[160], *proto = NULL, *sig = NULL;
 	int max_requests = 0;
 	snprintf(where, sizeof where, "pools.%s", name);
@@ -347,6 +361,7 @@ static int load_pool(struct check *c, const char *name, json_t *obj, struct pool
 	p->queue_timeout = 10;
 	p->stop_signal = SIGTERM;
 	p->connections = 8;
+	p->sandbox = cfg->sandbox;
 	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
 	    get_string(c, obj, "protocol", where, &proto))
 		return -1;
@@ -359,8 +374,8 @@ static int load_pool(struct check *c, const char *name, json_t *obj, struct pool
 	if (get_string_list(c, obj, "command", where, &p->command, &p->ncommand) ||
 	    get_string_list(c, obj, "addresses", where, &p->addresses, &p->naddresses) ||
 	    get_dir(c, obj, "cwd", where, &p->cwd, false) ||
-	    get_string(c, obj, "user", where, &p->user) ||
-	    get_string(c, obj, "group", where, &p->group) || load_processes(c, obj, where, p) ||
+	    load_identity(c, obj, where, &cfg->id, &p->id) ||
+	    load_sandbox(c, obj, where, &p->sandbox) || load_processes(c, obj, where, p) ||
 	    get_int(c, obj, "max_requests", where, &max_requests, 0, INT_MAX) ||
 	    get_seconds(c, obj, "request_timeout", where, &p->request_timeout) ||
 	    get_int(c, obj, "queue", where, &p->queue, 0, 1000000) ||
@@ -403,7 +418,7 @@ static int load_pools(struct check *c, json_t *root, struct config *cfg)
 			return fail(c, "pools",
 			            "pool name \"%s\": use letters, digits, '_' and '-'", name);
 		cfg->npools++;
-		if (load_pool(c, name, v, &cfg->pools[cfg->npools - 1]))
+		if (load_pool(c, name, v, cfg, &cfg->pools[cfg->npools - 1]))
 			return -1;
 	}
 	return 0;
@@ -581,14 +596,30 @@ static void set_defaults(struct config *cfg)
 
 static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen",      "routes",          "pools",
-		                            "server_name", "document_root",   "log",
-		                            "limits",      "timeouts",        "temp_dir",
-		                            "status",      "trusted_proxies", NULL };
+	static const char *const keys[] = { "listen",
+		                            "routes",
+		                            "pools",
+		                            "server_name",
+		                            "document_root",
+		                            "log",
+		                            "limits",
+		                            "timeouts",
+		                            "temp_dir",
+		                            "status",
+		                            "trusted_proxies",
+		                            "user",
+		                            "group",
+		                            "min_uid",
+		                            "min_gid",
+		                            "sandbox",
+		                            NULL };
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);
-	if (check_keys(c, root, "(top)", keys) || load_limits(c, root, cfg) ||
+	sandbox_defaults(&cfg->sandbox);
+	if (check_keys(c, root, "(top)", keys) || load_min_ids(c, root, cfg) ||
+	    load_identity(c, root, "", NULL, &cfg->id) ||
+	    load_sandbox(c, root, "", &cfg->sandbox) || load_limits(c, root, cfg) ||
 	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) || load_listen(c, root, cfg) ||
 	    load_pools(c, root, cfg) || load_routes(c, root, cfg) || load_status(c, root, cfg) ||
 	    load_trusted(c, root, cfg) ||
@@ -676,6 +707,7 @@ void config_free(struct config *cfg)
 		struct route_cfg *r = &cfg->routes[i];
 		free(r->match);
 		free(r->cgi.root);
+		identity_free(&r->cgi.id);
 		free_list(r->cgi.env, r->cgi.nenv);
 		free(r->stat.root);
 		free(r->pool_root);
@@ -690,8 +722,7 @@ void config_free(struct config *cfg)
 		free_list(p->env, p->nenv);
 		free_list(p->addresses, p->naddresses);
 		free(p->cwd);
-		free(p->user);
-		free(p->group);
+		identity_free(&p->id);
 	}
 	free(cfg->pools);
 	free(cfg->path);
@@ -700,5 +731,6 @@ void config_free(struct config *cfg)
 	free(cfg->error_log);
 	free(cfg->access_log);
 	free(cfg->temp_dir);
+	identity_free(&cfg->id);
 	free(cfg);
 }

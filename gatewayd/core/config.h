@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/trust.h"
@@ -34,6 +35,29 @@ struct listen_cfg {
 	bool proxy_protocol; /* HTTP: a PROXY protocol header (v1 or v2) comes first */
 };
 
+/* Who a script or worker runs as: names as written, ids resolved on load. */
+struct identity_cfg {
+	char *user; /* NULL: the enclosing one's (a route's: the top level's) */
+	char *group; /* NULL: the user's primary group */
+	bool set; /* user or group named here or above */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* The sandbox a script or worker starts in (spawner/sandbox.h applies it):
+ * the top level's "sandbox" is the default, a route's or pool's overrides
+ * key by key. 0: no limit. */
+struct sandbox_cfg {
+	bool no_new_privs;
+	int umask; /* -1: inherited */
+	uint64_t cpu; /* seconds */
+	uint64_t memory; /* bytes: the cgroup's memory.max where one is, else RLIMIT_AS */
+	uint64_t processes; /* the cgroup's pids.max where one is, else RLIMIT_NPROC */
+	uint64_t file_size;
+	uint64_t open_files;
+	bool cgroup; /* a cgroup per child where the host has one to give */
+};
+
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };
 enum route_kind { ROUTE_CGI, ROUTE_STATIC, ROUTE_POOL, ROUTE_STATUS, ROUTE_HEALTH };
 
@@ -48,8 +72,8 @@ struct pool_cfg {
 	char **env; /* "NAME=value": the whole environment of a worker */
 	size_t nenv;
 	char *cwd;
-	char *user;
-	char *group;
+	struct identity_cfg id; /* user, group */
+	struct sandbox_cfg sandbox;
 	enum pool_mode mode;
 	int processes; /* static: the count; dynamic: how many at start */
 	int min_spare;
@@ -77,6 +101,8 @@ struct cgi_cfg {
 	bool pass_authorization;
 	char **env; /* "NAME=value" added to every script's environment */
 	size_t nenv;
+	struct identity_cfg id; /* user, group */
+	struct sandbox_cfg sandbox;
 };
 
 struct static_cfg {
@@ -136,9 +162,18 @@ struct config {
 	} timeouts;
 	int max_redirects;
 	char *temp_dir;
+	struct identity_cfg id; /* the top level's user and group: the dispatcher's */
+	uid_t min_uid; /* no script or worker runs below these (root only with "user": "root") */
+	gid_t min_gid;
+	struct sandbox_cfg sandbox; /* the default */
 	struct cidr *trusted; /* trusted_proxies (core/trust.h) */
 	size_t ntrusted;
 };
+
+/* Whether cfg may run as this process (euid): 0; 1 with a warning in msg
+ * ("user": "root"); -1 with the error and its fix in msg (started as root with
+ * no "user"; a user named that needs root). */
+int config_check_identity(const struct config *cfg, uid_t euid, char *msg, size_t msglen);
 
 /* Load and check path. On failure returns NULL and writes one line, e.g.
  * "etc/gw.json:3:14: ..." or "etc/gw.json: routes[1].cgi.root: no such directory ...",

@@ -26,6 +26,9 @@ int check_keys(struct check *c, json_t *obj, const char *where, const char *cons
 	json_t *v;
 	json_object_foreach(obj, key, v)
 	{
+		/* JSON has no comments: a key "//..." is one, in any object. */
+		if (strncmp(key, "//", 2) == 0)
+			continue;
 		const char *const *a = allowed;
 		while (*a && strcmp(*a, key) != 0)
 			a++;

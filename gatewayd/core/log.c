@@ -46,6 +46,11 @@ void log_set_format(enum log_format f)
 	format = f;
 }
 
+void log_set_level(enum log_level level)
+{
+	max_level = level;
+}
+
 static int open_log(const char *path)
 {
 	if (!path || strcmp(path, "-") == 0)
@@ -92,6 +97,20 @@ void log_reopen(void)
 		if (fd >= 0)
 			replace_fd(&access_fd, fd);
 	}
+}
+
+void log_fds(int fds[2])
+{
+	fds[0] = error_fd > 2 ? error_fd : -1;
+	fds[1] = access_fd > 2 ? access_fd : -1;
+}
+
+void log_take_fds(const int fds[2])
+{
+	if (fds[0] >= 0)
+		replace_fd(&error_fd, fds[0]);
+	if (fds[1] >= 0)
+		replace_fd(&access_fd, fds[1]);
 }
 
 void log_close(void)

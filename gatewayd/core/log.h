@@ -14,10 +14,16 @@ enum log_format { LOG_TEXT, LOG_JSON };
 int log_open_error(const char *path, enum log_level level);
 int log_open_access(const char *path); /* NULL: no access log; "-": stderr */
 void log_reopen(void);
+/* The logs' descriptors (-1 where a log is stderr or none), to hand to a
+ * process that cannot open them itself; log_take_fds puts such fds in place
+ * of the current ones (-1: keep that one). */
+void log_fds(int fds[2]);
+void log_take_fds(const int fds[2]);
 void log_close(void);
 int log_level_parse(const char *name, enum log_level *out);
 int log_format_parse(const char *name, enum log_format *out); /* "text", "json" */
 void log_set_format(enum log_format format);                  /* both logs */
+void log_set_level(enum log_level level);
 
 /* rid: the request id, or NULL for lines that belong to no request. */
 void log_msg(enum log_level level, const char *rid, const char *fmt, ...)

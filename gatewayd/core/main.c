@@ -2,12 +2,15 @@
  * behind an HTTP/1.1 front end. This file: the command line, start and stop. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gatewayd/core/client_limits.h"
@@ -17,15 +20,18 @@
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/sd_listen.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/core/spawn_policy.h"
 #include "gatewayd/core/systemd.h"
 #include "gatewayd/request/request.h"
 #include "gatewayd/upstream/pools.h"
+#include "spawner/client.h"
 #include "spawner/spawn.h"
 
 #define KILL_WAIT_SECONDS 5.0
 
 static ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 static ev_timer stop_timer;
+static pid_t spawner_pid = -1;
 static bool stop_forced;
 
 /* The source tree's etc/gatewayd.json when run from the build tree, the
@@ -96,9 +102,16 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	server_check_stopped();
 }
 
+/* The spawner reopens the logs (it may: it kept root) and hands them over. */
 static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_reopen();
+	int fds[2];
+	int rc = spawn_client_reopen_logs(fds);
+	if (rc < 0) {
+		log_error(NULL, "reopening the logs: %s", strerror(-rc));
+		return;
+	}
+	log_take_fds(fds);
 	log_info(NULL, "logs reopened");
 }
 
@@ -113,6 +126,11 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	if (gw->stopping)
 		return;
 	systemd_reloading(); /* READY=1 follows once the running config, new or old, is up */
+	/* The spawner first: what it refuses, the dispatcher does not take either. */
+	if (spawn_client_reload(err, sizeof err) < 0) {
+		log_error(NULL, "reload: the spawner: %s; keeping the running config", err);
+		return;
+	}
 	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
 	if (!cfg) {
 		log_error(NULL, "reload: %s; keeping the running config", err);
@@ -127,9 +145,12 @@ static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	if (pools_reload(cfg) < 0)
 		log_error(NULL, "reload: the new pools could not all start");
 	log_set_format(cfg->log_format);
-	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
-	    log_open_access(cfg->access_log) < 0)
-		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
+	int fds[2];
+	if (spawn_client_reopen_logs(fds) < 0)
+		log_error(NULL, "reload: the logs could not be reopened");
+	else
+		log_take_fds(fds);
+	log_set_level(cfg->log_level);
 	gw->max_conns = connections_allowed(cfg->max_connections);
 	if (client_limits_configure(&cfg->limits.per_client, gw->max_conns) < 0)
 		log_error(NULL,
@@ -194,6 +215,49 @@ static void start_signals(void)
 	ev_signal_start(gw->loop, &sig_hup);
 }
 
+/* The spawner is gone (it should outlive us): nothing can start any more. */
+static void on_spawner_lost(void)
+{
+	log_error(NULL, "the spawner exited: stopping");
+	kill(getpid(), SIGTERM);
+}
+
+/* Fork the privileged spawner, then become the config's user: from here on
+ * this process parses client bytes with no privilege at all. */
+static int start_spawner_and_drop(struct config *cfg)
+{
+	int req_fd, ev_fd;
+	spawner_pid = spawn_policy_fork(cfg, &req_fd, &ev_fd);
+	if (spawner_pid < 0) {
+		log_error(NULL, "cannot start the spawner: %s", strerror((int)-spawner_pid));
+		return -1;
+	}
+	spawn_client_init(gw->loop, req_fd, ev_fd, on_spawner_lost);
+	if (geteuid() != 0 || cfg->id.uid == 0)
+		return 0;
+	if (setgroups(1, &cfg->id.gid) < 0 || setgid(cfg->id.gid) < 0 || setuid(cfg->id.uid) < 0 ||
+	    setuid(0) == 0) {
+		log_error(NULL, "cannot become uid %u gid %u: %s", (unsigned)cfg->id.uid,
+		          (unsigned)cfg->id.gid, strerror(errno));
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/* A core dump may hold client data: none from here (setuid made it so). */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+/* Close the spawner's sockets: it kills what is left and exits; wait a while. */
+static void stop_spawner(void)
+{
+	spawn_client_close();
+	for (int i = 0; spawner_pid > 0 && i < 100; i++) {
+		if (waitpid(spawner_pid, NULL, WNOHANG) != 0)
+			return;
+		usleep(50000);
+	}
+}
+
 /* The loop has stopped: let go of everything, in the reverse order of start. */
 static void release_all(void)
 {
@@ -203,6 +267,7 @@ static void release_all(void)
 	listeners_close();
 	pools_kill();
 	pools_free();
+	stop_spawner();
 	conns_reap();
 	client_limits_free();
 	config_unref(gw->cfg);
@@ -228,6 +293,17 @@ int main(int argc, char **argv)
 		if (test_only)
 			fprintf(stderr, "gatewayd: configuration file %s test failed\n",
 			        config_path);
+		return 1;
+	}
+	char msg[1024];
+	int who = config_check_identity(cfg, geteuid(), msg, sizeof msg);
+	if (who < 0 || (who > 0 && test_only))
+		fprintf(stderr, "gatewayd: %s%s\n", who > 0 ? "warning: " : "", msg);
+	if (who < 0) {
+		if (test_only)
+			fprintf(stderr, "gatewayd: configuration file %s test failed\n",
+			        config_path);
+		config_free(cfg);
 		return 1;
 	}
 	if (test_only) {
@@ -256,9 +332,12 @@ int main(int argc, char **argv)
 		log_error(NULL, "out of memory for limits.per_client");
 		return 1;
 	}
-	if (listeners_open(cfg) < 0 || pools_start(cfg) < 0) {
+	if (who > 0)
+		log_warn(NULL, "%s", msg);
+	if (listeners_open(cfg) < 0 || start_spawner_and_drop(cfg) < 0 || pools_start(cfg) < 0) {
 		pools_kill();
 		pools_free();
+		stop_spawner();
 		return 1;
 	}
 

@@ -6,7 +6,6 @@
  * when the request ends first (client gone, timeout): it then only waits to
  * reap the child it killed. */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -24,6 +23,7 @@
 #include "gatewayd/request/request.h"
 #include "gatewayd/request/router.h"
 #include "gatewayd/request/script.h"
+#include "spawner/client.h"
 #include "spawner/spawn.h"
 
 #define CGI_MAX_ARGS 64
@@ -50,7 +50,7 @@ struct cgi_job {
 	pid_t pid;
 	int in_fd, out_fd, err_fd;
 	ev_io in_w, out_w, err_w;
-	ev_child child_w;
+	struct spawn_watch watch; /* its exit, reported by the spawner */
 	ev_timer timer; /* run timeout, then the SIGKILL grace */
 
 	struct stderr_line errline; /* a stderr line not yet ended */
@@ -84,7 +84,7 @@ void cgi_kill_all(int sig)
 {
 	for (struct cgi_job *j = live_jobs; j; j = j->next)
 		if (!j->exited)
-			spawn_signal_group(j->pid, sig);
+			spawn_client_signal(j->pid, sig);
 }
 
 void cgi_route_load(const struct route_cfg *route, unsigned *running, unsigned *waiting)
@@ -177,7 +177,7 @@ static void job_kill(struct cgi_job *j)
 	if (j->state != JOB_RUNNING || j->exited || j->killing)
 		return;
 	j->killing = true;
-	spawn_signal_group(j->pid, SIGTERM);
+	spawn_client_signal(j->pid, SIGTERM);
 	ev_timer_stop(gw->loop, &j->timer);
 	ev_timer_set(&j->timer, j->route->cgi.kill_grace, 0);
 	ev_timer_start(gw->loop, &j->timer);
@@ -221,6 +221,7 @@ static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 static void job_free(struct cgi_job *j)
 {
 	admission_remove(&j->ticket);
+	spawn_watch_stop(&j->watch);
 	ev_timer_stop(gw->loop, &j->timer);
 	job_stop_io(j);
 	if (j->err_fd >= 0) {
@@ -287,12 +288,11 @@ static void log_exit(struct cgi_job *j)
 		log_info(j->rid, "%s exited with status %d", j->script, WEXITSTATUS(st));
 }
 
-static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+static void on_child(struct spawn_watch *w)
 {
 	struct cgi_job *j = w->data;
-	ev_child_stop(loop, w);
 	j->exited = true;
-	j->wait_status = w->rstatus;
+	j->wait_status = w->status;
 	live_children--;
 	log_exit(j);
 	/* The slot is free once the process is gone: start a waiting request. */
@@ -316,7 +316,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (j->killing) {
 		log_warn(j->rid, "%s ignored SIGTERM for %.1f s: SIGKILL", j->script,
 		         j->route->cgi.kill_grace);
-		spawn_signal_group(j->pid, SIGKILL);
+		spawn_client_signal(j->pid, SIGKILL);
 		return;
 	}
 	log_error(j->rid, "%s ran over its %.1f s timeout: 504, SIGTERM to its process group",
@@ -325,7 +325,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	job_fail(j, 504, NULL);
 	if (j->exited) {
 		/* Only descendants holding stdout are left: no grace for them. */
-		spawn_signal_group(j->pid, SIGKILL);
+		spawn_client_signal(j->pid, SIGKILL);
 		job_free(j);
 		return;
 	}
@@ -457,7 +457,6 @@ static int spawn_script(struct cgi_job *j)
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	bool has_body = r->content_length > 0;
 	char **argv = NULL;
-	char *argv0[2] = { j->script, NULL };
 	int rc;
 
 	if ((has_body && (rc = spawn_pipe(in, 1)) < 0) || (rc = spawn_pipe(out, 0)) < 0 ||
@@ -470,21 +469,18 @@ static int spawn_script(struct cgi_job *j)
 	    cgi_isindex_argv(r->query, strlen(r->query), j->script, &argv, CGI_MAX_ARGS) <= 0)
 		argv = NULL;
 
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", j->script);
-	struct spawn_spec spec = {
-		.path = j->script,
-		.argv = argv ? argv : argv0,
-		.envp = cgi_env_envp(&r->env),
-		.cwd = dirname(dir),
-		.fd = { in[0], out[1], err[1] },
-		.new_process_group = true,
-	};
-	pid_t pid = spawn_process(&spec);
+	int fd[3] = { in[0], out[1], err[1] };
+	struct spawn_result res;
+	pid_t pid = spawn_client_cgi(j->rid, j->route->cgi.root, j->script, argv ? argv + 1 : NULL,
+	                             cgi_env_envp(&r->env), fd, &res);
 	cgi_argv_free(argv);
 	if (pid < 0) {
 		rc = (int)pid;
-		log_error(j->rid, "cannot run %s: %s", j->script, strerror(-rc));
+		if (res.check)
+			log_error(j->rid, "refused to run %s: %s", j->script, res.text);
+		else
+			log_error(j->rid, "cannot run %s: %s", j->script,
+			          res.text[0] ? res.text : strerror(-rc));
 		goto fail;
 	}
 	if (in[0] >= 0)
@@ -552,9 +548,8 @@ static void job_run(struct cgi_job *j)
 	ev_io_init(&j->err_w, on_stderr, j->err_fd, EV_READ);
 	ev_io_init(&j->in_w, on_stdin, j->in_fd, EV_WRITE);
 	j->out_w.data = j->err_w.data = j->in_w.data = j;
-	ev_child_init(&j->child_w, on_child, j->pid, 0);
-	j->child_w.data = j;
-	ev_child_start(gw->loop, &j->child_w);
+	j->watch = (struct spawn_watch){ .pid = j->pid, .exited = on_child, .data = j };
+	spawn_watch_start(&j->watch);
 	ev_io_start(gw->loop, &j->out_w);
 	ev_io_start(gw->loop, &j->err_w);
 	ev_timer_set(&j->timer, j->route->cgi.timeout, 0);

@@ -3,9 +3,7 @@
 #include "gatewayd/upstream/pools.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <jansson.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,34 +20,6 @@
 struct pool_rt *pool_runtimes;
 static char socket_dir[256];
 
-static int resolve_ids(const struct pool_cfg *pc, uid_t *uid, gid_t *gid)
-{
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	if (pc->user) {
-		struct passwd *pw = getpwnam(pc->user);
-		if (!pw) {
-			log_error(NULL, "pool %s: no user \"%s\"", pc->name, pc->user);
-			return -1;
-		}
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	}
-	if (pc->group) {
-		struct group *gr = getgrnam(pc->group);
-		if (!gr) {
-			log_error(NULL, "pool %s: no group \"%s\"", pc->name, pc->group);
-			return -1;
-		}
-		*gid = gr->gr_gid;
-	}
-	if ((*uid != (uid_t)-1 || *gid != (gid_t)-1) && geteuid() != 0) {
-		log_error(NULL, "pool %s: user/group need gatewayd started as root", pc->name);
-		return -1;
-	}
-	return 0;
-}
-
 static unsigned generations;
 
 static void rt_free(struct pool_rt *rt)
@@ -59,21 +29,8 @@ static void rt_free(struct pool_rt *rt)
 		rt->peers->src->free(rt->peers);
 	if (rt->cfg->state == rt)
 		rt->cfg->state = NULL;
-	free(rt->envp);
 	config_unref(rt->gen);
 	free(rt);
-}
-
-static int build_envp(struct pool_rt *rt, struct pool_cfg *pc)
-{
-	char **envp = calloc(pc->nenv + 1, sizeof *envp);
-	if (!envp)
-		return -1;
-	for (size_t i = 0; i < pc->nenv; i++)
-		envp[i] = pc->env[i];
-	free(rt->envp);
-	rt->envp = envp;
-	return 0;
 }
 
 static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct pool_settings *set)
@@ -81,9 +38,6 @@ static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct po
 	*set = (struct pool_settings){
 		.name = pc->name,
 		.socket_name = rt->name_gen,
-		.argv = pc->command,
-		.envp = rt->envp,
-		.cwd = pc->cwd,
 		.sizing = pc->mode == POOL_DYNAMIC    ? POOL_SIZE_DYNAMIC
 		          : pc->mode == POOL_ONDEMAND ? POOL_SIZE_ONDEMAND
 		                                      : POOL_SIZE_STATIC,
@@ -109,8 +63,6 @@ static int start_peers(struct pool_rt *rt, struct pool_cfg *pc)
 	}
 	struct pool_settings set;
 	settings_of(rt, pc, &set);
-	if (resolve_ids(pc, &set.uid, &set.gid) < 0)
-		return -1;
 	return workers_start(&rt->peers, gw->loop, &set, &upstream_peer_hooks, rt);
 }
 
@@ -126,8 +78,7 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
 	ev_prepare_init(&rt->dispatch, upstream_dispatch);
 	rt->dispatch.data = rt;
-	/* The workers' environment: the pool's env only, nothing inherited. */
-	int rc = build_envp(rt, pc) < 0 ? -1 : start_peers(rt, pc);
+	int rc = start_peers(rt, pc);
 	if (!rt->peers) {
 		rt_free(rt);
 		return -1;
@@ -185,6 +136,19 @@ static bool same_str(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+static bool same_identity(const struct identity_cfg *a, const struct identity_cfg *b)
+{
+	return a->set == b->set && (!a->set || (a->uid == b->uid && a->gid == b->gid));
+}
+
+static bool same_sandbox(const struct sandbox_cfg *a, const struct sandbox_cfg *b)
+{
+	return a->no_new_privs == b->no_new_privs && a->umask == b->umask && a->cpu == b->cpu &&
+	       a->memory == b->memory && a->processes == b->processes &&
+	       a->file_size == b->file_size && a->open_files == b->open_files &&
+	       a->cgroup == b->cgroup;
+}
+
 /* Would the new settings start the workers any differently? Timeouts and
  * the queue are read per request, so they change in place. */
 static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
@@ -192,8 +156,8 @@ static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
 	return a->protocol == b->protocol &&
 	       same_list(a->command, a->ncommand, b->command, b->ncommand) &&
 	       same_list(a->env, a->nenv, b->env, b->nenv) && same_str(a->cwd, b->cwd) &&
-	       same_str(a->user, b->user) && same_str(a->group, b->group) && a->mode == b->mode &&
-	       a->processes == b->processes && a->min_spare == b->min_spare &&
+	       same_identity(&a->id, &b->id) && same_sandbox(&a->sandbox, &b->sandbox) &&
+	       a->mode == b->mode && a->processes == b->processes && a->min_spare == b->min_spare &&
 	       a->max_spare == b->max_spare && a->max_processes == b->max_processes &&
 	       a->idle_timeout == b->idle_timeout && a->max_requests == b->max_requests &&
 	       a->stop_signal == b->stop_signal &&
@@ -204,8 +168,6 @@ static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
 /* Hand a running pool to the new generation's config. */
 static int adopt(struct pool_rt *rt, struct config *cfg, struct pool_cfg *pc)
 {
-	if (build_envp(rt, pc) < 0)
-		return -1;
 	rt->cfg = pc;
 	pc->state = rt;
 	config_unref(rt->gen);

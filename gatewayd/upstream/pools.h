@@ -21,7 +21,6 @@ struct pool_rt {
 	bool retired; /* replaced by a reload: draining, freed when empty */
 	struct peers *peers; /* workers.c or external.c: the engine's one way to either */
 	const struct upstream_proto *proto;
-	char **envp; /* the workers' environment */
 	struct admission waiting; /* requests waiting for a worker, oldest first */
 	ev_prepare dispatch; /* hands idle workers to waiting requests, outside callbacks */
 	unsigned long errors; /* 502s */

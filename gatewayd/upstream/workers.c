@@ -249,7 +249,4 @@ void workers_adopt(struct peers *ps, const struct pool_settings *set)
 {
 	struct pool *p = &workers_of(ps)->pool;
 	p->set.name = set->name;
-	p->set.argv = set->argv;
-	p->set.envp = set->envp;
-	p->set.cwd = set->cwd;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "test/test_loop.h"
+#include "test/test_spawner.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/upstream/external.h"
 #include "gatewayd/upstream/peer.h"
@@ -26,7 +27,6 @@
 static struct ev_loop *loop;
 static char dir[64];
 static char hello[4096];
-static char *no_env[] = {NULL};
 static char *argv_hello[] = {hello, NULL};
 static struct peers *ps;
 
@@ -105,6 +105,7 @@ static void teardown(void)
 		ps->src->free(ps);
 		ps = NULL;
 	}
+	test_spawner_stop();
 	cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a child is left unreaped");
 	rmdir(dir);
 }
@@ -116,11 +117,11 @@ TestSuite(peers, .init = setup, .fini = teardown);
 static void start_workers(int n, unsigned max_requests, enum pool_sizing sizing, int max)
 {
 	struct pool_settings set = {
-		.name = "w", .socket_name = "w", .argv = argv_hello, .envp = no_env,
-		.uid = (uid_t)-1, .gid = (gid_t)-1, .sizing = sizing, .start = n, .max = max,
+		.name = "w", .socket_name = "w", .sizing = sizing, .start = n, .max = max,
 		.max_spare = max, .max_requests = max_requests, .stop_signal = SIGTERM,
 		.start_timeout = 10, .socket_dir = dir,
 	};
+	test_spawner_start(loop, "w", argv_hello);
 	cr_assert_eq(workers_start(&ps, loop, &set, &hooks, &heard), 0);
 	cr_assert_str_eq(ps->src->kind, "workers");
 	want_idle = (unsigned)n;

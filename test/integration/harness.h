@@ -88,7 +88,8 @@ struct gw_fd_probe {
 };
 bool gw_fds_are(void *probe);
 bool gw_fds_at_most(void *probe);
-/* Children of pid: all, and zombies among them (from /proc/pid/task/x/children). */
+/* Children of pid, and zombies among them (from /proc/pid/task/x/children);
+ * the privileged spawner is not counted, its children are. */
 int gw_count_children(pid_t pid, int *zombies);
 /* Is this pid alive (and not a zombie)? */
 bool gw_pid_alive(pid_t pid);

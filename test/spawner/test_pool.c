@@ -16,6 +16,7 @@
 
 #include "test/test_loop.h"
 #include "spawner/pool.h"
+#include "test/test_spawner.h"
 
 static struct ev_loop *loop;
 static char dir[64];
@@ -113,19 +114,19 @@ static void teardown(void)
 		pool_free(&P);
 		memset(&P, 0, sizeof P);
 	}
+	test_spawner_stop();
 	cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a child is left unreaped");
 	rmdir(dir);
 }
 
 /* The pool keeps pointers to its settings' strings: they live as long. */
-static char *no_env[] = {NULL};
 static char *argv_hello[] = {hello, NULL};
 
 static struct pool_settings settings(char *const *argv, int start)
 {
+	test_spawner_start(loop, "t", argv);
 	return (struct pool_settings){
-		.name = "t", .socket_name = "t", .argv = argv, .envp = no_env,
-		.uid = (uid_t)-1, .gid = (gid_t)-1, .sizing = POOL_SIZE_STATIC, .start = start,
+		.name = "t", .socket_name = "t", .sizing = POOL_SIZE_STATIC, .start = start,
 		.max = start, .stop_signal = SIGTERM, .start_timeout = 10, .socket_dir = dir,
 	};
 }
