@@ -14,7 +14,7 @@ static int pool_env(struct request *r)
 {
 	struct cgi_env *env = &r->env;
 	int rc = 0;
-	if (r->route->pool_root) {
+	if (r->route->pool_root && !r->script_filename) {
 		static const char *const index[] = { "index.php", "index.html", NULL };
 		struct script_match m;
 		int st = script_find(r, r->route->pool_root, index, &m);
@@ -22,7 +22,11 @@ static int pool_env(struct request *r)
 			return st;
 		if ((st = script_location_env(r, &m)) != 0)
 			return st;
-	} else if (!r->script_filename) {
+	} else if (r->script_filename) {
+		/* The web server named it; the worker runs the file routing checked
+		 * (resolved, under this pool's root), not the name as sent. */
+		rc |= cgi_env_set(env, "SCRIPT_FILENAME", r->script_filename);
+	} else {
 		/* The application is the mount point; the rest of the path is PATH_INFO. */
 		size_t mount =
 		        r->route->match_kind == MATCH_PREFIX ? r->route_prefix : strlen(r->path);

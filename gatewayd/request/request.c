@@ -120,7 +120,7 @@ int request_route_script(struct request *r, const char *script_filename)
 	}
 	r->route = router_match_script(r->cfg, real);
 	if (!r->route) {
-		log_warn(r->id, "%s is outside every cgi root: refused", script_filename);
+		log_warn(r->id, "%s is outside every cgi and pool root: refused", script_filename);
 		return 403;
 	}
 	free(r->script_filename);

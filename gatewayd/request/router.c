@@ -50,6 +50,10 @@ struct route_cfg *router_match_script(struct config *cfg, const char *real)
 		struct route_cfg *r = &cfg->routes[i];
 		if (r->kind == ROUTE_CGI && router_path_below(r->cgi.root, real))
 			return r;
+		/* A pool's scripts (php) go to the pool whose root holds them, never
+		 * to another pool's workers (and user) by the URL a web server sent. */
+		if (r->kind == ROUTE_POOL && r->pool_root && router_path_below(r->pool_root, real))
+			return r;
 	}
 	return NULL;
 }

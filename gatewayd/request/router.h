@@ -15,7 +15,8 @@ struct route_cfg *router_match(struct config *cfg, const char *path, size_t *pre
  * path). Callers that want a file check that it is one. */
 bool router_path_below(const char *root, const char *path);
 
-/* The first cgi route whose root holds the resolved path real, or NULL. */
+/* The first cgi route, or pool route with a root, whose root holds the
+ * resolved path real, or NULL. */
 struct route_cfg *router_match_script(struct config *cfg, const char *real);
 
 #endif

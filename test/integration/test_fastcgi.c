@@ -2059,3 +2059,68 @@ Test(raw, web_server_reset_mid_response_leaves_the_daemon_serving, .fini = teard
 	close(fd);
 	stop_raw_ok();
 }
+
+/* php-fpm's cross-pool hole: a web server's SCRIPT_FILENAME decides the pool
+ * (the one whose root holds the file, resolved), never the URL it sent, so a
+ * script of one pool never runs in another pool's workers, as its user. */
+static const char GW_TWO_POOLS[] =
+	"{\"listen\": [{\"fastcgi\": \"127.0.0.1:@PORT@\"}],"
+	" \"pools\": {"
+	"  \"a\": {\"protocol\": \"fastcgi\", \"command\": [\"php-cgi\"], \"processes\": 1,"
+	"         \"env\": {\"POOL\": \"a\", \"PHP_FCGI_CHILDREN\": \"0\"}},"
+	"  \"b\": {\"protocol\": \"fastcgi\", \"command\": [\"php-cgi\"], \"processes\": 1,"
+	"         \"env\": {\"POOL\": \"b\", \"PHP_FCGI_CHILDREN\": \"0\"}}},"
+	" \"routes\": ["
+	"  {\"match\": \"/a/\", \"pool\": \"a\", \"root\": \"@DIR@/a\"},"
+	"  {\"match\": \"/b/\", \"pool\": \"b\", \"root\": \"@DIR@/b\"}]}";
+
+/* One FastCGI GET of file with REQUEST_URI uri; its STDOUT (static). */
+static const char *get_script(int fd, uint16_t id, const char *file, const char *uri)
+{
+	const char *kv[] = {"SCRIPT_FILENAME", file, "REQUEST_URI", uri, "REQUEST_METHOD", "GET",
+	                    "SCRIPT_NAME", uri, NULL};
+	struct bytes b = {0};
+	replies_free();
+	request(&b, id, FCGI_KEEP_CONN, kv, NULL);
+	raw_exchange(fd, &b, id, file);
+	bytes_free(&b);
+	static char out[4096];
+	snprintf(out, sizeof out, "%.*s", (int)R[id].out.n, (const char *)R[id].out.p);
+	return out;
+}
+
+Test(raw, script_filename_picks_the_pool_whose_root_holds_it, .fini = teardown, .timeout = 40)
+{
+	gw_write_config(&G, "{}"); /* makes G.dir */
+	const char *php = "<?php echo 'pool=', getenv('POOL'), ' file=', $_SERVER['SCRIPT_FILENAME'];\n";
+	char path[512];
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%c", G.dir, "ab"[i]);
+		cr_assert_eq(mkdir(path, 0755), 0);
+		snprintf(path, sizeof path, "%s/%c/x.php", G.dir, "ab"[i]);
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fputs(php, f);
+		fclose(f);
+	}
+	start_gatewayd(GW_TWO_POOLS);
+	int fd = raw_connect(G.port);
+	char a[512], b[512], want[600];
+	snprintf(a, sizeof a, "%s/a/x.php", G.dir);
+	snprintf(b, sizeof b, "%s/b/x.php", G.dir);
+
+	/* pool a's file with pool b's URL: pool a runs it */
+	const char *out = get_script(fd, 1, a, "/b/x.php");
+	snprintf(want, sizeof want, "pool=a file=%s", a);
+	cr_expect(strstr(out, want), "a's file under b's URL: %s", out);
+	/* b's file reached through a's directory: resolved, it is b's */
+	snprintf(path, sizeof path, "%s/a/../b/x.php", G.dir);
+	out = get_script(fd, 2, path, "/a/x.php");
+	snprintf(want, sizeof want, "pool=b file=%s", b);
+	cr_expect(strstr(out, want), "a/../b: %s", out);
+	/* a file under no pool's root: refused, whatever the URL */
+	out = get_script(fd, 3, "/etc/passwd", "/a/x.php");
+	cr_expect(strstr(out, "Status: 403"), "/etc/passwd: %s", out);
+	close(fd);
+	stop_raw_ok();
+}
