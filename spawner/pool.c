@@ -388,10 +388,46 @@ static int wanted(const struct pool *p)
 	return want;
 }
 
+/* A worker's resident set in KiB, from /proc (readable whoever it runs as). */
+static uint64_t rss_kb(pid_t pid)
+{
+	char path[64];
+	unsigned long long size = 0, resident = 0;
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	return n == 2 ? resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024) : 0;
+}
+
+/* max_rss: an idle worker over it stops now, a busy one once its request is done. */
+static void check_memory(struct pool *p)
+{
+	if (!p->set.max_rss_kb)
+		return;
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) || w->recycle)
+			continue;
+		uint64_t kb = rss_kb(w->pid);
+		if (kb <= p->set.max_rss_kb)
+			continue;
+		LOG(p, 2, "%s#%u (pid %d) resident memory %llu KiB over max_rss %llu KiB",
+		    p->set.name, w->slot, (int)w->pid, (unsigned long long)kb,
+		    (unsigned long long)p->set.max_rss_kb);
+		if (w->state == WORKER_IDLE)
+			stop_worker(p, w, "recycled: resident memory over max_rss");
+		else
+			w->recycle = true;
+	}
+}
+
 static void maintain(struct pool *p)
 {
 	if (p->draining)
 		return;
+	check_memory(p);
 	ev_tstamp now = ev_now(p->loop);
 	int want = wanted(p);
 	if (want > 0 && now < p->next_spawn_at) {
@@ -516,6 +552,11 @@ void pool_release(struct pool *p, struct worker *w)
 		return;
 	if (p->draining && p->waiting == 0) {
 		stop_worker(p, w, "pool draining");
+		return;
+	}
+	if (w->recycle) {
+		stop_worker(p, w, "recycled: resident memory over max_rss");
+		maintain_soon(p, 0);
 		return;
 	}
 	if (p->set.max_requests && w->requests >= p->set.max_requests) {

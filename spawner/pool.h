@@ -16,6 +16,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "spawner/client.h"
@@ -64,6 +65,7 @@ struct pool_settings {
 	int max;
 	double idle_timeout; /* ondemand */
 	unsigned max_requests; /* 0: never recycled */
+	uint64_t max_rss_kb; /* a worker whose resident memory passes it is recycled; 0: never */
 	int stop_signal;
 	double start_timeout; /* a worker not ready by then is killed */
 	const char *socket_dir; /* where worker sockets go */
@@ -91,6 +93,7 @@ struct worker {
 	char errrid[24]; /* the dispatcher's: the request id of a split line's first part */
 	void *peer; /* the dispatcher's, opaque here: set, read and freed by it */
 	bool kill_requested; /* we killed it: not a crash */
+	bool recycle; /* stop it once its request is done (max_rss) */
 	struct worker *next;
 };
 

@@ -345,11 +345,22 @@ static int load_processes(struct check *c, json_t *obj, const char *where, struc
 static int load_pool(struct check *c, const char *name, json_t *obj, const struct config *cfg,
                      struct pool_cfg *p)
 {
-	static const char *const keys[] = { "protocol",  "command",       "env",
-		                            "cwd",       "user",          "group",
-		                            "processes", "max_requests",  "request_timeout",
-		                            "queue",     "queue_timeout", "stop_signal",
-		                            "addresses", "connections",   "sandbox",
+	static const char *const keys[] = { "protocol",
+		                            "command",
+		                            "env",
+		                            "cwd",
+		                            "user",
+		                            "group",
+		                            "processes",
+		                            "max_requests",
+		                            "request_timeout",
+		                            "queue",
+		                            "queue_timeout",
+		                            "stop_signal",
+		                            "addresses",
+		                            "connections",
+		                            "sandbox",
+		                            "max_rss",
 		                            NULL };
 	char where[160], *proto = NULL, *sig = NULL;
 	int max_requests = 0;
@@ -377,6 +388,7 @@ static int load_pool(struct check *c, const char *name, json_t *obj, const struc
 	    load_identity(c, obj, where, &cfg->id, &p->id) ||
 	    load_sandbox(c, obj, where, &p->sandbox) || load_processes(c, obj, where, p) ||
 	    get_int(c, obj, "max_requests", where, &max_requests, 0, INT_MAX) ||
+	    get_size(c, obj, "max_rss", where, &p->max_rss, 0, UINT64_MAX / 2) ||
 	    get_seconds(c, obj, "request_timeout", where, &p->request_timeout) ||
 	    get_int(c, obj, "queue", where, &p->queue, 0, 1000000) ||
 	    get_seconds(c, obj, "queue_timeout", where, &p->queue_timeout) ||

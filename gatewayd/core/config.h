@@ -81,6 +81,7 @@ struct pool_cfg {
 	int max_processes;
 	double idle_timeout; /* ondemand: an idle worker stops after this */
 	unsigned max_requests; /* 0: never recycled */
+	uint64_t max_rss; /* bytes: a worker past it is recycled; 0: never */
 	double request_timeout;
 	int queue;
 	double queue_timeout;

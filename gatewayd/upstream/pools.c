@@ -47,6 +47,7 @@ static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct po
 		.max = pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
 		.idle_timeout = pc->idle_timeout,
 		.max_requests = pc->max_requests,
+		.max_rss_kb = pc->max_rss / 1024,
 		.stop_signal = pc->stop_signal,
 		.start_timeout = 30,
 		.socket_dir = socket_dir,
@@ -160,6 +161,7 @@ static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
 	       a->mode == b->mode && a->processes == b->processes && a->min_spare == b->min_spare &&
 	       a->max_spare == b->max_spare && a->max_processes == b->max_processes &&
 	       a->idle_timeout == b->idle_timeout && a->max_requests == b->max_requests &&
+	       a->max_rss == b->max_rss &&
 	       a->stop_signal == b->stop_signal &&
 	       same_list(a->addresses, a->naddresses, b->addresses, b->naddresses) &&
 	       a->connections == b->connections;

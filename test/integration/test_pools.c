@@ -1890,3 +1890,31 @@ Test(pools, a_workers_stderr_lines_carry_the_request_id, .timeout = 30)
 	free(rid);
 	finish_ok();
 }
+
+/* max_rss: a worker that grew past it is replaced after its request, and
+ * the requests go on to the new one. */
+Test(pools, a_worker_over_max_rss_is_recycled, .timeout = 30)
+{
+	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
+	start_idle("{" BASE "\"pools\": {\"w\": {\"protocol\": \"uwsgi\", \"command\":"
+	           " [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\", \"--path\", \"@FIX@/pools\","
+	           " \"backlog_app:application\"], \"processes\": 1, \"max_rss\": \"48M\","
+	           " \"env\": {\"PATH\": \"/usr/bin:/bin\"}}},"
+	           "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}", w);
+	struct resp r;
+	must_get("/w/grow", 200, &r);
+	long first = num_after(r.body, "pid ");
+	resp_free(&r);
+	cr_assert_gt(first, 0);
+	long now = first;
+	for (int i = 0; i < 50 && now == first; i++) {
+		usleep(100000);
+		if (get("/w/", &r) == 0 && r.status == 200)
+			now = num_after(r.body, "pid ");
+		resp_free(&r);
+	}
+	cr_expect_neq(now, first, "the worker over max_rss still serves after 5 s");
+	cr_expect_gt(now, 0, "no answer from a new worker");
+	cr_expect(gw_log_contains(G.error_log, "over max_rss", 3), "no max_rss line in the error log");
+	finish_ok();
+}
