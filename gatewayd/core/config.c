@@ -183,6 +183,29 @@ static int parse_match(struct check *c, const char *where, struct route_cfg *r)
 	return 0;
 }
 
+/* "host": a name, or a list of names and "*.example.org" patterns. */
+static int load_hosts(struct check *c, json_t *item, const char *where, struct route_cfg *r)
+{
+	json_t *v = json_object_get(item, "host");
+	if (!v)
+		return 0;
+	if (json_is_string(v)) {
+		r->hosts = calloc(2, sizeof *r->hosts);
+		if (!r->hosts || !(r->hosts[0] = strdup(json_string_value(v))))
+			return fail(c, where, "out of memory");
+		r->nhosts = 1;
+	} else if (get_string_list(c, item, "host", where, &r->hosts, &r->nhosts)) {
+		return -1;
+	}
+	for (size_t i = 0; i < r->nhosts; i++) {
+		const char *h = r->hosts[i];
+		if (!h[0] || strpbrk(h, " /:") || (strchr(h, '*') && strncmp(h, "*.", 2) != 0))
+			return fail(c, where, "\"host\": \"%s\": a name, or \"*.\" and a domain",
+			            h);
+	}
+	return 0;
+}
+
 static int load_routes(struct check *c, json_t *root, struct config *cfg)
 {
 	json_t *arr = json_object_get(root, "routes"), *item;
@@ -197,7 +220,7 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 	json_array_foreach(arr, i, item)
 	{
 		static const char *const keys[] = { "match", "cgi",      "static", "pool",
-			                            "root",  "max_body", NULL };
+			                            "root",  "max_body", "host",   NULL };
 		char where[64], sub[80];
 		struct route_cfg *r = &cfg->routes[i];
 		snprintf(where, sizeof where, "routes[%zu]", i);
@@ -209,7 +232,7 @@ static int load_routes(struct check *c, json_t *root, struct config *cfg)
 			return -1;
 		if (!r->match)
 			return fail(c, where, "\"match\" is required");
-		if (parse_match(c, where, r))
+		if (parse_match(c, where, r) || load_hosts(c, item, where, r))
 			return -1;
 		json_t *cgi = json_object_get(item, "cgi"), *st = json_object_get(item, "static");
 		json_t *pool = json_object_get(item, "pool");
@@ -718,6 +741,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
 		free(r->match);
+		free_list(r->hosts, r->nhosts);
 		free(r->cgi.root);
 		identity_free(&r->cgi.id);
 		free_list(r->cgi.env, r->cgi.nenv);

@@ -116,6 +116,8 @@ struct route_cfg {
 	char *match; /* as written */
 	enum match_kind match_kind;
 	const char *match_text; /* the prefix, exact path or suffix */
+	char **hosts; /* virtual hosts: names or "*.suffix" patterns; none: any host */
+	size_t nhosts;
 	enum route_kind kind;
 	uint64_t max_body;
 	struct cgi_cfg cgi;

@@ -90,6 +90,20 @@ bool request_from_loopback(struct request *r)
 	                strncmp(addr, "::ffff:127.", 11) == 0);
 }
 
+/* The host a request is for: Host (HTTP_HOST) without its port, else the
+ * SERVER_NAME a web server sent; "" if neither. */
+static void request_host(struct request *r, char *out, size_t cap)
+{
+	const char *h = cgi_env_get(&r->env, "HTTP_HOST");
+	if (!h || !h[0])
+		h = cgi_env_get(&r->env, "SERVER_NAME");
+	size_t n = h ? (h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":")) : 0;
+	if (n >= cap)
+		n = 0;
+	memcpy(out, h ? h : "", n);
+	out[n] = '\0';
+}
+
 int request_route(struct request *r)
 {
 	static struct route_cfg status_route = { .match = STATUS_PATH, .kind = ROUTE_STATUS };
@@ -103,7 +117,9 @@ int request_route(struct request *r)
 		r->route = &health_route;
 		return 0;
 	}
-	r->route = router_match(r->cfg, r->path, &r->route_prefix);
+	char host[256];
+	request_host(r, host, sizeof host);
+	r->route = router_match(r->cfg, host, r->path, &r->route_prefix);
 	if (!r->route) {
 		log_info(r->id, "no route for \"%s\"", r->path);
 		return 404;

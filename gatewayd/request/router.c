@@ -1,6 +1,7 @@
 #include "gatewayd/request/router.h"
 
 #include <string.h>
+#include <strings.h>
 
 static bool route_matches(const struct route_cfg *r, const char *path, size_t len,
                           size_t *prefix_len)
@@ -25,11 +26,32 @@ static bool route_matches(const struct route_cfg *r, const char *path, size_t le
 	return false;
 }
 
-struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len)
+/* host: lowercase, no port; a route with no hosts takes any. */
+static bool host_matches(const struct route_cfg *r, const char *host)
+{
+	if (r->nhosts == 0)
+		return true;
+	size_t hl = strlen(host);
+	for (size_t i = 0; i < r->nhosts; i++) {
+		const char *h = r->hosts[i];
+		if (strncmp(h, "*.", 2) == 0) {
+			size_t sl = strlen(h + 1); /* ".example.org" */
+			if (hl > sl && strcasecmp(host + hl - sl, h + 1) == 0)
+				return true;
+		} else if (strcasecmp(host, h) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+struct route_cfg *router_match(struct config *cfg, const char *host, const char *path,
+                               size_t *prefix_len)
 {
 	size_t len = strlen(path);
 	for (size_t i = 0; i < cfg->nroutes; i++)
-		if (route_matches(&cfg->routes[i], path, len, prefix_len))
+		if (host_matches(&cfg->routes[i], host) &&
+		    route_matches(&cfg->routes[i], path, len, prefix_len))
 			return &cfg->routes[i];
 	return NULL;
 }

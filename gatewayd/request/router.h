@@ -8,7 +8,10 @@
 
 /* The route for a decoded path, or NULL. *prefix_len: how much of the path the
  * route's match consumed (the mount point, for SCRIPT_NAME). */
-struct route_cfg *router_match(struct config *cfg, const char *path, size_t *prefix_len);
+/* The first route for host (the request's, lowercase, no port; "" if none)
+ * and path. */
+struct route_cfg *router_match(struct config *cfg, const char *host, const char *path,
+                               size_t *prefix_len);
 
 /* The one rule for "is this resolved path inside that resolved root": path is
  * strictly below root (never root itself; root "/" holds every other absolute

@@ -65,7 +65,7 @@ Test(router, paths)
 	for (size_t i = 0; i < sizeof path_cases / sizeof path_cases[0]; i++) {
 		const struct path_case *c = &path_cases[i];
 		size_t prefix = 12345;
-		struct route_cfg *r = router_match(gw->cfg, c->path, &prefix);
+		struct route_cfg *r = router_match(gw->cfg, "", c->path, &prefix);
 		if (c->route < 0) {
 			cr_expect_null(r, "\"%s\" matched route %td", c->path, r ? r - gw->cfg->routes : -1);
 			continue;
@@ -83,8 +83,31 @@ Test(router, catch_all_takes_everything_with_an_empty_mount)
 	const char *paths[] = {"/", "/a", "/a/b/", "/x.php"};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		size_t prefix = 99;
-		cr_expect_eq(router_match(gw->cfg, paths[i], &prefix), &gw->cfg->routes[0], "%s", paths[i]);
+		cr_expect_eq(router_match(gw->cfg, "", paths[i], &prefix), &gw->cfg->routes[0], "%s", paths[i]);
 		cr_expect_eq(prefix, 0, "%s", paths[i]);
+	}
+}
+
+/* Virtual hosts: a route with "host" takes only those; the first match wins. */
+Test(router, host_routes_take_their_hosts_only)
+{
+	fx_server("{" LISTEN "\"routes\": ["
+	          "{\"match\": \"/\", \"host\": \"a.example\", \"static\": {\"root\": \"htdocs\"}},"
+	          "{\"match\": \"/\", \"host\": [\"*.b.example\", \"b.example\"],"
+	          " \"static\": {\"root\": \"htdocs\"}},"
+	          "{\"match\": \"/\", \"static\": {\"root\": \"htdocs\"}}]}");
+	static const struct {
+		const char *host;
+		int route;
+	} cases[] = {
+		{"a.example", 0}, {"A.Example", 0}, {"b.example", 1}, {"www.b.example", 1},
+		{"x.y.b.example", 1}, {"xb.example", 2}, {"a.example.evil", 2}, {"", 2},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t prefix;
+		struct route_cfg *r = router_match(gw->cfg, cases[i].host, "/x", &prefix);
+		cr_expect_eq(r, &gw->cfg->routes[cases[i].route], "host \"%s\": route %td, want %d",
+		             cases[i].host, r ? r - gw->cfg->routes : -1, cases[i].route);
 	}
 }
 
