@@ -116,6 +116,7 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, const struc
                     struct cgi_cfg *cgi)
 {
 	static const char *const keys[] = { "root",
+		                            "userdir",
 		                            "timeout",
 		                            "kill_grace",
 		                            "max_children",
@@ -134,7 +135,8 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, const struc
 	cgi->queue = 256;
 	cgi->queue_timeout = 10;
 	if (want_object(c, obj, where) || check_keys(c, obj, where, keys) ||
-	    get_dir(c, obj, "root", where, &cgi->root, true) ||
+	    get_string(c, obj, "userdir", where, &cgi->userdir) ||
+	    get_dir(c, obj, "root", where, &cgi->root, !json_object_get(obj, "userdir")) ||
 	    get_seconds(c, obj, "timeout", where, &cgi->timeout) ||
 	    get_seconds(c, obj, "kill_grace", where, &cgi->kill_grace) ||
 	    get_int(c, obj, "max_children", where, &cgi->max_children, 1, 100000) ||
@@ -144,6 +146,14 @@ static int load_cgi(struct check *c, json_t *obj, const char *where, const struc
 	    load_identity(c, obj, where, &cfg->id, &cgi->id) ||
 	    load_sandbox(c, obj, where, &cgi->sandbox))
 		return -1;
+	if (cgi->userdir && (cgi->root || cgi->id.user || cgi->id.group))
+		return fail(c, where,
+		            "\"userdir\" runs each user's scripts as that user: no \"root\", "
+		            "\"user\" or \"group\" beside it");
+	if (cgi->userdir &&
+	    (cgi->userdir[0] == '/' || !cgi->userdir[0] || strstr(cgi->userdir, "..")))
+		return fail(c, where,
+		            "\"userdir\" is a path under each home, such as \"public_html\"");
 	return get_env(c, obj, where, &cgi->env, &cgi->nenv);
 }
 
@@ -672,7 +682,7 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 			if (cfg->routes[i].kind == ROUTE_STATIC)
 				cfg->document_root = strdup(cfg->routes[i].stat.root);
 		for (size_t i = 0; i < cfg->nroutes && !cfg->document_root; i++)
-			if (cfg->routes[i].kind == ROUTE_CGI)
+			if (cfg->routes[i].kind == ROUTE_CGI && cfg->routes[i].cgi.root)
 				cfg->document_root = strdup(cfg->routes[i].cgi.root);
 		if (!cfg->document_root)
 			cfg->document_root = strdup(c->base_dir);
@@ -743,6 +753,7 @@ void config_free(struct config *cfg)
 		free(r->match);
 		free_list(r->hosts, r->nhosts);
 		free(r->cgi.root);
+		free(r->cgi.userdir);
 		identity_free(&r->cgi.id);
 		free_list(r->cgi.env, r->cgi.nenv);
 		free(r->stat.root);

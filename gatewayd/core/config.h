@@ -93,7 +93,8 @@ struct pool_cfg {
 };
 
 struct cgi_cfg {
-	char *root; /* absolute, resolved */
+	char *root; /* absolute, resolved; NULL with userdir */
+	char *userdir; /* "/~NAME/..." runs under NAME's home + this, as NAME */
 	double timeout; /* seconds until SIGTERM to the script's group */
 	double kill_grace; /* seconds from SIGTERM to SIGKILL */
 	int max_children;

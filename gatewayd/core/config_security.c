@@ -186,6 +186,13 @@ int config_check_identity(const struct config *cfg, uid_t euid, char *msg, size_
 		if (cfg->routes[i].kind != ROUTE_CGI)
 			continue;
 		snprintf(what, sizeof what, "routes[%zu].cgi (\"%s\")", i, cfg->routes[i].match);
+		if (cfg->routes[i].cgi.userdir && euid != 0) {
+			snprintf(msg, msglen,
+			         "%s: \"userdir\" runs scripts as their owners: it needs "
+			         "gatewayd started as root",
+			         what);
+			return -1;
+		}
 		if (check_one(cfg, &cfg->routes[i].cgi.id, euid, what, msg, msglen) < 0)
 			return -1;
 	}

@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "gatewayd/core/log.h"
@@ -133,8 +136,36 @@ static void identity_of(const struct identity_cfg *id, struct spawn_plan *plan)
 static const struct route_cfg *cgi_route(const char *root)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++)
-		if (cfg->routes[i].kind == ROUTE_CGI && strcmp(cfg->routes[i].cgi.root, root) == 0)
+		if (cfg->routes[i].kind == ROUTE_CGI && cfg->routes[i].cgi.root &&
+		    strcmp(cfg->routes[i].cgi.root, root) == 0)
 			return &cfg->routes[i];
+	return NULL;
+}
+
+/* A userdir route's root is HOME/userdir of the user who owns it, and its
+ * scripts run as that user: found from the root's owner, then checked to be
+ * exactly that user's directory. */
+static const struct route_cfg *userdir_route(const char *root, struct identity_cfg *id)
+{
+	struct stat st;
+	if (stat(root, &st) < 0)
+		return NULL;
+	struct passwd *pw = getpwuid(st.st_uid);
+	if (!pw)
+		return NULL;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_cfg *r = &cfg->routes[i];
+		char want[PATH_MAX], real[PATH_MAX];
+		if (r->kind != ROUTE_CGI || !r->cgi.userdir)
+			continue;
+		snprintf(want, sizeof want, "%s/%s", pw->pw_dir, r->cgi.userdir);
+		if (realpath(want, real) && strcmp(real, root) == 0) {
+			*id = (struct identity_cfg){ .set = true,
+				                     .uid = pw->pw_uid,
+				                     .gid = pw->pw_gid };
+			return r;
+		}
+	}
 	return NULL;
 }
 
@@ -144,11 +175,14 @@ enum { CHECK_ROUTE = EXEC_NCHECKS + 1, CHECK_POOL, CHECK_TOO_MANY };
 static int plan_cgi(const struct spawn_msg *m, struct spawn_plan *plan)
 {
 	const struct route_cfg *route = cgi_route(m->root);
-	if (!route)
+	struct identity_cfg id;
+	if (route)
+		id = route->cgi.id;
+	else if (!(route = userdir_route(m->root, &id)))
 		return refuse(plan, CHECK_ROUTE, "route: no cgi route has the root %s", m->root);
-	identity_of(&route->cgi.id, plan);
+	identity_of(&id, plan);
 	sandbox_of(&route->cgi.sandbox, plan);
-	if (route->cgi.id.set) {
+	if (id.set) {
 		struct exec_target t = { .uid = plan->spec.uid,
 			                 .gid = plan->spec.gid,
 			                 .min_uid = cfg->min_uid,
@@ -156,8 +190,7 @@ static int plan_cgi(const struct spawn_msg *m, struct spawn_plan *plan)
 			                 .root_allowed = cfg->id.set && cfg->id.uid == 0 };
 		struct exec_file f;
 		char why[sizeof plan->why];
-		enum exec_check rc =
-		        exec_check(route->cgi.root, m->script, &t, &f, why, sizeof why);
+		enum exec_check rc = exec_check(m->root, m->script, &t, &f, why, sizeof why);
 		if (rc != EXEC_OK)
 			return refuse(plan, rc, "%s", why);
 		snprintf(plan->path, sizeof plan->path, "%s", f.path);
@@ -165,11 +198,11 @@ static int plan_cgi(const struct spawn_msg *m, struct spawn_plan *plan)
 	} else {
 		/* Started as an ordinary user with no "user": the dispatcher's
 		 * own checks (inside the root, executable) as before. */
-		size_t n = strlen(route->cgi.root);
-		if (strncmp(m->script, route->cgi.root, n) != 0 || m->script[n] != '/' ||
+		size_t n = strlen(m->root);
+		if (strncmp(m->script, m->root, n) != 0 || m->script[n] != '/' ||
 		    strstr(m->script, "/../"))
 			return refuse(plan, EXEC_OUTSIDE_ROOT, "outside-root: %s is not under %s",
-			              m->script, route->cgi.root);
+			              m->script, m->root);
 		snprintf(plan->path, sizeof plan->path, "%s", m->script);
 	}
 	if (m->nargs > SPAWN_PLAN_MAX_ARGS || m->nenv + route->cgi.nenv + 1 > SPAWN_PLAN_MAX_ENV)

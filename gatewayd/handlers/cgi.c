@@ -5,8 +5,10 @@
  * answer before it reads, or never read at all. A job outlives its request
  * when the request ends first (client gone, timeout): it then only waits to
  * reap the child it killed. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -45,6 +47,7 @@ struct cgi_job {
 	enum job_state state;
 	char rid[REQUEST_ID_LEN]; /* the job may outlive r and still logs */
 	char *script;
+	char *root; /* the route's, or the user's (userdir) */
 	struct cgi_output out;
 
 	pid_t pid;
@@ -103,12 +106,12 @@ static struct cgi_route_state *route_state(struct route_cfg *route)
 
 /* ---- resolving the script ------------------------------------------- */
 
-static int script_check(struct request *r, const char *file)
+static int script_check(struct request *r, const char *root, const char *file)
 {
 	char real[PATH_MAX];
 	struct stat st;
-	if (!realpath(file, real) || !router_path_below(r->route->cgi.root, real)) {
-		log_warn(r->id, "%s resolves outside the cgi root %s", file, r->route->cgi.root);
+	if (!realpath(file, real) || !router_path_below(root, real)) {
+		log_warn(r->id, "%s resolves outside the cgi root %s", file, root);
 		return 404;
 	}
 	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -119,6 +122,38 @@ static int script_check(struct request *r, const char *file)
 		log_info(r->id, "%s is not executable", file);
 		return 403;
 	}
+	return 0;
+}
+
+/* The root this request's script lies under: the route's, or for a userdir
+ * route ("/~NAME/rest") NAME's home + userdir, with the mount moved past
+ * "NAME" so that the rest is walked below it. 0 or a status. */
+static int request_root(struct request *r, char *root, size_t cap)
+{
+	const struct cgi_cfg *cgi = &r->route->cgi;
+	if (!cgi->userdir) {
+		snprintf(root, cap, "%s", cgi->root ? cgi->root : "");
+		return 0;
+	}
+	const char *name = r->path + r->route_prefix;
+	size_t n = strcspn(name, "/");
+	char user[33];
+	if (n == 0 || n >= sizeof user || name[0] == '.')
+		return 404;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return 404;
+	memcpy(user, name, n);
+	user[n] = '\0';
+	struct passwd *pw = getpwnam(user);
+	char dir[PATH_MAX];
+	if (!pw ||
+	    snprintf(dir, sizeof dir, "%s/%s", pw->pw_dir, cgi->userdir) >= (int)sizeof dir ||
+	    !realpath(dir, root)) {
+		log_info(r->id, "no user directory for ~%s", user);
+		return 404;
+	}
+	r->route_prefix += n;
 	return 0;
 }
 
@@ -243,6 +278,7 @@ static void job_free(struct cgi_job *j)
 	cgi_output_free(&j->out);
 	buf_free(&j->errline.buf);
 	free(j->script);
+	free(j->root);
 	config_unref(j->cfg);
 	free(j);
 }
@@ -471,7 +507,7 @@ static int spawn_script(struct cgi_job *j)
 
 	int fd[3] = { in[0], out[1], err[1] };
 	struct spawn_result res;
-	pid_t pid = spawn_client_cgi(j->rid, j->route->cgi.root, j->script, argv ? argv + 1 : NULL,
+	pid_t pid = spawn_client_cgi(j->rid, j->root, j->script, argv ? argv + 1 : NULL,
 	                             cgi_env_envp(&r->env), fd, &res);
 	cgi_argv_free(argv);
 	if (pid < 0) {
@@ -561,17 +597,18 @@ static void job_run(struct cgi_job *j)
 static void cgi_start(struct request *r)
 {
 	struct script_match m;
-	int status = 0;
-	if (r->script_filename) {
+	char root[PATH_MAX];
+	int status = request_root(r, root, sizeof root);
+	if (!status && r->script_filename) {
 		/* A web server named the script (FastCGI): its variables stand as sent. */
 		snprintf(m.file, sizeof m.file, "%s", r->script_filename);
-	} else {
-		status = script_find(r, r->route->cgi.root, NULL, &m);
+	} else if (!status) {
+		status = script_find(r, root, NULL, &m);
 		if (!status)
 			status = script_location_env(r, &m);
 	}
 	if (!status)
-		status = script_check(r, m.file);
+		status = script_check(r, root, m.file);
 	if (!status)
 		status = script_route_env(r);
 	if (status) {
@@ -580,7 +617,9 @@ static void cgi_start(struct request *r)
 	}
 	struct cgi_job *j = calloc(1, sizeof *j);
 	struct cgi_route_state *rs = route_state(r->route);
-	if (!j || !rs || !(j->script = strdup(m.file))) {
+	if (!j || !rs || !(j->script = strdup(m.file)) || !(j->root = strdup(root))) {
+		if (j)
+			free(j->script);
 		free(j);
 		request_error(r, 500, NULL);
 		return;

@@ -17,8 +17,10 @@ static bool route_matches(const struct route_cfg *r, const char *path, size_t le
 	case MATCH_PREFIX:
 		if (len < n || memcmp(path, r->match_text, n) != 0)
 			return false;
-		/* "/app" is a whole segment: it takes "/app" and "/app/x", not "/apple". */
-		if (r->match_text[n - 1] != '/' && len > n && path[n] != '/')
+		/* "/app" is a whole segment: it takes "/app" and "/app/x", not "/apple";
+		 * "/~" takes "/~alice/..." (userdir). */
+		if (r->match_text[n - 1] != '/' && r->match_text[n - 1] != '~' && len > n &&
+		    path[n] != '/')
 			return false;
 		*prefix_len = r->match_text[n - 1] == '/' ? n - 1 : n;
 		return true;
@@ -70,7 +72,7 @@ struct route_cfg *router_match_script(struct config *cfg, const char *real)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_cfg *r = &cfg->routes[i];
-		if (r->kind == ROUTE_CGI && router_path_below(r->cgi.root, real))
+		if (r->kind == ROUTE_CGI && r->cgi.root && router_path_below(r->cgi.root, real))
 			return r;
 		/* A pool's scripts (php) go to the pool whose root holds them, never
 		 * to another pool's workers (and user) by the URL a web server sent. */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1649,6 +1650,139 @@ Test(server_timing, on_cgi_queued_static_and_error_responses, .fini = teardown, 
 		cr_expect(t.spawn == 0 && t.app == 0 && t.queue == 0, "%s: spawn %.3f app %.3f queue %.3f",
 		          paths[i], t.spawn, t.app, t.queue);
 		cr_expect_geq(t.total, 0);
+		gw_response_free(&r);
+	}
+	finish_ok(NULL);
+}
+
+/* ---- virtual hosts and per-user directories ------------------------------ */
+
+/* path (under G.dir) holding text, mode; owned by uid:gid. */
+static void put_file(const char *path, const char *text, mode_t mode, uid_t uid, gid_t gid)
+{
+	char full[512];
+	snprintf(full, sizeof full, "%s/%s", G.dir, path);
+	FILE *f = fopen(full, "w");
+	cr_assert_not_null(f, "%s: %s", full, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+	cr_assert_eq(chmod(full, mode), 0);
+	cr_assert_eq(chown(full, uid, gid), 0);
+}
+
+static void put_dir(const char *path, uid_t uid, gid_t gid)
+{
+	char full[512];
+	snprintf(full, sizeof full, "%s/%s", G.dir, path);
+	cr_assert_eq(mkdir(full, 0755), 0, "%s: %s", full, strerror(errno));
+	cr_assert_eq(chown(full, uid, gid), 0);
+}
+
+/* "host" routes: the Host header (less its port) picks them, case aside;
+ * "*.b.test" takes the names under b.test; other hosts fall through. */
+Test(cgi_vhosts, host_header_picks_the_route, .fini = teardown, .timeout = 30)
+{
+	gw_write_config(&G, "{}");
+	const char *names[] = {"a", "b", "any"};
+	for (int i = 0; i < 3; i++) {
+		char dir[64], file[80], text[16];
+		snprintf(dir, sizeof dir, "%s", names[i]);
+		put_dir(dir, 0, 0);
+		snprintf(file, sizeof file, "%s/who.txt", names[i]);
+		snprintf(text, sizeof text, "site %s\n", names[i]);
+		put_file(file, text, 0644, 0, 0);
+	}
+	gw_start(&G, "{\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}], \"routes\": ["
+	             "{\"match\": \"/\", \"host\": \"a.test\", \"static\": {\"root\": \"@DIR@/a\"}},"
+	             "{\"match\": \"/\", \"host\": [\"*.b.test\"], \"static\": {\"root\": \"@DIR@/b\"}},"
+	             "{\"match\": \"/\", \"static\": {\"root\": \"@DIR@/any\"}}]}");
+	static const struct {
+		const char *host, *site;
+	} cases[] = {
+		{"a.test", "site a"}, {"A.TEST:8080", "site a"}, {"www.b.test", "site b"},
+		{"b.test", "site any"}, {"c.test", "site any"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char raw[256];
+		struct gw_response r;
+		snprintf(raw, sizeof raw, "GET /who.txt HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		         cases[i].host);
+		must_request(raw, &r);
+		cr_expect_eq(r.status, 200, "%s: %d", cases[i].host, r.status);
+		cr_expect(r.body && strstr(r.body, cases[i].site), "Host %s: got %s, want %s",
+		          cases[i].host, r.body, cases[i].site);
+		gw_response_free(&r);
+	}
+	finish_ok(NULL);
+}
+
+static char userdir_user[32];
+
+static void userdir_teardown(void)
+{
+	gw_cleanup(&G);
+	if (userdir_user[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "userdel %s 2>/dev/null", userdir_user);
+		cr_expect_eq(system(cmd), 0, "userdel %s", userdir_user);
+		userdir_user[0] = '\0';
+	}
+}
+
+/* suEXEC's userdir mode: /~NAME/x.cgi runs NAME's script as NAME (the
+ * dispatcher runs as www-data); no such user or no directory: 404; a script
+ * there owned by someone else: 403. */
+Test(cgi_userdir, scripts_run_as_their_user, .fini = userdir_teardown, .timeout = 30)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root (useradd, and gatewayd drops to www-data)");
+	gw_write_config(&G, "{}");
+	cr_assert_eq(chmod(G.dir, 0755), 0);
+	snprintf(userdir_user, sizeof userdir_user, "gwu%d", (int)getpid() % 100000);
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "useradd -M -d %s/home -s /usr/sbin/nologin %s", G.dir,
+	         userdir_user);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	struct passwd *pw = getpwnam(userdir_user);
+	cr_assert_not_null(pw);
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	put_dir("home", uid, gid);
+	put_dir("home/public_html", uid, gid);
+	put_dir("home/public_html/cgi-bin", uid, gid);
+	put_file("home/public_html/cgi-bin/id.cgi",
+	         "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nuid=%s gid=%s\\n' \"$(id -u)\" "
+	         "\"$(id -g)\"\n",
+	         0755, uid, gid);
+	put_file("home/public_html/cgi-bin/foreign.cgi", "#!/bin/sh\necho\n", 0755, 65534, 65534);
+	gw_start(&G, "{\"user\": \"www-data\", \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\": [{\"match\": \"/~\", \"cgi\": {\"userdir\": \"public_html/cgi-bin\"}}]}");
+	char raw[256], want[64];
+	struct gw_response r;
+	snprintf(raw, sizeof raw, "GET /~%s/id.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	         userdir_user);
+	must_request(raw, &r);
+	snprintf(want, sizeof want, "uid=%u gid=%u", (unsigned)uid, (unsigned)gid);
+	cr_expect_eq(r.status, 200, "/~%s/id.cgi: %d %s", userdir_user, r.status, r.body);
+	cr_expect(r.body && strstr(r.body, want), "got %s, want %s", r.body, want);
+	gw_response_free(&r);
+
+	snprintf(raw, sizeof raw,
+	         "GET /~%s/foreign.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	         userdir_user);
+	must_request(raw, &r);
+	cr_expect_eq(r.status, 403, "a script owned by nobody in %s's directory: %d", userdir_user,
+	             r.status);
+	gw_response_free(&r);
+	cr_expect(gw_log_contains(G.error_log, "file-owner", 2), "no file-owner check in the log");
+
+	const char *missing[] = {"/~gw-no-such-user/id.cgi", "/~root/id.cgi", "/~/id.cgi",
+	                         "/~..%2f/id.cgi"};
+	for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+		snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+		         missing[i]);
+		must_request(raw, &r);
+		cr_expect(r.status == 404 || r.status == 403, "%s: %d", missing[i], r.status);
 		gw_response_free(&r);
 	}
 	finish_ok(NULL);
