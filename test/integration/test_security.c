@@ -106,6 +106,18 @@ static const char ID_SH[] = "#!/bin/sh\n"
                             "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\\t '\n"
                             "echo \"umask=$(umask)\"\n";
 
+/* A second cgi root, G.dir/cgi2 (0755, root), holding id.sh: routes with
+ * other users or sandboxes get roots of their own (see
+ * routes_sharing_a_root_run_as_their_own_users). */
+static void make_root2(void)
+{
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/cgi2", G.dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	cr_assert_eq(chmod(dir, 0755), 0);
+	write_file("cgi2/id.sh", ID_SH, 0755, 0, 0);
+}
+
 /* GET path on a new connection; the response must come within timeout s. */
 static void get_within(const char *path, double timeout, struct gw_response *r)
 {
@@ -360,6 +372,14 @@ Test(security_root, user_root_warns, .fini = teardown, .timeout = 30)
 
 /* ---- 2, 3. who runs what ------------------------------------------------ */
 
+/* /www/ names its user, /top/ takes the top level's. */
+#define WWW_CONFIG                                                                               \
+	"{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                    \
+	" \"routes\":["                                                                          \
+	"  {\"match\":\"/www/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"user\":\"www-data\",\"timeout\":10}}," \
+	"  {\"match\":\"/top/\",\"cgi\":{\"root\":\"@DIR@/cgi2\",\"timeout\":10}}]}"
+
+/* Three routes, one root. */
 #define ID_CONFIG                                                                                \
 	"{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                    \
 	" \"routes\":["                                                                          \
@@ -372,7 +392,8 @@ Test(security_identity, script_runs_unprivileged, .fini = teardown, .timeout = 3
 	make_dirs();
 	script("id.sh", ID_SH, 0755, 0, 0);
 	script("mine.sh", ID_SH, 0755, WWW, WWW); /* owned by the target user: also fine */
-	gw_start(&G, ID_CONFIG);
+	make_root2();
+	gw_start(&G, WWW_CONFIG);
 	static const char *const paths[] = {"/www/id.sh", "/www/mine.sh", "/top/id.sh"};
 	for (size_t i = 0; i < 3; i++) {
 		struct gw_response r;
@@ -391,11 +412,7 @@ Test(security_identity, routes_run_as_their_own_users, .fini = teardown, .timeou
 {
 	make_dirs();
 	script("id.sh", ID_SH, 0755, 0, 0);
-	char path[400];
-	snprintf(path, sizeof path, "%s/cgi2", G.dir);
-	cr_assert_eq(mkdir(path, 0755), 0);
-	cr_assert_eq(chmod(path, 0755), 0);
-	write_file("cgi2/id.sh", ID_SH, 0755, 0, 0);
+	make_root2();
 	gw_start(&G, "{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
 	             " \"routes\":["
 	             "  {\"match\":\"/www/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"user\":\"www-data\"}},"
@@ -440,7 +457,8 @@ Test(security_identity, dispatcher_dropped_spawner_root, .fini = teardown, .time
 {
 	make_dirs();
 	script("id.sh", ID_SH, 0755, 0, 0);
-	gw_start(&G, ID_CONFIG);
+	make_root2();
+	gw_start(&G, WWW_CONFIG);
 	/* A connection held open: this process is the one serving clients. */
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
@@ -827,19 +845,23 @@ static const char BOMB_PY[] =
         "os.rename('@DIR@/run/bomb.tmp', '@DIR@/run/bomb')\n"
         "time.sleep(30)\n";
 
-static const char BOMB_CONFIG[] =
-        "{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
-        " \"routes\":["
-        "  {\"match\":\"/bomb/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":3,\"kill_grace\":1,"
-        "    \"sandbox\":{\"processes\":20}}},"
-        "  {\"match\":\"/ok/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":10}}]}";
-
-Test(security_limits, fork_bomb_contained, .fini = teardown, .timeout = 40)
+/* The bomb's route and the other one have roots of their own: see
+ * routes_sharing_a_root_run_as_their_own_users. */
+static void fork_bomb(bool cgroup)
 {
 	make_dirs();
 	script("bomb.py", BOMB_PY, 0755, 0, 0);
-	script("id.sh", ID_SH, 0755, 0, 0);
-	gw_start(&G, BOMB_CONFIG);
+	make_root2();
+	char *config = NULL;
+	cr_assert(asprintf(&config,
+	                   "{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	                   " \"routes\":["
+	                   "  {\"match\":\"/bomb/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":3,"
+	                   "    \"kill_grace\":1,\"sandbox\":{\"processes\":20,\"cgroup\":%s}}},"
+	                   "  {\"match\":\"/ok/\",\"cgi\":{\"root\":\"@DIR@/cgi2\",\"timeout\":10}}]}",
+	                   cgroup ? "true" : "false") > 0);
+	gw_start(&G, config);
+	free(config);
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
 	static const char req[] = "GET /bomb/bomb.py HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -869,11 +891,13 @@ Test(security_limits, fork_bomb_contained, .fini = teardown, .timeout = 40)
 		remember((pid_t)pid);
 	}
 	free(text);
-	cr_log_info("the bomb forked %d, %d forks failed", forked, failed);
+	cr_log_info("the bomb (cgroup %s) forked %d, %d forks failed", cgroup ? "on" : "off",
+	            forked, failed);
 	cr_expect_eq(nkids, forked);
 	cr_expect_eq(forked + failed, 200);
-	/* 20 processes at most, the script itself one of them (RLIMIT_NPROC
-	 * counts every process of uid 33, the dispatcher too: fewer then). */
+	/* 20 processes at most, the script itself one of them: pids.max with a
+	 * cgroup; without, RLIMIT_NPROC, which counts every process of uid 33
+	 * (the dispatcher too: fewer then). */
 	cr_expect(forked <= 19, "the bomb forked %d children under \"processes\": 20", forked);
 	cr_expect(forked >= 10, "only %d forks: the limit is lower than asked", forked);
 
@@ -890,10 +914,21 @@ Test(security_limits, fork_bomb_contained, .fini = teardown, .timeout = 40)
 	for (int i = 0; i < nkids; i++)
 		cr_expect(gw_wait_gone(kids[i], 2), "the bomb's child %d outlived it", kids[i]);
 	close(fd);
-	char *line = gw_last_line_with(G.error_log, "exec {");
-	cr_expect(line && strstr(line, "\"pids_max\":20"), "audit: %s", line);
+	char *line = gw_last_line_with(G.error_log, "/bomb.py\"");
+	cr_expect(line && strstr(line, cgroup ? "\"pids_max\":20" : "\"processes\":20"), "audit: %s",
+	          line);
 	free(line);
 	finish_ok();
+}
+
+Test(security_limits, fork_bomb_contained_cgroup, .fini = teardown, .timeout = 40)
+{
+	fork_bomb(true);
+}
+
+Test(security_limits, fork_bomb_contained_no_cgroup, .fini = teardown, .timeout = 40)
+{
+	fork_bomb(false);
 }
 
 /* ---- 7. a memory hog ---------------------------------------------------- */
@@ -918,14 +953,14 @@ static void memory_hog(bool cgroup)
 {
 	make_dirs();
 	script("hog.py", HOG_PY, 0755, 0, 0);
-	script("id.sh", ID_SH, 0755, 0, 0);
+	make_root2();
 	char *config = NULL;
 	cr_assert(asprintf(&config,
 	                   "{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
 	                   " \"routes\":["
 	                   "  {\"match\":\"/hog/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":20,"
 	                   "    \"sandbox\":{\"memory\":\"64M\",\"cgroup\":%s}}},"
-	                   "  {\"match\":\"/ok/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":10}}]}",
+	                   "  {\"match\":\"/ok/\",\"cgi\":{\"root\":\"@DIR@/cgi2\",\"timeout\":10}}]}",
 	                   cgroup ? "true" : "false") > 0);
 	gw_start(&G, config);
 	free(config);
