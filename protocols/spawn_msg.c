@@ -25,7 +25,8 @@ struct rule {
 
 /* clang-format off */
 static const struct rule rules[SPAWN_MSG_NTYPES] = {
-	[SPAWN_MSG_CGI] = { HAS(RID) | HAS(ROOT) | HAS(SCRIPT) | HAS(ARG) | HAS(ENV) | HAS(FDS),
+	[SPAWN_MSG_CGI] = { HAS(RID) | HAS(ROOT) | HAS(SCRIPT) | HAS(ARG) | HAS(ENV) | HAS(FDS) |
+	                    HAS(ROUTE),
 	                    HAS(ROOT) | HAS(SCRIPT) | HAS(FDS) },
 	[SPAWN_MSG_WORKER] = { HAS(POOL) | HAS(SLOT), HAS(POOL) },
 	[SPAWN_MSG_SIGNAL] = { HAS(PID) | HAS(SIGNAL), HAS(PID) | HAS(SIGNAL) },
@@ -63,6 +64,7 @@ static const struct field fields[SPAWN_TAG_NTAGS] = {
 	[SPAWN_TAG_GID] = INT(gid), [SPAWN_TAG_INODE] = INT(inode),
 	[SPAWN_TAG_CGROUP] = STR(cgroup), [SPAWN_TAG_LIMITS] = STR(limits),
 	[SPAWN_TAG_CPU_US] = INT(cpu_us), [SPAWN_TAG_MAXRSS_KB] = INT(maxrss_kb),
+	[SPAWN_TAG_ROUTE] = INT(route),
 };
 /* clang-format on */
 

@@ -69,6 +69,8 @@ enum spawn_msg_tag {
 	SPAWN_TAG_LIMITS, /*   -    -      -      -      -     O     -  the limits applied, in words */
 	SPAWN_TAG_CPU_US, /*   -    -      -      -      -     -     O  user+system CPU of the tree */
 	SPAWN_TAG_MAXRSS_KB, /* -   -      -      -      -     -     O  */
+	SPAWN_TAG_ROUTE, /*    O    -      -      -      -     -     -  the route's index, beside
+	                                                  its root: routes may share one */
 	SPAWN_TAG_NTAGS
 };
 
@@ -100,6 +102,7 @@ struct spawn_msg {
 	uint64_t inode;
 	uint64_t cpu_us;
 	uint64_t maxrss_kb;
+	uint64_t route;
 };
 
 /* The length of the message starting at buf once its 4-byte prefix is in:

@@ -151,13 +151,16 @@ static pid_t spawn_reply(struct spawn_result *res)
 	return (pid_t)msg.status;
 }
 
-pid_t spawn_client_cgi(const char *rid, const char *root, const char *script, char *const *args,
-                       char *const *env, const int fd[3], struct spawn_result *res)
+pid_t spawn_client_cgi(const char *rid, unsigned route, const char *root, const char *script,
+                       char *const *args, char *const *env, const int fd[3],
+                       struct spawn_result *res)
 {
 	struct spawn_msg *m = &msg;
 	memset(m, 0, sizeof *m);
 	m->type = SPAWN_MSG_CGI;
 	m->rid = rid;
+	m->route = route;
+	m->present = SPAWN_HAS(SPAWN_TAG_ROUTE);
 	m->root = root;
 	m->script = script;
 	for (; args && args[m->nargs] && m->nargs < SPAWN_MSG_MAX_LIST; m->nargs++)

@@ -42,12 +42,13 @@ void spawn_client_init(struct ev_loop *loop, int request_fd, int event_fd, void 
 void spawn_client_close(void);
 bool spawn_client_ready(void);
 
-/* Run a CGI script: root is the route's cgi.root (the spawner finds the route
- * by it), args its argv[1..], env the whole environment (the spawner keeps
+/* Run a CGI script: route is the route's index in the config and root its
+ * cgi.root (or the user's directory; the spawner checks they agree), args its argv[1..], env the whole environment (the spawner keeps
  * only CGI's variables), fd[] its stdin (-1: none), stdout and stderr.
  * Returns the pid, or -errno with res->check and res->text when a check refused. */
-pid_t spawn_client_cgi(const char *rid, const char *root, const char *script, char *const *args,
-                       char *const *env, const int fd[3], struct spawn_result *res);
+pid_t spawn_client_cgi(const char *rid, unsigned route, const char *root, const char *script,
+                       char *const *args, char *const *env, const int fd[3],
+                       struct spawn_result *res);
 /* Start one worker of a pool the spawner knows by name, on its listening
  * socket (its fd 0) with err_fd as its stderr. */
 pid_t spawn_client_worker(const char *pool, unsigned slot, int listen_fd, int err_fd,

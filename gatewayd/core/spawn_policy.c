@@ -133,11 +133,16 @@ static void identity_of(const struct identity_cfg *id, struct spawn_plan *plan)
 	plan->spec.gid = id->set ? id->gid : getgid();
 }
 
-static const struct route_cfg *cgi_route(const char *root)
+/* The route the dispatcher names, if it still has that root (a reload may
+ * have moved it), else the first with that root. */
+static const struct route_cfg *cgi_route(const struct spawn_msg *m)
 {
+	const struct route_cfg *r = m->route < cfg->nroutes ? &cfg->routes[m->route] : NULL;
+	if (r && r->kind == ROUTE_CGI && r->cgi.root && strcmp(r->cgi.root, m->root) == 0)
+		return r;
 	for (size_t i = 0; i < cfg->nroutes; i++)
 		if (cfg->routes[i].kind == ROUTE_CGI && cfg->routes[i].cgi.root &&
-		    strcmp(cfg->routes[i].cgi.root, root) == 0)
+		    strcmp(cfg->routes[i].cgi.root, m->root) == 0)
 			return &cfg->routes[i];
 	return NULL;
 }
@@ -174,7 +179,7 @@ enum { CHECK_ROUTE = EXEC_NCHECKS + 1, CHECK_POOL, CHECK_TOO_MANY };
 
 static int plan_cgi(const struct spawn_msg *m, struct spawn_plan *plan)
 {
-	const struct route_cfg *route = cgi_route(m->root);
+	const struct route_cfg *route = cgi_route(m);
 	struct identity_cfg id;
 	if (route)
 		id = route->cgi.id;
@@ -315,13 +320,14 @@ static void policy_audit(const struct spawn_plan *plan, pid_t pid, const char *c
 		cg[json_escape(cg, sizeof cg - 1, cgroup, strlen(cgroup), NULL)] = '\0';
 	log_info(plan->rid && plan->rid[0] ? plan->rid : NULL,
 	         "exec {\"rid\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"path\":\"%s\","
-	         "\"inode\":%llu,\"limits\":%s,\"pids_max\":%llu,\"cgroup\":%s%s%s,%s,"
+	         "\"inode\":%llu,\"limits\":%s,\"pids_max\":%llu,\"memory_max\":%llu,"
+	         "\"cgroup\":%s%s%s,%s,"
 	         "\"cpu_us\":%llu,\"maxrss_kb\":%llu}",
 	         plan->rid ? plan->rid : "", (int)pid, (unsigned)plan->spec.uid,
 	         (unsigned)plan->spec.gid, path, (unsigned long long)plan->inode, limits,
-	         (unsigned long long)plan->pids_max, cgroup ? "\"" : "null", cgroup ? cg : "",
-	         cgroup ? "\"" : "", how, (unsigned long long)cpu_us,
-	         (unsigned long long)maxrss_kb);
+	         (unsigned long long)plan->pids_max, (unsigned long long)plan->memory_max,
+	         cgroup ? "\"" : "null", cgroup ? cg : "", cgroup ? "\"" : "", how,
+	         (unsigned long long)cpu_us, (unsigned long long)maxrss_kb);
 }
 
 static void policy_log(int level, const char *rid, const char *fmt, ...)

@@ -507,8 +507,9 @@ static int spawn_script(struct cgi_job *j)
 
 	int fd[3] = { in[0], out[1], err[1] };
 	struct spawn_result res;
-	pid_t pid = spawn_client_cgi(j->rid, j->root, j->script, argv ? argv + 1 : NULL,
-	                             cgi_env_envp(&r->env), fd, &res);
+	pid_t pid =
+	        spawn_client_cgi(j->rid, (unsigned)(j->route - j->cfg->routes), j->root, j->script,
+	                         argv ? argv + 1 : NULL, cgi_env_envp(&r->env), fd, &res);
 	cgi_argv_free(argv);
 	if (pid < 0) {
 		rc = (int)pid;

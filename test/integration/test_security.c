@@ -440,11 +440,9 @@ Test(security_identity, routes_run_as_their_own_users, .fini = teardown, .timeou
 	finish_ok();
 }
 
-/* KNOWN BUG (fails on main at d69a82b): two routes with the same cgi root
- * and different users. The spawner's policy finds a request's route by its
- * root alone (gatewayd/core/spawn_policy.c, cgi_route(): the first
- * ROUTE_CGI route whose cgi.root matches), so /nobody/ runs as the first
- * such route's user, www-data (33), and with its sandbox too. */
+/* Two routes with the same cgi root and different users: each runs as its
+ * own (the request names its route's index beside the root; the spawner
+ * found the route by its root alone once, and ran /nobody/ as www-data). */
 Test(security_identity, routes_sharing_a_root_run_as_their_own_users, .fini = teardown,
      .timeout = 30)
 {

@@ -341,7 +341,7 @@ static const struct msg_case cases[] = {
 	{ "version 2", .type = SPAWN_MSG_CGI, .version = 2, { CGI_REQUIRED }, .why = "unknown version" },
 	/* unknown tag */
 	{ "tag 0", T(CGI), { CGI_REQUIRED, { 0, "x", 2, { 0 }, 0 } }, .why = "unknown tag" },
-	{ "tag 21", T(CGI), { CGI_REQUIRED, { SPAWN_TAG_NTAGS, "x", 2, { 0 }, 0 } }, .why = "unknown tag" },
+	{ "tag 22", T(CGI), { CGI_REQUIRED, { SPAWN_TAG_NTAGS, "x", 2, { 0 }, 0 } }, .why = "unknown tag" },
 	{ "tag 255", T(REPLY), { I(STATUS), { 255, "x", 2, { 0 }, 0 } }, .why = "unknown tag" },
 	/* tag refused for the type */
 	{ "worker with a root", T(WORKER), { S(POOL, "p"), S(ROOT, "/") },
