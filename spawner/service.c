@@ -316,6 +316,9 @@ static int place_fds(const struct spawn_msg *m, const int *fds, size_t nfds)
 		plan.spec.fd[2] = fds[1];
 		return 0;
 	}
+	/* stdin is optional; stdout and stderr always come (spawn_msg.h). */
+	if ((m->fds & (SPAWN_FD_STDOUT | SPAWN_FD_STDERR)) != (SPAWN_FD_STDOUT | SPAWN_FD_STDERR))
+		return -1;
 	size_t k = 0;
 	for (unsigned i = 0; i < 3; i++)
 		if (m->fds & (1u << i)) {
