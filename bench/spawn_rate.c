@@ -162,7 +162,7 @@ static int spawner_one(struct ev_loop *loop)
 		return -1;
 	int fd[3] = { in[0], out[1], err[1] };
 	struct spawn_result res;
-	pid_t pid = spawn_client_cgi("bench", "/", "/bin/true", NULL, cgi_env, fd, &res);
+	pid_t pid = spawn_client_cgi("bench", 0, "/", "/bin/true", NULL, cgi_env, fd, &res);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
