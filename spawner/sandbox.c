@@ -1,4 +1,5 @@
 #include "spawner/sandbox.h"
+#include "spawner/seccomp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,6 +50,9 @@ int sandbox_enter(const struct sandbox *sb)
 		return err;
 	if (sb->open_files && (err = limit(RLIMIT_NOFILE, sb->open_files, sb->open_files)) < 0)
 		return err;
+	/* Last: it would refuse nothing above, but nothing is left to refuse then. */
+	if (sb->seccomp && (err = seccomp_deny_enter()) < 0 && err != -ENOSYS)
+		return err;
 	return 0;
 }
 
@@ -81,6 +85,8 @@ size_t sandbox_describe(const struct sandbox *sb, char *out, size_t cap)
 		if (v)
 			APPEND(",\"%s\":%llu", limits[i].name, (unsigned long long)v);
 	}
+	if (sb->seccomp && seccomp_deny_available())
+		APPEND(",\"seccomp\":\"deny-list\"");
 	APPEND(",\"core\":0}");
 #undef APPEND
 	return n;

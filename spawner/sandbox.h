@@ -32,6 +32,7 @@ struct sandbox {
 	uint64_t processes; /* RLIMIT_NPROC (the user's, see above) */
 	uint64_t file_size; /* RLIMIT_FSIZE: SIGXFSZ, then EFBIG */
 	uint64_t open_files; /* RLIMIT_NOFILE */
+	bool seccomp; /* spawner/seccomp.h's deny-list, installed last, where the kernel has it */
 };
 
 /* Apply *sb to the calling process. For the child between fork and exec: only

@@ -56,6 +56,7 @@ struct sandbox_cfg {
 	uint64_t file_size;
 	uint64_t open_files;
 	bool cgroup; /* a cgroup per child where the host has one to give */
+	bool seccomp; /* spawner/seccomp.h's deny-list */
 };
 
 enum match_kind { MATCH_PREFIX, MATCH_EXACT, MATCH_SUFFIX };

@@ -23,14 +23,15 @@ void sandbox_defaults(struct sandbox_cfg *sb)
 		.umask = 022,
 		.open_files = 1024,
 		.cgroup = true,
+		.seccomp = true,
 	};
 }
 
 int load_sandbox(struct check *c, json_t *obj, const char *where, struct sandbox_cfg *sb)
 {
-	static const char *const keys[] = { "no_new_privs", "umask",     "cpu",
-		                            "memory",       "processes", "file_size",
-		                            "open_files",   "cgroup",    NULL };
+	static const char *const keys[] = { "no_new_privs", "umask",     "cpu",        "memory",
+		                            "processes",    "file_size", "open_files", "cgroup",
+		                            "seccomp",      NULL };
 	json_t *v = json_object_get(obj, "sandbox");
 	char at[256];
 	if (!v)
@@ -45,7 +46,8 @@ int load_sandbox(struct check *c, json_t *obj, const char *where, struct sandbox
 	    get_size(c, v, "processes", at, &sb->processes, 0, 1 << 22) ||
 	    get_size(c, v, "file_size", at, &sb->file_size, 0, UINT64_MAX / 2) ||
 	    get_size(c, v, "open_files", at, &sb->open_files, 0, 1 << 20) ||
-	    get_bool(c, v, "cgroup", at, &sb->cgroup)) {
+	    get_bool(c, v, "cgroup", at, &sb->cgroup) ||
+	    get_bool(c, v, "seccomp", at, &sb->seccomp)) {
 		free(mask);
 		return -1;
 	}

@@ -120,6 +120,7 @@ static void sandbox_of(const struct sandbox_cfg *sb, struct spawn_plan *plan)
 		.processes = sb->processes,
 		.file_size = sb->file_size,
 		.open_files = sb->open_files,
+		.seccomp = sb->seccomp,
 	};
 	plan->cgroup = sb->cgroup;
 	plan->pids_max = sb->processes;

@@ -147,7 +147,7 @@ static bool same_sandbox(const struct sandbox_cfg *a, const struct sandbox_cfg *
 	return a->no_new_privs == b->no_new_privs && a->umask == b->umask && a->cpu == b->cpu &&
 	       a->memory == b->memory && a->processes == b->processes &&
 	       a->file_size == b->file_size && a->open_files == b->open_files &&
-	       a->cgroup == b->cgroup;
+	       a->cgroup == b->cgroup && a->seccomp == b->seccomp;
 }
 
 /* Would the new settings start the workers any differently? Timeouts and

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "spawner/sandbox.h"
+#include "spawner/seccomp.h"
 
 /* Fork a child that applies *sb and execs sh -c script with stdout on a pipe;
  * returns the output (static) and the status. Fd 7 is left open in the child,
@@ -159,4 +160,29 @@ Test(sandbox, describe_cut_short_says_how_much_it_needed)
 	cr_assert_eq(strlen(buf), sizeof buf - 1);
 	cr_assert_eq(strncmp(buf, full, sizeof buf - 1), 0);
 	cr_assert_eq(sandbox_describe(&sb, NULL, 0), need);
+}
+
+/* The seccomp deny-list: what it lists fails with EPERM (unshare, mount,
+ * ptrace through strace-like use), the rest of a script runs. */
+Test(sandbox, seccomp_denies_its_list_and_allows_the_rest)
+{
+	if (!seccomp_deny_available())
+		cr_skip_test("no seccomp on this kernel");
+	struct sandbox sb = { .umask = -1, .no_new_privs = true, .seccomp = true };
+	int st;
+	char *out = run_sandboxed(&sb,
+	                          "unshare -U true 2>/dev/null && echo unshare-ran;"
+	                          "python3 -c 'import ctypes,os; l=ctypes.CDLL(None,use_errno=True);"
+	                          " r=l.mount(b\"none\",b\"/tmp\",b\"tmpfs\",0,None);"
+	                          " print(\"mount\", r, os.strerror(ctypes.get_errno()))';"
+	                          "grep Seccomp: /proc/self/status; echo still-running",
+	                          &st);
+	cr_expect_null(strstr(out, "unshare-ran"), "unshare ran under the deny-list: %s", out);
+	cr_expect(strstr(out, "mount -1 Operation not permitted"), "mount: %s", out);
+	cr_expect(strstr(out, "Seccomp:\t2"), "no filter in the child: %s", out);
+	cr_expect(strstr(out, "still-running"), "the script itself did not run on: %s", out);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+	char desc[256];
+	sandbox_describe(&sb, desc, sizeof desc);
+	cr_expect(strstr(desc, "\"seccomp\":\"deny-list\""), "%s", desc);
 }
