@@ -44,9 +44,7 @@ static void lose(void)
 
 /* ---- requests and replies ----------------------------------------------- */
 
-/* One record each way (SOCK_SEQPACKET): a request and its descriptors go in
- * one sendmsg, a reply comes in one recvmsg. */
-static int send_record(int fd, const uint8_t *p, size_t len, const int *fds, size_t nfds)
+int spawn_send_record(int fd, const uint8_t *p, size_t len, const int *fds, size_t nfds, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
@@ -54,6 +52,8 @@ static int send_record(int fd, const uint8_t *p, size_t len, const int *fds, siz
 	} u;
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds > MAX_FDS)
+		return -EINVAL;
 	if (nfds > 0) {
 		memset(&u, 0, sizeof u);
 		mh.msg_control = u.buf;
@@ -66,7 +66,7 @@ static int send_record(int fd, const uint8_t *p, size_t len, const int *fds, siz
 	}
 	ssize_t n;
 	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : 0;
 }
@@ -122,7 +122,7 @@ static int round_trip(const struct spawn_msg *m, const int *fds, size_t nfds, in
 	long len = spawn_msg_encode(m, msg_buf, sizeof msg_buf);
 	if (len < 0)
 		return -E2BIG;
-	int rc = send_record(sc.req_fd, msg_buf, (size_t)len, fds, nfds);
+	int rc = spawn_send_record(sc.req_fd, msg_buf, (size_t)len, fds, nfds, 0);
 	if (rc == -EMSGSIZE)
 		return rc; /* this request only: bigger than the socket takes */
 	long n = rc < 0 ? rc

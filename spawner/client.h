@@ -62,6 +62,9 @@ int spawn_client_reload(char *err, size_t errlen);
 int spawn_client_reopen_logs(int fds[2]);
 
 void spawn_watch_start(struct spawn_watch *w);
+/* Both sides send one record (SOCK_SEQPACKET) this way, with up to 4
+ * descriptors (SCM_RIGHTS); flags for sendmsg (MSG_DONTWAIT). 0 or -errno. */
+int spawn_send_record(int fd, const uint8_t *p, size_t len, const int *fds, size_t nfds, int flags);
 /* Both sides read one record (SOCK_SEQPACKET) this way: its length, or
  * -errno (-ECONNRESET: the other end is gone; -EMSGSIZE: it was cut). */
 long spawn_recv_record(int fd, uint8_t *buf, size_t cap, int *fds, size_t *nfds, size_t fdcap);

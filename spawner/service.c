@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,23 @@ static uint8_t out_buf[SPAWN_MSG_HEAD + 8192];
 static struct spawn_msg in_msg;
 static struct spawn_plan plan;
 
-#define LOG(level, rid, ...) sv.pol->log(level, rid, __VA_ARGS__)
+#define LOG(level, rid, ...) log_line(level, rid, __VA_ARGS__)
+
+/* The policy's log, or stderr for errors when it has none (tests, benches). */
+static void log_line(int level, const char *rid, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void log_line(int level, const char *rid, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (sv.pol->log)
+		sv.pol->log(level, rid, "%s", line);
+	else if (level == 0)
+		fprintf(stderr, "%s\n", line);
+}
 
 static struct child *child_find(pid_t pid)
 {
@@ -88,27 +105,7 @@ static void child_free(struct child *c)
 
 static int send_now(int fd, const uint8_t *p, size_t len, const int *fds, size_t nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds > 0) {
-		memset(&u, 0, sizeof u);
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : 0;
+	return spawn_send_record(fd, p, len, fds, nfds, MSG_DONTWAIT);
 }
 
 static void reply(const struct spawn_msg *m, const int *fds, size_t nfds)
@@ -265,7 +262,7 @@ static void child_exited(struct child *c, int status, const struct rusage *ru)
 		                          SPAWN_HAS(SPAWN_TAG_MAXRSS_KB) };
 	if (!sv.leaving)
 		queue_event(&m);
-	if (c->audit)
+	if (c->audit && sv.pol->audit)
 		sv.pol->audit(c->audit, c->pid, cgroup_name(c), status, cpu_us, maxrss_kb);
 	try_remove(c);
 }
@@ -421,7 +418,7 @@ static void do_reopen(void)
 	int fds[2] = { -1, -1 }, send[2];
 	size_t n = 0;
 	struct spawn_msg r = { .type = SPAWN_MSG_REPLY, .present = SPAWN_HAS(SPAWN_TAG_FDS) };
-	r.status = sv.pol->reopen_logs(fds);
+	r.status = sv.pol->reopen_logs ? sv.pol->reopen_logs(fds) : 0;
 	for (int i = 0; i < 2; i++)
 		if (fds[i] >= 0) {
 			r.fds |= 1u << i;
@@ -435,7 +432,11 @@ static void do_reopen(void)
 static void do_reload(void)
 {
 	char why[512] = "";
-	int rc = sv.pol->reload(why, sizeof why);
+	int rc = -1;
+	if (sv.pol->reload)
+		rc = sv.pol->reload(why, sizeof why);
+	else
+		snprintf(why, sizeof why, "this spawner has no config to reload");
 	reply_status(rc < 0 ? -EINVAL : 0, rc < 0 ? why : NULL);
 }
 

@@ -44,6 +44,9 @@ struct spawn_plan {
 	char env_store[8192]; /* variables the policy adds (PATH...) */
 };
 
+/* Only plan is required: without reload the spawner refuses to, without
+ * reopen_logs it hands over none, without audit it writes none, without log
+ * it writes its errors to stderr. */
 struct spawn_policy {
 	/* Decide on a request (m->type CGI or WORKER): fill plan, or set
 	 * plan->check and plan->why. Returns 0, or -errno (EACCES for a refusal). */

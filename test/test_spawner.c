@@ -32,40 +32,8 @@ static int plan(const struct spawn_msg *m, struct spawn_plan *p)
 	return 0;
 }
 
-static int no_reload(char *why, size_t cap)
-{
-	snprintf(why, cap, "no config here");
-	return -1;
-}
-
-static int no_logs(int fds[2])
-{
-	fds[0] = fds[1] = -1;
-	return 0;
-}
-
-static void no_audit(const struct spawn_plan *p, pid_t pid, const char *cgroup, int status,
-                     uint64_t cpu_us, uint64_t maxrss_kb)
-{
-}
-
-static void errors_only(int level, const char *rid, const char *fmt, ...)
-{
-	va_list ap;
-	if (level > 1)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 static const struct spawn_policy policy = {
 	.plan = plan,
-	.reload = no_reload,
-	.reopen_logs = no_logs,
-	.audit = no_audit,
-	.log = errors_only,
 };
 
 void test_spawner_start(struct ev_loop *loop, const char *pool, char *const *argv)

@@ -231,6 +231,11 @@ void gw_cleanup(struct gw_proc *g)
 
 int gw_run(char *const args[], char **out)
 {
+	return gw_run_for(args, 10, out);
+}
+
+int gw_run_for(char *const args[], double timeout, char **out)
+{
 	int p[2];
 	cr_assert(pipe(p) == 0);
 	pid_t pid = fork();
@@ -245,16 +250,49 @@ int gw_run(char *const args[], char **out)
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
+		close(p[1]);
 		execv(gw_binary(), argv);
 		_exit(127);
 	}
 	close(p[1]);
 	size_t len;
-	*out = gw_read_all(p[0], 10, &len);
+	*out = gw_read_all(p[0], timeout, &len);
 	close(p[0]);
+	/* A daemon that wrongly starts must not hang the test. */
 	int st;
-	waitpid(pid, &st, 0);
+	double until = gw_now() + 1;
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		if (gw_now() > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -2;
+		}
+		usleep(10000);
+	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *gw_log_line_with(const char *path, const char *a, const char *b, double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		char *text = gw_read_file(path);
+		for (char *line = text, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			if (strstr(line, a) && (!b || strstr(line, b))) {
+				char *found = strdup(line);
+				free(text);
+				return found;
+			}
+			if (!next)
+				break;
+		}
+		free(text);
+		usleep(20000);
+	} while (gw_now() < until);
+	return NULL;
 }
 
 int gw_connect(int port)

@@ -49,6 +49,12 @@ const char *gw_builddir(void);
 /* Run gatewayd with args (NULL-terminated, argv[0] excluded) to completion;
  * returns the exit status and the captured stdout+stderr (malloc'd) in *out. */
 int gw_run(char *const args[], char **out);
+/* The same, bounded: the output read for up to timeout s, the exit waited 1 s
+ * more, then SIGKILL and -2. */
+int gw_run_for(char *const args[], double timeout, char **out);
+/* A line of the log at path holding a and b (b may be NULL), polled up to
+ * timeout s; malloc'd, or NULL. */
+char *gw_log_line_with(const char *path, const char *a, const char *b, double timeout);
 
 int gw_connect(int port);
 /* Send all of buf. */

@@ -121,36 +121,12 @@ static char *page_rid(const char *body)
 	return n == 16 ? strndup(p, n) : NULL;
 }
 
-/* A line of the log holding both a and b (polled up to timeout s); malloc'd or NULL. */
-static char *log_line_with(const char *path, const char *a, const char *b, double timeout)
-{
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		for (char *line = text, *next; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = '\0';
-			if (strstr(line, a) && (!b || strstr(line, b))) {
-				char *found = strdup(line);
-				free(text);
-				return found;
-			}
-			if (!next)
-				break;
-		}
-		free(text);
-		usleep(20000);
-	} while (gw_now() < until);
-	return NULL;
-}
-
 /* Does the log have a line with "req=<rid>:" and needle? */
 static bool log_has_rid(const char *path, const char *rid, const char *needle, double timeout)
 {
 	char tag[40];
 	snprintf(tag, sizeof tag, "req=%s:", rid);
-	char *line = log_line_with(path, tag, needle, timeout);
+	char *line = gw_log_line_with(path, tag, needle, timeout);
 	free(line);
 	return line != NULL;
 }
@@ -520,7 +496,7 @@ Test(cgi_env, meta_variables, .fini = teardown, .timeout = 30)
 	          "the error log has no line req=%s: ... env.pl ran", rid);
 	char tail[40];
 	snprintf(tail, sizeof tail, " %s", rid);
-	char *acc = log_line_with(G.access_log, "POST /cgi-bin/sub/env.pl/a/b%20c", tail, 3);
+	char *acc = gw_log_line_with(G.access_log, "POST /cgi-bin/sub/env.pl/a/b%20c", tail, 3);
 	cr_expect_not_null(acc, "the access log has no line for the request with id %s", rid);
 	cr_expect(acc && strlen(acc) > strlen(tail) && strcmp(acc + strlen(acc) - strlen(tail), tail) == 0,
 	          "access log line: %s", acc);
@@ -1204,7 +1180,7 @@ Test(cgi_response, bad_scripts_502, .fini = teardown, .timeout = 30)
 	gw_start(&G, CGI_CONFIG);
 	expect_502("malformed.sh", "malformed header: ");
 	/* ...and the line names the reason after the colon */
-	char *line = log_line_with(G.error_log, "malformed header: ", NULL, 1);
+	char *line = gw_log_line_with(G.error_log, "malformed header: ", NULL, 1);
 	cr_assert_not_null(line);
 	const char *why = strstr(line, "malformed header: ") + 18;
 	cr_expect(strlen(why) > 3, "no reason given: %s", line);

@@ -163,36 +163,12 @@ static char *access_rid(const char *path)
 	return rid;
 }
 
-/* A line of the error log holding a and b (polled up to timeout s); malloc'd or NULL. */
-static char *log_line_with(const char *path, const char *a, const char *b, double timeout)
-{
-	double until = gw_now() + timeout;
-	do {
-		char *text = gw_read_file(path);
-		for (char *line = text, *next; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = '\0';
-			if (strstr(line, a) && (!b || strstr(line, b))) {
-				char *found = strdup(line);
-				free(text);
-				return found;
-			}
-			if (!next)
-				break;
-		}
-		free(text);
-		usleep(20000);
-	} while (gw_now() < until);
-	return NULL;
-}
-
 /* The audit line of request rid, its JSON parsed (the test fails without one). */
 static json_t *audit_of(const char *rid)
 {
 	char tag[40];
 	snprintf(tag, sizeof tag, "req=%s: exec {", rid);
-	char *line = log_line_with(G.error_log, tag, NULL, 5);
+	char *line = gw_log_line_with(G.error_log, tag, NULL, 5);
 	if (!line)
 		gw_dump_log(&G);
 	cr_assert_not_null(line, "no audit line \"%s\"", tag);
@@ -260,47 +236,6 @@ static pid_t spawner_of(pid_t dispatcher)
 	return sp;
 }
 
-/* Run gatewayd with args (argv[0] excluded), stdout and stderr captured,
- * killed if it is still running after timeout s: then -2. Else its exit
- * status, or -1 when a signal ended it. Bounded, unlike gw_run: a daemon
- * that wrongly starts must not hang the test. */
-static int run_bounded(char *const args[], double timeout, char **out)
-{
-	int p[2];
-	cr_assert(pipe(p) == 0);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		char *argv[16];
-		int n = 0;
-		argv[n++] = (char *)"gatewayd";
-		for (int i = 0; args[i] && n < 15; i++)
-			argv[n++] = args[i];
-		argv[n] = NULL;
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		close(p[0]);
-		close(p[1]);
-		execv(gw_binary(), argv);
-		_exit(127);
-	}
-	close(p[1]);
-	size_t len;
-	*out = gw_read_all(p[0], timeout, &len);
-	close(p[0]);
-	int st;
-	double until = gw_now() + 1;
-	while (waitpid(pid, &st, WNOHANG) != pid) {
-		if (gw_now() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -2;
-		}
-		usleep(10000);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Write text as the config at G.config, exactly (no "user" or log added). */
 static void write_raw_config(const char *text)
 {
@@ -334,7 +269,7 @@ Test(security_root, no_user_refused_by_t, .fini = teardown, .timeout = 30)
 	make_dirs();
 	write_raw_config(NO_USER_CONFIG);
 	char *out;
-	int rc = run_bounded((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	int rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
 	cr_expect_eq(rc, 1, "gatewayd -t without \"user\": exit %d, want 1; output: %s", rc, out);
 	cr_expect(strstr(out, "no \"user\""), "-t does not name the key \"user\": %s", out);
 	cr_expect(strstr(out, "test failed"), "-t does not say the test failed: %s", out);
@@ -348,7 +283,7 @@ Test(security_root, no_user_refused_at_start, .fini = teardown, .timeout = 30)
 	make_dirs();
 	write_raw_config(NO_USER_CONFIG);
 	char *out;
-	int rc = run_bounded((char *[]){"-c", G.config, NULL}, 5, &out);
+	int rc = gw_run_for((char *[]){"-c", G.config, NULL}, 5, &out);
 	cr_expect_eq(rc, 1, "gatewayd without \"user\": exit %d (-2: still running), want 1; "
 	             "output: %s", rc, out);
 	cr_expect(strstr(out, "no \"user\"") && strstr(out, "started as root"),
@@ -370,7 +305,7 @@ Test(security_root, user_root_warns, .fini = teardown, .timeout = 30)
 	                 " \"log\":{\"error\":\"@DIR@/error.log\",\"access\":\"@DIR@/access.log\"},"
 	                 " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@DIR@/cgi\"}}]}");
 	char *out;
-	int rc = run_bounded((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	int rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
 	cr_expect_eq(rc, 0, "-t with \"user\": \"root\": exit %d; output: %s", rc, out);
 	cr_expect(strstr(out, "gatewayd: warning: \"user\": \"root\""),
 	          "no warning about \"user\": \"root\": %s", out);
@@ -526,7 +461,7 @@ static void expect_refused(const char *rel, const char *check)
 	snprintf(tag, sizeof tag, "req=%s:", rid);
 	snprintf(file, sizeof file, "%s/cgi/%s", G.dir, rel);
 	snprintf(want, sizeof want, "refused to run %s: %s: ", file, check);
-	char *line = log_line_with(G.error_log, tag, want, 5);
+	char *line = gw_log_line_with(G.error_log, tag, want, 5);
 	if (!line)
 		gw_dump_log(&G);
 	cr_expect_not_null(line, "no line \"%s...\" for request %s", want, rid);
@@ -617,7 +552,7 @@ Test(security_checks, symlink_out_of_root, .fini = teardown, .timeout = 30)
 		char *rid = access_rid(out[i]);
 		char tag[40];
 		snprintf(tag, sizeof tag, "req=%s:", rid);
-		char *line = log_line_with(G.error_log, tag, "resolves outside the cgi root", 5);
+		char *line = gw_log_line_with(G.error_log, tag, "resolves outside the cgi root", 5);
 		cr_expect_not_null(line, "%s: no \"resolves outside the cgi root\" line", out[i]);
 		free(line);
 		free(rid);
@@ -640,12 +575,12 @@ Test(security_checks, uid_below_min_refused_at_config, .fini = teardown, .timeou
 	        " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@DIR@/cgi\","
 	        "   \"user\":\"daemon\"}}]}");
 	char *out;
-	int rc = run_bounded((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	int rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
 	cr_expect_eq(rc, 1, "-t with a route as daemon: exit %d, want 1; output: %s", rc, out);
 	cr_expect(strstr(out, "routes[0].cgi") && strstr(out, "uid 1 / gid 1 is below \"min_uid\" 33"),
 	          "the message does not name the route and min_uid: %s", out);
 	free(out);
-	rc = run_bounded((char *[]){"-c", G.config, NULL}, 5, &out);
+	rc = gw_run_for((char *[]){"-c", G.config, NULL}, 5, &out);
 	cr_expect_eq(rc, 1, "started with a route as daemon: exit %d (-2: still running); %s", rc,
 	             out);
 	cr_expect(strstr(out, "below \"min_uid\""), "%s", out);
@@ -657,7 +592,7 @@ Test(security_checks, uid_below_min_refused_at_config, .fini = teardown, .timeou
 	        " \"log\":{\"error\":\"@DIR@/error.log\",\"access\":\"@DIR@/access.log\"},"
 	        " \"routes\":[{\"match\":\"/cgi-bin/\",\"cgi\":{\"root\":\"@DIR@/cgi\","
 	        "   \"user\":\"daemon\"}}]}");
-	rc = run_bounded((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
 	cr_expect_eq(rc, 0, "-t with min_uid 1: exit %d; %s", rc, out);
 	free(out);
 	gw_cleanup(&G);
@@ -963,9 +898,8 @@ static const char HOG_PY[] = "#!/usr/bin/python3\n"
  * script, SIGKILL in the audit line; without one, RLIMIT_AS makes Python's
  * allocation fail: MemoryError on stderr (in the error log), exit 1. Either
  * way the client gets a 502 and no "allocated", and the daemon goes on.
- * (The audit line's "limits" drop "memory" when the cgroup holds it, and
- * there is no "memory_max" beside "pids_max": nothing in that line says
- * 64M then.) */
+ * (The audit line's "limits" drop "memory" when the cgroup holds it; its
+ * "memory_max" says 64M then.) */
 static void memory_hog(bool cgroup)
 {
 	make_dirs();
@@ -1001,7 +935,7 @@ static void memory_hog(bool cgroup)
 		cr_expect_eq(int_field(limits, "memory"), 64 << 20, "%s", dump);
 		char tag[40];
 		snprintf(tag, sizeof tag, "req=%s:", rid);
-		char *line = log_line_with(G.error_log, tag, "MemoryError", 5);
+		char *line = gw_log_line_with(G.error_log, tag, "MemoryError", 5);
 		cr_expect_not_null(line, "no MemoryError in the error log");
 		free(line);
 	}
