@@ -1,5 +1,5 @@
 #include "gatewayd/core/config.h"
-#include "gatewayd/core/config_security.h"
+#include "gatewayd/core/config_process.h"
 
 #include "gatewayd/core/json_fields.h"
 
@@ -641,23 +641,11 @@ static void set_defaults(struct config *cfg)
 
 static int load_root(struct check *c, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen",
-		                            "routes",
-		                            "pools",
-		                            "server_name",
-		                            "document_root",
-		                            "log",
-		                            "limits",
-		                            "timeouts",
-		                            "temp_dir",
-		                            "status",
-		                            "trusted_proxies",
-		                            "user",
-		                            "group",
-		                            "min_uid",
-		                            "min_gid",
-		                            "sandbox",
-		                            NULL };
+	static const char *const keys[] = {
+		"listen", "routes",   "pools",    "server_name", "document_root",   "log",
+		"limits", "timeouts", "temp_dir", "status",      "trusted_proxies", "user",
+		"group",  "min_uid",  "min_gid",  "sandbox",     "dispatchers",     NULL
+	};
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be an object");
 	set_defaults(cfg);
@@ -666,8 +654,8 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 	    load_identity(c, root, "", NULL, &cfg->id) ||
 	    load_sandbox(c, root, "", &cfg->sandbox) || load_limits(c, root, cfg) ||
 	    load_timeouts(c, root, cfg) || load_log(c, root, cfg) || load_listen(c, root, cfg) ||
-	    load_pools(c, root, cfg) || load_routes(c, root, cfg) || load_status(c, root, cfg) ||
-	    load_trusted(c, root, cfg) ||
+	    load_pools(c, root, cfg) || load_dispatchers(c, root, cfg) ||
+	    load_routes(c, root, cfg) || load_status(c, root, cfg) || load_trusted(c, root, cfg) ||
 	    get_string(c, root, "server_name", "server_name", &cfg->server_name) ||
 	    get_dir(c, root, "document_root", "document_root", &cfg->document_root, false) ||
 	    get_dir(c, root, "temp_dir", "temp_dir", &cfg->temp_dir, false))

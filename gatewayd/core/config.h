@@ -150,6 +150,7 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format; /* LOG_TEXT unless "log": {"format": "json"} */
 	size_t max_connections;
+	int dispatchers; /* processes serving requests (core/master.c when above 1) */
 	struct {
 		size_t request_line;
 		size_t head;

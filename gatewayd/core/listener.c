@@ -140,7 +140,8 @@ int listeners_open(struct config *cfg)
 		const char *name = sd_listen_name(l->fd);
 		char from[96] = "";
 		if (name)
-			snprintf(from, sizeof from, " (socket from systemd: fd %d%s%s%s)", l->fd,
+			snprintf(from, sizeof from, " (socket from %s: fd %d%s%s%s)",
+			         getenv("GATEWAYD_SLOT") ? "the master" : "systemd", l->fd,
 			         name[0] ? ", \"" : "", name, name[0] ? "\"" : "");
 		if (l->cfg->unix_path)
 			log_info(NULL, "listening for %s on unix:%s%s", proto, l->cfg->unix_path,

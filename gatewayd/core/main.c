@@ -16,8 +16,10 @@
 #include "gatewayd/core/client_limits.h"
 #include "gatewayd/core/config.h"
 #include "gatewayd/core/conn.h"
+#include "gatewayd/core/dispatchers.h"
 #include "gatewayd/core/listener.h"
 #include "gatewayd/core/log.h"
+#include "gatewayd/core/master.h"
 #include "gatewayd/core/sd_listen.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/core/spawn_policy.h"
@@ -32,6 +34,7 @@
 static ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 static ev_timer stop_timer;
 static pid_t spawner_pid = -1;
+static ev_timer publish_timer;
 static bool stop_forced;
 
 /* The source tree's etc/gatewayd.json when run from the build tree, the
@@ -93,6 +96,8 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info(NULL, "signal %d: stopping; in-flight requests have %.0f s", w->signum,
 	         gw->cfg->timeouts.shutdown);
 	gw->stopping = true;
+	if (dispatcher_self())
+		dispatcher_self()->state = DISPATCHER_DRAINING;
 	systemd_stopping();
 	listeners_drain();
 	conns_shutdown_all();
@@ -247,6 +252,24 @@ static int start_spawner_and_drop(struct config *cfg)
 	return 0;
 }
 
+/* A dispatcher dies with its master (set after the drop: a uid change
+ * clears it); if the master is already gone, at once. */
+static int follow_master(void)
+{
+	const char *m = getenv("GATEWAYD_MASTER_PID");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || !m || getppid() != (pid_t)atol(m)) {
+		log_error(NULL, "the master is gone: exiting");
+		return -1;
+	}
+	return 0;
+}
+
+/* A dispatcher's counters, for the status page of whichever dispatcher answers. */
+static void on_publish(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	dispatcher_publish();
+}
+
 /* Close the spawner's sockets: it kills what is left and exits; wait a while. */
 static void stop_spawner(void)
 {
@@ -263,6 +286,7 @@ static void release_all(void)
 {
 	log_info(NULL, "stopped");
 	ev_timer_stop(gw->loop, &stop_timer);
+	ev_timer_stop(gw->loop, &publish_timer);
 	systemd_stop();
 	listeners_close();
 	pools_kill();
@@ -334,7 +358,11 @@ int main(int argc, char **argv)
 	}
 	if (who > 0)
 		log_warn(NULL, "%s", msg);
-	if (listeners_open(cfg) < 0 || start_spawner_and_drop(cfg) < 0 || pools_start(cfg) < 0) {
+	bool dispatcher = dispatchers_attach();
+	if (cfg->dispatchers > 1 && !dispatcher)
+		return master_run(cfg);
+	if (listeners_open(cfg) < 0 || start_spawner_and_drop(cfg) < 0 ||
+	    (dispatcher && follow_master() < 0) || pools_start(cfg) < 0) {
 		pools_kill();
 		pools_free();
 		stop_spawner();
@@ -344,6 +372,11 @@ int main(int argc, char **argv)
 	start_signals();
 	listeners_start();
 	systemd_start(gw->loop);
+	if (dispatcher) {
+		ev_timer_init(&publish_timer, on_publish, 0.1, 0.1);
+		ev_timer_start(gw->loop, &publish_timer);
+		dispatcher_self()->state = DISPATCHER_READY;
+	}
 	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
 	         (int)getpid(), cfg->path, gw->max_conns);
 

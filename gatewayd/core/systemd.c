@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gatewayd/core/dispatchers.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/sd_notify.h"
 #include "gatewayd/core/server.h"
@@ -80,12 +81,14 @@ static void append(char *out, size_t len, size_t *n, const char *fmt, ...)
 static void status_line(char *out, size_t len)
 {
 	ev_tstamp now = ev_now(loop);
-	double rate = now > last_at ? (double)(gw->requests - last_requests) / (now - last_at) : 0;
+	uint64_t conns, requests; /* every dispatcher's, under a master */
+	dispatchers_totals(&conns, &requests);
+	double rate = now > last_at ? (double)(requests - last_requests) / (now - last_at) : 0;
 	size_t n = 0;
-	last_requests = gw->requests;
+	last_requests = requests;
 	last_at = now;
-	append(out, len, &n, "STATUS=%s%zu connections, %zu cgi running",
-	       gw->stopping ? "stopping: " : "", gw->nconns, cgi_children_alive());
+	append(out, len, &n, "STATUS=%s%llu connections, %zu cgi running",
+	       gw->stopping ? "stopping: " : "", (unsigned long long)conns, cgi_children_alive());
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next) {
 		struct source_facts f;
 		if (rt->retired)

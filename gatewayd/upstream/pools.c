@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gatewayd/core/client_limits.h"
+#include "gatewayd/core/dispatchers.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/request/request.h"
@@ -161,8 +162,7 @@ static bool same_workers(const struct pool_cfg *a, const struct pool_cfg *b)
 	       a->mode == b->mode && a->processes == b->processes && a->min_spare == b->min_spare &&
 	       a->max_spare == b->max_spare && a->max_processes == b->max_processes &&
 	       a->idle_timeout == b->idle_timeout && a->max_requests == b->max_requests &&
-	       a->max_rss == b->max_rss &&
-	       a->stop_signal == b->stop_signal &&
+	       a->max_rss == b->max_rss && a->stop_signal == b->stop_signal &&
 	       same_list(a->addresses, a->naddresses, b->addresses, b->naddresses) &&
 	       a->connections == b->connections;
 }
@@ -431,10 +431,15 @@ char *pools_status_json(void)
 	json_t *pools = json_array();
 	for (const struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
 		json_array_insert_new(pools, 0, pool_json(rt));
+	uint64_t conns, requests;
+	dispatchers_totals(&conns, &requests);
 	json_t *root = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o}", "server", GW_SERVER_SOFTWARE,
-	                         "pid", (int)getpid(), "connections", (json_int_t)gw->nconns,
-	                         "requests", (json_int_t)gw->requests, "client_limits",
-	                         client_limits_json(), "pools", pools);
+	                         "pid", (int)getpid(), "connections", (json_int_t)conns, "requests",
+	                         (json_int_t)requests, "client_limits", client_limits_json(),
+	                         "pools", pools);
+	json_t *ds = dispatchers_json();
+	if (ds)
+		json_object_set_new(root, "dispatchers", ds);
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	return text;
@@ -505,14 +510,17 @@ char *pools_status_prometheus(void)
 	if (!f)
 		return NULL;
 	client_limits_prometheus(f);
+	uint64_t conns, requests;
+	dispatchers_totals(&conns, &requests);
 	fprintf(f,
 	        "# HELP gatewayd_connections Open client connections.\n"
-	        "# TYPE gatewayd_connections gauge\ngatewayd_connections %zu\n",
-	        gw->nconns);
+	        "# TYPE gatewayd_connections gauge\ngatewayd_connections %llu\n",
+	        (unsigned long long)conns);
 	fprintf(f,
 	        "# HELP gatewayd_requests_total Requests received.\n"
 	        "# TYPE gatewayd_requests_total counter\ngatewayd_requests_total %llu\n",
-	        (unsigned long long)gw->requests);
+	        (unsigned long long)requests);
+	dispatchers_prometheus(f);
 	pools_prometheus(f);
 	fprintf(f, "# HELP gatewayd_worker_requests_total Requests a worker served.\n"
 	           "# TYPE gatewayd_worker_requests_total counter\n");

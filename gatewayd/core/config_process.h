@@ -1,6 +1,6 @@
-/* The config's security keys (config_security.c), for config.c. */
-#ifndef GW_CONFIG_SECURITY_H
-#define GW_CONFIG_SECURITY_H
+/* The config's security keys (config_process.c), for config.c. */
+#ifndef GW_CONFIG_PROCESS_H
+#define GW_CONFIG_PROCESS_H
 
 #include "gatewayd/core/config.h"
 #include "gatewayd/core/json_fields.h"
@@ -13,5 +13,7 @@ int load_identity(struct check *c, json_t *obj, const char *where, const struct 
                   struct identity_cfg *id);
 int load_min_ids(struct check *c, json_t *root, struct config *cfg);
 void identity_free(struct identity_cfg *id);
+/* "dispatchers": a count or "auto" (online cores); after the pools. */
+int load_dispatchers(struct check *c, json_t *root, struct config *cfg);
 
 #endif

@@ -1,6 +1,7 @@
-/* The config's security keys: who runs what ("user", "group", "min_uid",
- * "min_gid"; a route's cgi.user/group, a pool's user/group) and the sandbox
- * each script and worker starts in ("sandbox" at the top, in cgi, in a pool). */
+/* The config's process-model keys: who runs what ("user", "group",
+ * "min_uid", "min_gid"; a route's cgi.user/group, a pool's user/group), the
+ * sandbox each script and worker starts in ("sandbox" at the top, in cgi, in
+ * a pool), and how many dispatchers serve ("dispatchers"). */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -10,7 +11,7 @@
 #include <unistd.h>
 
 #include "gatewayd/core/config.h"
-#include "gatewayd/core/config_security.h"
+#include "gatewayd/core/config_process.h"
 
 /* www-data is 33 on Debian; below it are daemon, bin, sys, mail, proxy...
  * which no script should become. */
@@ -211,5 +212,31 @@ int config_check_identity(const struct config *cfg, uid_t euid, char *msg, size_
 		         "as root with every capability");
 		return 1;
 	}
+	return 0;
+}
+
+int load_dispatchers(struct check *c, json_t *root, struct config *cfg)
+{
+	json_t *v = json_object_get(root, "dispatchers");
+	cfg->dispatchers = 1;
+	if (!v)
+		return 0;
+	if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->dispatchers = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+	} else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	           json_integer_value(v) > 256) {
+		return fail(c, "dispatchers", "must be a count from 1 to 256, or \"auto\"");
+	} else {
+		cfg->dispatchers = (int)json_integer_value(v);
+	}
+	/* A pool's workers are one dispatcher's until they are shared (issue 11). */
+	for (size_t i = 0; i < cfg->npools && cfg->dispatchers > 1; i++)
+		if (cfg->pools[i].ncommand)
+			return fail(c, "dispatchers",
+			            "%d dispatchers, but pool \"%s\" has workers gatewayd starts: "
+			            "those are not shared between dispatchers yet; use one "
+			            "dispatcher, or run the workers apart as an external pool",
+			            cfg->dispatchers, cfg->pools[i].name);
 	return 0;
 }

@@ -1,0 +1,168 @@
+#include "gatewayd/core/dispatchers.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "gatewayd/core/server.h"
+
+static struct dispatcher_slot *table;
+static struct dispatcher_slot *self;
+static int table_fd = -1;
+
+/* One more slot past the last: the requests of dispatchers that are gone. */
+#define TABLE_BYTES (sizeof(struct dispatcher_slot) * (DISPATCHERS_MAX + 1))
+
+int dispatchers_create(void)
+{
+	int fd = memfd_create("gatewayd-dispatchers", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, (off_t)TABLE_BYTES) == 0)
+		p = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	table = p;
+	table_fd = fd;
+	return fd;
+}
+
+struct dispatcher_slot *dispatchers_table(void)
+{
+	return table;
+}
+
+void dispatchers_retire(int i)
+{
+	table[DISPATCHERS_MAX].requests += table[i].requests;
+	table[i].requests = 0;
+	table[i].connections = 0;
+	table[i].pid = 0;
+	table[i].state = DISPATCHER_FREE;
+}
+
+bool dispatchers_attach(void)
+{
+	const char *fd_s = getenv("GATEWAYD_STATS_FD"), *slot_s = getenv("GATEWAYD_SLOT");
+	if (!fd_s || !slot_s)
+		return false;
+	int fd = atoi(fd_s);
+	long slot = strtol(slot_s, NULL, 10);
+	if (fd < 3 || slot < 0 || slot >= DISPATCHERS_MAX)
+		return false;
+	void *p = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return false;
+	table = p;
+	self = &table[slot];
+	self->pid = (int)getpid();
+	self->id_prefix = gw->id_prefix;
+	return true;
+}
+
+struct dispatcher_slot *dispatcher_self(void)
+{
+	return self;
+}
+
+void dispatcher_publish(void)
+{
+	if (!self)
+		return;
+	self->connections = gw->nconns;
+	self->requests = gw->requests;
+}
+
+void dispatchers_totals(uint64_t *connections, uint64_t *requests)
+{
+	*connections = gw->nconns;
+	*requests = gw->requests;
+	if (!table)
+		return;
+	dispatcher_publish();
+	*connections = 0;
+	*requests = table[DISPATCHERS_MAX].requests;
+	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+		if (table[i].state == DISPATCHER_FREE)
+			continue;
+		*connections += table[i].connections;
+		*requests += table[i].requests;
+	}
+}
+
+static const char *const state_names[] = { "free", "starting", "ready", "draining" };
+
+/* user+system CPU of pid from /proc (readable whoever runs it), in seconds. */
+static double cpu_seconds(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* past the command name, which may hold spaces */
+	unsigned long long ut = 0, st = 0;
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+json_t *dispatchers_json(void)
+{
+	if (!self)
+		return NULL;
+	dispatcher_publish();
+	json_t *a = json_array();
+	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+		const struct dispatcher_slot *d = &table[i];
+		int state = d->state;
+		if (state == DISPATCHER_FREE || state < 0 || state > DISPATCHER_DRAINING)
+			continue;
+		char prefix[16];
+		snprintf(prefix, sizeof prefix, "%08x", (unsigned)d->id_prefix);
+		json_array_append_new(
+		        a, json_pack("{s:i, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:f}", "index",
+		                     (int)d->index, "generation", (int)d->generation, "pid",
+		                     (int)d->pid, "state", state_names[state], "self", d == self,
+		                     "id_prefix", prefix, "connections", (json_int_t)d->connections,
+		                     "requests", (json_int_t)d->requests, "cpu_seconds",
+		                     cpu_seconds(d->pid)));
+	}
+	return a;
+}
+
+void dispatchers_prometheus(FILE *f)
+{
+	if (!self)
+		return;
+	dispatcher_publish();
+	fprintf(f, "# HELP gatewayd_dispatcher_requests_total Requests a dispatcher received.\n"
+	           "# TYPE gatewayd_dispatcher_requests_total counter\n");
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (table[i].state != DISPATCHER_FREE)
+			fprintf(f,
+			        "gatewayd_dispatcher_requests_total{pid=\"%d\",index=\"%u\"} %llu\n",
+			        (int)table[i].pid, (unsigned)table[i].index,
+			        (unsigned long long)table[i].requests);
+	fprintf(f, "# HELP gatewayd_dispatcher_connections Open connections of a dispatcher.\n"
+	           "# TYPE gatewayd_dispatcher_connections gauge\n");
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (table[i].state != DISPATCHER_FREE)
+			fprintf(f,
+			        "gatewayd_dispatcher_connections{pid=\"%d\",index=\"%u\"} %llu\n",
+			        (int)table[i].pid, (unsigned)table[i].index,
+			        (unsigned long long)table[i].connections);
+}

@@ -1,0 +1,58 @@
+/* The dispatchers' table: one slot per dispatcher process in a memory
+ * region the master makes (a memfd every dispatcher maps), so that any
+ * dispatcher's status page shows them all. Each dispatcher writes its own
+ * slot; the master assigns slots and marks them free. */
+#ifndef GW_DISPATCHERS_H
+#define GW_DISPATCHERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define DISPATCHERS_MAX 512 /* slots: two generations of 256 during a reload */
+
+enum dispatcher_state {
+	DISPATCHER_FREE,
+	DISPATCHER_STARTING,
+	DISPATCHER_READY,
+	DISPATCHER_DRAINING
+};
+
+struct dispatcher_slot {
+	_Atomic int state; /* enum dispatcher_state */
+	_Atomic int pid;
+	_Atomic unsigned generation;
+	_Atomic unsigned index; /* 0..N-1 within its generation */
+	_Atomic uint32_t id_prefix; /* the first 8 hex digits of its request ids */
+	_Atomic uint64_t connections;
+	_Atomic uint64_t requests;
+	_Atomic uint64_t started_ms; /* CLOCK_REALTIME */
+};
+
+/* The master: a zeroed table of DISPATCHERS_MAX slots; its fd (inherited by
+ * dispatchers, close-on-exec cleared by the caller), or -errno. */
+int dispatchers_create(void);
+struct dispatcher_slot *dispatchers_table(void);
+/* The master: slot i's dispatcher is gone; its requests still count. */
+void dispatchers_retire(int i);
+
+/* A dispatcher: map the table from $GATEWAYD_STATS_FD and take slot
+ * $GATEWAYD_SLOT. false when not started by a master (one process). */
+bool dispatchers_attach(void);
+/* This process's slot, or NULL when it runs alone. */
+struct dispatcher_slot *dispatcher_self(void);
+/* Copy this dispatcher's counters into its slot (a timer calls it). */
+void dispatcher_publish(void);
+
+/* The sum over live slots of connections and requests (the whole server's,
+ * for the status page), or this process's own when it runs alone. */
+void dispatchers_totals(uint64_t *connections, uint64_t *requests);
+
+/* Every live dispatcher as a JSON array (index, generation, pid, state,
+ * id_prefix, connections, requests, cpu_seconds), or NULL when alone. */
+struct json_t *dispatchers_json(void);
+/* The same as Prometheus lines (nothing when alone). */
+void dispatchers_prometheus(FILE *f);
+
+#endif

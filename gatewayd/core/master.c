@@ -1,0 +1,315 @@
+/* The master: with "dispatchers" above 1, the process gatewayd starts as
+ * holds the config, the listening sockets and the logs, and runs N
+ * dispatchers: each is this same program started again, handed the listeners
+ * as a service manager would (LISTEN_FDS, core/sd_listen.c), which then
+ * forks its own spawner and drops to "user" as a lone gatewayd does. So each
+ * dispatcher spawns through a spawner of its own: CGI spawns never wait for
+ * another dispatcher's. The master parses no client byte and accepts nothing.
+ *
+ * SIGHUP: the config is read again, new listeners bound, N new dispatchers
+ * started on it, then the old ones drained (SIGTERM: they stop accepting and
+ * finish what they hold); the listening sockets stay open here throughout,
+ * so no connection is refused. A dispatcher that dies is replaced at once (a
+ * crash loop backs off). SIGTERM drains them all; SIGUSR1 reopens the logs
+ * here and in each. Killed with -9, the master takes the dispatchers with it
+ * (their parent-death signal), and their spawners the scripts. */
+#include "gatewayd/core/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gatewayd/core/dispatchers.h"
+#include "gatewayd/core/listener.h"
+#include "gatewayd/core/log.h"
+#include "gatewayd/core/server.h"
+#include "gatewayd/core/systemd.h"
+
+#define BACKOFF_FIRST 0.1
+#define BACKOFF_MAX 5.0
+#define YOUNG_SECONDS 1.0
+#define KILL_WAIT_SECONDS 5.0
+
+struct kid {
+	pid_t pid;
+	unsigned generation;
+	unsigned index;
+	bool draining;
+	ev_tstamp started;
+	ev_child w;
+};
+
+static struct kid kids[DISPATCHERS_MAX];
+static unsigned generation = 1;
+static int stats_fd = -1;
+static bool stopping;
+static double backoff;
+static ev_timer respawn_timer, stop_timer;
+static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
+
+static size_t alive(void)
+{
+	size_t n = 0;
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		n += kids[i].pid > 0;
+	return n;
+}
+
+static void signal_all(int sig, bool old_only)
+{
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (kids[i].pid > 0 && (!old_only || kids[i].generation != generation))
+			kill(kids[i].pid, sig);
+}
+
+/* In the child between fork and exec (single-threaded: malloc is fine):
+ * the listeners become fds 3.., the table the next one. */
+static void exec_dispatcher(int slot)
+{
+	size_t n = gw->nlisteners;
+	int moved[DISPATCHERS_MAX];
+	/* Out of the way first, so that no dup2 clobbers one not yet moved. */
+	for (size_t i = 0; i < n; i++)
+		moved[i] = fcntl(gw->listeners[i].fd, F_DUPFD, (int)(n + 4 + 16));
+	int stats = fcntl(stats_fd, F_DUPFD, (int)(n + 4 + 16));
+	for (size_t i = 0; i < n; i++)
+		if (moved[i] < 0 || dup2(moved[i], 3 + (int)i) < 0)
+			_exit(127);
+	if (stats < 0 || dup2(stats, 3 + (int)n) < 0)
+		_exit(127);
+	char num[32];
+	snprintf(num, sizeof num, "%zu", n);
+	setenv("LISTEN_FDS", num, 1);
+	snprintf(num, sizeof num, "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	unsetenv("LISTEN_FDNAMES");
+	snprintf(num, sizeof num, "%zu", n + 3);
+	setenv("GATEWAYD_STATS_FD", num, 1);
+	snprintf(num, sizeof num, "%d", slot);
+	setenv("GATEWAYD_SLOT", num, 1);
+	snprintf(num, sizeof num, "%d", (int)getppid());
+	setenv("GATEWAYD_MASTER_PID", num, 1);
+	/* The master is the service manager's main process: only it notifies. */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	sigset_t none;
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	char exe[4096];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len <= 0)
+		_exit(127);
+	exe[len] = '\0';
+	char *argv[] = { (char *)"gatewayd", (char *)"-c", gw->cfg->path, NULL };
+	execv(exe, argv);
+	_exit(127);
+}
+
+static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents);
+
+static int start_one(unsigned index)
+{
+	struct dispatcher_slot *table = dispatchers_table();
+	int slot = 0;
+	while (slot < DISPATCHERS_MAX &&
+	       (kids[slot].pid > 0 || table[slot].state != DISPATCHER_FREE))
+		slot++;
+	if (slot == DISPATCHERS_MAX) {
+		log_error(NULL, "no free dispatcher slot");
+		return -1;
+	}
+	table[slot].generation = generation;
+	table[slot].index = index;
+	table[slot].state = DISPATCHER_STARTING;
+	table[slot].started_ms = (uint64_t)(ev_time() * 1000);
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0)
+		exec_dispatcher(slot);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		table[slot].state = DISPATCHER_FREE;
+		log_error(NULL, "cannot start dispatcher %u: %s", index, strerror(e));
+		return -1;
+	}
+	struct kid *k = &kids[slot];
+	*k = (struct kid){
+		.pid = pid, .generation = generation, .index = index, .started = ev_now(gw->loop)
+	};
+	table[slot].pid = (int)pid;
+	ev_child_init(&k->w, on_kid_exit, pid, 0);
+	k->w.data = k;
+	ev_child_start(gw->loop, &k->w);
+	log_info(NULL, "dispatcher %u of generation %u started, pid %d", index, generation,
+	         (int)pid);
+	return 0;
+}
+
+/* Start the current generation's dispatchers that are missing. */
+static void fill(void)
+{
+	for (unsigned index = 0; index < (unsigned)gw->cfg->dispatchers; index++) {
+		bool there = false;
+		for (int i = 0; i < DISPATCHERS_MAX && !there; i++)
+			there = kids[i].pid > 0 && kids[i].generation == generation &&
+			        kids[i].index == index && !kids[i].draining;
+		if (!there && start_one(index) < 0)
+			return;
+	}
+}
+
+static void on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	if (!stopping)
+		fill();
+}
+
+static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct kid *k = w->data;
+	int slot = (int)(k - kids);
+	int st = w->rstatus;
+	ev_child_stop(loop, w);
+	bool lived_long = ev_now(loop) - k->started >= YOUNG_SECONDS;
+	bool expected = stopping || k->draining || k->generation != generation;
+	if (WIFSIGNALED(st))
+		log_msg(expected ? LOG_INFO : LOG_ERROR, NULL,
+		        "dispatcher %u (pid %d) killed by signal %d", k->index, (int)k->pid,
+		        WTERMSIG(st));
+	else
+		log_msg(expected && WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_ERROR, NULL,
+		        "dispatcher %u (pid %d) exited with status %d", k->index, (int)k->pid,
+		        WEXITSTATUS(st));
+	dispatchers_retire(slot);
+	k->pid = 0;
+	if (stopping) {
+		if (alive() == 0)
+			ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	if (expected)
+		return;
+	/* Replaced at once; a crash loop waits longer each time. */
+	backoff = lived_long ? 0 : (backoff ? backoff * 2 : BACKOFF_FIRST);
+	if (backoff > BACKOFF_MAX)
+		backoff = BACKOFF_MAX;
+	ev_timer_stop(loop, &respawn_timer);
+	ev_timer_set(&respawn_timer, backoff, 0);
+	ev_timer_start(loop, &respawn_timer);
+}
+
+static void on_stop_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	log_warn(NULL, "shutdown deadline passed: SIGKILL to %zu dispatcher(s)", alive());
+	signal_all(SIGKILL, false);
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (stopping) {
+		signal_all(w->signum, false); /* a second one: stop now, as a lone gatewayd does */
+		return;
+	}
+	stopping = true;
+	log_info(NULL, "signal %d: stopping %zu dispatcher(s)", w->signum, alive());
+	systemd_stopping();
+	signal_all(SIGTERM, false);
+	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown + KILL_WAIT_SECONDS,
+	              0);
+	ev_timer_start(loop, &stop_timer);
+	if (alive() == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_reopen();
+	signal_all(SIGUSR1, false);
+	log_info(NULL, "logs reopened");
+}
+
+/* A new generation on the new config, then the old one drains. */
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char err[1024];
+	if (stopping)
+		return;
+	systemd_reloading();
+	struct config *cfg = config_load(gw->cfg->path, err, sizeof err);
+	if (!cfg) {
+		log_error(NULL, "reload: %s; keeping the running config", err);
+		return;
+	}
+	if (config_check_identity(cfg, geteuid(), err, sizeof err) < 0) {
+		log_error(NULL, "reload: %s; keeping the running config", err);
+		config_unref(cfg);
+		return;
+	}
+	if (listeners_reload(cfg) < 0) {
+		config_unref(cfg);
+		return;
+	}
+	listeners_stop(); /* the master never accepts */
+	struct config *old = gw->cfg;
+	gw->cfg = cfg;
+	log_set_format(cfg->log_format);
+	if (log_open_error(cfg->error_log, cfg->log_level) < 0 ||
+	    log_open_access(cfg->access_log) < 0)
+		log_error(NULL, "reload: cannot open a log file: %s", strerror(errno));
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (kids[i].pid > 0)
+			kids[i].draining = true;
+	generation++;
+	backoff = 0;
+	fill();
+	signal_all(SIGTERM, true);
+	config_unref(old);
+	log_info(NULL, "reloaded %s: generation %u, %d dispatcher(s)", cfg->path, generation,
+	         cfg->dispatchers);
+}
+
+int master_run(struct config *cfg)
+{
+	stats_fd = dispatchers_create();
+	if (stats_fd < 0) {
+		log_error(NULL, "the dispatchers' table: %s", strerror(-stats_fd));
+		return 1;
+	}
+	if (listeners_open(cfg) < 0)
+		return 1;
+	ev_init(&respawn_timer, on_respawn);
+	ev_signal_init(&sig_term, on_stop, SIGTERM);
+	ev_signal_init(&sig_int, on_stop, SIGINT);
+	ev_signal_init(&sig_hup, on_reload, SIGHUP);
+	ev_signal_init(&sig_usr1, on_reopen, SIGUSR1);
+	ev_signal_start(gw->loop, &sig_term);
+	ev_signal_start(gw->loop, &sig_int);
+	ev_signal_start(gw->loop, &sig_hup);
+	ev_signal_start(gw->loop, &sig_usr1);
+	fill();
+	systemd_start(gw->loop);
+	log_info(NULL, "%s master started, pid %d, config %s, %d dispatchers", GW_SERVER_SOFTWARE,
+	         (int)getpid(), cfg->path, cfg->dispatchers);
+	ev_run(gw->loop, 0);
+	ev_timer_stop(gw->loop, &stop_timer);
+	systemd_stop();
+	listeners_close();
+	log_info(NULL, "stopped");
+	config_unref(gw->cfg);
+	gw->cfg = NULL;
+	log_close();
+	ev_loop_destroy(gw->loop);
+	return 0;
+}
