@@ -866,7 +866,8 @@ static void fork_bomb(bool cgroup)
 	for (int i = 0; i < nkids; i++)
 		cr_expect(gw_wait_gone(kids[i], 2), "the bomb's child %d outlived it", kids[i]);
 	close(fd);
-	char *line = gw_last_line_with(G.error_log, "/bomb.py\"");
+	/* The audit line follows the reaping, a moment after the pid is gone. */
+	char *line = gw_log_line_with(G.error_log, "/bomb.py\"", "\"cpu_us\"", 5);
 	cr_expect(line && strstr(line, cgroup ? "\"pids_max\":20" : "\"processes\":20"), "audit: %s",
 	          line);
 	free(line);
