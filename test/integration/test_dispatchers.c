@@ -684,23 +684,52 @@ Test(dispatchers, cgi_spawns_in_parallel, .fini = teardown, .timeout = 60)
 	cr_expect_neq(sp[0], sp[1], "the two dispatchers share spawner %d", sp[0]);
 	cr_log_info("dispatchers %d and %d, spawners %d and %d", s.d[0].pid, s.d[1].pid, sp[0],
 	            sp[1]);
-	struct slow_req r[2];
-	memset(r, 0, sizeof r);
-	double t0 = gw_now();
-	for (int i = 0; i < 2; i++)
-		cr_assert_eq(pthread_create(&r[i].t, NULL, slow_run, &r[i]), 0);
-	for (int i = 0; i < 2; i++)
-		pthread_join(r[i].t, NULL);
-	double all = gw_now() - t0;
-	for (int i = 0; i < 2; i++) {
-		cr_expect_eq(r[i].o, OK, "request %d: status %d", i, r[i].status);
-		cr_expect_lt(r[i].took, 1.5, "request %d took %.2f s", i, r[i].took);
+	/* Which dispatcher accepts is the kernel's choice (one that wakes takes a
+	 * whole burst: its accept loop): up to 2 rounds, until
+	 * one round lands on both; every round must take ~1 s, not 2. */
+	bool split = false;
+	int rounds = 0;
+	for (; rounds < 2 && !split; rounds++) {
+		struct slow_req r[2];
+		memset(r, 0, sizeof r);
+		double t0 = gw_now();
+		for (int i = 0; i < 2; i++)
+			cr_assert_eq(pthread_create(&r[i].t, NULL, slow_run, &r[i]), 0);
+		for (int i = 0; i < 2; i++)
+			pthread_join(r[i].t, NULL);
+		double all = gw_now() - t0;
+		for (int i = 0; i < 2; i++) {
+			cr_expect_eq(r[i].o, OK, "request %d: status %d", i, r[i].status);
+			cr_expect_lt(r[i].took, 1.5, "request %d took %.2f s", i, r[i].took);
+		}
+		cr_expect_lt(all, 1.5);
+		split = strcmp(r[0].prefix, r[1].prefix) != 0;
+		cr_log_info("round %d, two 1 s scripts at once: %.2f s and %.2f s (%.2f s in all), "
+		            "served by %s and %s", rounds, r[0].took, r[1].took, all, r[0].prefix,
+		            r[1].prefix);
 	}
-	cr_log_info("two 1 s scripts at once: %.2f s and %.2f s (%.2f s in all), served by %s and %s",
-	            r[0].took, r[1].took, all, r[0].prefix, r[1].prefix);
-	cr_expect_lt(all, 1.5);
+	if (!split)
+		cr_log_warn("in %d rounds both requests always went to one dispatcher", rounds);
 	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
+}
+
+/* Sockets pid holds (its /proc/pid/fd links to "socket:"), or -1. */
+static int count_sockets(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		char path[96], link[64];
+		snprintf(path, sizeof path, "%s/%d", dir, fd);
+		ssize_t len = readlink(path, link, sizeof link - 1);
+		if (len > 0) {
+			link[len] = '\0';
+			n += strncmp(link, "socket:", 7) == 0;
+		}
+	}
+	return gw_count_fds(pid) < 0 ? -1 : n;
 }
 
 /* ---- 4. a dispatcher killed under load ------------------------------------ */
@@ -711,6 +740,11 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 	script("s.sh", S_SH);
 	struct status s;
 	start_ready(CONFIG2, 2, &s);
+	/* Dispatcher 0's sockets when idle (listener, spawner, ...). */
+	int idle_sockets = 0;
+	for (int i = 0; i < s.n; i++)
+		if (s.d[i].index == 0)
+			idle_sockets = count_sockets(s.d[i].pid);
 	/* 6 clients, 0.1 s scripts, 20 ms between requests, for 3 s. */
 	load_start(6, "/cgi/s.sh?0.1", LOAD_RESULTS_MAX, 3, 0.02);
 	gw_sleep(1.0);
@@ -739,6 +773,11 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 	cr_assert(victim >= 0 && victim_pid > 0);
 	pid_t victim_spawner = spawner_of(victim_pid);
 	remember(victim_spawner);
+	/* The status counters lag by up to 0.1 s: the victim's client sockets
+	 * counted in /proc just before the kill are the other measure. */
+	int sockets = count_sockets(victim_pid) - idle_sockets;
+	if (sockets > inflight)
+		inflight = sockets;
 	int done_before = atomic_load(&L.done);
 	double killed_at = gw_now();
 	cr_assert_eq(kill(victim_pid, SIGKILL), 0);
@@ -761,10 +800,11 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 	remember(new_pid);
 	int n = load_join();
 	struct tally t = load_tally(n);
-	cr_log_info("kill -9 of dispatcher %d (%lld connections just before): replacement %d in "
+	cr_log_info("kill -9 of dispatcher %d (%lld connections just before, %d client sockets "
+	            "in /proc): replacement %d in "
 	            "status after %.3f s, ready after %.3f s; load: %d requests (%d before the kill), "
 	            "%d ok, %d refused, %d failed",
-	            victim_pid, inflight, new_pid, seen, ready, n, done_before, t.ok, t.refused,
+	            victim_pid, inflight, sockets, new_pid, seen, ready, n, done_before, t.ok, t.refused,
 	            t.failed);
 	cr_expect(seen >= 0 && seen <= 1.0, "no new dispatcher 0 in status within 1 s (%.3f s)",
 	          seen);
