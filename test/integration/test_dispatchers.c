@@ -1,0 +1,1047 @@
+/* "dispatchers": N end to end, as root: the real gatewayd binary started as a
+ * master that runs N dispatchers (each with its own privileged spawner,
+ * dropped to "user": "www-data"), real sockets, real signals.
+ *
+ * Each test's directory (G.dir, made 0755) holds cgi/ (root owned 0755: the
+ * route's root), run/ (1777: scripts write pid files there) and the logs.
+ * Every pid a test sees (dispatchers, spawners, scripts) is remembered and
+ * SIGKILLed in teardown if still alive; load threads are stopped and joined
+ * there too. Every loop is bounded in count and in time. Without root the
+ * tests are skipped (they say so). */
+#include "test/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct gw_proc G;
+
+static pid_t leftovers[256];
+static size_t nleftovers;
+
+static void remember(pid_t pid)
+{
+	if (pid > 0 && nleftovers < sizeof leftovers / sizeof leftovers[0])
+		leftovers[nleftovers++] = pid;
+}
+
+static void load_stop(void);
+
+static void teardown(void)
+{
+	load_stop();
+	gw_cleanup(&G);
+	for (size_t i = 0; i < nleftovers; i++)
+		if (gw_pid_alive(leftovers[i]))
+			kill(leftovers[i], SIGKILL);
+	nleftovers = 0;
+}
+
+static void make_dirs(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("the dispatchers suite runs as root (the master drops to www-data)");
+	gw_write_config(&G, "{}");
+	cr_assert_eq(chmod(G.dir, 0755), 0);
+	char path[400];
+	snprintf(path, sizeof path, "%s/cgi", G.dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(chmod(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/run", G.dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(chmod(path, 01777), 0);
+}
+
+static void script(const char *name, const char *text)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/cgi/%s", G.dir, name);
+	const char *pairs[] = {"@DIR@", G.dir, NULL};
+	char *filled = gw_substitute(text, pairs);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "cannot write %s", path);
+	fputs(filled, f);
+	cr_assert_eq(fclose(f), 0);
+	free(filled);
+	cr_assert_eq(chown(path, 0, 0), 0);
+	cr_assert_eq(chmod(path, 0755), 0);
+}
+
+/* Prints the request id (which names the dispatcher), then sleeps
+ * $QUERY_STRING seconds (a number the test chose). */
+static const char S_SH[] = "#!/bin/sh\n"
+                           "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                           "echo \"rid=$GATEWAY_REQUEST_ID\"\n"
+                           "case \"$QUERY_STRING\" in [0-9]*) sleep \"$QUERY_STRING\";; esac\n"
+                           "echo done\n";
+
+/* Writes its pid to run/<q>.script, then sleeps 1 s and answers. */
+static const char SLOW_SH[] =
+        "#!/bin/sh\n"
+        "q=$QUERY_STRING\n"
+        "echo $$ > @DIR@/run/$q.script.tmp && mv @DIR@/run/$q.script.tmp @DIR@/run/$q.script\n"
+        "sleep 1\n"
+        "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+        "echo \"rid=$GATEWAY_REQUEST_ID\"\n";
+
+/* Its pid to run/<q>.script, a grandchild in a session of its own that
+ * writes its pid to run/<q>.gc and becomes sleep 600; then sleeps itself. */
+static const char TREE_SH[] =
+        "#!/bin/sh\n"
+        "q=$QUERY_STRING\n"
+        "echo $$ > @DIR@/run/$q.script.tmp && mv @DIR@/run/$q.script.tmp @DIR@/run/$q.script\n"
+        "setsid sh -c 'echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec sleep 600' "
+        "@DIR@/run/$q.gc </dev/null >/dev/null 2>&1 &\n"
+        "sleep 600\n";
+
+#define CONFIG_N(n, more)                                                                        \
+	"{\"user\":\"www-data\",\"dispatchers\":" n ","                                          \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                          \
+	" \"routes\":[" more "{\"match\":\"/cgi/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":20}}]}"
+#define CONFIG2 CONFIG_N("2", "")
+
+/* ---- a raw client, safe in threads (no harness state) -------------------- */
+
+enum outcome { OK, REFUSED, FAILED };
+
+/* GET path (HTTP/1.0: no chunking, closed after) on a new connection; *status
+ * and up to the 8 hex digits after "rid=" in prefix. */
+static enum outcome fetch(int port, const char *path, double timeout, int *status,
+                          char prefix[9], char **body_out)
+{
+	*status = 0;
+	if (prefix)
+		prefix[0] = '\0';
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0)
+		return FAILED;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		int e = errno;
+		close(fd);
+		return e == ECONNREFUSED ? REFUSED : FAILED;
+	}
+	char req[512];
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: t\r\n\r\n", path);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return FAILED;
+	}
+	char buf[16384];
+	size_t len = 0;
+	double deadline = gw_now() + timeout;
+	bool eof = false;
+	while (len < sizeof buf - 1) {
+		double left = deadline - gw_now();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+		if (r <= 0) {
+			eof = r == 0;
+			break;
+		}
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (!eof || sscanf(buf, "HTTP/1.%*d %d", status) != 1)
+		return FAILED;
+	char *body = strstr(buf, "\r\n\r\n");
+	char *rid = body ? strstr(body, "rid=") : NULL;
+	if (prefix && rid && strlen(rid + 4) >= 8) {
+		memcpy(prefix, rid + 4, 8);
+		prefix[8] = '\0';
+	}
+	if (body_out)
+		*body_out = strdup(body ? body + 4 : "");
+	return *status == 200 ? OK : FAILED;
+}
+
+/* ---- a bounded load: threads, a new connection per request --------------- */
+
+#define LOAD_THREADS_MAX 16
+#define LOAD_RESULTS_MAX 4096
+
+struct result {
+	enum outcome outcome;
+	int status;
+	char prefix[9];
+	double t; /* when it ended (gw_now) */
+};
+
+static struct {
+	pthread_t threads[LOAD_THREADS_MAX];
+	int nthreads;
+	int port;
+	char path[128];
+	int max;          /* requests in all */
+	double until;     /* and no request starts after this */
+	double pause;     /* between two requests of one thread */
+	atomic_int next;  /* requests started */
+	atomic_bool stop; /* teardown's */
+	struct result results[LOAD_RESULTS_MAX];
+	atomic_int done;
+} L;
+
+static void *load_run(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		if (atomic_load(&L.stop) || gw_now() >= L.until)
+			break;
+		int i = atomic_fetch_add(&L.next, 1);
+		if (i >= L.max)
+			break;
+		struct result *r = &L.results[i];
+		r->outcome = fetch(L.port, L.path, 10, &r->status, r->prefix, NULL);
+		r->t = gw_now();
+		atomic_fetch_add(&L.done, 1);
+		if (L.pause > 0)
+			gw_sleep(L.pause);
+	}
+	return NULL;
+}
+
+static void load_start(int threads, const char *path, int max, double seconds, double pause)
+{
+	cr_assert(threads <= LOAD_THREADS_MAX && max <= LOAD_RESULTS_MAX);
+	memset(L.results, 0, sizeof L.results);
+	L.port = G.port;
+	snprintf(L.path, sizeof L.path, "%s", path);
+	L.max = max;
+	L.until = gw_now() + seconds;
+	L.pause = pause;
+	atomic_store(&L.next, 0);
+	atomic_store(&L.done, 0);
+	atomic_store(&L.stop, false);
+	L.nthreads = 0;
+	for (int i = 0; i < threads; i++) {
+		cr_assert_eq(pthread_create(&L.threads[i], NULL, load_run, NULL), 0);
+		L.nthreads++;
+	}
+}
+
+/* Join the threads (they end by count or time); the number of requests made. */
+static int load_join(void)
+{
+	for (int i = 0; i < L.nthreads; i++)
+		pthread_join(L.threads[i], NULL);
+	L.nthreads = 0;
+	int n = atomic_load(&L.next);
+	return n < L.max ? n : L.max;
+}
+
+static void load_stop(void)
+{
+	atomic_store(&L.stop, true);
+	load_join();
+}
+
+struct tally {
+	int ok, refused, failed;
+};
+
+static struct tally load_tally(int n)
+{
+	struct tally t = {0};
+	for (int i = 0; i < n; i++) {
+		t.ok += L.results[i].outcome == OK;
+		t.refused += L.results[i].outcome == REFUSED;
+		t.failed += L.results[i].outcome == FAILED;
+	}
+	return t;
+}
+
+/* Say what the failures were: each distinct status (0: no answer) and how many. */
+static void describe_failures(int n)
+{
+	int codes[16] = {0}, counts[16] = {0}, k = 0;
+	for (int i = 0; i < n; i++) {
+		if (L.results[i].outcome == OK)
+			continue;
+		int j = 0;
+		while (j < k && codes[j] != L.results[i].status)
+			j++;
+		if (j == k && k < 16)
+			codes[k++] = L.results[i].status;
+		if (j < k)
+			counts[j]++;
+	}
+	for (int j = 0; j < k; j++)
+		cr_log_info("failed requests with status %d (0: no complete answer): %d", codes[j],
+		            counts[j]);
+}
+
+/* ---- the status page ------------------------------------------------------ */
+
+struct disp {
+	int index, generation, pid;
+	char state[16];
+	bool self;
+	char prefix[9];
+	long long connections, requests;
+};
+
+struct status {
+	int n;
+	struct disp d[300];
+	long long connections, requests;
+};
+
+static const char *str_of(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
+/* GET /_gatewayd/status, parsed; false when it did not come (a dispatcher
+ * killed under it), so that callers may ask again. */
+static bool status_try(struct status *s)
+{
+	int code;
+	char *body = NULL;
+	memset(s, 0, sizeof *s);
+	if (fetch(G.port, "/_gatewayd/status", 5, &code, NULL, &body) != OK) {
+		free(body);
+		return false;
+	}
+	json_error_t err;
+	json_t *j = json_loads(body, 0, &err);
+	free(body);
+	if (!j)
+		return false;
+	s->connections = json_integer_value(json_object_get(j, "connections"));
+	s->requests = json_integer_value(json_object_get(j, "requests"));
+	json_t *a = json_object_get(j, "dispatchers"), *e;
+	size_t i;
+	json_array_foreach(a, i, e) {
+		if (s->n >= 300)
+			break;
+		struct disp *d = &s->d[s->n++];
+		d->index = (int)json_integer_value(json_object_get(e, "index"));
+		d->generation = (int)json_integer_value(json_object_get(e, "generation"));
+		d->pid = (int)json_integer_value(json_object_get(e, "pid"));
+		snprintf(d->state, sizeof d->state, "%s", str_of(e, "state"));
+		d->self = json_is_true(json_object_get(e, "self"));
+		snprintf(d->prefix, sizeof d->prefix, "%s", str_of(e, "id_prefix"));
+		d->connections = json_integer_value(json_object_get(e, "connections"));
+		d->requests = json_integer_value(json_object_get(e, "requests"));
+	}
+	json_decref(j);
+	return true;
+}
+
+static void status_get(struct status *s)
+{
+	for (int i = 0; i < 20; i++)
+		if (status_try(s))
+			return;
+	gw_dump_log(&G);
+	cr_assert_fail("no status page in 20 tries");
+}
+
+static const struct disp *self_of(const struct status *s)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->d[i].self)
+			return &s->d[i];
+	return NULL;
+}
+
+/* Exactly n dispatchers listed, all of generation gen and ready: polled up to
+ * timeout s; the last status in *s. */
+static bool wait_ready(struct status *s, int n, int gen, double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		if (status_try(s) && s->n == n) {
+			int good = 0;
+			for (int i = 0; i < s->n; i++)
+				good += s->d[i].generation == gen && strcmp(s->d[i].state, "ready") == 0;
+			if (good == n)
+				return true;
+		}
+		usleep(20000);
+	} while (gw_now() < until);
+	return false;
+}
+
+static void start_ready(const char *config, int n, struct status *s)
+{
+	gw_start(&G, config);
+	bool ok = wait_ready(s, n, 1, 10);
+	if (!ok)
+		gw_dump_log(&G);
+	cr_assert(ok, "%d dispatchers of generation 1 not ready within 10 s (%d listed)", n, s->n);
+	for (int i = 0; i < s->n; i++)
+		remember(s->d[i].pid);
+}
+
+static void describe(const char *title, const struct status *s)
+{
+	char line[4096];
+	size_t off = 0;
+	for (int i = 0; i < s->n && off < sizeof line - 200; i++)
+		off += (size_t)snprintf(line + off, sizeof line - off,
+		                        " [index %d gen %d pid %d %s%s prefix %s conns %lld reqs %lld]",
+		                        s->d[i].index, s->d[i].generation, s->d[i].pid, s->d[i].state,
+		                        s->d[i].self ? " self" : "", s->d[i].prefix,
+		                        s->d[i].connections, s->d[i].requests);
+	line[off] = '\0';
+	cr_log_info("%s: requests %lld connections %lld;%s", title, s->requests, s->connections,
+	            line);
+}
+
+/* The dispatcher's child whose comm is gatewayd-spawn, polled up to 5 s; 0 if none. */
+static pid_t spawner_of(pid_t dispatcher)
+{
+	double until = gw_now() + 5;
+	do {
+		char path[80];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)dispatcher,
+		         (int)dispatcher);
+		char *list = gw_read_file(path);
+		pid_t found = 0;
+		for (char *p = list, *end; p && *p && !found; p = end) {
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			char cpath[64];
+			snprintf(cpath, sizeof cpath, "/proc/%ld/comm", pid);
+			char *comm = gw_read_file(cpath);
+			if (comm && strcmp(comm, "gatewayd-spawn\n") == 0)
+				found = (pid_t)pid;
+			free(comm);
+		}
+		free(list);
+		if (found)
+			return found;
+		usleep(20000);
+	} while (gw_now() < until);
+	return 0;
+}
+
+/* The distinct request-id prefixes of the access log's lines for needle, and
+ * how many lines each; *bad: lines whose status is not 200. */
+static int access_prefixes(const char *needle, char prefixes[][9], int counts[], int max,
+                           int *bad)
+{
+	char *text = gw_read_file(G.access_log);
+	int n = 0;
+	*bad = 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strstr(line, needle)) {
+			char *sp = strrchr(line, ' ');
+			char *q = strstr(line, "\" ");
+			if (q && atoi(q + 2) != 200)
+				(*bad)++;
+			if (sp && strlen(sp + 1) == 16) {
+				int k = 0;
+				while (k < n && strncmp(prefixes[k], sp + 1, 8) != 0)
+					k++;
+				if (k == n && n < max) {
+					memcpy(prefixes[n], sp + 1, 8);
+					prefixes[n][8] = '\0';
+					counts[n++] = 0;
+				}
+				if (k < n)
+					counts[k]++;
+			}
+		}
+		if (!next)
+			break;
+	}
+	free(text);
+	return n;
+}
+
+/* ---- 1, 2, 9. requests spread; status aggregates; no zombies or fds left -- */
+
+struct zprobe {
+	pid_t pids[8];
+	int n;
+};
+
+static bool no_zombies(void *arg)
+{
+	struct zprobe *z = arg;
+	for (int i = 0; i < z->n; i++) {
+		int zombies = 0;
+		gw_count_children(z->pids[i], &zombies);
+		if (zombies)
+			return false;
+	}
+	return true;
+}
+
+Test(dispatchers, requests_spread_and_status_adds_up, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	describe("before the load", &s);
+	cr_assert_eq(s.n, 2);
+	cr_assert_neq(s.d[0].pid, s.d[1].pid);
+	cr_assert_str_neq(s.d[0].prefix, s.d[1].prefix);
+	int idx_seen = (1 << s.d[0].index) | (1 << s.d[1].index);
+	cr_expect_eq(idx_seen, 3, "indexes %d and %d, want 0 and 1", s.d[0].index, s.d[1].index);
+	/* fds before the load (9), each dispatcher and the master */
+	pid_t dpids[2] = {s.d[0].pid, s.d[1].pid};
+	int fds_before[3] = {gw_count_fds(G.pid), gw_count_fds(dpids[0]), gw_count_fds(dpids[1])};
+	long long reqs_before = s.requests;
+
+	/* 1. 200 requests from 16 threads, a new connection each, 5 ms of script. */
+	double t0 = gw_now();
+	load_start(16, "/cgi/s.sh?0.005", 200, 60, 0);
+	int n = load_join();
+	double took = gw_now() - t0;
+	struct tally t = load_tally(n);
+	cr_log_info("200 requests from 16 connections took %.2f s: %d ok, %d refused, %d failed",
+	            took, t.ok, t.refused, t.failed);
+	cr_expect_eq(n, 200);
+	cr_expect_eq(t.ok, 200, "%d of 200 ok (%d refused, %d failed)", t.ok, t.refused, t.failed);
+	int by_body[2] = {0, 0};
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++)
+			by_body[k] += strcmp(L.results[i].prefix, s.d[k].prefix) == 0;
+	cr_log_info("responses by dispatcher (from the scripts' GATEWAY_REQUEST_ID): %s %d, %s %d",
+	            s.d[0].prefix, by_body[0], s.d[1].prefix, by_body[1]);
+	cr_expect_eq(by_body[0] + by_body[1], t.ok, "request ids of neither dispatcher");
+
+	gw_sleep(0.3); /* a dispatcher publishes its counters every 0.1 s */
+	struct status after;
+	status_get(&after);
+	describe("after the load", &after);
+	cr_assert_eq(after.n, 2);
+	for (int i = 0; i < 2; i++)
+		cr_expect_gt(after.d[i].requests, 0, "dispatcher %d (pid %d) took no request",
+		             after.d[i].index, after.d[i].pid);
+	char prefixes[8][9];
+	int counts[8], bad;
+	int np = access_prefixes("\"GET /cgi/s.sh?0.005 ", prefixes, counts, 8, &bad);
+	cr_expect_eq(bad, 0, "%d access log lines not 200", bad);
+	int lines = 0;
+	for (int i = 0; i < np; i++) {
+		lines += counts[i];
+		cr_log_info("access log: prefix %s on %d lines", prefixes[i], counts[i]);
+	}
+	cr_expect_eq(lines, 200, "%d access log lines for the load", lines);
+	cr_expect_eq(np, 2, "%d distinct request-id prefixes in the access log, want 2", np);
+	for (int k = 0; k < 2; k++) {
+		bool found = false;
+		for (int i = 0; i < np; i++)
+			found |= strcmp(prefixes[i], s.d[k].prefix) == 0;
+		cr_expect(found, "dispatcher %d's id_prefix %s is not in the access log", s.d[k].index,
+		          s.d[k].prefix);
+	}
+
+	/* 2. The top level is the sum, and within what was sent; several asks land
+	 * on different dispatchers, and each lists both. */
+	bool selves[2] = {false, false};
+	int asks = 0;
+	for (; asks < 60 && !(selves[0] && selves[1]); asks++) {
+		struct status q;
+		status_get(&q);
+		cr_assert_eq(q.n, 2, "ask %d: %d dispatchers listed", asks, q.n);
+		long long sum = 0;
+		int nself = 0;
+		for (int i = 0; i < 2; i++) {
+			sum += q.d[i].requests;
+			nself += q.d[i].self;
+			cr_expect(q.d[i].pid == dpids[0] || q.d[i].pid == dpids[1]);
+		}
+		cr_expect_eq(nself, 1, "ask %d: %d entries say self", asks, nself);
+		/* The non-answering one's counters may be 0.1 s old: in a quiet
+		 * server, the sum still matches; the requests since the first
+		 * status are this load's 200 and the status asks (after's and
+		 * this loop's). */
+		cr_expect_eq(q.requests, sum, "ask %d: top-level requests %lld, sum %lld", asks,
+		             q.requests, sum);
+		long long since = q.requests - reqs_before;
+		cr_expect(since >= 200 && since <= 200 + 2 + asks + 2,
+		          "ask %d: %lld requests since before the load (200 sent + %d asks)", asks,
+		          since, asks + 2);
+		const struct disp *me = self_of(&q);
+		for (int k = 0; me && k < 2; k++)
+			if (me->pid == dpids[k])
+				selves[k] = true;
+		usleep(20000);
+	}
+	cr_log_info("both dispatchers answered the status after %d asks", asks);
+	cr_expect(selves[0] && selves[1], "60 status asks all answered by one dispatcher");
+
+	/* The Prometheus form has a line per dispatcher. */
+	{
+		int code;
+		char *body = NULL;
+		cr_assert_eq(fetch(G.port, "/_gatewayd/status?format=prometheus", 5, &code, NULL,
+		                   &body),
+		             OK);
+		for (int k = 0; k < 2; k++) {
+			char want[96];
+			snprintf(want, sizeof want, "gatewayd_dispatcher_requests_total{pid=\"%d\",index=\"%d\"}",
+			         s.d[k].pid, s.d[k].index);
+			cr_expect(strstr(body, want), "no \"%s\" in:\n%s", want, body);
+		}
+		free(body);
+	}
+
+	/* 9. No zombies under the dispatchers (their spawners' children count) or
+	 * the master; no descriptor more than before the load. */
+	struct zprobe z = {.pids = {G.pid, dpids[0], dpids[1]}, .n = 3};
+	cr_expect(gw_wait_until(no_zombies, &z, 3), "zombies left after the load");
+	pid_t all[3] = {G.pid, dpids[0], dpids[1]};
+	for (int i = 0; i < 3; i++) {
+		struct gw_fd_probe p = {all[i], fds_before[i]};
+		bool ok = gw_wait_until(gw_fds_at_most, &p, 3);
+		cr_expect(ok, "%s %d: %d descriptors, %d before the load", i ? "dispatcher" : "master",
+		          (int)all[i], gw_count_fds(all[i]), fds_before[i]);
+		int zombies = 0;
+		int kids = gw_count_children(all[i], &zombies);
+		cr_log_info("%s %d: %d fds (before %d), %d children, %d zombies",
+		            i ? "dispatcher" : "master", (int)all[i], gw_count_fds(all[i]),
+		            fds_before[i], kids, zombies);
+	}
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+Test(dispatchers, auto_is_online_cpus, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+	if (want < 2) {
+		/* One dispatcher: no master, and no "dispatchers" array. */
+		gw_start(&G, CONFIG_N("\"auto\"", ""));
+		json_t *st = gw_status(G.port);
+		cr_expect_null(json_object_get(st, "dispatchers"));
+		json_decref(st);
+		gw_stop_ok(&G, 15, NULL);
+		return;
+	}
+	struct status s;
+	start_ready(CONFIG_N("\"auto\"", ""), want, &s);
+	cr_log_info("\"auto\": %d dispatchers, %ld online CPUs", s.n, cpus);
+	cr_expect_eq(s.n, want);
+	gw_stop_ok(&G, 20, NULL);
+	gw_assert_no_leaks();
+}
+
+/* ---- 3. CGI spawns in parallel --------------------------------------------- */
+
+struct slow_req {
+	pthread_t t;
+	enum outcome o;
+	int status;
+	char prefix[9];
+	double took;
+};
+
+static void *slow_run(void *arg)
+{
+	struct slow_req *r = arg;
+	double t0 = gw_now();
+	r->o = fetch(G.port, "/cgi/s.sh?1", 10, &r->status, r->prefix, NULL);
+	r->took = gw_now() - t0;
+	return NULL;
+}
+
+Test(dispatchers, cgi_spawns_in_parallel, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	pid_t sp[2];
+	for (int i = 0; i < 2; i++) {
+		sp[i] = spawner_of(s.d[i].pid);
+		remember(sp[i]);
+		cr_expect_gt(sp[i], 0, "dispatcher %d has no gatewayd-spawn child", s.d[i].pid);
+	}
+	cr_expect_neq(sp[0], sp[1], "the two dispatchers share spawner %d", sp[0]);
+	cr_log_info("dispatchers %d and %d, spawners %d and %d", s.d[0].pid, s.d[1].pid, sp[0],
+	            sp[1]);
+	/* Which dispatcher accepts is the kernel's choice (one that wakes takes a
+	 * whole burst: its accept loop): up to 2 rounds, until
+	 * one round lands on both; every round must take ~1 s, not 2. */
+	bool split = false;
+	int rounds = 0;
+	for (; rounds < 2 && !split; rounds++) {
+		struct slow_req r[2];
+		memset(r, 0, sizeof r);
+		double t0 = gw_now();
+		for (int i = 0; i < 2; i++)
+			cr_assert_eq(pthread_create(&r[i].t, NULL, slow_run, &r[i]), 0);
+		for (int i = 0; i < 2; i++)
+			pthread_join(r[i].t, NULL);
+		double all = gw_now() - t0;
+		for (int i = 0; i < 2; i++) {
+			cr_expect_eq(r[i].o, OK, "request %d: status %d", i, r[i].status);
+			cr_expect_lt(r[i].took, 1.5, "request %d took %.2f s", i, r[i].took);
+		}
+		cr_expect_lt(all, 1.5);
+		split = strcmp(r[0].prefix, r[1].prefix) != 0;
+		cr_log_info("round %d, two 1 s scripts at once: %.2f s and %.2f s (%.2f s in all), "
+		            "served by %s and %s", rounds, r[0].took, r[1].took, all, r[0].prefix,
+		            r[1].prefix);
+	}
+	if (!split)
+		cr_log_warn("in %d rounds both requests always went to one dispatcher", rounds);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* Sockets pid holds (its /proc/pid/fd links to "socket:"), or -1. */
+static int count_sockets(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		char path[96], link[64];
+		snprintf(path, sizeof path, "%s/%d", dir, fd);
+		ssize_t len = readlink(path, link, sizeof link - 1);
+		if (len > 0) {
+			link[len] = '\0';
+			n += strncmp(link, "socket:", 7) == 0;
+		}
+	}
+	return gw_count_fds(pid) < 0 ? -1 : n;
+}
+
+/* ---- 4. a dispatcher killed under load ------------------------------------ */
+
+Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	/* Dispatcher 0's sockets when idle (listener, spawner, ...). */
+	int idle_sockets = 0;
+	for (int i = 0; i < s.n; i++)
+		if (s.d[i].index == 0)
+			idle_sockets = count_sockets(s.d[i].pid);
+	/* 6 clients, 0.1 s scripts, 20 ms between requests, for 3 s. */
+	load_start(6, "/cgi/s.sh?0.1", LOAD_RESULTS_MAX, 3, 0.02);
+	gw_sleep(1.0);
+	/* The victim: index 0. Its in-flight connections, read just before the
+	 * kill (a status answered by the other shows counters up to 0.1 s old:
+	 * the largest of the last few reads is taken). */
+	int victim = -1, victim_pid = 0;
+	long long inflight = 0;
+	char victim_prefix[9] = "", other_prefix[9] = "";
+	for (int k = 0; k < 5; k++) {
+		struct status q;
+		status_get(&q);
+		for (int i = 0; i < q.n; i++)
+			if (q.d[i].index == 0) {
+				victim = i;
+				victim_pid = q.d[i].pid;
+				snprintf(victim_prefix, sizeof victim_prefix, "%s", q.d[i].prefix);
+				if (q.d[i].connections > inflight)
+					inflight = q.d[i].connections;
+			} else {
+				snprintf(other_prefix, sizeof other_prefix, "%s", q.d[i].prefix);
+			}
+		if (k == 4)
+			describe("just before the kill", &q);
+	}
+	cr_assert(victim >= 0 && victim_pid > 0);
+	pid_t victim_spawner = spawner_of(victim_pid);
+	remember(victim_spawner);
+	/* The status counters lag by up to 0.1 s: the victim's client sockets
+	 * counted in /proc just before the kill are the other measure. */
+	int sockets = count_sockets(victim_pid) - idle_sockets;
+	if (sockets > inflight)
+		inflight = sockets;
+	int done_before = atomic_load(&L.done);
+	double killed_at = gw_now();
+	cr_assert_eq(kill(victim_pid, SIGKILL), 0);
+	/* The replacement: index 0, another pid, in the table within 1 s; ready later. */
+	double seen = -1, ready = -1;
+	int new_pid = 0;
+	while (gw_now() - killed_at < 3 && ready < 0) {
+		struct status q;
+		if (status_try(&q))
+			for (int i = 0; i < q.n; i++)
+				if (q.d[i].index == 0 && q.d[i].pid != victim_pid && q.d[i].pid > 0) {
+					if (seen < 0)
+						seen = gw_now() - killed_at;
+					new_pid = q.d[i].pid;
+					if (strcmp(q.d[i].state, "ready") == 0)
+						ready = gw_now() - killed_at;
+				}
+		usleep(10000);
+	}
+	remember(new_pid);
+	int n = load_join();
+	struct tally t = load_tally(n);
+	cr_log_info("kill -9 of dispatcher %d (%lld connections just before, %d client sockets "
+	            "in /proc): replacement %d in "
+	            "status after %.3f s, ready after %.3f s; load: %d requests (%d before the kill), "
+	            "%d ok, %d refused, %d failed",
+	            victim_pid, inflight, sockets, new_pid, seen, ready, n, done_before, t.ok, t.refused,
+	            t.failed);
+	cr_expect(seen >= 0 && seen <= 1.0, "no new dispatcher 0 in status within 1 s (%.3f s)",
+	          seen);
+	cr_expect(ready >= 0, "the new dispatcher 0 was not ready within 3 s");
+	describe_failures(n);
+	cr_expect_eq(t.refused, 0, "%d connections refused", t.refused);
+	cr_expect_leq(t.failed, inflight, "%d requests failed, the victim held %lld connections",
+	              t.failed, inflight);
+	/* Every failure is the victim's: all the other's access log lines are 200,
+	 * and all of them came back to the clients. */
+	int other_ok = 0;
+	for (int i = 0; i < n; i++)
+		other_ok += L.results[i].outcome == OK && strcmp(L.results[i].prefix, other_prefix) == 0;
+	char prefixes[8][9];
+	int counts[8], bad;
+	int np = access_prefixes("\"GET /cgi/s.sh?0.1 ", prefixes, counts, 8, &bad);
+	int other_lines = 0;
+	for (int i = 0; i < np; i++) {
+		if (strcmp(prefixes[i], other_prefix) == 0)
+			other_lines = counts[i];
+		cr_log_info("access log: prefix %s on %d lines", prefixes[i], counts[i]);
+	}
+	cr_expect_eq(bad, 0, "%d access log lines not 200", bad);
+	cr_expect_eq(other_ok, other_lines,
+	             "the surviving dispatcher logged %d requests, %d came back ok", other_lines,
+	             other_ok);
+	cr_expect_gt(other_ok, 0);
+	cr_expect(gw_wait_gone(victim_spawner, 2), "the killed dispatcher's spawner %d is left",
+	          victim_spawner);
+	/* Both serve afterwards. */
+	cr_expect(wait_ready(&s, 2, 1, 3), "not 2 ready dispatchers after the crash");
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* ---- 5. SIGHUP under load ------------------------------------------------- */
+
+Test(dispatchers, reload_under_load, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	pid_t gen1[2] = {s.d[0].pid, s.d[1].pid};
+	/* 6 clients, a new connection per request, 10 ms scripts, for 3 s. */
+	load_start(6, "/cgi/s.sh?0.01", LOAD_RESULTS_MAX, 3, 0);
+	gw_sleep(1.0);
+	gw_write_config(&G, CONFIG_N("2", "{\"match\":\"/added/\",\"cgi\":{\"root\":\"@DIR@/cgi\"}},"));
+	double hup_at = gw_now();
+	int done_before = atomic_load(&L.done);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	int n = load_join();
+	struct tally t = load_tally(n);
+	int after_hup = 0;
+	for (int i = 0; i < n; i++)
+		after_hup += L.results[i].t > hup_at;
+	cr_log_info("SIGHUP under load: %d requests (%d done before the HUP, %d ended after it), "
+	            "%d ok, %d refused, %d failed",
+	            n, done_before, after_hup, t.ok, t.refused, t.failed);
+	describe_failures(n);
+	/* Whose were the failures? The access log's non-200 lines by request-id
+	 * prefix, against generation 1's. */
+	{
+		char prefixes[8][9];
+		int counts[8], bad;
+		char needle[] = "\" 503 ";
+		int np = access_prefixes(needle, prefixes, counts, 8, &bad);
+		for (int i = 0; i < np; i++)
+			cr_log_info("access log: %d lines with 503 from prefix %s (generation 1: %s, %s)",
+			            counts[i], prefixes[i], s.d[0].prefix, s.d[1].prefix);
+	}
+	cr_expect_eq(t.refused, 0, "%d connections refused", t.refused);
+	/* KNOWN BUG (fails): an old dispatcher told to drain by the reload
+	 * (SIGTERM) calls listeners_drain() (gatewayd/core/main.c
+	 * on_stop_signal), which keeps accepting on HTTP listeners while the
+	 * status page is enabled (listener.c answers_probes/ACCEPT_PROBES), and
+	 * answers every connection it takes that way 503 (front/http.c
+	 * drain_only): so during a reload it takes connections off the shared
+	 * listening socket that the new generation would have served. */
+	cr_expect_eq(t.failed, 0, "%d requests failed", t.failed);
+	cr_expect_gt(after_hup, 0);
+	bool ok = wait_ready(&s, 2, 2, 5);
+	describe("after the reload", &s);
+	cr_expect(ok, "not exactly 2 ready dispatchers of generation 2 within 5 s");
+	for (int i = 0; i < s.n; i++) {
+		remember(s.d[i].pid);
+		cr_expect(s.d[i].pid != gen1[0] && s.d[i].pid != gen1[1]);
+	}
+	cr_expect(gw_wait_gone(gen1[0], 5) && gw_wait_gone(gen1[1], 5),
+	          "generation 1's dispatchers are left");
+	int code;
+	char prefix[9];
+	cr_expect_eq(fetch(G.port, "/added/s.sh", 5, &code, prefix, NULL), OK,
+	             "the added route: %d", code);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* ---- 6. kill -9 of the master ---------------------------------------------- */
+
+Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	script("tree.sh", TREE_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	pid_t pids[8];
+	const char *what[8];
+	int n = 0;
+	for (int i = 0; i < 2; i++) {
+		pids[n] = s.d[i].pid;
+		what[n++] = "dispatcher";
+		pids[n] = spawner_of(s.d[i].pid);
+		remember(pids[n]);
+		cr_assert_gt(pids[n], 0);
+		what[n++] = "spawner";
+	}
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	const char req[] = "GET /cgi/tree.sh?k9 HTTP/1.1\r\nHost: t\r\n\r\n";
+	gw_send_all(fd, req, strlen(req));
+	char path[400];
+	snprintf(path, sizeof path, "%s/run/k9.script", G.dir);
+	pids[n] = gw_wait_pidfile(path, 5);
+	remember(pids[n]);
+	what[n++] = "script";
+	snprintf(path, sizeof path, "%s/run/k9.gc", G.dir);
+	pids[n] = gw_wait_pidfile(path, 5);
+	remember(pids[n]);
+	what[n++] = "grandchild";
+	if (!(pids[4] > 0 && pids[5] > 0))
+		gw_dump_log(&G);
+	cr_assert(pids[4] > 0 && pids[5] > 0, "tree.sh did not start its grandchild");
+	cr_assert_eq(getsid(pids[5]), pids[5], "the grandchild is not in a session of its own");
+	cr_assert_eq(kill(G.pid, SIGKILL), 0);
+	double t0 = gw_now();
+	cr_assert_neq(gw_wait_exit(&G, 2), -1, "the master survived SIGKILL");
+	for (int i = 0; i < n; i++) {
+		double left = 2 - (gw_now() - t0);
+		bool gone = gw_wait_gone(pids[i], left > 0 ? left : 0.01);
+		cr_expect(gone, "the %s %d outlived the master by 2 s", what[i], (int)pids[i]);
+	}
+	double all_gone = gw_now() - t0;
+	cr_log_info("kill -9 of the master: dispatchers, spawners, script and grandchild gone "
+	            "after %.3f s", all_gone);
+	int c = gw_connect(G.port);
+	cr_expect(c < 0, "something still listens on the port");
+	if (c >= 0)
+		close(c);
+	close(fd);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 7. SIGTERM drains all ---------------------------------------------------- */
+
+Test(dispatchers, sigterm_drains_all, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	script("slow.sh", SLOW_SH);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	pid_t pids[4];
+	for (int i = 0; i < 2; i++) {
+		pids[2 * i] = s.d[i].pid;
+		pids[2 * i + 1] = spawner_of(s.d[i].pid);
+		remember(pids[2 * i + 1]);
+	}
+	int fd = gw_connect(G.port);
+	cr_assert(fd >= 0);
+	const char req[] = "GET /cgi/slow.sh?t HTTP/1.1\r\nHost: t\r\n\r\n";
+	gw_send_all(fd, req, strlen(req));
+	char path[400];
+	snprintf(path, sizeof path, "%s/run/t.script", G.dir);
+	pid_t sc = gw_wait_pidfile(path, 5);
+	remember(sc);
+	cr_assert_gt(sc, 0, "slow.sh did not start");
+	double t0 = gw_now();
+	cr_assert_eq(kill(G.pid, SIGTERM), 0);
+	struct gw_response r;
+	int rc = gw_read_response(fd, false, 5, &r);
+	double answered = gw_now() - t0;
+	cr_expect_eq(rc, 0, "no response to the in-flight request after SIGTERM");
+	cr_expect_eq(r.status, 200, "in-flight request after SIGTERM: %d", r.status);
+	gw_response_free(&r);
+	close(fd);
+	int st = gw_wait_exit(&G, 8);
+	double exited = gw_now() - t0;
+	if (!(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		gw_dump_log(&G);
+	cr_expect(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "the master: wait status %d (-1: still running after 8 s)", st);
+	cr_log_info("SIGTERM: in-flight answered after %.2f s, master exited after %.2f s",
+	            answered, exited);
+	for (int i = 0; i < 4; i++)
+		cr_expect(gw_wait_gone(pids[i], 2), "%s %d is left", i % 2 ? "spawner" : "dispatcher",
+		          (int)pids[i]);
+	cr_expect(gw_wait_gone(sc, 2), "the script %d is left", (int)sc);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 8. -t: spawned pools refused with N > 1, external ones fine ------------ */
+
+Test(dispatchers, spawned_pool_refused_external_accepted, .fini = teardown, .timeout = 30)
+{
+	make_dirs();
+	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":2,"
+	                    " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	                    " \"pools\":{\"spawnme\":{\"protocol\":\"fastcgi\","
+	                    "   \"command\":[\"/bin/cat\"],\"processes\":1}},"
+	                    " \"routes\":[{\"match\":\"/p/\",\"pool\":\"spawnme\"}]}");
+	char *out;
+	int rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	cr_log_info("-t, a spawned pool: exit %d: %s", rc, out);
+	cr_expect_eq(rc, 1, "-t with a spawned pool and 2 dispatchers: exit %d; %s", rc, out);
+	cr_expect(strstr(out, "\"spawnme\""), "the message does not name the pool: %s", out);
+	cr_expect(strstr(out, "test failed"), "%s", out);
+	free(out);
+	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":2,"
+	                    " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	                    " \"pools\":{\"ext\":{\"protocol\":\"fastcgi\","
+	                    "   \"addresses\":[\"127.0.0.1:9\"]}},"
+	                    " \"routes\":[{\"match\":\"/p/\",\"pool\":\"ext\"}]}");
+	rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	cr_expect_eq(rc, 0, "-t with an external pool and 2 dispatchers: exit %d; %s", rc, out);
+	cr_expect(strstr(out, "test is successful"), "%s", out);
+	free(out);
+	/* The same with one dispatcher is fine (the refusal is about N > 1). */
+	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":1,"
+	                    " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	                    " \"pools\":{\"spawnme\":{\"protocol\":\"fastcgi\","
+	                    "   \"command\":[\"/bin/cat\"],\"processes\":1}},"
+	                    " \"routes\":[{\"match\":\"/p/\",\"pool\":\"spawnme\"}]}");
+	rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
+	cr_expect_eq(rc, 0, "-t with a spawned pool and 1 dispatcher: exit %d; %s", rc, out);
+	free(out);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
