@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "gatewayd/core/dispatchers.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/sd_listen.h"
 #include "gatewayd/core/server.h"
@@ -186,6 +187,13 @@ void listeners_stop(void)
 
 void listeners_drain(void)
 {
+	/* Beside other dispatchers the socket is the master's and stays open:
+	 * a draining dispatcher takes nothing more from it (the others, or the
+	 * next generation, do), not even the balancers' probes. */
+	if (dispatcher_self()) {
+		listeners_shut();
+		return;
+	}
 	accepting = ACCEPT_PROBES;
 	listeners_stop();
 	if (!paused_for_fds && gw->nconns < gw->max_conns)
@@ -240,7 +248,10 @@ void gw_fault_point(void) __attribute__((weak));
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
-	for (int i = 0; i < 64; i++) {
+	/* Beside other dispatchers on the same socket (core/master.c), one at a
+	 * time: each of them woke for it too, and takes the next. */
+	int batch = dispatcher_self() ? 1 : 64;
+	for (int i = 0; i < batch; i++) {
 		if (gw->nconns >= gw->max_conns) {
 			/* Resumed by server_conn_closed() when one closes. */
 			listeners_stop();

@@ -877,13 +877,9 @@ Test(dispatchers, reload_under_load, .fini = teardown, .timeout = 90)
 			            counts[i], prefixes[i], s.d[0].prefix, s.d[1].prefix);
 	}
 	cr_expect_eq(t.refused, 0, "%d connections refused", t.refused);
-	/* KNOWN BUG (fails): an old dispatcher told to drain by the reload
-	 * (SIGTERM) calls listeners_drain() (gatewayd/core/main.c
-	 * on_stop_signal), which keeps accepting on HTTP listeners while the
-	 * status page is enabled (listener.c answers_probes/ACCEPT_PROBES), and
-	 * answers every connection it takes that way 503 (front/http.c
-	 * drain_only): so during a reload it takes connections off the shared
-	 * listening socket that the new generation would have served. */
+	/* An old dispatcher told to drain by the reload accepts nothing more
+	 * from the shared socket (it used to keep taking HTTP connections for
+	 * the balancers' probes, and answer them 503). */
 	cr_expect_eq(t.failed, 0, "%d requests failed", t.failed);
 	cr_expect_gt(after_hup, 0);
 	bool ok = wait_ready(&s, 2, 2, 5);
