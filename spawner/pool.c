@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -262,6 +263,12 @@ static int bind_worker_socket(struct pool *p, struct worker *w)
 		LOG(p, 0, "%s: worker socket %s: %s", p->set.name, sa.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	if (p->set.socket_owned && (chown(sa.sun_path, p->set.socket_uid, p->set.socket_gid) < 0 ||
+	                            chmod(sa.sun_path, 0660) < 0)) {
+		LOG(p, 0, "%s: worker socket %s: %s", p->set.name, sa.sun_path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	snprintf(w->address, sizeof w->address, "unix:%s", sa.sun_path);
@@ -538,6 +545,15 @@ struct worker *pool_take(struct pool *p)
 		}
 	}
 	return NULL;
+}
+
+void pool_claim(struct pool *p, struct worker *w)
+{
+	if (w->state != WORKER_IDLE)
+		return;
+	set_state(p, w, WORKER_BUSY);
+	if (p->set.sizing == POOL_SIZE_DYNAMIC)
+		maintain_soon(p, 0);
 }
 
 void pool_served(struct pool *p, struct worker *w)

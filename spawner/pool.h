@@ -69,6 +69,9 @@ struct pool_settings {
 	int stop_signal;
 	double start_timeout; /* a worker not ready by then is killed */
 	const char *socket_dir; /* where worker sockets go */
+	bool socket_owned; /* chown each socket to socket_uid:socket_gid, mode 0660 */
+	uid_t socket_uid; /* (dispatchers in other processes connect to them) */
+	gid_t socket_gid;
 };
 
 struct worker {
@@ -123,6 +126,8 @@ int pool_start(struct pool *p, struct ev_loop *loop, const struct pool_settings 
 
 /* An idle worker, now busy; NULL if none (pool_demand lets the pool grow). */
 struct worker *pool_take(struct pool *p);
+/* This idle worker, now busy (another process chose it: the pools' board). */
+void pool_claim(struct pool *p, struct worker *w);
 /* w finished a request: counted, toward max_requests too. */
 void pool_served(struct pool *p, struct worker *w);
 /* The dispatcher is done with w: idle again, or told to stop (recycled after

@@ -230,13 +230,5 @@ int load_dispatchers(struct check *c, json_t *root, struct config *cfg)
 	} else {
 		cfg->dispatchers = (int)json_integer_value(v);
 	}
-	/* A pool's workers are one dispatcher's until they are shared (issue 11). */
-	for (size_t i = 0; i < cfg->npools && cfg->dispatchers > 1; i++)
-		if (cfg->pools[i].ncommand)
-			return fail(c, "dispatchers",
-			            "%d dispatchers, but pool \"%s\" has workers gatewayd starts: "
-			            "those are not shared between dispatchers yet; use one "
-			            "dispatcher, or run the workers apart as an external pool",
-			            cfg->dispatchers, cfg->pools[i].name);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "gatewayd/core/spawn_policy.h"
 #include "gatewayd/core/systemd.h"
 #include "gatewayd/request/request.h"
+#include "gatewayd/upstream/pool_board.h"
 #include "gatewayd/upstream/pools.h"
 #include "spawner/client.h"
 #include "spawner/spawn.h"
@@ -359,6 +360,8 @@ int main(int argc, char **argv)
 	if (who > 0)
 		log_warn(NULL, "%s", msg);
 	bool dispatcher = dispatchers_attach();
+	if (dispatcher)
+		board_attach(); /* the master's pools, if it runs any */
 	if (cfg->dispatchers > 1 && !dispatcher)
 		return master_run(cfg);
 	if (listeners_open(cfg) < 0 || start_spawner_and_drop(cfg) < 0 ||

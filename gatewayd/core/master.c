@@ -29,7 +29,12 @@
 #include "gatewayd/core/listener.h"
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/server.h"
+#include "gatewayd/core/spawn_policy.h"
 #include "gatewayd/core/systemd.h"
+#include "gatewayd/upstream/board_master.h"
+#include "gatewayd/upstream/pool_board.h"
+#include "gatewayd/upstream/pools.h"
+#include "spawner/client.h"
 
 #define BACKOFF_FIRST 0.1
 #define BACKOFF_MAX 5.0
@@ -50,7 +55,7 @@ static unsigned generation = 1;
 static int stats_fd = -1;
 static bool stopping;
 static double backoff;
-static ev_timer respawn_timer, stop_timer;
+static ev_timer respawn_timer, stop_timer, pools_check;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 
 static size_t alive(void)
@@ -78,10 +83,13 @@ static void exec_dispatcher(int slot)
 	for (size_t i = 0; i < n; i++)
 		moved[i] = fcntl(gw->listeners[i].fd, F_DUPFD, (int)(n + 4 + 16));
 	int stats = fcntl(stats_fd, F_DUPFD, (int)(n + 4 + 16));
+	int board = board_fd() >= 0 ? fcntl(board_fd(), F_DUPFD, (int)(n + 4 + 16)) : -1;
 	for (size_t i = 0; i < n; i++)
 		if (moved[i] < 0 || dup2(moved[i], 3 + (int)i) < 0)
 			_exit(127);
 	if (stats < 0 || dup2(stats, 3 + (int)n) < 0)
+		_exit(127);
+	if (board >= 0 && dup2(board, 4 + (int)n) < 0)
 		_exit(127);
 	char num[32];
 	snprintf(num, sizeof num, "%zu", n);
@@ -93,6 +101,10 @@ static void exec_dispatcher(int slot)
 	setenv("GATEWAYD_STATS_FD", num, 1);
 	snprintf(num, sizeof num, "%d", slot);
 	setenv("GATEWAYD_SLOT", num, 1);
+	if (board >= 0) {
+		snprintf(num, sizeof num, "%zu", n + 4);
+		setenv("GATEWAYD_BOARD_FD", num, 1);
+	}
 	snprintf(num, sizeof num, "%d", (int)getppid());
 	setenv("GATEWAYD_MASTER_PID", num, 1);
 	/* The master is the service manager's main process: only it notifies. */
@@ -115,6 +127,7 @@ static void exec_dispatcher(int slot)
 }
 
 static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents);
+static void stop_when_done(void);
 
 static int start_one(unsigned index)
 {
@@ -195,8 +208,7 @@ static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
 	dispatchers_retire(slot);
 	k->pid = 0;
 	if (stopping) {
-		if (alive() == 0)
-			ev_break(loop, EVBREAK_ALL);
+		stop_when_done();
 		return;
 	}
 	if (expected)
@@ -210,10 +222,31 @@ static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
 	ev_timer_start(loop, &respawn_timer);
 }
 
+/* Stopping: once the dispatchers are gone, the pools' workers (they may
+ * still finish what a dispatcher sent them), then the loop. */
+static void stop_when_done(void)
+{
+	if (alive() > 0)
+		return;
+	if (pools_alive() > 0) {
+		pools_drain();
+		ev_timer_start(gw->loop, &pools_check);
+		return;
+	}
+	ev_break(gw->loop, EVBREAK_ALL);
+}
+
+static void on_pools_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	stop_when_done();
+}
+
 static void on_stop_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	log_warn(NULL, "shutdown deadline passed: SIGKILL to %zu dispatcher(s)", alive());
+	log_warn(NULL, "shutdown deadline passed: SIGKILL to %zu dispatcher(s) and %zu worker(s)",
+	         alive(), pools_alive());
 	signal_all(SIGKILL, false);
+	pools_kill();
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -229,8 +262,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown + KILL_WAIT_SECONDS,
 	              0);
 	ev_timer_start(loop, &stop_timer);
-	if (alive() == 0)
-		ev_break(loop, EVBREAK_ALL);
+	stop_when_done();
 }
 
 static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
@@ -257,11 +289,18 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		config_unref(cfg);
 		return;
 	}
+	if (pools_for_board && spawn_client_reload(err, sizeof err) < 0) {
+		log_error(NULL, "reload: the spawner: %s; keeping the running config", err);
+		config_unref(cfg);
+		return;
+	}
 	if (listeners_reload(cfg) < 0) {
 		config_unref(cfg);
 		return;
 	}
 	listeners_stop(); /* the master never accepts */
+	if (pools_for_board && pools_reload(cfg) < 0)
+		log_error(NULL, "reload: the new pools could not all start");
 	struct config *old = gw->cfg;
 	gw->cfg = cfg;
 	log_set_format(cfg->log_format);
@@ -280,6 +319,37 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	         cfg->dispatchers);
 }
 
+static void on_spawner_lost(void)
+{
+	log_error(NULL, "the master's spawner exited: stopping");
+	kill(getpid(), SIGTERM);
+}
+
+/* The pools whose workers gatewayd starts run here, for every dispatcher
+ * (upstream/board_master.c), through a spawner of the master's own. */
+static int start_pools(struct config *cfg)
+{
+	bool spawned = false;
+	for (size_t i = 0; i < cfg->npools; i++)
+		spawned |= cfg->pools[i].ncommand > 0;
+	if (!spawned)
+		return 0;
+	int fd = board_create(), req, ev;
+	if (fd < 0) {
+		log_error(NULL, "the pools' board: %s", strerror(-fd));
+		return -1;
+	}
+	pid_t pid = spawn_policy_fork(cfg, &req, &ev);
+	if (pid < 0) {
+		log_error(NULL, "cannot start the master's spawner: %s", strerror((int)-pid));
+		return -1;
+	}
+	spawn_client_init(gw->loop, req, ev, on_spawner_lost);
+	pools_for_board = true;
+	board_master_start();
+	return pools_start(cfg);
+}
+
 int master_run(struct config *cfg)
 {
 	stats_fd = dispatchers_create();
@@ -287,9 +357,10 @@ int master_run(struct config *cfg)
 		log_error(NULL, "the dispatchers' table: %s", strerror(-stats_fd));
 		return 1;
 	}
-	if (listeners_open(cfg) < 0)
+	if (listeners_open(cfg) < 0 || start_pools(cfg) < 0)
 		return 1;
 	ev_init(&respawn_timer, on_respawn);
+	ev_timer_init(&pools_check, on_pools_check, 0.05, 0.05);
 	ev_signal_init(&sig_term, on_stop, SIGTERM);
 	ev_signal_init(&sig_int, on_stop, SIGINT);
 	ev_signal_init(&sig_hup, on_reload, SIGHUP);
@@ -304,8 +375,15 @@ int master_run(struct config *cfg)
 	         (int)getpid(), cfg->path, cfg->dispatchers);
 	ev_run(gw->loop, 0);
 	ev_timer_stop(gw->loop, &stop_timer);
+	ev_timer_stop(gw->loop, &pools_check);
 	systemd_stop();
 	listeners_close();
+	if (pools_for_board) {
+		board_master_stop();
+		pools_kill();
+		pools_free();
+		spawn_client_close();
+	}
 	log_info(NULL, "stopped");
 	config_unref(gw->cfg);
 	gw->cfg = NULL;

@@ -15,10 +15,13 @@
 #include "gatewayd/core/log.h"
 #include "gatewayd/core/server.h"
 #include "gatewayd/request/request.h"
+#include "gatewayd/upstream/board_master.h"
+#include "gatewayd/upstream/board_peers.h"
 #include "gatewayd/upstream/external.h"
 #include "gatewayd/upstream/workers.h"
 
 struct pool_rt *pool_runtimes;
+bool pools_for_board;
 static char socket_dir[256];
 
 static unsigned generations;
@@ -52,6 +55,10 @@ static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct po
 		.stop_signal = pc->stop_signal,
 		.start_timeout = 30,
 		.socket_dir = socket_dir,
+		/* The master's workers: the dispatchers (the config's user) connect. */
+		.socket_owned = pools_for_board,
+		.socket_uid = rt->gen->id.uid,
+		.socket_gid = rt->gen->id.gid,
 	};
 }
 
@@ -63,9 +70,14 @@ static int start_peers(struct pool_rt *rt, struct pool_cfg *pc)
 		                           EXTERNAL_REST, &upstream_peer_hooks, rt);
 		return rt->peers ? 0 : -1;
 	}
+	if (board_attached()) { /* a dispatcher beside others: the master runs them */
+		rt->peers = board_peers_start(gw->loop, pc->name, &upstream_peer_hooks, rt);
+		return rt->peers ? 0 : -1;
+	}
 	struct pool_settings set;
 	settings_of(rt, pc, &set);
-	return workers_start(&rt->peers, gw->loop, &set, &upstream_peer_hooks, rt);
+	return workers_start(&rt->peers, gw->loop, &set,
+	                     pools_for_board ? &board_master_hooks : &upstream_peer_hooks, rt);
 }
 
 static int start_one(struct config *cfg, struct pool_cfg *pc)
@@ -98,7 +110,7 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 
 static int make_socket_dir(struct config *cfg)
 {
-	if (socket_dir[0] || cfg->npools == 0)
+	if (socket_dir[0] || cfg->npools == 0 || board_attached())
 		return 0;
 	snprintf(socket_dir, sizeof socket_dir, "%s/gatewayd.%d.XXXXXX", cfg->temp_dir,
 	         (int)getpid());

@@ -31,6 +31,9 @@ struct pool_rt {
 };
 
 extern struct pool_rt *pool_runtimes;
+/* Set in the master of several dispatchers: its pools' workers go onto the
+ * pools' board (board_master.c) instead of to an engine of its own. */
+extern bool pools_for_board;
 
 /* Free retired pools that have no worker and no job left. */
 void pools_collect(void);

@@ -250,3 +250,8 @@ void workers_adopt(struct peers *ps, const struct pool_settings *set)
 	struct pool *p = &workers_of(ps)->pool;
 	p->set.name = set->name;
 }
+
+struct pool *workers_pool(struct peers *ps)
+{
+	return &workers_of(ps)->pool;
+}

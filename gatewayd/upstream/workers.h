@@ -14,5 +14,7 @@ int workers_start(struct peers **out, struct ev_loop *loop, const struct pool_se
                   const struct peer_hooks *hooks, void *owner);
 /* The same workers under a new generation of the config: its strings' homes. */
 void workers_adopt(struct peers *ps, const struct pool_settings *set);
+/* The supervisor under ps (the master's board reads and drives it). */
+struct pool *workers_pool(struct peers *ps);
 
 #endif

@@ -1,0 +1,227 @@
+/* A dispatcher's side of the pools' board (pool_board.h): the workers the
+ * master supervises, as peers. Taking one is a claim on the board, so no
+ * request here waits while a worker of the pool is idle, whichever
+ * dispatcher's it was last; a connection is not kept past its request (a
+ * worker serves one connection at a time, and the next claim may be another
+ * dispatcher's). While requests wait, the board is looked at every 2 ms: a
+ * worker another dispatcher released, or one the master started, is taken
+ * then. */
+#include "gatewayd/upstream/board_peers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatewayd/core/log.h"
+
+#define POLL_EVERY 0.002
+
+struct bpeer {
+	struct peer pe; /* first */
+	int index;
+	uint32_t incarnation;
+	bool held; /* taken, not yet given back */
+	bool stale; /* its slot has another process now: freed when given back */
+};
+
+struct board_peers {
+	struct peers ps; /* first */
+	char name[64];
+	struct bpeer *peers[BOARD_WORKERS];
+	unsigned waiting;
+	ev_timer poll;
+};
+
+static struct board_peers *of(const struct peers *ps)
+{
+	return (struct board_peers *)ps;
+}
+
+/* The live entry: a reload may have put a new one for this name. */
+static struct board_pool *entry(const struct board_peers *bs)
+{
+	return board_find(bs->name);
+}
+
+static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int i)
+{
+	struct board_worker *bw = &bp->w[i];
+	struct bpeer *b = bs->peers[i];
+	if (b && b->incarnation == bw->incarnation)
+		return b;
+	if (b) {
+		if (b->held)
+			b->stale = true;
+		else
+			free(b);
+	}
+	b = calloc(1, sizeof *b);
+	bs->peers[i] = b;
+	if (!b)
+		return NULL;
+	b->index = i;
+	b->incarnation = bw->incarnation;
+	b->pe.from = &bs->ps;
+	b->pe.own = bw;
+	b->pe.address = bw->address;
+	snprintf(b->pe.who, sizeof b->pe.who, "%s#%d (pid %d)", bs->name, i, (int)bw->pid);
+	return b;
+}
+
+static struct peer *take(struct peers *ps)
+{
+	struct board_peers *bs = of(ps);
+	struct board_pool *bp = entry(bs);
+	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+		if (!board_claim(&bp->w[i]))
+			continue;
+		struct bpeer *b = peer_for(bs, bp, i);
+		if (!b) {
+			board_release(&bp->w[i], false);
+			return NULL;
+		}
+		b->held = true;
+		return &b->pe;
+	}
+	return NULL;
+}
+
+static void served(struct peers *ps, struct peer *pe)
+{
+	atomic_fetch_add(&((struct board_worker *)pe->own)->served, 1);
+}
+
+static void give_back(struct peers *ps, struct peer *pe, bool kill)
+{
+	struct bpeer *b = (struct bpeer *)pe;
+	board_release(pe->own, kill);
+	b->held = false;
+	if (b->stale)
+		free(b);
+	ps->hooks->idle(ps->owner); /* a request here may take it at once */
+}
+
+static void release(struct peers *ps, struct peer *pe)
+{
+	give_back(ps, pe, false);
+}
+
+/* The master kills and replaces it. */
+static void kill_it(struct peers *ps, struct peer *pe, const char *why)
+{
+	log_warn(NULL, "%s: %s; the master replaces it", pe->who, why);
+	give_back(ps, pe, true);
+}
+
+static enum peer_state state_of(uint32_t word)
+{
+	switch (BOARD_STATE(word)) {
+	case BOARD_STARTING:
+		return PEER_STARTING;
+	case BOARD_READY:
+		return (word & BOARD_CLAIMS) ? PEER_BUSY : PEER_IDLE;
+	case BOARD_DRAINING:
+		return PEER_DRAINING;
+	default:
+		return PEER_DEAD;
+	}
+}
+
+static void each(const struct peers *ps, peer_facts_fn *fn, void *arg)
+{
+	const struct board_peers *bs = of(ps);
+	const struct board_pool *bp = entry(bs);
+	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+		const struct board_worker *bw = &bp->w[i];
+		uint32_t word = bw->word;
+		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
+			continue;
+		struct peer_facts f = {
+			.slot = (unsigned)i,
+			.state = state_of(word),
+			.address = bw->address,
+			.pid = bw->pid,
+			.requests = (unsigned long)bw->served,
+			.started_at = bw->started_at,
+			.state_since = bw->state_since,
+			.peer = bs->peers[i] ? &bs->peers[i]->pe : NULL,
+		};
+		fn(&f, arg);
+	}
+}
+
+static void facts(const struct peers *ps, struct source_facts *f)
+{
+	const struct board_pool *bp = entry(of(ps));
+	memset(f, 0, sizeof *f);
+	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+		uint32_t word = bp->w[i].word;
+		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
+			continue;
+		f->count[state_of(word)]++;
+	}
+	/* alive counts processes of ours: these are the master's, and a
+	 * dispatcher's stop must not wait for them. */
+	if (!bp)
+		return;
+	f->served = bp->served;
+	f->spawns = bp->spawns;
+	f->crashes = bp->crashes;
+	f->max_requests = bp->max_requests;
+	f->grows = bp->grows;
+	f->draining = bp->draining;
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct board_peers *bs = t->data;
+	bs->ps.hooks->idle(bs->ps.owner);
+}
+
+static void set_waiting(struct peers *ps, unsigned n)
+{
+	struct board_peers *bs = of(ps);
+	struct board_pool *bp = entry(bs);
+	if (bp)
+		atomic_fetch_add(&bp->waiting, (int)n - (int)bs->waiting);
+	bs->waiting = n;
+	if (n > 0 && !ev_is_active(&bs->poll))
+		ev_timer_start(ps->loop, &bs->poll);
+	else if (n == 0)
+		ev_timer_stop(ps->loop, &bs->poll);
+}
+
+/* The master grows, drains and kills: nothing of that is a dispatcher's. */
+static void nothing(struct peers *ps) {}
+
+static void free_all(struct peers *ps)
+{
+	struct board_peers *bs = of(ps);
+	set_waiting(ps, 0);
+	for (int i = 0; i < BOARD_WORKERS; i++)
+		free(bs->peers[i]);
+	free(bs);
+}
+
+/* clang-format off */
+static const struct peer_source board_source = {
+	.kind = "workers", .take = take, .served = served, .release = release, .failed = kill_it,
+	.abandon = kill_it, .each = each, .facts = facts, .set_waiting = set_waiting,
+	.demand = nothing, .drain = nothing, .kill_all = nothing, .free = free_all
+};
+/* clang-format on */
+
+struct peers *board_peers_start(struct ev_loop *loop, const char *name,
+                                const struct peer_hooks *hooks, void *owner)
+{
+	struct board_peers *bs = calloc(1, sizeof *bs);
+	if (!bs)
+		return NULL;
+	bs->ps = (struct peers){
+		.src = &board_source, .hooks = hooks, .owner = owner, .loop = loop
+	};
+	snprintf(bs->name, sizeof bs->name, "%s", name);
+	ev_timer_init(&bs->poll, on_poll, POLL_EVERY, POLL_EVERY);
+	bs->poll.data = bs;
+	return &bs->ps;
+}

@@ -1,0 +1,101 @@
+#include "gatewayd/upstream/pool_board.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BOARD_BYTES (sizeof(struct board_pool) * BOARD_POOLS)
+
+static struct board_pool *board;
+static int fd = -1;
+static bool attached; /* a dispatcher's view of the master's board */
+
+int board_create(void)
+{
+	int f = memfd_create("gatewayd-pools", MFD_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	void *p = MAP_FAILED;
+	if (ftruncate(f, (off_t)BOARD_BYTES) == 0)
+		p = mmap(NULL, BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(f);
+		return -e;
+	}
+	board = p;
+	fd = f;
+	return f;
+}
+
+bool board_attach(void)
+{
+	const char *s = getenv("GATEWAYD_BOARD_FD");
+	int f = s ? atoi(s) : -1;
+	if (f < 3)
+		return false;
+	void *p = mmap(NULL, BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	close(f);
+	if (p == MAP_FAILED)
+		return false;
+	board = p;
+	attached = true;
+	return true;
+}
+
+bool board_attached(void)
+{
+	return attached;
+}
+
+int board_fd(void)
+{
+	return fd;
+}
+
+struct board_pool *board_new_pool(const char *name)
+{
+	for (int i = 0; i < BOARD_POOLS; i++) {
+		struct board_pool *bp = &board[i];
+		if (bp->used)
+			continue;
+		memset(bp, 0, sizeof *bp);
+		snprintf(bp->name, sizeof bp->name, "%s", name);
+		bp->used = 1;
+		return bp;
+	}
+	return NULL;
+}
+
+struct board_pool *board_find(const char *name)
+{
+	for (int i = 0; board && i < BOARD_POOLS; i++)
+		if (board[i].used && !board[i].retired && strcmp(board[i].name, name) == 0)
+			return &board[i];
+	return NULL;
+}
+
+void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags)
+{
+	uint32_t w = atomic_load(&bw->word), want;
+	do
+		want = BOARD_WORD(s, w & BOARD_CLAIMS) | flags | (w & BOARD_KILL);
+	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+}
+
+bool board_claim(struct board_worker *bw)
+{
+	uint32_t free_word = BOARD_WORD(BOARD_READY, 0);
+	return atomic_compare_exchange_strong(&bw->word, &free_word, free_word + 1);
+}
+
+void board_release(struct board_worker *bw, bool kill)
+{
+	uint32_t w = atomic_load(&bw->word), want;
+	do
+		want = ((w & BOARD_CLAIMS) ? w - 1 : w) | (kill ? BOARD_KILL : 0);
+	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+}

@@ -1,0 +1,78 @@
+/* The pools' board: what every dispatcher knows of the workers the master
+ * supervises, in memory they all map (a memfd the master makes). One entry
+ * per pool generation, one slot per worker. Each slot's state and claims are
+ * one atomic word, so that a dispatcher's claim and the master's decision to
+ * stop an idle worker cannot both win:
+ *
+ *   bits 0-15   claims: requests dispatchers have on it (0: idle)
+ *   bits 16-19  state (enum board_state), written by the master
+ *   bit  20     retire: take no more (recycling, draining), set by the master
+ *   bit  21     kill: a dispatcher gave up on it (request_timeout, a broken
+ *               connection); the master kills and replaces it
+ *
+ * A dispatcher claims a READY slot with no claims and neither flag, by a
+ * compare-and-swap from that word to one claim more; it releases by taking
+ * one off. The master polls the board (core/master.c's timer) and turns what
+ * it sees into spawner/pool.c's take, served and release, so pool.c sizes,
+ * recycles and backs off as it does for a lone dispatcher. */
+#ifndef GW_POOL_BOARD_H
+#define GW_POOL_BOARD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BOARD_POOLS 64
+#define BOARD_WORKERS 128
+
+enum board_state { BOARD_EMPTY, BOARD_STARTING, BOARD_READY, BOARD_DRAINING, BOARD_DEAD };
+
+#define BOARD_CLAIMS 0xffffu
+#define BOARD_STATE(w) (((w) >> 16) & 0xfu)
+#define BOARD_RETIRE (1u << 20)
+#define BOARD_KILL (1u << 21)
+#define BOARD_WORD(state, claims) (((uint32_t)(state) << 16) | (claims))
+
+struct board_worker {
+	_Atomic uint32_t word;
+	_Atomic uint64_t served; /* requests finished on it, counted by dispatchers */
+	_Atomic int pid;
+	_Atomic uint32_t incarnation; /* a new process in this slot: a new peer */
+	double started_at;
+	double state_since;
+	char address[128]; /* "unix:/path", as spawner/pool.h's worker has it */
+};
+
+struct board_pool {
+	_Atomic int used;
+	_Atomic int retired; /* a reload replaced it: new dispatchers use the new entry */
+	char name[64];
+	_Atomic int waiting; /* requests waiting for a worker, over all dispatchers */
+	_Atomic uint64_t spawns, crashes, served;
+	unsigned max_requests;
+	_Atomic bool grows;
+	_Atomic bool draining;
+	struct board_worker w[BOARD_WORKERS];
+};
+
+/* The master: make the board; its fd (close-on-exec), or -errno. */
+int board_create(void);
+/* A dispatcher: map it from $GATEWAYD_BOARD_FD; false without one. */
+bool board_attach(void);
+bool board_attached(void);
+int board_fd(void);
+
+/* The master: a free entry for pool name (retiring none), or NULL. */
+struct board_pool *board_new_pool(const char *name);
+/* A dispatcher: the live entry of pool name, or NULL. */
+struct board_pool *board_find(const char *name);
+
+/* Set slot's state, keeping its claims; flags as given (0, BOARD_RETIRE). */
+void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags);
+/* A dispatcher: claim bw if it is ready and free; true if claimed. */
+bool board_claim(struct board_worker *bw);
+/* Give a claim back; with kill, have the master kill the worker. */
+void board_release(struct board_worker *bw, bool kill);
+
+#endif
