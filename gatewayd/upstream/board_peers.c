@@ -47,8 +47,8 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 {
 	struct board_worker *bw = &bp->w[i];
 	struct bpeer *b = bs->peers[i];
-	if (b && b->incarnation == bw->incarnation)
-		return b;
+	if (b && b->pe.own == bw && b->incarnation == bw->incarnation)
+		return b; /* the same process in the same entry (a reload makes a new one) */
 	if (b) {
 		if (b->held)
 			b->stale = true;
