@@ -267,7 +267,13 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	int fds[2];
 	log_reopen();
+	/* The master's spawner (the pools' workers) writes its audit lines there too. */
+	if (pools_for_board && spawn_client_reopen_logs(fds) == 0)
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 	signal_all(SIGUSR1, false);
 	log_info(NULL, "logs reopened");
 }
