@@ -47,7 +47,9 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 {
 	struct board_worker *bw = &bp->w[i];
 	struct bpeer *b = bs->peers[i];
-	if (b && b->incarnation == bw->incarnation)
+	/* A reload's new entry for the pool numbers its slots' incarnations
+	 * from 1 again: the peer must be of this very slot, not the old entry's. */
+	if (b && b->incarnation == bw->incarnation && b->pe.own == bw)
 		return b;
 	if (b) {
 		if (b->held)

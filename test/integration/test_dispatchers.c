@@ -1633,6 +1633,8 @@ Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 	            "%d refused, %d failed; 3 workers after %.2f s",
 	            total, after, t.ok, t.refused, t.failed, three_at);
 	describe_failures(total);
+	if (!ready || !three || t.failed + t.refused)
+		gw_dump_log(&G);
 	cr_expect(ready, "no 2 ready dispatchers of generation 3 within 8 s");
 	cr_expect(three, "the new pool has not 3 workers within 5 s");
 	cr_expect_eq(t.failed + t.refused, 0, "%d failed, %d refused during the reload", t.failed,
