@@ -1585,6 +1585,14 @@ Test(dispatchers, shared_pool_master_killed_takes_workers, .fini = teardown, .ti
 
 /* 16. SIGHUP: the pool unchanged keeps its workers; changed (2 -> 3), it is
  * replaced by one of 3 with no request failing under a light load. */
+/* FLAKY (a gatewayd bug, not diagnosed to the line): about 1 run in 5 one or
+ * two requests fail during the 2 -> 3 reload (one 502 "Connection reset by
+ * peer in mid-request" from an old-pool worker stopped while a dispatcher had
+ * just claimed it; one without an answer). Suspects: board_master.c stops a
+ * worker (pool_release -> stop_worker, publish -> board_set_state) after
+ * reading its word, keeping a claim that came in between, instead of a CAS
+ * from READY with no claims; and the old entry's "retired" is set only at the
+ * master's next sync (up to 50 ms), so board_find() may give the old entry. */
 Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 {
 	make_dirs();
