@@ -165,6 +165,8 @@ static enum outcome fetch(int port, const char *path, double timeout, int *statu
 		return FAILED;
 	char *body = strstr(buf, "\r\n\r\n");
 	char *rid = body ? strstr(body, "rid=") : NULL;
+	if (body && !rid)
+		rid = strstr(body, "rid "); /* backlog_app.py's answers */
 	if (prefix && rid && strlen(rid + 4) >= 8) {
 		memcpy(prefix, rid + 4, 8);
 		prefix[8] = '\0';
@@ -1003,9 +1005,9 @@ Test(dispatchers, sigterm_drains_all, .fini = teardown, .timeout = 60)
 	gw_assert_no_leaks();
 }
 
-/* ---- 8. -t: spawned pools refused with N > 1, external ones fine ------------ */
+/* ---- 8. -t: spawned pools accepted with N > 1 (the master runs them) ------- */
 
-Test(dispatchers, spawned_pool_refused_external_accepted, .fini = teardown, .timeout = 30)
+Test(dispatchers, spawned_and_external_pools_accepted, .fini = teardown, .timeout = 30)
 {
 	make_dirs();
 	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":2,"
@@ -1016,9 +1018,8 @@ Test(dispatchers, spawned_pool_refused_external_accepted, .fini = teardown, .tim
 	char *out;
 	int rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
 	cr_log_info("-t, a spawned pool: exit %d: %s", rc, out);
-	cr_expect_eq(rc, 1, "-t with a spawned pool and 2 dispatchers: exit %d; %s", rc, out);
-	cr_expect(strstr(out, "\"spawnme\""), "the message does not name the pool: %s", out);
-	cr_expect(strstr(out, "test failed"), "%s", out);
+	cr_expect_eq(rc, 0, "-t with a spawned pool and 2 dispatchers: exit %d; %s", rc, out);
+	cr_expect(strstr(out, "test is successful"), "%s", out);
 	free(out);
 	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":2,"
 	                    " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
@@ -1029,15 +1030,626 @@ Test(dispatchers, spawned_pool_refused_external_accepted, .fini = teardown, .tim
 	cr_expect_eq(rc, 0, "-t with an external pool and 2 dispatchers: exit %d; %s", rc, out);
 	cr_expect(strstr(out, "test is successful"), "%s", out);
 	free(out);
-	/* The same with one dispatcher is fine (the refusal is about N > 1). */
-	gw_write_config(&G, "{\"user\":\"www-data\",\"dispatchers\":1,"
-	                    " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
-	                    " \"pools\":{\"spawnme\":{\"protocol\":\"fastcgi\","
-	                    "   \"command\":[\"/bin/cat\"],\"processes\":1}},"
-	                    " \"routes\":[{\"match\":\"/p/\",\"pool\":\"spawnme\"}]}");
-	rc = gw_run_for((char *[]){"-t", "-c", G.config, NULL}, 10, &out);
-	cr_expect_eq(rc, 0, "-t with a spawned pool and 1 dispatcher: exit %d; %s", rc, out);
-	free(out);
 	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* ---- 10-16. a pool the master runs, shared by both dispatchers -------------
+ *
+ * Pool "w": gatewayd-wsgi (uwsgi) running test/fixtures/pools/backlog_app.py
+ * (/w/sleep?S answers after S s, anything else at once; every answer says
+ * "pid <worker> ... rid <request id>"), its sockets in the test's directory. */
+
+#define POOL_CONFIG_R(procs, more, routes)                                                         \
+	"{\"user\":\"www-data\",\"dispatchers\":2,\"temp_dir\":\"@DIR@\","                        \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                          \
+	" \"pools\":{\"w\":{\"protocol\":\"uwsgi\","                                              \
+	"   \"command\":[\"@BUILD@/spawner/wsgi/gatewayd-wsgi\",\"--path\",\"@FIX@/pools\","      \
+	"     \"backlog_app:application\"],"                                                      \
+	"   \"env\":{\"PATH\":\"/usr/bin:/bin\"},\"processes\":" procs more "}},"                 \
+	" \"routes\":[" routes "{\"match\":\"/w/\",\"pool\":\"w\"}]}"
+#define POOL_CONFIG(procs, more) POOL_CONFIG_R(procs, more, "")
+
+struct pworker {
+	int slot, pid;
+	char state[16];
+	long long requests;
+};
+
+/* Pool w as one dispatcher's status page shows it, and which dispatcher. */
+struct pstat {
+	int n;
+	struct pworker w[32];
+	long long spawns, crashes, served;
+	int self_index, self_generation;
+	char self_prefix[9];
+};
+
+static bool pool_try(struct pstat *ps)
+{
+	int code;
+	char *body = NULL;
+	memset(ps, 0, sizeof *ps);
+	ps->self_index = -1;
+	if (fetch(G.port, "/_gatewayd/status", 5, &code, NULL, &body) != OK) {
+		free(body);
+		return false;
+	}
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	if (!j)
+		return false;
+	json_t *pool = NULL, *e;
+	size_t i;
+	json_array_foreach(json_object_get(j, "pools"), i, e)
+		if (strcmp(str_of(e, "name"), "w") == 0 && !json_is_true(json_object_get(e, "retired")))
+			pool = e;
+	json_array_foreach(json_object_get(j, "dispatchers"), i, e)
+		if (json_is_true(json_object_get(e, "self"))) {
+			ps->self_index = (int)json_integer_value(json_object_get(e, "index"));
+			ps->self_generation = (int)json_integer_value(json_object_get(e, "generation"));
+			snprintf(ps->self_prefix, sizeof ps->self_prefix, "%s", str_of(e, "id_prefix"));
+		}
+	if (!pool) {
+		json_decref(j);
+		return false;
+	}
+	ps->spawns = json_integer_value(json_object_get(pool, "spawns"));
+	ps->crashes = json_integer_value(json_object_get(pool, "crashes"));
+	ps->served = json_integer_value(json_object_get(pool, "requests_served"));
+	json_array_foreach(json_object_get(pool, "workers"), i, e) {
+		if (ps->n >= 32)
+			break;
+		struct pworker *w = &ps->w[ps->n++];
+		w->slot = (int)json_integer_value(json_object_get(e, "slot"));
+		w->pid = (int)json_integer_value(json_object_get(e, "pid"));
+		snprintf(w->state, sizeof w->state, "%s", str_of(e, "state"));
+		w->requests = json_integer_value(json_object_get(e, "requests"));
+	}
+	json_decref(j);
+	return true;
+}
+
+static void pool_describe(const char *title, const struct pstat *ps)
+{
+	char line[2048];
+	size_t off = 0;
+	for (int i = 0; i < ps->n && off < sizeof line - 100; i++)
+		off += (size_t)snprintf(line + off, sizeof line - off, " [slot %d pid %d %s reqs %lld]",
+		                        ps->w[i].slot, ps->w[i].pid, ps->w[i].state, ps->w[i].requests);
+	line[off] = '\0';
+	cr_log_info("%s (seen from dispatcher %d, %s): spawns %lld crashes %lld served %lld;%s",
+	            title, ps->self_index, ps->self_prefix, ps->spawns, ps->crashes, ps->served,
+	            line);
+}
+
+static bool serves(const struct pworker *w)
+{
+	return w->pid > 0 && (strcmp(w->state, "idle") == 0 || strcmp(w->state, "busy") == 0);
+}
+
+/* The pids of the workers that serve (idle or busy), and how many. */
+static int serving(const struct pstat *ps, pid_t pids[], int max)
+{
+	int n = 0;
+	for (int i = 0; i < ps->n; i++)
+		if (serves(&ps->w[i])) {
+			if (n < max)
+				pids[n] = ps->w[i].pid;
+			n++;
+		}
+	return n;
+}
+
+static bool has_pid(const pid_t *pids, int n, pid_t pid)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Polled up to timeout s: exactly n workers that serve, none starting, all
+ * idle when idle; their pids remembered. The last look in *ps. */
+static bool wait_workers(struct pstat *ps, int n, bool idle, double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		if (pool_try(ps)) {
+			int good = 0, other = 0;
+			for (int i = 0; i < ps->n; i++) {
+				if (serves(&ps->w[i]) && (!idle || strcmp(ps->w[i].state, "idle") == 0))
+					good++;
+				else if (strcmp(ps->w[i].state, "dead") != 0)
+					other++;
+			}
+			if (good == n && other == 0) {
+				for (int i = 0; i < ps->n; i++)
+					remember(ps->w[i].pid);
+				return true;
+			}
+		}
+		usleep(20000);
+	} while (gw_now() < until);
+	return false;
+}
+
+/* gatewayd with config, 2 dispatchers ready and pool w's procs workers idle. */
+static void start_pool(const char *config, int procs, struct pstat *ps)
+{
+	struct status s;
+	start_ready(config, 2, &s);
+	bool ok = wait_workers(ps, procs, true, 10);
+	if (!ok) {
+		pool_describe("not ready", ps);
+		gw_dump_log(&G);
+	}
+	cr_assert(ok, "pool w: not %d idle workers within 10 s", procs);
+	pool_describe("started", ps);
+}
+
+/* A busy worker's pid, polled up to timeout s; 0 if none. */
+static pid_t wait_busy(double timeout)
+{
+	double until = gw_now() + timeout;
+	do {
+		struct pstat ps;
+		if (pool_try(&ps))
+			for (int i = 0; i < ps.n; i++)
+				if (strcmp(ps.w[i].state, "busy") == 0 && ps.w[i].pid > 0)
+					return ps.w[i].pid;
+		usleep(5000);
+	} while (gw_now() < until);
+	return 0;
+}
+
+/* One request in a thread: outcome, status, request-id prefix, worker pid. */
+struct wreq {
+	pthread_t t;
+	const char *path;
+	enum outcome o;
+	int status;
+	char prefix[9];
+	long pid;
+	double took;
+};
+
+static long pid_in(const char *body)
+{
+	const char *p = body ? strstr(body, "pid ") : NULL;
+	return p ? strtol(p + 4, NULL, 10) : -1;
+}
+
+static void *wreq_run(void *arg)
+{
+	struct wreq *r = arg;
+	char *body = NULL;
+	double t0 = gw_now();
+	r->o = fetch(G.port, r->path, 15, &r->status, r->prefix, &body);
+	r->took = gw_now() - t0;
+	r->pid = pid_in(body);
+	free(body);
+	return NULL;
+}
+
+/* n requests for path at once, each on a connection of its own. */
+static void at_once(struct wreq *r, int n, const char *path)
+{
+	memset(r, 0, sizeof *r * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		r[i].path = path;
+		cr_assert_eq(pthread_create(&r[i].t, NULL, wreq_run, &r[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(r[i].t, NULL);
+}
+
+/* One request now; its status (0: no answer) and the worker's pid. */
+static int one(const char *path, long *pid, char prefix[9])
+{
+	struct wreq r = {.path = path};
+	wreq_run(&r);
+	if (pid)
+		*pid = r.pid;
+	if (prefix)
+		memcpy(prefix, r.prefix, 9);
+	return r.status;
+}
+
+/* 10. Two workers serve two slow requests at once, whichever dispatcher took
+ * them (one dispatcher included); a third waits for one of them. */
+Test(dispatchers, shared_pool_serves_two_at_once_from_either_dispatcher, .fini = teardown,
+     .timeout = 90)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20"), 2, &ps);
+	bool same = false, split = false;
+	int rounds = 0;
+	/* Which dispatcher accepts is the kernel's choice: up to 8 rounds, until
+	 * one landed on one dispatcher and one on both (at least 3). */
+	for (; rounds < 8 && (rounds < 3 || !same || !split); rounds++) {
+		struct wreq r[2];
+		at_once(r, 2, "/w/sleep?1");
+		for (int i = 0; i < 2; i++) {
+			cr_expect_eq(r[i].o, OK, "round %d, request %d: status %d", rounds, i, r[i].status);
+			cr_expect_lt(r[i].took, 1.6, "round %d, request %d took %.2f s", rounds, i,
+			             r[i].took);
+		}
+		cr_expect_neq(r[0].pid, r[1].pid, "round %d: both served by worker %ld", rounds,
+		              r[0].pid);
+		bool one_disp = r[0].prefix[0] && strcmp(r[0].prefix, r[1].prefix) == 0;
+		same |= one_disp;
+		split |= !one_disp;
+		cr_log_info("round %d, two /w/sleep?1 at once: %.2f s and %.2f s, dispatchers %s and "
+		            "%s, workers %ld and %ld",
+		            rounds, r[0].took, r[1].took, r[0].prefix, r[1].prefix, r[0].pid, r[1].pid);
+	}
+	if (!same)
+		cr_log_warn("in %d rounds the two requests never went to one dispatcher", rounds);
+	/* A third at once: no third worker, it waits ~1 s for one. */
+	struct wreq r[3];
+	at_once(r, 3, "/w/sleep?1");
+	double t[3] = {r[0].took, r[1].took, r[2].took};
+	for (int i = 0; i < 3; i++)
+		for (int k = i + 1; k < 3; k++)
+			if (t[k] < t[i]) {
+				double x = t[i];
+				t[i] = t[k];
+				t[k] = x;
+			}
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(r[i].o, OK, "three at once, request %d: status %d", i, r[i].status);
+	cr_log_info("three /w/sleep?1 at once: %.2f s, %.2f s, %.2f s (dispatchers %s %s %s)", t[0],
+	            t[1], t[2], r[0].prefix, r[1].prefix, r[2].prefix);
+	cr_expect_lt(t[1], 1.6, "the second of three took %.2f s", t[1]);
+	cr_expect(t[2] > 1.8 && t[2] < 3.0, "the third of three took %.2f s, want ~2 s", t[2]);
+	cr_expect(wait_workers(&ps, 2, true, 3), "not 2 idle workers after the load");
+	cr_expect_eq(ps.spawns, 2, "spawns %lld: a worker was replaced", ps.spawns);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+struct ask {
+	pthread_t t;
+	bool ok;
+	struct pstat ps;
+};
+
+static void *ask_run(void *arg)
+{
+	struct ask *a = arg;
+	a->ok = pool_try(&a->ps);
+	return NULL;
+}
+
+/* 11. Both dispatchers' status pages list the same two workers, and their
+ * request counts add up to what was sent. */
+Test(dispatchers, shared_pool_status_from_both_dispatchers, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20"), 2, &ps);
+	int sent = 0, ok = 0;
+	for (int i = 0; i < 10; i++, sent++)
+		ok += one("/w/quick", NULL, NULL) == 200;
+	struct wreq r[4];
+	at_once(r, 4, "/w/sleep?0.3");
+	for (int i = 0; i < 4; i++, sent++)
+		ok += r[i].o == OK;
+	cr_expect_eq(ok, sent, "%d of %d requests ok", ok, sent);
+	/* requests_served is the master's count, published every 50 ms when idle. */
+	double until = gw_now() + 2;
+	while ((!pool_try(&ps) || ps.served != sent) && gw_now() < until)
+		usleep(20000);
+	/* Ask until each dispatcher answered at least twice: asks one after
+	 * another tend to land on one dispatcher, so 4 at once, up to 10 times. */
+	pid_t seen[2][2] = {{0}};
+	int asked[2] = {0};
+	for (int k = 0; k < 10 && (asked[0] < 2 || asked[1] < 2); k++) {
+		struct ask q[4];
+		for (int a = 0; a < 4; a++)
+			cr_assert_eq(pthread_create(&q[a].t, NULL, ask_run, &q[a]), 0);
+		for (int a = 0; a < 4; a++)
+			pthread_join(q[a].t, NULL);
+		for (int a = 0; a < 4; a++) {
+			struct pstat *qs = &q[a].ps;
+			if (!q[a].ok || qs->self_index < 0 || qs->self_index > 1)
+				continue;
+			int d = qs->self_index;
+			if (asked[d]++ == 0)
+				pool_describe("after the load", qs);
+			pid_t pids[4];
+			int n = serving(qs, pids, 4);
+			cr_expect_eq(n, 2, "dispatcher %d lists %d workers", d, n);
+			long long sum = 0;
+			for (int i = 0; i < qs->n; i++) {
+				cr_expect_gt(qs->w[i].pid, 0, "dispatcher %d: slot %d without a pid", d,
+				             qs->w[i].slot);
+				sum += qs->w[i].requests;
+			}
+			cr_expect_eq(sum, sent,
+			             "dispatcher %d: the workers' requests add up to %lld, %d sent", d,
+			             sum, sent);
+			cr_expect_eq(qs->served, sent, "dispatcher %d: requests_served %lld, %d sent",
+			             d, qs->served, sent);
+			if (n >= 2) {
+				if (!seen[d][0]) {
+					seen[d][0] = pids[0];
+					seen[d][1] = pids[1];
+				}
+				cr_expect(has_pid(pids, 2, seen[d][0]) && has_pid(pids, 2, seen[d][1]),
+				          "dispatcher %d: workers %d and %d, then %d and %d", d,
+				          seen[d][0], seen[d][1], pids[0], pids[1]);
+			}
+		}
+	}
+	cr_log_info("status asked: %d times answered by dispatcher 0, %d by 1", asked[0], asked[1]);
+	cr_expect(asked[0] > 0 && asked[1] > 0, "one dispatcher answered all 40 asks (4 at once, 10 times)");
+	if (asked[0] && asked[1])
+		cr_expect(has_pid(seen[1], 2, seen[0][0]) && has_pid(seen[1], 2, seen[0][1]),
+		          "dispatcher 0 sees workers %d and %d, dispatcher 1 %d and %d", seen[0][0],
+		          seen[0][1], seen[1][0], seen[1][1]);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 12. request_timeout: 504, and that worker (not the other) is replaced. */
+Test(dispatchers, shared_pool_request_timeout_replaces_that_worker, .fini = teardown,
+     .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":1"), 2, &ps);
+	pid_t before[2];
+	cr_assert_eq(serving(&ps, before, 2), 2);
+	struct wreq r = {.path = "/w/sleep?5"};
+	cr_assert_eq(pthread_create(&r.t, NULL, wreq_run, &r), 0);
+	pid_t victim = wait_busy(3);
+	pthread_join(r.t, NULL);
+	double answered = gw_now();
+	cr_assert(victim > 0, "no busy worker in status during /w/sleep?5");
+	pid_t other = victim == before[0] ? before[1] : before[0];
+	cr_expect_eq(r.status, 504, "/w/sleep?5 with request_timeout 1: %d", r.status);
+	cr_expect(r.took > 0.8 && r.took < 2.0, "504 after %.2f s", r.took);
+	/* The victim gone from the pool, the other kept, a new one beside it. */
+	double replaced = -1;
+	pid_t now[4];
+	int n = 0;
+	while (gw_now() - answered < 4 && replaced < 0) {
+		if (pool_try(&ps)) {
+			n = serving(&ps, now, 4);
+			if (n == 2 && !has_pid(now, 2, victim) && has_pid(now, 2, other))
+				replaced = gw_now() - answered;
+		}
+		usleep(10000);
+	}
+	for (int i = 0; i < n && i < 4; i++)
+		remember(now[i]);
+	pool_describe("after the timeout", &ps);
+	cr_log_info("request_timeout: 504 after %.2f s; worker %d (the other %d) replaced %.3f s "
+	            "after it",
+	            r.took, victim, other, replaced);
+	cr_expect(replaced >= 0 && replaced < 2.0,
+	          "worker %d not replaced (the other %d kept) within 2 s of the 504", victim, other);
+	cr_expect(gw_wait_gone(victim, 2), "the timed-out worker %d is still running", victim);
+	cr_expect(gw_pid_alive(other), "the other worker %d is gone", other);
+	for (int i = 0; i < 6; i++) {
+		long pid;
+		cr_expect_eq(one("/w/quick", &pid, NULL), 200, "request %d after the timeout", i);
+		cr_expect_neq(pid, victim);
+	}
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 13. A worker killed mid-request: that request 502, the next ones 200, the
+ * worker replaced. */
+Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20"), 2, &ps);
+	pid_t before[2];
+	cr_assert_eq(serving(&ps, before, 2), 2);
+	struct wreq r = {.path = "/w/sleep?2"};
+	cr_assert_eq(pthread_create(&r.t, NULL, wreq_run, &r), 0);
+	pid_t victim = wait_busy(3);
+	if (victim > 0)
+		kill(victim, SIGKILL);
+	double killed = gw_now();
+	pthread_join(r.t, NULL);
+	cr_assert(victim > 0, "no busy worker in status during /w/sleep?2");
+	pid_t other = victim == before[0] ? before[1] : before[0];
+	cr_expect_eq(r.status, 502, "the killed worker's request: %d", r.status);
+	int ok = 0;
+	for (int i = 0; i < 6; i++)
+		ok += one("/w/quick", NULL, NULL) == 200;
+	cr_expect_eq(ok, 6, "%d of 6 requests after the kill ok", ok);
+	double replaced = -1;
+	pid_t now[4];
+	int n = 0;
+	while (gw_now() - killed < 4 && replaced < 0) {
+		if (pool_try(&ps)) {
+			n = serving(&ps, now, 4);
+			if (n == 2 && !has_pid(now, 2, victim) && has_pid(now, 2, other))
+				replaced = gw_now() - killed;
+		}
+		usleep(10000);
+	}
+	for (int i = 0; i < n && i < 4; i++)
+		remember(now[i]);
+	pool_describe("after the kill", &ps);
+	cr_log_info("kill -9 of worker %d mid-request: %d after %.2f s; replaced %.3f s after the "
+	            "kill",
+	            victim, r.status, r.took, replaced);
+	cr_expect(replaced >= 0 && replaced < 2.0, "worker %d not replaced within 2 s", victim);
+	cr_expect_eq(ps.crashes, 1, "crashes %lld", ps.crashes);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 14. max_requests 5: twelve requests over new connections (both
+ * dispatchers') all served; the workers are recycled.
+ *
+ * FAILS (a gatewayd bug, board_master.c sync_pool): the master recycles only
+ * in pool_release, which it calls when it sees a worker it holds as BUSY with
+ * no claims; a dispatcher's claim, request and release between two of its
+ * looks (2 ms busy, 50 ms idle), or a release and the next claim between two
+ * looks, are never seen as a release, so the worker serves on past
+ * max_requests (all 12 here, recycled only after the load). And a slot's
+ * "requests" in status (board_worker.served) is not reset when a new worker
+ * takes the slot: the replacement shows its predecessor's count. */
+Test(dispatchers, shared_pool_max_requests_recycles, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20,\"max_requests\":5"), 2, &ps);
+	long pids[12];
+	char prefixes[12][9];
+	int ok = 0;
+	for (int i = 0; i < 12; i++) {
+		int st = one("/w/quick", &pids[i], prefixes[i]);
+		ok += st == 200;
+		cr_expect_eq(st, 200, "request %d: %d", i, st);
+		remember((pid_t)pids[i]);
+	}
+	/* Per worker pid, how many answers it gave. */
+	long distinct[12];
+	int count[12], nd = 0, on_first = 0;
+	for (int i = 0; i < 12; i++) {
+		on_first += strcmp(prefixes[i], prefixes[0]) == 0;
+		int k = 0;
+		while (k < nd && distinct[k] != pids[i])
+			k++;
+		if (k == nd) {
+			distinct[nd] = pids[i];
+			count[nd++] = 0;
+		}
+		count[k]++;
+	}
+	for (int k = 0; k < nd; k++) {
+		cr_log_info("max_requests 5: worker %ld answered %d of 12", distinct[k], count[k]);
+		cr_expect_leq(count[k], 5, "worker %ld answered %d requests, max_requests is 5",
+		              distinct[k], count[k]);
+	}
+	cr_log_info("%d of 12 on dispatcher %s, the rest on the other", on_first, prefixes[0]);
+	cr_expect_gt(nd, 2, "only %d worker pids answered", nd);
+	double until = gw_now() + 3;
+	while (pool_try(&ps) ? ps.spawns <= 2 : true) {
+		if (gw_now() > until)
+			break;
+		usleep(20000);
+	}
+	wait_workers(&ps, 2, true, 3);
+	pool_describe("after 12 requests", &ps);
+	cr_expect_gt(ps.spawns, 2, "spawns %lld after 12 requests with max_requests 5", ps.spawns);
+	/* Each live worker's requests in status are its own. */
+	for (int i = 0; i < ps.n; i++) {
+		if (!serves(&ps.w[i]))
+			continue;
+		int mine = 0;
+		for (int k = 0; k < nd; k++)
+			if (distinct[k] == ps.w[i].pid)
+				mine = count[k];
+		cr_expect_eq(ps.w[i].requests, mine,
+		             "worker %d (slot %d): status says %lld requests, it answered %d",
+		             ps.w[i].pid, ps.w[i].slot, ps.w[i].requests, mine);
+	}
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 15. kill -9 of the master takes the pool's workers with it. */
+Test(dispatchers, shared_pool_master_killed_takes_workers, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20"), 2, &ps);
+	pid_t w[2];
+	cr_assert_eq(serving(&ps, w, 2), 2);
+	cr_assert_eq(kill(G.pid, SIGKILL), 0);
+	double t0 = gw_now();
+	cr_assert_neq(gw_wait_exit(&G, 2), -1, "the master survived SIGKILL");
+	for (int i = 0; i < 2; i++) {
+		double left = 2 - (gw_now() - t0);
+		bool gone = gw_wait_gone(w[i], left > 0 ? left : 0.01);
+		cr_expect(gone && kill(w[i], 0) < 0 && errno == ESRCH,
+		          "worker %d outlived the master by 2 s", (int)w[i]);
+	}
+	cr_log_info("kill -9 of the master: workers %d and %d gone after %.3f s", w[0], w[1],
+	            gw_now() - t0);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+/* 16. SIGHUP: the pool unchanged keeps its workers; changed (2 -> 3), it is
+ * replaced by one of 3 with no request failing under a light load. */
+/* FLAKY (a gatewayd bug, not diagnosed to the line): about 1 run in 5 one or
+ * two requests fail during the 2 -> 3 reload (one 502 "Connection reset by
+ * peer in mid-request" from an old-pool worker stopped while a dispatcher had
+ * just claimed it; one without an answer). Suspects: board_master.c stops a
+ * worker (pool_release -> stop_worker, publish -> board_set_state) after
+ * reading its word, keeping a claim that came in between, instead of a CAS
+ * from READY with no claims; and the old entry's "retired" is set only at the
+ * master's next sync (up to 50 ms), so board_find() may give the old entry. */
+Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":20"), 2, &ps);
+	pid_t gen1[2];
+	cr_assert_eq(serving(&ps, gen1, 2), 2);
+	/* Unchanged pool, a route added. */
+	gw_write_config(&G, POOL_CONFIG_R("2", ",\"request_timeout\":20",
+	                                  "{\"match\":\"/x/\",\"pool\":\"w\"},"));
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	struct status s;
+	bool ready = wait_ready(&s, 2, 2, 8);
+	for (int i = 0; i < s.n; i++)
+		remember(s.d[i].pid);
+	if (!ready)
+		gw_dump_log(&G);
+	cr_assert(ready, "no 2 ready dispatchers of generation 2 within 8 s");
+	cr_expect(wait_workers(&ps, 2, true, 3), "not 2 idle workers after the first reload");
+	pool_describe("after a reload, the pool unchanged", &ps);
+	pid_t now[4];
+	int n = serving(&ps, now, 4);
+	cr_expect(n == 2 && has_pid(now, 2, gen1[0]) && has_pid(now, 2, gen1[1]),
+	          "workers %d and %d before the reload, %d listed after", gen1[0], gen1[1], n);
+	cr_expect_eq(ps.spawns, 2, "spawns %lld after a reload that kept the pool", ps.spawns);
+	cr_expect_eq(one("/x/quick", NULL, NULL), 200, "the added route");
+	/* Changed: 3 processes, under 2 clients' light load. */
+	load_start(2, "/w/sleep?0.05", LOAD_RESULTS_MAX, 4, 0.02);
+	gw_sleep(1.0);
+	gw_write_config(&G, POOL_CONFIG_R("3", ",\"request_timeout\":20",
+	                                  "{\"match\":\"/x/\",\"pool\":\"w\"},"));
+	double hup_at = gw_now();
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	ready = wait_ready(&s, 2, 3, 8);
+	for (int i = 0; i < s.n; i++)
+		remember(s.d[i].pid);
+	bool three = wait_workers(&ps, 3, false, 5);
+	double three_at = gw_now() - hup_at;
+	int total = load_join();
+	struct tally t = load_tally(total);
+	int after = 0;
+	for (int i = 0; i < total; i++)
+		after += L.results[i].t > hup_at;
+	pool_describe("after a reload to 3 processes", &ps);
+	cr_log_info("reload 2 -> 3 processes under load: %d requests (%d ended after the HUP), %d ok, "
+	            "%d refused, %d failed; 3 workers after %.2f s",
+	            total, after, t.ok, t.refused, t.failed, three_at);
+	describe_failures(total);
+	if (!ready || !three || t.failed + t.refused)
+		gw_dump_log(&G);
+	cr_expect(ready, "no 2 ready dispatchers of generation 3 within 8 s");
+	cr_expect(three, "the new pool has not 3 workers within 5 s");
+	cr_expect_eq(t.failed + t.refused, 0, "%d failed, %d refused during the reload", t.failed,
+	             t.refused);
+	cr_expect_gt(after, 0);
+	cr_expect(gw_wait_gone(gen1[0], 5) && gw_wait_gone(gen1[1], 5),
+	          "the old pool's workers %d and %d are left", gen1[0], gen1[1]);
+	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
 }
