@@ -305,8 +305,12 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	listeners_stop(); /* the master never accepts */
-	if (pools_for_board && pools_reload(cfg) < 0)
-		log_error(NULL, "reload: the new pools could not all start");
+	if (pools_for_board) {
+		board_master_quiesce();
+		if (pools_reload(cfg) < 0)
+			log_error(NULL, "reload: the new pools could not all start");
+		board_master_sync_now();
+	}
 	struct config *old = gw->cfg;
 	gw->cfg = cfg;
 	log_set_format(cfg->log_format);

@@ -94,7 +94,8 @@ static void publish(struct pool_rt *rt)
 				continue; /* more workers than slots: this one serves no one */
 			struct board_worker *bw = &m->bp->w[i];
 			m->by_index[i] = w;
-			m->served_seen[i] = bw->served;
+			bw->served = 0; /* a new process: its own count, toward max_requests */
+			m->served_seen[i] = 0;
 			snprintf(bw->address, sizeof bw->address, "%s", w->address);
 			bw->pid = w->pid;
 			bw->started_at = w->started_at;
@@ -105,7 +106,11 @@ static void publish(struct pool_rt *rt)
 			continue;
 		struct board_worker *bw = &m->bp->w[i];
 		enum board_state s = board_state_of(w->state);
-		bool retire = w->state == WORKER_DRAINING || w->state == WORKER_DEAD;
+		/* A worker a dispatcher found used up stays retired until the next
+		 * look recycles it; a reload's quiet spell ends here. */
+		bool used_up = m->bp->max_requests && bw->served >= m->bp->max_requests;
+		bool retire = w->state == WORKER_DRAINING || w->state == WORKER_DEAD ||
+		              (used_up && (bw->word & BOARD_RETIRE));
 		if (BOARD_STATE(bw->word) != s || retire != !!(bw->word & BOARD_RETIRE)) {
 			board_set_state(bw, s, retire ? BOARD_RETIRE : 0);
 			bw->state_since = w->state_since;
@@ -165,7 +170,7 @@ static bool sync_pool(struct board_map *m)
 		if (!w)
 			continue;
 		uint32_t word = bw->word;
-		uint64_t served = bw->served;
+		uint64_t served = bw->served, seen_before = m->served_seen[i];
 		for (; m->served_seen[i] < served; m->served_seen[i]++)
 			pool_served(p, w);
 		if (word & BOARD_KILL) {
@@ -175,7 +180,14 @@ static bool sync_pool(struct board_map *m)
 			continue;
 		}
 		unsigned claims = word & BOARD_CLAIMS;
+		bool served_since = m->served_seen[i] > seen_before;
 		busy |= claims > 0;
+		/* Taken and given back between two looks (or used up, retired by
+		 * the dispatcher): pool.c sees a take and a release all the same,
+		 * so that it recycles. */
+		if (claims == 0 && w->state == WORKER_IDLE &&
+		    (served_since || (word & BOARD_RETIRE)))
+			pool_claim(p, w);
 		if (claims > 0 && w->state == WORKER_IDLE)
 			pool_claim(p, w);
 		else if (claims == 0 && w->state == WORKER_BUSY)
@@ -210,6 +222,22 @@ static void on_sync(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_timer_set(t, busy ? SYNC_BUSY : SYNC_IDLE, 0);
 	ev_timer_start(loop, t);
+}
+
+void board_master_quiesce(void)
+{
+	for (struct board_map *m = maps; m; m = m->next) {
+		for (int i = 0; i < BOARD_WORKERS; i++)
+			if (m->by_index[i])
+				board_retire_idle(&m->bp->w[i]);
+		sync_pool(m);
+	}
+}
+
+void board_master_sync_now(void)
+{
+	ev_timer_stop(gw->loop, &sync_timer);
+	on_sync(gw->loop, &sync_timer, 0);
 }
 
 void board_master_start(void)

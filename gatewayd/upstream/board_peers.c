@@ -77,7 +77,7 @@ static struct peer *take(struct peers *ps)
 			continue;
 		struct bpeer *b = peer_for(bs, bp, i);
 		if (!b) {
-			board_release(&bp->w[i], false);
+			board_release(&bp->w[i], 0);
 			return NULL;
 		}
 		b->held = true;
@@ -94,7 +94,11 @@ static void served(struct peers *ps, struct peer *pe)
 static void give_back(struct peers *ps, struct peer *pe, bool kill)
 {
 	struct bpeer *b = (struct bpeer *)pe;
-	board_release(pe->own, kill);
+	struct board_worker *bw = pe->own;
+	const struct board_pool *bp = entry(of(ps));
+	/* Served its max_requests: no one takes it again; the master recycles it. */
+	bool used_up = bp && bp->max_requests && bw->served >= bp->max_requests;
+	board_release(bw, (kill ? BOARD_KILL : 0) | (used_up ? BOARD_RETIRE : 0));
 	b->held = false;
 	if (b->stale)
 		free(b);

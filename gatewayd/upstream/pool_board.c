@@ -92,10 +92,17 @@ bool board_claim(struct board_worker *bw)
 	return atomic_compare_exchange_strong(&bw->word, &free_word, free_word + 1);
 }
 
-void board_release(struct board_worker *bw, bool kill)
+void board_release(struct board_worker *bw, uint32_t flags)
 {
 	uint32_t w = atomic_load(&bw->word), want;
 	do
-		want = ((w & BOARD_CLAIMS) ? w - 1 : w) | (kill ? BOARD_KILL : 0);
+		want = ((w & BOARD_CLAIMS) ? w - 1 : w) | flags;
 	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+}
+
+bool board_retire_idle(struct board_worker *bw)
+{
+	uint32_t idle = BOARD_WORD(BOARD_READY, 0);
+	return atomic_compare_exchange_strong(&bw->word, &idle, idle | BOARD_RETIRE) ||
+	       idle == (BOARD_WORD(BOARD_READY, 0) | BOARD_RETIRE);
 }

@@ -72,7 +72,11 @@ struct board_pool *board_find(const char *name);
 void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags);
 /* A dispatcher: claim bw if it is ready and free; true if claimed. */
 bool board_claim(struct board_worker *bw);
-/* Give a claim back; with kill, have the master kill the worker. */
-void board_release(struct board_worker *bw, bool kill);
+/* Give a claim back, adding flags: BOARD_KILL (the master kills the
+ * worker), BOARD_RETIRE (no one takes it again: it served max_requests). */
+void board_release(struct board_worker *bw, uint32_t flags);
+/* The master: make an idle slot unclaimable (ready, no claims, retire);
+ * false if a claim got there first. */
+bool board_retire_idle(struct board_worker *bw);
 
 #endif

@@ -1462,10 +1462,25 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	cr_assert(victim > 0, "no busy worker in status during /w/sleep?2");
 	pid_t other = victim == before[0] ? before[1] : before[0];
 	cr_expect_eq(r.status, 502, "the killed worker's request: %d", r.status);
-	int ok = 0;
-	for (int i = 0; i < 6; i++)
-		ok += one("/w/quick", NULL, NULL) == 200;
-	cr_expect_eq(ok, 6, "%d of 6 requests after the kill ok", ok);
+	/* Requests that reach the worker's socket in the instant it dies fail
+	 * with it (a connection in its backlog is reset): the next ones are sent
+	 * once the master has seen it go. */
+	for (int i = 0; i < 200; i++) {
+		pid_t live[4];
+		int nl = pool_try(&ps) ? serving(&ps, live, 4) : -1;
+		if (nl >= 0 && !has_pid(live, nl < 4 ? nl : 4, victim))
+			break;
+		usleep(10000);
+	}
+	int ok = 0, last_bad = 0;
+	for (int i = 0; i < 6; i++) {
+		int st = one("/w/quick", NULL, NULL);
+		ok += st == 200;
+		last_bad = st == 200 ? last_bad : st;
+	}
+	if (ok != 6)
+		gw_dump_log(&G);
+	cr_expect_eq(ok, 6, "%d of 6 requests after the kill ok (one got %d)", ok, last_bad);
 	double replaced = -1;
 	pid_t now[4];
 	int n = 0;
@@ -1573,9 +1588,10 @@ Test(dispatchers, shared_pool_master_killed_takes_workers, .fini = teardown, .ti
 	cr_assert_neq(gw_wait_exit(&G, 2), -1, "the master survived SIGKILL");
 	for (int i = 0; i < 2; i++) {
 		double left = 2 - (gw_now() - t0);
+		/* Gone: no such process, or a zombie not running anything (reaped by
+		 * whoever inherits it once the spawner that killed it is gone too). */
 		bool gone = gw_wait_gone(w[i], left > 0 ? left : 0.01);
-		cr_expect(gone && kill(w[i], 0) < 0 && errno == ESRCH,
-		          "worker %d outlived the master by 2 s", (int)w[i]);
+		cr_expect(gone, "worker %d outlived the master by 2 s", (int)w[i]);
 	}
 	cr_log_info("kill -9 of the master: workers %d and %d gone after %.3f s", w[0], w[1],
 	            gw_now() - t0);
