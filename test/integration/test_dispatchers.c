@@ -1505,16 +1505,9 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 }
 
 /* 14. max_requests 5: twelve requests over new connections (both
- * dispatchers') all served; the workers are recycled.
- *
- * FAILS (a gatewayd bug, board_master.c sync_pool): the master recycles only
- * in pool_release, which it calls when it sees a worker it holds as BUSY with
- * no claims; a dispatcher's claim, request and release between two of its
- * looks (2 ms busy, 50 ms idle), or a release and the next claim between two
- * looks, are never seen as a release, so the worker serves on past
- * max_requests (all 12 here, recycled only after the load). And a slot's
- * "requests" in status (board_worker.served) is not reset when a new worker
- * takes the slot: the replacement shows its predecessor's count. */
+ * dispatchers') all served; no worker answers more than 5; the workers are
+ * recycled. (It found that a claim and release between two of the master's
+ * looks went unseen, and that a new process inherited its slot's count.) */
 Test(dispatchers, shared_pool_max_requests_recycles, .fini = teardown, .timeout = 60)
 {
 	make_dirs();
@@ -1601,14 +1594,9 @@ Test(dispatchers, shared_pool_master_killed_takes_workers, .fini = teardown, .ti
 
 /* 16. SIGHUP: the pool unchanged keeps its workers; changed (2 -> 3), it is
  * replaced by one of 3 with no request failing under a light load. */
-/* FLAKY (a gatewayd bug, not diagnosed to the line): about 1 run in 5 one or
- * two requests fail during the 2 -> 3 reload (one 502 "Connection reset by
- * peer in mid-request" from an old-pool worker stopped while a dispatcher had
- * just claimed it; one without an answer). Suspects: board_master.c stops a
- * worker (pool_release -> stop_worker, publish -> board_set_state) after
- * reading its word, keeping a claim that came in between, instead of a CAS
- * from READY with no claims; and the old entry's "retired" is set only at the
- * master's next sync (up to 50 ms), so board_find() may give the old entry. */
+/* (It found requests failing on old-pool workers stopped just as a
+ * dispatcher claimed them: a reload now makes idle workers unclaimable and
+ * reads the claims before it drains, and retires the old entry at once.) */
 Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 {
 	make_dirs();
