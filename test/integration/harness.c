@@ -586,6 +586,23 @@ static bool is_spawner(pid_t pid)
 	return yes;
 }
 
+pid_t gw_spawner_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	char *list = gw_read_file(path);
+	pid_t found = 0;
+	for (char *p = list, *end; p && *p && !found; p = end) {
+		long child = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (is_spawner((pid_t)child))
+			found = (pid_t)child;
+	}
+	free(list);
+	return found;
+}
+
 /* pid's children; the privileged spawner is not one, its children are. */
 int gw_count_children(pid_t pid, int *zombies)
 {

@@ -97,6 +97,8 @@ bool gw_fds_at_most(void *probe);
 /* Children of pid, and zombies among them (from /proc/pid/task/x/children);
  * the privileged spawner is not counted, its children are. */
 int gw_count_children(pid_t pid, int *zombies);
+/* pid's child that is a privileged spawner (comm gatewayd-spawn), or 0. */
+pid_t gw_spawner_of(pid_t pid);
 /* Is this pid alive (and not a zombie)? */
 bool gw_pid_alive(pid_t pid);
 /* Poll pred every 20 ms up to timeout seconds. */

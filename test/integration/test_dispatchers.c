@@ -416,23 +416,7 @@ static pid_t spawner_of(pid_t dispatcher)
 {
 	double until = gw_now() + 5;
 	do {
-		char path[80];
-		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)dispatcher,
-		         (int)dispatcher);
-		char *list = gw_read_file(path);
-		pid_t found = 0;
-		for (char *p = list, *end; p && *p && !found; p = end) {
-			long pid = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			char cpath[64];
-			snprintf(cpath, sizeof cpath, "/proc/%ld/comm", pid);
-			char *comm = gw_read_file(cpath);
-			if (comm && strcmp(comm, "gatewayd-spawn\n") == 0)
-				found = (pid_t)pid;
-			free(comm);
-		}
-		free(list);
+		pid_t found = gw_spawner_of(dispatcher);
 		if (found)
 			return found;
 		usleep(20000);

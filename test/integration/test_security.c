@@ -204,34 +204,13 @@ static char *proc_status(pid_t pid, const char *field)
 	return v;
 }
 
-/* The dispatcher's child whose comm is gatewayd-spawn, or 0. */
-static pid_t spawner_now(pid_t dispatcher)
-{
-	char path[80];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)dispatcher, (int)dispatcher);
-	char *list = gw_read_file(path);
-	pid_t found = 0;
-	for (char *p = list, *end; p && *p && !found; p = end) {
-		long pid = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		char cpath[64];
-		snprintf(cpath, sizeof cpath, "/proc/%ld/comm", pid);
-		char *comm = gw_read_file(cpath);
-		if (comm && strcmp(comm, "gatewayd-spawn\n") == 0)
-			found = (pid_t)pid;
-		free(comm);
-	}
-	free(list);
-	return found;
-}
 
 /* The same, polled up to 5 s: the port accepts before the spawner is forked. */
 static pid_t spawner_of(pid_t dispatcher)
 {
 	pid_t sp = 0;
 	double until = gw_now() + 5;
-	while (!(sp = spawner_now(dispatcher)) && gw_now() < until)
+	while (!(sp = gw_spawner_of(dispatcher)) && gw_now() < until)
 		usleep(20000);
 	return sp;
 }
