@@ -376,6 +376,12 @@ int child_cgroup_create(const struct cgroups *cg, uint64_t id,
 	for (int h = 0; h < CG_NHIER && err == 0; h++) {
 		if (!cg->base[h][0])
 			continue;
+		/* A v1 hierarchy only holds a limit: without one it costs a mkdir,
+		 * an open, a write and an rmdir per child for nothing (cgroup2
+		 * alone kills the tree and counts its CPU). */
+		if ((h == CG_V1_PIDS && !(limits && limits->pids_max)) ||
+		    (h == CG_V1_MEMORY && !(limits && limits->memory_max)))
+			continue;
 		int len = snprintf(cc->dir[h], CGROUP_PATH_MAX, "%s/c%" PRIu64, cg->base[h], id);
 		if (len >= CGROUP_PATH_MAX) {
 			cc->dir[h][0] = '\0';

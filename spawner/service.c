@@ -403,7 +403,10 @@ static void do_signal(const struct spawn_msg *m)
 {
 	struct child *c = m->pid > 1 ? child_find((pid_t)m->pid) : NULL;
 	if (!c || m->signal <= 0 || m->signal >= NSIG) {
-		LOG(1, NULL, "spawner: refused to signal pid %lld (not ours, or signal %lld)",
+		/* Also a child reaped a moment before its dispatcher asked: debug. */
+		LOG(c ? 1 : 3, NULL,
+		    "spawner: refused to signal pid %lld (not a child of ours, or "
+		    "signal %lld)",
 		    (long long)m->pid, (long long)m->signal);
 		reply_status(-ESRCH, "not a child of this spawner");
 		return;
