@@ -18,7 +18,8 @@ workers=${BENCH_WORKERS:-2}
 need_packages spawn-fcgi php-cgi php8.2-fpm
 fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* | head -n 1)
 mkdir -p "$work/php"
-cp examples/php/hello.php "$work/php/hello.php"
+# without its #! line: php-cgi skips it, php-fpm would send it
+sed '1{/^#!/d}' examples/php/hello.php > "$work/php/hello.php"
 
 start_gatewayd <<JSON
 {"listen": [{"http": "127.0.0.1:18090"}], $gw_log,
