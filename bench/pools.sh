@@ -56,7 +56,10 @@ CONF
 start_bg "$fpm" -R -F -y "$work/fpm.conf"
 start_nginx_with pools <<CONF
     upstream hello { server unix:$work/hello.sock; }
-    upstream fpm { server unix:$work/php-fpm.sock; keepalive 16; }
+    # no keepalive to php-fpm, as Debian's nginx snippets: a php-fpm child serves one
+    # connection at a time, so connections nginx keeps idle (16 per worker) would hold
+    # children that queued requests wait for
+    upstream fpm { server unix:$work/php-fpm.sock; }
     server {
         listen 127.0.0.1:18091;
         location = /fcgi/hello {
@@ -66,7 +69,6 @@ start_nginx_with pools <<CONF
         location /php/ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME $work\$fastcgi_script_name;
-            fastcgi_keep_conn on;
             fastcgi_pass fpm;
         }
     }
