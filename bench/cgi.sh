@@ -26,6 +26,7 @@ wait_for http://127.0.0.1:18081/cgi-bin/hello.cgi
 check_started
 echo "bench cgi: $(nproc) cores, ${secs}s per run, keep-alive client connections (wrk), hello.cgi (C),"
 echo "  nginx ${BENCH_NGINX_WORKERS:-auto} worker(s), fcgiwrap ${BENCH_FCGIWRAP:-32} processes, $bench_rounds round(s)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 r=1
 while [ "$r" -le "$bench_rounds" ]; do
 	[ "$bench_rounds" -gt 1 ] && echo "-- round $r"
@@ -54,4 +55,5 @@ echo "posix_spawn+wait ceiling: ${ceil1}/s (1 process), ${ceiln}/s ($(nproc) pro
 awk -v a="$gw_c1" -v b="$ceil1" 'BEGIN { printf "gatewayd c=1 vs 1-process ceiling: %.0f%%\n", 100 * a / b }'
 awk -v a="$gw_c16" -v b="$ceiln" -v n="$(nproc)" \
 	'BEGIN { printf "gatewayd c=16 vs %s-process ceiling: %.0f%%\n", n, 100 * a / b }'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 report_rss

@@ -81,6 +81,7 @@ wait_for http://127.0.0.1:18091/php/hello.php
 check_started
 echo "bench pools: $(nproc) cores, ${secs}s per run, c=$conc, keep-alive client connections (wrk),"
 echo "  $workers workers per gatewayd pool and spawn-fcgi, php-fpm pm = dynamic (max 5), nginx ${BENCH_NGINX_WORKERS:-auto} worker(s), $bench_rounds round(s)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 r=1
 while [ "$r" -le "$bench_rounds" ]; do
 	[ "$bench_rounds" -gt 1 ] && echo "-- round $r"
@@ -104,6 +105,7 @@ gc=$(median "gatewayd -> hello.cgi")
 ratio "gatewayd hello.fcgi pool / nginx+spawn-fcgi" "$gf" "$sf"
 ratio "gatewayd php-cgi pool / nginx+php-fpm" "$gp" "$fp"
 ratio "the same C program: hello.fcgi pool / hello.cgi per request" "$gf" "$gc"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 report_rss
 for p in $spawned; do kill "$p" 2>/dev/null || true; done
 if [ -n "${BENCH_HOLD:-}" ]; then sleep "$BENCH_HOLD"; fi
