@@ -53,8 +53,14 @@ start_bg() {
 }
 
 # gatewayd on the config read from stdin (written to the work dir), its pid in $gwpid.
+# As root gatewayd must be told whom to run as: "user": "root" (BENCH_USER=NAME for
+# another, who must be able to read the work dir and the tree), as gatewayd-bench does.
 start_gatewayd() {
-	cat > "$work/gatewayd.json"
+	if [ "$(id -u)" = 0 ]; then
+		sed "1s/^{/{\"user\": \"${BENCH_USER:-root}\", /" > "$work/gatewayd.json"
+	else
+		cat > "$work/gatewayd.json"
+	fi
 	start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
 	gwpid=$last_pid
 }
@@ -64,8 +70,12 @@ report_rss() { # $1: the /proc status fields to print (default: VmRSS and VmHWM)
 		sed 's/^/gatewayd dispatcher /'
 }
 
-start_fcgiwrap() { # 16 workers, so its pool is never the limit at c=16
-	start_bg fcgiwrap -c 16 -s "unix:$work/fcgiwrap.sock"
+# fcgiwrap, 32 processes: Debian starts one (fcgiwrap -f under systemd), but one
+# process serves one request at a time, and nginx holds at most one request per
+# client connection (16 at c=16); twice that, so that a process still reaping its
+# child never makes nginx wait. BENCH_FCGIWRAP=N for another count.
+start_fcgiwrap() {
+	start_bg fcgiwrap -c "${BENCH_FCGIWRAP:-32}" -s "unix:$work/fcgiwrap.sock"
 }
 
 # nginx whose http block holds what stdin says (upstreams, servers), its files
@@ -124,9 +134,29 @@ measure() { # $1 label, $2 url, $3 concurrency; prints a line, sets $rps
 	[ "$threads" -gt 2 ] && threads=2
 	out=$(wrk -t"$threads" -c"$3" -d"${secs}s" -s "$work/count.lua" "$2" 2>&1 | grep RESULT)
 	set -- "$1" "$3" $out
+	errs=$5
 	rps=$(awk -v n="$4" -v d="$6" 'BEGIN { printf "%.0f", n / d }')
 	printf '%-26s c=%-3s %8s req/s  p50 %7s ms  p99 %7s ms  max %7s ms  errors %s\n' \
 		"$1" "$2" "$rps" "$7" "$8" "$9" "$5"
+}
+
+# Rounds: BENCH_ROUNDS=N (default 1) runs every measurement of a script N
+# times, interleaved (round 1 measures everything, then round 2, ...), and the
+# median of each counts. record keeps a measurement, median gives it back.
+bench_rounds=${BENCH_ROUNDS:-1}
+record() { # $1 label: keeps the last measure's $rps and $errs
+	echo "$1|$rps|$errs" >> "$work/results"
+}
+median() { # $1 label: the median req/s of its rounds
+	awk -F'|' -v l="$1" '$1 == l { print $2 }' "$work/results" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+errors_of() { # $1 label: its errors, all rounds together
+	awk -F'|' -v l="$1" '$1 == l { n += $3 } END { print n + 0 }' "$work/results"
+}
+report_median() { # $1 label: a line, and $rps set to the median
+	rps=$(median "$1")
+	printf '%-26s median of %s: %8s req/s  errors (all rounds) %s\n' "$1" "$bench_rounds" "$rps" "$(errors_of "$1")"
 }
 
 ratio() { # $1 label, $2 a, $3 b

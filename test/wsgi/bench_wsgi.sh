@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmark: WSGI, two workers each, concurrency 16, same run (issue 5, item 5).
 #   gatewayd -> gatewayd-wsgi, FastCGI pool   (and a uwsgi pool, when this gatewayd has them)
-#   nginx uwsgi_pass -> uWSGI (Debian's uwsgi + python3 plugin, 2 processes)
+#   nginx uwsgi_pass -> uWSGI (Debian's uwsgi + python3 plugin, master + 2 workers: what
+#     Debian's /usr/share/uwsgi/conf/default.ini gives every app, workers = 2)
 #   gunicorn, 2 sync workers (wrk straight at it; sync workers close every connection)
 # for the hello WSGI app (examples/wsgi/hello.py) and the Flask demo's index page.
 #
@@ -22,8 +23,10 @@ pool() { # name protocol dir spec
 	printf '"%s": {"protocol": "%s", "command": ["%s", "--protocol", "%s", "--path", "%s", "%s"],
 	  "processes": 2, "queue": 1024, "env": {"PATH": "/usr/bin:/bin"}}' "$1" "$2" "$worker" "$2" "$3" "$4"
 }
+root_user=""
+[ "$(id -u)" = 0 ] && root_user="\"user\": \"${BENCH_USER:-root}\", "
 cat > "$work/gw-uwsgi-check.json" <<JSON
-{"listen": [{"http": "127.0.0.1:18199"}], "pools": {$(pool u uwsgi "$wsgi" hello:application)},
+{$root_user"listen": [{"http": "127.0.0.1:18199"}], "pools": {$(pool u uwsgi "$wsgi" hello:application)},
  "routes": [{"match": "/", "pool": "u"}]}
 JSON
 if ./gatewayd/gatewayd -t -c "$work/gw-uwsgi-check.json" >/dev/null 2>&1; then
@@ -70,11 +73,9 @@ if [ -n "$uwsgi_pools" ]; then wait_for http://127.0.0.1:18190/u/wsgi/hello; wai
 echo "bench wsgi: $(nproc) cores, ${secs}s per run, c=$conc, keep-alive client connections (wrk), 2 workers each, nginx ${BENCH_NGINX_WORKERS:-auto} worker(s), ${rounds} rounds (the median counts)"
 echo "(req/s count 2xx answers only; 'errors' = non-2xx answers + socket errors)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-results=$work/results
-: > "$results"
 run() { # label url
 	measure "$1" "$2" "$conc"
-	echo "$1|$rps" >> "$results"
+	record "$1"
 }
 r=1
 while [ "$r" -le "$rounds" ]; do
@@ -89,12 +90,11 @@ while [ "$r" -le "$rounds" ]; do
 	run "flask gunicorn sync" http://127.0.0.1:18193/flask/
 	r=$((r + 1))
 done
-median() { grep "^$1|" "$results" | cut -d'|' -f2 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "-- medians"
 for app in hello flask; do
 	for s in "gatewayd->wsgi fastcgi" "gatewayd->wsgi uwsgi" "nginx->uWSGI" "gunicorn sync"; do
 		m=$(median "$app $s")
-		[ -n "$m" ] && printf '%-32s %8s req/s\n' "$app $s" "$m"
+		[ -n "$m" ] && printf '%-32s %8s req/s  errors (all rounds) %s\n' "$app $s" "$m" "$(errors_of "$app $s")"
 	done
 	nu=$(median "$app nginx->uWSGI")
 	gn=$(median "$app gunicorn sync")
