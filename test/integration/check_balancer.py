@@ -6,7 +6,8 @@ The setup (everything named gwb<pid>..., removed at the end, even on failure):
   root namespace: a bridge gwb<pid>br (NET.1), HAProxy on 127.0.0.1:<free
       port> with `option httpchk GET /_gatewayd/ready`, `agent-check` on each
       host's agent port, `retries 3`, `option redispatch`, `retry-on
-      conn-failure 503` (README.md, "Behind a load balancer"), its stats
+      conn-failure empty-response 503` for GET and HEAD only (README.md,
+      "Behind a load balancer"), its stats
       socket read to know when a server is UP or DOWN, and the load client;
   namespaces gwb<pid>h1, h2, h3: one "host" each (NET.11, .12, .13), gatewayd
       started as root with "user": "www-data", HTTP on :8080, agent on :9999,
@@ -419,13 +420,14 @@ defaults
     timeout queue 30s
     retries 3
     option redispatch
-    retry-on conn-failure 503
+    retry-on conn-failure empty-response 503
 
 frontend www
     bind 127.0.0.1:{port}
     default_backend gatewayd
 
 backend gatewayd
+    http-request disable-l7-retry if !METH_GET
     balance roundrobin
     option httpchk GET /_gatewayd/ready
     http-check expect status 200
