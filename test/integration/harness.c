@@ -991,3 +991,21 @@ bool gw_is_log_time(const char *t)
 			return false;
 	return true;
 }
+
+/* Processes a test started beside gatewayd's own, or read from its status. */
+static pid_t remembered[256];
+static size_t nremembered;
+
+void gw_remember(pid_t pid)
+{
+	if (pid > 0 && nremembered < sizeof remembered / sizeof remembered[0])
+		remembered[nremembered++] = pid;
+}
+
+void gw_kill_remembered(void)
+{
+	for (size_t i = 0; i < nremembered; i++)
+		if (gw_pid_alive(remembered[i]))
+			kill(remembered[i], SIGKILL);
+	nremembered = 0;
+}

@@ -99,6 +99,10 @@ bool gw_fds_at_most(void *probe);
 int gw_count_children(pid_t pid, int *zombies);
 /* pid's child that is a privileged spawner (comm gatewayd-spawn), or 0. */
 pid_t gw_spawner_of(pid_t pid);
+/* A pid the test's teardown must not leave running (a script, a worker, a
+ * dispatcher it learned of); gw_kill_remembered SIGKILLs those still alive. */
+void gw_remember(pid_t pid);
+void gw_kill_remembered(void);
 /* Is this pid alive (and not a zombie)? */
 bool gw_pid_alive(pid_t pid);
 /* Poll pred every 20 ms up to timeout seconds. */

@@ -31,25 +31,13 @@
 
 static struct gw_proc G;
 
-static pid_t leftovers[256];
-static size_t nleftovers;
-
-static void remember(pid_t pid)
-{
-	if (pid > 0 && nleftovers < sizeof leftovers / sizeof leftovers[0])
-		leftovers[nleftovers++] = pid;
-}
-
 static void load_stop(void);
 
 static void teardown(void)
 {
 	load_stop();
 	gw_cleanup(&G);
-	for (size_t i = 0; i < nleftovers; i++)
-		if (gw_pid_alive(leftovers[i]))
-			kill(leftovers[i], SIGKILL);
-	nleftovers = 0;
+	gw_kill_remembered();
 }
 
 static void make_dirs(void)
@@ -393,7 +381,7 @@ static void start_ready(const char *config, int n, struct status *s)
 		gw_dump_log(&G);
 	cr_assert(ok, "%d dispatchers of generation 1 not ready within 10 s (%d listed)", n, s->n);
 	for (int i = 0; i < s->n; i++)
-		remember(s->d[i].pid);
+		gw_remember(s->d[i].pid);
 }
 
 static void describe(const char *title, const struct status *s)
@@ -664,7 +652,7 @@ Test(dispatchers, cgi_spawns_in_parallel, .fini = teardown, .timeout = 60)
 	pid_t sp[2];
 	for (int i = 0; i < 2; i++) {
 		sp[i] = spawner_of(s.d[i].pid);
-		remember(sp[i]);
+		gw_remember(sp[i]);
 		cr_expect_gt(sp[i], 0, "dispatcher %d has no gatewayd-spawn child", s.d[i].pid);
 	}
 	cr_expect_neq(sp[0], sp[1], "the two dispatchers share spawner %d", sp[0]);
@@ -758,7 +746,7 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 	}
 	cr_assert(victim >= 0 && victim_pid > 0);
 	pid_t victim_spawner = spawner_of(victim_pid);
-	remember(victim_spawner);
+	gw_remember(victim_spawner);
 	/* The status counters lag by up to 0.1 s: the victim's client sockets
 	 * counted in /proc just before the kill are the other measure. */
 	int sockets = count_sockets(victim_pid) - idle_sockets;
@@ -783,7 +771,7 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 				}
 		usleep(10000);
 	}
-	remember(new_pid);
+	gw_remember(new_pid);
 	int n = load_join();
 	struct tally t = load_tally(n);
 	cr_log_info("kill -9 of dispatcher %d (%lld connections just before, %d client sockets "
@@ -872,7 +860,7 @@ Test(dispatchers, reload_under_load, .fini = teardown, .timeout = 90)
 	describe("after the reload", &s);
 	cr_expect(ok, "not exactly 2 ready dispatchers of generation 2 within 5 s");
 	for (int i = 0; i < s.n; i++) {
-		remember(s.d[i].pid);
+		gw_remember(s.d[i].pid);
 		cr_expect(s.d[i].pid != gen1[0] && s.d[i].pid != gen1[1]);
 	}
 	cr_expect(gw_wait_gone(gen1[0], 5) && gw_wait_gone(gen1[1], 5),
@@ -900,7 +888,7 @@ Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 6
 		pids[n] = s.d[i].pid;
 		what[n++] = "dispatcher";
 		pids[n] = spawner_of(s.d[i].pid);
-		remember(pids[n]);
+		gw_remember(pids[n]);
 		cr_assert_gt(pids[n], 0);
 		what[n++] = "spawner";
 	}
@@ -911,11 +899,11 @@ Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 6
 	char path[400];
 	snprintf(path, sizeof path, "%s/run/k9.script", G.dir);
 	pids[n] = gw_wait_pidfile(path, 5);
-	remember(pids[n]);
+	gw_remember(pids[n]);
 	what[n++] = "script";
 	snprintf(path, sizeof path, "%s/run/k9.gc", G.dir);
 	pids[n] = gw_wait_pidfile(path, 5);
-	remember(pids[n]);
+	gw_remember(pids[n]);
 	what[n++] = "grandchild";
 	if (!(pids[4] > 0 && pids[5] > 0))
 		gw_dump_log(&G);
@@ -953,7 +941,7 @@ Test(dispatchers, sigterm_drains_all, .fini = teardown, .timeout = 60)
 	for (int i = 0; i < 2; i++) {
 		pids[2 * i] = s.d[i].pid;
 		pids[2 * i + 1] = spawner_of(s.d[i].pid);
-		remember(pids[2 * i + 1]);
+		gw_remember(pids[2 * i + 1]);
 	}
 	int fd = gw_connect(G.port);
 	cr_assert(fd >= 0);
@@ -962,7 +950,7 @@ Test(dispatchers, sigterm_drains_all, .fini = teardown, .timeout = 60)
 	char path[400];
 	snprintf(path, sizeof path, "%s/run/t.script", G.dir);
 	pid_t sc = gw_wait_pidfile(path, 5);
-	remember(sc);
+	gw_remember(sc);
 	cr_assert_gt(sc, 0, "slow.sh did not start");
 	double t0 = gw_now();
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
@@ -1149,7 +1137,7 @@ static bool wait_workers(struct pstat *ps, int n, bool idle, double timeout)
 			}
 			if (good == n && other == 0) {
 				for (int i = 0; i < ps->n; i++)
-					remember(ps->w[i].pid);
+					gw_remember(ps->w[i].pid);
 				return true;
 			}
 		}
@@ -1409,7 +1397,7 @@ Test(dispatchers, shared_pool_request_timeout_replaces_that_worker, .fini = tear
 		usleep(10000);
 	}
 	for (int i = 0; i < n && i < 4; i++)
-		remember(now[i]);
+		gw_remember(now[i]);
 	pool_describe("after the timeout", &ps);
 	cr_log_info("request_timeout: 504 after %.2f s; worker %d (the other %d) replaced %.3f s "
 	            "after it",
@@ -1477,7 +1465,7 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 		usleep(10000);
 	}
 	for (int i = 0; i < n && i < 4; i++)
-		remember(now[i]);
+		gw_remember(now[i]);
 	pool_describe("after the kill", &ps);
 	cr_log_info("kill -9 of worker %d mid-request: %d after %.2f s; replaced %.3f s after the "
 	            "kill",
@@ -1504,7 +1492,7 @@ Test(dispatchers, shared_pool_max_requests_recycles, .fini = teardown, .timeout 
 		int st = one("/w/quick", &pids[i], prefixes[i]);
 		ok += st == 200;
 		cr_expect_eq(st, 200, "request %d: %d", i, st);
-		remember((pid_t)pids[i]);
+		gw_remember((pid_t)pids[i]);
 	}
 	/* Per worker pid, how many answers it gave. */
 	long distinct[12];
@@ -1595,7 +1583,7 @@ Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 	struct status s;
 	bool ready = wait_ready(&s, 2, 2, 8);
 	for (int i = 0; i < s.n; i++)
-		remember(s.d[i].pid);
+		gw_remember(s.d[i].pid);
 	if (!ready)
 		gw_dump_log(&G);
 	cr_assert(ready, "no 2 ready dispatchers of generation 2 within 8 s");
@@ -1616,7 +1604,7 @@ Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	ready = wait_ready(&s, 2, 3, 8);
 	for (int i = 0; i < s.n; i++)
-		remember(s.d[i].pid);
+		gw_remember(s.d[i].pid);
 	bool three = wait_workers(&ps, 3, false, 5);
 	double three_at = gw_now() - hup_at;
 	int total = load_join();

@@ -35,22 +35,10 @@
 static struct gw_proc G; /* the test's daemon; teardown() stops it whatever happened */
 
 /* Pids of script trees the test saw, killed in teardown if still there. */
-static pid_t leftovers[256];
-static size_t nleftovers;
-
-static void remember(pid_t pid)
-{
-	if (pid > 0 && nleftovers < sizeof leftovers / sizeof leftovers[0])
-		leftovers[nleftovers++] = pid;
-}
-
 static void teardown(void)
 {
 	gw_cleanup(&G);
-	for (size_t i = 0; i < nleftovers; i++)
-		if (gw_pid_alive(leftovers[i]))
-			kill(leftovers[i], SIGKILL);
-	nleftovers = 0;
+	gw_kill_remembered();
 }
 
 static void need_root(void)
@@ -630,10 +618,10 @@ static struct tree start_tree(const char *name)
 	gw_send_all(t.fd, req, strlen(req));
 	snprintf(path, sizeof path, "%s/run/%s.script", G.dir, name);
 	t.script = gw_wait_pidfile(path, 5);
-	remember(t.script);
+	gw_remember(t.script);
 	snprintf(path, sizeof path, "%s/run/%s.gc", G.dir, name);
 	t.gc = gw_wait_pidfile(path, 5);
-	remember(t.gc);
+	gw_remember(t.gc);
 	if (!(t.script > 0 && t.gc > 0))
 		gw_dump_log(&G);
 	cr_assert(t.script > 0 && t.gc > 0, "tree.sh (%s) did not start its grandchild", name);
@@ -702,7 +690,7 @@ static void tree_dispatcher_killed(const char *config)
 	gw_start(&G, config);
 	pid_t sp = spawner_of(G.pid);
 	cr_assert(sp > 0);
-	remember(sp);
+	gw_remember(sp);
 	struct tree t = start_tree("k9");
 	cr_assert_eq(kill(G.pid, SIGKILL), 0);
 	cr_assert_neq(gw_wait_exit(&G, 2), -1, "gatewayd survived SIGKILL");
@@ -811,7 +799,7 @@ static void fork_bomb(bool cgroup)
 	cr_assert_not_null(text, "bomb.py did not report within 10 s");
 	int bomb = 0, forked = 0, failed = 0, off = 0;
 	cr_assert_eq(sscanf(text, "%d %d %d%n", &bomb, &forked, &failed, &off), 3, "%s", text);
-	remember(bomb);
+	gw_remember(bomb);
 	pid_t kids[200];
 	int nkids = 0;
 	for (char *p = text + off, *end; nkids < 200; p = end) {
@@ -819,7 +807,7 @@ static void fork_bomb(bool cgroup)
 		if (end == p)
 			break;
 		kids[nkids++] = (pid_t)pid;
-		remember((pid_t)pid);
+		gw_remember((pid_t)pid);
 	}
 	free(text);
 	cr_log_info("the bomb (cgroup %s) forked %d, %d forks failed", cgroup ? "on" : "off",
