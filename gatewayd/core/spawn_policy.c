@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
@@ -73,18 +72,18 @@ static const char *const refused_env[] = { "LD_*",
 	                                   "PATH",
 	                                   NULL };
 
+/* var's name is in list: a name, or a prefix and '*'. No length limit: a long
+ * name must not slip past (bash reads BASH_FUNC_<any name>%%). */
 static bool name_in(const char *var, const char *const *list)
 {
-	const char *eq = strchr(var, '=');
-	char name[256];
-	size_t n = eq ? (size_t)(eq - var) : strlen(var);
-	if (n == 0 || n >= sizeof name)
-		return false;
-	memcpy(name, var, n);
-	name[n] = '\0';
-	for (; *list; list++)
-		if (fnmatch(*list, name, 0) == 0)
+	size_t n = strcspn(var, "=");
+	for (; *list; list++) {
+		size_t k = strlen(*list);
+		bool prefix = (*list)[k - 1] == '*';
+		if (prefix ? n >= k - 1 && strncmp(var, *list, k - 1) == 0
+		           : n == k && strncmp(var, *list, k) == 0)
 			return true;
+	}
 	return false;
 }
 

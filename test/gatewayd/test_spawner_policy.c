@@ -616,7 +616,12 @@ Test(spawner_policy, more_descriptors_than_announced)
 
 Test(spawner_policy, dangerous_environment_dropped)
 {
-	char *env[] = { "LD_PRELOAD=/tmp/x.so",
+	/* A name past any buffer a check might copy it into. */
+	static char long_func[400] = "BASH_FUNC_";
+	memset(long_func + 10, 'f', 300);
+	strcpy(long_func + 310, "%%=() { echo pwned; }");
+	char *env[] = { long_func,
+		        "LD_PRELOAD=/tmp/x.so",
 		        "BASH_ENV=/tmp/x.sh",
 		        "PYTHONPATH=/tmp",
 		        "EVIL=() { :; }; echo pwned",
