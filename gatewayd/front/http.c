@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -707,11 +708,19 @@ static void on_timeout(struct conn *conn)
 
 /* ---- connection life -------------------------------------------------- */
 
+/* A request the kernel holds for c that gatewayd has not read yet (a
+ * connection accepted just before the stop: its request is on its way). */
+static bool bytes_waiting(const struct http_conn *c)
+{
+	int n = 0;
+	return ioctl(c->conn.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void on_shutdown(struct conn *conn)
 {
 	struct http_conn *c = http_of(conn);
 	if (c->state == CONN_PROXY ||
-	    (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0))
+	    (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0 && !bytes_waiting(c)))
 		conn_close(&c->conn);
 	else
 		c->keep_alive = false;
