@@ -91,6 +91,8 @@ static void exec_dispatcher(int slot)
 		_exit(127);
 	if (board >= 0 && dup2(board, 4 + (int)n) < 0)
 		_exit(127);
+	/* Nothing else the master holds or inherited goes on to a dispatcher. */
+	close_range(5 + (unsigned)n, ~0U, 0);
 	char num[32];
 	snprintf(num, sizeof num, "%zu", n);
 	setenv("LISTEN_FDS", num, 1);

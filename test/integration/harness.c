@@ -992,20 +992,44 @@ bool gw_is_log_time(const char *t)
 	return true;
 }
 
-/* Processes a test started beside gatewayd's own, or read from its status. */
-static pid_t remembered[256];
+/* Processes a test started beside gatewayd's own, or read from its status,
+ * each with its start time: a pid the kernel gave to another process since
+ * (another test's, the test runner's own) is never killed. */
+static struct {
+	pid_t pid;
+	unsigned long long start;
+} remembered[256];
 static size_t nremembered;
+
+static unsigned long long start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	char *text = gw_read_file(path);
+	const char *p = text ? strrchr(text, ')') : NULL;
+	unsigned long long t = 0;
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+	                       "%*d %*d %*d %llu",
+	                &t) != 1)
+		t = 0;
+	free(text);
+	return t;
+}
 
 void gw_remember(pid_t pid)
 {
-	if (pid > 0 && nremembered < sizeof remembered / sizeof remembered[0])
-		remembered[nremembered++] = pid;
+	if (pid > 0 && nremembered < sizeof remembered / sizeof remembered[0]) {
+		remembered[nremembered].pid = pid;
+		remembered[nremembered++].start = start_time(pid);
+	}
 }
 
 void gw_kill_remembered(void)
 {
-	for (size_t i = 0; i < nremembered; i++)
-		if (gw_pid_alive(remembered[i]))
-			kill(remembered[i], SIGKILL);
+	for (size_t i = 0; i < nremembered; i++) {
+		pid_t pid = remembered[i].pid;
+		if (gw_pid_alive(pid) && remembered[i].start && start_time(pid) == remembered[i].start)
+			kill(pid, SIGKILL);
+	}
 	nremembered = 0;
 }
