@@ -131,6 +131,15 @@ void gw_write_config(struct gw_proc *g, const char *json)
 	free(text);
 }
 
+static const int *handed;
+static int nhanded;
+
+void gw_hand_over(const int *fds, int n)
+{
+	handed = fds;
+	nhanded = n;
+}
+
 void gw_start(struct gw_proc *g, const char *json)
 {
 	gw_write_config(g, json);
@@ -141,6 +150,20 @@ void gw_start(struct gw_proc *g, const char *json)
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
+		}
+		/* Sockets handed over as a service manager would (LISTEN_FDS); they
+		 * are moved out of the way first, then to 3, 4, ... */
+		int moved[8];
+		for (int i = 0; i < nhanded && i < 8; i++)
+			moved[i] = fcntl(handed[i], F_DUPFD, 100);
+		for (int i = 0; i < nhanded && i < 8; i++)
+			dup2(moved[i], 3 + i);
+		if (nhanded > 0) {
+			char num[32];
+			snprintf(num, sizeof num, "%d", nhanded);
+			setenv("LISTEN_FDS", num, 1);
+			snprintf(num, sizeof num, "%d", (int)getpid());
+			setenv("LISTEN_PID", num, 1);
 		}
 		execl(gw_binary(), "gatewayd", "-c", g->config, (char *)NULL);
 		_exit(127);

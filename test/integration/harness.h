@@ -28,6 +28,11 @@ void gw_write_config(struct gw_proc *g, const char *json);
 /* Write the config, start gatewayd -c on it and wait until the port accepts.
  * Aborts the test if it does not come up within 5 s. */
 void gw_start(struct gw_proc *g, const char *json);
+/* The listening sockets gw_start hands to gatewayd from now on (LISTEN_FDS,
+ * as systemd's socket activation does; n 0: none). A test that restarts
+ * gatewayd many times on the same addresses keeps them bound in between,
+ * so no other test's free port can be one of them. */
+void gw_hand_over(const int *fds, int n);
 /* SIGTERM, wait up to timeout seconds; returns the wait status (-1 on timeout,
  * after which the daemon is SIGKILLed). Removes nothing: call gw_cleanup. */
 int gw_stop(struct gw_proc *g, double timeout);

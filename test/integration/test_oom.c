@@ -9,11 +9,15 @@
  *     use after free makes that fail).
  * k grows until the request no longer reaches it: every allocation on each
  * front end's path has failed once. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,6 +217,21 @@ static bool fault_fired(int k)
 	return gw_log_contains(G.error_log, line, 0.2);
 }
 
+/* A listening TCP socket on 127.0.0.1:port. */
+static int listen_on_port(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	cr_assert(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "bind %d: %s", port,
+	             strerror(errno));
+	cr_assert_eq(listen(fd, 64), 0);
+	return fd;
+}
+
 static void sweep(const char *front, struct outcome (*send)(void), int status)
 {
 	want_status = status;
@@ -223,6 +242,12 @@ static void sweep(const char *front, struct outcome (*send)(void), int status)
 	gw_require_file(bin, "the build (make check builds it)");
 	setenv("GW_BINARY", bin, 1);
 	char *cfg = config(status == 200);
+	/* The sweep's three addresses stay bound here from start to end, handed
+	 * to each gatewayd in turn: another test picking a free port while none
+	 * of them runs cannot take one. */
+	gw_write_config(&G, cfg);
+	int held[3] = { listen_on_port(G.port), listen_on_port(fport), listen_on_port(uport) };
+	gw_hand_over(held, 3);
 	int k;
 	for (k = 1; k <= MAX_K; k++) {
 		char kk[16];
@@ -263,6 +288,9 @@ static void sweep(const char *front, struct outcome (*send)(void), int status)
 			break;
 	}
 	gw_cleanup(&G);
+	gw_hand_over(NULL, 0);
+	for (int i = 0; i < 3; i++)
+		close(held[i]);
 	unsetenv("GW_FAIL_ALLOC");
 	unsetenv("GW_BINARY");
 	free(cfg);
