@@ -31,13 +31,7 @@ struct child {
 	bool exited;
 	bool has_cgroup;
 	struct child_cgroup cg;
-	char rid[32];
-	char path[4096];
-	char limits[256];
-	uid_t uid;
-	gid_t gid;
-	uint64_t inode;
-	struct spawn_plan *audit; /* what audit() gets: the plan, trimmed */
+	struct spawn_audit audit;
 	struct child *next;
 };
 
@@ -97,7 +91,6 @@ static void child_free(struct child *c)
 			break;
 		}
 	}
-	free(c->audit);
 	free(c);
 }
 
@@ -262,8 +255,8 @@ static void child_exited(struct child *c, int status, const struct rusage *ru)
 		                          SPAWN_HAS(SPAWN_TAG_MAXRSS_KB) };
 	if (!sv.leaving)
 		queue_event(&m);
-	if (c->audit && sv.pol->audit)
-		sv.pol->audit(c->audit, c->pid, cgroup_name(c), status, cpu_us, maxrss_kb);
+	if (sv.pol->audit)
+		sv.pol->audit(&c->audit, c->pid, cgroup_name(c), status, cpu_us, maxrss_kb);
 	try_remove(c);
 }
 
@@ -371,14 +364,15 @@ static void do_spawn(const struct spawn_msg *m, const int *fds, size_t nfds)
 	}
 	if (rc == 0) {
 		c->pid = pid;
-		snprintf(c->rid, sizeof c->rid, "%s", plan.rid ? plan.rid : "");
-		c->audit = malloc(sizeof plan);
-		if (c->audit) {
-			memcpy(c->audit, &plan, sizeof plan);
-			c->audit->rid = c->rid;
-			c->audit->spec.argv = NULL;
-			c->audit->spec.envp = NULL;
-		}
+		struct spawn_audit *a = &c->audit;
+		snprintf(a->rid, sizeof a->rid, "%s", plan.rid ? plan.rid : "");
+		snprintf(a->path, sizeof a->path, "%s", plan.path);
+		a->uid = plan.spec.uid;
+		a->gid = plan.spec.gid;
+		a->inode = plan.inode;
+		a->sandbox = plan.sandbox;
+		a->pids_max = plan.pids_max;
+		a->memory_max = plan.memory_max;
 		c->next = sv.children;
 		sv.children = c;
 	} else if (c) {

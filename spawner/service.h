@@ -47,6 +47,18 @@ struct spawn_plan {
 /* Only plan is required: without reload the spawner refuses to, without
  * reopen_logs it hands over none, without audit it writes none, without log
  * it writes its errors to stderr. */
+/* What the audit line says of a child, kept from its spawn until it is gone. */
+struct spawn_audit {
+	char rid[32];
+	char path[4096];
+	uid_t uid;
+	gid_t gid;
+	uint64_t inode;
+	struct sandbox sandbox; /* as applied: less what its cgroup holds */
+	uint64_t pids_max;
+	uint64_t memory_max;
+};
+
 struct spawn_policy {
 	/* Decide on a request (m->type CGI or WORKER): fill plan, or set
 	 * plan->check and plan->why. Returns 0, or -errno (EACCES for a refusal). */
@@ -57,7 +69,7 @@ struct spawn_policy {
 	 * spawner keeps its own and hands over these). 0 or -errno. */
 	int (*reopen_logs)(int fds[2]);
 	/* One line per exec, once the child is gone. */
-	void (*audit)(const struct spawn_plan *plan, pid_t pid, const char *cgroup, int status,
+	void (*audit)(const struct spawn_audit *a, pid_t pid, const char *cgroup, int status,
 	              uint64_t cpu_us, uint64_t maxrss_kb);
 	/* level: 0 error ... 3 debug. */
 	void (*log)(int level, const char *rid, const char *fmt, ...)

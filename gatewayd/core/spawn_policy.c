@@ -306,28 +306,28 @@ static int policy_reopen_logs(int fds[2])
 	return 0;
 }
 
-static void policy_audit(const struct spawn_plan *plan, pid_t pid, const char *cgroup, int status,
+static void policy_audit(const struct spawn_audit *a, pid_t pid, const char *cgroup, int status,
                          uint64_t cpu_us, uint64_t maxrss_kb)
 {
 	char limits[512], how[64], path[4200], cg[4200];
-	sandbox_describe(&plan->sandbox, limits, sizeof limits);
+	sandbox_describe(&a->sandbox, limits, sizeof limits);
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof how, "\"signal\":%d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof how, "\"exit\":%d", WEXITSTATUS(status));
-	path[json_escape(path, sizeof path - 1, plan->path, strlen(plan->path), NULL)] = '\0';
+	path[json_escape(path, sizeof path - 1, a->path, strlen(a->path), NULL)] = '\0';
 	if (cgroup)
 		cg[json_escape(cg, sizeof cg - 1, cgroup, strlen(cgroup), NULL)] = '\0';
-	log_info(plan->rid && plan->rid[0] ? plan->rid : NULL,
+	log_info(a->rid[0] ? a->rid : NULL,
 	         "exec {\"rid\":\"%s\",\"pid\":%d,\"uid\":%u,\"gid\":%u,\"path\":\"%s\","
 	         "\"inode\":%llu,\"limits\":%s,\"pids_max\":%llu,\"memory_max\":%llu,"
 	         "\"cgroup\":%s%s%s,%s,"
 	         "\"cpu_us\":%llu,\"maxrss_kb\":%llu}",
-	         plan->rid ? plan->rid : "", (int)pid, (unsigned)plan->spec.uid,
-	         (unsigned)plan->spec.gid, path, (unsigned long long)plan->inode, limits,
-	         (unsigned long long)plan->pids_max, (unsigned long long)plan->memory_max,
-	         cgroup ? "\"" : "null", cgroup ? cg : "", cgroup ? "\"" : "", how,
-	         (unsigned long long)cpu_us, (unsigned long long)maxrss_kb);
+	         a->rid, (int)pid, (unsigned)a->uid, (unsigned)a->gid, path,
+	         (unsigned long long)a->inode, limits, (unsigned long long)a->pids_max,
+	         (unsigned long long)a->memory_max, cgroup ? "\"" : "null", cgroup ? cg : "",
+	         cgroup ? "\"" : "", how, (unsigned long long)cpu_us,
+	         (unsigned long long)maxrss_kb);
 }
 
 static void policy_log(int level, const char *rid, const char *fmt, ...)

@@ -1056,3 +1056,19 @@ void gw_kill_remembered(void)
 	}
 	nremembered = 0;
 }
+
+void gw_write_file(struct gw_proc *g, const char *rel, const char *text, mode_t mode, uid_t uid,
+                   gid_t gid)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/%s", g->dir, rel);
+	const char *pairs[] = {"@DIR@", g->dir, NULL};
+	char *filled = gw_substitute(text, pairs);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "cannot write %s", path);
+	fputs(filled, f);
+	cr_assert_eq(fclose(f), 0);
+	free(filled);
+	cr_assert_eq(chown(path, uid, gid), 0, "chown %s", path);
+	cr_assert_eq(chmod(path, mode), 0, "chmod %s", path); /* after chown: it clears setuid */
+}

@@ -107,6 +107,9 @@ pid_t gw_spawner_of(pid_t pid);
 /* A pid the test's teardown must not leave running (a script, a worker, a
  * dispatcher it learned of); gw_kill_remembered SIGKILLs those still alive. */
 void gw_remember(pid_t pid);
+/* g's directory + rel holding text (@DIR@ replaced), then chowned and chmodded. */
+void gw_write_file(struct gw_proc *g, const char *rel, const char *text, mode_t mode, uid_t uid,
+                   gid_t gid);
 void gw_kill_remembered(void);
 /* Is this pid alive (and not a zombie)? */
 bool gw_pid_alive(pid_t pid);

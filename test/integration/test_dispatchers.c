@@ -57,17 +57,9 @@ static void make_dirs(void)
 
 static void script(const char *name, const char *text)
 {
-	char path[400];
-	snprintf(path, sizeof path, "%s/cgi/%s", G.dir, name);
-	const char *pairs[] = {"@DIR@", G.dir, NULL};
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f, "cannot write %s", path);
-	fputs(filled, f);
-	cr_assert_eq(fclose(f), 0);
-	free(filled);
-	cr_assert_eq(chown(path, 0, 0), 0);
-	cr_assert_eq(chmod(path, 0755), 0);
+	char rel[200];
+	snprintf(rel, sizeof rel, "cgi/%s", name);
+	gw_write_file(&G, rel, text, 0755, 0, 0);
 }
 
 /* Prints the request id (which names the dispatcher), then sleeps

@@ -63,27 +63,11 @@ static void make_dirs(void)
 	cr_assert_eq(chmod(path, 01777), 0);
 }
 
-/* Write G.dir/<rel> with text (@DIR@ replaced), then chmod and chown it. */
-static void write_file(const char *rel, const char *text, mode_t mode, uid_t uid, gid_t gid)
-{
-	char path[400];
-	snprintf(path, sizeof path, "%s/%s", G.dir, rel);
-	const char *pairs[] = {"@DIR@", G.dir, NULL};
-	char *filled = gw_substitute(text, pairs);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f, "cannot write %s", path);
-	fputs(filled, f);
-	cr_assert_eq(fclose(f), 0);
-	free(filled);
-	cr_assert_eq(chown(path, uid, gid), 0, "chown %s", path);
-	cr_assert_eq(chmod(path, mode), 0, "chmod %s", path); /* after chown: it clears setuid */
-}
-
 static void script(const char *rel, const char *text, mode_t mode, uid_t uid, gid_t gid)
 {
 	char path[400];
 	snprintf(path, sizeof path, "cgi/%s", rel);
-	write_file(path, text, mode, uid, gid);
+	gw_write_file(&G, path, text, mode, uid, gid);
 }
 
 /* What the identity test wants to see. */
@@ -103,7 +87,7 @@ static void make_root2(void)
 	snprintf(dir, sizeof dir, "%s/cgi2", G.dir);
 	cr_assert_eq(mkdir(dir, 0755), 0);
 	cr_assert_eq(chmod(dir, 0755), 0);
-	write_file("cgi2/id.sh", ID_SH, 0755, 0, 0);
+	gw_write_file(&G, "cgi2/id.sh", ID_SH, 0755, 0, 0);
 }
 
 /* GET path on a new connection; the response must come within timeout s. */
@@ -498,7 +482,7 @@ Test(security_checks, setgid_bit, .fini = teardown, .timeout = 30)
 Test(security_checks, symlink_out_of_root, .fini = teardown, .timeout = 30)
 {
 	make_dirs();
-	write_file("outside.sh", MARK_SH, 0755, 0, 0);
+	gw_write_file(&G, "outside.sh", MARK_SH, 0755, 0, 0);
 	script("real.sh", MARK_SH, 0755, 0, 0);
 	char target[400], link[400];
 	snprintf(target, sizeof target, "%s/outside.sh", G.dir);
