@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +171,22 @@ static bool has_word(const char *list, const char *word, char sep)
 static bool has_option(const char *opts, const char *opt)
 {
 	return has_word(opts, opt, ',');
+}
+
+/* Whether clone3 takes CLONE_INTO_CGROUP: asked with a descriptor that is not
+ * open, so that a kernel that knows the flag fails with EBADF before making
+ * anything; one without clone3 (or a filter refusing it) says ENOSYS, one
+ * without the flag EINVAL. */
+static bool can_clone_into_cgroup(void)
+{
+#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+	struct clone_args a = { .flags = CLONE_INTO_CGROUP,
+		                .exit_signal = SIGCHLD,
+		                .cgroup = (uint64_t)INT32_MAX };
+	return syscall(SYS_clone3, &a, sizeof a) < 0 && errno == EBADF;
+#else
+	return false;
+#endif
 }
 
 struct found {
@@ -340,6 +358,7 @@ int cgroups_open_from(struct cgroups *cg, const char *name, const char *mountinf
 			cg->v2_memory = has_word(ctl, "memory", ' ');
 		}
 		cg->v2_kill = exists(base, "cgroup.kill");
+		cg->v2_birth = can_clone_into_cgroup();
 	}
 	for (int h = 0; h < CG_NHIER; h++)
 		if (cg->base[h][0])
@@ -373,6 +392,7 @@ int child_cgroup_create(const struct cgroups *cg, uint64_t id,
 	cc->memory_hier = -1;
 	for (int h = 0; h < CG_NHIER; h++)
 		cc->procs_fd[h] = -1;
+	cc->birth_fd = -1;
 	for (int h = 0; h < CG_NHIER && err == 0; h++) {
 		if (!cg->base[h][0])
 			continue;
@@ -411,6 +431,12 @@ int child_cgroup_create(const struct cgroups *cg, uint64_t id,
 		}
 		if (memory && cc->memory_hier < 0)
 			cc->memory_hier = h;
+		if (h == CG_V2 && cg->v2_birth) {
+			cc->birth_fd = open(cc->dir[h], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (cc->birth_fd < 0)
+				err = -errno;
+			continue;
+		}
 		char path[CGROUP_PATH_MAX + 16];
 		snprintf(path, sizeof path, "%s/cgroup.procs", cc->dir[h]);
 		if ((cc->procs_fd[h] = open(path, O_WRONLY | O_CLOEXEC)) < 0)
@@ -424,7 +450,7 @@ int child_cgroup_create(const struct cgroups *cg, uint64_t id,
 		memset(cc->dir, 0, sizeof cc->dir);
 		return err;
 	}
-	cc->has_kill = cc->dir[CG_V2][0] && exists(cc->dir[CG_V2], "cgroup.kill");
+	cc->has_kill = cc->dir[CG_V2][0] && cg->v2_kill;
 	return 0;
 }
 
@@ -443,6 +469,9 @@ void child_cgroup_close_fds(struct child_cgroup *cc)
 			close(cc->procs_fd[h]);
 		cc->procs_fd[h] = -1;
 	}
+	if (cc->birth_fd >= 0)
+		close(cc->birth_fd);
+	cc->birth_fd = -1;
 }
 
 int child_cgroup_kill(struct child_cgroup *cc)

@@ -22,12 +22,20 @@
  * namespaces need different names.)
  *
  * Per child, in the spawner:
- *   child_cgroup_create()        mkdir, limits, cgroup.procs opened
- *   fork; in the child: child_cgroup_enter() (as root, before sandbox_enter
- *                                and the uid change), exec
+ *   child_cgroup_create()        mkdir, limits; the cgroup2 directory opened
+ *                                (birth_fd) where the kernel can start a child
+ *                                in it (clone3 CLONE_INTO_CGROUP, Linux 5.7),
+ *                                cgroup.procs opened where it cannot
+ *   spawn (spawn_spec.cgroup_fd = birth_fd); in the child:
+ *                                child_cgroup_enter() (as root, before
+ *                                sandbox_enter and the uid change), exec
  *   child_cgroup_close_fds()     in the parent once forked
- *   ... child_cgroup_kill(), child_cgroup_stats() after it exited,
- *   child_cgroup_remove()        -EBUSY while members remain: retry later. */
+ *   ... child_cgroup_stats() after it exited, child_cgroup_remove(), and
+ *   child_cgroup_kill() only if members remain (-EBUSY): retry later.
+ *
+ * Born in its group, a child never migrates: writing cgroup.procs takes the
+ * kernel's cgroup-wide migration lock for writing (an RCU grace period when
+ * it is cold), which made every spawn wait. */
 #ifndef GW_SPAWNER_CGROUP_H
 #define GW_SPAWNER_CGROUP_H
 
@@ -44,6 +52,7 @@ struct cgroups {
 	char base[CG_NHIER][CGROUP_PATH_MAX]; /* the directories we made */
 	bool v2_pids, v2_memory; /* enabled in base's cgroup.subtree_control */
 	bool v2_kill; /* cgroup.kill (Linux 5.14) */
+	bool v2_birth; /* clone3 can start a child in a cgroup2 group */
 };
 
 struct child_cgroup_limits {
@@ -54,6 +63,7 @@ struct child_cgroup_limits {
 struct child_cgroup {
 	char dir[CG_NHIER][CGROUP_PATH_MAX];
 	int procs_fd[CG_NHIER]; /* cgroup.procs, open from create to close_fds; -1 */
+	int birth_fd; /* the cgroup2 directory to be born in, same lifetime; -1 */
 	bool has_kill; /* dir[CG_V2]/cgroup.kill */
 	bool pids_limited, memory_limited; /* which limits were applied */
 	int memory_hier; /* where the peak memory is read; -1: nowhere */
@@ -75,9 +85,11 @@ void cgroups_close(struct cgroups *cg);
 int child_cgroup_create(const struct cgroups *cg, uint64_t id,
                         const struct child_cgroup_limits *limits, struct child_cgroup *cc);
 /* In the child between fork and exec: moves the calling process into every
- * group (writes "0" to each cgroup.procs). Async-signal-safe. 0 or -errno. */
+ * group it was not born in (writes "0" to each open cgroup.procs).
+ * Async-signal-safe. 0 or -errno. */
 int child_cgroup_enter(const struct child_cgroup *cc);
-/* In the parent once the child is forked: the cgroup.procs descriptors. */
+/* In the parent once the child is forked: the cgroup.procs and birth
+ * descriptors. */
 void child_cgroup_close_fds(struct child_cgroup *cc);
 /* SIGKILL to every member: cgroup.kill where there is one, else a loop over
  * cgroup.procs until it is empty (at most ~1 s). 0, or -EBUSY if members

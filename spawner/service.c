@@ -24,6 +24,7 @@
 #define MAX_FDS 4
 #define OUT_QUEUE_MAX 65536 /* exit reports waiting for a slow dispatcher */
 #define DRAIN_SECONDS 5 /* after the dispatcher left: SIGKILL, then wait this long */
+#define SPAWNER_PRIORITY_BOOST 10 /* nice levels ahead of the scripts (spawn.h) */
 
 /* A child we started: alive, or gone with its cgroup not yet removed. */
 struct child {
@@ -233,8 +234,8 @@ static void child_exited(struct child *c, int status, const struct rusage *ru)
 	uint64_t cpu_us = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
 	                  (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
 	uint64_t maxrss_kb = (uint64_t)ru->ru_maxrss;
+	char cgroup[CGROUP_PATH_MAX] = "";
 	c->exited = true;
-	/* What the child started dies with it. */
 	if (c->has_cgroup) {
 		uint64_t cg_cpu, cg_rss;
 		if (child_cgroup_stats(&c->cg, &cg_cpu, &cg_rss) == 0) {
@@ -243,7 +244,11 @@ static void child_exited(struct child *c, int status, const struct rusage *ru)
 			if (cg_rss != CGROUP_STAT_UNKNOWN && cg_rss > maxrss_kb)
 				maxrss_kb = cg_rss;
 		}
-		child_cgroup_kill(&c->cg);
+		snprintf(cgroup, sizeof cgroup, "%s", cgroup_name(c));
+		/* What the child started dies with it: an empty group is removed
+		 * at once, one with members left is killed (and removed later). */
+		if (child_cgroup_remove(&c->cg) == -EBUSY)
+			child_cgroup_kill(&c->cg);
 	}
 	spawn_signal_group(c->pid, SIGKILL);
 	struct spawn_msg m = { .type = SPAWN_MSG_EXIT,
@@ -256,7 +261,8 @@ static void child_exited(struct child *c, int status, const struct rusage *ru)
 	if (!sv.leaving)
 		queue_event(&m);
 	if (sv.pol->audit)
-		sv.pol->audit(&c->audit, c->pid, cgroup_name(c), status, cpu_us, maxrss_kb);
+		sv.pol->audit(&c->audit, c->pid, cgroup[0] ? cgroup : NULL, status, cpu_us,
+		              maxrss_kb);
 	try_remove(c);
 }
 
@@ -352,6 +358,7 @@ static void do_spawn(const struct spawn_msg *m, const int *fds, size_t nfds)
 	if (rc == 0) {
 		plan.spec.in_child = in_child;
 		plan.spec.in_child_arg = c;
+		plan.spec.cgroup_fd = c->has_cgroup ? c->cg.birth_fd : 0;
 		pid = spawn_process(&plan.spec);
 		if (c->has_cgroup)
 			child_cgroup_close_fds(&c->cg);
@@ -607,6 +614,10 @@ pid_t spawner_fork(const struct spawn_policy *policy, const int *keep, size_t nk
 	sv.req_fd = req[1];
 	sv.ev_fd = ev[1];
 	sv.sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	int rc = spawn_boost_priority(SPAWNER_PRIORITY_BOOST);
+	if (rc < 0)
+		LOG(2, NULL, "spawner: cannot run ahead of its children (%s): spawns queue behind busy scripts",
+		    strerror(-rc));
 	char err[256];
 	if (cgroups_open(&sv.cgroups, "gatewayd", err, sizeof err) == 0)
 		sv.have_cgroups = true;

@@ -76,7 +76,8 @@ static const char ID_SH[] = "#!/bin/sh\n"
                             "echo \"uid=$(id -u)\"\n"
                             "echo \"gid=$(id -g)\"\n"
                             "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\\t '\n"
-                            "echo \"umask=$(umask)\"\n";
+                            "echo \"umask=$(umask)\"\n"
+                            "echo \"nice=$(nice)\"\n";
 
 /* A second cgi root, G.dir/cgi2 (0755, root), holding id.sh: routes with
  * other users or sandboxes get roots of their own (see
@@ -376,6 +377,50 @@ Test(security_identity, dispatcher_dropped_spawner_root, .fini = teardown, .time
 	cr_expect_str_eq(uid, "0\t0\t0\t0", "spawner Uid: %s", uid);
 	free(uid);
 	close(fd);
+	finish_ok();
+}
+
+/* A process's nice value: field 19 of /proc/PID/stat, after the ")" that ends
+ * its name. */
+static int nice_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	cr_assert_not_null(f, "%s", path);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	cr_assert_not_null(p);
+	/* Fields 3..18, then the nice value. */
+	for (int field = 3; field <= 19 && p; field++)
+		p = strchr(p + 1, ' ');
+	cr_assert_not_null(p);
+	return atoi(p + 1);
+}
+
+/* The spawner runs 10 nice levels ahead of the scripts (so that a spawn does
+ * not queue behind the scripts it started), and each script gets back the
+ * niceness gatewayd was started with. */
+Test(security_identity, spawner_ahead_of_scripts, .fini = teardown, .timeout = 30)
+{
+	make_dirs();
+	script("id.sh", ID_SH, 0755, 0, 0);
+	make_root2();
+	gw_start(&G, WWW_CONFIG);
+	struct gw_response r;
+	get_status("/www/id.sh", 200, &r);
+	int ours = nice_of(getpid());
+	char want[16];
+	snprintf(want, sizeof want, "%d", ours);
+	gw_expect_field("script", r.body, "nice=", want);
+	gw_response_free(&r);
+	cr_expect_eq(nice_of(G.pid), ours, "the dispatcher keeps gatewayd's niceness");
+	pid_t sp = spawner_of(G.pid);
+	cr_assert(sp > 0);
+	int ahead = ours - 10 < -20 ? -20 : ours - 10;
+	cr_expect_eq(nice_of(sp), ahead, "spawner nice %d, wanted %d", nice_of(sp), ahead);
 	finish_ok();
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "spawner/cgroup.h"
+#include "spawner/spawn.h"
 
 static struct cgroups cg;
 static bool cg_open;
@@ -49,30 +50,62 @@ static void teardown(void)
 
 TestSuite(cgroup, .init = setup, .fini = teardown);
 
-/* Fork a child in cc that runs sh -c script; its stdout and stderr on *out_fd
+static int enter(const void *arg)
+{
+	return child_cgroup_enter(arg);
+}
+
+/* Start a child in cc as the spawner does (born in the cgroup2 group where
+ * the kernel can) that runs sh -c script; its stdout and stderr on *out_fd
  * (if not NULL), else /dev/null. */
 static pid_t start_in(struct child_cgroup *cc, const char *script, int *out_fd)
 {
 	int p[2] = { -1, -1 };
 	if (out_fd)
 		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = out_fd ? p[1] : open("/dev/null", O_WRONLY);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || child_cgroup_enter(cc) < 0)
-			_exit(120);
-		char *argv[] = { "/bin/sh", "-c", (char *)script, NULL };
-		char *envp[] = { "PATH=/usr/bin:/bin", NULL };
-		execve("/bin/sh", argv, envp);
-		_exit(121);
-	}
+	char *argv[] = { "/bin/sh", "-c", (char *)script, NULL };
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct spawn_spec spec = { .path = "/bin/sh",
+		                   .argv = argv,
+		                   .envp = envp,
+		                   .fd = { -1, p[1], p[1] },
+		                   .in_child = enter,
+		                   .in_child_arg = cc,
+		                   .cgroup_fd = cc->birth_fd > 2 ? cc->birth_fd : 0 };
+	pid_t pid = spawn_process(&spec);
+	cr_assert_gt(pid, 0, "spawn: %s", strerror((int)-pid));
 	child_cgroup_close_fds(cc);
 	if (out_fd) {
 		close(p[1]);
 		*out_fd = p[0];
 	}
 	return pid;
+}
+
+/* Where the kernel can, a child is born in its group: it never ran outside. */
+Test(cgroup, born_in_its_group)
+{
+	if (!cg.v2_birth)
+		cr_skip_test("clone3 cannot start a child in a cgroup here");
+	struct child_cgroup cc;
+	cr_assert_eq(child_cgroup_create(&cg, 6, NULL, &cc), 0);
+	cr_assert_geq(cc.birth_fd, 0);
+	cr_assert_lt(cc.procs_fd[CG_V2], 0, "no migration for cgroup2");
+	int out;
+	pid_t child = start_in(&cc, "cat /proc/self/cgroup", &out);
+	char buf[4096];
+	ssize_t n, len = 0;
+	while (len < (ssize_t)sizeof buf - 1 && (n = read(out, buf + len, sizeof buf - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(out);
+	int st;
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	const char *leaf = strrchr(cc.dir[CG_V2], '/');
+	char want[CGROUP_PATH_MAX + 8];
+	snprintf(want, sizeof want, "%s\n", leaf);
+	cr_assert(strstr(buf, want), "child's cgroups:\n%s\nwanted ...%s", buf, leaf);
+	cr_assert_eq(child_cgroup_remove(&cc), 0);
 }
 
 /* The group's members, from the first hierarchy it is in. */
