@@ -191,6 +191,22 @@ static int born_child(void *arg)
 
 /* The child's stack while the caller waits (CLONE_VFORK). */
 static char born_stack[64 * 1024] __attribute__((aligned(64)));
+
+/* Under ASan a child's frames never return (exec), so their redzones would
+ * stay poisoned for the next child on this stack: clear them first. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_STACK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_STACK 1
+#endif
+#endif
+#ifdef ASAN_STACK
+#include <sanitizer/asan_interface.h>
+#define born_stack_clear() ASAN_UNPOISON_MEMORY_REGION(born_stack, sizeof born_stack)
+#else
+#define born_stack_clear() ((void)0)
+#endif
 #endif
 
 /* vfork, or its clone3 twin that starts the child in spec->cgroup_fd. */
@@ -201,6 +217,7 @@ static pid_t start_child(const struct spawn_spec *spec, pid_t parent, int report
 		born.spec = spec;
 		born.parent = parent;
 		born.report = report[1];
+		born_stack_clear();
 		struct clone_args a = { .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
 			                .exit_signal = SIGCHLD,
 			                .stack = (uint64_t)(uintptr_t)born_stack,
