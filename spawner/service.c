@@ -20,6 +20,7 @@
 
 #include "spawner/cgroup.h"
 #include "spawner/client.h"
+#include "spawner/seccomp.h"
 
 #define MAX_FDS 4
 #define OUT_QUEUE_MAX 65536 /* exit reports waiting for a slow dispatcher */
@@ -50,6 +51,7 @@ static struct {
 	size_t out_count;
 	struct cgroups cgroups;
 	bool have_cgroups;
+	bool holds_seccomp; /* the deny-list is ours: children inherit it */
 	bool leaving; /* the dispatcher is gone */
 } sv;
 
@@ -330,6 +332,10 @@ static void do_spawn(const struct spawn_msg *m, const int *fds, size_t nfds)
 	struct spawn_msg r = { .type = SPAWN_MSG_REPLY };
 	memset(&plan, 0, sizeof plan);
 	int rc = sv.pol->plan(m, &plan);
+	/* Inherited: the child need not compile a filter of its own. */
+	bool seccomp = plan.sandbox.seccomp || sv.holds_seccomp;
+	if (sv.holds_seccomp)
+		plan.sandbox.seccomp = false;
 	if (rc == 0 && place_fds(m, fds, nfds) < 0) {
 		rc = -EBADF;
 		snprintf(plan.why, sizeof plan.why, "descriptors do not match the request");
@@ -378,6 +384,7 @@ static void do_spawn(const struct spawn_msg *m, const int *fds, size_t nfds)
 		a->gid = plan.spec.gid;
 		a->inode = plan.inode;
 		a->sandbox = plan.sandbox;
+		a->sandbox.seccomp = seccomp;
 		a->pids_max = plan.pids_max;
 		a->memory_max = plan.memory_max;
 		c->next = sv.children;
@@ -441,6 +448,10 @@ static void do_reload(void)
 		rc = sv.pol->reload(why, sizeof why);
 	else
 		snprintf(why, sizeof why, "this spawner has no config to reload");
+	if (rc == 0 && sv.holds_seccomp && !sv.pol->every_child_seccomp())
+		LOG(1, NULL,
+		    "spawner: \"seccomp\": false takes a restart when every sandbox had it "
+		    "on (the spawner holds the deny-list and every child inherits it)");
 	reply_status(rc < 0 ? -EINVAL : 0, rc < 0 ? why : NULL);
 }
 
@@ -618,6 +629,13 @@ pid_t spawner_fork(const struct spawn_policy *policy, const int *keep, size_t nk
 	if (rc < 0)
 		LOG(2, NULL, "spawner: cannot run ahead of its children (%s): spawns queue behind busy scripts",
 		    strerror(-rc));
+	if (sv.pol->every_child_seccomp && sv.pol->every_child_seccomp()) {
+		rc = seccomp_deny_enter();
+		sv.holds_seccomp = rc == 0;
+		if (rc < 0 && rc != -ENOSYS)
+			LOG(1, NULL, "spawner: seccomp: %s: each child installs its own",
+			    strerror(-rc));
+	}
 	char err[256];
 	if (cgroups_open(&sv.cgroups, "gatewayd", err, sizeof err) == 0)
 		sv.have_cgroups = true;

@@ -296,6 +296,17 @@ static int policy_reload(char *why, size_t cap)
 	return 0;
 }
 
+static bool policy_every_child_seccomp(void)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (cfg->routes[i].kind == ROUTE_CGI && !cfg->routes[i].cgi.sandbox.seccomp)
+			return false;
+	for (size_t i = 0; i < cfg->npools; i++)
+		if (cfg->pools[i].command && !cfg->pools[i].sandbox.seccomp)
+			return false;
+	return true;
+}
+
 static int policy_reopen_logs(int fds[2])
 {
 	int mine[2];
@@ -341,6 +352,7 @@ static void policy_log(int level, const char *rid, const char *fmt, ...)
 static const struct spawn_policy policy = {
 	.plan = policy_plan,
 	.reload = policy_reload,
+	.every_child_seccomp = policy_every_child_seccomp,
 	.reopen_logs = policy_reopen_logs,
 	.audit = policy_audit,
 	.log = policy_log,

@@ -424,6 +424,57 @@ Test(security_identity, spawner_ahead_of_scripts, .fini = teardown, .timeout = 3
 	finish_ok();
 }
 
+/* The seccomp deny-list: on by default, taken once by the spawner when every
+ * sandbox has it (its children inherit it); a route that turns it off gets
+ * scripts without it, and then the spawner holds none. */
+static const char SECCOMP_SH[] = "#!/bin/sh\n"
+                                 "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                                 "grep '^Seccomp:' /proc/self/status | tr -d '\\t '\n";
+
+static void expect_seccomp(const char *path, const char *mode)
+{
+	struct gw_response r;
+	get_status(path, 200, &r);
+	gw_expect_field(path, r.body, "Seccomp:", mode);
+	gw_response_free(&r);
+}
+
+Test(security_identity, seccomp_held_by_the_spawner, .fini = teardown, .timeout = 30)
+{
+	make_dirs();
+	script("sc.sh", SECCOMP_SH, 0755, 0, 0);
+	make_root2();
+	gw_start(&G, WWW_CONFIG);
+	expect_seccomp("/www/sc.sh", "2");
+	pid_t sp = spawner_of(G.pid);
+	cr_assert(sp > 0);
+	char *mode = proc_status(sp, "Seccomp:");
+	cr_expect_str_eq(mode, "2", "the spawner holds the deny-list: Seccomp %s", mode);
+	free(mode);
+	finish_ok();
+}
+
+Test(security_identity, seccomp_off_for_one_route, .fini = teardown, .timeout = 30)
+{
+	make_dirs();
+	script("sc.sh", SECCOMP_SH, 0755, 0, 0);
+	make_root2();
+	gw_write_file(&G, "cgi2/sc.sh", SECCOMP_SH, 0755, 0, 0);
+	gw_start(&G, "{\"user\":\"www-data\",\"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	             " \"routes\":["
+	             "  {\"match\":\"/on/\",\"cgi\":{\"root\":\"@DIR@/cgi\"}},"
+	             "  {\"match\":\"/off/\",\"cgi\":{\"root\":\"@DIR@/cgi2\","
+	             "   \"sandbox\":{\"seccomp\":false}}}]}");
+	expect_seccomp("/on/sc.sh", "2");
+	expect_seccomp("/off/sc.sh", "0");
+	pid_t sp = spawner_of(G.pid);
+	cr_assert(sp > 0);
+	char *mode = proc_status(sp, "Seccomp:");
+	cr_expect_str_eq(mode, "0", "a route without it: the spawner holds none: Seccomp %s", mode);
+	free(mode);
+	finish_ok();
+}
+
 /* ---- 4. the checks ------------------------------------------------------ */
 
 #define CHECK_CONFIG                                                                             \
