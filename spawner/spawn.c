@@ -12,6 +12,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Under ASan, a child that runs on born_stack is on a stack ASan does not
+ * know: its calls to noreturn functions (_exit) would print a warning into
+ * the script's stderr, and the frames it leaves (it never returns) would stay
+ * poisoned for the next child. The child's own code goes uninstrumented, and
+ * the stack is cleared before each child. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_STACK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_STACK 1
+#endif
+#endif
+#ifdef ASAN_STACK
+#include <sanitizer/asan_interface.h>
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#else
+#define CHILD_CODE
+#endif
+
 /* clone3 as vfork does it (CLONE_VM | CLONE_VFORK), with the child on a stack
  * of its own running fn(arg), which execs or exits: a C caller cannot share
  * its stack with a child the way glibc's vfork does, and glibc 2.36 has no
@@ -123,7 +142,7 @@ int spawn_reserve_stdio(void)
 
 /* The child half of spawn_process, between vfork and exec: only system calls,
  * no allocation, no stdio. Reports an errno through the pipe and exits. */
-static void child(const struct spawn_spec *spec, pid_t parent, int report)
+CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int report)
 {
 	sigset_t none;
 	int err = 0;
@@ -182,7 +201,7 @@ static struct {
 	int report;
 } born;
 
-static int born_child(void *arg)
+CHILD_CODE static int born_child(void *arg)
 {
 	(void)arg;
 	child(born.spec, born.parent, born.report);
@@ -191,18 +210,7 @@ static int born_child(void *arg)
 
 /* The child's stack while the caller waits (CLONE_VFORK). */
 static char born_stack[64 * 1024] __attribute__((aligned(64)));
-
-/* Under ASan a child's frames never return (exec), so their redzones would
- * stay poisoned for the next child on this stack: clear them first. */
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN_STACK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN_STACK 1
-#endif
-#endif
 #ifdef ASAN_STACK
-#include <sanitizer/asan_interface.h>
 #define born_stack_clear() ASAN_UNPOISON_MEMORY_REGION(born_stack, sizeof born_stack)
 #else
 #define born_stack_clear() ((void)0)
