@@ -2,10 +2,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "gatewayd/core/server.h"
@@ -46,6 +49,7 @@ void dispatchers_retire(int i)
 	table[i].requests = 0;
 	table[i].connections = 0;
 	table[i].pid = 0;
+	table[i].bell_len = 0;
 	table[i].state = DISPATCHER_FREE;
 }
 
@@ -74,12 +78,96 @@ struct dispatcher_slot *dispatcher_self(void)
 	return self;
 }
 
+int dispatcher_index(void)
+{
+	return self ? (int)(self - table) : -1;
+}
+
+/* ---- the bell -------------------------------------------------------------- */
+
+static int bell_fd = -1; /* ours (a dispatcher's), or the master's for ringing */
+static ev_io bell_w;
+static void (*bell_rang)(void);
+
+static void on_bell(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char b[16];
+	while (recv(bell_fd, b, sizeof b, MSG_DONTWAIT) >= 0) {
+	}
+	bell_rang();
+}
+
+int dispatcher_bell_listen(struct ev_loop *loop, void (*rang)(void))
+{
+	if (!self)
+		return -ENOENT;
+	if (bell_fd >= 0)
+		return 0;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* An address of the family alone: the kernel picks an abstract name. */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(sa_family_t);
+	if (bind(fd, (struct sockaddr *)&a, len) < 0 ||
+	    (len = sizeof a, getsockname(fd, (struct sockaddr *)&a, &len)) < 0 ||
+	    len <= sizeof(sa_family_t) || len - sizeof(sa_family_t) > sizeof self->bell) {
+		int e = errno ? errno : EINVAL;
+		close(fd);
+		return -e;
+	}
+	memcpy(self->bell, a.sun_path, len - sizeof(sa_family_t));
+	atomic_store(&self->bell_len, (unsigned)(len - sizeof(sa_family_t)));
+	bell_fd = fd;
+	bell_rang = rang;
+	ev_io_init(&bell_w, on_bell, fd, EV_READ);
+	ev_io_start(loop, &bell_w);
+	ev_unref(loop); /* the bell alone keeps no loop running */
+	return 0;
+}
+
+void dispatchers_ring(int slot)
+{
+	if (!table || slot < 0 || slot >= DISPATCHERS_MAX)
+		return;
+	unsigned len = atomic_load(&table[slot].bell_len);
+	if (!len || len > sizeof table[slot].bell)
+		return;
+	if (bell_fd < 0)
+		bell_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, table[slot].bell, len);
+	/* A full queue already holds a ring: nothing is lost by dropping this. */
+	(void)sendto(bell_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a,
+	             (socklen_t)(sizeof(sa_family_t) + len));
+}
+
+/* How many connections more than the least-loaded dispatcher one may hold
+ * before it leaves the next one to the others. */
+#define ACCEPT_SLACK 1
+
 void dispatcher_publish(void)
 {
 	if (!self)
 		return;
 	self->connections = gw->nconns;
 	self->requests = gw->requests;
+}
+
+bool dispatcher_ahead(void)
+{
+	if (!self)
+		return false;
+	uint64_t mine = (uint64_t)gw->nconns;
+	self->connections = mine;
+	unsigned gen = self->generation;
+	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+		const struct dispatcher_slot *d = &table[i];
+		if (d != self && d->state == DISPATCHER_READY && d->generation == gen &&
+		    d->connections + ACCEPT_SLACK < mine)
+			return true;
+	}
+	return false;
 }
 
 void dispatchers_totals(uint64_t *connections, uint64_t *requests)

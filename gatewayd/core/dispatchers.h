@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <ev.h>
+
 #define DISPATCHERS_MAX 512 /* slots: two generations of 256 during a reload */
 
 enum dispatcher_state {
@@ -28,6 +30,8 @@ struct dispatcher_slot {
 	_Atomic uint64_t connections;
 	_Atomic uint64_t requests;
 	_Atomic uint64_t started_ms; /* CLOCK_REALTIME */
+	char bell[16]; /* its bell's abstract unix address (the kernel names it) */
+	_Atomic unsigned bell_len; /* set after bell; 0: no bell */
 };
 
 /* The master: a zeroed table of DISPATCHERS_MAX slots; its fd (inherited by
@@ -44,6 +48,26 @@ bool dispatchers_attach(void);
 struct dispatcher_slot *dispatcher_self(void);
 /* Copy this dispatcher's counters into its slot (a timer calls it). */
 void dispatcher_publish(void);
+
+/* This dispatcher's slot index, or -1 when it runs alone. */
+int dispatcher_index(void);
+
+/* The bell: a datagram socket of each dispatcher, named by the kernel
+ * (autobind, so that no other process can take the name first) and published
+ * in its slot, which another dispatcher or the master rings when a worker a
+ * request here waits for comes free. A dispatcher: listen on it and call
+ * rang() on each ring; 0 or -errno (then the waiting falls back to polling). */
+int dispatcher_bell_listen(struct ev_loop *loop, void (*rang)(void));
+/* Ring slot i's bell; nothing when it has none. */
+void dispatchers_ring(int slot);
+
+/* Whether this dispatcher holds more connections (published as it goes)
+ * than another ready one of its generation, by more than a slack of one:
+ * then it leaves the next connection to that one. Every dispatcher wakes
+ * for a connection on the shared socket, and the first awake took a burst
+ * of kept-alive ones all (16 of 16 seen), leaving the others idle for as
+ * long as they lived. false when alone. */
+bool dispatcher_ahead(void);
 
 /* The sum over live slots of connections and requests (the whole server's,
  * for the status page), or this process's own when it runs alone. */

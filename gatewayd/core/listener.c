@@ -26,6 +26,8 @@ static bool paused_for_fds;
 /* What may be accepted: everything; during a SIGTERM drain, only what answers
  * the balancers; nothing once the drain is over. */
 static enum { ACCEPT_ALL, ACCEPT_PROBES, ACCEPT_NONE } accepting = ACCEPT_ALL;
+static ev_timer defer_timer; /* see leave_to_others */
+static bool deferred;
 
 /* A unix socket: a stale file from an earlier run is replaced, then the
  * socket gets the configured owner, group and mode. */
@@ -215,6 +217,7 @@ void listeners_close(void)
 {
 	listeners_stop();
 	ev_timer_stop(gw->loop, &resume_timer);
+	ev_timer_stop(gw->loop, &defer_timer);
 	for (size_t i = 0; i < gw->nlisteners; i++)
 		release(gw->listeners[i].fd, gw->listeners[i].cfg);
 	free(gw->listeners);
@@ -245,12 +248,41 @@ static void pause_for_fds(int err)
  * allocations here; in gatewayd itself nothing defines it. */
 void gw_fault_point(void) __attribute__((weak));
 
+/* Beside other dispatchers: one that is ahead (dispatchers.h) stops
+ * watching the sockets for a moment; the others woke for the connection too.
+ * Then it takes the next one whatever the count, so that a connection waits
+ * at most that moment when the others are slow to take it. */
+#define DEFER_SECONDS 0.001
+
+static void on_defer_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if (accepting != ACCEPT_NONE && !paused_for_fds && gw->nconns < gw->max_conns)
+		listeners_start();
+}
+
+static bool leave_to_others(void)
+{
+	if (deferred) {
+		deferred = false;
+		return false;
+	}
+	if (!dispatcher_ahead())
+		return false;
+	deferred = true;
+	listeners_stop();
+	ev_timer_init(&defer_timer, on_defer_end, DEFER_SECONDS, 0);
+	ev_timer_start(gw->loop, &defer_timer);
+	return true;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
 	/* Beside other dispatchers on the same socket (core/master.c), one at a
 	 * time: each of them woke for it too, and takes the next. */
 	int batch = dispatcher_self() ? 1 : 64;
+	if (dispatcher_self() && leave_to_others())
+		return;
 	for (int i = 0; i < batch; i++) {
 		if (gw->nconns >= gw->max_conns) {
 			/* Resumed by server_conn_closed() when one closes. */
@@ -287,6 +319,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 void server_conn_closed(void)
 {
+	dispatcher_publish();
 	if (!paused_for_fds && gw->nconns + 1 == gw->max_conns)
 		listeners_start();
 }

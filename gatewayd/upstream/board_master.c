@@ -101,6 +101,8 @@ static void publish(struct pool_rt *rt)
 			bw->started_at = w->started_at;
 			bw->incarnation++;
 			bw->word = BOARD_WORD(BOARD_STARTING, 0);
+			if (i >= m->bp->top)
+				m->bp->top = i + 1;
 		}
 		if (i < 0)
 			continue;
@@ -114,6 +116,7 @@ static void publish(struct pool_rt *rt)
 		if (BOARD_STATE(bw->word) != s || retire != !!(bw->word & BOARD_RETIRE)) {
 			board_set_state(bw, s, retire ? BOARD_RETIRE : 0);
 			bw->state_since = w->state_since;
+			board_ring_waiter(m->bp, bw, -1); /* a worker ready for a waiting request */
 		}
 	}
 	m->bp->spawns = p->spawns;

@@ -3,15 +3,19 @@
  * request here waits while a worker of the pool is idle, whichever
  * dispatcher's it was last; a connection is not kept past its request (a
  * worker serves one connection at a time, and the next claim may be another
- * dispatcher's). While requests wait, the board is looked at every 2 ms: a
- * worker another dispatcher released, or one the master started, is taken
- * then. */
+ * dispatcher's). While requests wait here, this dispatcher's bit is set in
+ * the pool's waiters, and whoever frees a worker (another dispatcher giving
+ * one back, the master starting one) rings its bell (core/dispatchers.h);
+ * the board is also looked at every 2 ms, in case a ring went to a
+ * dispatcher that no longer needed it. */
 #include "gatewayd/upstream/board_peers.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gatewayd/core/dispatchers.h"
 #include "gatewayd/core/log.h"
 
 #define POLL_EVERY 0.002
@@ -30,7 +34,19 @@ struct board_peers {
 	struct bpeer *peers[BOARD_WORKERS];
 	unsigned waiting;
 	ev_timer poll;
+	struct board_peers *next; /* every source of this dispatcher, for the bell */
 };
+
+static struct board_peers *all;
+
+/* Our bell rang: a worker came free somewhere; every pool with requests
+ * waiting looks. */
+static void on_rang(void)
+{
+	for (struct board_peers *bs = all; bs; bs = bs->next)
+		if (bs->waiting)
+			bs->ps.hooks->idle(bs->ps.owner);
+}
 
 static struct board_peers *of(const struct peers *ps)
 {
@@ -64,6 +80,9 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 	b->pe.from = &bs->ps;
 	b->pe.own = bw;
 	b->pe.address = bw->address;
+	/* One process on a socket of its own: a uwsgi request may wait in its
+	 * backlog behind the one it serves (engine.c), under the same claim. */
+	b->pe.has_backlog = true;
 	snprintf(b->pe.who, sizeof b->pe.who, "%s#%d (pid %d)", bs->name, i, (int)bw->pid);
 	return b;
 }
@@ -72,7 +91,7 @@ static struct peer *take(struct peers *ps)
 {
 	struct board_peers *bs = of(ps);
 	struct board_pool *bp = entry(bs);
-	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
 		if (!board_claim(&bp->w[i]))
 			continue;
 		struct bpeer *b = peer_for(bs, bp, i);
@@ -103,6 +122,11 @@ static void give_back(struct peers *ps, struct peer *pe, bool kill)
 	if (b->stale)
 		free(b);
 	ps->hooks->idle(ps->owner); /* a request here may take it at once */
+	/* Our own waiting requests take it (on the next loop turn); else one
+	 * waiting elsewhere. */
+	struct board_pool *live = entry(of(ps));
+	if (live && !kill && !used_up && !of(ps)->waiting)
+		board_ring_waiter(live, bw, dispatcher_index());
 }
 
 static void release(struct peers *ps, struct peer *pe)
@@ -135,7 +159,7 @@ static void each(const struct peers *ps, peer_facts_fn *fn, void *arg)
 {
 	const struct board_peers *bs = of(ps);
 	const struct board_pool *bp = entry(bs);
-	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
 		const struct board_worker *bw = &bp->w[i];
 		uint32_t word = bw->word;
 		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
@@ -158,7 +182,7 @@ static void facts(const struct peers *ps, struct source_facts *f)
 {
 	const struct board_pool *bp = entry(of(ps));
 	memset(f, 0, sizeof *f);
-	for (int i = 0; bp && i < BOARD_WORKERS; i++) {
+	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
 		uint32_t word = bp->w[i].word;
 		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
 			continue;
@@ -186,8 +210,11 @@ static void set_waiting(struct peers *ps, unsigned n)
 {
 	struct board_peers *bs = of(ps);
 	struct board_pool *bp = entry(bs);
-	if (bp)
+	if (bp) {
 		atomic_fetch_add(&bp->waiting, (int)n - (int)bs->waiting);
+		if (!n != !bs->waiting)
+			board_set_waiter(bp, dispatcher_index(), n > 0);
+	}
 	bs->waiting = n;
 	if (n > 0 && !ev_is_active(&bs->poll))
 		ev_timer_start(ps->loop, &bs->poll);
@@ -202,6 +229,11 @@ static void free_all(struct peers *ps)
 {
 	struct board_peers *bs = of(ps);
 	set_waiting(ps, 0);
+	for (struct board_peers **p = &all; *p; p = &(*p)->next)
+		if (*p == bs) {
+			*p = bs->next;
+			break;
+		}
 	for (int i = 0; i < BOARD_WORKERS; i++)
 		free(bs->peers[i]);
 	free(bs);
@@ -227,5 +259,11 @@ struct peers *board_peers_start(struct ev_loop *loop, const char *name,
 	snprintf(bs->name, sizeof bs->name, "%s", name);
 	ev_timer_init(&bs->poll, on_poll, POLL_EVERY, POLL_EVERY);
 	bs->poll.data = bs;
+	int rc = dispatcher_bell_listen(loop, on_rang);
+	if (rc < 0 && rc != -ENOENT)
+		log_warn(NULL, "pool %s: no bell (%s): waiting requests look every %.0f ms", name,
+		         strerror(-rc), POLL_EVERY * 1000);
+	bs->next = all;
+	all = bs;
 	return &bs->ps;
 }

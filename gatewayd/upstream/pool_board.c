@@ -1,5 +1,7 @@
 #include "gatewayd/upstream/pool_board.h"
 
+#include "gatewayd/core/dispatchers.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,34 @@ void board_release(struct board_worker *bw, uint32_t flags)
 	do
 		want = ((w & BOARD_CLAIMS) ? w - 1 : w) | flags;
 	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+}
+
+_Static_assert(BOARD_DISPATCHERS == DISPATCHERS_MAX, "one waiter bit per dispatcher slot");
+
+void board_set_waiter(struct board_pool *bp, int d, bool waiting)
+{
+	if (d < 0 || d >= BOARD_DISPATCHERS)
+		return;
+	uint64_t bit = (uint64_t)1 << (d % 64);
+	if (waiting)
+		atomic_fetch_or(&bp->waiters[d / 64], bit);
+	else
+		atomic_fetch_and(&bp->waiters[d / 64], ~bit);
+}
+
+void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except)
+{
+	static unsigned turn;
+	if (atomic_load(&bw->word) != BOARD_WORD(BOARD_READY, 0) || atomic_load(&bp->waiting) <= 0)
+		return;
+	for (unsigned k = 0; k < BOARD_DISPATCHERS; k++) {
+		int d = (int)((turn + k) % BOARD_DISPATCHERS);
+		if (d != except && (atomic_load(&bp->waiters[d / 64]) >> (d % 64) & 1)) {
+			turn = (unsigned)d + 1;
+			dispatchers_ring(d);
+			return;
+		}
+	}
 }
 
 bool board_retire_idle(struct board_worker *bw)

@@ -25,6 +25,7 @@
 
 #define BOARD_POOLS 64
 #define BOARD_WORKERS 128
+#define BOARD_DISPATCHERS 512 /* core/dispatchers.h's DISPATCHERS_MAX */
 
 enum board_state { BOARD_EMPTY, BOARD_STARTING, BOARD_READY, BOARD_DRAINING, BOARD_DEAD };
 
@@ -48,7 +49,11 @@ struct board_pool {
 	_Atomic int used;
 	_Atomic int retired; /* a reload replaced it: new dispatchers use the new entry */
 	char name[64];
+	_Atomic int top; /* slots at and past it were never used: scans stop there */
 	_Atomic int waiting; /* requests waiting for a worker, over all dispatchers */
+	/* Which dispatchers (by slot) have requests waiting: one of them is rung
+	 * when a worker comes free (board_ring_waiter). */
+	_Atomic uint64_t waiters[BOARD_DISPATCHERS / 64];
 	_Atomic uint64_t spawns, crashes, served;
 	unsigned max_requests;
 	_Atomic bool grows;
@@ -75,6 +80,12 @@ bool board_claim(struct board_worker *bw);
 /* Give a claim back, adding flags: BOARD_KILL (the master kills the
  * worker), BOARD_RETIRE (no one takes it again: it served max_requests). */
 void board_release(struct board_worker *bw, uint32_t flags);
+/* Mark dispatcher slot d as waiting for a worker of bp, or not. */
+void board_set_waiter(struct board_pool *bp, int d, bool waiting);
+/* bw is idle: ring one dispatcher other than `except` (a slot, or -1) that
+ * waits for a worker of bp, taking them in turn. */
+void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except);
+
 /* The master: make an idle slot unclaimable (ready, no claims, retire);
  * false if a claim got there first. */
 bool board_retire_idle(struct board_worker *bw);

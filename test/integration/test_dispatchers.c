@@ -598,6 +598,61 @@ Test(dispatchers, requests_spread_and_status_adds_up, .fini = teardown, .timeout
 	gw_assert_no_leaks();
 }
 
+/* A burst of kept-alive connections, as a benchmark or a balancer opens
+ * them, is shared: every dispatcher wakes for each, and the first awake took
+ * all 16 once (dispatchers.h: dispatcher_ahead). Each connection asks the
+ * status page, whose "self" entry names the dispatcher holding it. */
+Test(dispatchers, kept_alive_burst_is_shared, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	enum { CONNS = 16 };
+	int fds[CONNS];
+	for (int i = 0; i < CONNS; i++) {
+		fds[i] = gw_connect(G.port);
+		cr_assert(fds[i] >= 0, "connect %d", i);
+	}
+	static const char req[] = "GET /_gatewayd/status HTTP/1.1\r\nHost: t\r\n\r\n";
+	int on[2] = {0, 0};
+	for (int round = 0; round < 2; round++) {
+		int got[2] = {0, 0};
+		for (int i = 0; i < CONNS; i++) {
+			gw_send_all(fds[i], req, sizeof req - 1);
+			struct gw_response r;
+			cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0, "connection %d", i);
+			cr_assert_eq(r.status, 200);
+			json_t *j = json_loads(r.body, 0, NULL);
+			cr_assert_not_null(j);
+			json_t *a = json_object_get(j, "dispatchers"), *e;
+			size_t k;
+			json_array_foreach(a, k, e) {
+				if (!json_is_true(json_object_get(e, "self")))
+					continue;
+				int pid = (int)json_integer_value(json_object_get(e, "pid"));
+				for (int d = 0; d < 2; d++)
+					got[d] += pid == s.d[d].pid;
+			}
+			json_decref(j);
+			gw_response_free(&r);
+		}
+		cr_assert_eq(got[0] + got[1], CONNS, "answers from neither dispatcher");
+		if (round == 0) {
+			on[0] = got[0];
+			on[1] = got[1];
+		} else {
+			cr_expect(got[0] == on[0] && got[1] == on[1], "connections moved");
+		}
+	}
+	cr_log_info("16 kept-alive connections: %d on pid %d, %d on pid %d", on[0], s.d[0].pid,
+	            on[1], s.d[1].pid);
+	cr_expect(on[0] >= 4 && on[1] >= 4, "one dispatcher holds %d of 16",
+	          on[0] > on[1] ? on[0] : on[1]);
+	for (int i = 0; i < CONNS; i++)
+		close(fds[i]);
+	gw_stop_ok(&G, 10, NULL);
+}
+
 Test(dispatchers, auto_is_online_cpus, .fini = teardown, .timeout = 60)
 {
 	make_dirs();
