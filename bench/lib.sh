@@ -55,12 +55,16 @@ start_bg() {
 # gatewayd on the config read from stdin (written to the work dir), its pid in $gwpid.
 # As root gatewayd must be told whom to run as: "user": "root" (BENCH_USER=NAME for
 # another, who must be able to read the work dir and the tree), as gatewayd-bench does.
+# BENCH_DISPATCHERS=N (or auto) runs N dispatchers under a master (default: one process).
 start_gatewayd() {
-	if [ "$(id -u)" = 0 ]; then
-		sed "1s/^{/{\"user\": \"${BENCH_USER:-root}\", /" > "$work/gatewayd.json"
-	else
-		cat > "$work/gatewayd.json"
-	fi
+	keys=""
+	[ "$(id -u)" = 0 ] && keys="\"user\": \"${BENCH_USER:-root}\", "
+	case ${BENCH_DISPATCHERS:-} in
+	"") ;;
+	auto) keys="$keys\"dispatchers\": \"auto\", " ;;
+	*) keys="$keys\"dispatchers\": $BENCH_DISPATCHERS, " ;;
+	esac
+	sed "1s/^{/{$keys/" > "$work/gatewayd.json"
 	start_bg ./gatewayd/gatewayd -c "$work/gatewayd.json"
 	gwpid=$last_pid
 }

@@ -3,7 +3,10 @@
  * request here waits while a worker of the pool is idle, whichever
  * dispatcher's it was last; a connection is not kept past its request (a
  * worker serves one connection at a time, and the next claim may be another
- * dispatcher's). While requests wait here, this dispatcher's bit is set in
+ * dispatcher's), except from one request to the next waiting here while no
+ * other dispatcher waits for the pool: then the claim, and the connection
+ * with it, go on to that request (kept). While requests wait here, this
+ * dispatcher's bit is set in
  * the pool's waiters, and whoever frees a worker (another dispatcher giving
  * one back, the master starting one) rings its bell (core/dispatchers.h);
  * the board is also looked at every 2 ms, in case a ring went to a
@@ -25,6 +28,7 @@ struct bpeer {
 	int index;
 	uint32_t incarnation;
 	bool held; /* taken, not yet given back */
+	bool kept; /* held for the next request waiting here, its connection open */
 	bool stale; /* its slot has another process now: freed when given back */
 };
 
@@ -34,6 +38,7 @@ struct board_peers {
 	struct bpeer *peers[BOARD_WORKERS];
 	unsigned waiting;
 	ev_timer poll;
+	ev_check let_go; /* after the loop turn that could have used a kept peer */
 	struct board_peers *next; /* every source of this dispatcher, for the bell */
 };
 
@@ -83,6 +88,7 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 	/* One process on a socket of its own: a uwsgi request may wait in its
 	 * backlog behind the one it serves (engine.c), under the same claim. */
 	b->pe.has_backlog = true;
+	b->pe.keeps_connection = true; /* while it is kept (give_back) */
 	snprintf(b->pe.who, sizeof b->pe.who, "%s#%d (pid %d)", bs->name, i, (int)bw->pid);
 	return b;
 }
@@ -90,6 +96,13 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 static struct peer *take(struct peers *ps)
 {
 	struct board_peers *bs = of(ps);
+	for (int i = 0; i < BOARD_WORKERS; i++) {
+		struct bpeer *b = bs->peers[i];
+		if (b && b->kept) {
+			b->kept = false;
+			return &b->pe;
+		}
+	}
 	struct board_pool *bp = entry(bs);
 	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
 		if (!board_claim(&bp->w[i]))
@@ -110,35 +123,75 @@ static void served(struct peers *ps, struct peer *pe)
 	atomic_fetch_add(&((struct board_worker *)pe->own)->served, 1);
 }
 
-static void give_back(struct peers *ps, struct peer *pe, bool kill)
+/* Whether this dispatcher may keep one more worker while others wait too:
+ * the workers it holds, this one included, are within its share of the
+ * ready ones among the dispatchers waiting. */
+static bool within_share(const struct board_peers *bs, const struct board_pool *bp)
 {
+	int ready = 0, held = 0, waiters = 0;
+	for (int i = 0, top = bp->top; i < top; i++) {
+		uint32_t w = bp->w[i].word;
+		ready += BOARD_STATE(w) == BOARD_READY && !(w & (BOARD_RETIRE | BOARD_KILL));
+		held += bs->peers[i] && bs->peers[i]->held;
+	}
+	for (int i = 0; i < BOARD_DISPATCHERS / 64; i++)
+		waiters += __builtin_popcountll(atomic_load(&bp->waiters[i]));
+	return waiters > 0 && held * waiters <= ready;
+}
+
+static void give_back(struct peers *ps, struct peer *pe, bool kill, bool may_keep)
+{
+	struct board_peers *bs = of(ps);
 	struct bpeer *b = (struct bpeer *)pe;
 	struct board_worker *bw = pe->own;
-	const struct board_pool *bp = entry(of(ps));
+	struct board_pool *bp = entry(bs);
 	/* Served its max_requests: no one takes it again; the master recycles it. */
 	bool used_up = bp && bp->max_requests && bw->served >= bp->max_requests;
+	bool others = bp && board_others_wait(bp, dispatcher_index());
+	if (may_keep && !kill && !used_up && !b->stale && bp && bs->waiting &&
+	    (!others || within_share(bs, bp))) {
+		b->kept = true; /* take() hands it to the next request here */
+		ev_check_start(ps->loop, &bs->let_go);
+		ps->hooks->idle(ps->owner);
+		return;
+	}
+	/* A worker serves one connection at a time: ours goes before the claim. */
+	ps->hooks->stopping(ps->owner, pe);
+	b->kept = false;
 	board_release(bw, (kill ? BOARD_KILL : 0) | (used_up ? BOARD_RETIRE : 0));
 	b->held = false;
 	if (b->stale)
 		free(b);
-	ps->hooks->idle(ps->owner); /* a request here may take it at once */
-	/* Our own waiting requests take it (on the next loop turn); else one
-	 * waiting elsewhere. */
-	struct board_pool *live = entry(of(ps));
-	if (live && !kill && !used_up && !of(ps)->waiting)
-		board_ring_waiter(live, bw, dispatcher_index());
+	if (bp && !kill && !used_up && others)
+		board_ring_waiter(bp, bw, dispatcher_index()); /* its turn: past our share */
+	else
+		ps->hooks->idle(ps->owner); /* a request here may take it at once */
+}
+
+/* A kept peer no request here took (it left, or timed out): let it go. */
+static void on_let_go(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct board_peers *bs = w->data;
+	ev_check_stop(loop, w);
+	for (int i = 0; i < BOARD_WORKERS; i++) {
+		struct bpeer *b = bs->peers[i];
+		if (b && b->kept) {
+			b->kept = false;
+			give_back(&bs->ps, &b->pe, false, false);
+		}
+	}
 }
 
 static void release(struct peers *ps, struct peer *pe)
 {
-	give_back(ps, pe, false);
+	give_back(ps, pe, false, true);
 }
 
 /* The master kills and replaces it. */
 static void kill_it(struct peers *ps, struct peer *pe, const char *why)
 {
 	log_warn(NULL, "%s: %s; the master replaces it", pe->who, why);
-	give_back(ps, pe, true);
+	give_back(ps, pe, true, false);
 }
 
 static enum peer_state state_of(uint32_t word)
@@ -164,9 +217,10 @@ static void each(const struct peers *ps, peer_facts_fn *fn, void *arg)
 		uint32_t word = bw->word;
 		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
 			continue;
+		bool kept = bs->peers[i] && bs->peers[i]->kept;
 		struct peer_facts f = {
 			.slot = (unsigned)i,
-			.state = state_of(word),
+			.state = kept ? PEER_IDLE : state_of(word),
 			.address = bw->address,
 			.pid = bw->pid,
 			.requests = (unsigned long)bw->served,
@@ -186,7 +240,8 @@ static void facts(const struct peers *ps, struct source_facts *f)
 		uint32_t word = bp->w[i].word;
 		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)
 			continue;
-		f->count[state_of(word)]++;
+		bool kept = of(ps)->peers[i] && of(ps)->peers[i]->kept;
+		f->count[kept ? PEER_IDLE : state_of(word)]++;
 	}
 	/* alive counts processes of ours: these are the master's, and a
 	 * dispatcher's stop must not wait for them. */
@@ -229,6 +284,7 @@ static void free_all(struct peers *ps)
 {
 	struct board_peers *bs = of(ps);
 	set_waiting(ps, 0);
+	ev_check_stop(ps->loop, &bs->let_go);
 	for (struct board_peers **p = &all; *p; p = &(*p)->next)
 		if (*p == bs) {
 			*p = bs->next;
@@ -259,6 +315,8 @@ struct peers *board_peers_start(struct ev_loop *loop, const char *name,
 	snprintf(bs->name, sizeof bs->name, "%s", name);
 	ev_timer_init(&bs->poll, on_poll, POLL_EVERY, POLL_EVERY);
 	bs->poll.data = bs;
+	ev_check_init(&bs->let_go, on_let_go);
+	bs->let_go.data = bs;
 	int rc = dispatcher_bell_listen(loop, on_rang);
 	if (rc < 0 && rc != -ENOENT)
 		log_warn(NULL, "pool %s: no bell (%s): waiting requests look every %.0f ms", name,

@@ -115,6 +115,18 @@ void board_set_waiter(struct board_pool *bp, int d, bool waiting)
 		atomic_fetch_and(&bp->waiters[d / 64], ~bit);
 }
 
+bool board_others_wait(const struct board_pool *bp, int self)
+{
+	for (int i = 0; i < BOARD_DISPATCHERS / 64; i++) {
+		uint64_t w = atomic_load(&bp->waiters[i]);
+		if (self >= 0 && self / 64 == i)
+			w &= ~((uint64_t)1 << (self % 64));
+		if (w)
+			return true;
+	}
+	return false;
+}
+
 void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except)
 {
 	static unsigned turn;

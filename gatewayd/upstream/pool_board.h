@@ -82,6 +82,8 @@ bool board_claim(struct board_worker *bw);
 void board_release(struct board_worker *bw, uint32_t flags);
 /* Mark dispatcher slot d as waiting for a worker of bp, or not. */
 void board_set_waiter(struct board_pool *bp, int d, bool waiting);
+/* Whether a dispatcher other than slot `self` has requests waiting for bp. */
+bool board_others_wait(const struct board_pool *bp, int self);
 /* bw is idle: ring one dispatcher other than `except` (a slot, or -1) that
  * waits for a worker of bp, taking them in turn. */
 void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except);
