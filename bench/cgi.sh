@@ -6,6 +6,7 @@
 #   sh bench/cgi.sh [SECONDS]      (default 10 s per measurement; run from a built tree)
 #   BENCH_ROUNDS=N rounds, interleaved, the median reported (default 1)
 #   BENCH_NGINX_WORKERS=N for an N-worker nginx (default auto, as Debian ships it)
+#   BENCH_DISPATCHERS=N (or auto): gatewayd with N dispatchers (default one process)
 #   BENCH_FCGIWRAP=N fcgiwrap processes (default 32: never the limit at c=16)
 #
 # Only 2xx answers count toward requests/s. wrk keeps its connections alive;

@@ -10,6 +10,7 @@
 #     own default is 1, and Debian ships no service for it)
 #   BENCH_ROUNDS=N rounds, interleaved, the median reported (default 1)
 #   BENCH_NGINX_WORKERS=N for an N-worker nginx (default auto, as Debian ships it)
+#   BENCH_DISPATCHERS=N (or auto): gatewayd with N dispatchers (default one process)
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_init "${1:-10}"
