@@ -142,7 +142,8 @@ int spawn_reserve_stdio(void)
 
 /* The child half of spawn_process, between vfork and exec: only system calls,
  * no allocation, no stdio. Reports an errno through the pipe and exits. */
-CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int report)
+CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int report,
+                             bool born)
 {
 	sigset_t none;
 	int err = 0;
@@ -152,6 +153,13 @@ CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int re
 		report = fcntl(report, F_DUPFD_CLOEXEC, 3);
 		if (report < 0)
 			_exit(127);
+	}
+	/* Not born in its cgroup (the kernel could not): move in, first thing. */
+	if (spec->cgroup_fd > 2 && !born) {
+		int procs = openat(spec->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		if (procs < 0 || write(procs, "0", 1) != 1)
+			goto fail;
+		close(procs);
 	}
 
 	/* exec resets caught signals but keeps ignored ones (the daemon ignores
@@ -204,7 +212,7 @@ static struct {
 CHILD_CODE static int born_child(void *arg)
 {
 	(void)arg;
-	child(born.spec, born.parent, born.report);
+	child(born.spec, born.parent, born.report, true);
 	return 127;
 }
 
@@ -220,8 +228,11 @@ static char born_stack[64 * 1024] __attribute__((aligned(64)));
 /* vfork, or its clone3 twin that starts the child in spec->cgroup_fd. */
 static pid_t start_child(const struct spawn_spec *spec, pid_t parent, int report[2])
 {
-	if (spec->cgroup_fd > 2) {
 #ifdef HAVE_CLONE3_RUN
+	/* Once refused (a container's filter, a cgroup the kernel will not start
+	 * a child in), children move in by cgroup.procs as before. */
+	static bool refused;
+	if (spec->cgroup_fd > 2 && !refused) {
 		born.spec = spec;
 		born.parent = parent;
 		born.report = report[1];
@@ -232,20 +243,19 @@ static pid_t start_child(const struct spawn_spec *spec, pid_t parent, int report
 			                .stack_size = sizeof born_stack,
 			                .cgroup = (uint64_t)spec->cgroup_fd };
 		long pid = gw_clone3_run(&a, sizeof a, born_child, NULL);
-		if (pid < 0) {
+		if (pid >= 0)
+			return (pid_t)pid;
+		if (pid == -EAGAIN || pid == -ENOMEM) {
 			errno = (int)-pid;
 			return -1;
 		}
-		return (pid_t)pid;
-#else
-		errno = ENOSYS;
-		return -1;
-#endif
+		refused = true;
 	}
+#endif
 	pid_t pid = vfork();
 	if (pid == 0) {
 		close(report[0]);
-		child(spec, parent, report[1]);
+		child(spec, parent, report[1], false);
 	}
 	return pid;
 }

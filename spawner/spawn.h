@@ -25,9 +25,9 @@ struct spawn_spec {
 	int (*in_child)(const void *arg);
 	const void *in_child_arg;
 	/* A cgroup2 directory the child is born in (clone3 CLONE_INTO_CGROUP:
-	 * it never runs outside it, and no migration is paid); 0: none (0-2 are
-	 * stdio, never a cgroup, so a zeroed spec asks for none). The caller
-	 * checked that the kernel can (cgroups.v2_birth). */
+	 * it never runs outside it, and no migration is paid) or, once the
+	 * kernel refused that, moves into first thing (its cgroup.procs); 0:
+	 * none (0-2 are stdio, never a cgroup, so a zeroed spec asks for none). */
 	int cgroup_fd;
 };
 

@@ -108,6 +108,42 @@ Test(cgroup, born_in_its_group)
 	cr_assert_eq(child_cgroup_remove(&cc), 0);
 }
 
+/* Where the kernel refuses a birth (here: a directory that is no cgroup),
+ * that spawn fails cleanly and later children move in by cgroup.procs. */
+Test(cgroup, refused_birth_moves_in)
+{
+	if (!cg.v2_birth)
+		cr_skip_test("clone3 cannot start a child in a cgroup here");
+	int notcg = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(notcg, 3);
+	char *argv[] = { "/bin/true", NULL };
+	char *envp[] = { NULL };
+	struct spawn_spec bad = { .path = "/bin/true", .argv = argv, .envp = envp,
+		                  .fd = { -1, -1, -1 }, .cgroup_fd = notcg };
+	pid_t pid = spawn_process(&bad);
+	cr_expect_lt(pid, 0, "a child started in /tmp as its cgroup");
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	close(notcg);
+
+	struct child_cgroup cc;
+	cr_assert_eq(child_cgroup_create(&cg, 7, NULL, &cc), 0);
+	int out;
+	pid_t child = start_in(&cc, "cat /proc/self/cgroup", &out);
+	char buf[4096];
+	ssize_t n, len = 0;
+	while (len < (ssize_t)sizeof buf - 1 && (n = read(out, buf + len, sizeof buf - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(out);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	const char *leaf = strrchr(cc.dir[CG_V2], '/');
+	char want[CGROUP_PATH_MAX + 8];
+	snprintf(want, sizeof want, "%s\n", leaf);
+	cr_assert(strstr(buf, want), "child's cgroups:\n%s\nwanted ...%s", buf, leaf);
+	cr_assert_eq(child_cgroup_remove(&cc), 0);
+}
+
 /* The group's members, from the first hierarchy it is in. */
 static int members(const struct child_cgroup *cc, pid_t *pids, int max)
 {
