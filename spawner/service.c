@@ -627,7 +627,8 @@ pid_t spawner_fork(const struct spawn_policy *policy, const int *keep, size_t nk
 	sv.sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	int rc = spawn_boost_priority(SPAWNER_PRIORITY_BOOST);
 	if (rc < 0)
-		LOG(2, NULL, "spawner: cannot run ahead of its children (%s): spawns queue behind busy scripts",
+		LOG(2, NULL,
+		    "spawner: cannot run ahead of its children (%s): spawns queue behind busy scripts",
 		    strerror(-rc));
 	if (sv.pol->every_child_seccomp && sv.pol->every_child_seccomp()) {
 		rc = seccomp_deny_enter();

@@ -142,8 +142,7 @@ int spawn_reserve_stdio(void)
 
 /* The child half of spawn_process, between vfork and exec: only system calls,
  * no allocation, no stdio. Reports an errno through the pipe and exits. */
-CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int report,
-                             bool born)
+CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int report, bool born)
 {
 	sigset_t none;
 	int err = 0;
