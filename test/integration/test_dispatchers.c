@@ -165,6 +165,7 @@ struct result {
 	enum outcome outcome;
 	int status;
 	char prefix[9];
+	long pid, conn; /* backlog_app.py's /conn answers: the worker and its connection */
 	double t; /* when it ended (gw_now) */
 };
 
@@ -192,7 +193,13 @@ static void *load_run(void *arg)
 		if (i >= L.max)
 			break;
 		struct result *r = &L.results[i];
-		r->outcome = fetch(L.port, L.path, 10, &r->status, r->prefix, NULL);
+		char *body = NULL;
+		r->outcome = fetch(L.port, L.path, 10, &r->status, r->prefix, &body);
+		const char *pid = body ? strstr(body, "pid ") : NULL;
+		const char *conn = body ? strstr(body, "\nconn ") : NULL; /* its own line */
+		r->pid = pid ? atol(pid + 4) : 0;
+		r->conn = conn ? atol(conn + 6) : 0;
+		free(body);
 		r->t = gw_now();
 		atomic_fetch_add(&L.done, 1);
 		if (L.pause > 0)
@@ -1588,6 +1595,55 @@ Test(dispatchers, shared_pool_max_requests_recycles, .fini = teardown, .timeout 
 		             "worker %d (slot %d): status says %lld requests, it answered %d",
 		             ps.w[i].pid, ps.w[i].slot, ps.w[i].requests, mine);
 	}
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 14b. The same pool over FastCGI: a dispatcher keeps its connection to a
+ * worker for the next request waiting there, within its share of the
+ * workers, instead of a connection per request. */
+#define FCGI_POOL_CONFIG                                                                           \
+	"{\"user\":\"www-data\",\"dispatchers\":2,\"temp_dir\":\"@DIR@\","                        \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                          \
+	" \"pools\":{\"w\":{\"protocol\":\"fastcgi\","                                            \
+	"   \"command\":[\"@BUILD@/spawner/wsgi/gatewayd-wsgi\",\"--protocol\",\"fastcgi\","      \
+	"     \"--path\",\"@FIX@/pools\",\"backlog_app:application\"],"                              \
+	"   \"env\":{\"PATH\":\"/usr/bin:/bin\"},\"processes\":2,\"request_timeout\":20}},"       \
+	" \"routes\":[{\"match\":\"/w/\",\"pool\":\"w\"}]}"
+
+Test(dispatchers, shared_pool_keeps_fastcgi_connections, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(FCGI_POOL_CONFIG, 2, &ps);
+	enum { N = 200 };
+	load_start(8, "/w/conn?0.002", N, 60, 0);
+	int n = load_join();
+	struct tally t = load_tally(n);
+	cr_expect_eq(t.ok, N, "%d of %d ok (%d refused, %d failed)", t.ok, N, t.refused, t.failed);
+	long seen[N][2];
+	int distinct = 0, unnamed = 0;
+	for (int i = 0; i < n; i++) {
+		if (L.results[i].outcome != OK)
+			continue;
+		if (!L.results[i].conn) {
+			unnamed++;
+			continue;
+		}
+		int k = 0;
+		while (k < distinct &&
+		       (seen[k][0] != L.results[i].pid || seen[k][1] != L.results[i].conn))
+			k++;
+		if (k == distinct) {
+			seen[k][0] = L.results[i].pid;
+			seen[k][1] = L.results[i].conn;
+			distinct++;
+		}
+	}
+	cr_log_info("%d requests over FastCGI came on %d connections", t.ok, distinct);
+	cr_expect_eq(unnamed, 0, "%d answers named no connection", unnamed);
+	cr_expect_lt(distinct, N / 2, "%d connections for %d requests: not kept", distinct, t.ok);
+	pool_describe("after the load", &ps);
 	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
 }
