@@ -82,6 +82,16 @@ static void served(struct peers *ps, struct peer *pe)
 	external_of(ps)->served++;
 }
 
+/* Seconds left of the rest of another slot of s's address; 0 if none rests. */
+static double address_resting(const struct external *x, const struct slot *s)
+{
+	for (const struct slot *o = x->slots; o; o = o->next)
+		if (o != s && o->state == PEER_DEAD && ev_is_active(&o->rest) &&
+		    strcmp(o->address, s->address) == 0)
+			return ev_timer_remaining(x->ps.loop, (ev_timer *)&o->rest);
+	return 0;
+}
+
 static void release(struct peers *ps, struct peer *pe)
 {
 	struct external *x = external_of(ps);
@@ -90,6 +100,16 @@ static void release(struct peers *ps, struct peer *pe)
 		return;
 	if (x->draining && x->waiting == 0) {
 		set_state(x, s, PEER_DEAD);
+		return;
+	}
+	/* Busy while its address failed (its own request cut short, say): it
+	 * rests with the others, or a waiting request would try it, be
+	 * refused, and spend one of its attempts. */
+	double left = address_resting(x, s);
+	if (left > 0) {
+		set_state(x, s, PEER_DEAD);
+		ev_timer_set(&s->rest, left, 0);
+		ev_timer_start(ps->loop, &s->rest);
 		return;
 	}
 	set_state(x, s, PEER_IDLE);
