@@ -82,6 +82,25 @@ static pid_t start_in(struct child_cgroup *cc, const char *script, int *out_fd)
 	return pid;
 }
 
+/* A child started in cc lists cc's cgroup2 group as its own; cc is removed. */
+static void expect_child_in(struct child_cgroup *cc)
+{
+	int out;
+	pid_t child = start_in(cc, "cat /proc/self/cgroup", &out);
+	char buf[4096];
+	ssize_t n, len = 0;
+	while (len < (ssize_t)sizeof buf - 1 && (n = read(out, buf + len, sizeof buf - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(out);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	const char *leaf = strrchr(cc->dir[CG_V2], '/');
+	char want[CGROUP_PATH_MAX + 8];
+	snprintf(want, sizeof want, "%s\n", leaf);
+	cr_assert(strstr(buf, want), "child's cgroups:\n%s\nwanted ...%s", buf, leaf);
+	cr_assert_eq(child_cgroup_remove(cc), 0);
+}
+
 /* Where the kernel can, a child is born in its group: it never ran outside. */
 Test(cgroup, born_in_its_group)
 {
@@ -91,21 +110,7 @@ Test(cgroup, born_in_its_group)
 	cr_assert_eq(child_cgroup_create(&cg, 6, NULL, &cc), 0);
 	cr_assert_geq(cc.birth_fd, 0);
 	cr_assert_lt(cc.procs_fd[CG_V2], 0, "no migration for cgroup2");
-	int out;
-	pid_t child = start_in(&cc, "cat /proc/self/cgroup", &out);
-	char buf[4096];
-	ssize_t n, len = 0;
-	while (len < (ssize_t)sizeof buf - 1 && (n = read(out, buf + len, sizeof buf - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(out);
-	int st;
-	cr_assert_eq(waitpid(child, &st, 0), child);
-	const char *leaf = strrchr(cc.dir[CG_V2], '/');
-	char want[CGROUP_PATH_MAX + 8];
-	snprintf(want, sizeof want, "%s\n", leaf);
-	cr_assert(strstr(buf, want), "child's cgroups:\n%s\nwanted ...%s", buf, leaf);
-	cr_assert_eq(child_cgroup_remove(&cc), 0);
+	expect_child_in(&cc);
 }
 
 /* Where the kernel refuses a birth (here: a directory that is no cgroup),
@@ -128,20 +133,7 @@ Test(cgroup, refused_birth_moves_in)
 
 	struct child_cgroup cc;
 	cr_assert_eq(child_cgroup_create(&cg, 7, NULL, &cc), 0);
-	int out;
-	pid_t child = start_in(&cc, "cat /proc/self/cgroup", &out);
-	char buf[4096];
-	ssize_t n, len = 0;
-	while (len < (ssize_t)sizeof buf - 1 && (n = read(out, buf + len, sizeof buf - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(out);
-	cr_assert_eq(waitpid(child, NULL, 0), child);
-	const char *leaf = strrchr(cc.dir[CG_V2], '/');
-	char want[CGROUP_PATH_MAX + 8];
-	snprintf(want, sizeof want, "%s\n", leaf);
-	cr_assert(strstr(buf, want), "child's cgroups:\n%s\nwanted ...%s", buf, leaf);
-	cr_assert_eq(child_cgroup_remove(&cc), 0);
+	expect_child_in(&cc);
 }
 
 /* The group's members, from the first hierarchy it is in. */
