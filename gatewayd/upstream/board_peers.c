@@ -37,6 +37,7 @@ struct board_peers {
 	char name[64];
 	struct bpeer *peers[BOARD_WORKERS];
 	unsigned waiting;
+	unsigned nkept; /* peers kept (give_back): take() looks for them first */
 	ev_timer poll;
 	ev_check let_go; /* after the loop turn that could have used a kept peer */
 	struct board_peers *next; /* every source of this dispatcher, for the bell */
@@ -96,10 +97,11 @@ static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int
 static struct peer *take(struct peers *ps)
 {
 	struct board_peers *bs = of(ps);
-	for (int i = 0; i < BOARD_WORKERS; i++) {
+	for (int i = 0; bs->nkept && i < BOARD_WORKERS; i++) {
 		struct bpeer *b = bs->peers[i];
 		if (b && b->kept) {
 			b->kept = false;
+			bs->nkept--;
 			return &b->pe;
 		}
 	}
@@ -150,6 +152,8 @@ static void give_back(struct peers *ps, struct peer *pe, bool kill, bool may_kee
 	bool others = bp && board_others_wait(bp, dispatcher_index());
 	if (may_keep && !kill && !used_up && !b->stale && bp && bs->waiting &&
 	    (!others || within_share(bs, bp))) {
+		if (!b->kept)
+			bs->nkept++;
 		b->kept = true; /* take() hands it to the next request here */
 		ev_check_start(ps->loop, &bs->let_go);
 		ps->hooks->idle(ps->owner);
@@ -157,6 +161,8 @@ static void give_back(struct peers *ps, struct peer *pe, bool kill, bool may_kee
 	}
 	/* A worker serves one connection at a time: ours goes before the claim. */
 	ps->hooks->stopping(ps->owner, pe);
+	if (b->kept)
+		bs->nkept--;
 	b->kept = false;
 	board_release(bw, (kill ? BOARD_KILL : 0) | (used_up ? BOARD_RETIRE : 0));
 	b->held = false;
@@ -173,10 +179,9 @@ static void on_let_go(struct ev_loop *loop, ev_check *w, int revents)
 {
 	struct board_peers *bs = w->data;
 	ev_check_stop(loop, w);
-	for (int i = 0; i < BOARD_WORKERS; i++) {
+	for (int i = 0; bs->nkept && i < BOARD_WORKERS; i++) {
 		struct bpeer *b = bs->peers[i];
 		if (b && b->kept) {
-			b->kept = false;
 			give_back(&bs->ps, &b->pe, false, false);
 		}
 	}

@@ -439,6 +439,16 @@ static void expect_seccomp(const char *path, const char *mode)
 	gw_response_free(&r);
 }
 
+/* The spawner's own seccomp mode, as /proc says it. */
+static void expect_spawner_seccomp(const char *mode, const char *why)
+{
+	pid_t sp = spawner_of(G.pid);
+	cr_assert(sp > 0);
+	char *got = proc_status(sp, "Seccomp:");
+	cr_expect_str_eq(got, mode, "%s: the spawner's Seccomp is %s", why, got);
+	free(got);
+}
+
 Test(security_identity, seccomp_held_by_the_spawner, .fini = teardown, .timeout = 30)
 {
 	make_dirs();
@@ -446,11 +456,7 @@ Test(security_identity, seccomp_held_by_the_spawner, .fini = teardown, .timeout 
 	make_root2();
 	gw_start(&G, WWW_CONFIG);
 	expect_seccomp("/www/sc.sh", "2");
-	pid_t sp = spawner_of(G.pid);
-	cr_assert(sp > 0);
-	char *mode = proc_status(sp, "Seccomp:");
-	cr_expect_str_eq(mode, "2", "the spawner holds the deny-list: Seccomp %s", mode);
-	free(mode);
+	expect_spawner_seccomp("2", "it holds the deny-list");
 	finish_ok();
 }
 
@@ -467,11 +473,7 @@ Test(security_identity, seccomp_off_for_one_route, .fini = teardown, .timeout = 
 	             "   \"sandbox\":{\"seccomp\":false}}}]}");
 	expect_seccomp("/on/sc.sh", "2");
 	expect_seccomp("/off/sc.sh", "0");
-	pid_t sp = spawner_of(G.pid);
-	cr_assert(sp > 0);
-	char *mode = proc_status(sp, "Seccomp:");
-	cr_expect_str_eq(mode, "0", "a route without it: the spawner holds none: Seccomp %s", mode);
-	free(mode);
+	expect_spawner_seccomp("0", "a route without it: it holds none");
 	finish_ok();
 }
 
