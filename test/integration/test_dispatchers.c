@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1644,6 +1646,90 @@ Test(dispatchers, shared_pool_keeps_fastcgi_connections, .fini = teardown, .time
 	cr_expect_eq(unnamed, 0, "%d answers named no connection", unnamed);
 	cr_expect_lt(distinct, N / 2, "%d connections for %d requests: not kept", distinct, t.ok);
 	pool_describe("after the load", &ps);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* A dispatcher's bell: the abstract name (without its leading NUL) of the
+ * kernel-named datagram socket among pid's descriptors; false if none. */
+static bool bell_of(pid_t pid, char name[16])
+{
+	char dir[64], link[64], line[512];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d, "%s", dir);
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char path[400];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		unsigned long inode;
+		if (n <= 0 || (link[n] = '\0', sscanf(link, "socket:[%lu]", &inode) != 1))
+			continue;
+		FILE *f = fopen("/proc/net/unix", "re");
+		cr_assert_not_null(f);
+		while (!found && fgets(line, sizeof line, f)) {
+			unsigned long ino;
+			unsigned type;
+			char at[64];
+			/* Num RefCount Protocol Flags Type St Inode Path */
+			if (sscanf(line, "%*s %*s %*s %*s %x %*s %lu %63s", &type, &ino, at) == 3 &&
+			    ino == inode && type == SOCK_DGRAM && at[0] == '@' && strlen(at) < 16) {
+				memcpy(name, at + 1, strlen(at)); /* its NUL too: shorter than 16 */
+				found = true;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+/* 14c. Anyone on the host may send to a bell (its name is in /proc/net/unix):
+ * junk, big or many, costs a wakeup and nothing else. */
+Test(dispatchers, bell_takes_junk, .fini = teardown, .timeout = 90)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(FCGI_POOL_CONFIG, 2, &ps);
+	struct status s;
+	status_get(&s);
+	cr_assert_eq(s.n, 2);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	static char junk[60000];
+	memset(junk, 0xff, sizeof junk);
+	int bells = 0, sent = 0;
+	for (int k = 0; k < 2; k++) {
+		char name[16];
+		if (!bell_of(s.d[k].pid, name))
+			continue;
+		bells++;
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		size_t len = strlen(name);
+		memcpy(a.sun_path + 1, name, len);
+		socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+		for (int i = 0; i < 2000; i++) {
+			size_t size = i % 2 ? sizeof junk : (size_t)(i % 7);
+			sent += sendto(fd, junk, size, MSG_DONTWAIT, (struct sockaddr *)&a, alen) >= 0;
+		}
+	}
+	close(fd);
+	cr_log_info("%d bells found, %d datagrams of junk taken", bells, sent);
+	cr_assert_eq(bells, 2, "a dispatcher of a shared pool without a bell");
+	cr_expect_gt(sent, 0);
+	load_start(8, "/w/conn?0.001", 100, 30, 0);
+	int n = load_join();
+	struct tally t = load_tally(n);
+	cr_expect_eq(t.ok, 100, "%d of 100 ok after the junk (%d refused, %d failed)", t.ok,
+	             t.refused, t.failed);
+	struct status after;
+	status_get(&after);
+	cr_assert_eq(after.n, 2);
+	for (int k = 0; k < 2; k++)
+		cr_expect(after.d[k].pid == s.d[0].pid || after.d[k].pid == s.d[1].pid,
+		          "dispatcher %d is new: one died of the junk", after.d[k].pid);
 	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
 }
