@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -188,6 +189,11 @@ CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int re
 		goto fail;
 	/* Last before exec (raising one's own nice value needs no privilege). */
 	if (boost.on && setpriority(PRIO_PROCESS, 0, boost.nice) < 0)
+		goto fail;
+	/* A policy gatewayd was started with (idle, real-time) is the user's
+	 * choice, and stays. */
+	if (spec->batch && sched_getscheduler(0) == SCHED_OTHER &&
+	    sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 }) < 0)
 		goto fail;
 	if (report > 3)
 		close_range(3, (unsigned)report - 1, 0);

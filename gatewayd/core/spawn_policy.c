@@ -270,6 +270,7 @@ static int plan_worker(const struct spawn_msg *m, struct spawn_plan *plan)
 	plan->spec.cwd = pc->cwd;
 	plan->spec.new_process_group = true;
 	plan->spec.die_with_parent = true;
+	plan->spec.batch = true;
 	return 0;
 }
 

@@ -77,7 +77,8 @@ static const char ID_SH[] = "#!/bin/sh\n"
                             "echo \"gid=$(id -g)\"\n"
                             "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\\t '\n"
                             "echo \"umask=$(umask)\"\n"
-                            "echo \"nice=$(nice)\"\n";
+                            "echo \"nice=$(nice)\"\n"
+                            "echo \"policy=$(chrt -p $$ | sed -n 's/.*policy: //p')\"\n";
 
 /* A second cgi root, G.dir/cgi2 (0755, root), holding id.sh: routes with
  * other users or sandboxes get roots of their own (see
@@ -415,6 +416,9 @@ Test(security_identity, spawner_ahead_of_scripts, .fini = teardown, .timeout = 3
 	char want[16];
 	snprintf(want, sizeof want, "%d", ours);
 	gw_expect_field("script", r.body, "nice=", want);
+	/* Unlike a pool's workers (test_pools), a script runs once: it keeps
+	 * the ordinary policy. */
+	gw_expect_field("script", r.body, "policy=", "SCHED_OTHER");
 	gw_response_free(&r);
 	cr_expect_eq(nice_of(G.pid), ours, "the dispatcher keeps gatewayd's niceness");
 	pid_t sp = spawner_of(G.pid);
