@@ -28,7 +28,7 @@ static unsigned generations;
 
 static void rt_free(struct pool_rt *rt)
 {
-	ev_prepare_stop(gw->loop, &rt->dispatch);
+	ev_clear_pending(gw->loop, &rt->dispatch);
 	if (rt->peers)
 		rt->peers->src->free(rt->peers);
 	if (rt->cfg->state == rt)

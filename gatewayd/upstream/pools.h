@@ -22,7 +22,8 @@ struct pool_rt {
 	struct peers *peers; /* workers.c or external.c: the engine's one way to either */
 	const struct upstream_proto *proto;
 	struct admission waiting; /* requests waiting for a worker, oldest first */
-	ev_prepare dispatch; /* hands idle workers to waiting requests, outside callbacks */
+	ev_prepare dispatch; /* never started, only fed (dispatch_soon): idle workers to
+	                      * waiting requests, outside other callbacks */
 	unsigned long errors; /* 502s */
 	unsigned long timeouts; /* 504s */
 	unsigned long rejected; /* 503s */

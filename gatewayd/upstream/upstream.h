@@ -105,7 +105,8 @@ struct peer_hooks;
 /* For every peer source: a peer idle, stopping, gone (peer.h). The owner
  * given to a source is its struct pool_rt. */
 extern const struct peer_hooks upstream_peer_hooks;
-/* Idle peers meet waiting requests (an ev_prepare of the pool's, outside callbacks). */
+/* Idle peers meet waiting requests (the pool's dispatch watcher, fed when a
+ * peer frees up: it runs outside other callbacks). */
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
 /* The request URI of a job (a peer's job or next_job), for status; NULL if none. */
 const char *upstream_job_uri(const struct upstream_job *j);
