@@ -34,6 +34,8 @@ struct upstream_conn *exchange_open(struct peer *pe, bool primary)
 		return NULL;
 	}
 	conn_init(&c->conn, fd, &upstream_conn_ops, false);
+	ev_set_priority(&c->conn.rio, UPSTREAM_PRIORITY);
+	ev_set_priority(&c->conn.wio, UPSTREAM_PRIORITY);
 	c->conn.read_chunk = READ_CHUNK;
 	c->conn.connecting = !connected;
 	c->pe = pe;

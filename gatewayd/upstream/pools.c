@@ -91,6 +91,7 @@ static int start_one(struct config *cfg, struct pool_cfg *pc)
 	snprintf(rt->name_gen, sizeof rt->name_gen, "%s.%u", pc->name, rt->generation);
 	rt->proto = pc->protocol == POOL_UWSGI ? &upstream_uwsgi : &upstream_fastcgi;
 	ev_prepare_init(&rt->dispatch, upstream_dispatch);
+	ev_set_priority(&rt->dispatch, UPSTREAM_PRIORITY);
 	rt->dispatch.data = rt;
 	int rc = start_peers(rt, pc);
 	if (!rt->peers) {

@@ -105,6 +105,14 @@ struct peer_hooks;
 /* For every peer source: a peer idle, stopping, gone (peer.h). The owner
  * given to a source is its struct pool_rt. */
 extern const struct peer_hooks upstream_peer_hooks;
+/* The libev priority of the connections to workers and of a pool's dispatch:
+ * of the events one epoll_wait returns, a worker's answer is handled (and the
+ * worker given its next request) before the clients' events, which then
+ * wait a few microseconds while the worker works (2 workers on 2 cores,
+ * medians of 5 interleaved rounds: php-cgi +22 %, hello.fcgi +14 %, WSGI
+ * hello over uwsgi +10 %, over FastCGI +6 %). Every pending event is still
+ * handled in the same loop turn: nothing starves. */
+#define UPSTREAM_PRIORITY 1
 /* Idle peers meet waiting requests (the pool's dispatch watcher, fed when a
  * peer frees up: it runs outside other callbacks). */
 void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents);
