@@ -1026,6 +1026,35 @@ class SignalTests(unittest.TestCase):
             finally:
                 w.stop()
 
+    def test_sigterm_serves_what_waits_in_the_backlog(self):
+        # A request gatewayd sent in the moment before the stop signal (its
+        # claim raced with the master's drain) is answered, not dropped.
+        for proto in ("uwsgi", "fastcgi"):
+            w, c = self.serving(proto)
+            try:
+                client = UwsgiClient if proto == "uwsgi" else FcgiClient
+                box = {}
+                busy = threading.Thread(target=lambda: box.update(
+                    busy=c.request(cgi_env("/env", "sleep=1"))))
+                busy.start()
+                time.sleep(0.3)
+                other = client(w)
+                behind = threading.Thread(target=lambda: box.update(
+                    behind=other.request(cgi_env("/hello"))))
+                behind.start()  # connected and sent: in the backlog
+                time.sleep(0.3)
+                w.proc.send_signal(signal.SIGTERM)
+                busy.join(10)
+                behind.join(10)
+                self.assertEqual(box["busy"].code, 200, box)
+                self.assertEqual(box["behind"].code, 200, (proto, box, w.stderr()))
+                self.assertEqual(w.proc.wait(5), 0)
+                for k in (c, other):
+                    if hasattr(k, "close"):
+                        k.close()
+            finally:
+                w.stop()
+
     def test_stop_then_wake_connection(self):
         # gatewayd's way: the stop signal, then a connection to wake it.
         w = Worker("validate_app:application", "uwsgi")

@@ -226,10 +226,12 @@ def fcgi_connection(sock, app):
     next_record = conn.next_record
     unpack = unpack_header
     tail_rid = -1
+    first = True
     while True:
         stopping.idle = True
-        if stopping.stop:
-            return
+        if stopping.stop and not first:
+            return  # a connection taken after the stop signal brings one request
+        first = False
         rec = next_record()
         stopping.idle = False
         if rec is None:

@@ -31,16 +31,20 @@ def take_fd0():
 
 def connections(lsock):
     """The descriptors of the connections accepted on lsock, one at a time
-    (TCP_NODELAY set on TCP), until the stop signal. The worker is idle while
-    it waits for the next, busy from the moment one is yielded."""
+    (TCP_NODELAY set on TCP), until the stop signal; then those already
+    waiting in the backlog (see _left_in_backlog). The worker is idle while it
+    waits for the next, busy from the moment one is yielded."""
     accept = lsock._accept
     tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
     while True:
         stopping.idle = True
-        if stopping.stop:
-            return
         try:
+            if stopping.stop:
+                raise stopping.Stop()
             fd = accept()[0]
+        except stopping.Stop:
+            yield from _left_in_backlog(lsock, tcp)
+            return
         except OSError as e:
             if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
                 continue  # given up by the peer, or a signal: the next one
@@ -50,6 +54,28 @@ def connections(lsock):
                 continue
             raise
         stopping.idle = False
+        if tcp:
+            _nodelay(fd)
+        yield fd
+
+
+def _left_in_backlog(lsock, tcp):
+    """After the stop signal: the connections already in the backlog, then
+    the socket closed. gatewayd may have sent a request to this worker in the
+    moment before it was told to stop (a claim on the board races with the
+    master's drain); dropped, that request would get a 502 though nothing
+    ran it. Once the socket is closed a connect is refused at once, and
+    gatewayd tries another worker."""
+    stopping.idle = False  # from here a second signal changes nothing
+    lsock.setblocking(False)
+    waiting = []
+    while True:
+        try:
+            waiting.append(lsock._accept()[0])
+        except OSError:
+            break
+    lsock.close()
+    for fd in waiting:
         if tcp:
             _nodelay(fd)
         yield fd
