@@ -502,10 +502,10 @@ Test(pools, normal_traffic_is_served_by_persistent_workers)
 	cr_assert_eq(worker_pids(gw_pool_of(st, "perl"), NULL, perl_pids, 2), 2);
 	json_decref(st);
 	/* Workers run SCHED_BATCH: their wakeups never preempt the dispatcher. */
-	pid_t *each[] = { &hello_pids[0], &hello_pids[1], &php_pids[0], &perl_pids[0], &perl_pids[1] };
-	for (size_t i = 0; i < sizeof each / sizeof each[0]; i++)
-		cr_expect_eq(sched_getscheduler(*each[i]), SCHED_BATCH, "worker %d runs policy %d",
-		             (int)*each[i], sched_getscheduler(*each[i]));
+	pid_t workers[] = { hello_pids[0], hello_pids[1], php_pids[0], perl_pids[0], perl_pids[1] };
+	for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++)
+		cr_expect_eq(sched_getscheduler(workers[i]), SCHED_BATCH, "worker %d runs policy %d",
+		             (int)workers[i], sched_getscheduler(workers[i]));
 
 	/* hello.fcgi: each answer names a worker of the pool; one process serves
 	 * several requests, counting up. */

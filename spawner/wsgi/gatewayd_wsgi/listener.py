@@ -37,14 +37,13 @@ def connections(lsock):
     accept = lsock._accept
     tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
     while True:
-        stopping.idle = True
         try:
+            stopping.idle = True
             if stopping.stop:
-                raise stopping.Stop()
+                break
             fd = accept()[0]
-        except stopping.Stop:
-            yield from _left_in_backlog(lsock, tcp)
-            return
+        except stopping.Stop:  # the signal came while idle (in accept, mostly)
+            break
         except OSError as e:
             if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
                 continue  # given up by the peer, or a signal: the next one
@@ -57,6 +56,7 @@ def connections(lsock):
         if tcp:
             _nodelay(fd)
         yield fd
+    yield from _left_in_backlog(lsock, tcp)
 
 
 def _left_in_backlog(lsock, tcp):
