@@ -176,9 +176,15 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 {
 	if (w->state == WORKER_DRAINING)
 		return;
-	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
 	bool idle = w->state == WORKER_IDLE || w->state == WORKER_STARTING;
-	p->hooks->stopping(p, w);
+	if (!p->hooks->stopping(p, w)) {
+		LOG(p, 2, "%s#%u (pid %d) not stopped: taken meanwhile", p->set.name, w->slot,
+		    (int)w->pid);
+		if (w->state == WORKER_IDLE)
+			set_state(p, w, WORKER_BUSY);
+		return;
+	}
+	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
 	set_state(p, w, WORKER_DRAINING);
 	spawn_client_signal(w->pid, p->set.stop_signal);
 	if (idle) {

@@ -43,8 +43,10 @@ struct pool_hooks {
 	/* A worker is idle (ready, or done with a request): a waiting request may take it. */
 	void (*idle)(struct pool *p, struct worker *w);
 	/* A worker is about to be told to stop: drop any idle connection to it
-	 * (a worker blocked reading a kept-alive connection cannot see a signal). */
-	void (*stopping)(struct pool *p, struct worker *w);
+	 * (a worker blocked reading a kept-alive connection cannot see a signal).
+	 * false: another process took it since the pool last knew (the pools'
+	 * board); it is not stopped, and counts as busy until released. */
+	bool (*stopping)(struct pool *p, struct worker *w);
 	/* A line the worker wrote to its stderr (NULL: the pool logs it as a
 	 * warning). A line longer than the buffer comes in parts: part 1, 2, ...
 	 * with more set on all but the last; part 0 is a whole line. */

@@ -131,9 +131,14 @@ static void hook_idle(void *owner)
 	publish(owner);
 }
 
-static void hook_stopping(void *owner, struct peer *pe)
+/* The pool decided from what it last saw on the board: the worker stops
+ * only if no dispatcher has claimed it since (one compare-and-swap), so no
+ * request is sent to a worker that is told to stop. */
+static bool hook_stopping(void *owner, struct peer *pe)
 {
-	publish(owner);
+	struct board_map *m = map_of(owner);
+	int i = m ? index_of(m, pe->own) : -1;
+	return i < 0 || board_stop_unclaimed(&m->bp->w[i]);
 }
 
 /* A worker is gone: its slot says so until another process takes it. */

@@ -443,11 +443,12 @@ static void on_peer_idle(void *owner)
 		dispatch_soon(rt);
 }
 
-static void on_peer_stopping(void *owner, struct peer *pe)
+static bool on_peer_stopping(void *owner, struct peer *pe)
 {
 	struct upstream_conn *c = pe->conn;
 	if (c && !c->job)
 		conn_close(&c->conn);
+	return true;
 }
 
 /* The job behind a peer that is gone: to another peer if it may, or 502. */

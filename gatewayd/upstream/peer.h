@@ -73,8 +73,10 @@ struct peer_hooks {
 	/* A peer is idle (ready, released, back in service): a waiting request may take it. */
 	void (*idle)(void *owner);
 	/* pe is about to be told to stop: drop a connection kept idle to it (a
-	 * worker blocked reading one cannot see its signal). */
-	void (*stopping)(void *owner, struct peer *pe);
+	 * worker blocked reading one cannot see its signal). false: a dispatcher
+	 * claimed it since the master last looked (board_master.c); it is not
+	 * stopped. */
+	bool (*stopping)(void *owner, struct peer *pe);
 	/* A process of the source's is gone (wait status); pe is its peer, NULL
 	 * if it was never taken, freed when this returns. */
 	void (*gone)(void *owner, struct peer *pe, int wait_status);

@@ -142,6 +142,17 @@ void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int
 	}
 }
 
+bool board_stop_unclaimed(struct board_worker *bw)
+{
+	uint32_t w = atomic_load(&bw->word), want;
+	do {
+		if (w & BOARD_CLAIMS)
+			return false;
+		want = BOARD_WORD(BOARD_DRAINING, 0) | BOARD_RETIRE | (w & BOARD_KILL);
+	} while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+	return true;
+}
+
 bool board_retire_idle(struct board_worker *bw)
 {
 	uint32_t idle = BOARD_WORD(BOARD_READY, 0);

@@ -61,11 +61,10 @@ static void hook_idle(struct pool *p, struct worker *w)
 	ws->ps.hooks->idle(ws->ps.owner);
 }
 
-static void hook_stopping(struct pool *p, struct worker *w)
+static bool hook_stopping(struct pool *p, struct worker *w)
 {
 	struct workers *ws = p->owner;
-	if (w->peer)
-		ws->ps.hooks->stopping(ws->ps.owner, w->peer);
+	return !w->peer || ws->ps.hooks->stopping(ws->ps.owner, w->peer);
 }
 
 static void hook_exited(struct pool *p, struct worker *w, int wait_status)

@@ -43,10 +43,11 @@ static void on_idle(void *owner)
 	heard.idle++;
 }
 
-static void on_stopping(void *owner, struct peer *pe)
+static bool on_stopping(void *owner, struct peer *pe)
 {
 	heard.stopping++;
 	heard.stopping_peer = pe;
+	return true;
 }
 
 static void on_gone(void *owner, struct peer *pe, int st)

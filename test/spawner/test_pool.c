@@ -26,6 +26,7 @@ static struct pool P;
 /* What the hooks saw. */
 static struct {
 	int idle, stopping, exited, stderr_lines;
+	int refuse_stops; /* the stopping hook says "taken meanwhile" this many times */
 	int last_status;
 	void *last_peer;
 	pid_t last_pid;
@@ -49,9 +50,14 @@ static void hook_idle(struct pool *p, struct worker *w)
 	seen.idle++;
 }
 
-static void hook_stopping(struct pool *p, struct worker *w)
+static bool hook_stopping(struct pool *p, struct worker *w)
 {
+	if (seen.refuse_stops > 0) {
+		seen.refuse_stops--;
+		return false;
+	}
 	seen.stopping++;
+	return true;
 }
 
 static void hook_stderr(struct pool *p, struct worker *w, const char *line, size_t len,
@@ -312,6 +318,27 @@ Test(pool, drain_stops_idle_workers_now_and_busy_ones_when_released)
 	pool_served(&P, busy);
 	pool_release(&P, busy);
 	cr_assert_eq(busy->state, WORKER_DRAINING);
+	cr_assert(run_until(none_alive, 5), "%u alive after the drain", pool_alive(&P));
+	cr_assert_eq(P.crashes, 0);
+}
+
+/* The pools' board: the master drains from what it last saw, and a
+ * dispatcher may have claimed an idle worker since. The stopping hook says
+ * so; the worker is left running, busy, and stops when released. */
+Test(pool, a_worker_taken_meanwhile_is_not_stopped_until_released)
+{
+	start_hello(2, 0);
+	seen.refuse_stops = 1;
+	pool_drain(&P);
+	struct worker *taken = P.workers->state == WORKER_BUSY ? P.workers : P.workers->next;
+	cr_assert_eq(taken->state, WORKER_BUSY, "the worker taken meanwhile is not busy");
+	cr_assert_eq(P.count[WORKER_DRAINING], 1);
+	cr_assert_eq(seen.stopping, 1);
+	cr_assert(!run_until(none_alive, 0.5), "the worker taken meanwhile exited");
+	cr_assert_eq(kill(taken->pid, 0), 0, "worker %d was signalled", (int)taken->pid);
+	pool_served(&P, taken);
+	pool_release(&P, taken);
+	cr_assert_eq(taken->state, WORKER_DRAINING);
 	cr_assert(run_until(none_alive, 5), "%u alive after the drain", pool_alive(&P));
 	cr_assert_eq(P.crashes, 0);
 }
