@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +24,11 @@
 #include "protocols/proxy_protocol.h"
 
 #define LINGER_SECONDS 2.0
+/* Stopping (or a reload's drain), an idle kept-alive connection stays open
+ * this long: its client may be sending the next request this very moment,
+ * and closing now would lose that request (clients retry only some, and
+ * only some clients). What comes in time is served with Connection: close. */
+#define STOP_IDLE_GRACE 0.5
 #define LINGER_MAX_BYTES (1 << 20)
 
 static void conn_process_input(struct http_conn *c);
@@ -652,8 +656,11 @@ static ev_tstamp wait_deadline(struct http_conn *c, int *status)
 			*status = 408;
 			return c->head_start + cfg->timeouts.header;
 		}
-		return c->idle_since +
-		       (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
+		{
+			ev_tstamp at = c->idle_since + (c->requests ? cfg->timeouts.keepalive
+			                                            : cfg->timeouts.header);
+			return c->close_idle_at && c->close_idle_at < at ? c->close_idle_at : at;
+		}
 	case CONN_SPOOL:
 		*status = 408;
 		return c->conn.last_read + cfg->timeouts.body;
@@ -708,22 +715,18 @@ static void on_timeout(struct conn *conn)
 
 /* ---- connection life -------------------------------------------------- */
 
-/* A request the kernel holds for c that gatewayd has not read yet (a
- * connection accepted just before the stop: its request is on its way). */
-static bool bytes_waiting(const struct http_conn *c)
-{
-	int n = 0;
-	return ioctl(c->conn.fd, FIONREAD, &n) == 0 && n > 0;
-}
-
 static void on_shutdown(struct conn *conn)
 {
 	struct http_conn *c = http_of(conn);
-	if (c->state == CONN_PROXY ||
-	    (c->state == CONN_HEAD && !c->req && buf_len(&c->conn.in) == 0 && !bytes_waiting(c)))
+	if (c->state == CONN_PROXY) {
 		conn_close(&c->conn);
-	else
-		c->keep_alive = false;
+		return;
+	}
+	c->keep_alive = false;
+	if (c->state == CONN_HEAD && !c->head_start) { /* idle */
+		c->close_idle_at = ev_now(gw->loop) + STOP_IDLE_GRACE;
+		conn_update_timer(&c->conn);
+	}
 }
 
 static void on_abort(struct conn *conn)
@@ -754,6 +757,8 @@ void http_conn_start(int fd, const struct sockaddr *peer, const struct sockaddr 
 		return;
 	spool_init(&c->spool);
 	c->drain_only = gw->stopping;
+	if (gw->stopping) /* a probe's: it sends at once, or is closed soon */
+		c->close_idle_at = ev_now(gw->loop) + STOP_IDLE_GRACE;
 	c->state = proxy_protocol ? CONN_PROXY : CONN_HEAD;
 	c->idle_since = ev_now(gw->loop);
 	sockaddr_text(peer, c->remote_addr, sizeof c->remote_addr, &c->remote_port);

@@ -50,6 +50,7 @@ struct http_conn {
 	unsigned long long resp_bytes;
 
 	ev_tstamp idle_since; /* keep-alive: since the last response */
+	ev_tstamp close_idle_at; /* stopping: an idle connection closes then (0: not stopping) */
 	ev_tstamp head_start; /* first byte of the current head */
 	ev_tstamp linger_start;
 	size_t linger_bytes;
