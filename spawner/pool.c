@@ -224,9 +224,18 @@ static void on_worker_exit(struct spawn_watch *sw)
 	struct ev_loop *loop = p->loop;
 	int st = sw->status;
 	ev_tstamp lived = ev_now(loop) - w->started_at;
+	if (p->hooks->exiting)
+		p->hooks->exiting(p, w);
 	bool expected = w->kill_requested || w->state == WORKER_DRAINING;
+	/* Status 0 after serving: it left at a request limit of its own
+	 * (php-cgi's PHP_FCGI_MAX_REQUESTS): replaced at once, like a worker
+	 * recycled after max_requests, not a crash to back off from. */
+	bool left = !expected && WIFEXITED(st) && WEXITSTATUS(st) == 0 && w->requests > 0;
 
-	if (!expected) {
+	if (left) {
+		LOG(p, 2, "%s#%u (pid %d) left after %lu requests; replacing it", p->set.name,
+		    w->slot, (int)w->pid, w->requests);
+	} else if (!expected) {
 		p->crashes++;
 		if (WIFSIGNALED(st))
 			LOG(p, 0, "%s#%u (pid %d) killed by signal %d (%s) after %.1f s",
@@ -246,7 +255,7 @@ static void on_worker_exit(struct spawn_watch *sw)
 	} else {
 		LOG(p, 3, "%s#%u (pid %d) exited", p->set.name, w->slot, (int)w->pid);
 	}
-	if (lived >= YOUNG_SECONDS && !expected)
+	if ((lived >= YOUNG_SECONDS && !expected) || left)
 		p->backoff = 0;
 	set_state(p, w, WORKER_DEAD);
 	p->hooks->exited(p, w, st);

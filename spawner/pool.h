@@ -52,6 +52,10 @@ struct pool_hooks {
 	 * with more set on all but the last; part 0 is a whole line. */
 	void (*stderr_line)(struct pool *p, struct worker *w, const char *line, size_t len,
 	                    unsigned part, bool more);
+	/* A worker's process is gone, before the pool judges how (optional):
+	 * bring w->requests up to date where others count them (the pools'
+	 * board), since a worker that served requests may leave on its own. */
+	void (*exiting)(struct pool *p, struct worker *w);
 	/* A worker's process is gone (w->peer is still the dispatcher's); the
 	 * record is freed when this returns. */
 	void (*exited)(struct pool *p, struct worker *w, int wait_status);

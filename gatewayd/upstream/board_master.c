@@ -161,9 +161,30 @@ static void hook_gone(void *owner, struct peer *pe, int wait_status)
 	}
 }
 
+/* The requests dispatchers finished on slot i since the last look, counted
+ * (toward max_requests too). */
+static void count_served(struct board_map *m, struct pool *p, int i)
+{
+	uint64_t served = m->bp->w[i].served;
+	for (; m->served_seen[i] < served; m->served_seen[i]++)
+		pool_served(p, m->by_index[i]);
+}
+
+/* A worker is gone: what it served counts before its exit is judged (one
+ * that served may leave on its own; one that did not crashed). */
+static void hook_exiting(void *owner)
+{
+	struct board_map *m = map_of(owner);
+	struct pool *p = workers_pool(((struct pool_rt *)owner)->peers);
+	for (int i = 0; m && i < BOARD_WORKERS; i++)
+		if (m->by_index[i])
+			count_served(m, p, i);
+}
+
 const struct peer_hooks board_master_hooks = {
 	.idle = hook_idle,
 	.stopping = hook_stopping,
+	.exiting = hook_exiting,
 	.gone = hook_gone,
 };
 
@@ -178,11 +199,10 @@ static bool sync_pool(struct board_map *m)
 		if (!w)
 			continue;
 		uint32_t word = bw->word;
-		uint64_t served = bw->served, seen_before = m->served_seen[i];
-		for (; m->served_seen[i] < served; m->served_seen[i]++)
-			pool_served(p, w);
+		uint64_t seen_before = m->served_seen[i];
+		count_served(m, p, i);
 		if (word & BOARD_KILL) {
-			atomic_fetch_and(&bw->word, ~BOARD_KILL);
+			board_take_kill(bw);
 			if (w->state != WORKER_DEAD && w->state != WORKER_DRAINING)
 				pool_kill(p, w, "a dispatcher gave up on it");
 			continue;

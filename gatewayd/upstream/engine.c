@@ -4,10 +4,12 @@
  * that is safe, timed out, answered. */
 #include "gatewayd/upstream/engine.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "gatewayd/core/admission.h"
@@ -22,6 +24,20 @@
 #include "gatewayd/upstream/upstream.h"
 
 #define MAX_ATTEMPTS 3
+/* Retries of a request no worker read whole (a kept connection closed, a
+ * worker gone with it in its backlog, a reset) spend no attempt, up to this
+ * many: a worker that leaves at a request limit of its own is no sign
+ * against the request. */
+#define MAX_UNREAD_RETRIES 8
+
+/* j goes to another worker though none read it whole: not an attempt. */
+static void job_unread(struct upstream_job *j)
+{
+	if (j->unread_retries < MAX_UNREAD_RETRIES) {
+		j->unread_retries++;
+		j->attempts--;
+	}
+}
 
 static struct upstream_job *job_of_ticket(struct admission_ticket *t)
 {
@@ -132,8 +148,9 @@ static void job_promote(struct upstream_job *j)
 }
 
 /* Methods a worker may see twice (RFC 9110 §9.2.2): only these are sent to
- * another worker when the one they waited behind died, since it may have
- * started them in the moment before. */
+ * another worker when the one they waited behind died, or when one reset the
+ * connection without a byte of answer, since it may have started them in the
+ * moment before. */
 static bool request_idempotent(const struct request *r)
 {
 	static const char *const safe[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
@@ -152,8 +169,17 @@ static bool job_behind(const struct upstream_job *j)
 /* May the job go to another peer after this one failed it? Only if this
  * one cannot have acted on it: no answer came, and nothing reached it (its
  * own job) or it never took it (behind, and the method is one a worker may
- * see twice). */
-static bool job_may_retry(const struct upstream_job *j)
+ * see twice). What the connection said, err, tells more once the request
+ * was sent with not a byte back (stderr included):
+ *   EAGAIN      the worker is dead and the connection still open: it waits,
+ *               never accepted, in the backlog of the socket the pool holds
+ *   ECONNRESET  the worker closed it with the request not all read: it
+ *               left at a request limit of its own (php-cgi's
+ *               PHP_FCGI_MAX_REQUESTS) just as the request came, or crashed
+ *               while reading; a method a worker may see twice goes on, as
+ *               nginx retries one
+ *   0, other    it read the request, then failed: 502 */
+static bool job_may_retry(const struct upstream_job *j, int err)
 {
 	/* body bytes already handed to the failed connection are gone from
 	 * r->body: another peer would get the request with a hole in it */
@@ -163,7 +189,10 @@ static bool job_may_retry(const struct upstream_job *j)
 	case JOB_BEHIND:
 		return request_idempotent(j->r);
 	case JOB_SENDING:
-		return j->conn && !j->conn->conn.wrote_any;
+		if (!j->conn || !j->conn->conn.wrote_any)
+			return j->conn != NULL;
+		return !j->heard &&
+		       (err == EAGAIN || (err == ECONNRESET && request_idempotent(j->r)));
 	case JOB_QUEUED:
 	case JOB_RECEIVING:
 		break;
@@ -265,6 +294,7 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 {
 	struct request *r = j->r;
 	struct upstream_conn *c = behind ? NULL : pe->conn;
+	j->heard = false;
 	if (!c)
 		c = exchange_open(pe, !behind);
 	if (!c && behind)
@@ -398,11 +428,16 @@ static void backlog_fill(struct pool_rt *rt)
 
 /* The connection failed under a job: retry elsewhere when the peer cannot
  * have acted on it, else 502. */
-void job_conn_failed(struct upstream_job *j, const char *why)
+void job_conn_failed(struct upstream_job *j, int err)
 {
 	struct pool_rt *rt = j->rt;
 	struct peer *pe = j->pe;
-	bool behind = job_behind(j), retry = job_may_retry(j);
+	const char *why = err ? strerror(err) : "connection closed";
+	bool behind = job_behind(j), retry = job_may_retry(j, err);
+	bool unread = !behind && (!j->conn->conn.wrote_any || err == ECONNRESET);
+	const char *before = behind                    ? "it took the request"
+	                     : j->conn->conn.wrote_any ? "it read the whole request"
+	                                               : "the request was sent";
 	conn_close(&j->conn->conn);
 	j->conn = NULL;
 	j->pe = NULL;
@@ -411,10 +446,11 @@ void job_conn_failed(struct upstream_job *j, const char *why)
 	else if (pe)
 		pe->job = NULL;
 	if (retry) {
-		log_warn(j->r->id, "%s: %s before %s: trying another worker", j->who, why,
-		         behind ? "it took the request" : "the request was sent");
+		log_warn(j->r->id, "%s: %s before %s: trying another worker", j->who, why, before);
 		if (pe && !behind)
 			peer_failed(pe, why);
+		if (unread)
+			job_unread(j);
 		rt->retries++;
 		ev_timer_stop(gw->loop, &j->timer);
 		job_try_assign(j);
@@ -455,7 +491,7 @@ static bool on_peer_stopping(void *owner, struct peer *pe)
 static void job_orphaned(struct upstream_job *next)
 {
 	struct pool_rt *rt = next->rt;
-	bool retry = job_may_retry(next);
+	bool retry = job_may_retry(next, 0);
 	next->pe = NULL;
 	if (next->conn)
 		conn_close(&next->conn->conn);
@@ -476,6 +512,17 @@ static void job_orphaned(struct upstream_job *next)
 	job_free(next);
 }
 
+/* What a dead peer left on c (job_may_retry): EAGAIN while it waits in the
+ * socket's backlog, ECONNRESET if the peer closed it with what was sent not
+ * all read (the kernel says so at once), 0 for a close or an answer. */
+static int conn_left_error(struct upstream_conn *c)
+{
+	char b;
+	if (c->conn.closed || recv(c->conn.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return 0;
+	return errno == EWOULDBLOCK ? EAGAIN : errno;
+}
+
 static void on_peer_gone(void *owner, struct peer *pe, int st)
 {
 	struct pool_rt *rt = owner;
@@ -483,6 +530,23 @@ static void on_peer_gone(void *owner, struct peer *pe, int st)
 		ev_feed_event(gw->loop, &stop_check, EV_CUSTOM);
 	if (!pe)
 		return;
+	/* Its exit came before its connection's reset: the job may go on
+	 * (job_may_retry), as job_conn_failed would have let it. */
+	struct upstream_job *j = pe->job;
+	int err = j && j->conn ? conn_left_error(j->conn) : 0;
+	if (j && j->conn && job_may_retry(j, err)) {
+		bool unread = err == EAGAIN || !j->conn->conn.wrote_any;
+		log_warn(j->r->id, "%s exited before it %s the request: trying another worker",
+		         j->who, unread ? "read any of" : "read all of");
+		conn_close(&j->conn->conn); /* and off pe and j (exchange.c's on_release) */
+		j->pe = NULL;
+		pe->job = NULL;
+		if (unread || err == ECONNRESET)
+			job_unread(j);
+		rt->retries++;
+		ev_timer_stop(gw->loop, &j->timer);
+		job_try_assign(j);
+	}
 	if (pe->conn) {
 		struct upstream_conn *c = pe->conn;
 		c->pe = NULL;
@@ -494,7 +558,7 @@ static void on_peer_gone(void *owner, struct peer *pe, int st)
 		pe->next_job = NULL;
 		job_orphaned(next);
 	}
-	struct upstream_job *j = pe->job;
+	j = pe->job;
 	if (!j)
 		return;
 	pe->job = NULL;

@@ -43,7 +43,9 @@ struct upstream_job {
 	struct stderr_line errline;
 	ev_timer timer; /* queue deadline, then request_timeout */
 	int attempts;
+	int unread_retries; /* retries that spent no attempt (engine.c's job_unread) */
 	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */
+	bool heard; /* a byte came back on its connection */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
 	char who[160]; /* its peer's: "php#3 (pid 123)" */
 	struct admission_ticket ticket; /* while it waits for a peer */
@@ -56,8 +58,8 @@ void job_fail(struct upstream_job *j, int status, const char *extra);
 /* The job is over: give the peer back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 void job_finish(struct upstream_job *j, bool keep);
-/* The connection failed under a job: retry elsewhere when the peer cannot
- * have acted on it, else 502. */
-void job_conn_failed(struct upstream_job *j, const char *why);
+/* The connection failed under a job (err: an errno, 0 for a close): retry
+ * elsewhere when the peer cannot have acted on it, else 502. */
+void job_conn_failed(struct upstream_job *j, int err);
 
 #endif

@@ -131,6 +131,7 @@ static void on_input(struct conn *conn)
 		conn_close(&c->conn); /* the worker said something unasked */
 		return;
 	}
+	j->heard = true;
 	while (buf_len(&c->conn.in) > 0) {
 		struct upstream_event ev = { .type = UPSTREAM_NONE };
 		ssize_t used =
@@ -196,7 +197,7 @@ static void on_eof(struct conn *conn, int err)
 		upstream_end(j, 0);
 		return;
 	}
-	job_conn_failed(j, err ? strerror(err) : "connection closed");
+	job_conn_failed(j, err);
 }
 
 static void on_write_error(struct conn *conn, int err)
@@ -210,7 +211,7 @@ static void on_write_error(struct conn *conn, int err)
 		job_fail(j, 500, NULL);
 		job_finish(j, false);
 	} else if (j) {
-		job_conn_failed(j, strerror(err));
+		job_conn_failed(j, err);
 	} else {
 		conn_close(&c->conn);
 	}

@@ -77,6 +77,9 @@ struct peer_hooks {
 	 * claimed it since the master last looked (board_master.c); it is not
 	 * stopped. */
 	bool (*stopping)(void *owner, struct peer *pe);
+	/* A process of the source's is gone and about to be judged (optional):
+	 * count what was served on it now (board_master.c). */
+	void (*exiting)(void *owner);
 	/* A process of the source's is gone (wait status); pe is its peer, NULL
 	 * if it was never taken, freed when this returns. */
 	void (*gone)(void *owner, struct peer *pe, int wait_status);

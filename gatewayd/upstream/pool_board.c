@@ -142,6 +142,14 @@ void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int
 	}
 }
 
+void board_take_kill(struct board_worker *bw)
+{
+	uint32_t w = atomic_load(&bw->word), want;
+	do
+		want = BOARD_WORD(BOARD_DRAINING, w & BOARD_CLAIMS) | BOARD_RETIRE;
+	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
+}
+
 bool board_stop_unclaimed(struct board_worker *bw)
 {
 	uint32_t w = atomic_load(&bw->word), want;

@@ -88,6 +88,9 @@ bool board_others_wait(const struct board_pool *bp, int self);
  * waits for a worker of bp, taking them in turn. */
 void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except);
 
+/* The master: a dispatcher asked for bw to be killed; it is draining and
+ * retired from here on (in one step: no claim fits between the two). */
+void board_take_kill(struct board_worker *bw);
 /* The master: bw is told to stop (draining, retired); false if a claim got
  * there first. */
 bool board_stop_unclaimed(struct board_worker *bw);

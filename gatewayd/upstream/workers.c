@@ -67,6 +67,13 @@ static bool hook_stopping(struct pool *p, struct worker *w)
 	return !w->peer || ws->ps.hooks->stopping(ws->ps.owner, w->peer);
 }
 
+static void hook_exiting(struct pool *p, struct worker *w)
+{
+	struct workers *ws = p->owner;
+	if (ws->ps.hooks->exiting)
+		ws->ps.hooks->exiting(ws->ps.owner);
+}
+
 static void hook_exited(struct pool *p, struct worker *w, int wait_status)
 {
 	struct workers *ws = p->owner;
@@ -108,7 +115,7 @@ static void hook_stderr_line(struct pool *p, struct worker *w, const char *line,
 /* clang-format off */
 static const struct pool_hooks pool_hooks = {
 	.log = hook_log, .idle = hook_idle, .stopping = hook_stopping,
-	.stderr_line = hook_stderr_line, .exited = hook_exited
+	.stderr_line = hook_stderr_line, .exiting = hook_exiting, .exited = hook_exited
 };
 /* clang-format on */
 

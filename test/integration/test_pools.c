@@ -972,6 +972,7 @@ struct loader {
 	pthread_t t;
 	int port;
 	const char *target;
+	const char *expect; /* in every answer's body; NULL: hello.fcgi's */
 	int count;        /* requests to make; 0: until stop_at */
 	double stop_at;
 	int ok, failed, reconnects;
@@ -992,7 +993,8 @@ static void *load_run(void *arg)
 		struct resp r;
 		cl_send_request(&c, "GET", l->target, NULL, true);
 		int rc = cl_read(&c, &r, 10);
-		if (rc == 0 && r.status == 200 && strstr(r.body, "Hello from C, pid ")) {
+		if (rc == 0 && r.status == 200 &&
+		    strstr(r.body, l->expect ? l->expect : "Hello from C, pid ")) {
 			l->ok++;
 		} else {
 			if (!l->failed)
@@ -1072,6 +1074,62 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 	int z, kids = gw_count_children(G.pid, &z);
 	cr_assert(kids_ok, "gatewayd has %d children (%d zombies), wanted 2 workers", kids, z);
 	finish_ok();
+}
+
+/* php-cgi as Debian ships it leaves after PHP_FCGI_MAX_REQUESTS (500; 5
+ * here), closing its kept connection as the next request comes: that
+ * request is sent to another worker (a GET, which a worker may see twice),
+ * and the worker that left is replaced at once, not backed off from as a
+ * crash. One dispatcher, then two (a worker claimed from the board). */
+static void php_leaving_costs_nothing(const char *dispatchers)
+{
+	char config[2048];
+	snprintf(config, sizeof config,
+	         "{" BASE "\"dispatchers\": %s, \"pools\": {\"php\": {\"protocol\": \"fastcgi\","
+	         " \"command\": [\"php-cgi\"], \"processes\": 2,"
+	         " \"env\": {\"PHP_FCGI_CHILDREN\": \"0\", \"PHP_FCGI_MAX_REQUESTS\": \"5\","
+	         " \"PATH\": \"/usr/local/bin:/usr/bin:/bin\"}}},"
+	         "\"routes\": [{\"match\": \"/php/\", \"pool\": \"php\","
+	         " \"root\": \"@FIX@/pools/php\"}]}",
+	         dispatchers);
+	gw_start(&G, config);
+	wait_state("php", "idle", 2, 5);
+	struct loader l[LOAD_THREADS];
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l[i] = (struct loader){.port = G.port, .target = "/php/info.php", .count = 60,
+		                       .expect = "method=GET\n"};
+		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		pthread_join(l[i].t, NULL);
+		ok += l[i].ok;
+		failed += l[i].failed;
+		if (l[i].failed)
+			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
+	}
+	wait_state("php", "idle", 2, 5);
+	long long spawns = pool_stat("php", "spawns"), crashes = pool_stat("php", "crashes");
+	cr_log_info("%s dispatcher(s): %d ok, %d failed; %lld spawns, %lld crashes", dispatchers, ok,
+	            failed, spawns, crashes);
+	if (failed || crashes)
+		gw_dump_log(&G);
+	cr_expect_eq(failed, 0, "%d of %d requests failed", failed, LOAD_THREADS * 60);
+	cr_expect_eq(crashes, 0, "workers that left at their own limit counted as %lld crashes",
+	             crashes);
+	/* 240 requests, 5 a worker: most workers left, and were replaced. */
+	cr_expect_geq(spawns, 30, "only %lld spawns: the workers did not leave", spawns);
+	finish_ok();
+}
+
+Test(pools, php_cgi_leaving_at_its_own_limit_costs_no_request)
+{
+	php_leaving_costs_nothing("1");
+}
+
+Test(pools, php_cgi_leaving_at_its_own_limit_costs_no_request_with_2_dispatchers)
+{
+	php_leaving_costs_nothing("2");
 }
 
 /* ---- 7. kill -9 gatewayd: no worker survives ------------------------------- */
