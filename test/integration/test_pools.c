@@ -1132,6 +1132,45 @@ Test(pools, php_cgi_leaving_at_its_own_limit_costs_no_request_with_2_dispatchers
 	php_leaving_costs_nothing("2");
 }
 
+/* Reloads under clients that keep their connections: each reload stops the
+ * dispatchers holding them, and a request sent the moment one stops must
+ * still be answered (served with Connection: close, not lost to the close). */
+Test(pools, reloads_lose_no_request_on_kept_alive_connections)
+{
+	const char *config = "{" BASE "\"dispatchers\": 2, \"pools\": {\"hello\": {" HELLO_CMD
+	                     ", \"processes\": 2}},"
+	                     "\"routes\": [{\"match\": \"=/hello\", \"pool\": \"hello\"}]}";
+	gw_start(&G, config);
+	wait_state("hello", "idle", 2, 5);
+	struct loader l[LOAD_THREADS];
+	double until = gw_now() + 3.0;
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l[i] = (struct loader){.port = G.port, .target = "/hello", .stop_at = until};
+		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		gw_sleep(0.6);
+		cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	}
+	int ok = 0, failed = 0, reconnects = 0;
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		pthread_join(l[i].t, NULL);
+		ok += l[i].ok;
+		failed += l[i].failed;
+		reconnects += l[i].reconnects;
+		if (l[i].failed)
+			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
+	}
+	cr_log_info("4 reloads under %d kept-alive clients: %d ok, %d failed, %d reconnects",
+	            LOAD_THREADS, ok, failed, reconnects);
+	cr_expect_eq(failed, 0, "%d requests failed across the reloads", failed);
+	/* Every reload closed the connections of the dispatchers it stopped. */
+	cr_expect_geq(reconnects, LOAD_THREADS * 4 - 1, "only %d reconnects for 4 reloads",
+	              reconnects);
+	cr_expect_gt(ok, 0);
+	finish_ok();
+}
+
 /* ---- 7. kill -9 gatewayd: no worker survives ------------------------------- */
 
 Test(pools, workers_die_with_a_killed_gatewayd)
