@@ -30,15 +30,6 @@
  * against the request. */
 #define MAX_UNREAD_RETRIES 8
 
-/* j goes to another worker though none read it whole: not an attempt. */
-static void job_unread(struct upstream_job *j)
-{
-	if (j->unread_retries < MAX_UNREAD_RETRIES) {
-		j->unread_retries++;
-		j->attempts--;
-	}
-}
-
 static struct upstream_job *job_of_ticket(struct admission_ticket *t)
 {
 	return (struct upstream_job *)((char *)t - offsetof(struct upstream_job, ticket));
@@ -76,6 +67,19 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 static ev_prepare stop_check = { .cb = on_stop_check };
 static void job_try_assign(struct upstream_job *j);
+
+/* j, failed by its peer, goes to another one. unread: the failed peer did
+ * not read it whole, and the retry spends no attempt (MAX_UNREAD_RETRIES). */
+static void job_retry(struct upstream_job *j, bool unread)
+{
+	if (unread && j->unread_retries < MAX_UNREAD_RETRIES) {
+		j->unread_retries++;
+		j->attempts--;
+	}
+	j->rt->retries++;
+	ev_timer_stop(gw->loop, &j->timer);
+	job_try_assign(j);
+}
 static void backlog_fill(struct pool_rt *rt);
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -434,7 +438,6 @@ void job_conn_failed(struct upstream_job *j, int err)
 	struct peer *pe = j->pe;
 	const char *why = err ? strerror(err) : "connection closed";
 	bool behind = job_behind(j), retry = job_may_retry(j, err);
-	bool unread = !behind && (!j->conn->conn.wrote_any || err == ECONNRESET);
 	const char *before = behind                    ? "it took the request"
 	                     : j->conn->conn.wrote_any ? "it read the whole request"
 	                                               : "the request was sent";
@@ -449,11 +452,7 @@ void job_conn_failed(struct upstream_job *j, int err)
 		log_warn(j->r->id, "%s: %s before %s: trying another worker", j->who, why, before);
 		if (pe && !behind)
 			peer_failed(pe, why);
-		if (unread)
-			job_unread(j);
-		rt->retries++;
-		ev_timer_stop(gw->loop, &j->timer);
-		job_try_assign(j);
+		job_retry(j, !behind); /* its own job: not read whole (job_may_retry) */
 		return;
 	}
 	if (j->r) {
@@ -499,8 +498,7 @@ static void job_orphaned(struct upstream_job *next)
 		log_warn(next->r->id,
 		         "%s is gone before it took this request: trying another worker",
 		         next->who);
-		rt->retries++;
-		job_try_assign(next);
+		job_retry(next, false);
 		return;
 	}
 	if (next->r) {
@@ -535,17 +533,13 @@ static void on_peer_gone(void *owner, struct peer *pe, int st)
 	struct upstream_job *j = pe->job;
 	int err = j && j->conn ? conn_left_error(j->conn) : 0;
 	if (j && j->conn && job_may_retry(j, err)) {
-		bool unread = err == EAGAIN || !j->conn->conn.wrote_any;
 		log_warn(j->r->id, "%s exited before it %s the request: trying another worker",
-		         j->who, unread ? "read any of" : "read all of");
+		         j->who,
+		         err == EAGAIN || !j->conn->conn.wrote_any ? "read any of" : "read all of");
 		conn_close(&j->conn->conn); /* and off pe and j (exchange.c's on_release) */
 		j->pe = NULL;
 		pe->job = NULL;
-		if (unread || err == ECONNRESET)
-			job_unread(j);
-		rt->retries++;
-		ev_timer_stop(gw->loop, &j->timer);
-		job_try_assign(j);
+		job_retry(j, true); /* not read whole (job_may_retry) */
 	}
 	if (pe->conn) {
 		struct upstream_conn *c = pe->conn;
