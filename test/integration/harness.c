@@ -143,9 +143,15 @@ void gw_hand_over(const int *fds, int n)
 void gw_start(struct gw_proc *g, const char *json)
 {
 	gw_write_config(g, json);
+	pid_t test = getpid();
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		/* A test killed (Criterion's timeout) takes its gatewayd with it, and
+		 * a killed master takes everything it started. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != test)
+			_exit(1);
 		int fd = open(g->error_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
