@@ -52,7 +52,7 @@ class Worker:
         ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         ls.bind(self.address)
         ls.listen(64)
-        argv = [WORKER, "--protocol", protocol]
+        argv = [WORKER] + (["--protocol", protocol] if protocol else [])
         if path is not None:
             argv += ["--path", path]
         argv += list(extra) + [spec]
@@ -1085,6 +1085,41 @@ class LoadingTests(unittest.TestCase):
             self.assertTrue(r.body.startswith(b"Hello from WSGI, pid"))
         finally:
             w.stop()
+
+    def test_no_protocol_serves_what_the_first_request_speaks(self):
+        # A pool's "protocol" is gatewayd's; the worker without --protocol
+        # takes it from the first request, and keeps it: FastCGI then a
+        # connection closed at once (gatewayd's wake-up) then FastCGI again;
+        # uwsgi likewise. The other protocol afterwards is refused, and the
+        # connection closed at once: a FastCGI worker used to wait for the rest
+        # of a "record" that a uwsgi packet's header announced, held by it
+        # until the peer gave up.
+        for client, other in ((FcgiClient, UwsgiClient), (UwsgiClient, FcgiClient)):
+            w = Worker("hello:application", None, path=os.path.join(EXAMPLES, "wsgi"))
+            try:
+                c = client(w)
+                r = c.request(cgi_env("/"))
+                self.assertEqual(r.code, 200, (client.proto, r, w.stderr()))
+                self.assertTrue(r.body.startswith(b"Hello from WSGI, pid"))
+                if hasattr(c, "close"):
+                    c.close()
+                w.connect().close()
+                c = client(w)
+                r = c.request(cgi_env("/"))
+                self.assertEqual(r.code, 200, (client.proto, r, w.stderr()))
+                if hasattr(c, "close"):
+                    c.close()
+                try:
+                    r = other(w).request(cgi_env("/"))
+                except socket.timeout:
+                    self.fail("%s worker held a %s request" % (client.proto, other.proto))
+                except (OSError, AssertionError, ValueError):
+                    r = None
+                self.assertTrue(r is None or r.code != 200,
+                                "%s after %s was served" % (other.proto, client.proto))
+                self.assertTrue(w.alive(), w.stderr())
+            finally:
+                w.stop()
 
     def test_load_failure_exits(self):
         w = Worker("no_such_module_here:app", "uwsgi")

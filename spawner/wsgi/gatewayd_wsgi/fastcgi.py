@@ -16,7 +16,6 @@ from .fastcgi_records import (
     FCGI_STDERR, FCGI_STDIN, FCGI_STDOUT, FCGI_UNKNOWN_ROLE, FCGI_UNKNOWN_TYPE,
     begin_body, fcgi_encode_pairs, fcgi_end_request, fcgi_pairs, fcgi_record, fcgi_stream,
     pack_header, unpack_header)
-from .listener import connections
 from .response import ClientGone, run_app
 from .stderr import log
 from .wsgi_input import EMPTY_INPUT, Input
@@ -51,11 +50,11 @@ class FcgiConn:
             avail = len(data) - pos
             if avail >= 8:
                 version, rtype, rid, clen, plen = unpack_header(data, pos)
+                if version != 1:  # not FastCGI (uwsgi, HTTP): no use waiting for the rest
+                    raise ValueError("FastCGI record of version %d" % version)
                 end = pos + 8 + clen
                 if len(data) >= end + plen:
                     self.pos = end + plen
-                    if version != 1:
-                        raise ValueError("FastCGI record of version %d" % version)
                     return rtype, rid, data[pos + 8:end]
             more = self.sock.recv(262144)
             if not more:
@@ -200,10 +199,10 @@ class FcgiConn:
         return sent
 
 
-def serve_fastcgi(lsock, app):
+def serve_fastcgi(lsock, conns, app):
     family = lsock.family
     Sock = _socket.socket
-    for fd in connections(lsock):
+    for fd in conns:
         sock = Sock(family, socket.SOCK_STREAM, 0, fd)
         try:
             fcgi_connection(sock, app)

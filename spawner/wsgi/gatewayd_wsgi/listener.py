@@ -3,6 +3,7 @@ FCGI_LISTENSOCK_FILENO): taken over at start, the connections it brings
 handed to the worker loops."""
 
 import errno
+import itertools
 import os
 import socket
 import time
@@ -79,6 +80,28 @@ def _left_in_backlog(lsock, tcp):
         if tcp:
             _nodelay(fd)
         yield fd
+
+
+def first_speaks(conns):
+    """Without --protocol: the protocol the first request on conns speaks,
+    and conns with that connection put back first. A FastCGI record starts
+    with its version, 1; a uwsgi packet with modifier1, 0 for WSGI (anything
+    else is left to the uwsgi loop, which says what it got). A connection
+    closed before a byte (gatewayd's wake-up of a stopping worker) is closed
+    and the next one looked at. (None, conns) if none came before the stop."""
+    for fd in conns:
+        sock = socket.socket(fileno=fd)
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            first = b""
+        sock.detach()
+        if not first:
+            os.close(fd)
+            continue
+        proto = "fastcgi" if first[0] == 1 else "uwsgi"
+        return proto, itertools.chain((fd,), conns)
+    return None, conns
 
 
 def _nodelay(fd):

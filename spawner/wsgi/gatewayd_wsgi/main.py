@@ -37,8 +37,8 @@ USAGE = """usage: gatewayd-wsgi [--protocol uwsgi|fastcgi] [--cgi] [--path DIR] 
 
 Serves the WSGI application MODULE:CALLABLE (CALLABLE defaults to
 "application"; "factory()" calls a factory) on the listening socket passed
-as fd 0, one request at a time, over the uwsgi protocol (default) or FastCGI.
-  --protocol P   uwsgi or fastcgi
+as fd 0, one request at a time, over the uwsgi protocol or FastCGI.
+  --protocol P   uwsgi or fastcgi (default: what the first request speaks)
   --cgi          run the application once as a CGI program (environment,
                  stdin, stdout) and exit
   --path DIR     put DIR first on sys.path (default: the current directory)
@@ -46,7 +46,7 @@ as fd 0, one request at a time, over the uwsgi protocol (default) or FastCGI.
 
 
 def parse_args(argv):
-    proto, cgi, path, spec = "uwsgi", False, None, None
+    proto, cgi, path, spec = None, False, None, None
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -114,11 +114,9 @@ def serve(proto, spec, path):
     """A pool worker: load the application, serve fd 0's listening socket
     until the stop signal."""
     import signal
-    from .listener import take_fd0
-    if proto == "uwsgi":
-        from .uwsgi import serve_uwsgi as serve_loop
-    else:
-        from .fastcgi import serve_fastcgi as serve_loop
+    from .fastcgi import serve_fastcgi
+    from .listener import connections, first_speaks, take_fd0
+    from .uwsgi import serve_uwsgi
     try:
         lsock = take_fd0()
     except OSError as e:
@@ -150,7 +148,11 @@ def serve(proto, spec, path):
             gc.freeze()  # what the application loaded stays out of the collector's way
         except AttributeError:
             pass
-        serve_loop(lsock, app)
+        conns = connections(lsock)
+        if proto is None:
+            proto, conns = first_speaks(conns)
+        if proto is not None:  # else stopped before a request came
+            (serve_uwsgi if proto == "uwsgi" else serve_fastcgi)(lsock, conns, app)
     except stopping.Stop:
         pass
     return 0

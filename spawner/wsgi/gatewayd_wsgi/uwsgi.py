@@ -8,7 +8,6 @@ import socket
 from .environ import base_environ, content_length, finish_environ
 from .errors import Errors
 from .fd_out import FdOut
-from .listener import connections
 from .response import ClientGone, run_app
 from .stderr import log
 from .uwsgi_vars import parse_vars
@@ -60,7 +59,7 @@ HTTP_STARTS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC", b"
                b"CONN", b"TRAC")
 
 
-def serve_uwsgi(lsock, app):
+def serve_uwsgi(lsock, conns, app):
     buf = bytearray(UWSGI_BUF)
     view = memoryview(buf)
     bufs = [buf]
@@ -68,7 +67,7 @@ def serve_uwsgi(lsock, app):
     errors = Errors()
     out = UwsgiOut()
     base = base_environ(errors, False)
-    for fd in connections(lsock):
+    for fd in conns:
         try:
             n = readv(fd, bufs)
             if n < 4:
