@@ -82,6 +82,29 @@ start_fcgiwrap() {
 	start_bg fcgiwrap -c "${BENCH_FCGIWRAP:-32}" -s "unix:$work/fcgiwrap.sock"
 }
 
+# php-fpm on $work/php-fpm.sock with Debian's pool settings (www.conf), as root
+# (the bench's files are root's); its pid in $last_pid, its own output in the work dir.
+start_php_fpm() {
+	fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* | head -n 1)
+	cat > "$work/fpm.conf" <<CONF
+[global]
+pid = $work/php-fpm.pid
+error_log = $work/php-fpm.log
+daemonize = no
+[bench]
+user = root
+group = root
+listen = $work/php-fpm.sock
+; Debian's /etc/php/8.2/fpm/pool.d/www.conf
+pm = dynamic
+pm.max_children = 5
+pm.start_servers = 2
+pm.min_spare_servers = 1
+pm.max_spare_servers = 3
+CONF
+	start_bg "$fpm" -R -F -y "$work/fpm.conf" 2>"$work/php-fpm.out"
+}
+
 # nginx whose http block holds what stdin says (upstreams, servers), its files
 # named after $1 in the work dir; BENCH_NGINX_WORKERS worker processes (default auto, as Debian ships nginx).
 start_nginx_with() {

@@ -17,7 +17,6 @@ bench_init "${1:-10}"
 conc=${2:-16}
 workers=${BENCH_WORKERS:-2}
 need_packages spawn-fcgi php-cgi php8.2-fpm
-fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* | head -n 1)
 mkdir -p "$work/php"
 # without its #! line: php-cgi skips it, php-fpm would send it
 sed '1{/^#!/d}' examples/php/hello.php > "$work/php/hello.php"
@@ -38,23 +37,7 @@ JSON
 spawn-fcgi -s "$work/hello.sock" -F "$workers" -P "$work/spawn-fcgi.pid" -- "$top/examples/hello.fcgi" >/dev/null
 for p in $(pgrep -f "^$top/examples/hello.fcgi"); do [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] && pids="$pids $p"; done
 spawned=$(pgrep -f "^$top/examples/hello.fcgi" | tr '\n' ' ')
-cat > "$work/fpm.conf" <<CONF
-[global]
-pid = $work/php-fpm.pid
-error_log = $work/php-fpm.log
-daemonize = no
-[bench]
-user = root
-group = root
-listen = $work/php-fpm.sock
-; Debian's /etc/php/8.2/fpm/pool.d/www.conf
-pm = dynamic
-pm.max_children = 5
-pm.start_servers = 2
-pm.min_spare_servers = 1
-pm.max_spare_servers = 3
-CONF
-start_bg "$fpm" -R -F -y "$work/fpm.conf"
+start_php_fpm
 start_nginx_with pools <<CONF
     upstream hello { server unix:$work/hello.sock; }
     # no keepalive to php-fpm, as Debian's nginx snippets: a php-fpm child serves one

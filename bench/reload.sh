@@ -18,7 +18,6 @@ bench_init "${1:-10}"
 conc=${2:-16}
 BENCH_DISPATCHERS=${BENCH_DISPATCHERS:-2}
 need_packages php-cgi php8.2-fpm
-fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* | head -n 1)
 mkdir -p "$work/php"
 sed '1{/^#!/d}' examples/php/hello.php > "$work/php/hello.php"
 
@@ -29,23 +28,7 @@ start_gatewayd <<JSON
                            "PHP_FCGI_MAX_REQUESTS": "${BENCH_PHP_MAX_REQUESTS:-0}"}}},
  "routes": [{"match": "/php/", "pool": "php", "root": "php"}]}
 JSON
-cat > "$work/fpm.conf" <<CONF
-[global]
-pid = $work/php-fpm.pid
-error_log = $work/php-fpm.log
-daemonize = no
-[bench]
-user = root
-group = root
-listen = $work/php-fpm.sock
-; Debian's /etc/php/8.2/fpm/pool.d/www.conf
-pm = dynamic
-pm.max_children = 5
-pm.start_servers = 2
-pm.min_spare_servers = 1
-pm.max_spare_servers = 3
-CONF
-start_bg "$fpm" -R -F -y "$work/fpm.conf" 2>"$work/php-fpm.out"
+start_php_fpm
 fpmpid=$last_pid
 start_nginx_with reload <<CONF
     server {

@@ -1013,6 +1013,31 @@ static void *load_run(void *arg)
 	return NULL;
 }
 
+/* LOAD_THREADS clients as like says (target, count or stop_at, expect), started. */
+static void loaders_start(struct loader *l, struct loader like)
+{
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l[i] = like;
+		l[i].port = G.port;
+		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
+	}
+}
+
+/* They are done: their counts added up, each client with failures logged. */
+static struct loader loaders_join(struct loader *l)
+{
+	struct loader sum = {0};
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		pthread_join(l[i].t, NULL);
+		sum.ok += l[i].ok;
+		sum.failed += l[i].failed;
+		sum.reconnects += l[i].reconnects;
+		if (l[i].failed)
+			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
+	}
+	return sum;
+}
+
 static bool children_settled(void *arg)
 {
 	int *want = arg, z;
@@ -1030,18 +1055,9 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 
 	double t0 = gw_now();
 	struct loader l[LOAD_THREADS];
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		l[i] = (struct loader){.port = G.port, .target = "/hello", .count = LOAD_REQUESTS / LOAD_THREADS};
-		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
-	}
-	int ok = 0, failed = 0;
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		pthread_join(l[i].t, NULL);
-		ok += l[i].ok;
-		failed += l[i].failed;
-		if (l[i].failed)
-			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
-	}
+	loaders_start(l, (struct loader){.target = "/hello", .count = LOAD_REQUESTS / LOAD_THREADS});
+	struct loader sum = loaders_join(l);
+	int ok = sum.ok, failed = sum.failed;
 	double took = gw_now() - t0;
 	cr_log_info("%d requests in %.2f s (%.0f/s)", ok + failed, took, (ok + failed) / took);
 	if (failed)
@@ -1095,19 +1111,10 @@ static void php_leaving_costs_nothing(const char *dispatchers)
 	gw_start(&G, config);
 	wait_state("php", "idle", 2, 5);
 	struct loader l[LOAD_THREADS];
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		l[i] = (struct loader){.port = G.port, .target = "/php/info.php", .count = 60,
-		                       .expect = "method=GET\n"};
-		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
-	}
-	int ok = 0, failed = 0;
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		pthread_join(l[i].t, NULL);
-		ok += l[i].ok;
-		failed += l[i].failed;
-		if (l[i].failed)
-			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
-	}
+	loaders_start(l, (struct loader){.target = "/php/info.php", .count = 60,
+	                                 .expect = "method=GET\n"});
+	struct loader sum = loaders_join(l);
+	int ok = sum.ok, failed = sum.failed;
 	wait_state("php", "idle", 2, 5);
 	long long spawns = pool_stat("php", "spawns"), crashes = pool_stat("php", "crashes");
 	cr_log_info("%s dispatcher(s): %d ok, %d failed; %lld spawns, %lld crashes", dispatchers, ok,
@@ -1143,24 +1150,13 @@ Test(pools, reloads_lose_no_request_on_kept_alive_connections)
 	gw_start(&G, config);
 	wait_state("hello", "idle", 2, 5);
 	struct loader l[LOAD_THREADS];
-	double until = gw_now() + 3.0;
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		l[i] = (struct loader){.port = G.port, .target = "/hello", .stop_at = until};
-		cr_assert_eq(pthread_create(&l[i].t, NULL, load_run, &l[i]), 0);
-	}
+	loaders_start(l, (struct loader){.target = "/hello", .stop_at = gw_now() + 3.0});
 	for (int k = 0; k < 4; k++) {
 		gw_sleep(0.6);
 		cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	}
-	int ok = 0, failed = 0, reconnects = 0;
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		pthread_join(l[i].t, NULL);
-		ok += l[i].ok;
-		failed += l[i].failed;
-		reconnects += l[i].reconnects;
-		if (l[i].failed)
-			cr_log_error("client %d: %d failed, first: %s", i, l[i].failed, l[i].first_failure);
-	}
+	struct loader sum = loaders_join(l);
+	int ok = sum.ok, failed = sum.failed, reconnects = sum.reconnects;
 	cr_log_info("4 reloads under %d kept-alive clients: %d ok, %d failed, %d reconnects",
 	            LOAD_THREADS, ok, failed, reconnects);
 	cr_expect_eq(failed, 0, "%d requests failed across the reloads", failed);
