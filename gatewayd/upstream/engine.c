@@ -528,18 +528,31 @@ static void on_peer_gone(void *owner, struct peer *pe, int st)
 		ev_feed_event(gw->loop, &stop_check, EV_CUSTOM);
 	if (!pe)
 		return;
-	/* Its exit came before its connection's reset: the job may go on
-	 * (job_may_retry), as job_conn_failed would have let it. */
+	/* Its exit is often seen before the end of its connection is read: the
+	 * connection says how the job ends. */
 	struct upstream_job *j = pe->job;
 	int err = j && j->conn ? conn_left_error(j->conn) : 0;
-	if (j && j->conn && job_may_retry(j, err)) {
-		log_warn(j->r->id, "%s exited before it %s the request: trying another worker",
-		         j->who,
-		         err == EAGAIN || !j->conn->conn.wrote_any ? "read any of" : "read all of");
+	if (j && j->conn && err != EAGAIN) {
+		struct upstream_conn *c = j->conn;
+		c->pe = NULL;
+		if (pe->conn == c)
+			pe->conn = NULL;
+		pe->job = NULL;
+		j->pe = NULL;
+		/* The reset the peek took; else what it sent (its whole answer,
+		 * often), then its close. */
+		if (err)
+			job_conn_failed(j, err);
+		else
+			conn_read_soon(&c->conn);
+	} else if (j && j->conn && job_may_retry(j, err)) {
+		log_warn(j->r->id,
+		         "%s exited before it read any of the request: trying another worker",
+		         j->who);
 		conn_close(&j->conn->conn); /* and off pe and j (exchange.c's on_release) */
 		j->pe = NULL;
 		pe->job = NULL;
-		job_retry(j, true); /* not read whole (job_may_retry) */
+		job_retry(j, true); /* never accepted (job_may_retry) */
 	}
 	if (pe->conn) {
 		struct upstream_conn *c = pe->conn;
