@@ -639,6 +639,16 @@ static void on_written(struct conn *conn)
 
 /* ---- timeouts: timestamps, one timer per connection re-armed lazily ---- */
 
+/* An idle connection's deadline: keep-alive (or the first head's), earlier
+ * while stopping (STOP_IDLE_GRACE). */
+static ev_tstamp idle_deadline(const struct http_conn *c)
+{
+	const struct config *cfg = gw->cfg;
+	ev_tstamp at =
+	        c->idle_since + (c->requests ? cfg->timeouts.keepalive : cfg->timeouts.header);
+	return c->close_idle_at && c->close_idle_at < at ? c->close_idle_at : at;
+}
+
 /* When the connection's current wait expires; 0 if it has none (the handler
  * times its own work). *status: what to answer then (408), or 0. */
 static ev_tstamp wait_deadline(struct http_conn *c, int *status)
@@ -656,11 +666,7 @@ static ev_tstamp wait_deadline(struct http_conn *c, int *status)
 			*status = 408;
 			return c->head_start + cfg->timeouts.header;
 		}
-		{
-			ev_tstamp at = c->idle_since + (c->requests ? cfg->timeouts.keepalive
-			                                            : cfg->timeouts.header);
-			return c->close_idle_at && c->close_idle_at < at ? c->close_idle_at : at;
-		}
+		return idle_deadline(c);
 	case CONN_SPOOL:
 		*status = 408;
 		return c->conn.last_read + cfg->timeouts.body;

@@ -193,8 +193,10 @@ static bool job_may_retry(const struct upstream_job *j, int err)
 	case JOB_BEHIND:
 		return request_idempotent(j->r);
 	case JOB_SENDING:
-		if (!j->conn || !j->conn->conn.wrote_any)
-			return j->conn != NULL;
+		if (!j->conn)
+			return false;
+		if (!j->conn->conn.wrote_any)
+			return true;
 		return !j->heard &&
 		       (err == EAGAIN || (err == ECONNRESET && request_idempotent(j->r)));
 	case JOB_QUEUED:

@@ -43,7 +43,7 @@ struct upstream_job {
 	struct stderr_line errline;
 	ev_timer timer; /* queue deadline, then request_timeout */
 	int attempts;
-	int unread_retries; /* retries that spent no attempt (engine.c's job_unread) */
+	int unread_retries; /* retries that spent no attempt (engine.c's job_retry) */
 	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */
 	bool heard; /* a byte came back on its connection */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
