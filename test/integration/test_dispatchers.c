@@ -1258,6 +1258,19 @@ static pid_t wait_busy(double timeout)
 	return 0;
 }
 
+/* Whether process *arg sleeps in the kernel's nanosleep (the app's
+ * time.sleep: the worker has read its request and runs it). */
+static bool in_nanosleep(void *arg)
+{
+	char path[64], wchan[64] = "";
+	snprintf(path, sizeof path, "/proc/%d/wchan", *(int *)arg);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, wchan, sizeof wchan - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	return n > 0 && strstr(wchan, "nanosleep") != NULL;
+}
+
 /* One request in a thread: outcome, status, request-id prefix, worker pid. */
 struct wreq {
 	pthread_t t;
@@ -1499,7 +1512,8 @@ Test(dispatchers, shared_pool_request_timeout_replaces_that_worker, .fini = tear
 }
 
 /* 13. A worker killed mid-request: that request 502, the next ones 200, the
- * worker replaced. */
+ * worker replaced. Killed before it read its request (stopped, the request
+ * waiting in its socket), the request goes to the other worker: 200. */
 Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .timeout = 60)
 {
 	make_dirs();
@@ -1510,6 +1524,10 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	struct wreq r = {.path = "/w/sleep?2"};
 	cr_assert_eq(pthread_create(&r.t, NULL, wreq_run, &r), 0);
 	pid_t victim = wait_busy(3);
+	/* Busy on the board is claimed: the kill waits until the app runs. */
+	int victim_id = victim;
+	cr_expect(victim > 0 && gw_wait_until(in_nanosleep, &victim_id, 3),
+	          "worker %d is not running /w/sleep", victim);
 	if (victim > 0)
 		kill(victim, SIGKILL);
 	double killed = gw_now();
@@ -1555,6 +1573,30 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	            victim, r.status, r.took, replaced);
 	cr_expect(replaced >= 0 && replaced < 2.0, "worker %d not replaced within 2 s", victim);
 	cr_expect_eq(ps.crashes, 1, "crashes %lld", ps.crashes);
+	/* Now one stopped: the request it is given waits in its socket, unread;
+	 * killed, the worker never ran it, and the other one answers. */
+	if (n == 2) {
+		pid_t stopped = now[0], live = now[1];
+		cr_assert_eq(kill(stopped, SIGSTOP), 0);
+		struct wreq w[4];
+		memset(w, 0, sizeof w);
+		int sent = 0;
+		pid_t busy = 0;
+		for (; sent < 4 && busy != stopped; sent++) { /* until one goes to it */
+			w[sent].path = "/w/quick";
+			cr_assert_eq(pthread_create(&w[sent].t, NULL, wreq_run, &w[sent]), 0);
+			gw_sleep(0.2);
+			busy = wait_busy(1);
+		}
+		cr_expect_eq(busy, stopped, "no request went to the stopped worker %d", stopped);
+		kill(stopped, SIGKILL);
+		for (int i = 0; i < sent; i++) {
+			pthread_join(w[i].t, NULL);
+			cr_expect_eq(w[i].status, 200, "request %d, unread by the killed worker: %d", i,
+			             w[i].status);
+			cr_expect_eq(w[i].pid, live, "request %d answered by %ld", i, w[i].pid);
+		}
+	}
 	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
 }
