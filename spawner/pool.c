@@ -231,10 +231,21 @@ static void on_worker_exit(struct spawn_watch *sw)
 	 * (php-cgi's PHP_FCGI_MAX_REQUESTS): replaced at once, like a worker
 	 * recycled after max_requests, not a crash to back off from. */
 	bool left = !expected && WIFEXITED(st) && WEXITSTATUS(st) == 0 && w->requests > 0;
+	w->left = left;
 
 	if (left) {
 		LOG(p, 2, "%s#%u (pid %d) left after %lu requests; replacing it", p->set.name,
 		    w->slot, (int)w->pid, w->requests);
+		/* It will not be the last: a request sent to the next one just as
+		 * it leaves is lost (unread, but a reset cannot prove it), so its
+		 * successors are recycled at that count instead. */
+		if (!p->set.max_requests || w->requests < p->set.max_requests) {
+			p->set.max_requests = (unsigned)w->requests;
+			LOG(p, 1,
+			    "%s: workers leave after %lu requests by themselves: recycled "
+			    "at that count from now on",
+			    p->set.name, w->requests);
+		}
 	} else if (!expected) {
 		p->crashes++;
 		if (WIFSIGNALED(st))

@@ -102,6 +102,7 @@ struct worker {
 	char errrid[24]; /* the dispatcher's: the request id of a split line's first part */
 	void *peer; /* the dispatcher's, opaque here: set, read and freed by it */
 	bool kill_requested; /* we killed it: not a crash */
+	bool left; /* it exited 0 after serving, unasked: at a request limit of its own */
 	bool recycle; /* stop it once its request is done (max_rss) */
 	struct worker *next;
 };

@@ -716,6 +716,13 @@ void request_feed_later(struct request *r, struct conn *c)
 	conn_kick(c);
 }
 
+void request_body_rewind(struct request *r)
+{
+	buf_consume(&r->body, buf_len(&r->body));
+	r->spool_off = 0;
+	refill_from_spool(r);
+}
+
 void request_use_spool(struct request *r, int fd, off_t size)
 {
 	r->spool_fd = fd;

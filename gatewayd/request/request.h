@@ -173,6 +173,8 @@ int request_set_path(struct request *r, const char *path, size_t len);
 
 /* The body is complete in fd (size bytes, read from offset 0): hand it out from there. */
 void request_use_spool(struct request *r, int fd, off_t size);
+/* A spooled body from its start again, for a handler that sends it anew. */
+void request_body_rewind(struct request *r);
 
 /* A program's stderr, line by line: each whole line goes to the error log
  * with rid (the request may already be gone: r NULL) and to the front end's

@@ -46,7 +46,7 @@ static struct board_map *map_of(struct pool_rt *rt)
 		free(m);
 		return NULL;
 	}
-	m->bp->max_requests = rt->cfg->max_requests;
+	m->bp->max_requests = rt->peers ? workers_pool(rt->peers)->set.max_requests : 0;
 	m->next = maps;
 	maps = m;
 	return m;
@@ -154,6 +154,8 @@ static void hook_gone(void *owner, struct peer *pe, int wait_status)
 		for (struct worker *x = p->workers; x && !listed; x = x->next)
 			listed = x == w && x->state != WORKER_DEAD;
 		if (w && !listed) {
+			if (w->left)
+				m->bp->w[i].left_incarnation = m->bp->w[i].incarnation;
 			board_set_state(&m->bp->w[i], BOARD_DEAD, BOARD_RETIRE);
 			m->bp->w[i].word &= ~BOARD_KILL;
 			m->by_index[i] = NULL;
@@ -193,6 +195,9 @@ static bool sync_pool(struct board_map *m)
 {
 	struct pool *p = workers_pool(m->rt->peers);
 	bool busy = false;
+	/* php-cgi's own limit, or one its workers taught it (spawner/pool.c) */
+	if (m->bp->max_requests != p->set.max_requests)
+		m->bp->max_requests = p->set.max_requests;
 	for (int i = 0; i < BOARD_WORKERS; i++) {
 		struct worker *w = m->by_index[i];
 		struct board_worker *bw = &m->bp->w[i];

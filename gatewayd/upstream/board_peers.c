@@ -301,10 +301,18 @@ static void free_all(struct peers *ps)
 }
 
 /* clang-format off */
+/* The master marks a slot's process that left before it closes that
+ * process's socket, so this is already true when the reset arrives. */
+static bool left(const struct peers *ps, const struct peer *pe)
+{
+	const struct bpeer *b = (const struct bpeer *)pe;
+	return ((const struct board_worker *)pe->own)->left_incarnation == b->incarnation;
+}
+
 static const struct peer_source board_source = {
 	.kind = "workers", .take = take, .served = served, .release = release, .failed = kill_it,
 	.abandon = kill_it, .each = each, .facts = facts, .set_waiting = set_waiting,
-	.demand = nothing, .drain = nothing, .kill_all = nothing, .free = free_all
+	.demand = nothing, .drain = nothing, .kill_all = nothing, .free = free_all, .left = left
 };
 /* clang-format on */
 

@@ -181,12 +181,15 @@ static bool job_behind(const struct upstream_job *j)
  *               left at a request limit of its own (php-cgi's
  *               PHP_FCGI_MAX_REQUESTS) just as the request came, or crashed
  *               while reading; a method a worker may see twice goes on, as
- *               nginx retries one
+ *               nginx retries one, and any method once the worker is known
+ *               to have left (peer_left: the master closed the socket the
+ *               request waited in, never accepted)
  *   0, other    it read the request, then failed: 502 */
 static bool job_may_retry(const struct upstream_job *j, int err)
 {
-	/* body bytes already handed to the failed connection are gone from
-	 * r->body: another peer would get the request with a hole in it */
+	/* body bytes streamed to the failed connection are gone from r->body:
+	 * another peer would get the request with a hole in it (a small body is
+	 * kept, a spooled one read again: exchange.c's body_keeps) */
 	if (!j->r || j->body_taken)
 		return false;
 	switch (j->state) {
@@ -198,7 +201,8 @@ static bool job_may_retry(const struct upstream_job *j, int err)
 		if (!j->conn->conn.wrote_any)
 			return true;
 		return !j->heard &&
-		       (err == EAGAIN || (err == ECONNRESET && request_idempotent(j->r)));
+		       (err == EAGAIN || (err == ECONNRESET && (request_idempotent(j->r) ||
+		                                                (j->pe && peer_left(j->pe)))));
 	case JOB_QUEUED:
 	case JOB_RECEIVING:
 		break;
@@ -301,6 +305,10 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 	struct request *r = j->r;
 	struct upstream_conn *c = behind ? NULL : pe->conn;
 	j->heard = false;
+	j->body_sent = 0;
+	if (j->body_rewind && r)
+		request_body_rewind(r);
+	j->body_rewind = false;
 	if (!c)
 		c = exchange_open(pe, !behind);
 	if (!c && behind)

@@ -44,7 +44,9 @@ struct upstream_job {
 	ev_timer timer; /* queue deadline, then request_timeout */
 	int attempts;
 	int unread_retries; /* retries that spent no attempt (engine.c's job_retry) */
+	size_t body_sent; /* bytes at the head of r->body sent but kept (exchange.c's body_keeps) */
 	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */
+	bool body_rewind; /* the spooled body was read on: a retry reads it again from the start */
 	bool heard; /* a byte came back on its connection */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
 	char who[160]; /* its peer's: "php#3 (pid 123)" */

@@ -89,6 +89,27 @@ static void upstream_end(struct upstream_job *j, int app_status)
 	job_finish(j, true);
 }
 
+/* A body that is whole in r->body once it has all come (a known length
+ * within the high-water mark) is sent without being consumed until the
+ * peer's first byte back, and a spooled one can be read again from its file:
+ * a peer that fails before it answers leaves either to another (engine.c's
+ * job_may_retry). A longer body streamed from its client cannot be. */
+static bool body_keeps(const struct upstream_job *j, const struct request *r)
+{
+	return !j->body_taken && r->spool_fd < 0 && r->content_length >= 0 &&
+	       r->content_length <= REQUEST_HIGH_WATER;
+}
+
+static void body_let_go(struct upstream_job *j)
+{
+	if (j->r && j->body_sent > 0) {
+		size_t n = j->body_sent;
+		j->body_sent = 0;
+		j->body_taken = true;
+		request_body_taken(j->r, n);
+	}
+}
+
 bool exchange_pump(struct upstream_job *j)
 {
 	struct request *r = j->r;
@@ -101,15 +122,23 @@ bool exchange_pump(struct upstream_job *j)
 		job_finish(j, false);
 		return false;
 	}
-	while (buf_len(&r->body) > 0 && buf_len(&c->conn.out) < REQUEST_HIGH_WATER) {
-		size_t n = buf_len(&r->body);
+	bool keep = body_keeps(j, r);
+	while (buf_len(&r->body) > j->body_sent && buf_len(&c->conn.out) < REQUEST_HIGH_WATER) {
+		size_t n = buf_len(&r->body) - j->body_sent;
 		if (n > 32768)
 			n = 32768;
-		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body), n);
-		j->body_taken = true;
+		j->rt->proto->encode_body(j, &c->conn.out, buf_head(&r->body) + j->body_sent, n);
+		if (keep) {
+			j->body_sent += n;
+			continue;
+		}
+		if (r->spool_fd >= 0)
+			j->body_rewind = true;
+		else
+			j->body_taken = true;
 		request_body_taken(r, n);
 	}
-	if (r->body_complete && buf_len(&r->body) == 0)
+	if (r->body_complete && buf_len(&r->body) == j->body_sent)
 		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0); /* once: the protocol knows */
 	if (buf_len(&c->conn.out) > 0)
 		conn_want_write(&c->conn);
@@ -131,7 +160,10 @@ static void on_input(struct conn *conn)
 		conn_close(&c->conn); /* the worker said something unasked */
 		return;
 	}
-	j->heard = true;
+	if (!j->heard) {
+		j->heard = true;
+		body_let_go(j); /* no retry now: what it kept is done */
+	}
 	while (buf_len(&c->conn.in) > 0) {
 		struct upstream_event ev = { .type = UPSTREAM_NONE };
 		ssize_t used =

@@ -102,6 +102,11 @@ struct peer_source {
 	 * is killed and replaced; an external process is not ours to kill, its
 	 * slot is released (counted) once the engine has closed the connection. */
 	void (*abandon)(struct peers *ps, struct peer *pe, const char *why);
+	/* pe's process left of its own accord (a request limit of its own)
+	 * with a connection waiting in its socket: the reset that connection
+	 * got says it was never taken (optional: a source whose gone hook
+	 * comes first, as workers.c's does, needs none). */
+	bool (*left)(const struct peers *ps, const struct peer *pe);
 	/* ---- facts ---- */
 	/* fn for each record the source has (taken or not), in slot order. */
 	void (*each)(const struct peers *ps, peer_facts_fn *fn, void *arg);
@@ -146,6 +151,10 @@ static inline void peer_failed(struct peer *pe, const char *why)
 static inline void peer_abandon(struct peer *pe, const char *why)
 {
 	pe->from->src->abandon(pe->from, pe, why);
+}
+static inline bool peer_left(const struct peer *pe)
+{
+	return pe->from->src->left && pe->from->src->left(pe->from, pe);
 }
 static inline void peers_facts(const struct peers *ps, struct source_facts *f)
 {

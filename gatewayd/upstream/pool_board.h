@@ -40,6 +40,10 @@ struct board_worker {
 	_Atomic uint64_t served; /* requests finished on it, counted by dispatchers */
 	_Atomic int pid;
 	_Atomic uint32_t incarnation; /* a new process in this slot: a new peer */
+	/* The last incarnation that left of its own accord (spawner/pool.h's
+	 * left), set before its socket is closed: a connection waiting there
+	 * is reset, never taken (board_peers.c's left). */
+	_Atomic uint32_t left_incarnation;
 	double started_at;
 	double state_since;
 	char address[128]; /* "unix:/path", as spawner/pool.h's worker has it */
@@ -55,7 +59,8 @@ struct board_pool {
 	 * when a worker comes free (board_ring_waiter). */
 	_Atomic uint64_t waiters[BOARD_DISPATCHERS / 64];
 	_Atomic uint64_t spawns, crashes, served;
-	unsigned max_requests;
+	_Atomic unsigned
+	        max_requests; /* the pool's, or what its workers left at (spawner/pool.c) */
 	_Atomic bool grows;
 	_Atomic bool draining;
 	struct board_worker w[BOARD_WORKERS];

@@ -37,6 +37,30 @@ static void rt_free(struct pool_rt *rt)
 	free(rt);
 }
 
+/* php-cgi leaves by itself after PHP_FCGI_MAX_REQUESTS requests (500 when
+ * its environment, which is the pool's env, lacks it), unless it forks
+ * children of its own (PHP_FCGI_CHILDREN): a request sent to one as it
+ * leaves is lost, so that limit is max_requests too (the lower one). Any
+ * worker that leaves by itself teaches its pool the same (spawner/pool.c). */
+static unsigned max_requests_of(const struct pool_cfg *pc)
+{
+	const char *base = pc->ncommand ? strrchr(pc->command[0], '/') : NULL;
+	base = base ? base + 1 : pc->ncommand ? pc->command[0] : "";
+	if (strncmp(base, "php-cgi", 7) != 0)
+		return pc->max_requests;
+	long own = 500;
+	for (size_t i = 0; i < pc->nenv; i++) {
+		const char *e = pc->env[i];
+		if (strncmp(e, "PHP_FCGI_CHILDREN=", 18) == 0 && atol(e + 18) > 0)
+			return pc->max_requests;
+		if (strncmp(e, "PHP_FCGI_MAX_REQUESTS=", 22) == 0)
+			own = atol(e + 22);
+	}
+	if (own <= 0 || (pc->max_requests && pc->max_requests <= own))
+		return pc->max_requests;
+	return (unsigned)own;
+}
+
 static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct pool_settings *set)
 {
 	*set = (struct pool_settings){
@@ -50,7 +74,7 @@ static void settings_of(struct pool_rt *rt, const struct pool_cfg *pc, struct po
 		.max_spare = pc->max_spare,
 		.max = pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
 		.idle_timeout = pc->idle_timeout,
-		.max_requests = pc->max_requests,
+		.max_requests = max_requests_of(pc),
 		.max_rss_kb = pc->max_rss / 1024,
 		.stop_signal = pc->stop_signal,
 		.start_timeout = 30,
@@ -384,7 +408,7 @@ static json_t *pool_json(const struct pool_rt *rt)
 	        "{s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:i, s:f}", "mode", mode_name(pc), "start",
 	        pc->processes, "max", pc->mode == POOL_STATIC ? pc->processes : pc->max_processes,
 	        "min_spare", pc->min_spare, "max_spare", pc->max_spare, "max_requests",
-	        (json_int_t)pc->max_requests, "request_timeout", pc->request_timeout, "queue",
+	        (json_int_t)p.max_requests, "request_timeout", pc->request_timeout, "queue",
 	        pc->queue, "queue_timeout", pc->queue_timeout);
 	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 	                 "name", pc->name, "retired", rt->retired, "protocol",

@@ -240,8 +240,19 @@ void gw_stop_ok(struct gw_proc *g, double timeout, void (*dump_logs)(void))
 	gw_cleanup(g);
 }
 
+/* Its errors from the whole log (a debug log's tail often misses the one that
+ * matters), then the tail. */
 void gw_dump_log(const struct gw_proc *g)
 {
+	char *text = gw_read_file(g->error_log);
+	int shown = 0;
+	for (char *line = text, *end; line && *line && shown < 20; line = end ? end + 1 : NULL) {
+		end = strchr(line, '\n');
+		int len = end ? (int)(end - line) : (int)strlen(line);
+		if (memmem(line, (size_t)len, "[error]", 7) && ++shown)
+			cr_log_info("error line of gatewayd: %.*s", len, line);
+	}
+	free(text);
 	gw_dump_file("error log of gatewayd", g->error_log, 6000);
 }
 
@@ -659,6 +670,21 @@ int gw_count_children(pid_t pid, int *zombies)
 	if (zombies)
 		*zombies = z;
 	return n;
+}
+
+bool gw_pid_stopped(void *arg)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", *(int *)arg);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')');
+	return end && end[1] == ' ' && end[2] == 'T';
 }
 
 bool gw_pid_alive(pid_t pid)

@@ -113,6 +113,8 @@ void gw_write_file(struct gw_proc *g, const char *rel, const char *text, mode_t 
 void gw_kill_remembered(void);
 /* Is this pid alive (and not a zombie)? */
 bool gw_pid_alive(pid_t pid);
+/* Whether *(int *)pid is stopped (SIGSTOP taken: state T in /proc), for gw_wait_until. */
+bool gw_pid_stopped(void *pid);
 /* Poll pred every 20 ms up to timeout seconds. */
 bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout);
 /* Read a whole file (malloc'd, NUL-terminated) or NULL. */

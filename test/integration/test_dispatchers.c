@@ -768,22 +768,6 @@ static int count_sockets(pid_t pid)
 	return gw_count_fds(pid) < 0 ? -1 : n;
 }
 
-/* Whether pid is stopped (SIGSTOP taken: state T in /proc). */
-static bool is_stopped(void *arg)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", *(int *)arg);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *end = strrchr(buf, ')');
-	return end && end[1] == ' ' && end[2] == 'T';
-}
-
 /* ---- 4. a dispatcher killed under load ------------------------------------ */
 
 Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 90)
@@ -831,7 +815,7 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 	 * arriving meanwhile waits in the shared socket for the other). */
 	cr_assert_eq(kill(victim_pid, SIGSTOP), 0);
 	int victim_id = victim_pid;
-	cr_assert(gw_wait_until(is_stopped, &victim_id, 2), "dispatcher %d did not stop", victim_pid);
+	cr_assert(gw_wait_until(gw_pid_stopped, &victim_id, 2), "dispatcher %d did not stop", victim_pid);
 	int sockets = count_sockets(victim_pid) - idle_sockets;
 	if (sockets > inflight)
 		inflight = sockets;
