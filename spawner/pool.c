@@ -185,6 +185,9 @@ static void stop_worker(struct pool *p, struct worker *w, const char *why)
 		return;
 	}
 	LOG(p, 2, "%s#%u (pid %d) stopping: %s", p->set.name, w->slot, (int)w->pid, why);
+	/* A starting worker may have accepted the readiness probe and wait for
+	 * its first bytes (php-cgi polls 5 s, deaf to the signal): close it. */
+	probe_stop(p, w);
 	set_state(p, w, WORKER_DRAINING);
 	spawn_client_signal(w->pid, p->set.stop_signal);
 	if (idle) {
@@ -229,8 +232,11 @@ static void on_worker_exit(struct spawn_watch *sw)
 	bool expected = w->kill_requested || w->state == WORKER_DRAINING;
 	/* Status 0 after serving: it left at a request limit of its own
 	 * (php-cgi's PHP_FCGI_MAX_REQUESTS): replaced at once, like a worker
-	 * recycled after max_requests, not a crash to back off from. */
-	bool left = !expected && WIFEXITED(st) && WEXITSTATUS(st) == 0 && w->requests > 0;
+	 * recycled after max_requests, not a crash to back off from. Its exit
+	 * is often seen before the end of its last answer, which is still
+	 * being read (busy, that request not yet counted). */
+	bool left = !expected && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	            (w->requests > 0 || w->state == WORKER_BUSY);
 	w->left = left;
 
 	if (left) {
@@ -238,8 +244,10 @@ static void on_worker_exit(struct spawn_watch *sw)
 		    w->slot, (int)w->pid, w->requests);
 		/* It will not be the last: a request sent to the next one just as
 		 * it leaves is lost (unread, but a reset cannot prove it), so its
-		 * successors are recycled at that count instead. */
-		if (!p->set.max_requests || w->requests < p->set.max_requests) {
+		 * successors are recycled at that count instead (the count may
+		 * lag its last answer by one: early is harmless, late is not). */
+		if (w->requests > 0 &&
+		    (!p->set.max_requests || w->requests < p->set.max_requests)) {
 			p->set.max_requests = (unsigned)w->requests;
 			LOG(p, 1,
 			    "%s: workers leave after %lu requests by themselves: recycled "
