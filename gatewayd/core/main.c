@@ -219,6 +219,7 @@ static void start_signals(void)
 	ev_signal_start(gw->loop, &sig_int);
 	ev_signal_start(gw->loop, &sig_usr1);
 	ev_signal_start(gw->loop, &sig_hup);
+	server_hold_signals(false);
 }
 
 /* The spawner is gone (it should outlive us): nothing can start any more. */
@@ -348,6 +349,7 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	server_hold_signals(true);
 	gw->cfg = cfg;
 	gw->loop = ev_default_loop(EVFLAG_AUTO);
 	if (getrandom(&gw->id_prefix, sizeof gw->id_prefix, 0) != sizeof gw->id_prefix)

@@ -381,6 +381,7 @@ int master_run(struct config *cfg)
 	ev_signal_start(gw->loop, &sig_int);
 	ev_signal_start(gw->loop, &sig_hup);
 	ev_signal_start(gw->loop, &sig_usr1);
+	server_hold_signals(false);
 	fill();
 	systemd_start(gw->loop);
 	log_info(NULL, "%s master started, pid %d, config %s, %d dispatchers", GW_SERVER_SOFTWARE,

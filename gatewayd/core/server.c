@@ -1,5 +1,6 @@
 #include "gatewayd/core/server.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "gatewayd/request/request.h"
@@ -17,4 +18,15 @@ void server_check_stopped(void)
 {
 	if (gw->stopping && gw->nconns == 0 && cgi_children_alive() == 0 && pools_alive() == 0)
 		ev_break(gw->loop, EVBREAK_ALL);
+}
+
+void server_hold_signals(bool hold)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGUSR1);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &stop, NULL);
 }

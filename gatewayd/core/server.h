@@ -34,5 +34,10 @@ void server_next_request_id(char *out);
 void server_conn_closed(void);
 /* Something finished during shutdown: stop the loop once nothing is left. */
 void server_check_stopped(void);
+/* SIGTERM, SIGINT, SIGHUP and SIGUSR1 held back (blocked) while gatewayd
+ * starts, and let through once their watchers are started: one that comes
+ * while the listeners, the spawner and the pools start waits for them instead
+ * of killing the process half started (children reset their masks). */
+void server_hold_signals(bool hold);
 
 #endif

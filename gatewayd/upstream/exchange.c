@@ -89,15 +89,19 @@ static void upstream_end(struct upstream_job *j, int app_status)
 	job_finish(j, true);
 }
 
-/* A body that is whole in r->body once it has all come (a known length
- * within the high-water mark) is sent without being consumed until the
- * peer's first byte back, and a spooled one can be read again from its file:
- * a peer that fails before it answers leaves either to another (engine.c's
- * job_may_retry). A longer body streamed from its client cannot be. */
+/* A body of a known length up to BODY_KEPT_MAX (whole in r->body once it
+ * has all come) is sent without being consumed until the peer's first byte
+ * back, and a spooled one can be read again from its file: a peer that
+ * fails before it answers leaves either to another (engine.c's
+ * job_may_retry). A longer body streams from its client and cannot be sent
+ * again: kept, it would sit in memory twice (r->body and the connection's
+ * buffer) for as long as the peer takes to answer. */
+#define BODY_KEPT_MAX (64 * 1024)
+
 static bool body_keeps(const struct upstream_job *j, const struct request *r)
 {
 	return !j->body_taken && r->spool_fd < 0 && r->content_length >= 0 &&
-	       r->content_length <= REQUEST_HIGH_WATER;
+	       r->content_length <= BODY_KEPT_MAX;
 }
 
 static void body_let_go(struct upstream_job *j)
