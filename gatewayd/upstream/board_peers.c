@@ -205,7 +205,12 @@ static enum peer_state state_of(uint32_t word)
 	case BOARD_STARTING:
 		return PEER_STARTING;
 	case BOARD_READY:
-		return (word & BOARD_CLAIMS) ? PEER_BUSY : PEER_IDLE;
+		if (word & BOARD_CLAIMS)
+			return PEER_BUSY;
+		/* Retired (used up) or to be killed, not yet stopped by the master:
+		 * no claim can take it. Counted idle, it kept the engine's dispatch
+		 * loop going round the queue until the master's next look. */
+		return (word & (BOARD_RETIRE | BOARD_KILL)) ? PEER_DRAINING : PEER_IDLE;
 	case BOARD_DRAINING:
 		return PEER_DRAINING;
 	default:
