@@ -66,7 +66,7 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 	server_check_stopped();
 }
 static ev_prepare stop_check = { .cb = on_stop_check };
-static void job_try_assign(struct upstream_job *j);
+static bool job_try_assign(struct upstream_job *j);
 
 /* j, failed by its peer, goes to another one. unread: the failed peer did
  * not read it whole, and the retry spends no attempt (MAX_UNREAD_RETRIES). */
@@ -347,13 +347,13 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 	return true;
 }
 
-/* A worker, or a place in the queue, or 503. */
-static void job_try_assign(struct upstream_job *j)
+/* A worker, or a place in the queue, or 503. false: queued (again). */
+static bool job_try_assign(struct upstream_job *j)
 {
 	struct pool_rt *rt = j->rt;
 	if (!j->r) {
 		job_free(j);
-		return;
+		return true;
 	}
 	if (j->attempts >= MAX_ATTEMPTS) {
 		rt->errors++;
@@ -361,12 +361,12 @@ static void job_try_assign(struct upstream_job *j)
 		          rt->cfg->name, j->attempts);
 		job_fail(j, 502, NULL);
 		job_free(j);
-		return;
+		return true;
 	}
 	struct peer *pe = peer_take(rt->peers);
 	if (pe) {
 		job_start_on(j, pe, false);
-		return;
+		return true;
 	}
 	j->state = JOB_QUEUED;
 	if (!admission_enqueue(&rt->waiting, &j->ticket, (unsigned)rt->cfg->queue,
@@ -378,12 +378,13 @@ static void job_try_assign(struct upstream_job *j)
 		job_detach(j);
 		job_free(j);
 		admission_refuse(r);
-		return;
+		return true;
 	}
 	waiting_sync(rt);
 	request_timing_queued(j->r);
 	rt->peers->src->demand(rt->peers);
 	backlog_fill(rt);
+	return false;
 }
 
 struct behind_pick {
@@ -606,7 +607,8 @@ void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct pool_rt *rt = w->data;
 	struct upstream_job *j;
 	while (peers_in(rt, PEER_IDLE) > 0 && (j = queue_pop(rt)))
-		job_try_assign(j);
+		if (!job_try_assign(j))
+			break; /* the idle one was taken meanwhile: j waits again */
 	backlog_fill(rt);
 }
 
