@@ -66,7 +66,7 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 	server_check_stopped();
 }
 static ev_prepare stop_check = { .cb = on_stop_check };
-static bool job_try_assign(struct upstream_job *j);
+static bool job_try_assign(struct upstream_job *j, bool was_first);
 
 /* j, failed by its peer, goes to another one. unread: the failed peer did
  * not read it whole, and the retry spends no attempt (MAX_UNREAD_RETRIES). */
@@ -78,7 +78,7 @@ static void job_retry(struct upstream_job *j, bool unread)
 	}
 	j->rt->retries++;
 	ev_timer_stop(gw->loop, &j->timer);
-	job_try_assign(j);
+	job_try_assign(j, false);
 }
 static void backlog_fill(struct pool_rt *rt);
 
@@ -318,7 +318,7 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 		/* Nothing was sent: the next peer may do. */
 		peer_failed(pe, "connect failed");
 		j->rt->retries++;
-		job_try_assign(j);
+		job_try_assign(j, false);
 		return true;
 	}
 	j->state = behind ? JOB_BEHIND : JOB_SENDING;
@@ -347,8 +347,9 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 	return true;
 }
 
-/* A worker, or a place in the queue, or 503. false: queued (again). */
-static bool job_try_assign(struct upstream_job *j)
+/* A worker, or a place in the queue (back at its head if was_first: it was
+ * just popped from there), or 503. false: queued. */
+static bool job_try_assign(struct upstream_job *j, bool was_first)
 {
 	struct pool_rt *rt = j->rt;
 	if (!j->r) {
@@ -369,8 +370,11 @@ static bool job_try_assign(struct upstream_job *j)
 		return true;
 	}
 	j->state = JOB_QUEUED;
-	if (!admission_enqueue(&rt->waiting, &j->ticket, (unsigned)rt->cfg->queue,
-	                       rt->cfg->queue_timeout, on_worker_wait_expired)) {
+	if (was_first) {
+		admission_push_front(&rt->waiting, &j->ticket, rt->cfg->queue_timeout,
+		                     on_worker_wait_expired);
+	} else if (!admission_enqueue(&rt->waiting, &j->ticket, (unsigned)rt->cfg->queue,
+	                              rt->cfg->queue_timeout, on_worker_wait_expired)) {
 		rt->rejected++;
 		log_warn(j->r->id, "pool %s: %u busy and %u queued: 503", rt->cfg->name,
 		         peers_in(rt, PEER_BUSY), rt->waiting.waiting);
@@ -381,7 +385,8 @@ static bool job_try_assign(struct upstream_job *j)
 		return true;
 	}
 	waiting_sync(rt);
-	request_timing_queued(j->r);
+	if (!was_first)
+		request_timing_queued(j->r); /* its wait goes on from when it began */
 	rt->peers->src->demand(rt->peers);
 	backlog_fill(rt);
 	return false;
@@ -607,8 +612,8 @@ void upstream_dispatch(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct pool_rt *rt = w->data;
 	struct upstream_job *j;
 	while (peers_in(rt, PEER_IDLE) > 0 && (j = queue_pop(rt)))
-		if (!job_try_assign(j))
-			break; /* the idle one was taken meanwhile: j waits again */
+		if (!job_try_assign(j, true))
+			break; /* the idle one was taken meanwhile: j waits first again */
 	backlog_fill(rt);
 }
 
@@ -663,7 +668,7 @@ void upstream_submit(struct pool_rt *rt, struct request *r)
 	ev_init(&j->timer, on_job_timer);
 	j->timer.data = j;
 	r->handler_ctx = j;
-	job_try_assign(j);
+	job_try_assign(j, false);
 }
 
 void upstream_job_body(struct upstream_job *j)
