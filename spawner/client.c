@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,22 @@ bool spawn_client_ready(void)
 	return sc.req_fd >= 0;
 }
 
+/* The spawner is gone, and every child it started with it (their
+ * parent-death signal): no exit report will come, so each watch hears now
+ * that its child was killed. */
+static void watches_lost(void)
+{
+	for (int b = 0; b < WATCH_BUCKETS; b++) {
+		struct spawn_watch *w;
+		while ((w = sc.watches[b])) {
+			spawn_watch_stop(w);
+			w->status = SIGKILL; /* the wait status of a child killed by it */
+			w->cpu_us = w->maxrss_kb = 0;
+			w->exited(w);
+		}
+	}
+}
+
 static void lose(void)
 {
 	if (sc.req_fd < 0)
@@ -40,6 +57,7 @@ static void lose(void)
 	spawn_client_close();
 	if (sc.lost)
 		sc.lost();
+	watches_lost();
 }
 
 /* ---- requests and replies ----------------------------------------------- */

@@ -347,6 +347,8 @@ static void probe_start(struct pool *p, struct worker *w)
 
 static int spawn_one(struct pool *p)
 {
+	if (!spawn_client_ready())
+		return -1; /* the spawner is gone, and gatewayd stops (its lost hook) */
 	struct worker *w = worker_new(p, WORKER_STARTING);
 	int err[2] = { -1, -1 };
 	if (!w)

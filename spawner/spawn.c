@@ -170,9 +170,6 @@ CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int re
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (spec->new_process_group && setpgid(0, 0) < 0)
 		goto fail;
-	/* Die with the spawner; if it is already gone, go now. */
-	if (spec->die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
-		_exit(127);
 	int null = -1;
 	for (int i = 0; i < 3; i++) {
 		if (spec->fd[i] < 0 && null < 0 && (null = open("/dev/null", O_RDWR)) < 0)
@@ -187,6 +184,10 @@ CHILD_CODE static void child(const struct spawn_spec *spec, pid_t parent, int re
 	if (spec->set_ids &&
 	    (setgroups(1, &spec->gid) < 0 || setgid(spec->gid) < 0 || setuid(spec->uid) < 0))
 		goto fail;
+	/* Die with the spawner; if it is already gone, go now. After the user
+	 * change: the kernel clears a parent-death signal set before one. */
+	if (spec->die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		_exit(127);
 	/* Last before exec (raising one's own nice value needs no privilege). */
 	if (boost.on && setpriority(PRIO_PROCESS, 0, boost.nice) < 0)
 		goto fail;

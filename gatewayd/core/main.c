@@ -223,8 +223,11 @@ static void start_signals(void)
 }
 
 /* The spawner is gone (it should outlive us): nothing can start any more. */
+static bool spawner_lost; /* then gatewayd exits 1: a failure to restart from */
+
 static void on_spawner_lost(void)
 {
+	spawner_lost = true;
 	log_error(NULL, "the spawner exited: stopping");
 	kill(getpid(), SIGTERM);
 }
@@ -387,5 +390,5 @@ int main(int argc, char **argv)
 
 	ev_run(gw->loop, 0);
 	release_all();
-	return 0;
+	return spawner_lost ? 1 : 0;
 }

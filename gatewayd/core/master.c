@@ -245,10 +245,20 @@ static void on_pools_check(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void on_stop_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	log_warn(NULL, "shutdown deadline passed: SIGKILL to %zu dispatcher(s) and %zu worker(s)",
-	         alive(), pools_alive());
-	signal_all(SIGKILL, false);
-	pools_kill();
+	static bool forced;
+	if (!forced) {
+		forced = true;
+		log_warn(NULL,
+		         "shutdown deadline passed: SIGKILL to %zu dispatcher(s) and %zu worker(s)",
+		         alive(), pools_alive());
+		signal_all(SIGKILL, false);
+		pools_kill();
+		ev_timer_set(t, KILL_WAIT_SECONDS, 0);
+		ev_timer_start(loop, t);
+		return;
+	}
+	log_error(NULL, "children still not reaped after SIGKILL; exiting anyway");
+	ev_break(loop, EVBREAK_ALL);
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -331,8 +341,11 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	         cfg->dispatchers);
 }
 
+static bool spawner_lost; /* then the master exits 1: a failure to restart from */
+
 static void on_spawner_lost(void)
 {
+	spawner_lost = true;
 	log_error(NULL, "the master's spawner exited: stopping");
 	kill(getpid(), SIGTERM);
 }
@@ -402,5 +415,5 @@ int master_run(struct config *cfg)
 	gw->cfg = NULL;
 	log_close();
 	ev_loop_destroy(gw->loop);
-	return 0;
+	return spawner_lost ? 1 : 0;
 }

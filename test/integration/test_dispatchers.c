@@ -1806,6 +1806,68 @@ Test(dispatchers, shared_pool_master_killed_takes_workers, .fini = teardown, .ti
 	gw_assert_no_leaks();
 }
 
+/* 15b. kill -9 of the spawner that runs the pool's workers (the master's;
+ * a lone gatewayd's own), as www-data, libfcgi's hello, which does not
+ * watch its parent: the workers die with it, and gatewayd, which can start
+ * nothing more, stops at once and exits 1. (Their parent-death signal was
+ * set before they took their user, and the kernel clears it on that change:
+ * they outlived it; and gatewayd waited for their exits, which only the
+ * spawner reports: the master for ever, a lone gatewayd until its deadline.) */
+static void spawner_killed_takes_workers(const char *dispatchers)
+{
+	make_dirs(); /* run/ (1777): a lone gatewayd makes its socket directory as www-data */
+	struct pstat ps;
+	char config[1024];
+	snprintf(config, sizeof config,
+	         "{\"user\":\"www-data\",\"dispatchers\":%s,\"temp_dir\":\"@DIR@/run\","
+	         " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"
+	         " \"pools\":{\"w\":{\"protocol\":\"fastcgi\","
+	         "   \"command\":[\"@BUILD@/examples/hello.fcgi\"],\"processes\":2}},"
+	         " \"routes\":[{\"match\":\"/w/\",\"pool\":\"w\"}]}",
+	         dispatchers);
+	if (strcmp(dispatchers, "1") == 0) { /* a lone gatewayd: no dispatcher table */
+		gw_start(&G, config);
+		cr_assert(wait_workers(&ps, 2, true, 10), "pool w: not 2 idle workers within 10 s");
+	} else {
+		start_pool(config, 2, &ps);
+	}
+	pid_t w[2];
+	cr_assert_eq(serving(&ps, w, 2), 2);
+	for (int i = 0; i < 2; i++)
+		gw_remember(w[i]);
+	pid_t spawner = spawner_of(G.pid);
+	cr_assert_gt(spawner, 0);
+	gw_remember(spawner);
+	cr_assert_eq(kill(spawner, SIGKILL), 0);
+	double t0 = gw_now();
+	for (int i = 0; i < 2; i++) {
+		double left = 2 - (gw_now() - t0);
+		bool gone = gw_wait_gone(w[i], left > 0 ? left : 0.01);
+		cr_expect(gone, "worker %d outlived its spawner by 2 s", (int)w[i]);
+	}
+	cr_log_info("%s dispatcher(s), kill -9 of the workers' spawner: workers %d and %d gone "
+	            "after %.3f s",
+	            dispatchers, w[0], w[1], gw_now() - t0);
+	double t1 = gw_now();
+	int st = gw_wait_exit(&G, 5);
+	cr_expect_neq(st, -1, "gatewayd runs on without its spawner");
+	cr_log_info("gatewayd stopped %.2f s after its spawner was killed", gw_now() - t1);
+	/* A failure, for a service manager to restart from. */
+	cr_expect(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "wait status %#x", st);
+	gw_cleanup(&G);
+	gw_assert_no_leaks();
+}
+
+Test(dispatchers, shared_pool_spawner_killed_takes_workers, .fini = teardown, .timeout = 60)
+{
+	spawner_killed_takes_workers("2");
+}
+
+Test(dispatchers, lone_spawner_killed_takes_workers, .fini = teardown, .timeout = 60)
+{
+	spawner_killed_takes_workers("1");
+}
+
 /* 16. SIGHUP: the pool unchanged keeps its workers; changed (2 -> 3), it is
  * replaced by one of 3 with no request failing under a light load. */
 /* (It found requests failing on old-pool workers stopped just as a
