@@ -30,7 +30,8 @@ static ev_timer defer_timer; /* see leave_to_others */
 static bool deferred;
 
 /* A unix socket: a stale file from an earlier run is replaced, then the
- * socket gets the configured owner, group and mode. */
+ * socket gets the configured owner, group and mode before it listens: no
+ * client connects while it has the umask's. */
 static int listen_unix(const struct listen_cfg *l)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -43,7 +44,7 @@ static int listen_unix(const struct listen_cfg *l)
 	if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(l->unix_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		goto fail;
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
@@ -68,6 +69,8 @@ static int listen_unix(const struct listen_cfg *l)
 	if ((l->owner || l->group) && chown(l->unix_path, uid, gid) < 0)
 		goto fail;
 	if (l->mode >= 0 && chmod(l->unix_path, (mode_t)l->mode) < 0)
+		goto fail;
+	if (listen(fd, 1024) < 0)
 		goto fail;
 	return fd;
 fail:

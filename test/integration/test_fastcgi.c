@@ -1029,6 +1029,19 @@ Test(unix_socket, mode_owner_group_and_cgi_fcgi, .fini = teardown, .timeout = 30
 	start_gatewayd(config);
 	char sock[400];
 	snprintf(sock, sizeof sock, "%s/gw.sock", G.dir);
+	/* gatewayd answers on the http port, listed first, while it may still
+	 * be making this one: it is done once it listens (its owner, group and
+	 * mode are set before). */
+	bool listening = false;
+	for (double until = gw_now() + 5; !listening && gw_now() < until; usleep(10000)) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%.100s", sock);
+		listening = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	cr_assert(listening, "nothing listens on %s within 5 s", sock);
 	struct stat sb;
 	cr_assert(lstat(sock, &sb) == 0, "no socket file %s", sock);
 	cr_expect(S_ISSOCK(sb.st_mode), "%s is not a socket", sock);
