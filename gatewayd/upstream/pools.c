@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ static unsigned max_requests_of(const struct pool_cfg *pc)
 		if (strncmp(e, "PHP_FCGI_MAX_REQUESTS=", 22) == 0)
 			own = atol(e + 22);
 	}
-	if (own <= 0 || (pc->max_requests && pc->max_requests <= own))
+	if (own <= 0 || own > INT_MAX || (pc->max_requests && pc->max_requests <= own))
 		return pc->max_requests;
 	return (unsigned)own;
 }
