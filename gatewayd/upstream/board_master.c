@@ -154,8 +154,10 @@ static void hook_gone(void *owner, struct peer *pe, int wait_status)
 		for (struct worker *x = p->workers; x && !listed; x = x->next)
 			listed = x == w && x->state != WORKER_DEAD;
 		if (w && !listed) {
-			if (w->left)
+			if (w->left) {
 				m->bp->w[i].left_incarnation = m->bp->w[i].incarnation;
+				m->bp->max_requests = p->set.max_requests; /* what it taught, now */
+			}
 			board_set_state(&m->bp->w[i], BOARD_DEAD, BOARD_RETIRE);
 			m->bp->w[i].word &= ~BOARD_KILL;
 			m->by_index[i] = NULL;

@@ -1224,6 +1224,33 @@ Test(pools, a_worker_leaving_by_itself_teaches_its_pool_with_2_dispatchers)
 	perl_leaving_is_learnt("2");
 }
 
+/* Before any leave is learnt, POSTs one after another, each on a new
+ * connection, with two dispatchers: the one sent to a worker as it leaves
+ * waits in its socket, never accepted, and is reset when the master closes
+ * that socket, having marked the worker as one that left: it goes to
+ * another worker whole. */
+Test(pools, a_post_waiting_at_a_worker_that_left_goes_to_another)
+{
+	gw_start(&G, "{" BASE "\"dispatchers\": 2, \"pools\": {\"perl\": {" PERL_CMD ","
+	             " \"processes\": 2, \"env\": {\"WORKER_LEAVES_AFTER\": \"5\"}}},"
+	             "\"routes\": [{\"match\": \"/perl/\", \"pool\": \"perl\"}]}");
+	wait_state("perl", "idle", 2, 5);
+	int ok = 0;
+	for (int i = 0; i < 12; i++) {
+		struct resp r;
+		cr_assert_eq(http(G.port, "POST", "/perl/one-by-one", "a=1&b=2", &r, 10), 0);
+		ok += r.status == 200 && r.body && strstr(r.body, "body bytes=7\n");
+		if (r.status != 200)
+			cr_log_error("POST %d: %d", i, r.status);
+		resp_free(&r);
+	}
+	if (ok != 12)
+		gw_dump_log(&G);
+	cr_expect_eq(ok, 12, "%d of 12 POSTs answered whole", ok);
+	cr_expect_geq(pool_stat("perl", "spawns"), 3, "no worker left");
+	finish_ok();
+}
+
 /* A POST waits, never accepted, in the socket of a worker that is stopped;
  * the worker is killed. The request goes to its replacement with its body
  * whole: a small body stays in gatewayd until an answer begins, a spooled
