@@ -59,8 +59,8 @@ struct board_pool {
 	 * when a worker comes free (board_ring_waiter). */
 	_Atomic uint64_t waiters[BOARD_DISPATCHERS / 64];
 	_Atomic uint64_t spawns, crashes, served;
-	_Atomic unsigned
-	        max_requests; /* the pool's, or what its workers left at (spawner/pool.c) */
+	/* The pool's, or php-cgi's own, or what its workers left at (spawner/pool.c). */
+	_Atomic unsigned max_requests;
 	_Atomic bool grows;
 	_Atomic bool draining;
 	struct board_worker w[BOARD_WORKERS];
