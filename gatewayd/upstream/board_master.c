@@ -46,7 +46,10 @@ static struct board_map *map_of(struct pool_rt *rt)
 		free(m);
 		return NULL;
 	}
-	m->bp->max_requests = rt->peers ? workers_pool(rt->peers)->set.max_requests : 0;
+	/* The pool's limit (php-cgi's own, spawner/pool.c): it changes only when
+	 * a worker that left teaches another (hook_gone). The hooks that get
+	 * here come after workers_start has set rt->peers. */
+	m->bp->max_requests = workers_pool(rt->peers)->set.max_requests;
 	m->next = maps;
 	maps = m;
 	return m;
@@ -197,9 +200,6 @@ static bool sync_pool(struct board_map *m)
 {
 	struct pool *p = workers_pool(m->rt->peers);
 	bool busy = false;
-	/* php-cgi's own limit, or one its workers taught it (spawner/pool.c) */
-	if (m->bp->max_requests != p->set.max_requests)
-		m->bp->max_requests = p->set.max_requests;
 	for (int i = 0; i < BOARD_WORKERS; i++) {
 		struct worker *w = m->by_index[i];
 		struct board_worker *bw = &m->bp->w[i];
