@@ -1183,6 +1183,43 @@ Test(pools, php_cgi_leaving_at_its_own_limit_costs_no_request_with_2_dispatchers
 	php_leaving_costs_nothing("2");
 }
 
+/* php-cgi's own limit from its pool's env, as status shows it: Debian's 500
+ * without the variable; the config's when lower; none with children of its
+ * own, none for 0, and none for what php-cgi would not take as a count (a
+ * word, a number past INT_MAX). */
+Test(pools, php_cgi_limit_read_from_the_env)
+{
+#define PHP_POOL(name, env, more)                                                                  	"\"" name "\": {\"protocol\": \"fastcgi\", \"command\": [\"php-cgi\"], \"processes\": 1" more 	", \"env\": {\"PATH\": \"/usr/bin:/bin\"" env "}}"
+	static const struct {
+		const char *pool;
+		long long want;
+	} cases[] = {
+		{ "unset", 500 },  { "seven", 7 },   { "config_lower", 100 }, { "children", 0 },
+		{ "zero", 0 },     { "word", 0 },    { "huge", 0 },
+	};
+	static const struct idle_want idle[] = {
+		{ "unset", 1, 10 }, { "seven", 1, 10 }, { "config_lower", 1, 10 }, { "children", 1, 10 },
+		{ "zero", 1, 10 },  { "word", 1, 10 },  { "huge", 1, 10 },          { NULL }
+	};
+	start_idle("{" BASE "\"pools\": {" PHP_POOL("unset", "", "") ","
+	           PHP_POOL("seven", ", \"PHP_FCGI_MAX_REQUESTS\": \"7\"", "") ","
+	           PHP_POOL("config_lower", ", \"PHP_FCGI_MAX_REQUESTS\": \"500\"",
+	                    ", \"max_requests\": 100") ","
+	           PHP_POOL("children", ", \"PHP_FCGI_CHILDREN\": \"2\"", "") ","
+	           PHP_POOL("zero", ", \"PHP_FCGI_MAX_REQUESTS\": \"0\"", "") ","
+	           PHP_POOL("word", ", \"PHP_FCGI_MAX_REQUESTS\": \"many\"", "") ","
+	           PHP_POOL("huge", ", \"PHP_FCGI_MAX_REQUESTS\": \"99999999999\"", "") "},"
+	           "\"routes\": [{\"match\": \"/php/\", \"pool\": \"unset\","
+	           " \"root\": \"@FIX@/pools/php\"}]}",
+	           idle);
+#undef PHP_POOL
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(pool_max_requests(cases[i].pool), cases[i].want,
+		             "pool %s: max_requests %lld, want %lld", cases[i].pool,
+		             pool_max_requests(cases[i].pool), cases[i].want);
+	finish_ok();
+}
+
 /* A worker of any kind that leaves after N requests by itself (exit 0, no
  * limit gatewayd could know) teaches its pool: the next ones are recycled
  * at N. Until the first leave is seen, only a request a worker may see
