@@ -13,12 +13,17 @@
 /* ---- meta-variables ---------------------------------------------------- */
 
 /* An ordered set of NAME=value strings, each stored as one "NAME=value" string,
- * so that cgi_env_envp() is the execve() environment as it is. */
+ * so that cgi_env_envp() is the execve() environment as it is. The strings
+ * live in blocks the env owns (a request's 30-odd vars cost a malloc or two,
+ * not one each); a var replaced or unset keeps its bytes there until
+ * cgi_env_free(). */
+struct cgi_env_block;
 struct cgi_env {
 	char **vars; /* "NAME=value", NULL-terminated (vars[count] == NULL) */
 	size_t count;
 	size_t cap;
 	size_t bytes; /* sum of strlen of every var: for limits */
+	struct cgi_env_block *blocks; /* the newest first */
 };
 
 void cgi_env_init(struct cgi_env *env);

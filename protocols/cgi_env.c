@@ -19,12 +19,45 @@ void cgi_env_init(struct cgi_env *env)
 	memset(env, 0, sizeof *env);
 }
 
+/* Where the vars' bytes live: a block is used from the front and never
+ * moved, so a var's address holds until cgi_env_free(). */
+struct cgi_env_block {
+	struct cgi_env_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+enum { ENV_BLOCK_SIZE = 2048 }; /* a typical request's vars fit in one */
+
 void cgi_env_free(struct cgi_env *env)
 {
-	for (size_t i = 0; i < env->count; i++)
-		free(env->vars[i]);
+	struct cgi_env_block *b = env->blocks;
+	while (b) {
+		struct cgi_env_block *next = b->next;
+		free(b);
+		b = next;
+	}
 	free(env->vars);
 	cgi_env_init(env);
+}
+
+/* n bytes from env's blocks, or NULL when memory runs out. */
+static char *env_alloc(struct cgi_env *env, size_t n)
+{
+	struct cgi_env_block *b = env->blocks;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > ENV_BLOCK_SIZE - sizeof *b ? n : ENV_BLOCK_SIZE - sizeof *b;
+		b = malloc(sizeof *b + cap);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = env->blocks;
+		env->blocks = b;
+	}
+	char *p = b->data + b->used;
+	b->used += n;
+	return p;
 }
 
 /* Index of the var called name[0..name_len), or env->count if none. */
@@ -52,17 +85,22 @@ static int env_reserve(struct cgi_env *env)
 	return 0;
 }
 
-static char *make_var(const char *name, size_t name_len, const char *value, size_t value_len)
+/* var ("NAME=value", len bytes, its name name_len) in place of the var of
+ * that name, or after the others. */
+static int env_insert(struct cgi_env *env, char *var, size_t name_len, size_t len)
 {
-	char *var = malloc(name_len + 1 + value_len + 1);
-	if (!var)
-		return NULL;
-	memcpy(var, name, name_len);
-	var[name_len] = '=';
-	if (value_len)
-		memcpy(var + name_len + 1, value, value_len);
-	var[name_len + 1 + value_len] = '\0';
-	return var;
+	size_t i = env_find(env, var, name_len);
+	if (i < env->count) {
+		env->bytes -= strlen(env->vars[i]);
+		env->vars[i] = var;
+	} else {
+		if (env_reserve(env) < 0)
+			return -1;
+		env->vars[env->count++] = var;
+		env->vars[env->count] = NULL;
+	}
+	env->bytes += len;
+	return 0;
 }
 
 /* name[0..name_len) is known to be non-empty and free of '=' and NUL. */
@@ -71,25 +109,16 @@ static int env_put(struct cgi_env *env, const char *name, size_t name_len, const
 {
 	if (value_len && memchr(value, '\0', value_len))
 		return -1;
-	char *var = make_var(name, name_len, value, value_len);
+	size_t len = name_len + 1 + value_len;
+	char *var = env_alloc(env, len + 1);
 	if (!var)
 		return -1;
-
-	size_t i = env_find(env, name, name_len);
-	if (i < env->count) {
-		env->bytes -= strlen(env->vars[i]);
-		free(env->vars[i]);
-		env->vars[i] = var;
-	} else {
-		if (env_reserve(env) < 0) {
-			free(var);
-			return -1;
-		}
-		env->vars[env->count++] = var;
-		env->vars[env->count] = NULL;
-	}
-	env->bytes += name_len + 1 + value_len;
-	return 0;
+	memcpy(var, name, name_len);
+	var[name_len] = '=';
+	if (value_len)
+		memcpy(var + name_len + 1, value, value_len);
+	var[len] = '\0';
+	return env_insert(env, var, name_len, len);
 }
 
 int cgi_env_setn(struct cgi_env *env, const char *name, const char *value, size_t value_len)
@@ -146,7 +175,6 @@ void cgi_env_unset(struct cgi_env *env, const char *name)
 	if (i == env->count)
 		return;
 	env->bytes -= strlen(env->vars[i]);
-	free(env->vars[i]);
 	/* the NULL terminator moves down with the rest */
 	memmove(&env->vars[i], &env->vars[i + 1], (env->count - i) * sizeof *env->vars);
 	env->count--;
@@ -173,9 +201,11 @@ static int env_set_str(struct cgi_env *env, const char *name, struct http1_str s
 
 static int env_set_number(struct cgi_env *env, const char *name, unsigned long long n)
 {
-	char buf[24];
-	int len = snprintf(buf, sizeof buf, "%llu", n);
-	return cgi_env_setn(env, name, buf, (size_t)len);
+	char buf[24], *p = buf + sizeof buf;
+	do
+		*--p = (char)('0' + n % 10);
+	while (n /= 10);
+	return cgi_env_setn(env, name, p, (size_t)(buf + sizeof buf - p));
 }
 
 /* Set name only when value is given. */
@@ -316,12 +346,30 @@ static bool seen_before(const struct http1_request *req, size_t index)
 	return false;
 }
 
-/* "HTTP_" + name upper-cased with '-' as '_'. */
-static char *http_var_name(struct http1_str name)
+/* "HTTP_" + the field's name upper-cased with '-' as '_', then '=' and the
+ * values of every field of that name, in order, joined with sep: written
+ * straight into the env's block. */
+static int set_http_var(struct cgi_env *env, const struct http1_request *req, size_t first)
 {
-	char *var = malloc(5 + name.len + 1);
+	struct http1_str name = req->headers[first].name;
+	/* RFC 6265 §5.4: a user agent sends one Cookie, its pairs joined with "; " */
+	const char *sep = http1_str_ieq(name, "Cookie") ? "; " : ", ";
+	size_t sep_len = 2, name_len = 5 + name.len, value_len = 0;
+	bool any = false;
+
+	for (size_t i = first; i < req->num_headers; i++) {
+		struct http1_str v = req->headers[i].value;
+		if (!str_eq_nocase(req->headers[i].name, name))
+			continue;
+		if (v.len && memchr(v.p, '\0', v.len))
+			return -1;
+		value_len += (any ? sep_len : 0) + v.len;
+		any = true;
+	}
+	size_t len = name_len + 1 + value_len;
+	char *var = env_alloc(env, len + 1);
 	if (!var)
-		return NULL;
+		return -1;
 	memcpy(var, "HTTP_", 5);
 	for (size_t i = 0; i < name.len; i++) {
 		char c = name.p[i];
@@ -331,28 +379,8 @@ static char *http_var_name(struct http1_str name)
 			c = '_';
 		var[5 + i] = c;
 	}
-	var[5 + name.len] = '\0';
-	return var;
-}
-
-/* The values of every field called like headers[first], in order, joined with sep. */
-static char *joined_values(const struct http1_request *req, size_t first, const char *sep,
-                           size_t *len_out)
-{
-	struct http1_str name = req->headers[first].name;
-	size_t sep_len = strlen(sep), len = 0;
-	bool any = false;
-
-	for (size_t i = first; i < req->num_headers; i++) {
-		if (!str_eq_nocase(req->headers[i].name, name))
-			continue;
-		len += (any ? sep_len : 0) + req->headers[i].value.len;
-		any = true;
-	}
-	char *value = malloc(len + 1);
-	if (!value)
-		return NULL;
-	char *out = value;
+	char *out = var + name_len;
+	*out++ = '=';
 	any = false;
 	for (size_t i = first; i < req->num_headers; i++) {
 		struct http1_str v = req->headers[i].value;
@@ -368,25 +396,7 @@ static char *joined_values(const struct http1_request *req, size_t first, const 
 		any = true;
 	}
 	*out = '\0';
-	*len_out = len;
-	return value;
-}
-
-static int set_http_var(struct cgi_env *env, const struct http1_request *req, size_t first)
-{
-	struct http1_str name = req->headers[first].name;
-	/* RFC 6265 §5.4: a user agent sends one Cookie, its pairs joined with "; " */
-	const char *sep = http1_str_ieq(name, "Cookie") ? "; " : ", ";
-	size_t value_len = 0;
-	char *var = http_var_name(name);
-	char *value = joined_values(req, first, sep, &value_len);
-	int rc = -1;
-
-	if (var && value)
-		rc = cgi_env_setn(env, var, value, value_len);
-	free(var);
-	free(value);
-	return rc;
+	return env_insert(env, var, name_len, len);
 }
 
 static int set_header_vars(struct cgi_env *env, const struct cgi_http_input *in)

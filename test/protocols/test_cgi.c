@@ -278,6 +278,40 @@ Test(cgi_env, envp_is_null_terminated_even_when_empty_or_grown)
 	assert_no_leaks();
 }
 
+/* The vars live in blocks of the env's: one bigger than a block, many that
+ * fill several, and replacements, keep every value and its order. */
+Test(cgi_env, values_bigger_than_a_block_and_many_replacements)
+{
+	struct cgi_env env;
+	cgi_env_init(&env);
+	size_t big_len = 100000;
+	char *big = malloc(big_len + 1);
+	memset(big, 'b', big_len);
+	big[big_len] = '\0';
+	cr_assert_eq(cgi_env_set(&env, "SMALL", "s"), 0);
+	cr_assert_eq(cgi_env_set(&env, "BIG", big), 0);
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 40; i++) {
+			char name[16], value[64];
+			snprintf(name, sizeof name, "V%d", i);
+			snprintf(value, sizeof value, "%d-%d-%040d", round, i, 0);
+			cr_assert_eq(cgi_env_set(&env, name, value), 0);
+		}
+	}
+	cr_assert_eq(env.count, 42);
+	cr_assert_str_eq(cgi_env_get(&env, "SMALL"), "s");
+	cr_assert_str_eq(cgi_env_get(&env, "BIG"), big);
+	cr_assert_str_eq(env.vars[2], "V0=49-0-0000000000000000000000000000000000000000");
+	cr_assert_str_eq(env.vars[41], "V39=49-39-0000000000000000000000000000000000000000");
+	check_env_invariants(&env);
+	cgi_env_unset(&env, "BIG");
+	check_env_invariants(&env);
+	cr_assert_eq(env.count, 41);
+	cgi_env_free(&env);
+	free(big);
+	assert_no_leaks();
+}
+
 Test(cgi_env, zeroed_struct_is_initialised)
 {
 	struct cgi_env env = { 0 };
