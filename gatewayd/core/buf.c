@@ -58,6 +58,20 @@ int buf_append(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int buf_append_str(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_append_uint(struct buf *b, unsigned long long v)
+{
+	char digits[24], *p = digits + sizeof digits;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	return buf_append(b, p, (size_t)(digits + sizeof digits - p));
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
 	/* Format once into the room there is (a header line fits); again only

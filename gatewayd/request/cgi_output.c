@@ -43,6 +43,19 @@ static void nph_feed(struct cgi_output *o, struct request *r, const char *p, siz
 	r->front->send_raw(r, p, n);
 }
 
+/* reason[0..len), cut to fit, as a string (no printf: once per answer). */
+static void copy_reason(char *dst, size_t cap, const char *reason, size_t len)
+{
+	if (len > cap - 1)
+		len = cap - 1;
+	const char *nul = len ? memchr(reason, '\0', len) : NULL;
+	if (nul)
+		len = (size_t)(nul - reason);
+	if (len)
+		memcpy(dst, reason, len);
+	dst[len] = '\0';
+}
+
 static enum cgi_output_result send_head(struct cgi_output *o, struct request *r, size_t head_len,
                                         const struct cgi_response *resp, char **location)
 {
@@ -51,9 +64,8 @@ static enum cgi_output_result send_head(struct cgi_output *o, struct request *r,
 		*location = strndup(resp->location.p, resp->location.len);
 		return CGI_OUT_REDIRECT;
 	}
-	char reason[128] = "";
-	if (resp->reason.len)
-		snprintf(reason, sizeof reason, "%.*s", (int)resp->reason.len, resp->reason.p);
+	char reason[128];
+	copy_reason(reason, sizeof reason, resp->reason.p, resp->reason.len);
 	struct response_head h = {
 		.status = resp->status,
 		.reason = reason[0] ? reason : NULL,
@@ -107,7 +119,7 @@ enum cgi_output_result cgi_output_feed(struct cgi_output *o, struct request *r, 
 void cgi_output_set_status(struct cgi_output *o, int status, const char *reason, size_t len)
 {
 	o->status = status;
-	snprintf(o->reason, sizeof o->reason, "%.*s", (int)len, reason);
+	copy_reason(o->reason, sizeof o->reason, reason, len);
 }
 
 void cgi_output_log_incomplete(const struct cgi_output *o, const char *rid)

@@ -40,6 +40,13 @@ static const char *date_now(void)
 	return date;
 }
 
+static void put_line(struct buf *o, const char *name, const char *value)
+{
+	buf_append_str(o, name);
+	buf_append_str(o, value);
+	buf_append(o, "\r\n", 2);
+}
+
 void response_put_head(struct request *r, const struct response_head *h,
                        const struct head_framing *f, struct buf *o)
 {
@@ -48,8 +55,11 @@ void response_put_head(struct request *r, const struct response_head *h,
 
 	r->head_sent = true;
 	r->status = h->status;
-	buf_printf(o, "%s%d %s\r\n", f->status_prefix, h->status,
-	           h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
+	buf_append_str(o, f->status_prefix);
+	buf_append_uint(o, (unsigned)h->status);
+	buf_append(o, " ", 1);
+	buf_append_str(o, h->reason && h->reason[0] ? h->reason : http1_reason(h->status));
+	buf_append(o, "\r\n", 2);
 	for (size_t i = 0; i < h->num_headers; i++) {
 		const struct http1_header *field = &h->headers[i];
 		if (http1_is_hop_by_hop(field->name, h->headers, h->num_headers) ||
@@ -57,21 +67,26 @@ void response_put_head(struct request *r, const struct response_head *h,
 			continue;
 		has_date |= http1_str_ieq(field->name, "Date");
 		has_server |= http1_str_ieq(field->name, "Server");
-		buf_printf(o, "%.*s: %.*s\r\n", (int)field->name.len, field->name.p,
-		           (int)field->value.len, field->value.p);
+		buf_append(o, field->name.p, field->name.len);
+		buf_append(o, ": ", 2);
+		buf_append(o, field->value.p, field->value.len);
+		buf_append(o, "\r\n", 2);
 	}
 	if (f->to_client && !has_date)
-		buf_printf(o, "Date: %s\r\n", date_now());
+		put_line(o, "Date: ", date_now());
 	if (f->to_client && !has_server)
-		buf_printf(o, "Server: %s\r\n", GW_SERVER_SOFTWARE);
+		put_line(o, "Server: ", GW_SERVER_SOFTWARE);
 	request_put_server_timing(r, o);
-	if (f->content_length >= 0 && may_have_body)
-		buf_printf(o, "Content-Length: %lld\r\n", f->content_length);
+	if (f->content_length >= 0 && may_have_body) {
+		buf_append_str(o, "Content-Length: ");
+		buf_append_uint(o, (unsigned long long)f->content_length);
+		buf_append(o, "\r\n", 2);
+	}
 	if (f->chunked)
-		buf_printf(o, "Transfer-Encoding: chunked\r\n");
+		buf_append_str(o, "Transfer-Encoding: chunked\r\n");
 	if (f->close)
-		buf_printf(o, "Connection: close\r\n");
+		buf_append_str(o, "Connection: close\r\n");
 	else if (f->keep_alive)
-		buf_printf(o, "Connection: keep-alive\r\n");
+		buf_append_str(o, "Connection: keep-alive\r\n");
 	buf_append(o, "\r\n", 2);
 }

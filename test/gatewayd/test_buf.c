@@ -230,3 +230,19 @@ Test(buf, printf_after_consume)
 	cr_assert_eq(memcmp(buf_head(&b), "n=42", 4), 0);
 	buf_free(&b);
 }
+
+Test(buf, append_uint_and_str)
+{
+	struct buf b = {0};
+	const unsigned long long values[] = { 0, 7, 10, 99, 100, 4294967296ULL,
+		                              18446744073709551615ULL };
+	const char *want = "0 7 10 99 100 4294967296 18446744073709551615 ";
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		cr_assert_eq(buf_append_uint(&b, values[i]), 0);
+		cr_assert_eq(buf_append_str(&b, " "), 0);
+	}
+	cr_assert_eq(buf_len(&b), strlen(want));
+	cr_assert_eq(memcmp(buf_head(&b), want, strlen(want)), 0, "%.*s", (int)buf_len(&b),
+	             buf_head(&b));
+	buf_free(&b);
+}

@@ -624,6 +624,36 @@ Test(request, gateway_head)
 	fx_request_free(r, &rec);
 }
 
+/* Milliseconds with three decimals, the fraction zero-padded; a clock that
+ * stepped back gives 0, not a negative figure. */
+Test(request, server_timing_figures)
+{
+	struct recording rec;
+	struct request *r = fx_request(&rec);
+	ev_tstamp now = ev_time();
+	r->timing.spawn = 0.0010055; /* 1.005 ms (and a half µs, cut) */
+	r->timing.queue = 0.0000075; /* 0.007 ms, the wait so far */
+	r->timing.queued_at = 0;
+	r->timing.app_at = now + 60; /* later than now: 0 */
+	r->timing.start = now - 12.0405;
+	struct buf o = {0};
+	request_put_server_timing(r, &o);
+	buf_append(&o, "", 1);
+	const char *text = buf_head(&o);
+	const char want[] = "Server-Timing: spawn;dur=1.005, queue;dur=0.007, app;dur=0.000, "
+	                    "total;dur=";
+	cr_assert_eq(strncmp(text, want, sizeof want - 1), 0, "%s", text);
+	double total = 0;
+	char end[3] = "";
+	cr_assert_eq(sscanf(text + sizeof want - 1, "%lf%2c", &total, end), 2, "%s", text);
+	cr_expect(total >= 12040.4 && total < 12100, "%s", text);
+	cr_expect_eq(memcmp(end, "\r\n", 2), 0, "%s", text);
+	cr_expect_eq(strchr(text + sizeof want - 1, '.') - (text + sizeof want - 1), 5,
+	             "an integer part and three decimals: %s", text);
+	buf_free(&o);
+	fx_request_free(r, &rec);
+}
+
 Test(request, map_path)
 {
 	struct recording rec;
