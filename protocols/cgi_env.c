@@ -41,19 +41,28 @@ void cgi_env_free(struct cgi_env *env)
 	cgi_env_init(env);
 }
 
-/* n bytes from env's blocks, or NULL when memory runs out. */
+/* n bytes from env's blocks, or NULL when memory runs out. A var of more
+ * than a quarter block gets a block of its own behind the newest, so the
+ * room left in that one is not given up for it. */
 static char *env_alloc(struct cgi_env *env, size_t n)
 {
 	struct cgi_env_block *b = env->blocks;
 	if (!b || b->cap - b->used < n) {
+		bool own = b && n > ENV_BLOCK_SIZE / 4;
 		size_t cap = n > ENV_BLOCK_SIZE - sizeof *b ? n : ENV_BLOCK_SIZE - sizeof *b;
-		b = malloc(sizeof *b + cap);
-		if (!b)
+		struct cgi_env_block *nb = malloc(sizeof *nb + (own ? n : cap));
+		if (!nb)
 			return NULL;
-		b->used = 0;
-		b->cap = cap;
-		b->next = env->blocks;
-		env->blocks = b;
+		nb->used = 0;
+		nb->cap = own ? n : cap;
+		if (own) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			env->blocks = nb;
+		}
+		b = nb;
 	}
 	char *p = b->data + b->used;
 	b->used += n;

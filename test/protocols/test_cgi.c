@@ -307,6 +307,29 @@ Test(cgi_env, values_bigger_than_a_block_and_many_replacements)
 	cgi_env_unset(&env, "BIG");
 	check_env_invariants(&env);
 	cr_assert_eq(env.count, 41);
+	/* Small vars between ones of a quarter block and more, which get blocks
+	 * of their own: every value stays whole. */
+	char mid[700];
+	for (int i = 0; i < 100; i++) {
+		char name[16];
+		memset(mid, 'a' + i % 26, sizeof mid - 1);
+		mid[sizeof mid - 1] = '\0';
+		snprintf(name, sizeof name, "L%d", i);
+		cr_assert_eq(cgi_env_set(&env, name, mid), 0);
+		snprintf(name, sizeof name, "S%d", i);
+		cr_assert_eq(cgi_env_set(&env, name, "x"), 0);
+	}
+	for (int i = 0; i < 100; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "L%d", i);
+		const char *v = cgi_env_get(&env, name);
+		cr_assert(v && strlen(v) == sizeof mid - 1 && v[0] == 'a' + i % 26 &&
+		                  v[sizeof mid - 2] == 'a' + i % 26,
+		          "%s", name);
+		snprintf(name, sizeof name, "S%d", i);
+		cr_assert_str_eq(cgi_env_get(&env, name), "x");
+	}
+	check_env_invariants(&env);
 	cgi_env_free(&env);
 	free(big);
 	assert_no_leaks();
