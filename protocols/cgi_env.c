@@ -210,11 +210,8 @@ static int env_set_str(struct cgi_env *env, const char *name, struct http1_str s
 
 static int env_set_number(struct cgi_env *env, const char *name, unsigned long long n)
 {
-	char buf[24], *p = buf + sizeof buf;
-	do
-		*--p = (char)('0' + n % 10);
-	while (n /= 10);
-	return cgi_env_setn(env, name, p, (size_t)(buf + sizeof buf - p));
+	char digits[20];
+	return cgi_env_setn(env, name, digits, http1_decimal(digits, n));
 }
 
 /* Set name only when value is given. */

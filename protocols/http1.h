@@ -147,6 +147,10 @@ bool http1_is_hop_by_hop(struct http1_str name, const struct http1_header *field
 /* Write "<hex>\r\n" (lower-case hex, NUL-terminated) for a chunk of n bytes into
  * out (at least 20 bytes); returns its length without the NUL. */
 size_t http1_chunk_header(char *out, size_t n);
+/* v in decimal (a Content-Length, a port) into out (at least 20 bytes, no NUL
+ * written); returns the number of digits. No printf: heads and CGI variables
+ * are written for every request. */
+size_t http1_decimal(char *out, unsigned long long v);
 
 /* Format an IMF-fixdate (RFC 9110 §5.6.7) into out (at least 30 bytes), NUL-terminated. */
 void http1_format_date(char *out, time_t t);

@@ -92,6 +92,20 @@ size_t http1_chunk_header(char *out, size_t n)
 	return len;
 }
 
+size_t http1_decimal(char *out, unsigned long long v)
+{
+	char digits[20];
+	size_t k = 0, len = 0;
+
+	do {
+		digits[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (k)
+		out[len++] = digits[--k];
+	return len;
+}
+
 /* ---- the status line (RFC 9112 §4) ------------------------------------------ */
 
 ssize_t http1_parse_status_line(const char *buf, size_t len, size_t max, int *status,

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/http1.h"
+
 char *buf_reserve(struct buf *b, size_t n)
 {
 	if (b->cap - b->end >= n)
@@ -65,11 +67,8 @@ int buf_append_str(struct buf *b, const char *s)
 
 int buf_append_uint(struct buf *b, unsigned long long v)
 {
-	char digits[24], *p = digits + sizeof digits;
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	return buf_append(b, p, (size_t)(digits + sizeof digits - p));
+	char digits[20];
+	return buf_append(b, digits, http1_decimal(digits, v));
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -39,7 +39,7 @@ void buf_commit(struct buf *b, size_t n);
 /* 0, or -1 with failed set. */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
-/* v in decimal: no printf, which is a visible cost on every response head. */
+/* v in decimal (http1_decimal). */
 int buf_append_uint(struct buf *b, unsigned long long v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drop n bytes from the front. */
