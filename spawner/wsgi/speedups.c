@@ -74,15 +74,86 @@ fail:
 	return NULL;
 }
 
+/* One FastCGI pair length at p[*i] (1 byte, or 4 with the high bit set);
+ * -1 when it runs past n. */
+static Py_ssize_t pair_length(const unsigned char *p, Py_ssize_t n, Py_ssize_t *i)
+{
+	if (*i >= n)
+		return -1;
+	if (!(p[*i] & 0x80))
+		return p[(*i)++];
+	if (n - *i < 4)
+		return -1;
+	Py_ssize_t len = (Py_ssize_t)(p[*i] & 0x7f) << 24 | (Py_ssize_t)p[*i + 1] << 16 |
+	                 (Py_ssize_t)p[*i + 2] << 8 | p[*i + 3];
+	*i += 4;
+	return len;
+}
+
+static PyObject *parse_pairs(PyObject *self, PyObject *args)
+{
+	Py_buffer view;
+	(void)self;
+	if (!PyArg_ParseTuple(args, "y*", &view))
+		return NULL;
+	const unsigned char *p = view.buf;
+	Py_ssize_t n = view.len, i = 0;
+	PyObject *env = PyDict_New();
+	if (!env) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	while (i < n) {
+		Py_ssize_t kl = pair_length(p, n, &i);
+		Py_ssize_t vl = kl < 0 ? -1 : pair_length(p, n, &i);
+		if (vl < 0 || kl > n - i || vl > n - i - kl)
+			goto malformed;
+		PyObject *k = PyUnicode_DecodeLatin1((const char *)p + i, kl, NULL);
+		if (!k)
+			goto fail;
+		PyUnicode_InternInPlace(&k); /* as parse_vars does */
+		PyObject *v = PyUnicode_DecodeLatin1((const char *)p + i + kl, vl, NULL);
+		if (!v) {
+			Py_DECREF(k);
+			goto fail;
+		}
+		int rc = PyDict_SetItem(env, k, v);
+		Py_DECREF(k);
+		Py_DECREF(v);
+		if (rc < 0)
+			goto fail;
+		i += kl + vl;
+	}
+	PyBuffer_Release(&view);
+	return env;
+malformed:
+	Py_DECREF(env);
+	PyBuffer_Release(&view);
+	Py_RETURN_NONE;
+fail:
+	Py_DECREF(env);
+	PyBuffer_Release(&view);
+	return NULL;
+}
+
 static PyMethodDef methods[] = {
-	{"parse_vars", parse_vars, METH_VARARGS,
-	 "parse_vars(buffer, total) -> dict | None: a uwsgi packet's vars."},
-	{NULL, NULL, 0, NULL},
+	{ "parse_vars", parse_vars, METH_VARARGS,
+	  "parse_vars(buffer, total) -> dict | None: a uwsgi packet's vars." },
+	{ "parse_pairs", parse_pairs, METH_VARARGS,
+	  "parse_pairs(data) -> dict | None: FastCGI name-value pairs." },
+	{ NULL, NULL, 0, NULL },
 };
 
 static struct PyModuleDef module = {
-	PyModuleDef_HEAD_INIT, "_gatewayd_wsgi", "gatewayd-wsgi's C parts.", -1, methods,
-	NULL, NULL, NULL, NULL,
+	PyModuleDef_HEAD_INIT,
+	"_gatewayd_wsgi",
+	"gatewayd-wsgi's C parts.",
+	-1,
+	methods,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
 };
 
 PyMODINIT_FUNC PyInit__gatewayd_wsgi(void)

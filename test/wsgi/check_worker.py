@@ -9,6 +9,7 @@ Needs Debian's python3 with python3-flask and python3-django for the Flask and
 Django tests (skipped, and said so, when missing). Every request to the test
 applications goes through wsgiref.validate (test/wsgi/validate_app.py).
 """
+import importlib
 import json
 import os
 import re
@@ -1372,6 +1373,46 @@ class VarsParserTests(unittest.TestCase):
         self.assertEqual(env, {"PATH_INFO": "/caf\u00e9"})
         with self.assertRaises(ValueError):
             c(b"\0\0\0\0", 10)
+
+
+class PairsParserTests(unittest.TestCase):
+    """The FastCGI name-value pairs parser in C (speedups.c's parse_pairs, when
+    built) and its Python fallback give the same dict, or both refuse, on the
+    same bytes: good blocks and every prefix of one."""
+
+    @classmethod
+    def setUpClass(cls):
+        VarsParserTests.setUpClass.__func__(cls)
+        cls.mod = importlib.import_module("gatewayd_wsgi.fastcgi_records")
+
+    def test_c_and_python_agree(self):
+        py = self.mod.fcgi_pairs_py
+        c = self.mod.fcgi_pairs
+        if c is py:
+            self.skipTest("the C parser is not built for this interpreter (python3-dev)")
+        enc = self.mod.fcgi_encode_pairs
+        good = enc([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/caf\xe9"), (b"EMPTY", b""),
+                    (b"X" * 300, b"v" * 4000), (b"K" * 127, b"w" * 128), (b"", b"empty key"),
+                    (b"A", b"1"), (b"A", b"2")])
+        cases = [("good", good), ("none", b""),
+                 ("a length past the data", b"\x01\x05AB"),
+                 ("a 4-byte length cut short", b"\x80\x00\x01"),
+                 ("a 4-byte length past the data", b"\x80\x00\x00\x02\x01AB1"),
+                 ("a lone byte", b"\x01")]
+        cases += [("prefix %d" % n, good[:n]) for n in range(len(good))]
+        for what, data in cases:
+            with self.subTest(what):
+                want = py(data)
+                self.assertEqual(c(data), want)
+                self.assertEqual(c(bytearray(data)), want)
+                self.assertEqual(c(memoryview(data)), want)
+        env = c(good)
+        self.assertEqual(env["PATH_INFO"], "/caf\u00e9")
+        self.assertEqual(env["A"], "2", "the last of a duplicate wins")
+        self.assertEqual(env[""], "empty key")
+        self.assertEqual(len(env["X" * 300]), 4000)
+        for what in ("a length past the data", "a 4-byte length cut short", "a lone byte"):
+            self.assertIsNone(c(dict(cases)[what]), what)
 
 
 if __name__ == "__main__":
