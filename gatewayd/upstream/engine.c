@@ -324,7 +324,8 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 	j->state = behind ? JOB_BEHIND : JOB_SENDING;
 	j->rt->proto->reinit(j);
 	j->pe = pe;
-	snprintf(j->who, sizeof j->who, "%s", pe->who);
+	_Static_assert(sizeof j->who == sizeof pe->who, "a job names its peer as the peer does");
+	memcpy(j->who, pe->who, sizeof j->who);
 	j->out.who = j->who;
 	if (behind) {
 		pe->next_job = j;
