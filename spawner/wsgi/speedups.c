@@ -14,6 +14,42 @@
 
 #define UWSGI_HEADER 4
 
+/* env[key] = value, both latin-1 str. The key is interned: the
+ * application's environ["PATH_INFO"] then compares pointers. -1 with a
+ * Python error set when memory runs out. */
+static int env_put(PyObject *env, const unsigned char *key, Py_ssize_t kl,
+                   const unsigned char *value, Py_ssize_t vl)
+{
+	PyObject *k = PyUnicode_DecodeLatin1((const char *)key, kl, NULL);
+	if (!k)
+		return -1;
+	PyUnicode_InternInPlace(&k);
+	PyObject *v = PyUnicode_DecodeLatin1((const char *)value, vl, NULL);
+	if (!v) {
+		Py_DECREF(k);
+		return -1;
+	}
+	int rc = PyDict_SetItem(env, k, v);
+	Py_DECREF(k);
+	Py_DECREF(v);
+	return rc;
+}
+
+enum parsed { PARSED, MALFORMED, FAILED };
+
+/* What a parser returns: env, None for malformed input, NULL with the
+ * Python error for a failure; view released. */
+static PyObject *parse_end(PyObject *env, Py_buffer *view, enum parsed how)
+{
+	PyBuffer_Release(view);
+	if (how == PARSED)
+		return env;
+	Py_DECREF(env);
+	if (how == FAILED)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
 static PyObject *parse_vars(PyObject *self, PyObject *args)
 {
 	Py_buffer view;
@@ -35,43 +71,20 @@ static PyObject *parse_vars(PyObject *self, PyObject *args)
 	Py_ssize_t i = UWSGI_HEADER;
 	while (i < total) {
 		if (total - i < 2)
-			goto malformed;
+			return parse_end(env, &view, MALFORMED);
 		Py_ssize_t kl = p[i] | p[i + 1] << 8;
 		Py_ssize_t ke = i + 2 + kl;
 		if (kl == 0 || total - ke < 2)
-			goto malformed;
+			return parse_end(env, &view, MALFORMED);
 		Py_ssize_t vl = p[ke] | p[ke + 1] << 8;
 		Py_ssize_t ve = ke + 2 + vl;
 		if (ve > total)
-			goto malformed;
-		PyObject *k = PyUnicode_DecodeLatin1((const char *)p + i + 2, kl, NULL);
-		if (!k)
-			goto fail;
-		/* Interned: the application's environ["PATH_INFO"] then compares
-		 * pointers. */
-		PyUnicode_InternInPlace(&k);
-		PyObject *v = PyUnicode_DecodeLatin1((const char *)p + ke + 2, vl, NULL);
-		if (!v) {
-			Py_DECREF(k);
-			goto fail;
-		}
-		int rc = PyDict_SetItem(env, k, v);
-		Py_DECREF(k);
-		Py_DECREF(v);
-		if (rc < 0)
-			goto fail;
+			return parse_end(env, &view, MALFORMED);
+		if (env_put(env, p + i + 2, kl, p + ke + 2, vl) < 0)
+			return parse_end(env, &view, FAILED);
 		i = ve;
 	}
-	PyBuffer_Release(&view);
-	return env;
-malformed:
-	Py_DECREF(env);
-	PyBuffer_Release(&view);
-	Py_RETURN_NONE;
-fail:
-	Py_DECREF(env);
-	PyBuffer_Release(&view);
-	return NULL;
+	return parse_end(env, &view, PARSED);
 }
 
 /* One FastCGI pair length at p[*i] (1 byte, or 4 with the high bit set);
@@ -107,33 +120,12 @@ static PyObject *parse_pairs(PyObject *self, PyObject *args)
 		Py_ssize_t kl = pair_length(p, n, &i);
 		Py_ssize_t vl = kl < 0 ? -1 : pair_length(p, n, &i);
 		if (vl < 0 || kl > n - i || vl > n - i - kl)
-			goto malformed;
-		PyObject *k = PyUnicode_DecodeLatin1((const char *)p + i, kl, NULL);
-		if (!k)
-			goto fail;
-		PyUnicode_InternInPlace(&k); /* as parse_vars does */
-		PyObject *v = PyUnicode_DecodeLatin1((const char *)p + i + kl, vl, NULL);
-		if (!v) {
-			Py_DECREF(k);
-			goto fail;
-		}
-		int rc = PyDict_SetItem(env, k, v);
-		Py_DECREF(k);
-		Py_DECREF(v);
-		if (rc < 0)
-			goto fail;
+			return parse_end(env, &view, MALFORMED);
+		if (env_put(env, p + i, kl, p + i + kl, vl) < 0)
+			return parse_end(env, &view, FAILED);
 		i += kl + vl;
 	}
-	PyBuffer_Release(&view);
-	return env;
-malformed:
-	Py_DECREF(env);
-	PyBuffer_Release(&view);
-	Py_RETURN_NONE;
-fail:
-	Py_DECREF(env);
-	PyBuffer_Release(&view);
-	return NULL;
+	return parse_end(env, &view, PARSED);
 }
 
 static PyMethodDef methods[] = {
