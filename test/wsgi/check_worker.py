@@ -864,11 +864,84 @@ class FastCGITests(ProtocolTests, unittest.TestCase):
         rtype, rid, content = c.record()
         self.assertEqual((rtype, rid), (FCGI_GET_VALUES_RESULT, 0))
         self.assertEqual(fcgi_pairs_decode(content),
-                         {"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1", "FCGI_MPXS_CONNS": "0"})
+                         {"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "9", "FCGI_MPXS_CONNS": "1"})
         s.sendall(fcgi_record(42, 0, b""))
         rtype, rid, content = c.record()
         self.assertEqual((rtype, content[0]), (FCGI_UNKNOWN_TYPE, 42))
         s.close()
+
+    def begin_params(self, rid, env):
+        params = b"".join(fcgi_nv(k.encode(), v.encode()) for k, v in env.items())
+        return fcgi_record(FCGI_BEGIN_REQUEST, rid, struct.pack(">HB5x", 1, 1)) \
+            + fcgi_stream(FCGI_PARAMS, rid, params)
+
+    def answers(self, c, n):
+        """The records of n answers, by request id, in the order they ended."""
+        out, ended = {}, []
+        while len(ended) < n:
+            rec = c.record()
+            self.assertIsNotNone(rec, "the connection closed after %d answers" % len(ended))
+            rtype, rid, content = rec
+            if rtype == FCGI_STDOUT:
+                out.setdefault(rid, []).append(content)
+            elif rtype == FCGI_END_REQUEST:
+                ended.append((rid, struct.unpack(">IB3x", content)[1]))
+        return {rid: parse_head(b"".join(parts), False) for rid, parts in out.items()}, ended
+
+    def test_requests_behind_on_one_connection(self):
+        # It says it takes several requests on a connection (FCGI_MPXS_CONNS)
+        # and serves them one after another: sent at once, answered in order.
+        s = self.worker.connect()
+        c = FcgiConnection(s)
+        data = b""
+        for rid in (1, 2, 3):
+            body = pattern(100 * rid)
+            data += self.begin_params(rid, cgi_env("/env", "read=all", "POST", body,
+                                                   script_name="/t")) \
+                + fcgi_stream(FCGI_STDIN, rid, body)
+        s.sendall(data)
+        heads, ended = self.answers(c, 3)
+        s.close()
+        self.assertEqual(ended, [(1, 0), (2, 0), (3, 0)])
+        for rid in (1, 2, 3):
+            self.assertEqual(json.loads(heads[rid][2])["body_len"], 100 * rid)
+
+    def test_request_begun_inside_another(self):
+        # Request 2 begins while request 1's body is still coming: it waits,
+        # and 1's body is read whole first.
+        s = self.worker.connect()
+        c = FcgiConnection(s)
+        one, two = pattern(3000), pattern(700, 3)
+        env1 = cgi_env("/env", "read=all", "POST", one, script_name="/t")
+        env2 = cgi_env("/env", "read=all", "POST", two, script_name="/t")
+        s.sendall(self.begin_params(1, env1) + fcgi_record(FCGI_STDIN, 1, one[:1000])
+                  + self.begin_params(2, env2) + fcgi_record(FCGI_STDIN, 2, two)
+                  + fcgi_record(FCGI_STDIN, 1, one[1000:]) + fcgi_record(FCGI_STDIN, 2)
+                  + fcgi_record(FCGI_STDIN, 1))
+        heads, ended = self.answers(c, 2)
+        s.close()
+        self.assertEqual(ended, [(1, 0), (2, 0)])
+        self.assertEqual(json.loads(heads[1][2])["body_len"], 3000)
+        self.assertEqual(json.loads(heads[2][2])["body_len"], 700)
+
+    def test_too_many_requests_behind(self):
+        # Past 8 waiting, a request is refused (FCGI_OVERLOADED) and the
+        # ones before it are served.
+        s = self.worker.connect()
+        c = FcgiConnection(s)
+        env = cgi_env("/env", script_name="/t")
+        body = pattern(10)
+        # the application reads request 1's body, which comes last
+        data = self.begin_params(1, cgi_env("/env", "read=all", "POST", body, script_name="/t"))
+        for rid in range(2, 12):
+            data += self.begin_params(rid, env) + fcgi_record(FCGI_STDIN, rid)
+        s.sendall(data + fcgi_record(FCGI_STDIN, 1, body) + fcgi_record(FCGI_STDIN, 1))
+        heads, ended = self.answers(c, 11)
+        s.close()
+        self.assertEqual(sorted(r for r, st in ended if st == 2), [10, 11])
+        self.assertEqual([r for r, st in ended if st == 0], list(range(1, 10)))
+        for rid in range(1, 10):
+            self.assertTrue(heads[rid][0].startswith("200"), heads[rid][0])
 
     def test_unknown_role(self):
         s = self.worker.connect()

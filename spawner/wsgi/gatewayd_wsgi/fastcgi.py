@@ -11,7 +11,7 @@ from . import stopping
 from .environ import base_environ, content_length, finish_environ
 from .errors import Errors
 from .fastcgi_records import (
-    FCGI_ABORT_REQUEST, FCGI_BEGIN_REQUEST, FCGI_CANT_MPX_CONN, FCGI_GET_VALUES,
+    FCGI_ABORT_REQUEST, FCGI_BEGIN_REQUEST, FCGI_GET_VALUES, FCGI_OVERLOADED,
     FCGI_GET_VALUES_RESULT, FCGI_KEEP_CONN, FCGI_MAX_CONTENT, FCGI_PARAMS, FCGI_RESPONDER,
     FCGI_STDERR, FCGI_STDIN, FCGI_STDOUT, FCGI_UNKNOWN_ROLE, FCGI_UNKNOWN_TYPE,
     begin_body, fcgi_encode_pairs, fcgi_end_request, fcgi_pairs, fcgi_record, fcgi_stream,
@@ -20,12 +20,16 @@ from .response import ClientGone, run_app
 from .stderr import log
 from .wsgi_input import EMPTY_INPUT, Input
 
+# Requests queued on one connection behind the one served, and their bytes.
+QUEUE_MAX = 8
+QUEUE_BYTES_MAX = 4 << 20
+
 class FcgiConn:
     """One FastCGI connection: a record reader and the current request's
     writer (STDOUT, STDERR, END_REQUEST)."""
 
     __slots__ = ("sock", "data", "pos", "rid", "stdin_open", "aborted", "err_parts",
-                 "err_used", "sendfile", "tail")
+                 "err_used", "sendfile", "tail", "queued", "queued_bytes")
     prefix = "Status: "
     heads = {}
 
@@ -40,11 +44,21 @@ class FcgiConn:
         self.err_used = False
         self.sendfile = self._sendfile
         self.tail = b""
+        # Requests that came while another was served (FCGI_MPXS_CONNS=1),
+        # in the order they began: request id -> their records so far.
+        self.queued = {}
+        self.queued_bytes = 0
 
     # -- reading ---------------------------------------------------------
 
     def next_record(self):
-        """(type, request id, content), or None at the end of the connection."""
+        """(type, request id, content), or None at the end of the connection.
+        A queued request's records come first: the oldest one's between
+        requests, the current one's while it is served."""
+        if self.queued:
+            rec = self.dequeue()
+            if rec is not None:
+                return rec
         data, pos = self.data, self.pos
         while True:
             avail = len(data) - pos
@@ -66,20 +80,45 @@ class FcgiConn:
             pos = 0
             self.data, self.pos = data, 0
 
+    def dequeue(self):
+        rid = self.rid or next(iter(self.queued))
+        recs = self.queued.get(rid)
+        if recs is None:
+            return None
+        rec = recs.pop(0)
+        self.queued_bytes -= len(rec[2])
+        if not recs:
+            del self.queued[rid]
+        return rec
+
+    def pending(self):
+        """Is a request queued, or are bytes read and not yet parsed?"""
+        return bool(self.queued) or self.pos < len(self.data)
+
     def management(self, rtype, rid, content):
         """Records outside any request: GET_VALUES answered, strays ignored."""
         if rid == 0:
             if rtype == FCGI_GET_VALUES:
                 asked = fcgi_pairs(content) or {}
-                known = {"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1", "FCGI_MPXS_CONNS": "0"}
+                known = {"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": str(1 + QUEUE_MAX),
+                         "FCGI_MPXS_CONNS": "1"}
                 pairs = [(k.encode("latin-1"), known[k].encode())
                          for k in asked if k in known]
                 self.raw_send(fcgi_record(FCGI_GET_VALUES_RESULT, 0, fcgi_encode_pairs(pairs)))
             else:
                 self.raw_send(fcgi_record(FCGI_UNKNOWN_TYPE, 0, bytes((rtype,)) + b"\0" * 7))
-        elif rtype == FCGI_BEGIN_REQUEST and rid != self.rid:
-            # One request at a time on a connection.
-            self.raw_send(fcgi_end_request(rid, 0, FCGI_CANT_MPX_CONN))
+        elif rid != self.rid and (rid in self.queued or rtype == FCGI_BEGIN_REQUEST):
+            # Another request on this connection: served after this one, in
+            # the order they began (one at a time; a peer that sends the next
+            # request behind the current one saves the worker a wait).
+            if rid not in self.queued and len(self.queued) >= QUEUE_MAX or \
+                    self.queued_bytes + len(content) > QUEUE_BYTES_MAX:
+                for rec in self.queued.pop(rid, ()):
+                    self.queued_bytes -= len(rec[2])
+                self.raw_send(fcgi_end_request(rid, 0, FCGI_OVERLOADED))
+                return
+            self.queued.setdefault(rid, []).append((rtype, rid, content))
+            self.queued_bytes += len(content)
         elif rtype == FCGI_ABORT_REQUEST and rid == self.rid:
             self.aborted = True
             self.stdin_open = False
@@ -224,12 +263,12 @@ def fcgi_connection(sock, app):
     base = base_environ(errors, False)
     next_record = conn.next_record
     unpack = unpack_header
-    tail_rid = -1
+    tails = {}  # request id -> the empty STDOUT and END_REQUEST that end its answer
     first = True
     while True:
         stopping.idle = True
-        if stopping.stop and not first:
-            return  # a connection taken after the stop signal brings one request
+        if stopping.stop and not first and not conn.pending():
+            return  # a connection taken after the stop signal brings its requests
         first = False
         rec = next_record()
         stopping.idle = False
@@ -248,15 +287,18 @@ def fcgi_connection(sock, app):
         conn.rid = rid
         conn.aborted = False
         conn.err_used = False
-        if rid != tail_rid:
-            conn.tail = fcgi_record(FCGI_STDOUT, rid) + fcgi_end_request(rid)
-            tail_rid = rid
+        tail = tails.get(rid)
+        if tail is None:
+            if len(tails) >= 16:
+                tails.clear()
+            tail = tails[rid] = fcgi_record(FCGI_STDOUT, rid) + fcgi_end_request(rid)
+        conn.tail = tail
         # The params until their empty record, and maybe the empty STDIN: a
         # peer like gatewayd sends it all at once, and it is read at once.
         params = None
         stdin_done = False
         data, pos = conn.data, conn.pos
-        if len(data) - pos >= 16:
+        if len(data) - pos >= 16 and rid not in conn.queued:
             _v, t, r, clen, plen = unpack(data, pos)
             end = pos + 8 + clen + plen
             if t == FCGI_PARAMS and r == rid and clen and len(data) >= end + 8:
