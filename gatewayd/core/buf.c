@@ -98,6 +98,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+void buf_truncate(struct buf *b, size_t n)
+{
+	if (n < buf_len(b))
+		b->end = b->start + n;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
 	b->start += n;

@@ -42,6 +42,8 @@ int buf_append_str(struct buf *b, const char *s);
 /* v in decimal (http1_decimal). */
 int buf_append_uint(struct buf *b, unsigned long long v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Keep the first n bytes (what was appended after them is dropped). */
+void buf_truncate(struct buf *b, size_t n);
 /* Drop n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 /* Empty it (failed stays: what was lost is still lost). */

@@ -67,6 +67,7 @@ static void on_stop_check(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 static ev_prepare stop_check = { .cb = on_stop_check };
 static bool job_try_assign(struct upstream_job *j, bool was_first);
+static void job_orphaned(struct upstream_job *next);
 
 /* j, failed by its peer, goes to another one. unread: the failed peer did
  * not read it whole, and the retry spends no attempt (MAX_UNREAD_RETRIES). */
@@ -184,7 +185,8 @@ static bool job_behind(const struct upstream_job *j)
  *               nginx retries one, and any method once the worker is known
  *               to have left (peer_left: the master closed the socket the
  *               request waited in, never accepted)
- *   0, other    it read the request, then failed: 502 */
+ *   0, other    it read the request, then failed: 502
+ * A request sent behind it on its connection leaves nothing to tell. */
 static bool job_may_retry(const struct upstream_job *j, int err)
 {
 	/* body bytes streamed to the failed connection are gone from r->body:
@@ -194,10 +196,10 @@ static bool job_may_retry(const struct upstream_job *j, int err)
 		return false;
 	switch (j->state) {
 	case JOB_BEHIND:
-		return request_idempotent(j->r);
+		return !j->heard && request_idempotent(j->r);
 	case JOB_SENDING:
-		if (!j->conn)
-			return false;
+		if (!j->conn || j->conn->behind)
+			return false; /* a reset may be the unread request behind it */
 		if (!j->conn->conn.wrote_any)
 			return true;
 		return !j->heard &&
@@ -210,20 +212,46 @@ static bool job_may_retry(const struct upstream_job *j, int err)
 	return false;
 }
 
+/* The job behind c's job loses its place there (c closes under it): off c
+ * and off its peer, for the caller to orphan once the job before it is
+ * dealt with. NULL if none. */
+static struct upstream_job *behind_detach(struct upstream_conn *c)
+{
+	struct upstream_job *b = c ? c->behind : NULL;
+	if (!b)
+		return NULL;
+	c->behind = NULL;
+	b->conn = NULL;
+	if (b->pe && b->pe->next_job == b)
+		b->pe->next_job = NULL;
+	return b;
+}
+
 /* The job is over: give the peer back (its kept-alive connection with it,
- * when keep is set and the connection is clean), free the job. */
+ * when keep is set and the connection is clean), free the job. The job
+ * behind it on the connection, if any, has it next. */
 void job_finish(struct upstream_job *j, bool keep)
 {
 	struct peer *pe = j->pe;
 	struct upstream_conn *c = j->conn;
-	if (c) {
+	struct upstream_job *orphan = NULL;
+	if (c && c->behind == j) {
+		/* Behind, and over first: the connection stays the job before's. */
+		c->behind = NULL;
+		c->stray_id |= !keep;
+	} else if (c) {
+		bool keeps = keep && upstream_job_keeps_connection(j) && !c->stray_id;
 		c->job = NULL;
-		if (!keep || !upstream_job_keeps_connection(j) || buf_len(&c->conn.in) > 0 ||
-		    buf_len(&c->conn.out) > 0)
+		if (keeps && c->behind) {
+			c->job = c->behind; /* its bytes may be in either buffer */
+			c->behind = NULL;
+		} else if (!keeps || buf_len(&c->conn.in) > 0 || buf_len(&c->conn.out) > 0) {
+			orphan = behind_detach(c);
 			conn_close(&c->conn);
-		else
+		} else {
 			conn_set_reading(&c->conn,
 			                 true); /* notice if the peer closes it while idle */
+		}
 	}
 	j->conn = NULL;
 	j->pe = NULL;
@@ -239,6 +267,8 @@ void job_finish(struct upstream_job *j, bool keep)
 		peer_served(pe); /* it finished first: events came in that order */
 	}
 	job_free(j);
+	if (orphan)
+		job_orphaned(orphan);
 }
 
 /* Answer status and let go (request_error cuts a response whose head is out). */
@@ -260,6 +290,7 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	log_error(j->r ? j->r->id : NULL, "%s ran over request_timeout (%.1f s): 504, killing it",
 	          j->who, rt->cfg->request_timeout);
 	job_fail(j, 504, NULL);
+	struct upstream_job *orphan = behind_detach(j->conn);
 	if (j->conn)
 		conn_close(&j->conn->conn);
 	j->pe = NULL;
@@ -268,6 +299,8 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 		peer_abandon(pe, "request_timeout"); /* a worker is replaced once it is gone */
 	}
 	job_free(j);
+	if (orphan)
+		job_orphaned(orphan);
 }
 
 /* The head into j's connection c. false: it cannot be framed (431: too large
@@ -277,15 +310,26 @@ static void on_job_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static bool job_send_head(struct upstream_job *j, struct upstream_conn *c, bool behind)
 {
 	struct peer *pe = j->pe;
-	c->job = j;
-	c->conn.wrote_any = false;
+	bool shared = behind && c->job; /* behind c's job on c */
+	size_t mark = buf_len(&c->conn.out);
+	if (shared) {
+		c->behind = j;
+	} else {
+		c->job = j;
+		c->conn.wrote_any = false;
+	}
 	j->conn = c;
 	int refused = j->rt->proto->encode_head(j, &c->conn.out);
 	if (!refused)
 		return true;
-	c->job = NULL;
 	j->conn = NULL;
-	conn_close(&c->conn);
+	if (shared) {
+		c->behind = NULL;
+		buf_truncate(&c->conn.out, mark); /* the job before it goes on as it was */
+	} else {
+		c->job = NULL;
+		conn_close(&c->conn);
+	}
 	j->pe = NULL;
 	if (behind) {
 		pe->next_job = NULL;
@@ -298,19 +342,23 @@ static bool job_send_head(struct upstream_job *j, struct upstream_conn *c, bool 
 	return false;
 }
 
-/* Send j to pe: pe's own job, or (behind) the one after the job pe serves.
+/* Send j to pe: pe's own job, or (behind) the one after the job pe serves,
+ * on a connection of its own or, to a peer that multiplexes, on the job's.
  * false: behind, and pe could not be reached; j is as it was, to queue again. */
 static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 {
 	struct request *r = j->r;
-	struct upstream_conn *c = behind ? NULL : pe->conn;
+	bool shared = behind && j->rt->proto->keeps_connection;
+	struct upstream_conn *c = !behind || shared ? pe->conn : NULL;
+	bool opened = false;
 	j->heard = false;
 	j->body_sent = 0;
+	j->body_ended = false;
 	if (j->body_rewind && r)
 		request_body_rewind(r);
 	j->body_rewind = false;
-	if (!c)
-		c = exchange_open(pe, !behind);
+	if (!c && !shared)
+		opened = (c = exchange_open(pe, !behind)) != NULL;
 	if (!c && behind)
 		return false;
 	j->attempts++;
@@ -327,11 +375,16 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 	_Static_assert(sizeof j->who == sizeof pe->who, "a job names its peer as the peer does");
 	memcpy(j->who, pe->who, sizeof j->who);
 	j->out.who = j->who;
+	j->request_id = shared ? 3 - c->job->request_id : 1;
 	if (behind) {
 		pe->next_job = j;
 	} else {
 		pe->job = j;
 		pe->busy_since = ev_now(gw->loop);
+	}
+	if (opened && j->rt->proto->encode_probe && pe->keeps_connection && !pe->asked) {
+		pe->asked = true;
+		j->rt->proto->encode_probe(&c->conn.out); /* answered before the request */
 	}
 	if (!job_send_head(j, c, behind) || !exchange_pump(j))
 		return true;
@@ -395,14 +448,28 @@ static bool job_try_assign(struct upstream_job *j, bool was_first)
 
 struct behind_pick {
 	unsigned long max_requests;
+	bool shared; /* on the job's connection (a protocol that keeps them) */
 	struct peer *best;
 };
+
+/* May pe take a request behind its job: in its socket's backlog, or on its
+ * job's connection, all of that job's request written there, kept after it
+ * (FCGI_KEEP_CONN), no stray answer to come on it. */
+static bool takes_behind(const struct behind_pick *k, struct peer *pe)
+{
+	if (!k->shared)
+		return pe->has_backlog;
+	struct upstream_job *j = pe->job;
+	struct upstream_conn *c = j->conn;
+	return pe->multiplexes && c && c == pe->conn && c->job == j && !c->behind && !c->stray_id &&
+	       j->body_ended && upstream_job_keeps_connection(j);
+}
 
 static void behind_consider(const struct peer_facts *f, void *arg)
 {
 	struct behind_pick *k = arg;
 	struct peer *pe = f->peer;
-	if (!pe || !pe->has_backlog || f->state != PEER_BUSY || !pe->job || pe->next_job)
+	if (!pe || f->state != PEER_BUSY || !pe->job || pe->next_job || !takes_behind(k, pe))
 		return;
 	if (k->max_requests && f->requests + 2 > k->max_requests)
 		return; /* due for recycling before it would come to a request behind */
@@ -420,23 +487,29 @@ static struct peer *behind_pick(struct pool_rt *rt)
 	peers_facts(rt->peers, &f);
 	if (f.draining || f.grows)
 		return NULL;
-	struct behind_pick k = { .max_requests = f.max_requests };
+	struct behind_pick k = { .max_requests = f.max_requests,
+		                 .shared = rt->proto->keeps_connection };
 	rt->peers->src->each(rt->peers, behind_consider, &k);
 	return k.best;
 }
 
-/* A uwsgi worker takes one connection at a time from its socket. Sending
- * the next request while it still serves one puts that request in the
- * socket's backlog, so the worker starts on it the moment it is done instead
- * of waiting for the dispatcher's turn (the hand-off bubble). One deep: a
- * queue in the dispatcher still goes to whichever worker frees up first. A
- * protocol that keeps connections has no such bubble. */
+/* A worker serves one request at a time. Sending it the next while it
+ * still serves one lets it start on that the moment it is done, instead of
+ * waiting for the dispatcher's turn (the hand-off bubble): a uwsgi worker
+ * finds it in its socket's backlog, a FastCGI one that multiplexes (as
+ * gatewayd-wsgi says it does) behind the current request on the kept
+ * connection, whole (its body complete). One deep: a queue in the
+ * dispatcher still goes to whichever worker frees up first. */
+static bool sendable_behind(const struct pool_rt *rt)
+{
+	struct upstream_job *j = job_of_ticket(rt->waiting.head);
+	return !rt->proto->keeps_connection || (j->r && j->r->body_complete);
+}
+
 static void backlog_fill(struct pool_rt *rt)
 {
-	if (rt->proto->keeps_connection)
-		return;
 	struct peer *pe;
-	while (rt->waiting.head && (pe = behind_pick(rt))) {
+	while (rt->waiting.head && sendable_behind(rt) && (pe = behind_pick(rt))) {
 		struct upstream_job *j = queue_pop(rt);
 		if (!job_start_on(j, pe, true)) {
 			admission_push_front(&rt->waiting, &j->ticket, rt->cfg->queue_timeout,
@@ -458,6 +531,7 @@ void job_conn_failed(struct upstream_job *j, int err)
 	const char *before = behind                    ? "it took the request"
 	                     : j->conn->conn.wrote_any ? "it read the whole request"
 	                                               : "the request was sent";
+	struct upstream_job *orphan = behind_detach(j->conn);
 	conn_close(&j->conn->conn);
 	j->conn = NULL;
 	j->pe = NULL;
@@ -470,6 +544,8 @@ void job_conn_failed(struct upstream_job *j, int err)
 		if (pe && !behind)
 			peer_failed(pe, why);
 		job_retry(j, !behind); /* its own job: not read whole (job_may_retry) */
+		if (orphan)
+			job_orphaned(orphan);
 		return;
 	}
 	if (j->r) {
@@ -484,6 +560,8 @@ void job_conn_failed(struct upstream_job *j, int err)
 		peer_release(pe);
 	}
 	job_free(j);
+	if (orphan)
+		job_orphaned(orphan);
 }
 
 /* ---- what the peers tell the engine (struct peer_hooks) ------------------ */
@@ -509,8 +587,12 @@ static void job_orphaned(struct upstream_job *next)
 	struct pool_rt *rt = next->rt;
 	bool retry = job_may_retry(next, 0);
 	next->pe = NULL;
-	if (next->conn)
+	if (next->conn && next->conn->behind == next) {
+		next->conn->stray_id = true; /* the job before it goes on alone */
+		behind_detach(next->conn);
+	} else if (next->conn) {
 		conn_close(&next->conn->conn);
+	}
 	if (retry) {
 		log_warn(next->r->id,
 		         "%s is gone before it took this request: trying another worker",
@@ -623,6 +705,11 @@ struct request *upstream_job_request(struct upstream_job *j)
 	return j->r;
 }
 
+unsigned upstream_job_request_id(const struct upstream_job *j)
+{
+	return j->request_id;
+}
+
 bool upstream_job_keeps_connection(struct upstream_job *j)
 {
 	return j->rt->proto->keeps_connection && j->pe && j->pe->keeps_connection;
@@ -676,7 +763,11 @@ void upstream_job_body(struct upstream_job *j)
 {
 	switch (j->state) {
 	case JOB_QUEUED:
-		break; /* the body waits in the request until a worker takes the job */
+		/* the body waits in the request until a worker takes the job; whole,
+		 * the job may go behind another (backlog_fill) */
+		if (j->r->body_complete)
+			backlog_fill(j->rt);
+		break;
 	case JOB_BEHIND:
 	case JOB_SENDING:
 	case JOB_RECEIVING:
@@ -707,6 +798,7 @@ void upstream_job_abort(struct upstream_job *j)
 		job_finish(j, false);
 		return;
 	}
+	j->body_ended = true; /* what abort appended told the worker */
 	conn_want_write(&j->conn->conn);
 	conn_set_reading(&j->conn->conn, true);
 }

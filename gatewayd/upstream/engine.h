@@ -31,6 +31,12 @@ struct upstream_conn {
 	struct conn conn; /* first: the allocation */
 	struct peer *pe;
 	struct upstream_job *job; /* NULL: idle, kept alive for the peer's next request */
+	/* Sent on behind job, to a peer that multiplexes (peer.h): it becomes
+	 * the job when job ends; its answer may begin first. */
+	struct upstream_job *behind;
+	/* A job behind left before its answer ended: its request id may still
+	 * bring records, so the connection is closed once job ends. */
+	bool stray_id;
 };
 
 struct upstream_job {
@@ -48,6 +54,8 @@ struct upstream_job {
 	bool body_taken; /* body bytes left r->body for a connection: no retry can resend them */
 	bool body_rewind; /* the spooled body was read on: a retry reads it again from the start */
 	bool heard; /* a byte came back on its connection */
+	bool body_ended; /* the request's end is in its connection's out buffer */
+	unsigned request_id; /* upstream_job_request_id */
 	union upstream_proto_state proto; /* the protocol's (reinit) */
 	char who[160]; /* its peer's: "php#3 (pid 123)" */
 	struct admission_ticket ticket; /* while it waits for a peer */

@@ -142,8 +142,10 @@ bool exchange_pump(struct upstream_job *j)
 			j->body_taken = true;
 		request_body_taken(r, n);
 	}
-	if (r->body_complete && buf_len(&r->body) == j->body_sent)
+	if (r->body_complete && buf_len(&r->body) == j->body_sent) {
 		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0); /* once: the protocol knows */
+		j->body_ended = true;
+	}
 	if (buf_len(&c->conn.out) > 0)
 		conn_want_write(&c->conn);
 	return true;
@@ -156,6 +158,33 @@ static struct upstream_conn *upstream_of(struct conn *conn)
 	return (struct upstream_conn *)conn;
 }
 
+/* What a job hears: no retry now, what it kept is done. */
+static void job_heard(struct upstream_job *j)
+{
+	if (!j->heard) {
+		j->heard = true;
+		body_let_go(j);
+	}
+}
+
+/* The job an event is for: c's job, or the one behind it (by request id);
+ * NULL for a stray (a job behind that already left). */
+static struct upstream_job *event_job(struct upstream_conn *c, const struct upstream_event *ev)
+{
+	struct upstream_job *j = c->job;
+	if (ev->request_id && ev->request_id != j->request_id)
+		j = c->behind && ev->request_id == c->behind->request_id ? c->behind : NULL;
+	if (j)
+		job_heard(j);
+	return j;
+}
+
+/* Is j's client slow: its answer piling up unsent? */
+static bool client_slow(const struct upstream_job *j)
+{
+	return j && j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER;
+}
+
 static void on_input(struct conn *conn)
 {
 	struct upstream_conn *c = upstream_of(conn);
@@ -164,12 +193,14 @@ static void on_input(struct conn *conn)
 		conn_close(&c->conn); /* the worker said something unasked */
 		return;
 	}
-	if (!j->heard) {
-		j->heard = true;
-		body_let_go(j); /* no retry now: what it kept is done */
-	}
+	job_heard(j);
 	while (buf_len(&c->conn.in) > 0) {
 		struct upstream_event ev = { .type = UPSTREAM_NONE };
+		j = c->job; /* the one behind, once the one before it ended */
+		if (!j) {
+			conn_close(&c->conn); /* the worker said something unasked */
+			return;
+		}
 		ssize_t used =
 		        j->rt->proto->decode(j, buf_head(&c->conn.in), buf_len(&c->conn.in), &ev);
 		if (used < 0) {
@@ -185,8 +216,16 @@ static void on_input(struct conn *conn)
 		/* Consumed first: the views stay valid, and a job that ends on this
 		 * event leaves a clean connection to keep. */
 		buf_consume(&c->conn.in, (size_t)used);
+		if (ev.type == UPSTREAM_MULTIPLEXES) {
+			if (c->pe)
+				c->pe->multiplexes = ev.status;
+			continue;
+		}
+		if (ev.type == UPSTREAM_NONE || !(j = event_job(c, &ev)))
+			continue;
 		switch (ev.type) {
 		case UPSTREAM_NONE:
+		case UPSTREAM_MULTIPLEXES:
 			break;
 		case UPSTREAM_STATUS:
 			j->state = JOB_RECEIVING;
@@ -203,11 +242,13 @@ static void on_input(struct conn *conn)
 			upstream_end(j, ev.app_status);
 			break;
 		}
-		if (c->conn.closed || c->job != j)
+		if (c->conn.closed || !c->job)
 			return; /* closed, or the job ended and c is idle, kept for the next one */
 	}
-	/* Backpressure: a slow client pauses reading from the worker. */
-	if (j->r && j->r->front->backlog(j->r) >= REQUEST_HIGH_WATER)
+	/* Backpressure: a slow client pauses reading from the worker (the
+	 * client of the job behind too, whose answer may come first). */
+	j = c->job;
+	if (client_slow(j) || client_slow(c->behind))
 		conn_set_reading(&c->conn, false);
 	/* A worker that ends its answer by closing has usually closed already
 	 * when a short read comes: look for the end now rather than after
@@ -273,6 +314,8 @@ static void on_release(struct conn *conn)
 		c->pe->conn = NULL;
 	if (c->job && c->job->conn == c)
 		c->job->conn = NULL;
+	if (c->behind && c->behind->conn == c)
+		c->behind->conn = NULL;
 }
 
 /* clang-format off */

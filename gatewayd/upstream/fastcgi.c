@@ -1,6 +1,8 @@
 /* The FastCGI client side of the upstream engine: a request is BEGIN_REQUEST
  * (keep the connection), PARAMS, STDIN; the answer is STDOUT, STDERR and
- * END_REQUEST. One request per connection at a time, always request id 1. */
+ * END_REQUEST. A connection carries request id 1, and id 2 behind it for a
+ * peer that said FCGI_MPXS_CONNS=1 (asked with FCGI_GET_VALUES on each new
+ * connection). */
 #include <string.h>
 
 #include "gatewayd/core/log.h"
@@ -8,16 +10,15 @@
 #include "gatewayd/upstream/upstream.h"
 #include "protocols/fastcgi.h"
 
-#define FCGI_CLIENT_ID 1
 #define FCGI_PARAMS_LIMIT (1 << 20)
 
-static void append_stream(struct buf *out, uint8_t type, const void *p, size_t n)
+static void append_stream(struct buf *out, uint8_t type, unsigned id, const void *p, size_t n)
 {
 	size_t need = fcgi_stream_size(n);
 	uint8_t *dst = (uint8_t *)buf_reserve(out, need);
 	if (!dst)
 		return;
-	ssize_t w = fcgi_stream_encode(dst, need, type, FCGI_CLIENT_ID, p, n);
+	ssize_t w = fcgi_stream_encode(dst, need, type, (uint16_t)id, p, n);
 	if (w > 0)
 		buf_commit(out, (size_t)w);
 }
@@ -25,9 +26,10 @@ static void append_stream(struct buf *out, uint8_t type, const void *p, size_t n
 static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 {
 	struct request *r = upstream_job_request(j);
+	unsigned id = upstream_job_request_id(j);
 	struct buf pairs = { 0 };
 	uint8_t begin[16];
-	fcgi_begin_request_encode(begin, FCGI_CLIENT_ID, FCGI_RESPONDER,
+	fcgi_begin_request_encode(begin, (uint16_t)id, FCGI_RESPONDER,
 	                          upstream_job_keeps_connection(j) ? FCGI_KEEP_CONN : 0);
 	buf_append(out, begin, sizeof begin);
 	for (size_t i = 0; i < r->env.count; i++) {
@@ -48,8 +50,8 @@ static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 		}
 		buf_commit(&pairs, (size_t)fcgi_nv_encode(dst, need, kv, nlen, eq + 1, vlen));
 	}
-	append_stream(out, FCGI_PARAMS, buf_head(&pairs), buf_len(&pairs));
-	append_stream(out, FCGI_PARAMS, NULL, 0);
+	append_stream(out, FCGI_PARAMS, id, buf_head(&pairs), buf_len(&pairs));
+	append_stream(out, FCGI_PARAMS, id, NULL, 0);
 	buf_free(&pairs);
 	return out->failed ? 500 : 0;
 }
@@ -64,7 +66,7 @@ static void fcgi_encode_body(struct upstream_job *j, struct buf *out, const char
 	bool *ended = &upstream_job_proto(j)->fcgi.stdin_ended;
 	if (*ended)
 		return;
-	append_stream(out, FCGI_STDIN, p, n);
+	append_stream(out, FCGI_STDIN, upstream_job_request_id(j), p, n);
 	*ended = n == 0;
 }
 
@@ -77,6 +79,38 @@ static enum upstream_abort fcgi_abort(struct upstream_job *j, struct buf *out)
 	return UPSTREAM_ABORT_FINISH;
 }
 
+/* The question each new connection carries (encode_probe). */
+static void fcgi_probe(struct buf *out)
+{
+	uint8_t pair[2 + sizeof FCGI_MPXS_CONNS - 1];
+	ssize_t n = fcgi_nv_encode(pair, sizeof pair, FCGI_MPXS_CONNS, sizeof FCGI_MPXS_CONNS - 1,
+	                           "", 0);
+	if (n > 0)
+		append_stream(out, FCGI_GET_VALUES, 0, pair, (size_t)n);
+}
+
+/* FCGI_MPXS_CONNS in a GET_VALUES_RESULT: "1" says a request may go behind
+ * another on one connection. */
+static void decode_values(const struct fcgi_record *rec, struct upstream_event *ev)
+{
+	const uint8_t *p = rec->content;
+	size_t left = rec->content_length;
+	while (left > 0) {
+		const uint8_t *name, *value;
+		size_t nlen, vlen;
+		ssize_t used = fcgi_nv_decode(p, left, left, &name, &nlen, &value, &vlen);
+		if (used <= 0)
+			return;
+		if (nlen == sizeof FCGI_MPXS_CONNS - 1 &&
+		    memcmp(name, FCGI_MPXS_CONNS, nlen) == 0) {
+			ev->type = UPSTREAM_MULTIPLEXES;
+			ev->status = vlen == 1 && value[0] == '1';
+		}
+		p += used;
+		left -= (size_t)used;
+	}
+}
+
 static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
                            struct upstream_event *ev)
 {
@@ -84,8 +118,12 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 	ssize_t used = fcgi_record_decode((const uint8_t *)p, n, &rec);
 	if (used <= 0)
 		return used;
-	if (rec.request_id != FCGI_CLIENT_ID)
-		return used; /* management records and strays: nothing for the job */
+	if (rec.request_id == 0) {
+		if (rec.type == FCGI_GET_VALUES_RESULT)
+			decode_values(&rec, ev);
+		return used; /* other management records: nothing for a job */
+	}
+	ev->request_id = rec.request_id; /* the engine finds its job, or drops a stray */
 	switch (rec.type) {
 	case FCGI_STDOUT:
 		if (rec.content_length) {
@@ -119,6 +157,6 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 const struct upstream_proto upstream_fastcgi = {
 	.name = "FastCGI", .keeps_connection = true, .reinit = fcgi_reinit,
 	.encode_head = fcgi_encode_head, .encode_body = fcgi_encode_body, .decode = fcgi_decode,
-	.abort = fcgi_abort
+	.abort = fcgi_abort, .encode_probe = fcgi_probe
 };
 /* clang-format on */

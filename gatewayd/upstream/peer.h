@@ -36,8 +36,13 @@ struct peer {
 	                            * while it is busy waits in that socket's backlog for it */
 	/* The engine's; the source never reads them. */
 	struct upstream_job *job; /* the request it serves */
-	struct upstream_job *next_job; /* one sent on behind job, in its socket's backlog */
+	struct upstream_job *next_job; /* one sent on behind job: in its socket's backlog
+	                                * on a connection of its own, or behind job on
+	                                * job's connection (multiplexes) */
 	struct upstream_conn *conn; /* a connection kept alive to it */
+	bool multiplexes; /* it said it takes a request behind another on one
+	                   * connection (FCGI_MPXS_CONNS): next_job goes there */
+	bool asked; /* whether it multiplexes (once, on a connection to be kept) */
 	ev_tstamp busy_since; /* when job became its job */
 };
 

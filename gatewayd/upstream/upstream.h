@@ -25,11 +25,15 @@ struct upstream_event {
 		UPSTREAM_OUTPUT, /* CGI-style output (header block, then body) */
 		UPSTREAM_STDERR,
 		UPSTREAM_END, /* app_status */
+		UPSTREAM_MULTIPLEXES, /* the peer's answer to encode_probe: status 1 yes, 0 no */
 	} type;
 	const char *data;
 	size_t len;
 	int status;
 	int app_status;
+	/* Whose it is, where the protocol's units carry a request id (FastCGI):
+	 * a job's upstream_job_request_id; 0: the connection's job's. */
+	unsigned request_id;
 };
 
 /* What a protocol keeps per job: zeroed by the engine, set anew by reinit
@@ -75,6 +79,11 @@ struct upstream_proto {
 	/* The client left while the worker has the request: append to out what
 	 * the worker should be told, say how the job ends. */
 	enum upstream_abort (*abort)(struct upstream_job *j, struct buf *out);
+	/* Optional, for a protocol that keeps connections: ask a new
+	 * connection's peer whether it takes a request behind the one it serves
+	 * on that connection (FastCGI: FCGI_GET_VALUES for FCGI_MPXS_CONNS); its
+	 * answer decodes as UPSTREAM_MULTIPLEXES. */
+	void (*encode_probe)(struct buf *out);
 };
 
 extern const struct upstream_proto upstream_fastcgi;
@@ -84,6 +93,9 @@ extern const struct upstream_proto upstream_uwsgi;
 struct request *upstream_job_request(struct upstream_job *j);
 /* May the connection stay open for the worker's next request? */
 bool upstream_job_keeps_connection(struct upstream_job *j);
+/* The job's request id on its connection, for a protocol whose units carry
+ * one: 1, or 2 while the job before it on the connection has 1. */
+unsigned upstream_job_request_id(const struct upstream_job *j);
 /* The protocol's state for this job (see reinit). */
 union upstream_proto_state *upstream_job_proto(struct upstream_job *j);
 

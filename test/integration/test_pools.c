@@ -2079,16 +2079,26 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 
 /* ---- uwsgi: the next request waits in a busy worker's backlog ------------- */
 
-#define BACKLOG_POOL "\"w\": {\"protocol\": \"uwsgi\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
-	" \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1," \
-	" \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+#define BACKLOG_POOL(proto) "\"w\": {\"protocol\": \"" proto "\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
+	" \"--protocol\", \"" proto "\", \"--path\", \"@FIX@/pools\", \"backlog_app:application\"]," \
+	" \"processes\": 1, \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+#define BACKLOG_ROUTES "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}"
 
-/* gatewayd with the pool "w" of BACKLOG_POOL under /w/, its worker idle. */
-static void start_backlog_pool(void)
+/* gatewayd with the pool "w" of BACKLOG_POOL under /w/, its worker idle:
+ * over uwsgi, or over FastCGI (gatewayd-wsgi takes a request behind
+ * another on its connection: FCGI_MPXS_CONNS=1). */
+static void start_backlog_pool_over(bool fastcgi)
 {
 	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
-	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL "},"
-	           "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}", w);
+	if (fastcgi)
+		start_idle("{" BASE "\"pools\": {" BACKLOG_POOL("fastcgi") "}," BACKLOG_ROUTES, w);
+	else
+		start_idle("{" BASE "\"pools\": {" BACKLOG_POOL("uwsgi") "}," BACKLOG_ROUTES, w);
+}
+
+static void start_backlog_pool(void)
+{
+	start_backlog_pool_over(false);
 }
 
 struct uri_probe {
@@ -2152,12 +2162,56 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 	finish_ok();
 }
 
-/* The worker dies with a request in its backlog, one it never took: a GET
- * goes to the replacement; a POST (the worker might have begun it in the
- * instant before) gets 502, as its own request does. */
-Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_it, .timeout = 60)
+/* One FastCGI worker that multiplexes: a request that comes while it is
+ * busy is sent on at once, behind the one it serves on the same kept
+ * connection (status shows it as next_uri, the dispatcher's queue stays
+ * empty); the worker serves it when it is done. */
+Test(pools, a_fastcgi_worker_that_multiplexes_takes_the_next_request_on_its_connection,
+     .timeout = 40)
 {
-	start_backlog_pool();
+	start_backlog_pool_over(true);
+	struct async a, b;
+	async_start(&a, "/w/conn?1");
+	wait_uri("current_uri", "/w/conn?1");
+	async_start(&b, "/w/conn");
+	wait_uri("next_uri", "/w/conn");
+	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
+	async_join(&a);
+	async_join(&b);
+	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
+	          "statuses %d %d", a.r.status, b.r.status);
+	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
+	long ca = num_after(a.r.body, "\nconn "), cb = num_after(b.r.body, "\nconn ");
+	cr_expect(pa > 0 && pa == pb, "served by pids %ld and %ld, not the one worker", pa, pb);
+	cr_expect(ca > 0 && ca == cb, "served on connections %ld and %ld, not one", ca, cb);
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	/* Ten at once, one worker: every one answered, the connection kept. */
+	struct async many[10];
+	for (int i = 0; i < 10; i++)
+		async_start(&many[i], "/w/conn");
+	for (int i = 0; i < 10; i++) {
+		async_join(&many[i]);
+		cr_expect(many[i].rc == 0 && many[i].r.status == 200, "request %d: %d", i,
+		          many[i].r.status);
+		cr_expect_eq(num_after(many[i].r.body, "\nconn "), ca, "request %d on another connection", i);
+		resp_free(&many[i].r);
+	}
+	json_t *st = status();
+	json_t *p = gw_pool_of(st, "w");
+	cr_expect_eq(gw_ival(p, "requests_served"), 12);
+	cr_expect_eq(gw_ival(p, "errors"), 0);
+	json_decref(st);
+	finish_ok();
+}
+
+/* The worker dies with a request sent on behind its current one, which it
+ * never took: a GET goes to the replacement; a POST (the worker might have
+ * begun it in the instant before) gets 502, as its own request does. */
+static void dies_with_one_behind(bool fastcgi)
+{
+	start_backlog_pool_over(fastcgi);
 	pid_t first;
 	json_t *st = status();
 	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
@@ -2202,6 +2256,98 @@ Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_i
 	must_get("/w/end", 200, &r);
 	resp_free(&r);
 	finish_ok();
+}
+
+/* A request whose client leaves, sent to a FastCGI worker that multiplexes
+ * while it is behind another one or in front of one: the worker still
+ * serves it (its answer is dropped) and the other is answered. */
+Test(pools, a_client_that_leaves_with_its_request_behind_another_costs_no_other_answer,
+     .timeout = 40)
+{
+	start_backlog_pool_over(true);
+	static const char *const firsts[] = {"/w/sleep?1", "/w/sleep?0.8"};
+	for (int round = 0; round < 2; round++) {
+		/* round 0: the request behind leaves; round 1: the one in front */
+		const char *first = firsts[round];
+		int fd = -1;
+		struct async a = {0}, b = {0};
+		char req[256];
+		if (round == 0)
+			async_start(&a, first);
+		else {
+			fd = gw_connect(G.port);
+			snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", first);
+			gw_send_all(fd, req, strlen(req));
+		}
+		wait_uri("current_uri", first);
+		if (round == 0) {
+			fd = gw_connect(G.port);
+			snprintf(req, sizeof req, "GET /w/left HTTP/1.1\r\nHost: t\r\n\r\n");
+			gw_send_all(fd, req, strlen(req));
+			wait_uri("next_uri", "/w/left");
+		} else {
+			async_start(&b, "/w/conn");
+			wait_uri("next_uri", "/w/conn");
+		}
+		close(fd);
+		struct async *kept = round == 0 ? &a : &b;
+		async_join(kept);
+		cr_expect(kept->rc == 0 && kept->r.status == 200, "round %d: the one that stayed: %d",
+		          round, kept->r.status);
+		resp_free(&kept->r);
+	}
+	wait_state("w", "idle", 1, 10);
+	struct resp r;
+	must_get("/w/end", 200, &r);
+	resp_free(&r);
+	json_t *st = status();
+	json_t *p = gw_pool_of(st, "w");
+	cr_expect_eq(gw_ival(p, "requests_served"), 5, "two answers dropped, three given");
+	cr_expect_eq(gw_ival(p, "errors"), 0);
+	json_decref(st);
+	finish_ok();
+}
+
+/* The request in front runs over request_timeout: 504, the worker is
+ * killed, and the GET sent on behind it goes to the replacement. */
+Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker, .timeout = 40)
+{
+	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
+	start_idle("{" BASE "\"pools\": {\"w\": {\"protocol\": \"fastcgi\", \"command\":"
+	           " [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\", \"--protocol\", \"fastcgi\","
+	           " \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1,"
+	           " \"request_timeout\": 1, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}},"
+	           BACKLOG_ROUTES, w);
+	pid_t first;
+	json_t *st = status();
+	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
+	json_decref(st);
+	struct async a, b;
+	async_start(&a, "/w/sleep?5");
+	wait_uri("current_uri", "/w/sleep?5");
+	async_start(&b, "/w/conn");
+	wait_uri("next_uri", "/w/conn");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && a.r.status == 504, "the slow request: %d", a.r.status);
+	cr_expect(b.rc == 0 && b.r.status == 200, "the GET behind it: %d", b.r.status);
+	long pb = num_after(b.r.body, "pid ");
+	cr_expect(pb > 0 && pb != first, "served by pid %ld (the killed one was %d)", pb, (int)first);
+	cr_expect(gw_log_contains(G.error_log, "is gone before it took this request: trying another worker", 2));
+	resp_free(&a.r);
+	resp_free(&b.r);
+	finish_ok();
+}
+
+Test(pools, a_uwsgi_worker_that_dies_retries_only_an_idempotent_request_behind_it, .timeout = 60)
+{
+	dies_with_one_behind(false);
+}
+
+Test(pools, a_fastcgi_worker_that_dies_retries_only_an_idempotent_request_behind_it,
+     .timeout = 60)
+{
+	dies_with_one_behind(true);
 }
 
 /* What an application prints to sys.stderr (not wsgi.errors) reaches the
