@@ -924,6 +924,24 @@ class FastCGITests(ProtocolTests, unittest.TestCase):
         self.assertEqual(json.loads(heads[1][2])["body_len"], 3000)
         self.assertEqual(json.loads(heads[2][2])["body_len"], 700)
 
+    def test_queued_body_never_read(self):
+        # Request 2 waits with its body queued, and its application never
+        # reads it: the rest of it is dropped and request 3 is served.
+        s = self.worker.connect()
+        c = FcgiConnection(s)
+        one = pattern(10)
+        data = self.begin_params(1, cgi_env("/env", "read=all", "POST", one, script_name="/t"))
+        two = pattern(3000)
+        data += self.begin_params(2, cgi_env("/ignore-body", "", "POST", two, script_name="/t")) \
+            + fcgi_record(FCGI_STDIN, 2, two[:1000]) + fcgi_record(FCGI_STDIN, 2, two[1000:])
+        data += self.begin_params(3, cgi_env("/env", script_name="/t")) + fcgi_record(FCGI_STDIN, 3)
+        s.sendall(data + fcgi_record(FCGI_STDIN, 1, one) + fcgi_record(FCGI_STDIN, 1)
+                  + fcgi_record(FCGI_STDIN, 2))
+        heads, ended = self.answers(c, 3)
+        s.close()
+        self.assertEqual(ended, [(1, 0), (2, 0), (3, 0)])
+        self.assertTrue(heads[3][0].startswith("200"), heads[3][0])
+
     def test_too_many_requests_behind(self):
         # Past 8 waiting, a request is refused (FCGI_OVERLOADED) and the
         # ones before it are served.

@@ -91,6 +91,13 @@ class FcgiConn:
             del self.queued[rid]
         return rec
 
+    def forget(self, rid):
+        """A request is over: what of it is still queued (a body the
+        application did not read) is dropped, as later records of it are."""
+        if self.queued:
+            for rec in self.queued.pop(rid, ()):
+                self.queued_bytes -= len(rec[2])
+
     def pending(self):
         """Is a request queued, or are bytes read and not yet parsed?"""
         return bool(self.queued) or self.pos < len(self.data)
@@ -113,8 +120,7 @@ class FcgiConn:
             # request behind the current one saves the worker a wait).
             if rid not in self.queued and len(self.queued) >= QUEUE_MAX or \
                     self.queued_bytes + len(content) > QUEUE_BYTES_MAX:
-                for rec in self.queued.pop(rid, ()):
-                    self.queued_bytes -= len(rec[2])
+                self.forget(rid)
                 self.raw_send(fcgi_end_request(rid, 0, FCGI_OVERLOADED))
                 return
             self.queued.setdefault(rid, []).append((rtype, rid, content))
@@ -330,6 +336,7 @@ def fcgi_connection(sock, app):
                         break
             if conn.aborted:
                 conn.rid = 0
+                conn.forget(rid)
                 conn.raw_send(fcgi_end_request(rid, 0))
                 continue
             params = b"".join(parts)
@@ -352,6 +359,7 @@ def fcgi_connection(sock, app):
         if not whole:
             return  # closed without END_REQUEST: the peer sees the answer cut
         conn.stdin_open = False  # what is left of the body is dropped as it comes
+        conn.forget(rid)
         if not flags & FCGI_KEEP_CONN:
             return
 
