@@ -45,6 +45,18 @@ struct upstream_conn *exchange_open(struct peer *pe, bool primary)
 	return c;
 }
 
+/* The rest of j's answer is not wanted (its request let go). With a job
+ * behind it on the connection, j goes on to its end, the answer dropped, as
+ * when its client leaves: closing the connection would cost the one behind.
+ * Else it ends now. false: it ended. */
+static bool job_let_go(struct upstream_job *j)
+{
+	if (j->conn && j->conn->behind)
+		return true;
+	job_finish(j, false);
+	return false;
+}
+
 /* Answer bytes (CGI-style output) on to the client. false: the job ended. */
 static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 {
@@ -56,18 +68,18 @@ static bool upstream_output(struct upstream_job *j, const char *p, size_t n)
 	switch (cgi_output_feed(&j->out, r, p, n, &location)) {
 	case CGI_OUT_MORE:
 		return true;
-	case CGI_OUT_REDIRECT:
+	case CGI_OUT_REDIRECT: {
 		job_detach(j);
-		job_finish(j, false);
+		bool on = job_let_go(j);
 		request_follow_redirect(r, location);
-		return false;
+		return on;
+	}
 	case CGI_OUT_BAD:
 		break;
 	}
 	j->rt->errors++;
 	job_fail(j, 502, NULL);
-	job_finish(j, false);
-	return false;
+	return job_let_go(j);
 }
 
 /* The answer is complete: the response ends, the job is over. */
@@ -193,7 +205,6 @@ static void on_input(struct conn *conn)
 		conn_close(&c->conn); /* the worker said something unasked */
 		return;
 	}
-	job_heard(j);
 	while (buf_len(&c->conn.in) > 0) {
 		struct upstream_event ev = { .type = UPSTREAM_NONE };
 		j = c->job; /* the one behind, once the one before it ended */
@@ -211,8 +222,10 @@ static void on_input(struct conn *conn)
 			job_finish(j, false);
 			return;
 		}
-		if (used == 0)
+		if (used == 0) {
+			job_heard(j); /* part of a unit: the peer is at it */
 			break;
+		}
 		/* Consumed first: the views stay valid, and a job that ends on this
 		 * event leaves a clean connection to keep. */
 		buf_consume(&c->conn.in, (size_t)used);
@@ -297,8 +310,11 @@ static void on_write_error(struct conn *conn, int err)
 static void on_written(struct conn *conn)
 {
 	struct upstream_conn *c = upstream_of(conn);
-	if (c->job && buf_len(&c->conn.out) == 0)
-		exchange_pump(c->job);
+	if (!c->job || buf_len(&c->conn.out) > 0)
+		return;
+	/* the body behind may have stopped at the high-water mark too */
+	if (exchange_pump(c->job) && !c->conn.closed && c->behind)
+		exchange_pump(c->behind);
 }
 
 /* The job times the request (queue_timeout, request_timeout), not the conn. */

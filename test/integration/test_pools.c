@@ -2308,6 +2308,63 @@ Test(pools, a_client_that_leaves_with_its_request_behind_another_costs_no_other_
 	finish_ok();
 }
 
+/* Behind a request whose answer gatewayd refuses (more header fields than it
+ * takes: 502), a POST is still served: the one in front is read to its end
+ * and dropped, not cut off with the connection under the one behind. And a
+ * 200 KB body goes behind a 400 KB one the worker reads late, and both are
+ * served (the body behind may stop at the connection's high-water mark:
+ * it goes on as the connection drains, whichever job that wakes). */
+Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, .timeout = 40)
+{
+	start_backlog_pool_over(true);
+	struct async a, b;
+	async_start(&a, "/w/many-headers?0.5");
+	wait_uri("current_uri", "/w/many-headers?0.5");
+	memset(&b, 0, sizeof b);
+	b.port = G.port;
+	b.method = "POST";
+	b.body = "x=1";
+	snprintf(b.target, sizeof b.target, "/w/form");
+	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	wait_uri("next_uri", "/w/form");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && a.r.status == 502, "the refused answer: %d", a.r.status);
+	cr_expect(b.rc == 0 && b.r.status == 200, "the POST behind it: %d %s", b.r.status, b.r.body);
+	cr_expect(gw_log_contains(G.error_log, "header", 2), "no log line about the refused head");
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	static char big_a[400 * 1024 + 1], big_b[200 * 1024 + 1];
+	memset(big_a, 'a', sizeof big_a - 1);
+	memset(big_b, 'b', sizeof big_b - 1);
+	memset(&a, 0, sizeof a);
+	a.port = G.port;
+	a.method = "POST";
+	a.body = big_a;
+	snprintf(a.target, sizeof a.target, "/w/late-read?1");
+	cr_assert_eq(pthread_create(&a.t, NULL, async_run, &a), 0);
+	wait_uri("current_uri", "/w/late-read?1");
+	usleep(300000); /* its body all sent on, part still in the dispatcher */
+	memset(&b, 0, sizeof b);
+	b.port = G.port;
+	b.method = "POST";
+	b.body = big_b;
+	snprintf(b.target, sizeof b.target, "/w/form");
+	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	wait_uri("next_uri", "/w/form");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && a.r.status == 200, "the late reader: %d", a.r.status);
+	cr_expect(b.rc == 0 && b.r.status == 200, "the 200 KB POST behind it: %d", b.r.status);
+	resp_free(&a.r);
+	resp_free(&b.r);
+	json_t *st = status();
+	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 4);
+	json_decref(st);
+	finish_ok();
+}
+
 /* The request in front runs over request_timeout: 504, the worker is
  * killed, and the GET sent on behind it goes to the replacement. */
 Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker, .timeout = 40)
