@@ -2365,6 +2365,49 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	finish_ok();
 }
 
+/* A FastCGI worker that multiplexes and answers in its own order
+ * (test/fixtures/pools/fcgi_mux.py, as Go's net/http/fcgi may): the request
+ * behind is answered first, while the one in front still runs; each answer
+ * reaches its own client, and the connection goes on for the next pair. */
+Test(pools, answers_out_of_order_on_one_connection_reach_their_own_clients, .timeout = 40)
+{
+	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
+	start_idle("{" BASE "\"pools\": {\"w\": {\"protocol\": \"fastcgi\", \"command\":"
+	           " [\"@FIX@/pools/fcgi_mux.py\"], \"processes\": 1, \"request_timeout\": 20}},"
+	           BACKLOG_ROUTES, w);
+	long conn = -1;
+	for (int round = 0; round < 3; round++) {
+		struct async a, b;
+		async_start(&a, "/w/slow?1");
+		wait_uri("current_uri", "/w/slow?1");
+		async_start(&b, "/w/quick");
+		async_join(&b);
+		double b_took = gw_now() - b.started;
+		async_join(&a);
+		cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
+		          "round %d: statuses %d %d", round, a.r.status, b.r.status);
+		cr_expect(strstr(a.r.body, "uri /w/slow?1"), "round %d: %s", round, a.r.body);
+		cr_expect(strstr(b.r.body, "uri /w/quick"), "round %d: %s", round, b.r.body);
+		cr_expect(strstr(b.r.body, " open 2 "), "round %d: the one behind was not sent while"
+		          " the one in front ran: %s", round, b.r.body);
+		cr_expect(b_took < 0.7, "round %d: the answer behind took %.2f s", round, b_took);
+		long ca = num_after(a.r.body, "conn "), cb = num_after(b.r.body, "conn ");
+		cr_expect(ca > 0 && ca == cb, "round %d: connections %ld and %ld", round, ca, cb);
+		if (conn < 0)
+			conn = ca;
+		cr_expect_eq(ca, conn, "round %d: the connection was not kept", round);
+		cr_expect_neq(num_after(a.r.body, " id "), num_after(b.r.body, " id "),
+		              "round %d: one request id for both", round);
+		resp_free(&a.r);
+		resp_free(&b.r);
+	}
+	json_t *st = status();
+	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 6);
+	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "errors"), 0);
+	json_decref(st);
+	finish_ok();
+}
+
 /* The request in front runs over request_timeout: 504, the worker is
  * killed, and the GET sent on behind it goes to the replacement. */
 Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker, .timeout = 40)
