@@ -564,6 +564,24 @@ void job_conn_failed(struct upstream_job *j, int err)
 		job_orphaned(orphan);
 }
 
+void job_refused_behind(struct upstream_job *j, int why)
+{
+	struct peer *pe = j->pe;
+	log_warn(j->r ? j->r->id : NULL,
+	         "%s would not take this request behind another (FastCGI status %d): trying "
+	         "it elsewhere",
+	         j->who, why);
+	behind_detach(j->conn);
+	j->pe = NULL;
+	if (pe)
+		pe->multiplexes = false;
+	if (!j->r) {
+		job_free(j);
+		return;
+	}
+	job_retry(j, true); /* it never ran: no attempt spent */
+}
+
 /* ---- what the peers tell the engine (struct peer_hooks) ------------------ */
 
 static void on_peer_idle(void *owner)

@@ -68,6 +68,10 @@ void job_fail(struct upstream_job *j, int status, const char *extra);
 /* The job is over: give the peer back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 void job_finish(struct upstream_job *j, bool keep);
+/* The peer would not take j, sent behind its job on its connection (why:
+ * the protocol's reason): j goes to another peer, and this one is sent
+ * nothing behind again. */
+void job_refused_behind(struct upstream_job *j, int why);
 /* The connection failed under a job (err: an errno, 0 for a close): retry
  * elsewhere when the peer cannot have acted on it, else 502. */
 void job_conn_failed(struct upstream_job *j, int err);

@@ -186,8 +186,8 @@ static struct upstream_job *event_job(struct upstream_conn *c, const struct upst
 	struct upstream_job *j = c->job;
 	if (ev->request_id && ev->request_id != j->request_id)
 		j = c->behind && ev->request_id == c->behind->request_id ? c->behind : NULL;
-	if (j)
-		job_heard(j);
+	if (j && ev->type != UPSTREAM_REFUSED)
+		job_heard(j); /* a refusal: it never ran, its body may go elsewhere */
 	return j;
 }
 
@@ -253,6 +253,12 @@ static void on_input(struct conn *conn)
 			break;
 		case UPSTREAM_END:
 			upstream_end(j, ev.app_status);
+			break;
+		case UPSTREAM_REFUSED:
+			if (c->behind == j && j->state != JOB_RECEIVING)
+				job_refused_behind(j, ev.status);
+			else
+				upstream_end(j, ev.app_status); /* no head: 502 */
 			break;
 		}
 		if (c->conn.closed || !c->job)

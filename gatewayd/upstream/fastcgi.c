@@ -143,8 +143,10 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 		struct fcgi_end_request end;
 		if (fcgi_end_request_decode(&rec, &end) < 0)
 			return -1;
-		ev->type = UPSTREAM_END;
+		ev->type = end.protocol_status == FCGI_REQUEST_COMPLETE ? UPSTREAM_END
+		                                                        : UPSTREAM_REFUSED;
 		ev->app_status = (int)end.app_status;
+		ev->status = end.protocol_status;
 		break;
 	}
 	default:

@@ -26,6 +26,8 @@ struct upstream_event {
 		UPSTREAM_STDERR,
 		UPSTREAM_END, /* app_status */
 		UPSTREAM_MULTIPLEXES, /* the peer's answer to encode_probe: status 1 yes, 0 no */
+		UPSTREAM_REFUSED, /* the peer would not take the request (FastCGI's
+		                   * CANT_MPX_CONN, OVERLOADED, UNKNOWN_ROLE): status */
 	} type;
 	const char *data;
 	size_t len;

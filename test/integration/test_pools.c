@@ -2365,6 +2365,19 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	finish_ok();
 }
 
+/* How many lines of the file at path hold needle. */
+static int lines_with(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* A FastCGI worker that multiplexes and answers in its own order
  * (test/fixtures/pools/fcgi_mux.py, as Go's net/http/fcgi may): the request
  * behind is answered first, while the one in front still runs; each answer
@@ -2401,8 +2414,27 @@ Test(pools, answers_out_of_order_on_one_connection_reach_their_own_clients, .tim
 		resp_free(&a.r);
 		resp_free(&b.r);
 	}
+
+	/* It refuses one behind (FCGI_OVERLOADED): that request waits its turn
+	 * and is answered after the one in front; nothing goes behind again. */
+	for (int round = 0; round < 2; round++) {
+		struct async a, b;
+		async_start(&a, "/w/slow?0.5");
+		wait_uri("current_uri", "/w/slow?0.5");
+		async_start(&b, "/w/refuse");
+		async_join(&b);
+		async_join(&a);
+		cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
+		          "refusal round %d: statuses %d %d", round, a.r.status, b.r.status);
+		cr_expect(strstr(b.r.body, " open 1 "), "refusal round %d: %s", round, b.r.body);
+		resp_free(&a.r);
+		resp_free(&b.r);
+	}
+	cr_expect(gw_log_contains(G.error_log, "would not take this request behind another", 2));
+	cr_expect_eq(lines_with(G.error_log, "would not take this request behind another"), 1,
+	             "a request went behind again after a refusal");
 	json_t *st = status();
-	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 6);
+	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 10);
 	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "errors"), 0);
 	json_decref(st);
 	finish_ok();
