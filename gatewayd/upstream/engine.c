@@ -564,6 +564,13 @@ void job_conn_failed(struct upstream_job *j, int err)
 		job_orphaned(orphan);
 }
 
+void peer_multiplexes(struct pool_rt *rt, struct peer *pe, bool yes)
+{
+	pe->multiplexes = yes;
+	if (yes && rt->waiting.head)
+		dispatch_soon(rt);
+}
+
 void job_refused_behind(struct upstream_job *j, int why)
 {
 	struct peer *pe = j->pe;

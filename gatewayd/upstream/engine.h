@@ -68,6 +68,9 @@ void job_fail(struct upstream_job *j, int status, const char *extra);
 /* The job is over: give the peer back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 void job_finish(struct upstream_job *j, bool keep);
+/* pe (of rt) said whether it multiplexes: a request waiting may go behind
+ * its job now. */
+void peer_multiplexes(struct pool_rt *rt, struct peer *pe, bool yes);
 /* The peer would not take j, sent behind its job on its connection (why:
  * the protocol's reason): j goes to another peer, and this one is sent
  * nothing behind again. */

@@ -231,7 +231,7 @@ static void on_input(struct conn *conn)
 		buf_consume(&c->conn.in, (size_t)used);
 		if (ev.type == UPSTREAM_MULTIPLEXES) {
 			if (c->pe)
-				c->pe->multiplexes = ev.status;
+				peer_multiplexes(j->rt, c->pe, ev.status);
 			continue;
 		}
 		if (ev.type == UPSTREAM_NONE || !(j = event_job(c, &ev)))
