@@ -498,12 +498,13 @@ static struct peer *behind_pick(struct pool_rt *rt)
  * waiting for the dispatcher's turn (the hand-off bubble): a uwsgi worker
  * finds it in its socket's backlog, a FastCGI one that multiplexes (as
  * gatewayd-wsgi says it does) behind the current request on the kept
- * connection, whole (its body complete). One deep: a queue in the
+ * connection, whole and kept (its body all come, in memory, small enough to
+ * go to another worker if this one refuses it). One deep: a queue in the
  * dispatcher still goes to whichever worker frees up first. */
 static bool sendable_behind(const struct pool_rt *rt)
 {
 	struct upstream_job *j = job_of_ticket(rt->waiting.head);
-	return !rt->proto->keeps_connection || (j->r && j->r->body_complete);
+	return !rt->proto->keeps_connection || (j->r && exchange_body_whole_again(j->r));
 }
 
 static void backlog_fill(struct pool_rt *rt)
@@ -574,14 +575,26 @@ void peer_multiplexes(struct pool_rt *rt, struct peer *pe, bool yes)
 void job_refused_behind(struct upstream_job *j, int why)
 {
 	struct peer *pe = j->pe;
+	if (pe)
+		pe->multiplexes = false;
+	if (j->state == JOB_RECEIVING || j->heard || j->body_taken) {
+		/* it answered, or took body bytes no other worker could get */
+		if (j->r) {
+			log_error(j->r->id,
+			          "%s refused this request (FastCGI status %d) after it began: 502",
+			          j->who, why);
+			j->rt->errors++;
+			job_fail(j, 502, NULL);
+		}
+		job_finish(j, true); /* the refusal ended it cleanly on the connection */
+		return;
+	}
 	log_warn(j->r ? j->r->id : NULL,
 	         "%s would not take this request behind another (FastCGI status %d): trying "
 	         "it elsewhere",
 	         j->who, why);
 	behind_detach(j->conn);
 	j->pe = NULL;
-	if (pe)
-		pe->multiplexes = false;
 	if (!j->r) {
 		job_free(j);
 		return;

@@ -51,10 +51,18 @@ struct upstream_conn *exchange_open(struct peer *pe, bool primary)
  * Else it ends now. false: it ended. */
 static bool job_let_go(struct upstream_job *j)
 {
-	if (j->conn && j->conn->behind)
-		return true;
-	job_finish(j, false);
-	return false;
+	struct upstream_conn *c = j->conn;
+	if (!c || !c->behind) {
+		job_finish(j, false);
+		return false;
+	}
+	if (!j->body_ended) {
+		/* a job behind answered first: tell its worker the body is over */
+		j->rt->proto->abort(j, &c->conn.out);
+		j->body_ended = true;
+		conn_want_write(&c->conn);
+	}
+	return true;
 }
 
 /* Answer bytes (CGI-style output) on to the client. false: the job ended. */
@@ -110,10 +118,19 @@ static void upstream_end(struct upstream_job *j, int app_status)
  * buffer) for as long as the peer takes to answer. */
 #define BODY_KEPT_MAX (64 * 1024)
 
+static bool length_kept(const struct request *r)
+{
+	return r->spool_fd < 0 && r->content_length >= 0 && r->content_length <= BODY_KEPT_MAX;
+}
+
 static bool body_keeps(const struct upstream_job *j, const struct request *r)
 {
-	return !j->body_taken && r->spool_fd < 0 && r->content_length >= 0 &&
-	       r->content_length <= BODY_KEPT_MAX;
+	return !j->body_taken && length_kept(r);
+}
+
+bool exchange_body_whole_again(const struct request *r)
+{
+	return r->body_complete && (length_kept(r) || (r->spool_fd < 0 && buf_len(&r->body) == 0));
 }
 
 static void body_let_go(struct upstream_job *j)
@@ -255,7 +272,7 @@ static void on_input(struct conn *conn)
 			upstream_end(j, ev.app_status);
 			break;
 		case UPSTREAM_REFUSED:
-			if (c->behind == j && j->state != JOB_RECEIVING)
+			if (c->behind == j)
 				job_refused_behind(j, ev.status);
 			else
 				upstream_end(j, ev.app_status); /* no head: 502 */

@@ -2311,9 +2311,11 @@ Test(pools, a_client_that_leaves_with_its_request_behind_another_costs_no_other_
 /* Behind a request whose answer gatewayd refuses (more header fields than it
  * takes: 502), a POST is still served: the one in front is read to its end
  * and dropped, not cut off with the connection under the one behind. And a
- * 200 KB body goes behind a 400 KB one the worker reads late, and both are
+ * 60 KB body goes behind a 400 KB one the worker reads late, and both are
  * served (the body behind may stop at the connection's high-water mark:
- * it goes on as the connection drains, whichever job that wakes). */
+ * it goes on as the connection drains, whichever job that wakes); a body
+ * over 64 KiB waits its turn in the queue instead, since a worker that
+ * refused it could not pass it whole to another. */
 Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, .timeout = 40)
 {
 	start_backlog_pool_over(true);
@@ -2335,7 +2337,7 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	resp_free(&a.r);
 	resp_free(&b.r);
 
-	static char big_a[400 * 1024 + 1], big_b[200 * 1024 + 1];
+	static char big_a[400 * 1024 + 1], big_b[60 * 1024 + 1];
 	memset(big_a, 'a', sizeof big_a - 1);
 	memset(big_b, 'b', sizeof big_b - 1);
 	memset(&a, 0, sizeof a);
@@ -2356,11 +2358,30 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	async_join(&a);
 	async_join(&b);
 	cr_expect(a.rc == 0 && a.r.status == 200, "the late reader: %d", a.r.status);
-	cr_expect(b.rc == 0 && b.r.status == 200, "the 200 KB POST behind it: %d", b.r.status);
+	cr_expect(b.rc == 0 && b.r.status == 200, "the 60 KB POST behind it: %d", b.r.status);
+	resp_free(&a.r);
+	resp_free(&b.r);
+
+	static char big_c[100 * 1024 + 1];
+	memset(big_c, 'c', sizeof big_c - 1);
+	async_start(&a, "/w/sleep?1");
+	wait_uri("current_uri", "/w/sleep?1");
+	memset(&b, 0, sizeof b);
+	b.port = G.port;
+	b.method = "POST";
+	b.body = big_c;
+	snprintf(b.target, sizeof b.target, "/w/form");
+	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	usleep(500000);
+	cr_expect_eq(pool_stat("w", "queue_length"), 1, "a 100 KB body did not wait in the queue");
+	async_join(&a);
+	async_join(&b);
+	cr_expect(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
+	          "statuses %d %d", a.r.status, b.r.status);
 	resp_free(&a.r);
 	resp_free(&b.r);
 	json_t *st = status();
-	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 4);
+	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 6);
 	json_decref(st);
 	finish_ok();
 }
