@@ -310,6 +310,17 @@ static void async_start(struct async *a, const char *target)
 	cr_assert_eq(pthread_create(&a->t, NULL, async_run, a), 0);
 }
 
+/* A POST of body (kept by the caller until joined) to target, in a thread. */
+static void async_post(struct async *a, const char *target, const char *body)
+{
+	memset(a, 0, sizeof *a);
+	a->port = G.port;
+	a->method = "POST";
+	a->body = body;
+	snprintf(a->target, sizeof a->target, "%s", target);
+	cr_assert_eq(pthread_create(&a->t, NULL, async_run, a), 0);
+}
+
 static void async_join(struct async *a)
 {
 	pthread_join(a->t, NULL);
@@ -2235,12 +2246,7 @@ static void dies_with_one_behind(bool fastcgi)
 	wait_state("w", "idle", 1, 10);
 	async_start(&a, "/w/crash?0.5");
 	wait_uri("current_uri", "/w/crash?0.5");
-	memset(&b, 0, sizeof b);
-	b.port = G.port;
-	b.method = "POST";
-	b.body = "x=1";
-	snprintf(b.target, sizeof b.target, "/w/form");
-	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	async_post(&b, "/w/form", "x=1");
 	wait_uri("next_uri", "/w/form");
 	async_join(&a);
 	async_join(&b);
@@ -2322,12 +2328,7 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	struct async a, b;
 	async_start(&a, "/w/many-headers?0.5");
 	wait_uri("current_uri", "/w/many-headers?0.5");
-	memset(&b, 0, sizeof b);
-	b.port = G.port;
-	b.method = "POST";
-	b.body = "x=1";
-	snprintf(b.target, sizeof b.target, "/w/form");
-	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	async_post(&b, "/w/form", "x=1");
 	wait_uri("next_uri", "/w/form");
 	async_join(&a);
 	async_join(&b);
@@ -2340,20 +2341,10 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	static char big_a[400 * 1024 + 1], big_b[60 * 1024 + 1];
 	memset(big_a, 'a', sizeof big_a - 1);
 	memset(big_b, 'b', sizeof big_b - 1);
-	memset(&a, 0, sizeof a);
-	a.port = G.port;
-	a.method = "POST";
-	a.body = big_a;
-	snprintf(a.target, sizeof a.target, "/w/late-read?1");
-	cr_assert_eq(pthread_create(&a.t, NULL, async_run, &a), 0);
+	async_post(&a, "/w/late-read?1", big_a);
 	wait_uri("current_uri", "/w/late-read?1");
 	usleep(300000); /* its body all sent on, part still in the dispatcher */
-	memset(&b, 0, sizeof b);
-	b.port = G.port;
-	b.method = "POST";
-	b.body = big_b;
-	snprintf(b.target, sizeof b.target, "/w/form");
-	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	async_post(&b, "/w/form", big_b);
 	wait_uri("next_uri", "/w/form");
 	async_join(&a);
 	async_join(&b);
@@ -2366,12 +2357,7 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	memset(big_c, 'c', sizeof big_c - 1);
 	async_start(&a, "/w/sleep?1");
 	wait_uri("current_uri", "/w/sleep?1");
-	memset(&b, 0, sizeof b);
-	b.port = G.port;
-	b.method = "POST";
-	b.body = big_c;
-	snprintf(b.target, sizeof b.target, "/w/form");
-	cr_assert_eq(pthread_create(&b.t, NULL, async_run, &b), 0);
+	async_post(&b, "/w/form", big_c);
 	usleep(500000);
 	cr_expect_eq(pool_stat("w", "queue_length"), 1, "a 100 KB body did not wait in the queue");
 	async_join(&a);
