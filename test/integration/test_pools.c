@@ -2090,9 +2090,11 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 
 /* ---- uwsgi: the next request waits in a busy worker's backlog ------------- */
 
-#define BACKLOG_POOL(proto) "\"w\": {\"protocol\": \"" proto "\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
+/* Pool "w": one gatewayd-wsgi worker of backlog_app.py over proto, with more keys. */
+#define BACKLOG_POOL_WITH(proto, keys) "\"w\": {\"protocol\": \"" proto "\", \"command\": [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\"," \
 	" \"--protocol\", \"" proto "\", \"--path\", \"@FIX@/pools\", \"backlog_app:application\"]," \
-	" \"processes\": 1, \"request_timeout\": 20, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+	" \"processes\": 1, " keys ", \"env\": {\"PATH\": \"/usr/bin:/bin\"}}"
+#define BACKLOG_POOL(proto) BACKLOG_POOL_WITH(proto, "\"request_timeout\": 20")
 #define BACKLOG_ROUTES "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}"
 
 /* gatewayd with the pool "w" of BACKLOG_POOL under /w/, its worker idle:
@@ -2140,6 +2142,16 @@ static void wait_uri(const char *key, const char *uri)
 	cr_assert(ok, "no worker of pool w shows %s %s", key, uri);
 }
 
+/* Pool w served so many requests, with so many errors. */
+static void expect_w_served(long served, long errors)
+{
+	json_t *st = status();
+	json_t *p = gw_pool_of(st, "w");
+	cr_expect_eq(gw_ival(p, "requests_served"), served);
+	cr_expect_eq(gw_ival(p, "errors"), errors);
+	json_decref(st);
+}
+
 /* One worker: a request that comes while it is busy is sent on at once and
  * waits in the worker's socket backlog (status shows it as next_uri, the
  * dispatcher's queue stays empty); the worker takes it when it is done. */
@@ -2165,11 +2177,7 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 	resp_free(&a.r);
 	resp_free(&b.r);
 
-	json_t *st = status();
-	json_t *p = gw_pool_of(st, "w");
-	cr_expect_eq(gw_ival(p, "requests_served"), 2);
-	cr_expect_eq(gw_ival(p, "errors"), 0);
-	json_decref(st);
+	expect_w_served(2, 0);
 	finish_ok();
 }
 
@@ -2209,11 +2217,7 @@ Test(pools, a_fastcgi_worker_that_multiplexes_takes_the_next_request_on_its_conn
 		cr_expect_eq(num_after(many[i].r.body, "\nconn "), ca, "request %d on another connection", i);
 		resp_free(&many[i].r);
 	}
-	json_t *st = status();
-	json_t *p = gw_pool_of(st, "w");
-	cr_expect_eq(gw_ival(p, "requests_served"), 12);
-	cr_expect_eq(gw_ival(p, "errors"), 0);
-	json_decref(st);
+	expect_w_served(12, 0);
 	finish_ok();
 }
 
@@ -2306,11 +2310,7 @@ Test(pools, a_client_that_leaves_with_its_request_behind_another_costs_no_other_
 	struct resp r;
 	must_get("/w/end", 200, &r);
 	resp_free(&r);
-	json_t *st = status();
-	json_t *p = gw_pool_of(st, "w");
-	cr_expect_eq(gw_ival(p, "requests_served"), 5, "two answers dropped, three given");
-	cr_expect_eq(gw_ival(p, "errors"), 0);
-	json_decref(st);
+	expect_w_served(5, 0);
 	finish_ok();
 }
 
@@ -2366,9 +2366,7 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 	          "statuses %d %d", a.r.status, b.r.status);
 	resp_free(&a.r);
 	resp_free(&b.r);
-	json_t *st = status();
-	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 6);
-	json_decref(st);
+	expect_w_served(6, 1);
 	finish_ok();
 }
 
@@ -2440,10 +2438,7 @@ Test(pools, answers_out_of_order_on_one_connection_reach_their_own_clients, .tim
 	cr_expect(gw_log_contains(G.error_log, "would not take this request behind another", 2));
 	cr_expect_eq(lines_with(G.error_log, "would not take this request behind another"), 1,
 	             "a request went behind again after a refusal");
-	json_t *st = status();
-	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "requests_served"), 10);
-	cr_expect_eq(gw_ival(gw_pool_of(st, "w"), "errors"), 0);
-	json_decref(st);
+	expect_w_served(10, 0);
 	finish_ok();
 }
 
@@ -2452,10 +2447,7 @@ Test(pools, answers_out_of_order_on_one_connection_reach_their_own_clients, .tim
 Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker, .timeout = 40)
 {
 	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
-	start_idle("{" BASE "\"pools\": {\"w\": {\"protocol\": \"fastcgi\", \"command\":"
-	           " [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\", \"--protocol\", \"fastcgi\","
-	           " \"--path\", \"@FIX@/pools\", \"backlog_app:application\"], \"processes\": 1,"
-	           " \"request_timeout\": 1, \"env\": {\"PATH\": \"/usr/bin:/bin\"}}},"
+	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL_WITH("fastcgi", "\"request_timeout\": 1") "},"
 	           BACKLOG_ROUTES, w);
 	pid_t first;
 	json_t *st = status();
@@ -2521,11 +2513,8 @@ Test(pools, a_workers_stderr_lines_carry_the_request_id, .timeout = 30)
 Test(pools, a_worker_over_max_rss_is_recycled, .timeout = 30)
 {
 	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
-	start_idle("{" BASE "\"pools\": {\"w\": {\"protocol\": \"uwsgi\", \"command\":"
-	           " [\"@BUILD@/spawner/wsgi/gatewayd-wsgi\", \"--path\", \"@FIX@/pools\","
-	           " \"backlog_app:application\"], \"processes\": 1, \"max_rss\": \"48M\","
-	           " \"env\": {\"PATH\": \"/usr/bin:/bin\"}}},"
-	           "\"routes\": [{\"match\": \"/w/\", \"pool\": \"w\"}]}", w);
+	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL_WITH("uwsgi", "\"max_rss\": \"48M\"") "},"
+	           BACKLOG_ROUTES, w);
 	struct resp r;
 	must_get("/w/grow", 200, &r);
 	long first = num_after(r.body, "pid ");
