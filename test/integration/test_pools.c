@@ -2152,6 +2152,26 @@ static void expect_w_served(long served, long errors)
 	json_decref(st);
 }
 
+/* Pool w's one idle worker (its pid returned) gets front, then behind sent
+ * on behind it (status shows both, the dispatcher's queue stays empty);
+ * both answered, in a and b. */
+static pid_t one_in_front_one_behind(struct async *a, const char *front, struct async *b,
+                                     const char *behind)
+{
+	pid_t first;
+	json_t *st = status();
+	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
+	json_decref(st);
+	async_start(a, front);
+	wait_uri("current_uri", front);
+	async_start(b, behind);
+	wait_uri("next_uri", behind);
+	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
+	async_join(a);
+	async_join(b);
+	return first;
+}
+
 /* One worker: a request that comes while it is busy is sent on at once and
  * waits in the worker's socket backlog (status shows it as next_uri, the
  * dispatcher's queue stays empty); the worker takes it when it is done. */
@@ -2159,13 +2179,7 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 {
 	start_backlog_pool();
 	struct async a, b;
-	async_start(&a, "/w/sleep?1");
-	wait_uri("current_uri", "/w/sleep?1");
-	async_start(&b, "/w/quick");
-	wait_uri("next_uri", "/w/quick");
-	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
-	async_join(&a);
-	async_join(&b);
+	one_in_front_one_behind(&a, "/w/sleep?1", &b, "/w/quick");
 	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
 	          "statuses %d %d", a.r.status, b.r.status);
 	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
@@ -2190,13 +2204,7 @@ Test(pools, a_fastcgi_worker_that_multiplexes_takes_the_next_request_on_its_conn
 {
 	start_backlog_pool_over(true);
 	struct async a, b;
-	async_start(&a, "/w/conn?1");
-	wait_uri("current_uri", "/w/conn?1");
-	async_start(&b, "/w/conn");
-	wait_uri("next_uri", "/w/conn");
-	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
-	async_join(&a);
-	async_join(&b);
+	one_in_front_one_behind(&a, "/w/conn?1", &b, "/w/conn");
 	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
 	          "statuses %d %d", a.r.status, b.r.status);
 	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
@@ -2227,18 +2235,8 @@ Test(pools, a_fastcgi_worker_that_multiplexes_takes_the_next_request_on_its_conn
 static void dies_with_one_behind(bool fastcgi)
 {
 	start_backlog_pool_over(fastcgi);
-	pid_t first;
-	json_t *st = status();
-	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
-	json_decref(st);
-
 	struct async a, b;
-	async_start(&a, "/w/crash?0.5");
-	wait_uri("current_uri", "/w/crash?0.5");
-	async_start(&b, "/w/after");
-	wait_uri("next_uri", "/w/after");
-	async_join(&a);
-	async_join(&b);
+	pid_t first = one_in_front_one_behind(&a, "/w/crash?0.5", &b, "/w/after");
 	cr_expect(a.rc == 0 && a.r.status == 502, "the crashing request: %d", a.r.status);
 	cr_assert(b.rc == 0 && b.r.status == 200, "the GET behind it: %d %s", b.r.status, b.r.body);
 	long pb = num_after(b.r.body, "pid ");
@@ -2449,17 +2447,8 @@ Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker,
 	static const struct idle_want w[] = {{"w", 1, 10}, {NULL}};
 	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL_WITH("fastcgi", "\"request_timeout\": 1") "},"
 	           BACKLOG_ROUTES, w);
-	pid_t first;
-	json_t *st = status();
-	cr_assert_eq(worker_pids(gw_pool_of(st, "w"), "idle", &first, 1), 1);
-	json_decref(st);
 	struct async a, b;
-	async_start(&a, "/w/sleep?5");
-	wait_uri("current_uri", "/w/sleep?5");
-	async_start(&b, "/w/conn");
-	wait_uri("next_uri", "/w/conn");
-	async_join(&a);
-	async_join(&b);
+	pid_t first = one_in_front_one_behind(&a, "/w/sleep?5", &b, "/w/conn");
 	cr_expect(a.rc == 0 && a.r.status == 504, "the slow request: %d", a.r.status);
 	cr_expect(b.rc == 0 && b.r.status == 200, "the GET behind it: %d", b.r.status);
 	long pb = num_after(b.r.body, "pid ");
