@@ -370,7 +370,8 @@ static bool job_start_on(struct upstream_job *j, struct peer *pe, bool behind)
 		return true;
 	}
 	j->state = behind ? JOB_BEHIND : JOB_SENDING;
-	j->rt->proto->reinit(j);
+	if (j->rt->proto->reinit)
+		j->rt->proto->reinit(j);
 	j->pe = pe;
 	_Static_assert(sizeof j->who == sizeof pe->who, "a job names its peer as the peer does");
 	memcpy(j->who, pe->who, sizeof j->who);
@@ -743,6 +744,11 @@ struct request *upstream_job_request(struct upstream_job *j)
 	return j->r;
 }
 
+bool upstream_job_body_ended(const struct upstream_job *j)
+{
+	return j->body_ended;
+}
+
 unsigned upstream_job_request_id(const struct upstream_job *j)
 {
 	return j->request_id;
@@ -820,6 +826,16 @@ void upstream_job_drained(struct upstream_job *j)
 		conn_set_reading(&j->conn->conn, true);
 }
 
+bool job_tell_let_go(struct upstream_job *j)
+{
+	if (!j->conn || j->rt->proto->abort(j, &j->conn->conn.out) == UPSTREAM_ABORT_CLOSE)
+		return false;
+	j->body_ended = true; /* what abort appended told the worker */
+	conn_want_write(&j->conn->conn);
+	conn_set_reading(&j->conn->conn, true);
+	return true;
+}
+
 void upstream_job_abort(struct upstream_job *j)
 {
 	job_detach(j);
@@ -832,11 +848,6 @@ void upstream_job_abort(struct upstream_job *j)
 	case JOB_RECEIVING:
 		break;
 	}
-	if (!j->conn || j->rt->proto->abort(j, &j->conn->conn.out) == UPSTREAM_ABORT_CLOSE) {
+	if (!job_tell_let_go(j))
 		job_finish(j, false);
-		return;
-	}
-	j->body_ended = true; /* what abort appended told the worker */
-	conn_want_write(&j->conn->conn);
-	conn_set_reading(&j->conn->conn, true);
 }

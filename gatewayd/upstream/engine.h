@@ -68,6 +68,10 @@ void job_fail(struct upstream_job *j, int status, const char *extra);
 /* The job is over: give the peer back (its kept-alive connection with it,
  * when keep is set and the connection is clean), free the job. */
 void job_finish(struct upstream_job *j, bool keep);
+/* j's request is let go: its peer is told as the protocol allows (abort).
+ * true: j goes on to the end of the answer, which is dropped; false: only
+ * closing says it, and the caller ends j. */
+bool job_tell_let_go(struct upstream_job *j);
 /* pe (of rt) said whether it multiplexes: a request waiting may go behind
  * its job now. */
 void peer_multiplexes(struct pool_rt *rt, struct peer *pe, bool yes);

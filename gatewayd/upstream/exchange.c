@@ -51,18 +51,10 @@ struct upstream_conn *exchange_open(struct peer *pe, bool primary)
  * Else it ends now. false: it ended. */
 static bool job_let_go(struct upstream_job *j)
 {
-	struct upstream_conn *c = j->conn;
-	if (!c || !c->behind) {
-		job_finish(j, false);
-		return false;
-	}
-	if (!j->body_ended) {
-		/* a job behind answered first: tell its worker the body is over */
-		j->rt->proto->abort(j, &c->conn.out);
-		j->body_ended = true;
-		conn_want_write(&c->conn);
-	}
-	return true;
+	if (j->conn && j->conn->behind && job_tell_let_go(j))
+		return true;
+	job_finish(j, false);
+	return false;
 }
 
 /* Answer bytes (CGI-style output) on to the client. false: the job ended. */
@@ -171,8 +163,8 @@ bool exchange_pump(struct upstream_job *j)
 			j->body_taken = true;
 		request_body_taken(r, n);
 	}
-	if (r->body_complete && buf_len(&r->body) == j->body_sent) {
-		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0); /* once: the protocol knows */
+	if (!j->body_ended && r->body_complete && buf_len(&r->body) == j->body_sent) {
+		j->rt->proto->encode_body(j, &c->conn.out, NULL, 0);
 		j->body_ended = true;
 	}
 	if (buf_len(&c->conn.out) > 0)

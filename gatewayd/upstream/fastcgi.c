@@ -56,18 +56,9 @@ static int fcgi_encode_head(struct upstream_job *j, struct buf *out)
 	return out->failed ? 500 : 0;
 }
 
-static void fcgi_reinit(struct upstream_job *j)
-{
-	upstream_job_proto(j)->fcgi.stdin_ended = false;
-}
-
 static void fcgi_encode_body(struct upstream_job *j, struct buf *out, const char *p, size_t n)
 {
-	bool *ended = &upstream_job_proto(j)->fcgi.stdin_ended;
-	if (*ended)
-		return;
 	append_stream(out, FCGI_STDIN, upstream_job_request_id(j), p, n);
-	*ended = n == 0;
 }
 
 /* The worker stays busy until its END_REQUEST, so no request waits behind
@@ -75,7 +66,8 @@ static void fcgi_encode_body(struct upstream_job *j, struct buf *out, const char
  * the protocol's word for it, but few applications act on it.) */
 static enum upstream_abort fcgi_abort(struct upstream_job *j, struct buf *out)
 {
-	fcgi_encode_body(j, out, NULL, 0);
+	if (!upstream_job_body_ended(j))
+		fcgi_encode_body(j, out, NULL, 0);
 	return UPSTREAM_ABORT_FINISH;
 }
 
@@ -157,7 +149,7 @@ static ssize_t fcgi_decode(struct upstream_job *j, const char *p, size_t n,
 
 /* clang-format off */
 const struct upstream_proto upstream_fastcgi = {
-	.name = "FastCGI", .keeps_connection = true, .reinit = fcgi_reinit,
+	.name = "FastCGI", .keeps_connection = true,
 	.encode_head = fcgi_encode_head, .encode_body = fcgi_encode_body, .decode = fcgi_decode,
 	.abort = fcgi_abort, .encode_probe = fcgi_probe
 };

@@ -43,9 +43,6 @@ struct upstream_event {
  * failure). */
 union upstream_proto_state {
 	struct {
-		bool stdin_ended; /* the empty STDIN record that ends the body is out */
-	} fcgi;
-	struct {
 		bool first_line_read; /* the answer's first line was looked at */
 	} uwsgi;
 };
@@ -67,12 +64,13 @@ struct upstream_proto {
 	bool keeps_connection;
 	/* The worker ends its answer by closing the connection (uwsgi). */
 	bool response_ends_at_close;
-	/* The job starts on a worker, the first or another: its state anew. */
+	/* The job starts on a worker, the first or another: its state anew
+	 * (optional). */
 	void (*reinit)(struct upstream_job *j);
 	/* The request's meta-variables, framed, into out. 0, or the status to
 	 * answer: 431 (too large for the protocol), 500 (out of memory). */
 	int (*encode_head)(struct upstream_job *j, struct buf *out);
-	/* Body bytes framed into out; n == 0 ends the body (again: nothing more). */
+	/* Body bytes framed into out; n == 0 ends the body (once per start). */
 	void (*encode_body)(struct upstream_job *j, struct buf *out, const char *p, size_t n);
 	/* One unit of the response at p[0..n): its size, 0 when incomplete, -1 on
 	 * a protocol error; *ev says what it held (views into p). */
@@ -98,6 +96,9 @@ bool upstream_job_keeps_connection(struct upstream_job *j);
 /* The job's request id on its connection, for a protocol whose units carry
  * one: 1, or 2 while the job before it on the connection has 1. */
 unsigned upstream_job_request_id(const struct upstream_job *j);
+/* Is the end of the job's request body in its connection (sent by the
+ * engine, or by abort)? */
+bool upstream_job_body_ended(const struct upstream_job *j);
 /* The protocol's state for this job (see reinit). */
 union upstream_proto_state *upstream_job_proto(struct upstream_job *j);
 
