@@ -2153,10 +2153,10 @@ static void expect_w_served(long served, long errors)
 }
 
 /* Pool w's one idle worker (its pid returned) gets front, then behind sent
- * on behind it (status shows both, the dispatcher's queue stays empty);
- * both answered, in a and b. */
+ * on behind it (status shows both, the dispatcher's queue stays empty): a
+ * GET, or a POST of body; both answered, in a and b. */
 static pid_t one_in_front_one_behind(struct async *a, const char *front, struct async *b,
-                                     const char *behind)
+                                     const char *behind, const char *body)
 {
 	pid_t first;
 	json_t *st = status();
@@ -2164,7 +2164,10 @@ static pid_t one_in_front_one_behind(struct async *a, const char *front, struct 
 	json_decref(st);
 	async_start(a, front);
 	wait_uri("current_uri", front);
-	async_start(b, behind);
+	if (body)
+		async_post(b, behind, body);
+	else
+		async_start(b, behind);
 	wait_uri("next_uri", behind);
 	cr_expect_eq(pool_stat("w", "queue_length"), 0, "the waiting request is in the dispatcher's queue");
 	async_join(a);
@@ -2179,7 +2182,7 @@ Test(pools, a_uwsgi_worker_holds_the_next_request_in_its_backlog, .timeout = 40)
 {
 	start_backlog_pool();
 	struct async a, b;
-	one_in_front_one_behind(&a, "/w/sleep?1", &b, "/w/quick");
+	one_in_front_one_behind(&a, "/w/sleep?1", &b, "/w/quick", NULL);
 	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
 	          "statuses %d %d", a.r.status, b.r.status);
 	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
@@ -2204,7 +2207,7 @@ Test(pools, a_fastcgi_worker_that_multiplexes_takes_the_next_request_on_its_conn
 {
 	start_backlog_pool_over(true);
 	struct async a, b;
-	one_in_front_one_behind(&a, "/w/conn?1", &b, "/w/conn");
+	one_in_front_one_behind(&a, "/w/conn?1", &b, "/w/conn", NULL);
 	cr_assert(a.rc == 0 && b.rc == 0 && a.r.status == 200 && b.r.status == 200,
 	          "statuses %d %d", a.r.status, b.r.status);
 	long pa = num_after(a.r.body, "pid "), pb = num_after(b.r.body, "pid ");
@@ -2236,7 +2239,7 @@ static void dies_with_one_behind(bool fastcgi)
 {
 	start_backlog_pool_over(fastcgi);
 	struct async a, b;
-	pid_t first = one_in_front_one_behind(&a, "/w/crash?0.5", &b, "/w/after");
+	pid_t first = one_in_front_one_behind(&a, "/w/crash?0.5", &b, "/w/after", NULL);
 	cr_expect(a.rc == 0 && a.r.status == 502, "the crashing request: %d", a.r.status);
 	cr_assert(b.rc == 0 && b.r.status == 200, "the GET behind it: %d %s", b.r.status, b.r.body);
 	long pb = num_after(b.r.body, "pid ");
@@ -2246,12 +2249,7 @@ static void dies_with_one_behind(bool fastcgi)
 	resp_free(&b.r);
 
 	wait_state("w", "idle", 1, 10);
-	async_start(&a, "/w/crash?0.5");
-	wait_uri("current_uri", "/w/crash?0.5");
-	async_post(&b, "/w/form", "x=1");
-	wait_uri("next_uri", "/w/form");
-	async_join(&a);
-	async_join(&b);
+	one_in_front_one_behind(&a, "/w/crash?0.5", &b, "/w/form", "x=1");
 	cr_expect(a.rc == 0 && a.r.status == 502, "the crashing request: %d", a.r.status);
 	cr_expect(b.rc == 0 && b.r.status == 502, "the POST behind it: %d %s", b.r.status, b.r.body);
 	cr_expect(gw_log_contains(G.error_log, "is gone with this request in its backlog: 502", 2));
@@ -2324,12 +2322,7 @@ Test(pools, the_request_behind_outlives_a_refused_answer_and_a_full_connection, 
 {
 	start_backlog_pool_over(true);
 	struct async a, b;
-	async_start(&a, "/w/many-headers?0.5");
-	wait_uri("current_uri", "/w/many-headers?0.5");
-	async_post(&b, "/w/form", "x=1");
-	wait_uri("next_uri", "/w/form");
-	async_join(&a);
-	async_join(&b);
+	one_in_front_one_behind(&a, "/w/many-headers?0.5", &b, "/w/form", "x=1");
 	cr_expect(a.rc == 0 && a.r.status == 502, "the refused answer: %d", a.r.status);
 	cr_expect(b.rc == 0 && b.r.status == 200, "the POST behind it: %d %s", b.r.status, b.r.body);
 	cr_expect(gw_log_contains(G.error_log, "header", 2), "no log line about the refused head");
@@ -2448,7 +2441,7 @@ Test(pools, request_timeout_in_front_sends_the_request_behind_to_another_worker,
 	start_idle("{" BASE "\"pools\": {" BACKLOG_POOL_WITH("fastcgi", "\"request_timeout\": 1") "},"
 	           BACKLOG_ROUTES, w);
 	struct async a, b;
-	pid_t first = one_in_front_one_behind(&a, "/w/sleep?5", &b, "/w/conn");
+	pid_t first = one_in_front_one_behind(&a, "/w/sleep?5", &b, "/w/conn", NULL);
 	cr_expect(a.rc == 0 && a.r.status == 504, "the slow request: %d", a.r.status);
 	cr_expect(b.rc == 0 && b.r.status == 200, "the GET behind it: %d", b.r.status);
 	long pb = num_after(b.r.body, "pid ");
