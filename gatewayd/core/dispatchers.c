@@ -17,8 +17,20 @@ static struct dispatcher_slot *table;
 static struct dispatcher_slot *self;
 static int table_fd = -1;
 
-/* One more slot past the last: the requests of dispatchers that are gone. */
+/* One more slot past the last: the requests of dispatchers that are gone
+ * (its requests) and one past the highest slot ever taken (its index), so
+ * that a scan, which runs at every accepted connection, reads only those. */
 #define TABLE_BYTES (sizeof(struct dispatcher_slot) * (DISPATCHERS_MAX + 1))
+static struct dispatcher_slot *past_last(void)
+{
+	return &table[DISPATCHERS_MAX];
+}
+
+static int slots_used(void)
+{
+	unsigned n = past_last()->index;
+	return n < DISPATCHERS_MAX ? (int)n : DISPATCHERS_MAX;
+}
 
 int dispatchers_create(void)
 {
@@ -43,9 +55,15 @@ struct dispatcher_slot *dispatchers_table(void)
 	return table;
 }
 
+void dispatchers_take(int i)
+{
+	if ((unsigned)i >= past_last()->index)
+		past_last()->index = (unsigned)i + 1;
+}
+
 void dispatchers_retire(int i)
 {
-	table[DISPATCHERS_MAX].requests += table[i].requests;
+	past_last()->requests += table[i].requests;
 	table[i].requests = 0;
 	table[i].connections = 0;
 	table[i].pid = 0;
@@ -161,7 +179,7 @@ bool dispatcher_ahead(void)
 	uint64_t mine = (uint64_t)gw->nconns;
 	self->connections = mine;
 	unsigned gen = self->generation;
-	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+	for (int i = 0, n = slots_used(); i < n; i++) {
 		const struct dispatcher_slot *d = &table[i];
 		if (d != self && d->state == DISPATCHER_READY && d->generation == gen &&
 		    d->connections + ACCEPT_SLACK < mine)
@@ -178,8 +196,8 @@ void dispatchers_totals(uint64_t *connections, uint64_t *requests)
 		return;
 	dispatcher_publish();
 	*connections = 0;
-	*requests = table[DISPATCHERS_MAX].requests;
-	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+	*requests = past_last()->requests;
+	for (int i = 0, n = slots_used(); i < n; i++) {
 		if (table[i].state == DISPATCHER_FREE)
 			continue;
 		*connections += table[i].connections;
@@ -214,7 +232,7 @@ json_t *dispatchers_json(void)
 		return NULL;
 	dispatcher_publish();
 	json_t *a = json_array();
-	for (int i = 0; i < DISPATCHERS_MAX; i++) {
+	for (int i = 0, n = slots_used(); i < n; i++) {
 		const struct dispatcher_slot *d = &table[i];
 		int state = d->state;
 		if (state == DISPATCHER_FREE || state < 0 || state > DISPATCHER_DRAINING)
@@ -239,7 +257,7 @@ void dispatchers_prometheus(FILE *f)
 	dispatcher_publish();
 	fprintf(f, "# HELP gatewayd_dispatcher_requests_total Requests a dispatcher received.\n"
 	           "# TYPE gatewayd_dispatcher_requests_total counter\n");
-	for (int i = 0; i < DISPATCHERS_MAX; i++)
+	for (int i = 0, n = slots_used(); i < n; i++)
 		if (table[i].state != DISPATCHER_FREE)
 			fprintf(f,
 			        "gatewayd_dispatcher_requests_total{pid=\"%d\",index=\"%u\"} %llu\n",
@@ -247,7 +265,7 @@ void dispatchers_prometheus(FILE *f)
 			        (unsigned long long)table[i].requests);
 	fprintf(f, "# HELP gatewayd_dispatcher_connections Open connections of a dispatcher.\n"
 	           "# TYPE gatewayd_dispatcher_connections gauge\n");
-	for (int i = 0; i < DISPATCHERS_MAX; i++)
+	for (int i = 0, n = slots_used(); i < n; i++)
 		if (table[i].state != DISPATCHER_FREE)
 			fprintf(f,
 			        "gatewayd_dispatcher_connections{pid=\"%d\",index=\"%u\"} %llu\n",

@@ -21,8 +21,10 @@ enum dispatcher_state {
 	DISPATCHER_DRAINING
 };
 
+/* A cache line each (or two): a dispatcher writes its counters at every
+ * connection, and its neighbours' slots are read as often. */
 struct dispatcher_slot {
-	_Atomic int state; /* enum dispatcher_state */
+	_Alignas(64) _Atomic int state; /* enum dispatcher_state */
 	_Atomic int pid;
 	_Atomic unsigned generation;
 	_Atomic unsigned index; /* 0..N-1 within its generation */
@@ -38,6 +40,8 @@ struct dispatcher_slot {
  * dispatchers, close-on-exec cleared by the caller), or -errno. */
 int dispatchers_create(void);
 struct dispatcher_slot *dispatchers_table(void);
+/* The master: slot i is taken (the scans stop past the highest slot taken). */
+void dispatchers_take(int i);
 /* The master: slot i's dispatcher is gone; its requests still count. */
 void dispatchers_retire(int i);
 

@@ -142,6 +142,7 @@ static int start_one(unsigned index)
 		log_error(NULL, "no free dispatcher slot");
 		return -1;
 	}
+	dispatchers_take(slot);
 	table[slot].generation = generation;
 	table[slot].index = index;
 	table[slot].state = DISPATCHER_STARTING;
