@@ -53,6 +53,10 @@ struct kid {
 static struct kid kids[DISPATCHERS_MAX];
 static unsigned generation = 1;
 static int stats_fd = -1;
+/* This program, opened at start: a dispatcher is started from it even once
+ * an upgrade has replaced (or removed) the file, and is the same build as
+ * the master, whose shared tables it maps. */
+static int exe_fd = -1;
 static bool stopping;
 static double backoff;
 static ev_timer respawn_timer, stop_timer, pools_check;
@@ -84,6 +88,7 @@ static void exec_dispatcher(int slot)
 		moved[i] = fcntl(gw->listeners[i].fd, F_DUPFD, (int)(n + 4 + 16));
 	int stats = fcntl(stats_fd, F_DUPFD, (int)(n + 4 + 16));
 	int board = board_fd() >= 0 ? fcntl(board_fd(), F_DUPFD, (int)(n + 4 + 16)) : -1;
+	int exe = fcntl(exe_fd, F_DUPFD, (int)(n + 4 + 16));
 	for (size_t i = 0; i < n; i++)
 		if (moved[i] < 0 || dup2(moved[i], 3 + (int)i) < 0)
 			_exit(127);
@@ -91,8 +96,10 @@ static void exec_dispatcher(int slot)
 		_exit(127);
 	if (board >= 0 && dup2(board, 4 + (int)n) < 0)
 		_exit(127);
+	if (exe < 0 || dup3(exe, 5 + (int)n, O_CLOEXEC) < 0)
+		_exit(127);
 	/* Nothing else the master holds or inherited goes on to a dispatcher. */
-	close_range(5 + (unsigned)n, ~0U, 0);
+	close_range(6 + (unsigned)n, ~0U, 0);
 	char num[32];
 	snprintf(num, sizeof num, "%zu", n);
 	setenv("LISTEN_FDS", num, 1);
@@ -118,13 +125,8 @@ static void exec_dispatcher(int slot)
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	char exe[4096];
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (len <= 0)
-		_exit(127);
-	exe[len] = '\0';
 	char *argv[] = { (char *)"gatewayd", (char *)"-c", gw->cfg->path, NULL };
-	execv(exe, argv);
+	fexecve(5 + (int)n, argv, environ);
 	_exit(127);
 }
 
@@ -209,6 +211,7 @@ static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
 		        "dispatcher %u (pid %d) exited with status %d", k->index, (int)k->pid,
 		        WEXITSTATUS(st));
 	dispatchers_retire(slot);
+	board_forget_dispatcher(slot);
 	k->pid = 0;
 	if (stopping) {
 		stop_when_done();
@@ -378,6 +381,11 @@ static int start_pools(struct config *cfg)
 
 int master_run(struct config *cfg)
 {
+	exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (exe_fd < 0) {
+		log_error(NULL, "/proc/self/exe: %s", strerror(errno));
+		return 1;
+	}
 	stats_fd = dispatchers_create();
 	if (stats_fd < 0) {
 		log_error(NULL, "the dispatchers' table: %s", strerror(-stats_fd));

@@ -228,8 +228,8 @@ static bool sync_pool(struct board_map *m)
 		else if (claims == 0 && w->state == WORKER_BUSY)
 			pool_release(p, w); /* idle again, or recycled: published by the hooks */
 	}
-	int waiting = m->bp->waiting;
-	p->waiting = waiting > 0 ? (unsigned)waiting : 0;
+	unsigned waiting = board_waiting(m->bp);
+	p->waiting = waiting;
 	if (waiting > 0)
 		pool_demand(p);
 	publish(m->rt);

@@ -37,6 +37,7 @@ struct board_peers {
 	char name[64];
 	struct bpeer *peers[BOARD_WORKERS];
 	unsigned waiting;
+	struct board_pool *waiting_on; /* the entry that has our count (record_waiting) */
 	unsigned nkept; /* peers kept (give_back): take() looks for them first */
 	ev_timer poll;
 	ev_check let_go; /* after the loop turn that could have used a kept peer */
@@ -107,7 +108,7 @@ static struct peer *take(struct peers *ps)
 	}
 	struct board_pool *bp = entry(bs);
 	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
-		if (!board_claim(&bp->w[i]))
+		if (!board_claim(&bp->w[i], dispatcher_index()))
 			continue;
 		struct bpeer *b = peer_for(bs, bp, i);
 		if (!b) {
@@ -265,22 +266,30 @@ static void facts(const struct peers *ps, struct source_facts *f)
 	f->draining = bp->draining;
 }
 
+/* Our count of waiting requests onto the live entry; off the one that had
+ * it, when a reload put a new entry in its place. */
+static void record_waiting(struct board_peers *bs)
+{
+	struct board_pool *bp = entry(bs);
+	if (bs->waiting_on && bs->waiting_on != bp)
+		board_set_waiting(bs->waiting_on, dispatcher_index(), 0);
+	if (bp)
+		board_set_waiting(bp, dispatcher_index(), bs->waiting);
+	bs->waiting_on = bs->waiting ? bp : NULL;
+}
+
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct board_peers *bs = t->data;
+	record_waiting(bs);
 	bs->ps.hooks->idle(bs->ps.owner);
 }
 
 static void set_waiting(struct peers *ps, unsigned n)
 {
 	struct board_peers *bs = of(ps);
-	struct board_pool *bp = entry(bs);
-	if (bp) {
-		atomic_fetch_add(&bp->waiting, (int)n - (int)bs->waiting);
-		if (!n != !bs->waiting)
-			board_set_waiter(bp, dispatcher_index(), n > 0);
-	}
 	bs->waiting = n;
+	record_waiting(bs);
 	if (n > 0 && !ev_is_active(&bs->poll))
 		ev_timer_start(ps->loop, &bs->poll);
 	else if (n == 0)

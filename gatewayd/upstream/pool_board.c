@@ -88,31 +88,66 @@ void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags
 	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
 }
 
-bool board_claim(struct board_worker *bw)
+_Static_assert(BOARD_DISPATCHERS == DISPATCHERS_MAX, "one waiter bit per dispatcher slot");
+_Static_assert(BOARD_DISPATCHERS < BOARD_CLAIMS, "a dispatcher's mark fits the claim bits");
+
+bool board_claim(struct board_worker *bw, int d)
 {
+	if (d < 0 || d >= BOARD_DISPATCHERS)
+		return false;
 	uint32_t free_word = BOARD_WORD(BOARD_READY, 0);
-	return atomic_compare_exchange_strong(&bw->word, &free_word, free_word + 1);
+	return atomic_compare_exchange_strong(&bw->word, &free_word, free_word + (uint32_t)d + 1);
 }
 
 void board_release(struct board_worker *bw, uint32_t flags)
 {
 	uint32_t w = atomic_load(&bw->word), want;
 	do
-		want = ((w & BOARD_CLAIMS) ? w - 1 : w) | flags;
+		want = (w & ~BOARD_CLAIMS) | flags;
 	while (!atomic_compare_exchange_weak(&bw->word, &w, want));
 }
 
-_Static_assert(BOARD_DISPATCHERS == DISPATCHERS_MAX, "one waiter bit per dispatcher slot");
-
-void board_set_waiter(struct board_pool *bp, int d, bool waiting)
+void board_set_waiting(struct board_pool *bp, int d, unsigned n)
 {
 	if (d < 0 || d >= BOARD_DISPATCHERS)
 		return;
+	atomic_store(&bp->waiting_by[d], (uint16_t)(n < 0xffff ? n : 0xffff));
 	uint64_t bit = (uint64_t)1 << (d % 64);
-	if (waiting)
+	if (n)
 		atomic_fetch_or(&bp->waiters[d / 64], bit);
 	else
 		atomic_fetch_and(&bp->waiters[d / 64], ~bit);
+}
+
+unsigned board_waiting(const struct board_pool *bp)
+{
+	unsigned n = 0;
+	for (int i = 0; i < BOARD_DISPATCHERS / 64; i++) {
+		uint64_t w = atomic_load(&bp->waiters[i]);
+		for (; w; w &= w - 1)
+			n += atomic_load(&bp->waiting_by[i * 64 + __builtin_ctzll(w)]);
+	}
+	return n;
+}
+
+void board_forget_dispatcher(int d)
+{
+	if (!board || d < 0 || d >= BOARD_DISPATCHERS)
+		return;
+	for (int p = 0; p < BOARD_POOLS; p++) {
+		struct board_pool *bp = &board[p];
+		if (!bp->used)
+			continue;
+		board_set_waiting(bp, d, 0);
+		for (int i = 0, top = bp->top; i < top; i++) {
+			struct board_worker *bw = &bp->w[i];
+			uint32_t w = atomic_load(&bw->word);
+			while ((w & BOARD_CLAIMS) == (uint32_t)d + 1 &&
+			       !atomic_compare_exchange_weak(&bw->word, &w,
+			                                     (w & ~BOARD_CLAIMS) | BOARD_KILL)) {
+			}
+		}
+	}
 }
 
 bool board_others_wait(const struct board_pool *bp, int self)
@@ -130,7 +165,7 @@ bool board_others_wait(const struct board_pool *bp, int self)
 void board_ring_waiter(struct board_pool *bp, const struct board_worker *bw, int except)
 {
 	static unsigned turn;
-	if (atomic_load(&bw->word) != BOARD_WORD(BOARD_READY, 0) || atomic_load(&bp->waiting) <= 0)
+	if (atomic_load(&bw->word) != BOARD_WORD(BOARD_READY, 0) || !board_others_wait(bp, except))
 		return;
 	for (unsigned k = 0; k < BOARD_DISPATCHERS; k++) {
 		int d = (int)((turn + k) % BOARD_DISPATCHERS);

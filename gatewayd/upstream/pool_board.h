@@ -4,15 +4,16 @@
  * one atomic word, so that a dispatcher's claim and the master's decision to
  * stop an idle worker cannot both win:
  *
- *   bits 0-15   claims: requests dispatchers have on it (0: idle)
+ *   bits 0-15   claim: the dispatcher's slot + 1 (0: idle), so that the
+ *               claims of a dispatcher that died can be found and undone
  *   bits 16-19  state (enum board_state), written by the master
  *   bit  20     retire: take no more (recycling, draining), set by the master
  *   bit  21     kill: a dispatcher gave up on it (request_timeout, a broken
  *               connection); the master kills and replaces it
  *
- * A dispatcher claims a READY slot with no claims and neither flag, by a
- * compare-and-swap from that word to one claim more; it releases by taking
- * one off. The master polls the board (core/master.c's timer) and turns what
+ * A dispatcher claims a READY slot with no claim and neither flag, by a
+ * compare-and-swap from that word to one with its own mark; it releases by
+ * clearing the mark. The master polls the board (core/master.c's timer) and turns what
  * it sees into spawner/pool.c's take, served and release, so pool.c sizes,
  * recycles and backs off as it does for a lone dispatcher. */
 #ifndef GW_POOL_BOARD_H
@@ -54,9 +55,12 @@ struct board_pool {
 	_Atomic int retired; /* a reload replaced it: new dispatchers use the new entry */
 	char name[64];
 	_Atomic int top; /* slots at and past it were never used: scans stop there */
-	_Atomic int waiting; /* requests waiting for a worker, over all dispatchers */
-	/* Which dispatchers (by slot) have requests waiting: one of them is rung
-	 * when a worker comes free (board_ring_waiter). */
+	/* Requests waiting for a worker, by dispatcher slot: each sets its own
+	 * (never adds), so a dispatcher that moved to a reload's new entry or
+	 * died leaves nothing behind once its count is cleared. */
+	_Atomic uint16_t waiting_by[BOARD_DISPATCHERS];
+	/* Which dispatchers have requests waiting (waiting_by above 0): one of
+	 * them is rung when a worker comes free (board_ring_waiter). */
 	_Atomic uint64_t waiters[BOARD_DISPATCHERS / 64];
 	_Atomic uint64_t spawns, crashes, served;
 	/* The pool's, or php-cgi's own, or what its workers left at (spawner/pool.c). */
@@ -80,13 +84,19 @@ struct board_pool *board_find(const char *name);
 
 /* Set slot's state, keeping its claims; flags as given (0, BOARD_RETIRE). */
 void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags);
-/* A dispatcher: claim bw if it is ready and free; true if claimed. */
-bool board_claim(struct board_worker *bw);
+/* Dispatcher slot d: claim bw if it is ready and free; true if claimed. */
+bool board_claim(struct board_worker *bw, int d);
 /* Give a claim back, adding flags: BOARD_KILL (the master kills the
  * worker), BOARD_RETIRE (no one takes it again: it served max_requests). */
 void board_release(struct board_worker *bw, uint32_t flags);
-/* Mark dispatcher slot d as waiting for a worker of bp, or not. */
-void board_set_waiter(struct board_pool *bp, int d, bool waiting);
+/* Dispatcher slot d has n requests waiting for a worker of bp. */
+void board_set_waiting(struct board_pool *bp, int d, unsigned n);
+/* The requests waiting for a worker of bp, over all dispatchers. */
+unsigned board_waiting(const struct board_pool *bp);
+/* The master: dispatcher slot d is gone. Its waiting requests no longer
+ * count, and each worker it held is given back to be killed: it may still
+ * be running a request no one will read, for as long as it likes. */
+void board_forget_dispatcher(int d);
 /* Whether a dispatcher other than slot `self` has requests waiting for bp. */
 bool board_others_wait(const struct board_pool *bp, int self);
 /* bw is idle: ring one dispatcher other than `except` (a slot, or -1) that

@@ -940,6 +940,52 @@ Test(dispatchers, reload_under_load, .fini = teardown, .timeout = 90)
 	gw_assert_no_leaks();
 }
 
+/* 5b. An upgrade replaced the binary under a running master (as dpkg does:
+ * a new file renamed over it): a crashed dispatcher is still replaced, and
+ * a reload still starts a new generation, from the program the master runs.
+ * (Before, they exec'd "/proc/self/exe", which then reads ".../gatewayd
+ * (deleted)": every new dispatcher failed, and a reload stopped the old
+ * ones with none to follow.) */
+Test(dispatchers, binary_replaced_under_the_master, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	char bin[400], tmp[420], cmd[2200];
+	snprintf(bin, sizeof bin, "%s/gatewayd", G.dir);
+	snprintf(tmp, sizeof tmp, "%s.new", bin);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", gw_binary(), bin);
+	cr_assert_eq(system(cmd), 0);
+	setenv("GW_BINARY", bin, 1);
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	unsetenv("GW_BINARY");
+	/* The upgrade: another file in its place (here a copy with a byte more). */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && echo >> '%s' && mv '%s' '%s'", bin, tmp, tmp, tmp,
+	         bin);
+	cr_assert_eq(system(cmd), 0);
+	int victim = s.d[0].pid;
+	cr_assert_eq(kill(victim, SIGKILL), 0);
+	cr_assert(gw_wait_gone(victim, 2));
+	bool ok = wait_ready(&s, 2, 1, 5);
+	describe("after the kill", &s);
+	if (!ok)
+		gw_dump_log(&G);
+	cr_expect(ok, "the killed dispatcher was not replaced within 5 s");
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	ok = wait_ready(&s, 2, 2, 5);
+	describe("after the reload", &s);
+	if (!ok)
+		gw_dump_log(&G);
+	cr_expect(ok, "no 2 ready dispatchers of generation 2 within 5 s of the reload");
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	int code;
+	cr_expect_eq(fetch(G.port, "/_gatewayd/live", 5, &code, NULL, NULL), OK, "live: %d", code);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* ---- 6. kill -9 of the master ---------------------------------------------- */
 
 Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 60)
@@ -1581,6 +1627,63 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 			cr_expect_eq(w[i].pid, live, "request %d answered by %ld", i, w[i].pid);
 		}
 	}
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
+/* 13b. kill -9 of the dispatcher whose request a worker runs: that worker
+ * is not lost to the pool (its claim died with the dispatcher: the master
+ * has it killed and replaced, as it may run the orphan for as long as it
+ * likes), and two slow requests are then served at once again. (Before,
+ * the claim stayed for good: the pool served one request at a time.) */
+Test(dispatchers, shared_pool_dispatcher_killed_mid_request, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(POOL_CONFIG("2", ",\"request_timeout\":30"), 2, &ps);
+	struct wreq r = {.path = "/w/sleep?20"};
+	cr_assert_eq(pthread_create(&r.t, NULL, wreq_run, &r), 0);
+	pid_t worker = wait_busy(3);
+	int worker_id = worker;
+	cr_assert(worker > 0 && gw_wait_until(in_nanosleep, &worker_id, 3),
+	          "worker %d is not running /w/sleep", worker);
+	/* The dispatcher holding it: the one with a connection open that is
+	 * not the status request's own. Its counters lag by up to 0.1 s. */
+	int victim = 0;
+	for (int k = 0; k < 50 && !victim; k++) {
+		struct status q;
+		if (status_try(&q))
+			for (int i = 0; i < q.n; i++)
+				if (q.d[i].connections > (q.d[i].self ? 1 : 0))
+					victim = q.d[i].pid;
+		if (!victim)
+			usleep(20000);
+	}
+	cr_assert(victim > 0, "no dispatcher shows the slow request's connection");
+	double killed = gw_now();
+	cr_assert_eq(kill(victim, SIGKILL), 0);
+	pthread_join(r.t, NULL);
+	cr_expect_neq(r.status, 200, "the killed dispatcher's request was answered");
+	struct status s;
+	cr_expect(wait_ready(&s, 2, 1, 3), "not 2 ready dispatchers after the kill");
+	/* The worker it held: killed and replaced, not busy for ever. */
+	bool replaced = wait_workers(&ps, 2, true, 5);
+	pid_t now[4];
+	int n = serving(&ps, now, 4);
+	pool_describe("after the dispatcher's kill", &ps);
+	cr_expect(replaced, "not 2 idle workers 5 s after the kill");
+	cr_expect(!has_pid(now, n < 4 ? n : 4, worker), "worker %d, held by the dead dispatcher, "
+	          "still serves", worker);
+	/* Both workers serve again: two slow requests at once take 1 s each. */
+	struct wreq w[2];
+	at_once(w, 2, "/w/sleep?1");
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(w[i].o, OK, "request %d after the kill: status %d", i, w[i].status);
+		cr_expect_lt(w[i].took, 1.6, "request %d after the kill took %.2f s", i, w[i].took);
+	}
+	cr_log_info("kill -9 of dispatcher %d holding worker %d: the request got %d; two "
+	            "/w/sleep?1 at once then took %.2f s and %.2f s, %.2f s after the kill",
+	            victim, worker, r.status, w[0].took, w[1].took, gw_now() - killed);
 	gw_stop_ok(&G, 15, NULL);
 	gw_assert_no_leaks();
 }
