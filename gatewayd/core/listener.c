@@ -378,9 +378,21 @@ int listeners_reload(struct config *cfg)
 		}
 	}
 	listeners_stop();
-	for (size_t k = 0; k < gw->nlisteners; k++)
-		if (!kept[k])
+	for (size_t k = 0; k < gw->nlisteners; k++) {
+		if (kept[k])
+			continue;
+		/* A unix path a new entry listens on now (another protocol, say)
+		 * is the new socket's name: the old socket goes, the name stays. */
+		const char *path = gw->listeners[k].cfg->unix_path;
+		bool taken = false;
+		for (size_t i = 0; path && i < cfg->nlisten && !taken; i++)
+			taken = cfg->listen[i].unix_path &&
+			        strcmp(cfg->listen[i].unix_path, path) == 0;
+		if (taken && !sd_listen_owns(gw->listeners[k].fd))
+			close(gw->listeners[k].fd);
+		else if (!taken)
 			release(gw->listeners[k].fd, gw->listeners[k].cfg);
+	}
 	free(kept);
 	free(gw->listeners);
 	gw->listeners = fresh;

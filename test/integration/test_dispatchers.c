@@ -986,6 +986,47 @@ Test(dispatchers, binary_replaced_under_the_master, .fini = teardown, .timeout =
 	gw_assert_no_leaks();
 }
 
+/* 5c. A reload that keeps a unix socket's path for another protocol: the
+ * new socket is there and answers. (The old one's release unlinked the path
+ * after the new one was bound on it: every client then got ENOENT.) */
+#define UNIX_CONFIG(proto)                                                                          \
+	"{\"user\":\"www-data\",\"dispatchers\":2,"                                                 \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"},{\"" proto "\":\"unix:@DIR@/run/s.sock\"}],"   \
+	" \"routes\":[{\"match\":\"/cgi/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":20}}]}"
+
+static bool unix_connects(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+Test(dispatchers, reload_keeps_a_unix_path_for_another_protocol, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct status s;
+	start_ready(UNIX_CONFIG("http"), 2, &s);
+	char path[400];
+	snprintf(path, sizeof path, "%s/run/s.sock", G.dir);
+	cr_assert(unix_connects(path), "unix:%s does not answer at start", path);
+	gw_write_config(&G, UNIX_CONFIG("fastcgi"));
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	bool ok = wait_ready(&s, 2, 2, 5);
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	cr_expect(ok, "no 2 ready dispatchers of generation 2 within 5 s");
+	struct stat st;
+	cr_expect(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "unix:%s is gone after the reload",
+	          path);
+	cr_expect(unix_connects(path), "unix:%s does not answer after the reload", path);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* ---- 6. kill -9 of the master ---------------------------------------------- */
 
 Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 60)
