@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
@@ -678,30 +679,69 @@ static int load_root(struct check *c, json_t *root, struct config *cfg)
 	return 0;
 }
 
-struct config *config_load(const char *path, char *err, size_t errlen)
+/* All of fd from its start, NUL-ended; NULL with errno set. */
+static char *read_all(int fd, size_t *len)
 {
-	struct check c = { .file = path, .err = err, .errlen = errlen };
-	json_error_t jerr;
-	char real[PATH_MAX];
-
-	if (!realpath(path, real)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
+	size_t cap = 16384, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		ssize_t got = pread(fd, buf + n, cap - n, (off_t)n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int e = errno;
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n == cap) {
+			char *more = cap < (64u << 20) ? realloc(buf, 2 * cap + 1) : NULL;
+			if (!more) {
+				free(buf);
+				errno = cap < (64u << 20) ? ENOMEM : EFBIG;
+				return NULL;
+			}
+			buf = more;
+			cap *= 2;
+		}
 	}
+	if (buf) {
+		buf[n] = '\0';
+		*len = n;
+	}
+	return buf;
+}
+
+/* Parse text, read from the file real (an absolute path, resolved). */
+static struct config *load_text(const char *shown, const char *real, char *text, size_t len,
+                                char *err, size_t errlen)
+{
+	struct check c = { .file = shown, .err = err, .errlen = errlen };
+	json_error_t jerr;
 	snprintf(c.base_dir, sizeof c.base_dir, "%s", real);
 	char *slash = strrchr(c.base_dir, '/');
 	if (slash)
 		*(slash == c.base_dir ? slash + 1 : slash) = '\0';
 
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		snprintf(err, errlen, "%s:%d:%d: %s", shown, jerr.line, jerr.column, jerr.text);
+		free(text);
 		return NULL;
 	}
 	struct config *cfg = calloc(1, sizeof *cfg);
+	if (cfg) {
+		cfg->text = text;
+		cfg->text_len = len;
+	} else {
+		free(text);
+	}
 	if (!cfg || !(cfg->path = strdup(real)) || load_root(&c, root, cfg) < 0) {
 		if (!cfg)
-			snprintf(err, errlen, "%s: out of memory", path);
+			snprintf(err, errlen, "%s: out of memory", shown);
 		config_free(cfg);
 		json_decref(root);
 		return NULL;
@@ -709,6 +749,37 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	json_decref(root);
 	cfg->refs = 1;
 	return cfg;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	if (!realpath(path, real)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	char *text = fd >= 0 ? read_all(fd, &len) : NULL;
+	if (!text) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	return load_text(path, real, text, len, err, errlen);
+}
+
+struct config *config_load_fd(const char *path, int fd, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text = read_all(fd, &len);
+	if (!text) {
+		snprintf(err, errlen, "%s (the master's copy): %s", path, strerror(errno));
+		return NULL;
+	}
+	return load_text(path, path, text, len, err, errlen);
 }
 
 struct config *config_ref(struct config *cfg)
@@ -727,6 +798,7 @@ void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
+	free(cfg->text);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		free(cfg->listen[i].host);
 		free(cfg->listen[i].port);

@@ -132,6 +132,8 @@ struct route_cfg {
 struct config {
 	int refs; /* gw->cfg holds one; so does each request, cgi job and pool using it */
 	char *path;
+	char *text; /* the bytes it was read from (a master hands them to its dispatchers) */
+	size_t text_len;
 	struct listen_cfg *listen;
 	size_t nlisten;
 	struct route_cfg *routes;
@@ -185,6 +187,11 @@ int config_check_identity(const struct config *cfg, uid_t euid, char *msg, size_
  * "etc/gw.json:3:14: ..." or "etc/gw.json: routes[1].cgi.root: no such directory ...",
  * into err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* The same from the bytes in fd (read from its start) rather than the file
+ * at path, which still names it: its folder is where relative paths start.
+ * A master's dispatcher runs on the bytes the master read, whatever the
+ * file holds by then. */
+struct config *config_load_fd(const char *path, int fd, char *err, size_t errlen);
 void config_free(struct config *cfg);
 /* A reload keeps the old generation alive while anything still uses it. */
 struct config *config_ref(struct config *cfg);

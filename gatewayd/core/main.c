@@ -316,7 +316,14 @@ int main(int argc, char **argv)
 		return 1;
 
 	char err[1024];
-	struct config *cfg = config_load(config_path, err, sizeof err);
+	/* A dispatcher: the master's copy of the config, not the file. */
+	const char *copy = getenv("GATEWAYD_CONFIG_FD");
+	struct config *cfg = copy ? config_load_fd(config_path, atoi(copy), err, sizeof err)
+	                          : config_load(config_path, err, sizeof err);
+	if (copy) {
+		close(atoi(copy));
+		unsetenv("GATEWAYD_CONFIG_FD");
+	}
 	if (!cfg) {
 		fprintf(stderr, "gatewayd: %s\n", err);
 		if (test_only)
@@ -365,6 +372,10 @@ int main(int argc, char **argv)
 	if (who > 0)
 		log_warn(NULL, "%s", msg);
 	bool dispatcher = dispatchers_attach();
+	if (!dispatcher && getenv("GATEWAYD_SLOT")) {
+		log_error(NULL, "cannot map the master's table of dispatchers");
+		return 1;
+	}
 	if (dispatcher)
 		board_attach(); /* the master's pools, if it runs any */
 	if (cfg->dispatchers > 1 && !dispatcher)

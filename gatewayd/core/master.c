@@ -7,9 +7,9 @@
  * another dispatcher's. The master parses no client byte and accepts nothing.
  *
  * SIGHUP: the config is read again, new listeners bound, N new dispatchers
- * started on it, then the old ones drained (SIGTERM: they stop accepting and
- * finish what they hold); the listening sockets stay open here throughout,
- * so no connection is refused. A dispatcher that dies is replaced at once (a
+ * started on it, then, once they all accept, the old ones drained (SIGTERM:
+ * they stop accepting and finish what they hold); the listening sockets stay
+ * open here throughout, so no connection is refused. A dispatcher that dies is replaced at once (a
  * crash loop backs off). SIGTERM drains them all; SIGUSR1 reopens the logs
  * here and in each. Killed with -9, the master takes the dispatchers with it
  * (their parent-death signal), and their spawners the scripts. */
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,12 +41,14 @@
 #define BACKOFF_MAX 5.0
 #define YOUNG_SECONDS 1.0
 #define KILL_WAIT_SECONDS 5.0
+#define HANDOVER_EVERY 0.005 /* how often a reload looks whether the new generation is ready */
 
 struct kid {
 	pid_t pid;
 	unsigned generation;
 	unsigned index;
 	bool draining;
+	bool told; /* sent its SIGTERM (a second one would stop it at once) */
 	ev_tstamp started;
 	ev_child w;
 };
@@ -57,9 +60,12 @@ static int stats_fd = -1;
  * an upgrade has replaced (or removed) the file, and is the same build as
  * the master, whose shared tables it maps. */
 static int exe_fd = -1;
+/* The config's bytes as the master read them (a sealed memfd): what its
+ * dispatchers run on, whatever the file holds by the time one starts. */
+static int config_fd = -1;
 static bool stopping;
 static double backoff;
-static ev_timer respawn_timer, stop_timer, pools_check;
+static ev_timer respawn_timer, stop_timer, pools_check, handover_timer;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 
 static size_t alive(void)
@@ -70,11 +76,22 @@ static size_t alive(void)
 	return n;
 }
 
-static void signal_all(int sig, bool old_only)
+static void signal_all(int sig)
 {
 	for (int i = 0; i < DISPATCHERS_MAX; i++)
-		if (kids[i].pid > 0 && (!old_only || kids[i].generation != generation))
+		if (kids[i].pid > 0)
 			kill(kids[i].pid, sig);
+}
+
+/* Tell dispatchers to drain (the older generations', or all), each once. */
+static void drain(bool old_only)
+{
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (kids[i].pid > 0 && (!old_only || kids[i].generation != generation) &&
+		    !kids[i].told) {
+			kids[i].told = true;
+			kill(kids[i].pid, SIGTERM);
+		}
 }
 
 /* In the child between fork and exec (single-threaded: malloc is fine):
@@ -89,6 +106,7 @@ static void exec_dispatcher(int slot)
 	int stats = fcntl(stats_fd, F_DUPFD, (int)(n + 4 + 16));
 	int board = board_fd() >= 0 ? fcntl(board_fd(), F_DUPFD, (int)(n + 4 + 16)) : -1;
 	int exe = fcntl(exe_fd, F_DUPFD, (int)(n + 4 + 16));
+	int conf = fcntl(config_fd, F_DUPFD, (int)(n + 4 + 16));
 	for (size_t i = 0; i < n; i++)
 		if (moved[i] < 0 || dup2(moved[i], 3 + (int)i) < 0)
 			_exit(127);
@@ -98,8 +116,10 @@ static void exec_dispatcher(int slot)
 		_exit(127);
 	if (exe < 0 || dup3(exe, 5 + (int)n, O_CLOEXEC) < 0)
 		_exit(127);
+	if (conf < 0 || dup2(conf, 6 + (int)n) < 0)
+		_exit(127);
 	/* Nothing else the master holds or inherited goes on to a dispatcher. */
-	close_range(6 + (unsigned)n, ~0U, 0);
+	close_range(7 + (unsigned)n, ~0U, 0);
 	char num[32];
 	snprintf(num, sizeof num, "%zu", n);
 	setenv("LISTEN_FDS", num, 1);
@@ -110,6 +130,8 @@ static void exec_dispatcher(int slot)
 	setenv("GATEWAYD_STATS_FD", num, 1);
 	snprintf(num, sizeof num, "%d", slot);
 	setenv("GATEWAYD_SLOT", num, 1);
+	snprintf(num, sizeof num, "%zu", n + 6);
+	setenv("GATEWAYD_CONFIG_FD", num, 1);
 	if (board >= 0) {
 		snprintf(num, sizeof num, "%zu", n + 4);
 		setenv("GATEWAYD_BOARD_FD", num, 1);
@@ -128,6 +150,29 @@ static void exec_dispatcher(int slot)
 	char *argv[] = { (char *)"gatewayd", (char *)"-c", gw->cfg->path, NULL };
 	fexecve(5 + (int)n, argv, environ);
 	_exit(127);
+}
+
+/* cfg's bytes in a sealed memfd, or -1 (logged). */
+static int config_memfd(const struct config *cfg)
+{
+	int fd = memfd_create("gatewayd-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t off = 0;
+	while (fd >= 0 && off < cfg->text_len) {
+		ssize_t n = write(fd, cfg->text + off, cfg->text_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	if (fd < 0 || off < cfg->text_len ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		log_error(NULL, "a copy of the config for the dispatchers: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents);
@@ -175,23 +220,66 @@ static int start_one(unsigned index)
 	return 0;
 }
 
-/* Start the current generation's dispatchers that are missing. */
+/* The current generation's dispatcher `index`: its slot, or -1. */
+static int current(unsigned index)
+{
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (kids[i].pid > 0 && kids[i].generation == generation && kids[i].index == index &&
+		    !kids[i].draining)
+			return i;
+	return -1;
+}
+
+static void respawn_later(void);
+
+/* Start the current generation's dispatchers that are missing; one that
+ * cannot start now is tried again later. */
 static void fill(void)
 {
-	for (unsigned index = 0; index < (unsigned)gw->cfg->dispatchers; index++) {
-		bool there = false;
-		for (int i = 0; i < DISPATCHERS_MAX && !there; i++)
-			there = kids[i].pid > 0 && kids[i].generation == generation &&
-			        kids[i].index == index && !kids[i].draining;
-		if (!there && start_one(index) < 0)
+	for (unsigned index = 0; index < (unsigned)gw->cfg->dispatchers; index++)
+		if (current(index) < 0 && start_one(index) < 0) {
+			respawn_later();
 			return;
-	}
+		}
 }
 
 static void on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	if (!stopping)
 		fill();
+}
+
+static void respawn_in(double seconds)
+{
+	ev_timer_stop(gw->loop, &respawn_timer);
+	ev_timer_set(&respawn_timer, seconds, 0);
+	ev_timer_start(gw->loop, &respawn_timer);
+}
+
+/* A dispatcher that died young (a crash loop) or could not start: the
+ * next try waits longer each time. */
+static void respawn_later(void)
+{
+	backoff = backoff ? backoff * 2 : BACKOFF_FIRST;
+	if (backoff > BACKOFF_MAX)
+		backoff = BACKOFF_MAX;
+	respawn_in(backoff);
+}
+
+/* After a reload: the old generation drains once every dispatcher of the
+ * new one is ready (accepting), so that the shared sockets are never left
+ * with no one taking connections, nor for good when the new ones cannot
+ * start. */
+static void on_handover(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	const struct dispatcher_slot *table = dispatchers_table();
+	for (unsigned index = 0; index < (unsigned)gw->cfg->dispatchers; index++) {
+		int i = current(index);
+		if (i < 0 || table[i].state != DISPATCHER_READY)
+			return; /* the timer repeats */
+	}
+	ev_timer_stop(loop, t);
+	drain(true);
 }
 
 static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
@@ -219,13 +307,12 @@ static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
 	}
 	if (expected)
 		return;
-	/* Replaced at once; a crash loop waits longer each time. */
-	backoff = lived_long ? 0 : (backoff ? backoff * 2 : BACKOFF_FIRST);
-	if (backoff > BACKOFF_MAX)
-		backoff = BACKOFF_MAX;
-	ev_timer_stop(loop, &respawn_timer);
-	ev_timer_set(&respawn_timer, backoff, 0);
-	ev_timer_start(loop, &respawn_timer);
+	if (lived_long) {
+		backoff = 0;
+		respawn_in(0);
+	} else {
+		respawn_later();
+	}
 }
 
 /* Stopping: once the dispatchers are gone, the pools' workers (they may
@@ -255,7 +342,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 		log_warn(NULL,
 		         "shutdown deadline passed: SIGKILL to %zu dispatcher(s) and %zu worker(s)",
 		         alive(), pools_alive());
-		signal_all(SIGKILL, false);
+		signal_all(SIGKILL);
 		pools_kill();
 		ev_timer_set(t, KILL_WAIT_SECONDS, 0);
 		ev_timer_start(loop, t);
@@ -268,13 +355,14 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	if (stopping) {
-		signal_all(w->signum, false); /* a second one: stop now, as a lone gatewayd does */
+		signal_all(w->signum); /* a second one: stop now, as a lone gatewayd does */
 		return;
 	}
 	stopping = true;
 	log_info(NULL, "signal %d: stopping %zu dispatcher(s)", w->signum, alive());
 	systemd_stopping();
-	signal_all(SIGTERM, false);
+	ev_timer_stop(loop, &handover_timer);
+	drain(false);
 	ev_timer_init(&stop_timer, on_stop_deadline, gw->cfg->timeouts.shutdown + KILL_WAIT_SECONDS,
 	              0);
 	ev_timer_start(loop, &stop_timer);
@@ -290,7 +378,7 @@ static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
 		for (int i = 0; i < 2; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
-	signal_all(SIGUSR1, false);
+	signal_all(SIGUSR1);
 	log_info(NULL, "logs reopened");
 }
 
@@ -316,10 +404,19 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		config_unref(cfg);
 		return;
 	}
-	if (listeners_reload(cfg) < 0) {
+	int copy = config_memfd(cfg);
+	if (copy < 0) {
+		log_error(NULL, "reload: keeping the running config");
 		config_unref(cfg);
 		return;
 	}
+	if (listeners_reload(cfg) < 0) {
+		close(copy);
+		config_unref(cfg);
+		return;
+	}
+	close(config_fd);
+	config_fd = copy;
 	listeners_stop(); /* the master never accepts */
 	if (pools_for_board) {
 		board_master_quiesce();
@@ -339,7 +436,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	generation++;
 	backoff = 0;
 	fill();
-	signal_all(SIGTERM, true);
+	ev_timer_again(loop, &handover_timer);
 	config_unref(old);
 	log_info(NULL, "reloaded %s: generation %u, %d dispatcher(s)", cfg->path, generation,
 	         cfg->dispatchers);
@@ -386,6 +483,9 @@ int master_run(struct config *cfg)
 		log_error(NULL, "/proc/self/exe: %s", strerror(errno));
 		return 1;
 	}
+	config_fd = config_memfd(cfg);
+	if (config_fd < 0)
+		return 1;
 	stats_fd = dispatchers_create();
 	if (stats_fd < 0) {
 		log_error(NULL, "the dispatchers' table: %s", strerror(-stats_fd));
@@ -394,6 +494,8 @@ int master_run(struct config *cfg)
 	if (listeners_open(cfg) < 0 || start_pools(cfg) < 0)
 		return 1;
 	ev_init(&respawn_timer, on_respawn);
+	ev_init(&handover_timer, on_handover);
+	handover_timer.repeat = HANDOVER_EVERY;
 	ev_timer_init(&pools_check, on_pools_check, 0.05, 0.05);
 	ev_signal_init(&sig_term, on_stop, SIGTERM);
 	ev_signal_init(&sig_int, on_stop, SIGINT);
