@@ -382,6 +382,8 @@ static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info(NULL, "logs reopened");
 }
 
+static int start_pools(struct config *cfg);
+
 /* A new generation on the new config, then the old one drains. */
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -423,6 +425,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		if (pools_reload(cfg) < 0)
 			log_error(NULL, "reload: the new pools could not all start");
 		board_master_sync_now();
+	} else if (start_pools(cfg) < 0) {
+		log_error(NULL, "reload: the new pools could not all start");
 	}
 	struct config *old = gw->cfg;
 	gw->cfg = cfg;
@@ -452,19 +456,17 @@ static void on_spawner_lost(void)
 }
 
 /* The pools whose workers gatewayd starts run here, for every dispatcher
- * (upstream/board_master.c), through a spawner of the master's own. */
+ * (upstream/board_master.c), through a spawner of the master's own: started
+ * with the first config that has such a pool, at start or on a reload (the
+ * board itself is there from the start, for every dispatcher to map). */
 static int start_pools(struct config *cfg)
 {
 	bool spawned = false;
 	for (size_t i = 0; i < cfg->npools; i++)
 		spawned |= cfg->pools[i].ncommand > 0;
-	if (!spawned)
+	if (pools_for_board || !spawned)
 		return 0;
-	int fd = board_create(), req, ev;
-	if (fd < 0) {
-		log_error(NULL, "the pools' board: %s", strerror(-fd));
-		return -1;
-	}
+	int req, ev;
 	pid_t pid = spawn_policy_fork(cfg, &req, &ev);
 	if (pid < 0) {
 		log_error(NULL, "cannot start the master's spawner: %s", strerror((int)-pid));
@@ -489,6 +491,11 @@ int master_run(struct config *cfg)
 	stats_fd = dispatchers_create();
 	if (stats_fd < 0) {
 		log_error(NULL, "the dispatchers' table: %s", strerror(-stats_fd));
+		return 1;
+	}
+	int board = board_create();
+	if (board < 0) {
+		log_error(NULL, "the pools' board: %s", strerror(-board));
 		return 1;
 	}
 	if (listeners_open(cfg) < 0 || start_pools(cfg) < 0)

@@ -1821,6 +1821,83 @@ Test(dispatchers, shared_pool_dispatcher_killed_mid_request, .fini = teardown, .
 	gw_assert_no_leaks();
 }
 
+/* The gatewayd-wsgi processes below root (its descendants). */
+static int wsgi_workers_under(pid_t root)
+{
+	DIR *d = opendir("/proc");
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		char path[64], cmd[512] = "";
+		snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+		int fd = open(path, O_RDONLY);
+		ssize_t got = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		for (ssize_t i = 0; i < got; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		if (got <= 0 || !strstr(cmd, "gatewayd-wsgi"))
+			continue;
+		for (pid_t p = pid; p > 1 && p != root;) {
+			snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+			FILE *f = fopen(path, "r");
+			int ppid = 0;
+			char line[512] = "";
+			if (f) {
+				if (fgets(line, sizeof line, f)) {
+					const char *close_paren = strrchr(line, ')');
+					if (close_paren)
+						sscanf(close_paren + 2, "%*c %d", &ppid);
+				}
+				fclose(f);
+			}
+			p = ppid;
+			if (p == root)
+				n++;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* 13c. A pool that a reload adds to a master that had none is shared too:
+ * one set of workers, the master's, not one per dispatcher. (Before, the
+ * board and the master's spawner came only with a pool at start: each
+ * dispatcher started its own 2 workers, 4 in all.) */
+Test(dispatchers, pool_added_by_a_reload_is_shared, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct status s;
+	start_ready(CONFIG2, 2, &s);
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	gw_write_config(&G, POOL_CONFIG("2", ""));
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	cr_assert(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	struct pstat ps;
+	bool ok = wait_workers(&ps, 2, true, 10);
+	pool_describe("after the reload", &ps);
+	cr_expect(ok, "pool w: not 2 idle workers within 10 s of the reload");
+	struct wreq r[2];
+	at_once(r, 2, "/w/sleep?1");
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(r[i].o, OK, "request %d: %d", i, r[i].status);
+	int n = wsgi_workers_under(G.pid);
+	cr_log_info("after a reload that added pool w (2 processes): %d gatewayd-wsgi processes "
+	            "under the master; two /w/sleep?1 at once: %.2f s, %.2f s",
+	            n, r[0].took, r[1].took);
+	cr_expect_eq(n, 2, "%d gatewayd-wsgi processes under the master, want 2", n);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* 14. max_requests 5: twelve requests over new connections (both
  * dispatchers') all served; no worker answers more than 5; the workers are
  * recycled. (It found that a claim and release between two of the master's
