@@ -129,6 +129,12 @@ struct route_cfg {
 	void *state; /* the handler's runtime state for this route (not config) */
 };
 
+/* With "dispatchers" above 1: the most workers a spawned pool may have, and
+ * the most such pools (upstream/pool_board.h's room: one entry per pool and
+ * generation, two generations during a reload). */
+#define SHARED_POOL_WORKERS 128
+#define SHARED_POOLS 32
+
 struct config {
 	int refs; /* gw->cfg holds one; so does each request, cgi job and pool using it */
 	char *path;

@@ -230,5 +230,28 @@ int load_dispatchers(struct check *c, json_t *root, struct config *cfg)
 	} else {
 		cfg->dispatchers = (int)json_integer_value(v);
 	}
+	if (cfg->dispatchers == 1)
+		return 0;
+	/* Beside other dispatchers, the pools whose workers gatewayd starts are
+	 * shared on the master's board: room for so many (two generations of
+	 * pools during a reload). */
+	size_t spawned = 0;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const struct pool_cfg *p = &cfg->pools[i];
+		if (!p->ncommand)
+			continue;
+		spawned++;
+		int most = p->mode == POOL_STATIC ? p->processes : p->max_processes;
+		if (most > SHARED_POOL_WORKERS) {
+			char at[160];
+			snprintf(at, sizeof at, "pools.%s.processes", p->name);
+			return fail(c, at, "at most %d workers when \"dispatchers\" is above 1",
+			            SHARED_POOL_WORKERS);
+		}
+	}
+	if (spawned > SHARED_POOLS)
+		return fail(c, "pools",
+		            "at most %d pools that gatewayd starts when \"dispatchers\" is above 1",
+		            SHARED_POOLS);
 	return 0;
 }

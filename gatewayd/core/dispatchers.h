@@ -21,20 +21,21 @@ enum dispatcher_state {
 	DISPATCHER_DRAINING
 };
 
-/* A cache line each (or two): a dispatcher writes its counters at every
- * connection, and its neighbours' slots are read as often. */
+/* A cache line each: a dispatcher writes its counters at every connection,
+ * and its neighbours' slots are read as often. */
 struct dispatcher_slot {
 	_Alignas(64) _Atomic int state; /* enum dispatcher_state */
 	_Atomic int pid;
 	_Atomic unsigned generation;
 	_Atomic unsigned index; /* 0..N-1 within its generation */
 	_Atomic uint32_t id_prefix; /* the first 8 hex digits of its request ids */
+	_Atomic unsigned bell_len; /* set after bell; 0: no bell */
 	_Atomic uint64_t connections;
 	_Atomic uint64_t requests;
 	_Atomic uint64_t started_ms; /* CLOCK_REALTIME */
 	char bell[16]; /* its bell's abstract unix address (the kernel names it) */
-	_Atomic unsigned bell_len; /* set after bell; 0: no bell */
 };
+_Static_assert(sizeof(struct dispatcher_slot) == 64, "a slot is one cache line");
 
 /* The master: a zeroed table of DISPATCHERS_MAX slots; its fd (inherited by
  * dispatchers, close-on-exec cleared by the caller), or -errno. */

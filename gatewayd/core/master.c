@@ -99,7 +99,9 @@ static void drain(bool old_only)
 static void exec_dispatcher(int slot)
 {
 	size_t n = gw->nlisteners;
-	int moved[DISPATCHERS_MAX];
+	int *moved = calloc(n + 1, sizeof *moved); /* single-threaded: malloc is fine */
+	if (!moved)
+		_exit(127);
 	/* Out of the way first, so that no dup2 clobbers one not yet moved. */
 	for (size_t i = 0; i < n; i++)
 		moved[i] = fcntl(gw->listeners[i].fd, F_DUPFD, (int)(n + 4 + 16));

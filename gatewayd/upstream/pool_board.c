@@ -1,5 +1,6 @@
 #include "gatewayd/upstream/pool_board.h"
 
+#include "gatewayd/core/config.h"
 #include "gatewayd/core/dispatchers.h"
 
 #include <errno.h>
@@ -89,6 +90,8 @@ void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags
 }
 
 _Static_assert(BOARD_DISPATCHERS == DISPATCHERS_MAX, "one waiter bit per dispatcher slot");
+_Static_assert(BOARD_WORKERS >= SHARED_POOL_WORKERS && BOARD_POOLS >= 2 * SHARED_POOLS,
+               "the config's limits fit the board");
 _Static_assert(BOARD_DISPATCHERS < BOARD_CLAIMS, "a dispatcher's mark fits the claim bits");
 
 bool board_claim(struct board_worker *bw, int d)

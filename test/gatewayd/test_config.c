@@ -52,6 +52,58 @@ Test(config, minimal_valid_with_defaults)
 	config_free(c);
 }
 
+/* A master's dispatcher loads the bytes the master read (config_load_fd),
+ * whatever the file at the path holds now; relative paths still start at
+ * the path's folder. */
+Test(config, the_masters_copy_not_the_file)
+{
+	static const char text[] = "{\"listen\": [{\"http\": \"127.0.0.1:8081\"}], " GOOD_ROUTES "}";
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:8080\"}], " GOOD_ROUTES "}");
+	cr_assert_not_null(c, "%s", err);
+	char path[4096];
+	snprintf(path, sizeof path, "%s", c->path);
+	config_free(c);
+	FILE *f = tmpfile();
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+	fflush(f);
+	c = config_load_fd(path, fileno(f), err, sizeof err);
+	fclose(f);
+	cr_assert_not_null(c, "%s", err);
+	cr_expect_str_eq(c->listen[0].port, "8081");
+	cr_expect_str_eq(c->path, path);
+	cr_expect_eq(c->text_len, sizeof text - 1);
+	char real[4096];
+	cr_assert_not_null(realpath(fx_path("scripts"), real));
+	cr_expect_str_eq(c->routes[0].cgi.root, real);
+	config_free(c);
+	/* A broken copy says so, with the path. */
+	f = tmpfile();
+	fputs("{\"listen\": [", f);
+	fflush(f);
+	c = config_load_fd(path, fileno(f), err, sizeof err);
+	fclose(f);
+	cr_expect_null(c);
+	cr_expect(strstr(err, "/gw.json:1:"), "\"%s\"", err);
+	config_free(c);
+}
+
+/* The board's limits apply beside other dispatchers only. */
+Test(config, shared_pool_limits_with_dispatchers_only)
+{
+	struct config *c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"pools\": {\"p\": "
+	                        "{\"protocol\": \"fastcgi\", \"command\": [\"/bin/true\"], "
+	                        "\"processes\": 4096}}, " GOOD_ROUTES "}");
+	cr_expect_not_null(c, "%s", err);
+	config_free(c);
+	c = load("{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"dispatchers\": 2, \"pools\": {\"p\": "
+	         "{\"protocol\": \"fastcgi\", \"command\": [\"/bin/true\"], \"processes\": 128}, "
+	         "\"x\": {\"protocol\": \"fastcgi\", \"addresses\": [\"127.0.0.1:9\"], \"connections\": 1000}}, "
+	         GOOD_ROUTES "}");
+	cr_expect_not_null(c, "%s", err);
+	config_free(c);
+}
+
 Test(config, ipv6_listen_and_sizes)
 {
 	struct config *c = load("{\"listen\": [{\"http\": \"[::1]:0\"}], \"limits\": {\"body\": \"10M\","
@@ -187,6 +239,15 @@ static const struct bad_case bad_cases[] = {
 	 "{\"conections\": 2}}, " GOOD_ROUTES "}", "limits.per_client: unknown key \"conections\""},
 	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"limits\": {\"per_client\": "
 	 "{\"ipv6_prefix\": 8}}, " GOOD_ROUTES "}", "limits.per_client: \"ipv6_prefix\" must be an integer in [16, 128]"},
+	/* Beside other dispatchers a spawned pool lives on the master's board:
+	 * no room for more (4096 is fine with one dispatcher, below). */
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"dispatchers\": 2, \"pools\": {\"p\": "
+	 "{\"protocol\": \"fastcgi\", \"command\": [\"/bin/true\"], \"processes\": "
+	 "{\"mode\": \"dynamic\", \"max\": 129}}}, " GOOD_ROUTES "}",
+	 "pools.p.processes: at most 128 workers when \"dispatchers\" is above 1"},
+	{"{\"listen\": [{\"http\": \"127.0.0.1:1\"}], \"dispatchers\": 2, \"pools\": {\"p\": "
+	 "{\"protocol\": \"fastcgi\", \"command\": [\"/bin/true\"], \"processes\": 200}}, "
+	 GOOD_ROUTES "}", "pools.p.processes: at most 128 workers"},
 };
 
 Test(config, every_error_says_where)
