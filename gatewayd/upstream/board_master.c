@@ -40,7 +40,7 @@ static struct board_map *map_of(struct pool_rt *rt)
 	if (!m)
 		return NULL;
 	m->rt = rt;
-	m->bp = board_new_pool(rt->cfg->name);
+	m->bp = board_new_pool(rt->cfg->name, (int)rt->cfg->protocol);
 	if (!m->bp) {
 		log_error(NULL, "pool %s: no room on the pools' board", rt->cfg->name);
 		free(m);

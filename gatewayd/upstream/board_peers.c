@@ -35,6 +35,7 @@ struct bpeer {
 struct board_peers {
 	struct peers ps; /* first */
 	char name[64];
+	int protocol;
 	struct bpeer *peers[BOARD_WORKERS];
 	unsigned waiting;
 	struct board_pool *waiting_on; /* the entry that has our count (record_waiting) */
@@ -63,7 +64,7 @@ static struct board_peers *of(const struct peers *ps)
 /* The live entry: a reload may have put a new one for this name. */
 static struct board_pool *entry(const struct board_peers *bs)
 {
-	return board_find(bs->name);
+	return board_find(bs->name, bs->protocol);
 }
 
 static struct bpeer *peer_for(struct board_peers *bs, struct board_pool *bp, int i)
@@ -330,7 +331,7 @@ static const struct peer_source board_source = {
 };
 /* clang-format on */
 
-struct peers *board_peers_start(struct ev_loop *loop, const char *name,
+struct peers *board_peers_start(struct ev_loop *loop, const char *name, int protocol,
                                 const struct peer_hooks *hooks, void *owner)
 {
 	struct board_peers *bs = calloc(1, sizeof *bs);
@@ -340,6 +341,7 @@ struct peers *board_peers_start(struct ev_loop *loop, const char *name,
 		.src = &board_source, .hooks = hooks, .owner = owner, .loop = loop
 	};
 	snprintf(bs->name, sizeof bs->name, "%s", name);
+	bs->protocol = protocol;
 	ev_timer_init(&bs->poll, on_poll, POLL_EVERY, POLL_EVERY);
 	bs->poll.data = bs;
 	ev_check_init(&bs->let_go, on_let_go);

@@ -59,7 +59,7 @@ int board_fd(void)
 	return fd;
 }
 
-struct board_pool *board_new_pool(const char *name)
+struct board_pool *board_new_pool(const char *name, int protocol)
 {
 	for (int i = 0; i < BOARD_POOLS; i++) {
 		struct board_pool *bp = &board[i];
@@ -67,18 +67,25 @@ struct board_pool *board_new_pool(const char *name)
 			continue;
 		memset(bp, 0, sizeof *bp);
 		snprintf(bp->name, sizeof bp->name, "%s", name);
+		bp->protocol = protocol;
 		bp->used = 1;
 		return bp;
 	}
 	return NULL;
 }
 
-struct board_pool *board_find(const char *name)
+struct board_pool *board_find(const char *name, int protocol)
 {
-	for (int i = 0; board && i < BOARD_POOLS; i++)
-		if (board[i].used && !board[i].retired && strcmp(board[i].name, name) == 0)
-			return &board[i];
-	return NULL;
+	struct board_pool *older = NULL;
+	for (int i = 0; board && i < BOARD_POOLS; i++) {
+		struct board_pool *bp = &board[i];
+		if (!bp->used || strcmp(bp->name, name) != 0 || bp->protocol != protocol)
+			continue;
+		if (!bp->retired)
+			return bp;
+		older = bp;
+	}
+	return older;
 }
 
 void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags)

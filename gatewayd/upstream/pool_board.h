@@ -54,6 +54,7 @@ struct board_pool {
 	_Atomic int used;
 	_Atomic int retired; /* a reload replaced it: new dispatchers use the new entry */
 	char name[64];
+	int protocol; /* the config's enum pool_protocol: a dispatcher speaks it */
 	_Atomic int top; /* slots at and past it were never used: scans stop there */
 	/* Requests waiting for a worker, by dispatcher slot: each sets its own
 	 * (never adds), so a dispatcher that moved to a reload's new entry or
@@ -78,9 +79,14 @@ bool board_attached(void);
 int board_fd(void);
 
 /* The master: a free entry for pool name (retiring none), or NULL. */
-struct board_pool *board_new_pool(const char *name);
-/* A dispatcher: the live entry of pool name, or NULL. */
-struct board_pool *board_find(const char *name);
+struct board_pool *board_new_pool(const char *name, int protocol);
+/* A dispatcher: the live entry of pool name whose workers speak protocol.
+ * When a reload changed the protocol, a dispatcher of the old generation
+ * must not send the new workers what they do not read: it gets the entry
+ * the reload retired, whose workers (while they last) speak its protocol and
+ * are kept, though draining, while it has requests waiting; NULL when there
+ * is none. */
+struct board_pool *board_find(const char *name, int protocol);
 
 /* Set slot's state, keeping its claims; flags as given (0, BOARD_RETIRE). */
 void board_set_state(struct board_worker *bw, enum board_state s, uint32_t flags);

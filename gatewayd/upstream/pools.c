@@ -96,7 +96,8 @@ static int start_peers(struct pool_rt *rt, struct pool_cfg *pc)
 		return rt->peers ? 0 : -1;
 	}
 	if (board_attached()) { /* a dispatcher beside others: the master runs them */
-		rt->peers = board_peers_start(gw->loop, pc->name, &upstream_peer_hooks, rt);
+		rt->peers = board_peers_start(gw->loop, pc->name, (int)pc->protocol,
+		                              &upstream_peer_hooks, rt);
 		return rt->peers ? 0 : -1;
 	}
 	struct pool_settings set;

@@ -1898,6 +1898,64 @@ Test(dispatchers, pool_added_by_a_reload_is_shared, .fini = teardown, .timeout =
 	gw_assert_no_leaks();
 }
 
+/* 13d. A reload that changes a pool's protocol: a request still waiting in
+ * an old dispatcher (which speaks the old one) is not sent to the new
+ * workers but to the old one, kept for it. gatewayd-wsgi without
+ * --protocol speaks what its first connection speaks: a uwsgi request from
+ * the old generation taught the new worker uwsgi, and every FastCGI request
+ * after the reload failed. */
+#define PROTO_POOL_CONFIG(proto)                                                                    \
+	"{\"user\":\"www-data\",\"dispatchers\":2,\"temp_dir\":\"@DIR@\","                          \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                            \
+	" \"pools\":{\"w\":{\"protocol\":\"" proto "\","                                             \
+	"   \"command\":[\"@BUILD@/spawner/wsgi/gatewayd-wsgi\",\"--path\",\"@FIX@/pools\","        \
+	"     \"backlog_app:application\"],"                                                        \
+	"   \"env\":{\"PATH\":\"/usr/bin:/bin\"},\"processes\":1,\"queue_timeout\":10}},"              \
+	" \"routes\":[{\"match\":\"/w/\",\"pool\":\"w\"}]}"
+
+Test(dispatchers, reload_that_changes_a_pools_protocol, .fini = teardown, .timeout = 60)
+{
+	make_dirs();
+	struct pstat ps;
+	start_pool(PROTO_POOL_CONFIG("uwsgi"), 1, &ps);
+	struct wreq slow = {.path = "/w/sleep?2"}, w[2];
+	cr_assert_eq(pthread_create(&slow.t, NULL, wreq_run, &slow), 0);
+	cr_assert(wait_busy(3) > 0, "the slow request is not running");
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 2; i++) {
+		w[i].path = "/w/quick";
+		cr_assert_eq(pthread_create(&w[i].t, NULL, wreq_run, &w[i]), 0);
+	}
+	gw_sleep(0.3); /* one behind the slow one in its worker's backlog, one waiting */
+	gw_write_config(&G, PROTO_POOL_CONFIG("fastcgi"));
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	struct status s;
+	cr_expect(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	pthread_join(slow.t, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i].t, NULL);
+	cr_log_info("before the reload: /w/sleep?2 %d, /w/quick %d and %d (%.2f s, %.2f s)",
+	            slow.status, w[0].status, w[1].status, w[0].took, w[1].took);
+	cr_expect_eq(slow.status, 200, "the slow request: %d", slow.status);
+	/* The old generation's waiting request goes to the old worker, kept
+	 * (though its pool drains) while a request waits for it. */
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(w[i].status, 200, "a request of the old generation: %d", w[i].status);
+	/* The new generation's requests, over FastCGI, all served. */
+	int ok = 0, last = 0;
+	for (int i = 0; i < 6; i++) {
+		last = one("/w/quick", NULL, NULL);
+		ok += last == 200;
+	}
+	if (ok != 6)
+		gw_dump_log(&G);
+	cr_expect_eq(ok, 6, "%d of 6 requests after the reload ok (the last: %d)", ok, last);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* 14. max_requests 5: twelve requests over new connections (both
  * dispatchers') all served; no worker answers more than 5; the workers are
  * recycled. (It found that a claim and release between two of the master's
