@@ -423,7 +423,10 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	config_fd = copy;
 	listeners_stop(); /* the master never accepts */
 	if (pools_for_board) {
-		board_master_quiesce();
+		/* What the dispatchers took is known before the old pools drain;
+		 * one taken since is stopped only once given back (the CAS in
+		 * board_stop_unclaimed). */
+		board_master_sync_now();
 		if (pools_reload(cfg) < 0)
 			log_error(NULL, "reload: the new pools could not all start");
 		board_master_sync_now();

@@ -112,7 +112,7 @@ static void publish(struct pool_rt *rt)
 		struct board_worker *bw = &m->bp->w[i];
 		enum board_state s = board_state_of(w->state);
 		/* A worker a dispatcher found used up stays retired until the next
-		 * look recycles it; a reload's quiet spell ends here. */
+		 * look recycles it. */
 		bool used_up = m->bp->max_requests && bw->served >= m->bp->max_requests;
 		bool retire = w->state == WORKER_DRAINING || w->state == WORKER_DEAD ||
 		              (used_up && (bw->word & BOARD_RETIRE));
@@ -257,16 +257,6 @@ static void on_sync(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_timer_set(t, busy ? SYNC_BUSY : SYNC_IDLE, 0);
 	ev_timer_start(loop, t);
-}
-
-void board_master_quiesce(void)
-{
-	for (struct board_map *m = maps; m; m = m->next) {
-		for (int i = 0; i < BOARD_WORKERS; i++)
-			if (m->by_index[i])
-				board_retire_idle(&m->bp->w[i]);
-		sync_pool(m);
-	}
 }
 
 void board_master_sync_now(void)

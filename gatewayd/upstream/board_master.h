@@ -10,10 +10,6 @@ extern const struct peer_hooks board_master_hooks;
 /* Look at the board every few ms (what dispatchers claimed, served, gave up). */
 void board_master_start(void);
 void board_master_stop(void);
-/* Before a reload: no idle worker may be taken any more, and what the
- * dispatchers took is known, so that the pools drained stop only idle
- * workers (the ones a reload keeps are published ready again after it). */
-void board_master_quiesce(void);
 /* Look at the board now (after a reload: old entries retired at once). */
 void board_master_sync_now(void);
 

@@ -205,10 +205,3 @@ bool board_stop_unclaimed(struct board_worker *bw)
 	} while (!atomic_compare_exchange_weak(&bw->word, &w, want));
 	return true;
 }
-
-bool board_retire_idle(struct board_worker *bw)
-{
-	uint32_t idle = BOARD_WORD(BOARD_READY, 0);
-	return atomic_compare_exchange_strong(&bw->word, &idle, idle | BOARD_RETIRE) ||
-	       idle == (BOARD_WORD(BOARD_READY, 0) | BOARD_RETIRE);
-}

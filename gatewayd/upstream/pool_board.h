@@ -115,8 +115,5 @@ void board_take_kill(struct board_worker *bw);
 /* The master: bw is told to stop (draining, retired); false if a claim got
  * there first. */
 bool board_stop_unclaimed(struct board_worker *bw);
-/* The master: make an idle slot unclaimable (ready, no claims, retire);
- * false if a claim got there first. */
-bool board_retire_idle(struct board_worker *bw);
 
 #endif

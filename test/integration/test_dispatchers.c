@@ -2242,8 +2242,9 @@ Test(dispatchers, lone_spawner_killed_takes_workers, .fini = teardown, .timeout 
 /* 16. SIGHUP: the pool unchanged keeps its workers; changed (2 -> 3), it is
  * replaced by one of 3 with no request failing under a light load. */
 /* (It found requests failing on old-pool workers stopped just as a
- * dispatcher claimed them: a reload now makes idle workers unclaimable and
- * reads the claims before it drains, and retires the old entry at once.) */
+ * dispatcher claimed them: a reload now reads the claims before it drains,
+ * stops a worker only if no claim got there first, and retires the old
+ * entry at once.) */
 Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 {
 	make_dirs();
