@@ -240,6 +240,11 @@ static void on_sync(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	bool busy = false;
 	pools_collect();
+	/* Every live pool has its entry, workers or not: an ondemand pool with
+	 * none yet learns of its first request from the entry's waiting count. */
+	for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+		if (rt->cfg->ncommand && rt->peers && !rt->retired)
+			map_of(rt);
 	for (struct board_map **mm = &maps; *mm;) {
 		struct board_map *m = *mm;
 		bool live = false;

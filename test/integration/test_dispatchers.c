@@ -1956,6 +1956,66 @@ Test(dispatchers, reload_that_changes_a_pools_protocol, .fini = teardown, .timeo
 	gw_assert_no_leaks();
 }
 
+/* 13e. Requests waiting across a reload are counted on the entry that has
+ * them: an ondemand pool started by the reload spawns a worker for the next
+ * request. (Each dispatcher added its change to the sum of whichever entry
+ * was live: requests that waited before the reload and were served after it
+ * took their count off the new entry, which then stood below zero, and the
+ * new pool started no worker: the next request got 503.) */
+#define ONDEMAND_POOL_CONFIG(idle)                                                                  \
+	"{\"user\":\"www-data\",\"dispatchers\":2,\"temp_dir\":\"@DIR@\","                          \
+	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"}],"                                            \
+	" \"pools\":{\"w\":{\"protocol\":\"uwsgi\","                                                 \
+	"   \"command\":[\"@BUILD@/spawner/wsgi/gatewayd-wsgi\",\"--path\",\"@FIX@/pools\","        \
+	"     \"backlog_app:application\"],\"env\":{\"PATH\":\"/usr/bin:/bin\"},\"queue_timeout\":5,"  \
+	"   \"processes\":{\"mode\":\"ondemand\",\"max\":1,\"idle_timeout\":" idle "}}},"           \
+	" \"routes\":[{\"match\":\"/w/\",\"pool\":\"w\"}]}"
+
+Test(dispatchers, requests_waiting_across_a_reload_are_counted_once, .fini = teardown,
+     .timeout = 60)
+{
+	make_dirs();
+	struct status s;
+	start_ready(ONDEMAND_POOL_CONFIG("30"), 2, &s);
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	gw_sleep(0.2); /* the master has looked at the board once */
+	struct wreq slow = {.path = "/w/sleep?1.5"}, w[3];
+	cr_assert_eq(pthread_create(&slow.t, NULL, wreq_run, &slow), 0);
+	pid_t first = wait_busy(5);
+	if (first <= 0)
+		gw_dump_log(&G);
+	cr_assert(first > 0, "the ondemand worker did not start");
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 3; i++) {
+		w[i].path = "/w/quick";
+		cr_assert_eq(pthread_create(&w[i].t, NULL, wreq_run, &w[i]), 0);
+	}
+	gw_sleep(0.3);
+	gw_write_config(&G, ONDEMAND_POOL_CONFIG("20")); /* a changed pool: a new entry */
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	cr_expect(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
+	for (int i = 0; i < s.n; i++)
+		gw_remember(s.d[i].pid);
+	pthread_join(slow.t, NULL);
+	for (int i = 0; i < 3; i++)
+		pthread_join(w[i].t, NULL);
+	cr_log_info("before the reload: /w/sleep?1.5 %d; /w/quick %d %d %d", slow.status,
+	            w[0].status, w[1].status, w[2].status);
+	/* Let the old pool's last worker go, then ask the new one. */
+	gw_sleep(0.5);
+	int ok = 0, last = 0;
+	for (int i = 0; i < 3; i++) {
+		last = one("/w/quick", NULL, NULL);
+		ok += last == 200;
+	}
+	if (ok != 3)
+		gw_dump_log(&G);
+	cr_expect_eq(ok, 3, "%d of 3 requests after the reload ok (the last: %d)", ok, last);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* 14. max_requests 5: twelve requests over new connections (both
  * dispatchers') all served; no worker answers more than 5; the workers are
  * recycled. (It found that a claim and release between two of the master's
