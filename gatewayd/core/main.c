@@ -376,8 +376,10 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot map the master's table of dispatchers");
 		return 1;
 	}
-	if (dispatcher)
-		board_attach(); /* the master's pools, if it runs any */
+	if (dispatcher && !board_attach()) { /* the master's pools */
+		log_error(NULL, "cannot map the master's pools' board");
+		return 1;
+	}
 	if (cfg->dispatchers > 1 && !dispatcher)
 		return master_run(cfg);
 	if (listeners_open(cfg) < 0 || start_spawner_and_drop(cfg) < 0 ||

@@ -55,6 +55,7 @@ struct kid {
 
 static struct kid kids[DISPATCHERS_MAX];
 static unsigned generation = 1;
+static unsigned serving = 1; /* the generation that took over last (on_handover) */
 static int stats_fd = -1;
 /* This program, opened at start: a dispatcher is started from it even once
  * an upgrade has replaced (or removed) the file, and is the same build as
@@ -163,8 +164,11 @@ static int config_memfd(const struct config *cfg)
 		ssize_t n = write(fd, cfg->text + off, cfg->text_len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			break;
+		}
 		off += (size_t)n;
 	}
 	if (fd < 0 || off < cfg->text_len ||
@@ -282,6 +286,7 @@ static void on_handover(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_timer_stop(loop, t);
 	drain(true);
+	serving = generation;
 }
 
 static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
@@ -307,8 +312,10 @@ static void on_kid_exit(struct ev_loop *loop, ev_child *w, int revents)
 		stop_when_done();
 		return;
 	}
-	if (expected)
+	if (expected) {
+		fill(); /* its slot may be one the current generation lacked */
 		return;
+	}
 	if (lived_long) {
 		backoff = 0;
 		respawn_in(0);
@@ -442,6 +449,15 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	for (int i = 0; i < DISPATCHERS_MAX; i++)
 		if (kids[i].pid > 0)
 			kids[i].draining = true;
+	/* A generation a reload started that never took over goes at once (the
+	 * one serving goes on until the newest is ready): else reloads faster
+	 * than dispatchers start would pile up generations, and fill the slots. */
+	if (generation != serving)
+		for (int i = 0; i < DISPATCHERS_MAX; i++)
+			if (kids[i].pid > 0 && kids[i].generation == generation && !kids[i].told) {
+				kids[i].told = true;
+				kill(kids[i].pid, SIGTERM);
+			}
 	generation++;
 	backoff = 0;
 	fill();
@@ -485,7 +501,7 @@ static int start_pools(struct config *cfg)
 
 int master_run(struct config *cfg)
 {
-	exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if (exe_fd < 0) {
 		log_error(NULL, "/proc/self/exe: %s", strerror(errno));
 		return 1;

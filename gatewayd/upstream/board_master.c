@@ -42,7 +42,11 @@ static struct board_map *map_of(struct pool_rt *rt)
 	m->rt = rt;
 	m->bp = board_new_pool(rt->cfg->name, (int)rt->cfg->protocol);
 	if (!m->bp) {
-		log_error(NULL, "pool %s: no room on the pools' board", rt->cfg->name);
+		/* Asked again at every look (a retired entry may free room): said once. */
+		static const struct pool_rt *told;
+		if (told != rt)
+			log_error(NULL, "pool %s: no room on the pools' board", rt->cfg->name);
+		told = rt;
 		free(m);
 		return NULL;
 	}
@@ -232,6 +236,8 @@ static bool sync_pool(struct board_map *m)
 	p->waiting = waiting;
 	if (waiting > 0)
 		pool_demand(p);
+	else if (p->draining && p->count[WORKER_IDLE])
+		pool_drain(p); /* one kept for a request that waited, and no longer does */
 	publish(m->rt);
 	return busy || waiting > 0;
 }

@@ -272,8 +272,11 @@ static void facts(const struct peers *ps, struct source_facts *f)
 static void record_waiting(struct board_peers *bs)
 {
 	struct board_pool *bp = entry(bs);
-	if (bs->waiting_on && bs->waiting_on != bp)
-		board_set_waiting(bs->waiting_on, dispatcher_index(), 0);
+	/* The entry that had it may have been collected and taken by another
+	 * pool since: then our count there went with it. */
+	struct board_pool *was = bs->waiting_on;
+	if (was && was != bp && was->used && strcmp(was->name, bs->name) == 0)
+		board_set_waiting(was, dispatcher_index(), 0);
 	if (bp)
 		board_set_waiting(bp, dispatcher_index(), bs->waiting);
 	bs->waiting_on = bs->waiting ? bp : NULL;
