@@ -386,6 +386,15 @@ static void start_ready(const char *config, int n, struct status *s)
 		gw_remember(s->d[i].pid);
 }
 
+/* wait_ready, and every dispatcher it saw remembered (killed if left). */
+static bool ready_remembered(struct status *s, int n, int gen, double timeout)
+{
+	bool ok = wait_ready(s, n, gen, timeout);
+	for (int i = 0; i < s->n; i++)
+		gw_remember(s->d[i].pid);
+	return ok;
+}
+
 static void describe(const char *title, const struct status *s)
 {
 	char line[4096];
@@ -951,8 +960,6 @@ Test(dispatchers, reload_drains_the_old_only_once_the_new_are_ready, .fini = tea
 	make_dirs();
 	struct status s;
 	start_ready(CONFIG_N("3", ""), 3, &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	int looks = 0, starting_seen = 0, bad = 0;
 	double until = gw_now() + 3;
@@ -1003,17 +1010,13 @@ Test(dispatchers, back_to_back_reloads_leave_the_newest, .fini = teardown, .time
 	script("s.sh", S_SH);
 	struct status s;
 	start_ready(CONFIG2, 2, &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	load_start(4, "/cgi/s.sh?0", LOAD_RESULTS_MAX, 2, 0.01);
 	gw_sleep(0.5);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	gw_sleep(0.002);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	bool ok = wait_ready(&s, 2, 3, 10);
+	bool ok = ready_remembered(&s, 2, 3, 10);
 	describe("after two reloads", &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	cr_expect(ok, "not exactly 2 ready dispatchers of generation 3");
 	int n = load_join();
 	struct tally t = load_tally(n);
@@ -1063,21 +1066,17 @@ Test(dispatchers, binary_replaced_under_the_master, .fini = teardown, .timeout =
 	int victim = s.d[0].pid;
 	cr_assert_eq(kill(victim, SIGKILL), 0);
 	cr_assert(gw_wait_gone(victim, 2));
-	bool ok = wait_ready(&s, 2, 1, 5);
+	bool ok = ready_remembered(&s, 2, 1, 5);
 	describe("after the kill", &s);
 	if (!ok)
 		gw_dump_log(&G);
 	cr_expect(ok, "the killed dispatcher was not replaced within 5 s");
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	ok = wait_ready(&s, 2, 2, 5);
+	ok = ready_remembered(&s, 2, 2, 5);
 	describe("after the reload", &s);
 	if (!ok)
 		gw_dump_log(&G);
 	cr_expect(ok, "no 2 ready dispatchers of generation 2 within 5 s of the reload");
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	int code;
 	cr_expect_eq(fetch(G.port, "/_gatewayd/live", 5, &code, NULL, NULL), OK, "live: %d", code);
 	gw_stop_ok(&G, 15, NULL);
@@ -1095,8 +1094,6 @@ Test(dispatchers, replacement_runs_the_masters_config_not_the_edited_file, .fini
 	script("s.sh", S_SH);
 	struct status s;
 	start_ready(CONFIG2, 2, &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	FILE *f = fopen(G.config, "w");
 	cr_assert(f);
 	fputs("{\"listen\": [ half an edit", f);
@@ -1104,10 +1101,8 @@ Test(dispatchers, replacement_runs_the_masters_config_not_the_edited_file, .fini
 	int victim = s.d[0].pid;
 	cr_assert_eq(kill(victim, SIGKILL), 0);
 	cr_assert(gw_wait_gone(victim, 2));
-	bool ok = wait_ready(&s, 2, 1, 5);
+	bool ok = ready_remembered(&s, 2, 1, 5);
 	describe("after the kill", &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	if (!ok)
 		gw_dump_log(&G);
 	cr_expect(ok, "the killed dispatcher was not replaced within 5 s");
@@ -1155,9 +1150,7 @@ Test(dispatchers, reload_keeps_a_unix_path_for_another_protocol, .fini = teardow
 	cr_assert(unix_connects(path), "unix:%s does not answer at start", path);
 	gw_write_config(&G, UNIX_CONFIG("fastcgi"));
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	bool ok = wait_ready(&s, 2, 2, 5);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	bool ok = ready_remembered(&s, 2, 2, 5);
 	cr_expect(ok, "no 2 ready dispatchers of generation 2 within 5 s");
 	struct stat st;
 	cr_expect(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "unix:%s is gone after the reload",
@@ -1927,13 +1920,9 @@ Test(dispatchers, pool_added_by_a_reload_is_shared, .fini = teardown, .timeout =
 	make_dirs();
 	struct status s;
 	start_ready(CONFIG2, 2, &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	gw_write_config(&G, POOL_CONFIG("2", ""));
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	cr_assert(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	cr_assert(ready_remembered(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
 	struct pstat ps;
 	bool ok = wait_workers(&ps, 2, true, 10);
 	pool_describe("after the reload", &ps);
@@ -1983,9 +1972,7 @@ Test(dispatchers, reload_that_changes_a_pools_protocol, .fini = teardown, .timeo
 	gw_write_config(&G, PROTO_POOL_CONFIG("fastcgi"));
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	struct status s;
-	cr_expect(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	cr_expect(ready_remembered(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
 	pthread_join(slow.t, NULL);
 	for (int i = 0; i < 2; i++)
 		pthread_join(w[i].t, NULL);
@@ -2030,8 +2017,6 @@ Test(dispatchers, requests_waiting_across_a_reload_are_counted_once, .fini = tea
 	make_dirs();
 	struct status s;
 	start_ready(ONDEMAND_POOL_CONFIG("30"), 2, &s);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
 	gw_sleep(0.2); /* the master has looked at the board once */
 	struct wreq slow = {.path = "/w/sleep?1.5"}, w[3];
 	cr_assert_eq(pthread_create(&slow.t, NULL, wreq_run, &slow), 0);
@@ -2047,9 +2032,7 @@ Test(dispatchers, requests_waiting_across_a_reload_are_counted_once, .fini = tea
 	gw_sleep(0.3);
 	gw_write_config(&G, ONDEMAND_POOL_CONFIG("20")); /* a changed pool: a new entry */
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	cr_expect(wait_ready(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	cr_expect(ready_remembered(&s, 2, 2, 10), "no 2 ready dispatchers of generation 2");
 	pthread_join(slow.t, NULL);
 	for (int i = 0; i < 3; i++)
 		pthread_join(w[i].t, NULL);
@@ -2374,9 +2357,7 @@ Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 	                                  "{\"match\":\"/x/\",\"pool\":\"w\"},"));
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
 	struct status s;
-	bool ready = wait_ready(&s, 2, 2, 8);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	bool ready = ready_remembered(&s, 2, 2, 8);
 	if (!ready)
 		gw_dump_log(&G);
 	cr_assert(ready, "no 2 ready dispatchers of generation 2 within 8 s");
@@ -2395,9 +2376,7 @@ Test(dispatchers, shared_pool_reload, .fini = teardown, .timeout = 90)
 	                                  "{\"match\":\"/x/\",\"pool\":\"w\"},"));
 	double hup_at = gw_now();
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
-	ready = wait_ready(&s, 2, 3, 8);
-	for (int i = 0; i < s.n; i++)
-		gw_remember(s.d[i].pid);
+	ready = ready_remembered(&s, 2, 3, 8);
 	bool three = wait_workers(&ps, 3, false, 5);
 	double three_at = gw_now() - hup_at;
 	int total = load_join();
