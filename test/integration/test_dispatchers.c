@@ -386,6 +386,14 @@ static void start_ready(const char *config, int n, struct status *s)
 		gw_remember(s->d[i].pid);
 }
 
+/* The common start: the dirs, /cgi/s.sh, and CONFIG2's 2 dispatchers ready. */
+static void start_two_with_s_sh(struct status *s)
+{
+	make_dirs();
+	script("s.sh", S_SH);
+	start_ready(CONFIG2, 2, s);
+}
+
 /* wait_ready, and every dispatcher it saw remembered (killed if left). */
 static bool ready_remembered(struct status *s, int n, int gen, double timeout)
 {
@@ -481,10 +489,8 @@ static bool no_zombies(void *arg)
 
 Test(dispatchers, requests_spread_and_status_adds_up, .fini = teardown, .timeout = 90)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	describe("before the load", &s);
 	cr_assert_eq(s.n, 2);
 	cr_assert_neq(s.d[0].pid, s.d[1].pid);
@@ -716,10 +722,8 @@ static void *slow_run(void *arg)
 
 Test(dispatchers, cgi_spawns_in_parallel, .fini = teardown, .timeout = 60)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	pid_t sp[2];
 	for (int i = 0; i < 2; i++) {
 		sp[i] = spawner_of(s.d[i].pid);
@@ -781,10 +785,8 @@ static int count_sockets(pid_t pid)
 
 Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 90)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	/* Dispatcher 0's sockets when idle (listener, spawner, ...). */
 	int idle_sockets = 0;
 	for (int i = 0; i < s.n; i++)
@@ -894,10 +896,8 @@ Test(dispatchers, crashed_dispatcher_is_replaced, .fini = teardown, .timeout = 9
 
 Test(dispatchers, reload_under_load, .fini = teardown, .timeout = 90)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	pid_t gen1[2] = {s.d[0].pid, s.d[1].pid};
 	/* 6 clients, a new connection per request, 10 ms scripts, for 3 s. */
 	load_start(6, "/cgi/s.sh?0.01", LOAD_RESULTS_MAX, 3, 0);
@@ -1006,10 +1006,8 @@ Test(dispatchers, reload_drains_the_old_only_once_the_new_are_ready, .fini = tea
  * until the third is ready; no request fails. */
 Test(dispatchers, back_to_back_reloads_leave_the_newest, .fini = teardown, .timeout = 60)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	load_start(4, "/cgi/s.sh?0", LOAD_RESULTS_MAX, 2, 0.01);
 	gw_sleep(0.5);
 	cr_assert_eq(kill(G.pid, SIGHUP), 0);
@@ -1090,10 +1088,8 @@ Test(dispatchers, binary_replaced_under_the_master, .fini = teardown, .timeout =
 Test(dispatchers, replacement_runs_the_masters_config_not_the_edited_file, .fini = teardown,
      .timeout = 60)
 {
-	make_dirs();
-	script("s.sh", S_SH);
 	struct status s;
-	start_ready(CONFIG2, 2, &s);
+	start_two_with_s_sh(&s);
 	FILE *f = fopen(G.config, "w");
 	cr_assert(f);
 	fputs("{\"listen\": [ half an edit", f);
@@ -1870,44 +1866,21 @@ Test(dispatchers, shared_pool_dispatcher_killed_mid_request, .fini = teardown, .
 /* The gatewayd-wsgi processes below root (its descendants). */
 static int wsgi_workers_under(pid_t root)
 {
-	DIR *d = opendir("/proc");
+	char path[64];
 	int n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		char path[64], cmd[512] = "";
-		snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-		int fd = open(path, O_RDONLY);
-		ssize_t got = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		for (ssize_t i = 0; i < got; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		if (got <= 0 || !strstr(cmd, "gatewayd-wsgi"))
-			continue;
-		for (pid_t p = pid; p > 1 && p != root;) {
-			snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
-			FILE *f = fopen(path, "r");
-			int ppid = 0;
-			char line[512] = "";
-			if (f) {
-				if (fgets(line, sizeof line, f)) {
-					const char *close_paren = strrchr(line, ')');
-					if (close_paren)
-						sscanf(close_paren + 2, "%*c %d", &ppid);
-				}
-				fclose(f);
-			}
-			p = ppid;
-			if (p == root)
-				n++;
-		}
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)root, (int)root);
+	char *list = gw_read_file(path);
+	for (char *p = list, *end; p && *p; p = end) {
+		long child = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		snprintf(path, sizeof path, "/proc/%ld/comm", child);
+		char *comm = gw_read_file(path);
+		n += comm && strncmp(comm, "gatewayd-wsgi", 13) == 0;
+		free(comm);
+		n += wsgi_workers_under((pid_t)child);
 	}
-	if (d)
-		closedir(d);
+	free(list);
 	return n;
 }
 
