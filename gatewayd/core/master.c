@@ -84,15 +84,21 @@ static void signal_all(int sig)
 			kill(kids[i].pid, sig);
 }
 
-/* Tell dispatchers to drain (the older generations', or all), each once. */
+/* Tell a dispatcher to drain, once (a second SIGTERM stops it at once). */
+static void tell(struct kid *k)
+{
+	if (k->pid > 0 && !k->told) {
+		k->told = true;
+		kill(k->pid, SIGTERM);
+	}
+}
+
+/* Tell dispatchers to drain: the older generations', or all. */
 static void drain(bool old_only)
 {
 	for (int i = 0; i < DISPATCHERS_MAX; i++)
-		if (kids[i].pid > 0 && (!old_only || kids[i].generation != generation) &&
-		    !kids[i].told) {
-			kids[i].told = true;
-			kill(kids[i].pid, SIGTERM);
-		}
+		if (!old_only || kids[i].generation != generation)
+			tell(&kids[i]);
 }
 
 /* In the child between fork and exec (single-threaded: malloc is fine):
@@ -452,12 +458,9 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	/* A generation a reload started that never took over goes at once (the
 	 * one serving goes on until the newest is ready): else reloads faster
 	 * than dispatchers start would pile up generations, and fill the slots. */
-	if (generation != serving)
-		for (int i = 0; i < DISPATCHERS_MAX; i++)
-			if (kids[i].pid > 0 && kids[i].generation == generation && !kids[i].told) {
-				kids[i].told = true;
-				kill(kids[i].pid, SIGTERM);
-			}
+	for (int i = 0; i < DISPATCHERS_MAX && generation != serving; i++)
+		if (kids[i].generation == generation)
+			tell(&kids[i]);
 	generation++;
 	backoff = 0;
 	fill();
