@@ -56,5 +56,8 @@ echo "posix_spawn+wait ceiling: ${ceil1}/s (1 process), ${ceiln}/s ($(nproc) pro
 awk -v a="$gw_c1" -v b="$ceil1" 'BEGIN { printf "gatewayd c=1 vs 1-process ceiling: %.0f%%\n", 100 * a / b }'
 awk -v a="$gw_c16" -v b="$ceiln" -v n="$(nproc)" \
 	'BEGIN { printf "gatewayd c=16 vs %s-process ceiling: %.0f%%\n", n, 100 * a / b }'
+# The most any CGI server could reach here against the peer: the bare spawns
+# alone, with no server work and no client sharing the cores.
+ratio "bound: the $(nproc)-process ceiling / nginx+fcgiwrap at c=16" "$ceiln" "$(median "nginx -> fcgiwrap c=16")"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 report_rss
