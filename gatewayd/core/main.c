@@ -372,6 +372,10 @@ int main(int argc, char **argv)
 	if (who > 0)
 		log_warn(NULL, "%s", msg);
 	bool dispatcher = dispatchers_attach();
+	/* Started by fexecve: older kernels name the process after the fd
+	 * ("8"), not the program. */
+	if (dispatcher)
+		prctl(PR_SET_NAME, "gatewayd");
 	if (!dispatcher && getenv("GATEWAYD_SLOT")) {
 		log_error(NULL, "cannot map the master's table of dispatchers");
 		return 1;

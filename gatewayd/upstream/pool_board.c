@@ -121,11 +121,15 @@ void board_set_waiting(struct board_pool *bp, int d, unsigned n)
 {
 	if (d < 0 || d >= BOARD_DISPATCHERS)
 		return;
-	atomic_store(&bp->waiting_by[d], (uint16_t)(n < 0xffff ? n : 0xffff));
+	uint16_t v = (uint16_t)(n < 0xffff ? n : 0xffff);
+	if (atomic_load(&bp->waiting_by[d]) != v)
+		atomic_store(&bp->waiting_by[d], v);
+	/* Only this dispatcher changes its bit: a locked write only when it does. */
 	uint64_t bit = (uint64_t)1 << (d % 64);
-	if (n)
+	bool set = atomic_load(&bp->waiters[d / 64]) & bit;
+	if (n && !set)
 		atomic_fetch_or(&bp->waiters[d / 64], bit);
-	else
+	else if (!n && set)
 		atomic_fetch_and(&bp->waiters[d / 64], ~bit);
 }
 

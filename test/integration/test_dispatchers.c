@@ -1075,6 +1075,15 @@ Test(dispatchers, binary_replaced_under_the_master, .fini = teardown, .timeout =
 	if (!ok)
 		gw_dump_log(&G);
 	cr_expect(ok, "no 2 ready dispatchers of generation 2 within 5 s of the reload");
+	/* Named after the program, whatever the kernel makes of an exec by fd. */
+	for (int i = 0; i < s.n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/comm", s.d[i].pid);
+		char *comm = gw_read_file(path);
+		cr_expect(comm && strcmp(comm, "gatewayd\n") == 0, "dispatcher %d is named %s",
+		          s.d[i].pid, comm ? comm : "(gone)");
+		free(comm);
+	}
 	int code;
 	cr_expect_eq(fetch(G.port, "/_gatewayd/live", 5, &code, NULL, NULL), OK, "live: %d", code);
 	gw_stop_ok(&G, 15, NULL);
