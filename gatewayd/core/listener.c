@@ -108,15 +108,16 @@ static int listen_on(const struct listen_cfg *l)
 	return fd;
 }
 
-/* A socket no listen entry uses any more. One from systemd stays open (a
- * later entry may take it again) and its file stays: systemd owns both. */
-static void release(int fd, const struct listen_cfg *l)
+/* A socket no listen entry uses any more, and its unix path to remove (NULL:
+ * none, or a new socket's name now). One from systemd stays open (a later
+ * entry may take it again) and its file stays: systemd owns both. */
+static void release(int fd, const char *unix_path)
 {
 	if (sd_listen_owns(fd))
 		return;
 	close(fd);
-	if (l->unix_path)
-		unlink(l->unix_path);
+	if (unix_path)
+		unlink(unix_path);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
@@ -222,7 +223,7 @@ void listeners_close(void)
 	ev_timer_stop(gw->loop, &resume_timer);
 	ev_timer_stop(gw->loop, &defer_timer);
 	for (size_t i = 0; i < gw->nlisteners; i++)
-		release(gw->listeners[i].fd, gw->listeners[i].cfg);
+		release(gw->listeners[i].fd, gw->listeners[i].cfg->unix_path);
 	free(gw->listeners);
 	gw->listeners = NULL;
 	gw->nlisteners = 0;
@@ -388,10 +389,7 @@ int listeners_reload(struct config *cfg)
 		for (size_t i = 0; path && i < cfg->nlisten && !taken; i++)
 			taken = cfg->listen[i].unix_path &&
 			        strcmp(cfg->listen[i].unix_path, path) == 0;
-		if (taken && !sd_listen_owns(gw->listeners[k].fd))
-			close(gw->listeners[k].fd);
-		else if (!taken)
-			release(gw->listeners[k].fd, gw->listeners[k].cfg);
+		release(gw->listeners[k].fd, taken ? NULL : path);
 	}
 	free(kept);
 	free(gw->listeners);

@@ -318,12 +318,12 @@ int main(int argc, char **argv)
 	char err[1024];
 	/* A dispatcher: the master's copy of the config, not the file. */
 	const char *copy = getenv("GATEWAYD_CONFIG_FD");
-	struct config *cfg = copy ? config_load_fd(config_path, atoi(copy), err, sizeof err)
-	                          : config_load(config_path, err, sizeof err);
-	if (copy) {
-		close(atoi(copy));
-		unsetenv("GATEWAYD_CONFIG_FD");
-	}
+	int copy_fd = copy && atoi(copy) > 2 ? atoi(copy) : -1;
+	struct config *cfg = copy_fd >= 0 ? config_load_fd(config_path, copy_fd, err, sizeof err)
+	                                  : config_load(config_path, err, sizeof err);
+	if (copy_fd >= 0)
+		close(copy_fd);
+	unsetenv("GATEWAYD_CONFIG_FD");
 	if (!cfg) {
 		fprintf(stderr, "gatewayd: %s\n", err);
 		if (test_only)
