@@ -400,10 +400,13 @@ int main(int argc, char **argv)
 	if (dispatcher) {
 		ev_timer_init(&publish_timer, on_publish, 0.1, 0.1);
 		ev_timer_start(gw->loop, &publish_timer);
-		dispatcher_self()->state = DISPATCHER_READY;
 	}
 	log_info(NULL, "%s started, pid %d, config %s, up to %zu connections", GW_SERVER_SOFTWARE,
 	         (int)getpid(), cfg->path, gw->max_conns);
+	/* Ready after the line above: so in the log a reload's handover line
+	 * follows every new dispatcher's. */
+	if (dispatcher)
+		dispatcher_self()->state = DISPATCHER_READY;
 
 	ev_run(gw->loop, 0);
 	release_all();

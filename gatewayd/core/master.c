@@ -291,6 +291,7 @@ static void on_handover(struct ev_loop *loop, ev_timer *t, int revents)
 			return; /* the timer repeats */
 	}
 	ev_timer_stop(loop, t);
+	log_info(NULL, "generation %u ready: the older ones drain", generation);
 	drain(true);
 	serving = generation;
 }

@@ -827,6 +827,24 @@ bool gw_no_children(void *arg)
 	return gw_count_children(*(pid_t *)arg, &zombies) == 0;
 }
 
+struct children_want {
+	pid_t pid;
+	int want;
+};
+
+static bool children_are(void *arg)
+{
+	struct children_want *c = arg;
+	int zombies;
+	return gw_count_children(c->pid, &zombies) == c->want && zombies == 0;
+}
+
+bool gw_wait_children(pid_t pid, int want, double timeout)
+{
+	struct children_want c = {pid, want};
+	return gw_wait_until(children_are, &c, timeout);
+}
+
 bool gw_wait_gone(pid_t pid, double timeout)
 {
 	return gw_wait_until(gw_pid_gone, &pid, timeout);

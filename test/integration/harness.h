@@ -161,6 +161,9 @@ void gw_expect_hop_by_hop_dropped(const char *head, const char *body, const char
 /* For gw_wait_until: is the pid *arg gone? Has it no children? */
 bool gw_pid_gone(void *arg);
 bool gw_no_children(void *arg);
+/* Has pid exactly want children, none a zombie, within timeout seconds?
+ * (A worker that just exited is a zombie until gatewayd's loop reaps it.) */
+bool gw_wait_children(pid_t pid, int want, double timeout);
 /* Is pid gone within timeout seconds? */
 bool gw_wait_gone(pid_t pid, double timeout);
 /* Poll a pid file (written whole by rename) up to timeout seconds; 0 if none. */

@@ -1063,12 +1063,6 @@ static struct loader loaders_join(struct loader *l)
 	return sum;
 }
 
-static bool children_settled(void *arg)
-{
-	int *want = arg, z;
-	return gw_count_children(G.pid, &z) == *want && z == 0;
-}
-
 Test(pools, ten_thousand_requests_recycled_every_hundred)
 {
 	gw_start(&G, "{" BASE "\"pools\": {\"hello\": {" HELLO_CMD ", \"processes\": 2,"
@@ -1110,8 +1104,7 @@ Test(pools, ten_thousand_requests_recycled_every_hundred)
 	bool fds_ok = gw_wait_until(gw_fds_at_most, &limit, 3);
 	cr_assert(fds_ok, "gatewayd has %d descriptors, %d before the load", gw_count_fds(G.pid),
 	          baseline);
-	int want_children = 2;
-	bool kids_ok = gw_wait_until(children_settled, &want_children, 6);
+	bool kids_ok = gw_wait_children(G.pid, 2, 6);
 	int z, kids = gw_count_children(G.pid, &z);
 	cr_assert(kids_ok, "gatewayd has %d children (%d zombies), wanted 2 workers", kids, z);
 	finish_ok();
@@ -1623,8 +1616,7 @@ Test(pools, dynamic_grows_to_max_and_shrinks_to_max_spare)
 	/* Afterwards: back to max_spare idle workers, the others gone. */
 	wait_state("perl", "idle", 2, 5);
 	wait_state("perl", "draining", 0, 7);
-	int want_children = 2;
-	cr_assert(gw_wait_until(children_settled, &want_children, 3), "gatewayd has %d children",
+	cr_assert(gw_wait_children(G.pid, 2, 3), "gatewayd has %d children",
 	          gw_count_children(G.pid, NULL));
 	finish_ok();
 }
@@ -2029,8 +2021,7 @@ Test(pools, sighup_under_load_fails_no_request)
 		          r.body);
 		resp_free(&r);
 	}
-	int children = 5;
-	cr_assert(gw_wait_until(children_settled, &children, 3), "gatewayd has %d children, wanted 5",
+	cr_assert(gw_wait_children(G.pid, 5, 3), "gatewayd has %d children, wanted 5",
 	          gw_count_children(G.pid, NULL));
 	finish_ok();
 }
@@ -2077,8 +2068,7 @@ Test(pools, back_to_back_reloads_and_a_bad_config_fail_no_request)
 	int pools = 2;
 	cr_assert(gw_wait_until(no_retired_pool, &pools, 7), "drained pools are still listed (%d)",
 	          live_pool_count());
-	int children = 3;
-	cr_assert(gw_wait_until(children_settled, &children, 3), "gatewayd has %d children, wanted 3",
+	cr_assert(gw_wait_children(G.pid, 3, 3), "gatewayd has %d children, wanted 3",
 	          gw_count_children(G.pid, NULL));
 	must_get("/perl/after", 200, &r);
 	cr_assert_eq(num_after(r.body, "perl pid "), now_perl, "%s", r.body);

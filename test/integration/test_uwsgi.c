@@ -1179,9 +1179,12 @@ Test(uwsgi, bad_packets_get_their_answer_and_the_daemon_serves_on)
 	cr_expect(gw_pid_alive(G.pid), "gatewayd died");
 	expect_uwsgi_serves("all of it");
 	expect_fds_back(fds, "the bad packets");
+	/* CGI only: every script reaped (one just answered may be a zombie for a
+	 * moment). */
 	int zombies = 0;
-	gw_count_children(G.pid, &zombies);
-	cr_expect_eq(zombies, 0, "%d zombies", zombies);
+	bool none = gw_wait_children(G.pid, 0, 5);
+	int kids = gw_count_children(G.pid, &zombies);
+	cr_expect(none, "%d children (%d zombies) left", kids, zombies);
 	finish_ok();
 }
 
@@ -1589,8 +1592,9 @@ Test(uwsgi, leaking_app_recycled_after_max_requests_no_request_fails)
 		          "max_requests", pids[i]);
 	}
 	int zombies = 0;
-	cr_expect_eq(gw_count_children(G.pid, &zombies), 1, "gatewayd has not one worker");
-	cr_expect_eq(zombies, 0);
+	bool one = gw_wait_children(G.pid, 1, 5);
+	int kids = gw_count_children(G.pid, &zombies);
+	cr_expect(one, "gatewayd has %d children (%d zombies), not one worker", kids, zombies);
 	cr_expect_eq(pool_stat("v", "crashes"), 0);
 	cr_expect_eq(pool_stat("v", "errors"), 0);
 	cr_expect_eq(pool_stat("v", "spawns"), 3);
