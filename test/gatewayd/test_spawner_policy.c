@@ -252,7 +252,7 @@ static void still_serving(void)
 	run_script("ok.sh", NULL, 0, out, sizeof out);
 	cr_assert_str_eq(out, "ok\n");
 	int n = -1;
-	for (int i = 0; i < 100 && (n = count_fds(spawner)) != base_fds; i++)
+	for (int i = 0; i < 300 && (n = count_fds(spawner)) != base_fds; i++)
 		usleep(10000);
 	cr_assert_eq(n, base_fds, "the spawner holds %d descriptors, %d before", n, base_fds);
 }
@@ -296,8 +296,15 @@ static void setup(void)
 	char out[256];
 	run_script("ok.sh", NULL, 0, out, sizeof out);
 	cr_assert_str_eq(out, "ok\n");
-	usleep(100000);
-	base_fds = count_fds(spawner);
+	/* The spawner reports an exit before it closes that child's
+	 * descriptors: count once the number holds still. */
+	base_fds = -1;
+	for (int same = 0, i = 0; same < 10 && i < 300; i++) {
+		int n = count_fds(spawner);
+		same = n == base_fds ? same + 1 : 0;
+		base_fds = n;
+		usleep(10000);
+	}
 	cr_assert_gt(base_fds, 0);
 }
 
