@@ -623,58 +623,101 @@ Test(dispatchers, requests_spread_and_status_adds_up, .fini = teardown, .timeout
 	gw_assert_no_leaks();
 }
 
+/* The dispatcher (index into s->d) that holds fd, from the "self" entry of
+ * the status page asked over it; -1 if neither. */
+static int holder_of(int fd, const struct status *s, int i)
+{
+	static const char req[] = "GET /_gatewayd/status HTTP/1.1\r\nHost: t\r\n\r\n";
+	gw_send_all(fd, req, sizeof req - 1);
+	struct gw_response r;
+	cr_assert_eq(gw_read_response(fd, false, 5, &r), 0, "connection %d", i);
+	cr_assert_eq(r.status, 200);
+	json_t *j = json_loads(r.body, 0, NULL);
+	cr_assert_not_null(j);
+	json_t *a = json_object_get(j, "dispatchers"), *e;
+	size_t k;
+	int holder = -1;
+	json_array_foreach(a, k, e) {
+		if (!json_is_true(json_object_get(e, "self")))
+			continue;
+		int pid = (int)json_integer_value(json_object_get(e, "pid"));
+		for (int d = 0; d < 2; d++)
+			if (pid == s->d[d].pid)
+				holder = d;
+	}
+	json_decref(j);
+	gw_response_free(&r);
+	return holder;
+}
+
 /* A burst of kept-alive connections, as a benchmark or a balancer opens
  * them, is shared: every dispatcher wakes for each, and the first awake took
  * all 16 once (dispatchers.h: dispatcher_ahead). Each connection asks the
- * status page, whose "self" entry names the dispatcher holding it. */
-Test(dispatchers, kept_alive_burst_is_shared, .fini = teardown, .timeout = 60)
+ * status page, whose "self" entry names the dispatcher holding it.
+ *
+ * One that is ahead steps back for only a millisecond (listener.c): when the
+ * other is off the CPU longer (a loaded machine), it takes the connection
+ * after all, and may end with most of a burst. So up to 6 bursts, each on
+ * fresh connections once the last burst's are closed, and 3 shared ones
+ * pass: neither dispatcher holding more than 10 of the 16. (Measured on 2
+ * cores: with the rule, each of some 160 bursts split 7/9 or 8/8, beside CPU
+ * hogs too; without it, most put 13 to 16 on one, but about 1 in 9 split
+ * 6/10 or better by chance, some runs more: a broken rule passed 1 in 10
+ * runs asking 2 of 5 bursts, none of 20 asking 3 of 6.) */
+Test(dispatchers, kept_alive_burst_is_shared, .fini = teardown, .timeout = 90)
 {
 	make_dirs();
 	struct status s;
 	start_ready(CONFIG2, 2, &s);
-	enum { CONNS = 16 };
-	int fds[CONNS];
-	for (int i = 0; i < CONNS; i++) {
-		fds[i] = gw_connect(G.port);
-		cr_assert(fds[i] >= 0, "connect %d", i);
-	}
-	static const char req[] = "GET /_gatewayd/status HTTP/1.1\r\nHost: t\r\n\r\n";
-	int on[2] = {0, 0};
-	for (int round = 0; round < 2; round++) {
-		int got[2] = {0, 0};
-		for (int i = 0; i < CONNS; i++) {
-			gw_send_all(fds[i], req, sizeof req - 1);
-			struct gw_response r;
-			cr_assert_eq(gw_read_response(fds[i], false, 5, &r), 0, "connection %d", i);
-			cr_assert_eq(r.status, 200);
-			json_t *j = json_loads(r.body, 0, NULL);
-			cr_assert_not_null(j);
-			json_t *a = json_object_get(j, "dispatchers"), *e;
-			size_t k;
-			json_array_foreach(a, k, e) {
-				if (!json_is_true(json_object_get(e, "self")))
-					continue;
-				int pid = (int)json_integer_value(json_object_get(e, "pid"));
-				for (int d = 0; d < 2; d++)
-					got[d] += pid == s.d[d].pid;
+	enum { CONNS = 16, BURSTS = 6, WANT = 3, MOST = 10 };
+	int on[2] = {0, 0}, burst = 0, shared = 0;
+	for (; burst < BURSTS && shared < WANT; burst++) {
+		if (burst > 0) {
+			/* The last burst's connections closed, as both dispatchers
+			 * count them (the status request's own aside). */
+			double until = gw_now() + 5;
+			struct status q;
+			bool idle = false;
+			while (!idle && gw_now() < until) {
+				idle = status_try(&q) && q.n == 2 && q.connections <= 1;
+				if (!idle)
+					usleep(20000);
 			}
-			json_decref(j);
-			gw_response_free(&r);
+			if (!idle)
+				describe("not idle", &q);
+			cr_assert(idle, "burst %d: the last burst's connections still counted after 5 s",
+			          burst);
 		}
-		cr_assert_eq(got[0] + got[1], CONNS, "answers from neither dispatcher");
-		if (round == 0) {
-			on[0] = got[0];
-			on[1] = got[1];
-		} else {
-			cr_expect(got[0] == on[0] && got[1] == on[1], "connections moved");
+		int fds[CONNS];
+		for (int i = 0; i < CONNS; i++) {
+			fds[i] = gw_connect(G.port);
+			cr_assert(fds[i] >= 0, "burst %d, connect %d", burst, i);
 		}
+		for (int round = 0; round < 2; round++) {
+			int got[2] = {0, 0};
+			for (int i = 0; i < CONNS; i++) {
+				int d = holder_of(fds[i], &s, i);
+				if (d >= 0)
+					got[d]++;
+			}
+			cr_assert_eq(got[0] + got[1], CONNS, "burst %d: answers from neither dispatcher",
+			             burst);
+			if (round == 0) {
+				on[0] = got[0];
+				on[1] = got[1];
+			} else {
+				cr_expect(got[0] == on[0] && got[1] == on[1], "burst %d: connections moved",
+				          burst);
+			}
+		}
+		for (int i = 0; i < CONNS; i++)
+			close(fds[i]);
+		shared += on[0] <= MOST && on[1] <= MOST;
+		cr_log_info("burst %d, 16 kept-alive connections: %d on pid %d, %d on pid %d", burst,
+		            on[0], s.d[0].pid, on[1], s.d[1].pid);
 	}
-	cr_log_info("16 kept-alive connections: %d on pid %d, %d on pid %d", on[0], s.d[0].pid,
-	            on[1], s.d[1].pid);
-	cr_expect(on[0] >= 4 && on[1] >= 4, "one dispatcher holds %d of 16",
-	          on[0] > on[1] ? on[0] : on[1]);
-	for (int i = 0; i < CONNS; i++)
-		close(fds[i]);
+	cr_expect(shared >= WANT, "%d of %d bursts shared (neither dispatcher holding more than %d of "
+	          "16), want %d", shared, burst, MOST, WANT);
 	gw_stop_ok(&G, 10, NULL);
 }
 
