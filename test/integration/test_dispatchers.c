@@ -1779,12 +1779,16 @@ Test(dispatchers, shared_pool_request_timeout_replaces_that_worker, .fini = tear
 	cr_assert(victim > 0, "no busy worker in status during /w/sleep?5");
 	pid_t other = victim == before[0] ? before[1] : before[0];
 	cr_expect_eq(r.status, 504, "/w/sleep?5 with request_timeout 1: %d", r.status);
-	cr_expect(r.took > 0.8 && r.took < 2.0, "504 after %.2f s", r.took);
-	/* The victim gone from the pool, the other kept, a new one beside it. */
+	/* After the 1 s timeout (not at once), and not after the script's 5 s:
+	 * the upper bound leaves a loaded machine 3 s of slack. */
+	cr_expect(r.took > 0.8 && r.took < 4.0, "504 after %.2f s", r.took);
+	/* The victim gone from the pool, the other kept, a new one beside it:
+	 * a kill, a reap, a spawn, a Python start and a readiness probe, which
+	 * start_pool allows 10 s; 6 s here (a loaded machine: seconds). */
 	double replaced = -1;
 	pid_t now[4];
 	int n = 0;
-	while (gw_now() - answered < 4 && replaced < 0) {
+	while (gw_now() - answered < 6 && replaced < 0) {
 		if (pool_try(&ps)) {
 			n = serving(&ps, now, 4);
 			if (n == 2 && !has_pid(now, 2, victim) && has_pid(now, 2, other))
@@ -1798,9 +1802,9 @@ Test(dispatchers, shared_pool_request_timeout_replaces_that_worker, .fini = tear
 	cr_log_info("request_timeout: 504 after %.2f s; worker %d (the other %d) replaced %.3f s "
 	            "after it",
 	            r.took, victim, other, replaced);
-	cr_expect(replaced >= 0 && replaced < 2.0,
-	          "worker %d not replaced (the other %d kept) within 2 s of the 504", victim, other);
-	cr_expect(gw_wait_gone(victim, 2), "the timed-out worker %d is still running", victim);
+	cr_expect(replaced >= 0, "worker %d not replaced (the other %d kept) within 6 s of the 504",
+	          victim, other);
+	cr_expect(gw_wait_gone(victim, 5), "the timed-out worker %d is still running", victim);
 	cr_expect(gw_pid_alive(other), "the other worker %d is gone", other);
 	for (int i = 0; i < 6; i++) {
 		long pid;
@@ -1837,8 +1841,8 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	cr_expect_eq(r.status, 502, "the killed worker's request: %d", r.status);
 	/* Requests that reach the worker's socket in the instant it dies fail
 	 * with it (a connection in its backlog is reset): the next ones are sent
-	 * once the master has seen it go. */
-	for (int i = 0; i < 200; i++) {
+	 * once the master has seen it go (up to 6 s). */
+	for (double until = gw_now() + 6; gw_now() < until;) {
 		pid_t live[4];
 		int nl = pool_try(&ps) ? serving(&ps, live, 4) : -1;
 		if (nl >= 0 && !has_pid(live, nl < 4 ? nl : 4, victim))
@@ -1857,7 +1861,9 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	double replaced = -1;
 	pid_t now[4];
 	int n = 0;
-	while (gw_now() - killed < 4 && replaced < 0) {
+	/* A kill, a reap, a spawn, a Python start and a readiness probe, which
+	 * start_pool allows 10 s; 6 s here (a loaded machine: seconds). */
+	while (gw_now() - killed < 6 && replaced < 0) {
 		if (pool_try(&ps)) {
 			n = serving(&ps, now, 4);
 			if (n == 2 && !has_pid(now, 2, victim) && has_pid(now, 2, other))
@@ -1871,7 +1877,7 @@ Test(dispatchers, shared_pool_worker_killed_mid_request, .fini = teardown, .time
 	cr_log_info("kill -9 of worker %d mid-request: %d after %.2f s; replaced %.3f s after the "
 	            "kill",
 	            victim, r.status, r.took, replaced);
-	cr_expect(replaced >= 0 && replaced < 2.0, "worker %d not replaced within 2 s", victim);
+	cr_expect(replaced >= 0, "worker %d not replaced within 6 s of the kill", victim);
 	cr_expect_eq(ps.crashes, 1, "crashes %lld", ps.crashes);
 	/* Now one stopped: the request it is given waits in its socket, unread;
 	 * killed, the worker never ran it, and the other one answers. */
