@@ -696,10 +696,14 @@ bool gw_pid_alive(pid_t pid)
 bool gw_wait_until(bool (*pred)(void *), void *arg, double timeout)
 {
 	double until = gw_now() + timeout;
+	/* 1 ms at first, so that a test sees a quick event quickly; up to 20
+	 * ms, so that a long wait costs little. */
+	useconds_t pause = 1000;
 	do {
 		if (pred(arg))
 			return true;
-		usleep(20000);
+		usleep(pause);
+		pause = pause < 20000 ? pause * 2 : 20000;
 	} while (gw_now() < until);
 	return pred(arg);
 }
