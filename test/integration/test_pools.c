@@ -789,8 +789,11 @@ Test(pools, a_worker_killed_mid_request_costs_that_request_only)
 	resp_free(&victim.r);
 	resp_free(&other.r);
 
-	/* Replaced: two live workers again, the dead pid not among them. */
+	/* Replaced: two live workers again, the dead pid not among them. The
+	 * replacement may be up before gatewayd has handled the dead one's exit
+	 * (it is listed, draining, until then). */
 	wait_state("perl", "idle", 2, 5);
+	wait_state("perl", "draining", 0, 5);
 	json_t *st = status();
 	json_t *p = gw_pool_of(st, "perl");
 	pid_t pids[4];
@@ -920,7 +923,10 @@ Test(pools, a_hanging_worker_times_out_and_is_replaced)
 	resp_free(&r);
 	cr_assert(pids_dead_within(&old, 1, 3), "the hung worker %d was not killed", (int)old);
 
+	/* The killed one is listed (draining) until gatewayd has handled its
+	 * exit, which its replacement need not wait for. */
 	wait_state("perl", "idle", 1, 5);
+	wait_state("perl", "draining", 0, 5);
 	st = status();
 	json_t *p = gw_pool_of(st, "perl");
 	pid_t fresh;
@@ -1525,6 +1531,20 @@ Test(pools, sigterm_serves_the_queued_request_too)
 
 /* ---- 9. sizing: ondemand and dynamic ---------------------------------------- */
 
+/* How many workers, in any state, status lists for the pool. */
+static size_t workers_listed(const char *pool)
+{
+	json_t *st = status();
+	size_t n = json_array_size(json_object_get(gw_pool_of(st, pool), "workers"));
+	json_decref(st);
+	return n;
+}
+
+static bool no_workers_listed(void *pool)
+{
+	return workers_listed(pool) == 0;
+}
+
 Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 {
 	gw_start(&G, "{" BASE "\"pools\": {\"perl\": {" PERL_CMD ", \"processes\":"
@@ -1556,12 +1576,14 @@ Test(pools, ondemand_starts_on_request_and_stops_when_idle)
 	json_decref(st);
 	cr_assert(gw_pid_alive(pid), "the worker went before idle_timeout");
 
-	/* idle_timeout 1 s: gone within a few seconds, and the pool empty. */
+	/* idle_timeout 1 s: gone within a few seconds, and the pool empty. A
+	 * stopped worker is listed (draining) until gatewayd has handled its
+	 * exit, which comes after it is dead to pids_dead_within (a zombie). */
 	cr_assert(pids_dead_within(&pid, 1, 4), "the idle ondemand worker %d still runs", (int)pid);
-	wait_state("perl", "idle", 0, 2);
-	st = status();
-	cr_assert_eq(json_array_size(json_object_get(gw_pool_of(st, "perl"), "workers")), 0);
-	json_decref(st);
+	cr_assert(gw_wait_until(no_workers_listed, "perl", 3), "pool perl still lists %zu workers",
+	          workers_listed("perl"));
+	cr_assert(gw_wait_children(G.pid, 0, 3), "gatewayd has %d children after the idle stop",
+	          gw_count_children(G.pid, NULL));
 
 	/* And the next request starts another. */
 	must_get("/perl/second", 200, &r);
