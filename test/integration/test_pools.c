@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1003,9 +1004,11 @@ struct loader {
 	const char *expect; /* in every answer's body; NULL: hello.fcgi's */
 	const char *body; /* POSTed; NULL: a GET */
 	const struct loader *odd; /* odd-numbered clients do as this says instead */
-	int count;        /* requests to make; 0: until stop_at */
+	int count;        /* requests to make; 0: until stop_at, or until *stop when set */
 	double stop_at;
-	int ok, failed, reconnects;
+	const atomic_bool *stop;
+	int ok, failed;
+	atomic_int reconnects; /* read while it runs */
 	char first_failure[256];
 };
 
@@ -1014,7 +1017,9 @@ static void *load_run(void *arg)
 {
 	struct loader *l = arg;
 	struct client c = {.fd = -1};
-	for (int i = 0; l->count ? i < l->count : gw_now() < l->stop_at; i++) {
+	for (int i = 0; l->count ? i < l->count
+	                         : l->stop ? !atomic_load(l->stop) : gw_now() < l->stop_at;
+	     i++) {
 		if (c.fd < 0 && cl_open(&c, l->port) < 0) {
 			l->failed++;
 			snprintf(l->first_failure, sizeof l->first_failure, "connect: %s", strerror(errno));
@@ -1035,7 +1040,7 @@ static void *load_run(void *arg)
 		}
 		if (r.closed) {
 			cl_close(&c);
-			l->reconnects++;
+			atomic_fetch_add(&l->reconnects, 1);
 		}
 		resp_free(&r);
 	}
@@ -1390,9 +1395,22 @@ Test(pools, workers_stopped_while_starting_exit_at_once, .timeout = 60)
 	gw_assert_no_leaks();
 }
 
+static int loaders_reconnects(struct loader *l)
+{
+	int n = 0;
+	for (int i = 0; i < LOAD_THREADS; i++)
+		n += atomic_load(&l[i].reconnects);
+	return n;
+}
+
 /* Reloads under clients that keep their connections: each reload stops the
  * dispatchers holding them, and a request sent the moment one stops must
- * still be answered (served with Connection: close, not lost to the close). */
+ * still be answered (served with Connection: close, not lost to the close).
+ * The old dispatchers are told to drain only once the new generation is
+ * ready (the master logs "generation N ready"), and a generation a newer
+ * SIGHUP overtakes before it is ready never takes over: so each reload waits
+ * for its handover before the next, and the load goes on until the clients
+ * have met the last one, however long the dispatchers take to start. */
 Test(pools, reloads_lose_no_request_on_kept_alive_connections)
 {
 	const char *config = "{" BASE "\"dispatchers\": 2, \"pools\": {\"hello\": {" HELLO_CMD
@@ -1401,15 +1419,34 @@ Test(pools, reloads_lose_no_request_on_kept_alive_connections)
 	gw_start(&G, config);
 	wait_state("hello", "idle", 2, 5);
 	struct loader l[LOAD_THREADS];
-	loaders_start(l, (struct loader){.target = "/hello", .stop_at = gw_now() + 3.0});
+	atomic_bool stop = false;
+	loaders_start(l, (struct loader){.target = "/hello", .stop = &stop});
+	int handovers = 0;
 	for (int k = 0; k < 4; k++) {
 		gw_sleep(0.6);
-		cr_assert_eq(kill(G.pid, SIGHUP), 0);
+		if (kill(G.pid, SIGHUP) != 0)
+			break;
+		char ready[64];
+		snprintf(ready, sizeof ready, "generation %d ready: the older ones drain", k + 2);
+		if (!gw_log_contains(G.error_log, ready, 5))
+			break;
+		handovers++;
 	}
+	/* Each handover closes every client's connection (at its next request):
+	 * the load goes on at least 0.5 s more, and until they all met it. */
+	double until = gw_now() + 5;
+	gw_sleep(0.5);
+	while (loaders_reconnects(l) < LOAD_THREADS * handovers && gw_now() < until)
+		gw_sleep(0.02);
+	atomic_store(&stop, true);
 	struct loader sum = loaders_join(l);
 	int ok = sum.ok, failed = sum.failed, reconnects = sum.reconnects;
-	cr_log_info("4 reloads under %d kept-alive clients: %d ok, %d failed, %d reconnects",
-	            LOAD_THREADS, ok, failed, reconnects);
+	cr_log_info("%d reloads under %d kept-alive clients: %d ok, %d failed, %d reconnects",
+	            handovers, LOAD_THREADS, ok, failed, reconnects);
+	if (handovers < 4)
+		gw_dump_log(&G);
+	cr_assert_eq(handovers, 4, "reload %d: no handover to generation %d within 5 s",
+	             handovers + 1, handovers + 2);
 	cr_expect_eq(failed, 0, "%d requests failed across the reloads", failed);
 	/* Every reload closed the connections of the dispatchers it stopped. */
 	cr_expect_geq(reconnects, LOAD_THREADS * 4 - 1, "only %d reconnects for 4 reloads",
