@@ -965,10 +965,8 @@ Test(pools, saturation_gives_503_with_retry_after)
 	async_start(&slow[1], "/perl/slow?sleep=2.5");
 	wait_state("perl", "busy", 2, 5);
 	async_start(&queued, "/perl/queued");
-	double t = gw_now();
-	while (pool_stat("perl", "queue_length") != 1 && gw_now() - t < 3)
-		gw_sleep(0.02);
-	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the third request is not queued");
+	struct queue_probe q = {"perl", 1};
+	cr_assert(gw_wait_until(queue_is, &q, 3), "the third request is not queued");
 
 	/* Beyond the queue: 503 at once. */
 	struct resp r;
@@ -1552,10 +1550,8 @@ Test(pools, sigterm_serves_the_queued_request_too)
 	async_start(&running, "/perl/running?sleep=1");
 	busy_pid("perl", "/perl/running");
 	async_start(&queued, "/perl/queued");
-	double t = gw_now();
-	while (pool_stat("perl", "queue_length") != 1 && gw_now() - t < 3)
-		gw_sleep(0.02);
-	cr_assert_eq(pool_stat("perl", "queue_length"), 1, "the second request is not queued");
+	struct queue_probe q = {"perl", 1};
+	cr_assert(gw_wait_until(queue_is, &q, 3), "the second request is not queued");
 	double t0 = gw_now();
 	cr_assert_eq(kill(G.pid, SIGTERM), 0);
 	async_join(&running);
