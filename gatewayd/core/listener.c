@@ -31,7 +31,9 @@ static bool deferred;
 
 /* A unix socket: a stale file from an earlier run is replaced, then the
  * socket gets the configured owner, group and mode before it listens: no
- * client connects while it has the umask's. */
+ * client connects while it has the umask's. What can be refused (a long
+ * path, an unknown owner, a file that is not a socket) is, before the old
+ * file goes. */
 static int listen_unix(const struct listen_cfg *l)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -40,19 +42,12 @@ static int listen_unix(const struct listen_cfg *l)
 		return -1;
 	}
 	strcpy(sa.sun_path, l->unix_path);
-	struct stat st;
-	if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(l->unix_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		goto fail;
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	if (l->owner) {
 		struct passwd *pw = getpwnam(l->owner);
 		if (!pw) {
 			log_error(NULL, "listen unix:%s: no user \"%s\"", l->unix_path, l->owner);
-			close(fd);
 			return -1;
 		}
 		uid = pw->pw_uid;
@@ -61,11 +56,21 @@ static int listen_unix(const struct listen_cfg *l)
 		struct group *gr = getgrnam(l->group);
 		if (!gr) {
 			log_error(NULL, "listen unix:%s: no group \"%s\"", l->unix_path, l->group);
-			close(fd);
 			return -1;
 		}
 		gid = gr->gr_gid;
 	}
+	struct stat st;
+	if (lstat(l->unix_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error(NULL, "listen unix:%s: exists and is not a socket", l->unix_path);
+			return -1;
+		}
+		unlink(l->unix_path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		goto fail;
 	if ((l->owner || l->group) && chown(l->unix_path, uid, gid) < 0)
 		goto fail;
 	if (l->mode >= 0 && chmod(l->unix_path, (mode_t)l->mode) < 0)
@@ -337,6 +342,17 @@ static bool same_listen(const struct listen_cfg *a, const struct listen_cfg *b)
 	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
 }
 
+/* A unix path a running listener not kept by the reload holds (another
+ * protocol on the same path). */
+static bool held_by_old(const char *path, const bool *kept)
+{
+	for (size_t k = 0; path && k < gw->nlisteners; k++)
+		if (!kept[k] && gw->listeners[k].cfg->unix_path &&
+		    strcmp(gw->listeners[k].cfg->unix_path, path) == 0)
+			return true;
+	return false;
+}
+
 int listeners_reload(struct config *cfg)
 {
 	char err[512];
@@ -362,16 +378,25 @@ int listeners_reload(struct config *cfg)
 				l->fd = gw->listeners[k].fd;
 			}
 		}
-		if (l->fd < 0 && (l->fd = listen_on(l->cfg)) < 0) {
-			log_error(
-			        NULL,
-			        "reload: cannot listen on a new address; keeping the running config");
-			for (size_t k = 0; k < i; k++) {
+	}
+	/* New sockets: a unix path a running socket holds is taken last, once
+	 * everything else was had, so that a reload refused for another address
+	 * leaves the running socket on its path. */
+	for (int taking = 0; taking < 2; taking++) {
+		for (size_t i = 0; i < cfg->nlisten; i++) {
+			struct listener *l = &fresh[i];
+			if (l->fd >= 0 || held_by_old(l->cfg->unix_path, kept) != (taking == 1))
+				continue;
+			if ((l->fd = listen_on(l->cfg)) >= 0)
+				continue;
+			log_error(NULL, "reload: cannot listen on a new address; keeping the "
+			                "running config");
+			for (size_t k = 0; k < cfg->nlisten; k++) {
 				bool old = false;
 				for (size_t m = 0; m < gw->nlisteners; m++)
 					old |= gw->listeners[m].fd == fresh[k].fd;
-				if (!old && !sd_listen_owns(fresh[k].fd))
-					close(fresh[k].fd);
+				if (fresh[k].fd >= 0 && !old)
+					release(fresh[k].fd, fresh[k].cfg->unix_path);
 			}
 			free(fresh);
 			free(kept);

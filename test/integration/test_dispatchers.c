@@ -1245,6 +1245,90 @@ Test(dispatchers, reload_keeps_a_unix_path_for_another_protocol, .fini = teardow
 	gw_assert_no_leaks();
 }
 
+/* 5c'. The same reload refused (a later address cannot be had): the unix
+ * socket still answers, and still speaks HTTP. (The new socket used to be
+ * bound on the path before the refusal, then closed: the path led nowhere
+ * until a reload that succeeded.) Before: a regular file where the socket
+ * should be is refused by name, never replaced. */
+static bool unix_speaks_http(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	static const char req[] = "GET /_gatewayd/live HTTP/1.0\r\n\r\n";
+	size_t n = 0;
+	char *got = NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+		gw_send_all(fd, req, sizeof req - 1);
+		got = gw_read_all(fd, 5, &n);
+	}
+	close(fd);
+	bool ok = got && strncmp(got, "HTTP/1.1 200 ", 13) == 0;
+	free(got);
+	return ok;
+}
+
+Test(dispatchers, refused_reload_leaves_a_unix_socket_answering, .fini = teardown,
+     .timeout = 60)
+{
+	make_dirs();
+	char path[400];
+	snprintf(path, sizeof path, "%s/run/s.sock", G.dir);
+	/* A regular file on the path: refused by name, and left alone. */
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fputs("not a socket\n", f);
+	fclose(f);
+	gw_write_config(&G, UNIX_CONFIG("http"));
+	char *out = NULL;
+	int st = gw_run_for((char *const[]){"-c", G.config, NULL}, 10, &out);
+	free(out);
+	cr_expect_neq(st, 0, "gatewayd started with a regular file on its unix path");
+	cr_expect(gw_log_contains(G.error_log, "s.sock: exists and is not a socket", 2),
+	          "no reason logged");
+	char *text = gw_read_file(path);
+	cr_expect(text && strcmp(text, "not a socket\n") == 0, "the file was replaced");
+	free(text);
+	cr_assert_eq(unlink(path), 0);
+
+	struct status s;
+	start_ready(UNIX_CONFIG("http"), 2, &s);
+	cr_assert(unix_speaks_http(path), "unix:%s does not answer HTTP at start", path);
+	/* A port someone else holds, after the unix entry. */
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof in;
+	cr_assert(busy >= 0 && bind(busy, (struct sockaddr *)&in, sizeof in) == 0 &&
+	          listen(busy, 1) == 0 && getsockname(busy, (struct sockaddr *)&in, &len) == 0);
+	char cfg[1024];
+	snprintf(cfg, sizeof cfg,
+	         "{\"user\":\"www-data\",\"dispatchers\":2,"
+	         " \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"},"
+	         "  {\"fastcgi\":\"unix:@DIR@/run/s.sock\"},{\"http\":\"127.0.0.1:%d\"}],"
+	         " \"routes\":[{\"match\":\"/cgi/\",\"cgi\":{\"root\":\"@DIR@/cgi\"}}]}",
+	         ntohs(in.sin_port));
+	gw_write_config(&G, cfg);
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	cr_assert(gw_log_contains(G.error_log, "keeping the running config", 5),
+	          "the reload was not refused");
+	close(busy);
+	cr_expect(unix_speaks_http(path), "unix:%s no longer answers HTTP after a refused reload",
+	          path);
+	char staged[420];
+	snprintf(staged, sizeof staged, "%s~", path);
+	cr_expect(access(staged, F_OK) < 0, "%s left behind", staged);
+	/* A reload that can have everything: the path speaks FastCGI now. */
+	gw_write_config(&G, UNIX_CONFIG("fastcgi"));
+	cr_assert_eq(kill(G.pid, SIGHUP), 0);
+	cr_expect(ready_remembered(&s, 2, 2, 5), "no 2 ready dispatchers of generation 2");
+	cr_expect(unix_connects(path) && !unix_speaks_http(path),
+	          "unix:%s does not take the new socket", path);
+	gw_stop_ok(&G, 15, NULL);
+	gw_assert_no_leaks();
+}
+
 /* ---- 6. kill -9 of the master ---------------------------------------------- */
 
 Test(dispatchers, master_killed_takes_everything, .fini = teardown, .timeout = 60)
