@@ -26,9 +26,6 @@ def parse_vars_py(buf, total):
 
 
 # The same in C (spawner/wsgi/speedups.c), when it was built for this
-
-
-# The same in C (spawner/wsgi/speedups.c), when it was built for this
 # interpreter: the module _gatewayd_wsgi beside this package, where sys.path
 # finds it (the launcher puts the package's directory there).
 try:
