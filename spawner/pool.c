@@ -624,6 +624,15 @@ void pool_release(struct pool *p, struct worker *w)
 
 void pool_demand(struct pool *p)
 {
+	/* Draining, it still serves what waits for it: beside other
+	 * dispatchers, one of the old generation may take a request for it
+	 * after its last worker stopped, until the new generation takes over.
+	 * One worker, stopped once nobody waits (pool_release). */
+	if (p->draining) {
+		if (p->waiting > 0 && live(p) == 0 && ev_now(p->loop) >= p->next_spawn_at)
+			spawn_one(p);
+		return;
+	}
 	if (p->set.sizing != POOL_SIZE_STATIC)
 		maintain_soon(p, 0);
 }

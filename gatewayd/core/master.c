@@ -400,6 +400,17 @@ static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int start_pools(struct config *cfg);
 
+/* A retired pool may still get requests while a dispatcher that routed to
+ * it lives: freed sooner, its entry on the board went, and a request the
+ * dispatcher took for it waited for nothing until queue_timeout (503). */
+static bool retired_wanted(const struct pool_rt *rt)
+{
+	for (int i = 0; i < DISPATCHERS_MAX; i++)
+		if (kids[i].pid > 0 && kids[i].generation <= rt->retired_at)
+			return true;
+	return false;
+}
+
 /* A new generation on the new config, then the old one drains. */
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -443,6 +454,9 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		board_master_sync_now();
 		if (pools_reload(cfg) < 0)
 			log_error(NULL, "reload: the new pools could not all start");
+		for (struct pool_rt *rt = pool_runtimes; rt; rt = rt->next)
+			if (rt->retired && !rt->retired_at)
+				rt->retired_at = generation;
 		board_master_sync_now();
 	} else if (start_pools(cfg) < 0) {
 		log_error(NULL, "reload: the new pools could not all start");
@@ -499,6 +513,7 @@ static int start_pools(struct config *cfg)
 	}
 	spawn_client_init(gw->loop, req, ev, on_spawner_lost);
 	pools_for_board = true;
+	pools_retired_wanted = retired_wanted;
 	board_master_start();
 	return pools_start(cfg);
 }

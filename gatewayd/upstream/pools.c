@@ -23,6 +23,7 @@
 
 struct pool_rt *pool_runtimes;
 bool pools_for_board;
+bool (*pools_retired_wanted)(const struct pool_rt *rt);
 static char socket_dir[256];
 
 static unsigned generations;
@@ -286,7 +287,11 @@ void pools_collect(void)
 		struct pool_rt *rt = *pp;
 		struct source_facts f;
 		peers_facts(rt->peers, &f);
-		if (rt->retired && rt->jobs == 0 && f.alive == 0) {
+		/* The master's pools have no job here: a dispatcher of the old
+		 * generation may still take a request for one (its entry on the
+		 * board, where it counts as waiting) until that dispatcher is gone. */
+		bool wanted = f.waiting > 0 || (pools_retired_wanted && pools_retired_wanted(rt));
+		if (rt->retired && rt->jobs == 0 && f.alive == 0 && !wanted) {
 			*pp = rt->next;
 			log_debug(NULL, "pool %s (generation %u) drained and freed", rt->cfg->name,
 			          rt->generation);

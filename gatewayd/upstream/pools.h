@@ -19,6 +19,7 @@ struct pool_rt {
 	char name_gen[96]; /* "name.generation", the socket name prefix */
 	unsigned jobs; /* jobs that point here, queued or running */
 	bool retired; /* replaced by a reload: draining, freed when empty */
+	unsigned retired_at; /* the master: the last dispatcher generation routed here */
 	struct peers *peers; /* workers.c or external.c: the engine's one way to either */
 	const struct upstream_proto *proto;
 	struct admission waiting; /* requests waiting for a worker, oldest first */
@@ -36,7 +37,11 @@ extern struct pool_rt *pool_runtimes;
  * pools' board (board_master.c) instead of to an engine of its own. */
 extern bool pools_for_board;
 
-/* Free retired pools that have no worker and no job left. */
+/* The master of several dispatchers: may a retired pool still get requests
+ * (a dispatcher of a generation that routed to it is alive)? NULL elsewhere. */
+extern bool (*pools_retired_wanted)(const struct pool_rt *rt);
+/* Free retired pools that have no worker and no job left, and that nothing
+ * may still ask for. */
 void pools_collect(void);
 /* Are the pools of the running config up: in each one that starts workers,
  * none still starting and at least one accepting? (The readiness that
