@@ -248,7 +248,6 @@ static void facts(const struct peers *ps, struct source_facts *f)
 {
 	const struct board_pool *bp = entry(of(ps));
 	memset(f, 0, sizeof *f);
-	f->waiting = of(ps)->waiting;
 	for (int i = 0, top = bp ? bp->top : 0; i < top; i++) {
 		uint32_t word = bp->w[i].word;
 		if (BOARD_STATE(word) == BOARD_EMPTY || BOARD_STATE(word) == BOARD_DEAD)

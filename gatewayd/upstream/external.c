@@ -168,7 +168,6 @@ static void facts(const struct peers *ps, struct source_facts *f)
 	memcpy(f->count, x->count, sizeof f->count);
 	f->served = x->served;
 	f->draining = x->draining;
-	f->waiting = x->waiting;
 }
 
 /* ---- demand and life ------------------------------------------------------ */

@@ -69,7 +69,6 @@ struct source_facts {
 	unsigned alive; /* processes of ours still alive */
 	bool grows; /* it may start a peer for a waiting request */
 	bool draining;
-	unsigned waiting; /* requests waiting for a peer, as set_waiting last said */
 };
 
 typedef void peer_facts_fn(const struct peer_facts *f, void *arg);

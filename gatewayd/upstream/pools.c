@@ -288,9 +288,9 @@ void pools_collect(void)
 		struct source_facts f;
 		peers_facts(rt->peers, &f);
 		/* The master's pools have no job here: a dispatcher of the old
-		 * generation may still take a request for one (its entry on the
-		 * board, where it counts as waiting) until that dispatcher is gone. */
-		bool wanted = f.waiting > 0 || (pools_retired_wanted && pools_retired_wanted(rt));
+		 * generation may still take a request for one (through its entry
+		 * on the board) until that dispatcher is gone. */
+		bool wanted = pools_retired_wanted && pools_retired_wanted(rt);
 		if (rt->retired && rt->jobs == 0 && f.alive == 0 && !wanted) {
 			*pp = rt->next;
 			log_debug(NULL, "pool %s (generation %u) drained and freed", rt->cfg->name,

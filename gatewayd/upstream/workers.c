@@ -194,7 +194,6 @@ static void facts(const struct peers *ps, struct source_facts *f)
 	f->alive = pool_alive(p);
 	f->grows = !pool_at_full_size(p);
 	f->draining = p->draining;
-	f->waiting = p->waiting;
 }
 
 /* ---- demand and life ------------------------------------------------------ */
