@@ -1214,15 +1214,25 @@ Test(dispatchers, replacement_runs_the_masters_config_not_the_edited_file, .fini
 	" \"listen\":[{\"http\":\"127.0.0.1:@PORT@\"},{\"" proto "\":\"unix:@DIR@/run/s.sock\"}],"   \
 	" \"routes\":[{\"match\":\"/cgi/\",\"cgi\":{\"root\":\"@DIR@/cgi\",\"timeout\":20}}]}"
 
-static bool unix_connects(const char *path)
+/* A connection to the unix socket at path, or -1. */
+static int unix_connect(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static bool unix_connects(const char *path)
+{
+	int fd = unix_connect(path);
 	if (fd >= 0)
 		close(fd);
-	return ok;
+	return fd >= 0;
 }
 
 Test(dispatchers, reload_keeps_a_unix_path_for_another_protocol, .fini = teardown, .timeout = 60)
@@ -1252,18 +1262,13 @@ Test(dispatchers, reload_keeps_a_unix_path_for_another_protocol, .fini = teardow
  * should be is refused by name, never replaced. */
 static bool unix_speaks_http(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = unix_connect(path);
 	if (fd < 0)
 		return false;
 	static const char req[] = "GET /_gatewayd/live HTTP/1.0\r\n\r\n";
 	size_t n = 0;
-	char *got = NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-		gw_send_all(fd, req, sizeof req - 1);
-		got = gw_read_all(fd, 5, &n);
-	}
+	gw_send_all(fd, req, sizeof req - 1);
+	char *got = gw_read_all(fd, 5, &n);
 	close(fd);
 	bool ok = got && strncmp(got, "HTTP/1.1 200 ", 13) == 0;
 	free(got);
